@@ -1,0 +1,277 @@
+//! Fingerprints of a certificate and the one normaliser for fingerprints typed or pasted by people.
+//!
+//! Pasted thumbprints are a known trap of the reference product: Windows' certificate dialog
+//! prefixes them with an invisible U+200E mark and groups them with spaces. [`FingerprintQuery::parse`]
+//! drops every such character, and colons and dashes, before it looks at the hex digits.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use sha1::Digest as _;
+
+use crate::PkiError;
+
+/// The fewest hex digits accepted as a prefix: shorter prefixes match too much by accident.
+pub const MIN_PREFIX_HEX_DIGITS: usize = 8;
+
+/// The three fingerprints of one certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fingerprints {
+    /// SHA-1 of the certificate DER (the thumbprint).
+    pub sha1: [u8; 20],
+    /// SHA-256 of the certificate DER.
+    pub sha256: [u8; 32],
+    /// SHA-256 of the SubjectPublicKeyInfo DER.
+    pub spki_sha256: [u8; 32],
+}
+
+impl Fingerprints {
+    /// Computes the fingerprints of a certificate from its DER and its SubjectPublicKeyInfo DER.
+    pub fn compute(cert_der: &[u8], spki_der: &[u8]) -> Self {
+        Fingerprints {
+            sha1: sha1::Sha1::digest(cert_der).into(),
+            sha256: sha2::Sha256::digest(cert_der).into(),
+            spki_sha256: sha2::Sha256::digest(spki_der).into(),
+        }
+    }
+
+    /// The thumbprint: 40 uppercase hex digits, no separators (`B10F3300…1157`).
+    pub fn thumbprint(&self) -> String {
+        upper_hex(&self.sha1)
+    }
+
+    /// The SHA-256 as 64 uppercase hex digits with no separators (the JSON form).
+    pub fn sha256_hex(&self) -> String {
+        upper_hex(&self.sha256)
+    }
+
+    /// The SHA-256 as uppercase hex pairs joined by colons (the text form, as OpenSSL prints it).
+    pub fn sha256_colons(&self) -> String {
+        colon_hex(&self.sha256)
+    }
+
+    /// The public key pin, `sha256//` + base64 of the SPKI SHA-256 (curl's `--pinnedpubkey` form).
+    pub fn spki_pin(&self) -> String {
+        format!("sha256//{}", BASE64.encode(self.spki_sha256))
+    }
+}
+
+/// Uppercase hex with no separators.
+pub fn upper_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02X}");
+            s
+        })
+}
+
+/// Uppercase hex pairs joined by colons.
+pub fn colon_hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A fingerprint as a person typed or pasted it, normalised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FingerprintQuery {
+    /// A whole SHA-1 thumbprint.
+    Sha1([u8; 20]),
+    /// A whole SHA-256 of the certificate.
+    Sha256([u8; 32]),
+    /// A public key pin (`sha256//…`).
+    SpkiSha256([u8; 32]),
+    /// A prefix of at least [`MIN_PREFIX_HEX_DIGITS`] hex digits of the thumbprint or the SHA-256,
+    /// in uppercase.
+    HexPrefix(String),
+}
+
+/// Zero-width and direction marks that Windows dialogs and chat tools slip into copied text.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// Characters that carry no meaning in a pasted hex fingerprint: separators and invisible marks.
+fn is_ignorable(c: char) -> bool {
+    c.is_whitespace() || c == ':' || c == '-' || is_invisible(c)
+}
+
+impl FingerprintQuery {
+    /// Reads a thumbprint (SHA-1), a SHA-256, a unique-prefix of either, or a `sha256//<base64>`
+    /// public key pin. Case, spaces, colons, dashes and invisible marks are ignored.
+    pub fn parse(input: &str) -> Result<Self, PkiError> {
+        let invisible_free: String = input.chars().filter(|c| !is_invisible(*c)).collect();
+        let trimmed = invisible_free.trim();
+        if let Some(b64) = trimmed
+            .strip_prefix("sha256//")
+            .or_else(|| trimmed.strip_prefix("SHA256//"))
+        {
+            let bytes = BASE64
+                .decode(b64.trim())
+                .map_err(|e| PkiError::InvalidFingerprint {
+                    input: trimmed.to_string(),
+                    reason: format!("the part after sha256// is not valid base64 ({e})"),
+                })?;
+            let pin: [u8; 32] =
+                bytes
+                    .try_into()
+                    .map_err(|v: Vec<u8>| PkiError::InvalidFingerprint {
+                        input: trimmed.to_string(),
+                        reason: format!(
+                            "a public key pin holds 32 bytes, this one holds {}",
+                            v.len()
+                        ),
+                    })?;
+            return Ok(FingerprintQuery::SpkiSha256(pin));
+        }
+        let hex: String = trimmed.chars().filter(|c| !is_ignorable(*c)).collect();
+        if hex.is_empty() {
+            return Err(PkiError::InvalidFingerprint {
+                input: trimmed.to_string(),
+                reason: "it is empty".to_string(),
+            });
+        }
+        if let Some(bad) = hex.chars().find(|c| !c.is_ascii_hexdigit()) {
+            return Err(PkiError::InvalidFingerprint {
+                input: trimmed.to_string(),
+                reason: format!(
+                    "{bad:?} is not a hex digit (give a SHA-1 thumbprint, a SHA-256, a prefix of at least {MIN_PREFIX_HEX_DIGITS} hex digits, or sha256//<base64>)"
+                ),
+            });
+        }
+        let hex = hex.to_ascii_uppercase();
+        match hex.len() {
+            40 => Ok(FingerprintQuery::Sha1(
+                decode_hex(&hex)
+                    .try_into()
+                    .expect("40 hex digits are 20 bytes"),
+            )),
+            64 => Ok(FingerprintQuery::Sha256(
+                decode_hex(&hex)
+                    .try_into()
+                    .expect("64 hex digits are 32 bytes"),
+            )),
+            n if n < MIN_PREFIX_HEX_DIGITS => Err(PkiError::InvalidFingerprint {
+                input: trimmed.to_string(),
+                reason: format!(
+                    "a prefix needs at least {MIN_PREFIX_HEX_DIGITS} hex digits, this has {n}"
+                ),
+            }),
+            n if n > 64 => Err(PkiError::InvalidFingerprint {
+                input: trimmed.to_string(),
+                reason: format!("{n} hex digits is longer than a SHA-256 (64)"),
+            }),
+            _ => Ok(FingerprintQuery::HexPrefix(hex)),
+        }
+    }
+
+    /// Whether the certificate with these fingerprints is the one asked for.
+    pub fn matches(&self, fp: &Fingerprints) -> bool {
+        match self {
+            FingerprintQuery::Sha1(x) => *x == fp.sha1,
+            FingerprintQuery::Sha256(x) => *x == fp.sha256,
+            FingerprintQuery::SpkiSha256(x) => *x == fp.spki_sha256,
+            FingerprintQuery::HexPrefix(p) => {
+                fp.thumbprint().starts_with(p) || fp.sha256_hex().starts_with(p)
+            }
+        }
+    }
+}
+
+fn decode_hex(hex: &str) -> Vec<u8> {
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let s = std::str::from_utf8(pair).unwrap_or("00");
+            u8::from_str_radix(s, 16).unwrap_or(0)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Fingerprints {
+        Fingerprints::compute(b"certificate", b"spki")
+    }
+
+    #[test]
+    fn text_forms() {
+        let fp = sample();
+        assert_eq!(fp.thumbprint().len(), 40);
+        assert_eq!(fp.thumbprint(), fp.thumbprint().to_uppercase());
+        assert_eq!(fp.sha256_hex().len(), 64);
+        assert_eq!(fp.sha256_colons().len(), 64 + 31);
+        assert!(fp.spki_pin().starts_with("sha256//"));
+    }
+
+    #[test]
+    fn windows_paste_is_normalised() {
+        let fp = sample();
+        let t = fp.thumbprint().to_lowercase();
+        let spaced: String = t
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let pasted = format!("\u{200E}{spaced}\u{200F}\u{FEFF}");
+        let q = FingerprintQuery::parse(&pasted).unwrap();
+        assert_eq!(q, FingerprintQuery::Sha1(fp.sha1));
+        assert!(q.matches(&fp));
+    }
+
+    #[test]
+    fn sha256_colons_and_pins_are_read() {
+        let fp = sample();
+        assert!(
+            FingerprintQuery::parse(&fp.sha256_colons())
+                .unwrap()
+                .matches(&fp)
+        );
+        assert!(
+            FingerprintQuery::parse(&fp.sha256_hex().to_lowercase())
+                .unwrap()
+                .matches(&fp)
+        );
+        assert!(
+            FingerprintQuery::parse(&fp.spki_pin())
+                .unwrap()
+                .matches(&fp)
+        );
+        assert!(
+            FingerprintQuery::parse(&format!(" {}\n", fp.spki_pin()))
+                .unwrap()
+                .matches(&fp)
+        );
+    }
+
+    #[test]
+    fn prefixes() {
+        let fp = sample();
+        let q = FingerprintQuery::parse(&fp.thumbprint()[..8]).unwrap();
+        assert!(q.matches(&fp));
+        let q = FingerprintQuery::parse(&fp.sha256_colons()[..14]).unwrap();
+        assert!(q.matches(&fp));
+        assert!(FingerprintQuery::parse("ABCDEF1").is_err());
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_a_reason() {
+        for bad in [
+            "",
+            "   ",
+            "xyz12345",
+            "sha256//!!!",
+            "sha256//AAAA",
+            &"A".repeat(65),
+        ] {
+            let err = FingerprintQuery::parse(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid thumbprint"), "{bad}: {err}");
+        }
+    }
+}

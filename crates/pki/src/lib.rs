@@ -1,0 +1,32 @@
+//! Keys, self-signed certificates, certificate inspection and fingerprints for cloudgate.
+//!
+//! This crate holds every piece of certificate logic and does no I/O: it takes and returns bytes
+//! and values. The store, the gateway and the tenant flows all describe a certificate through the
+//! one [`CertificateInfo`] parsed here, print its identity through the one set of formatters in
+//! [`fingerprint`], and read user-typed thumbprints through the one normaliser,
+//! [`FingerprintQuery::parse`].
+//!
+//! The identity of a certificate has three text forms (see `DESIGN.md` §4):
+//! the *thumbprint* (SHA-1 of the DER, 40 uppercase hex digits, the reference product's form),
+//! the *SHA-256* of the DER, and the *public key pin* (`sha256//` + base64 of the SHA-256 of the
+//! SubjectPublicKeyInfo, curl's `--pinnedpubkey` form).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod dn;
+mod error;
+pub mod fingerprint;
+mod generate;
+mod info;
+mod key_type;
+pub mod pem;
+pub mod san;
+mod time_fmt;
+
+pub use error::PkiError;
+pub use fingerprint::{FingerprintQuery, Fingerprints};
+pub use generate::{GeneratedCertificate, MAX_VALID_DAYS, SelfSignedRequest, generate_self_signed};
+pub use info::{CertificateInfo, PublicKeyKind, private_key_matches};
+pub use key_type::KeyType;
+pub use time_fmt::{format_rfc3339, format_summary_date};
