@@ -1,0 +1,55 @@
+//! The audit log: one JSON object per line in `DATA_DIR/audit.log`, each also emitted as a
+//! tracing event. Events never carry secrets: fingerprints and names only.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::fsio::{self, FileSpec};
+use crate::owner::current_user_name;
+use crate::{FileOwnership, Layout, StoreError};
+
+/// The message the reference product logs when the certificate in use changes.
+pub const CERTIFICATE_UPDATED: &str = "Cloud Connect certificate is being updated";
+
+/// One audit record.
+#[derive(Debug, Serialize)]
+pub struct AuditEvent {
+    /// When it happened (RFC 3339).
+    pub time: String,
+    /// A stable event name (`cert.applied`, `cert.generated`, …).
+    pub event: &'static str,
+    /// What happened, for people.
+    pub message: String,
+    /// Who did it.
+    pub user: String,
+    /// Event-specific fields (thumbprints, names).
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Appends an event to the audit log and emits it as a tracing event.
+pub fn record(
+    layout: &Layout,
+    own: &FileOwnership,
+    event: &'static str,
+    message: &str,
+    details: serde_json::Value,
+) -> Result<(), StoreError> {
+    let details = match details {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    let entry = AuditEvent {
+        time: cloudgate_pki::format_rfc3339(OffsetDateTime::now_utc()),
+        event,
+        message: message.to_string(),
+        user: current_user_name(),
+        details,
+    };
+    let line = serde_json::to_string(&entry).map_err(|e| StoreError::Corrupt {
+        path: layout.audit_log(),
+        reason: format!("cannot encode audit event: {e}"),
+    })?;
+    tracing::info!(target: "cloudgate::audit", event, details = %serde_json::Value::Object(entry.details.clone()), "{message}");
+    fsio::append_line(&layout.audit_log(), &line, FileSpec::store(own))
+}

@@ -1,0 +1,163 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+use cloudgate_pki::PkiError;
+
+/// Everything that can go wrong with the store, the license or the audit log.
+///
+/// Each variant that concerns a file names it; messages say how to fix what can be fixed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An I/O error on a file or directory.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done (`reading`, `creating`, …).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The operating system refused access to a file: the user is not its owner, root, or in the
+    /// admin group.
+    #[error("permission denied {action} {path}: only its owner, root and members of the admin group{} may do that; run as one of them, or ask an administrator to add you to that group", group.as_ref().map(|g| format!(" ({g})")).unwrap_or_default())]
+    PermissionDenied {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The admin group's name, when known.
+        group: Option<String>,
+    },
+    /// A file or directory whose permissions are too open; it is refused until fixed.
+    #[error("refusing to use {path}: its mode is {mode:04o}, which {problem}; fix it with `{fix}`")]
+    InsecurePermissions {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// What is wrong with them.
+        problem: &'static str,
+        /// The command that fixes it.
+        fix: String,
+    },
+    /// No certificate in the store matches what was asked for.
+    #[error(
+        "no certificate in the store matches {query:?}; `cloudgate sp cert list` shows the thumbprints"
+    )]
+    NotFound {
+        /// The thumbprint or prefix as given.
+        query: String,
+    },
+    /// A prefix that matches more than one certificate.
+    #[error("{query:?} matches {} certificates; give more digits:\n{}", matches.len(), matches.iter().map(|(t, n)| format!("  {t}  {n}")).collect::<Vec<_>>().join("\n"))]
+    Ambiguous {
+        /// The prefix as given.
+        query: String,
+        /// Thumbprint and friendly name of every match.
+        matches: Vec<(String, String)>,
+    },
+    /// Removing the certificate in use without `--force`.
+    #[error(
+        "certificate {thumbprint} is the one in use; apply another one first, or pass --force to remove it anyway (the gateway then has no certificate)"
+    )]
+    CertificateInUse {
+        /// Its thumbprint.
+        thumbprint: String,
+    },
+    /// The same certificate is already in the store.
+    #[error("certificate {thumbprint} is already in the store")]
+    AlreadyExists {
+        /// Its thumbprint.
+        thumbprint: String,
+    },
+    /// A store entry that does not hold together (unreadable certificate, key that does not
+    /// match, directory name that is not the certificate's SHA-256).
+    #[error("store entry {path} is damaged: {reason}")]
+    Corrupt {
+        /// The entry's directory or file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A license file that cannot be used.
+    #[error("invalid license {path}: {reason}")]
+    InvalidLicense {
+        /// The license file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An admin group that does not exist or cannot be used.
+    #[error("admin group {name:?}: {reason}")]
+    AdminGroup {
+        /// The group's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Another command holds the store lock for too long.
+    #[error(
+        "the store is locked by another cloudgate command (lock file {path}); wait for it to finish and try again"
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// An error from the certificate library.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+}
+
+impl StoreError {
+    /// Wraps an I/O error, turning "permission denied" into [`StoreError::PermissionDenied`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::PermissionDenied {
+            StoreError::PermissionDenied {
+                action,
+                path,
+                group: None,
+            }
+        } else {
+            StoreError::Io {
+                action,
+                path,
+                source,
+            }
+        }
+    }
+
+    /// Adds the admin group's name to a permission error, so the message can say which group.
+    pub fn with_group(self, name: &str) -> Self {
+        match self {
+            StoreError::PermissionDenied {
+                action,
+                path,
+                group: None,
+            } => StoreError::PermissionDenied {
+                action,
+                path,
+                group: Some(name.to_string()),
+            },
+            other => other,
+        }
+    }
+
+    /// Whether the error is the user's input (a thumbprint, a file, a flag) rather than a
+    /// failure of the machine: the binary exits 2 for these.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            StoreError::NotFound { .. }
+            | StoreError::Ambiguous { .. }
+            | StoreError::CertificateInUse { .. }
+            | StoreError::AlreadyExists { .. }
+            | StoreError::InvalidLicense { .. }
+            | StoreError::AdminGroup { .. } => true,
+            StoreError::Pki(e) => !matches!(e, PkiError::KeyGeneration(_) | PkiError::Signing(_)),
+            _ => false,
+        }
+    }
+}

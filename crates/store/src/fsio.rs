@@ -1,0 +1,335 @@
+//! File primitives with owner and mode set before content: the only code in cloudgate that
+//! creates files or directories that must stay private.
+//!
+//! A new file is created exclusively with mode 0600, written, fsynced, and only then handed to its
+//! group and given its final mode; a replaced file is written that way under a temporary name
+//! and renamed over the old one, and the directory is fsynced so the rename survives a crash.
+//! The temporary file is removed on every error path.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use zeroize::Zeroizing;
+
+use crate::{FileOwnership, StoreError};
+
+/// The final owner group and mode of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileSpec {
+    /// Permission bits, applied after the content is written.
+    pub mode: u32,
+    /// Group to hand the file to, if any.
+    pub gid: Option<u32>,
+}
+
+impl FileSpec {
+    /// A store file: 0640 to the admin group, or 0600 without one.
+    pub fn store(own: &FileOwnership) -> Self {
+        FileSpec {
+            mode: own.file_mode(),
+            gid: own.gid(),
+        }
+    }
+
+    /// A file only its owner may read, whatever the admin group (exports that hold a key).
+    pub fn owner_only() -> Self {
+        FileSpec {
+            mode: 0o600,
+            gid: None,
+        }
+    }
+
+    /// A public file anyone may read (an exported certificate).
+    pub fn public() -> Self {
+        FileSpec {
+            mode: 0o644,
+            gid: None,
+        }
+    }
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name for a temporary sibling of `path`, unique within this machine's running processes.
+pub fn temp_name(prefix: &str) -> String {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(".{prefix}.{}.{nanos:x}.{n}.tmp", std::process::id())
+}
+
+/// Creates `path` (and missing parents) as a directory with the ownership's mode and group, or
+/// checks an existing one: a store directory must not be accessible to others.
+pub fn ensure_private_dir(path: &Path, own: &FileOwnership) -> Result<(), StoreError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => check_private_dir_meta(path, &meta),
+        Ok(_) => Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            reason: "expected a directory".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                if !parent.exists() {
+                    fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o755)
+                        .create(parent)
+                        .map_err(|e| StoreError::io("creating directory", parent, e))?;
+                }
+            }
+            match fs::DirBuilder::new().mode(0o700).create(path) {
+                Ok(()) => {}
+                // Another command created it at the same moment; check it like any existing one.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return ensure_private_dir(path, own);
+                }
+                Err(e) => return Err(StoreError::io("creating directory", path, e)),
+            }
+            set_owner_and_mode(path, own.gid(), own.dir_mode())
+        }
+        Err(e) => Err(StoreError::io("reading", path, e)),
+    }
+}
+
+/// Refuses a store directory that others may enter or read.
+pub fn check_private_dir(path: &Path) -> Result<(), StoreError> {
+    let meta = fs::metadata(path).map_err(|e| StoreError::io("reading", path, e))?;
+    check_private_dir_meta(path, &meta)
+}
+
+fn check_private_dir_meta(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o007 != 0 {
+        return Err(StoreError::InsecurePermissions {
+            path: path.to_path_buf(),
+            mode,
+            problem: "lets every user on this machine in",
+            fix: format!("chmod o-rwx {}", path.display()),
+        });
+    }
+    if mode & 0o020 != 0 {
+        return Err(StoreError::InsecurePermissions {
+            path: path.to_path_buf(),
+            mode,
+            problem: "lets the group change its content",
+            fix: format!("chmod g-w {}", path.display()),
+        });
+    }
+    Ok(())
+}
+
+fn set_owner_and_mode(path: &Path, gid: Option<u32>, mode: u32) -> Result<(), StoreError> {
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, None, Some(gid))
+            .map_err(|e| StoreError::io("setting the group of", path, e))?;
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| StoreError::io("setting the mode of", path, e))
+}
+
+/// Creates a new file (failing if it exists) owner-only, writes `data`, fsyncs, then hands it to
+/// its group and gives it its final mode.
+pub fn write_new_file(path: &Path, data: &[u8], spec: FileSpec) -> Result<(), StoreError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| StoreError::io("creating", path, e))?;
+    let result = (|| {
+        // The umask may have cleared bits but never adds any; make 0600 explicit before writing.
+        file.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(|e| StoreError::io("setting the mode of", path, e))?;
+        file.write_all(data)
+            .map_err(|e| StoreError::io("writing", path, e))?;
+        file.sync_all()
+            .map_err(|e| StoreError::io("syncing", path, e))?;
+        if let Some(gid) = spec.gid {
+            std::os::unix::fs::fchown(&file, None, Some(gid))
+                .map_err(|e| StoreError::io("setting the group of", path, e))?;
+        }
+        file.set_permissions(fs::Permissions::from_mode(spec.mode))
+            .map_err(|e| StoreError::io("setting the mode of", path, e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    result
+}
+
+/// Replaces `path` atomically: writes a temporary sibling with [`write_new_file`], renames it over
+/// `path` and fsyncs the directory. Readers see the old content or the new, never a mix.
+pub fn replace_file(path: &Path, data: &[u8], spec: FileSpec) -> Result<(), StoreError> {
+    let dir = parent_dir(path);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(temp_name(&name));
+    write_new_file(&temp, data, spec)?;
+    crash_point("replace-temp-written");
+    if let Err(e) = fs::rename(&temp, path) {
+        let _ = fs::remove_file(&temp);
+        return Err(StoreError::io("replacing", path, e));
+    }
+    fsync_dir(&dir)
+}
+
+/// Fsyncs a directory so that renames and creations inside it are durable.
+pub fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("syncing directory", dir, e))
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Reads a whole file, naming it in any error.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, StoreError> {
+    fs::read(path).map_err(|e| StoreError::io("reading", path, e))
+}
+
+/// Reads a private key file after checking, on the open descriptor, that it is neither writable
+/// by group or others nor readable by others. The content is wiped from memory when dropped.
+pub fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let mut file = File::open(path).map_err(|e| StoreError::io("reading", path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| StoreError::io("reading", path, e))?;
+    check_secret_mode(path, meta.mode())?;
+    let mut data = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    file.read_to_end(&mut data)
+        .map_err(|e| StoreError::io("reading", path, e))?;
+    Ok(data)
+}
+
+/// Refuses a key file whose mode lets the group write or others read or write it.
+pub fn check_secret_file(path: &Path) -> Result<(), StoreError> {
+    let meta = fs::metadata(path).map_err(|e| StoreError::io("reading", path, e))?;
+    check_secret_mode(path, meta.mode())
+}
+
+fn check_secret_mode(path: &Path, mode: u32) -> Result<(), StoreError> {
+    let mode = mode & 0o7777;
+    let problem = if mode & 0o007 != 0 {
+        "gives other users access to a private key"
+    } else if mode & 0o020 != 0 {
+        "lets the group change a private key"
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::InsecurePermissions {
+        path: path.to_path_buf(),
+        mode,
+        problem,
+        fix: format!("chmod 0640 {}", path.display()),
+    })
+}
+
+/// Appends one line to a file opened with `O_APPEND`, creating it with `spec` if missing. A line
+/// below the pipe buffer size is written by one `write`, so concurrent writers do not interleave.
+pub fn append_line(path: &Path, line: &str, spec: FileSpec) -> Result<(), StoreError> {
+    if !path.exists() {
+        match write_new_file(path, b"", spec) {
+            Ok(()) => {}
+            Err(StoreError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut file = OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| StoreError::io("opening", path, e))?;
+    let mut buf = line.trim_end_matches('\n').to_string();
+    buf.push('\n');
+    file.write_all(buf.as_bytes())
+        .map_err(|e| StoreError::io("appending to", path, e))?;
+    file.sync_data()
+        .map_err(|e| StoreError::io("syncing", path, e))
+}
+
+/// A fault-injection point for the crash tests: when `CLOUDGATE_TEST_CRASH_AT` names this point,
+/// the process aborts here, as a `kill -9` would stop it. Unset in normal use.
+pub fn crash_point(name: &str) {
+    if std::env::var_os("CLOUDGATE_TEST_CRASH_AT").is_some_and(|v| v == name) {
+        std::process::abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_files_get_their_final_mode_and_never_clobber() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        write_new_file(
+            &p,
+            b"x",
+            FileSpec {
+                mode: 0o640,
+                gid: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o640);
+        assert!(write_new_file(&p, b"y", FileSpec::owner_only()).is_err());
+        assert_eq!(fs::read(&p).unwrap(), b"x");
+    }
+
+    #[test]
+    fn replace_is_atomic_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        replace_file(&p, b"one", FileSpec::owner_only()).unwrap();
+        replace_file(&p, b"two", FileSpec::owner_only()).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn open_key_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("key.pem");
+        write_new_file(
+            &p,
+            b"secret",
+            FileSpec {
+                mode: 0o640,
+                gid: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(read_secret_file(&p).unwrap().as_slice(), b"secret");
+        for mode in [0o644, 0o660, 0o602, 0o666] {
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            let e = read_secret_file(&p).unwrap_err().to_string();
+            assert!(e.contains("key.pem") && e.contains("chmod 0640"), "{e}");
+        }
+    }
+
+    #[test]
+    fn open_store_dirs_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("store");
+        ensure_private_dir(&d, &FileOwnership::owner_only()).unwrap();
+        assert_eq!(fs::metadata(&d).unwrap().mode() & 0o777, 0o700);
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        let e = ensure_private_dir(&d, &FileOwnership::owner_only())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("chmod o-rwx"), "{e}");
+    }
+}

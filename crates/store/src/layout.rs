@@ -1,0 +1,103 @@
+//! Where every file lives. Nothing else in cloudgate builds a path inside the data directory.
+//!
+//! ```text
+//! DATA_DIR/                       0750  owner, admin group
+//!   license.toml                  0640
+//!   audit.log                     0640  JSON lines, appended
+//!   store/                        0750
+//!     .lock                       0640  held exclusively while the store changes
+//!     applied.json                0640  which certificate is in use
+//!     certs/<sha256>/             0750  one entry: appears atomically by rename
+//!       cert.pem  chain.pem  meta.json   0640
+//!       key.pem                   0640 at most; created 0600
+//!     tmp/                        0700  entries being written or removed
+//! ```
+
+use std::path::{Path, PathBuf};
+
+/// The file layout under one data directory.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    data_dir: PathBuf,
+}
+
+impl Layout {
+    /// The layout under this data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Layout {
+            data_dir: data_dir.into(),
+        }
+    }
+
+    /// The data directory when neither `--data-dir` nor `$CLOUDGATE_HOME` is given:
+    /// `/var/lib/cloudgate` for root, `$XDG_DATA_HOME/cloudgate` (or `~/.local/share/cloudgate`)
+    /// for others.
+    pub fn default_data_dir() -> Option<PathBuf> {
+        if nix::unistd::geteuid().is_root() {
+            return Some(PathBuf::from("/var/lib/cloudgate"));
+        }
+        if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return Some(PathBuf::from(xdg).join("cloudgate"));
+        }
+        std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .map(|h| PathBuf::from(h).join(".local/share/cloudgate"))
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The installed license.
+    pub fn license_file(&self) -> PathBuf {
+        self.data_dir.join("license.toml")
+    }
+
+    /// The audit log (JSON lines).
+    pub fn audit_log(&self) -> PathBuf {
+        self.data_dir.join("audit.log")
+    }
+
+    /// The certificate store directory.
+    pub fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+
+    /// The store's lock file.
+    pub fn lock_file(&self) -> PathBuf {
+        self.store_dir().join(".lock")
+    }
+
+    /// The record of the certificate in use.
+    pub fn applied_file(&self) -> PathBuf {
+        self.store_dir().join("applied.json")
+    }
+
+    /// The directory holding one directory per entry.
+    pub fn certs_dir(&self) -> PathBuf {
+        self.store_dir().join("certs")
+    }
+
+    /// Where entries are assembled before they appear, and moved before they are deleted.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.store_dir().join("tmp")
+    }
+
+    /// The directory of the entry for the certificate with this SHA-256 (uppercase hex).
+    pub fn entry_dir(&self, sha256_hex: &str) -> PathBuf {
+        self.certs_dir().join(sha256_hex.to_ascii_lowercase())
+    }
+}
+
+/// File names inside an entry directory.
+pub(crate) mod entry_files {
+    /// The certificate, PEM.
+    pub const CERT: &str = "cert.pem";
+    /// The private key, PKCS#8 PEM.
+    pub const KEY: &str = "key.pem";
+    /// Intermediate certificates, PEM, leaf's issuer first.
+    pub const CHAIN: &str = "chain.pem";
+    /// Friendly name, source, creator, creation time.
+    pub const META: &str = "meta.json";
+}
