@@ -26,7 +26,9 @@ mod time_fmt;
 
 pub use error::PkiError;
 pub use fingerprint::{FingerprintQuery, Fingerprints};
-pub use generate::{GeneratedCertificate, MAX_VALID_DAYS, SelfSignedRequest, generate_self_signed};
+pub use generate::{
+    GeneratedCertificate, MAX_VALID_DAYS, SelfSignedRequest, check_valid_days, generate_self_signed,
+};
 pub use info::{CertificateInfo, PublicKeyKind, private_key_matches};
 pub use key_type::KeyType;
 pub use time_fmt::{format_rfc3339, format_summary_date};

@@ -1,0 +1,262 @@
+//! The command-line grammar. Values are parsed and validated here, before any file is touched.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cloudgate_pki::dn::SubjectName;
+use cloudgate_pki::san::SubjectAltName;
+use cloudgate_pki::{KeyType, MAX_VALID_DAYS};
+
+use crate::exit::EXIT_CODES_HELP;
+
+/// Certificate trust between a backup service provider and its tenants, without a public CA.
+#[derive(Debug, Parser)]
+#[command(name = "cloudgate", version, propagate_version = true, after_help = EXIT_CODES_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Data directory [default: /var/lib/cloudgate for root, else $XDG_DATA_HOME/cloudgate or
+    /// ~/.local/share/cloudgate]
+    #[arg(long, global = true, env = "CLOUDGATE_HOME", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Group whose members may read private keys (the "local administrators") [default: group
+    /// `cloudgate` if it exists, else root's group]
+    #[arg(
+        long,
+        global = true,
+        env = "CLOUDGATE_ADMIN_GROUP",
+        value_name = "NAME"
+    )]
+    pub admin_group: Option<String>,
+    /// More log output on stderr (-v info, -vv debug); CLOUDGATE_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Service provider side: license, certificates
+    #[command(subcommand)]
+    Sp(SpCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpCommand {
+    /// Install or show the license, which names the default certificate subject
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// Generate, inspect, apply, export and remove SP certificates
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Validate a license file (TOML) and install it into the data directory
+    #[command(
+        after_help = "The file holds at least `licensed_to = \"Acme Cloud\"`; optional: `expires = 2027-12-31`, \
+`edition = \"...\"`, `license_id = \"...\"`."
+    )]
+    Install {
+        /// The license file
+        file: PathBuf,
+        /// Print the installed license as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the installed license (or that the host name stands in for it)
+    Show {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How a certificate is named on the command line.
+const CERT_ARG_HELP: &str = "Thumbprint (SHA-1), SHA-256, public key pin (sha256//...), or a unique prefix of at \
+least 8 hex digits; case, spaces, colons and invisible marks are ignored";
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Generate a self-signed certificate and private key and save them in the store
+    #[command(
+        after_help = "Keys are RSA 2048 by default, as in the reference product; RSA 3072/4096 take a few \
+seconds (a spinner shows on a terminal). The certificate is X.509 v3 with a random 127-bit serial, SHA-256 \
+signatures (SHA-384 for P-384), CA:FALSE, serverAuth+clientAuth, and a subject key identifier."
+    )]
+    Generate(GenerateArgs),
+    /// List the certificates in the store
+    List {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one certificate: the six Summary lines, then fingerprints and details
+    Show {
+        #[arg(help = CERT_ARG_HELP)]
+        cert: String,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the certificate in use
+    Current {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a certificate into use for the gateway
+    Apply {
+        #[arg(help = CERT_ARG_HELP)]
+        cert: String,
+        /// Print the applied certificate as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a certificate's entry: key readable, not too open, matching; certificate intact and valid
+    Check {
+        /// The certificate to check [default: the one in use]
+        #[arg(help = CERT_ARG_HELP)]
+        cert: Option<String>,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export the public certificate (PEM or DER)
+    Export {
+        #[arg(help = CERT_ARG_HELP)]
+        cert: String,
+        /// Output file, or - for stdout
+        #[arg(long, short, value_name = "FILE")]
+        out: PathBuf,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ExportFormat::Pem)]
+        format: ExportFormat,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove a certificate and its key from the store
+    Remove {
+        #[arg(help = CERT_ARG_HELP)]
+        cert: String,
+        /// Remove it even if it is the one in use (the gateway is then left without one)
+        #[arg(long)]
+        force: bool,
+        /// Print the removed certificate as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// PEM text (`-----BEGIN CERTIFICATE-----`)
+    Pem,
+    /// Binary DER
+    Der,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Friendly name [default: "<licensee> Cloud Connect Certificate"]
+    #[arg(long, value_name = "NAME", value_parser = parse_friendly_name)]
+    pub friendly_name: Option<String>,
+    /// Key type: rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384, ed25519
+    #[arg(long, value_name = "TYPE", default_value = "rsa-2048", value_parser = parse_key_type)]
+    pub key_type: KeyType,
+    /// Days of validity, 1 to 3650
+    #[arg(long, value_name = "N", default_value_t = 365, value_parser = parse_valid_days)]
+    pub valid_days: u32,
+    /// Subject distinguished name, e.g. "CN=Acme, O=Acme, C=US" [default: "CN=<licensee>,
+    /// O=<licensee>, OU=<licensee>"]
+    #[arg(long, value_name = "DN", value_parser = parse_subject)]
+    pub subject: Option<SubjectName>,
+    /// Subject alternative name: DNS name, *.wildcard, IPv4 or IPv6 address; repeatable
+    /// [default: this host's name]
+    #[arg(long = "san", value_name = "NAME", value_parser = parse_san)]
+    pub sans: Vec<SubjectAltName>,
+    /// Also put the new certificate into use
+    #[arg(long)]
+    pub apply: bool,
+    /// Print the new entry as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_key_type(s: &str) -> Result<KeyType, String> {
+    s.parse()
+        .map_err(|e: cloudgate_pki::PkiError| e.to_string())
+}
+
+fn parse_valid_days(s: &str) -> Result<u32, String> {
+    let days: u32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number of days (1 to {MAX_VALID_DAYS})"))?;
+    cloudgate_pki::check_valid_days(days).map_err(|e| e.to_string())?;
+    Ok(days)
+}
+
+fn parse_subject(s: &str) -> Result<SubjectName, String> {
+    SubjectName::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_san(s: &str) -> Result<SubjectAltName, String> {
+    SubjectAltName::parse(s).map_err(|e| e.to_string())
+}
+
+/// Longest friendly name accepted.
+pub const MAX_FRIENDLY_NAME: usize = 256;
+
+pub fn parse_friendly_name(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    if name.is_empty() {
+        return Err("the friendly name is empty".into());
+    }
+    if name.chars().count() > MAX_FRIENDLY_NAME {
+        return Err(format!(
+            "the friendly name is longer than {MAX_FRIENDLY_NAME} characters"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("the friendly name contains a control character".into());
+    }
+    Ok(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn value_parsers() {
+        assert!(parse_valid_days("0").is_err());
+        assert!(parse_valid_days("-1").is_err());
+        assert!(parse_valid_days("3651").is_err());
+        assert_eq!(parse_valid_days("30").unwrap(), 30);
+        assert!(parse_friendly_name("  ").is_err());
+        assert!(parse_friendly_name("a\tb").is_err());
+        assert_eq!(parse_friendly_name(" x ").unwrap(), "x");
+    }
+}

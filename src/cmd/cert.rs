@@ -1,0 +1,243 @@
+//! `cloudgate sp cert list|show|current|apply|check|export|remove`.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::Path;
+
+use anyhow::Context as _;
+use cloudgate_pki::pem;
+use cloudgate_store::fsio::{self, FileSpec};
+use cloudgate_store::{CertStore, StoredCertificate};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::cli::{CertCommand, ExportFormat};
+use crate::context::Context;
+use crate::exit::usage;
+use crate::render::{
+    CertificateView, certificate_table, certificate_text, print_json, print_text, warn,
+};
+
+pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
+    match cmd {
+        CertCommand::Generate(_) => unreachable!("generate has its own module"),
+        CertCommand::List { json } => list(&ctx.store_for_read(), json),
+        CertCommand::Show { cert, json } => {
+            let entry = ctx.store_for_read().find(&cert)?;
+            output(&entry, json)
+        }
+        CertCommand::Current { json } => {
+            let entry = ctx.store_for_read().applied()?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no certificate is in use; create one with `cloudgate sp cert generate --apply`, or apply one with `cloudgate sp cert apply CERT`"
+                )
+            })?;
+            output(&entry, json)
+        }
+        CertCommand::Apply { cert, json } => apply(&ctx.store_for_write()?, &cert, json),
+        CertCommand::Check { cert, json } => check(&ctx.store_for_read(), cert.as_deref(), json),
+        CertCommand::Export {
+            cert,
+            out,
+            format,
+            force,
+        } => {
+            let entry = ctx.store_for_read().find(&cert)?;
+            export(&entry, &out, format, force)
+        }
+        CertCommand::Remove { cert, force, json } => {
+            let store = ctx.store_for_write()?;
+            let entry = store.find(&cert)?;
+            store.remove(&entry, force)?;
+            if json {
+                print_json(&CertificateView::new(&entry))
+            } else {
+                print_text(&format!(
+                    "Removed {} ({}) from the store.{}\n",
+                    entry.info.fingerprints.thumbprint(),
+                    entry.meta.friendly_name,
+                    if entry.applied {
+                        " No certificate is in use now."
+                    } else {
+                        ""
+                    }
+                ))
+            }
+        }
+    }
+}
+
+fn output(entry: &StoredCertificate, json: bool) -> anyhow::Result<()> {
+    if json {
+        print_json(&CertificateView::new(entry))
+    } else {
+        print_text(&certificate_text(entry))
+    }
+}
+
+fn list(store: &CertStore, json: bool) -> anyhow::Result<()> {
+    let entries = store.list()?;
+    if json {
+        let views: Vec<CertificateView> = entries.iter().map(CertificateView::new).collect();
+        return print_json(&views);
+    }
+    if entries.is_empty() {
+        return print_text(
+            "The certificate store is empty. Create a certificate with `cloudgate sp cert generate --apply`.\n",
+        );
+    }
+    let mut text = certificate_table(&entries);
+    if !entries.iter().any(|e| e.applied) {
+        text.push_str(
+            "\nNo certificate is in use; apply one with `cloudgate sp cert apply CERT`.\n",
+        );
+    }
+    print_text(&text)
+}
+
+fn apply(store: &CertStore, cert: &str, json: bool) -> anyhow::Result<()> {
+    let mut entry = store.find(cert)?;
+    let now = OffsetDateTime::now_utc();
+    if !entry.info.is_valid_at(now) {
+        return Err(usage(format!(
+            "certificate {} is not valid now (valid {} to {}); tenants would refuse it",
+            entry.info.fingerprints.thumbprint(),
+            cloudgate_pki::format_rfc3339(entry.info.not_before),
+            cloudgate_pki::format_rfc3339(entry.info.not_after)
+        )));
+    }
+    let previous = store.apply(&entry).with_context(|| {
+        format!(
+            "applying certificate {}",
+            entry.info.fingerprints.thumbprint()
+        )
+    })?;
+    entry.applied = true;
+    if json {
+        return print_json(&CertificateView::new(&entry));
+    }
+    let mut out = format!(
+        "Cloud Connect certificate is being updated: {} ({}) is now in use.\n",
+        entry.info.fingerprints.thumbprint(),
+        entry.meta.friendly_name
+    );
+    if let Some(prev) = previous.filter(|p| p.sha256 != entry.info.fingerprints.sha256_hex()) {
+        out.push_str(&format!("It replaces {}.\n", prev.thumbprint));
+    }
+    print_text(&out)
+}
+
+#[derive(Serialize)]
+struct CheckReport {
+    thumbprint: String,
+    friendly_name: String,
+    key_path: String,
+    key_matches: bool,
+    signature_valid: bool,
+    valid_now: bool,
+    days_left: i64,
+    ok: bool,
+    problems: Vec<String>,
+}
+
+fn check(store: &CertStore, cert: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let entry = match cert {
+        Some(c) => store.find(c)?,
+        None => store
+            .applied()?
+            .ok_or_else(|| usage("no certificate is in use; name the certificate to check"))?,
+    };
+    // Reading the key checks its mode and that it belongs to the certificate.
+    drop(store.load_private_key(&entry)?);
+    let info = &entry.info;
+    let now = OffsetDateTime::now_utc();
+    let mut problems = Vec::new();
+    let signature_valid = !info.is_self_issued || info.verify_self_signature();
+    if !signature_valid {
+        problems.push("the self-signature does not verify".to_string());
+    }
+    let valid_now = info.is_valid_at(now);
+    if !valid_now {
+        problems.push(
+            if now > info.not_after {
+                "the certificate has expired"
+            } else {
+                "the certificate is not valid yet"
+            }
+            .into(),
+        );
+    }
+    let report = CheckReport {
+        thumbprint: info.fingerprints.thumbprint(),
+        friendly_name: entry.meta.friendly_name.clone(),
+        key_path: entry.key_path().display().to_string(),
+        key_matches: true,
+        signature_valid,
+        valid_now,
+        days_left: info.days_left(now),
+        ok: problems.is_empty(),
+        problems,
+    };
+    if json {
+        print_json(&report)?;
+    } else if report.ok {
+        print_text(&format!(
+            "OK: {} ({}): key readable, private and matching; certificate intact and valid for {} more days.\n",
+            report.thumbprint, report.friendly_name, report.days_left
+        ))?;
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "certificate {} has problems: {}",
+            report.thumbprint,
+            report.problems.join("; ")
+        ))
+    }
+}
+
+fn export(
+    entry: &StoredCertificate,
+    out: &Path,
+    format: ExportFormat,
+    force: bool,
+) -> anyhow::Result<()> {
+    let bytes = match format {
+        ExportFormat::Pem => pem::encode_certificate(&entry.info.der).into_bytes(),
+        ExportFormat::Der => entry.info.der.clone(),
+    };
+    if out == Path::new("-") {
+        if format == ExportFormat::Der && std::io::stdout().is_terminal() {
+            return Err(usage(
+                "refusing to write binary DER to a terminal; pass --out FILE or redirect stdout",
+            ));
+        }
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&bytes)?;
+        return Ok(stdout.flush()?);
+    }
+    if out.exists() && !force {
+        return Err(usage(format!(
+            "{} already exists; pass --force to replace it",
+            out.display()
+        )));
+    }
+    if out.is_dir() {
+        return Err(usage(format!(
+            "{} is a directory; give a file name",
+            out.display()
+        )));
+    }
+    fsio::replace_file(out, &bytes, FileSpec::public())
+        .with_context(|| format!("exporting to {}", out.display()))?;
+    if entry.chain.is_empty() {
+        eprintln!(
+            "Exported {} to {}",
+            entry.info.fingerprints.thumbprint(),
+            out.display()
+        );
+    } else {
+        warn("only the certificate was exported, not its chain");
+    }
+    Ok(())
+}

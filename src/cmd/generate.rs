@@ -1,0 +1,120 @@
+//! `cloudgate sp cert generate`.
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cloudgate_pki::dn::SubjectName;
+use cloudgate_pki::san::SubjectAltName;
+use cloudgate_pki::{SelfSignedRequest, generate_self_signed};
+use cloudgate_store::license::{self, Licensee};
+use cloudgate_store::{NewEntry, Source};
+use time::OffsetDateTime;
+
+use crate::cli::GenerateArgs;
+use crate::context::Context;
+use crate::render::{CertificateView, certificate_text, print_json, print_text, warn};
+
+/// The reference product's default friendly name.
+pub fn default_friendly_name(licensee: &str) -> String {
+    format!("{licensee} Cloud Connect Certificate")
+}
+
+pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
+    let store = ctx.store_for_write()?;
+    let licensee = Licensee::resolve(&ctx.layout)?;
+    if let Licensee::HostName(host) = &licensee {
+        if args.subject.is_none() || args.friendly_name.is_none() {
+            warn(&format!(
+                "no license installed; the host name {host:?} stands in as licensee (install one with `cloudgate sp license install FILE`)"
+            ));
+        }
+    }
+    let subject = args
+        .subject
+        .unwrap_or_else(|| SubjectName::for_licensee(licensee.name()));
+    let friendly_name = args
+        .friendly_name
+        .unwrap_or_else(|| default_friendly_name(licensee.name()));
+    let sans = if args.sans.is_empty() {
+        let host = license::host_name();
+        match SubjectAltName::parse(&host) {
+            Ok(san) => vec![san],
+            Err(_) => {
+                warn(&format!(
+                    "the host name {host:?} is not a valid DNS name, so the certificate gets no SAN; pass --san"
+                ));
+                Vec::new()
+            }
+        }
+    } else {
+        args.sans
+    };
+    let request = SelfSignedRequest {
+        key_type: args.key_type,
+        subject,
+        sans,
+        valid_days: args.valid_days,
+        now: OffsetDateTime::now_utc(),
+    };
+
+    let spinner = spinner_for(&request);
+    let generated = generate_self_signed(&request);
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let generated = generated.context("generating the certificate")?;
+
+    let mut entry = store
+        .add(NewEntry {
+            cert_der: &generated.cert_der,
+            key_pkcs8_der: &generated.key_pkcs8_der,
+            chain: Vec::new(),
+            friendly_name,
+            source: Source::Generated,
+        })
+        .with_context(|| {
+            format!(
+                "saving the certificate in the store at {}",
+                ctx.layout.store_dir().display()
+            )
+        })?;
+    drop(generated);
+    if args.apply {
+        store
+            .apply(&entry)
+            .context("putting the new certificate into use")?;
+        entry.applied = true;
+    }
+
+    if args.json {
+        return print_json(&CertificateView::new(&entry));
+    }
+    let mut out =
+        String::from("Generated a self-signed certificate and saved it in the store.\n\n");
+    out.push_str(&certificate_text(&entry));
+    out.push('\n');
+    if args.apply {
+        out.push_str(
+            "The certificate is now in use: Cloud Connect certificate is being updated.\n",
+        );
+    } else {
+        out.push_str(&format!(
+            "Put it into use with: cloudgate sp cert apply {}\n",
+            entry.info.fingerprints.thumbprint()
+        ));
+    }
+    out.push_str("This certificate is not issued by a trusted CA: send the six Summary lines above to your tenants so they can verify its thumbprint.\n");
+    print_text(&out)
+}
+
+/// A spinner on stderr for slow key types, only when stderr is a terminal.
+fn spinner_for(req: &SelfSignedRequest) -> Option<indicatif::ProgressBar> {
+    if !req.key_type.is_slow_to_generate() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(format!("Generating a {} key…", req.key_type));
+    bar.enable_steady_tick(Duration::from_millis(100));
+    Some(bar)
+}

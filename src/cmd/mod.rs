@@ -1,0 +1,37 @@
+//! One module per command group; each command gathers its data and hands it to the renderer.
+
+mod cert;
+mod generate;
+mod license;
+
+use clap::CommandFactory as _;
+
+use crate::cli::{CertCommand, Cli, Command, SpCommand};
+use crate::context::Context;
+
+/// Runs the parsed command.
+pub fn run(args: Cli) -> anyhow::Result<()> {
+    match args.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "cloudgate",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(())
+        }
+        Command::Sp(sp) => {
+            let ctx = Context::new(&args.global)?;
+            match sp {
+                SpCommand::License(cmd) => license::run(&ctx, cmd),
+                SpCommand::Cert(CertCommand::Generate(gen_args)) => generate::run(&ctx, gen_args),
+                SpCommand::Cert(cmd) => cert::run(&ctx, cmd),
+            }
+        }
+    }
+}

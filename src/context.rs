@@ -1,0 +1,52 @@
+//! Turns the global options into the data directory and store a command works on.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use cloudgate_store::{CertStore, FileOwnership, Layout};
+
+use crate::cli::GlobalArgs;
+use crate::exit::usage;
+
+/// What every command needs: where the data lives and who owns what it writes.
+pub struct Context {
+    pub layout: Layout,
+    admin_group: Option<String>,
+}
+
+impl Context {
+    pub fn new(global: &GlobalArgs) -> anyhow::Result<Self> {
+        let data_dir: PathBuf = match &global.data_dir {
+            Some(d) if d.as_os_str().is_empty() => {
+                return Err(usage("--data-dir (or CLOUDGATE_HOME) is empty; give a directory"));
+            }
+            Some(d) => d.clone(),
+            None => Layout::default_data_dir().ok_or_else(|| {
+                usage("cannot tell the data directory: HOME is not set; pass --data-dir DIR or set CLOUDGATE_HOME")
+            })?,
+        };
+        Ok(Context {
+            layout: Layout::new(data_dir),
+            admin_group: global.admin_group.clone(),
+        })
+    }
+
+    /// The ownership for files this command creates; a configured admin group must be usable.
+    pub fn ownership(&self) -> anyhow::Result<FileOwnership> {
+        FileOwnership::resolve(self.admin_group.as_deref())
+            .context("checking --admin-group / CLOUDGATE_ADMIN_GROUP")
+    }
+
+    /// The store, for commands that change it.
+    pub fn store_for_write(&self) -> anyhow::Result<CertStore> {
+        Ok(CertStore::new(self.layout.clone(), self.ownership()?))
+    }
+
+    /// The store, for commands that only read: they create nothing, so any admin group will do,
+    /// and one the reader cannot use only loses its name in permission messages.
+    pub fn store_for_read(&self) -> CertStore {
+        let own = FileOwnership::resolve(self.admin_group.as_deref())
+            .unwrap_or_else(|_| FileOwnership::owner_only());
+        CertStore::new(self.layout.clone(), own)
+    }
+}

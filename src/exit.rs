@@ -1,0 +1,81 @@
+//! The one place that decides exit codes.
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | success |
+//! | 1 | runtime failure (I/O, permissions, a damaged store, a locked store) |
+//! | 2 | bad usage or bad input (flags, files, unknown or ambiguous thumbprints) |
+//! | 3 | trust failure (certificate not verified, pin mismatch) |
+//! | 4 | authentication failure (tenant credentials) |
+
+use cloudgate_pki::PkiError;
+use cloudgate_store::StoreError;
+
+/// Exit code: runtime failure.
+pub const RUNTIME: u8 = 1;
+/// Exit code: bad usage or bad input.
+pub const USAGE: u8 = 2;
+
+/// The exit code text shown in `--help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  runtime failure (I/O, permissions, a damaged or locked store)
+  2  bad usage or bad input (flags, files, unknown or ambiguous thumbprint)
+  3  trust failure (certificate not verified, pin mismatch)
+  4  authentication failure (tenant credentials)";
+
+/// An error in what the user gave us, detected by the binary itself: exits 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Builds a [`UsageError`] wrapped in `anyhow`.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
+/// The exit code for an error: the first classified cause in its chain decides.
+pub fn code_for(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return USAGE;
+        }
+        if let Some(e) = cause.downcast_ref::<StoreError>() {
+            return if e.is_bad_input() { USAGE } else { RUNTIME };
+        }
+        if let Some(e) = cause.downcast_ref::<PkiError>() {
+            return match e {
+                PkiError::KeyGeneration(_) | PkiError::Signing(_) => RUNTIME,
+                _ => USAGE,
+            };
+        }
+    }
+    RUNTIME
+}
+
+/// Whether the error is a closed stdout (`cloudgate sp cert list | head -1`), which is not a
+/// failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        assert_eq!(code_for(&usage("x")), USAGE);
+        assert_eq!(code_for(&anyhow::anyhow!("x")), RUNTIME);
+        let e = anyhow::Error::new(StoreError::NotFound { query: "x".into() }).context("finding");
+        assert_eq!(code_for(&e), USAGE);
+        let e = anyhow::Error::new(StoreError::Locked { path: "x".into() });
+        assert_eq!(code_for(&e), RUNTIME);
+        let e = anyhow::Error::new(PkiError::UnknownKeyType("x".into()));
+        assert_eq!(code_for(&e), USAGE);
+    }
+}

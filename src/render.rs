@@ -1,0 +1,226 @@
+//! The one renderer: every command's data printed as text for people or JSON for programs.
+
+use std::io::Write;
+
+use cloudgate_pki::{format_rfc3339, format_summary_date};
+use cloudgate_store::StoredCertificate;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// A certificate entry as JSON (the documented contract of list, show, current, generate).
+#[derive(Debug, Serialize)]
+pub struct CertificateView {
+    pub thumbprint: String,
+    pub sha256: String,
+    pub spki_sha256: String,
+    pub friendly_name: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub days_left: i64,
+    pub key_type: String,
+    pub sans: Vec<String>,
+    pub applied: bool,
+    pub source: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub chain_length: usize,
+    pub cert_path: String,
+    pub key_path: String,
+}
+
+impl CertificateView {
+    pub fn new(entry: &StoredCertificate) -> Self {
+        let info = &entry.info;
+        CertificateView {
+            thumbprint: info.fingerprints.thumbprint(),
+            sha256: info.fingerprints.sha256_hex(),
+            spki_sha256: info.fingerprints.spki_pin(),
+            friendly_name: entry.meta.friendly_name.clone(),
+            subject: info.subject.clone(),
+            issuer: info.issuer.clone(),
+            serial: info.serial.clone(),
+            not_before: format_rfc3339(info.not_before),
+            not_after: format_rfc3339(info.not_after),
+            days_left: info.days_left(OffsetDateTime::now_utc()),
+            key_type: info.key_kind.to_string(),
+            sans: info.sans.clone(),
+            applied: entry.applied,
+            source: entry.meta.source.as_str().to_string(),
+            created_by: entry.meta.created_by.clone(),
+            created_at: format_rfc3339(entry.meta.created_at),
+            chain_length: entry.chain.len(),
+            cert_path: entry.cert_path().display().to_string(),
+            key_path: entry.key_path().display().to_string(),
+        }
+    }
+}
+
+/// The six lines of the reference product's Summary, exactly in its form: what an SP sends to
+/// tenants for out-of-band verification.
+pub fn summary_lines(entry: &StoredCertificate) -> String {
+    let info = &entry.info;
+    format!(
+        "Name: {}\nIssued to: {}\nIssued by: {}\nExpiration date: {}\nThumbprint: {}\nSerial number: {}\n",
+        entry.meta.friendly_name,
+        info.subject_display,
+        info.issuer_display,
+        format_summary_date(info.not_after),
+        info.fingerprints.thumbprint(),
+        info.serial,
+    )
+}
+
+/// The Summary lines, a blank line, then everything else worth knowing about an entry.
+pub fn certificate_text(entry: &StoredCertificate) -> String {
+    let info = &entry.info;
+    let now = OffsetDateTime::now_utc();
+    let days_left = info.days_left(now);
+    let expiry_note = if days_left < 0 {
+        " (EXPIRED)".to_string()
+    } else {
+        format!(" ({days_left} days left)")
+    };
+    let sans = if info.sans.is_empty() {
+        "(none)".to_string()
+    } else {
+        info.sans.join(", ")
+    };
+    let mut out = summary_lines(entry);
+    out.push('\n');
+    out.push_str(&format!("SHA-256: {}\n", info.fingerprints.sha256_colons()));
+    out.push_str(&format!(
+        "Public key pin: {}\n",
+        info.fingerprints.spki_pin()
+    ));
+    out.push_str(&format!("Subject alternative names: {sans}\n"));
+    out.push_str(&format!("Key type: {}\n", info.key_kind));
+    out.push_str(&format!(
+        "Valid from: {}\n",
+        format_summary_date(info.not_before)
+    ));
+    out.push_str(&format!(
+        "Valid until: {}{expiry_note}\n",
+        format_summary_date(info.not_after)
+    ));
+    out.push_str(&format!("Source: {}\n", entry.meta.source.as_str()));
+    out.push_str(&format!(
+        "Created by: {} on {}\n",
+        entry.meta.created_by,
+        format_rfc3339(entry.meta.created_at)
+    ));
+    if !entry.chain.is_empty() {
+        out.push_str(&format!("Chain: {} certificate(s)\n", entry.chain.len()));
+    }
+    out.push_str(&format!(
+        "In use: {}\n",
+        if entry.applied { "yes" } else { "no" }
+    ));
+    out.push_str(&format!(
+        "Certificate file: {}\n",
+        entry.cert_path().display()
+    ));
+    out.push_str(&format!("Key file: {}\n", entry.key_path().display()));
+    out
+}
+
+/// The list of entries as an aligned table; `*` marks the one in use.
+pub fn certificate_table(entries: &[StoredCertificate]) -> String {
+    let now = OffsetDateTime::now_utc();
+    let header = [
+        "",
+        "ISSUED TO",
+        "EXPIRES",
+        "DAYS LEFT",
+        "FRIENDLY NAME",
+        "ISSUED BY",
+        "THUMBPRINT",
+        "KEY TYPE",
+    ];
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let info = &e.info;
+            let expires = info.not_after.date();
+            vec![
+                if e.applied { "*".into() } else { String::new() },
+                info.subject_display.clone(),
+                format!(
+                    "{:04}-{:02}-{:02}",
+                    expires.year(),
+                    u8::from(expires.month()),
+                    expires.day()
+                ),
+                info.days_left(now).to_string(),
+                e.meta.friendly_name.clone(),
+                info.issuer_display.clone(),
+                info.fingerprints.thumbprint(),
+                info.key_kind.to_string(),
+            ]
+        })
+        .collect();
+    table(&header, &rows)
+}
+
+/// Left-aligned columns separated by two spaces, with no trailing spaces.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            s.push_str(cell);
+            s.push_str(&" ".repeat(w - cell.chars().count()));
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        out.push_str(&line(row.clone()));
+    }
+    out
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Prints text on stdout, reporting a closed pipe as an error the caller treats as success.
+pub fn print_text(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Prints a warning for people on stderr.
+pub fn warn(msg: &str) {
+    eprintln!("warning: {msg}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_and_trims() {
+        let t = table(
+            &["A", "BB"],
+            &[vec!["xxx".into(), "y".into()], vec!["".into(), "".into()]],
+        );
+        assert_eq!(t, "A    BB\nxxx  y\n\n");
+    }
+}
