@@ -42,11 +42,12 @@ impl Context {
         Ok(CertStore::new(self.layout.clone(), self.ownership()?))
     }
 
-    /// The store, for commands that only read: they create nothing, so any admin group will do,
-    /// and one the reader cannot use only loses its name in permission messages.
+    /// The store, for commands that only read: they create nothing, so the admin group is only
+    /// named in permission messages and need not be usable by this user.
     pub fn store_for_read(&self) -> CertStore {
-        let own = FileOwnership::resolve(self.admin_group.as_deref())
-            .unwrap_or_else(|_| FileOwnership::owner_only());
-        CertStore::new(self.layout.clone(), own)
+        CertStore::new(
+            self.layout.clone(),
+            FileOwnership::resolve_for_reading(self.admin_group.as_deref()),
+        )
     }
 }

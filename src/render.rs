@@ -192,10 +192,10 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    out.write_all(b"\n")?;
-    Ok(())
+    // Serialise first, so a closed pipe surfaces as the io::Error main() recognises.
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    print_text(&text)
 }
 
 /// Prints text on stdout, reporting a closed pipe as an error the caller treats as success.

@@ -23,12 +23,12 @@ pub fn default_friendly_name(licensee: &str) -> String {
 pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
     let store = ctx.store_for_write()?;
     let licensee = Licensee::resolve(&ctx.layout)?;
-    if let Licensee::HostName(host) = &licensee {
-        if args.subject.is_none() || args.friendly_name.is_none() {
-            warn(&format!(
-                "no license installed; the host name {host:?} stands in as licensee (install one with `cloudgate sp license install FILE`)"
-            ));
-        }
+    if let Licensee::HostName(host) = &licensee
+        && (args.subject.is_none() || args.friendly_name.is_none())
+    {
+        warn(&format!(
+            "no license installed; the host name {host:?} stands in as licensee (install one with `cloudgate sp license install FILE`)"
+        ));
     }
     let subject = args
         .subject

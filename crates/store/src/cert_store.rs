@@ -70,10 +70,10 @@ impl CertStore {
     pub fn list(&self) -> Result<Vec<StoredCertificate>, StoreError> {
         let store_dir = self.layout.store_dir();
         if !store_dir.exists() {
-            if let Err(e) = fs::metadata(&store_dir) {
-                if e.kind() == std::io::ErrorKind::PermissionDenied {
-                    return Err(self.io("reading", &store_dir, e));
-                }
+            if let Err(e) = fs::metadata(&store_dir)
+                && e.kind() == std::io::ErrorKind::PermissionDenied
+            {
+                return Err(self.io("reading", &store_dir, e));
             }
             return Ok(Vec::new());
         }

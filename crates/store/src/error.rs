@@ -22,7 +22,7 @@ pub enum StoreError {
     },
     /// The operating system refused access to a file: the user is not its owner, root, or in the
     /// admin group.
-    #[error("permission denied {action} {path}: only its owner, root and members of the admin group{} may do that; run as one of them, or ask an administrator to add you to that group", group.as_ref().map(|g| format!(" ({g})")).unwrap_or_default())]
+    #[error("permission denied {action} {path}: the store is readable only by its owner, root and members of the admin group{}, and changed only by its owner and root; run as one of them, or ask an administrator to add you to that group", group.as_ref().map(|g| format!(" ({g})")).unwrap_or_default())]
     PermissionDenied {
         /// What was being done.
         action: &'static str,

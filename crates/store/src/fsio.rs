@@ -73,14 +73,14 @@ pub fn ensure_private_dir(path: &Path, own: &FileOwnership) -> Result<(), StoreE
             reason: "expected a directory".into(),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                if !parent.exists() {
-                    fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o755)
-                        .create(parent)
-                        .map_err(|e| StoreError::io("creating directory", parent, e))?;
-                }
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+                && !parent.exists()
+            {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(parent)
+                    .map_err(|e| StoreError::io("creating directory", parent, e))?;
             }
             match fs::DirBuilder::new().mode(0o700).create(path) {
                 Ok(()) => {}

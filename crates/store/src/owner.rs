@@ -68,6 +68,28 @@ impl FileOwnership {
         }
     }
 
+    /// The admin group for a command that only reads: it hands no file to the group, so the group
+    /// need not be usable by this user; it only names the group in permission messages.
+    pub fn resolve_for_reading(configured: Option<&str>) -> Self {
+        let name = configured
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("cloudgate");
+        let group = match lookup(name) {
+            Ok(Some(g)) => Some(g),
+            _ if configured.is_none() => Some(AdminGroup {
+                gid: 0,
+                name: Group::from_gid(Gid::from_raw(0))
+                    .ok()
+                    .flatten()
+                    .map(|g| g.name)
+                    .unwrap_or_else(|| "root".into()),
+            }),
+            _ => None,
+        };
+        FileOwnership { group }
+    }
+
     /// Mode of files: 0640 with an admin group, 0600 without.
     pub fn file_mode(&self) -> u32 {
         if self.group.is_some() { 0o640 } else { 0o600 }

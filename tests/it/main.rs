@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `cloudgate` binary in a temporary data directory, checked with
+//! the real `openssl` tool where interoperability is the point.
+
+mod cert;
+mod concurrency;
+mod crash;
+mod license;
+mod openssl;
+mod permissions;
+mod util;

@@ -1,0 +1,250 @@
+//! Who may read a private key: its creator, root and members of the admin group; anyone else
+//! gets a clear "permission denied" naming the file. Only the owner and root change the store.
+//! Runs the real binary as other users.
+//!
+//! Needs root and the users `.ci/run` creates (`cgtest-owner` and `cgtest-member` in group
+//! `cgtest-admins`, and `cgtest-outsider`). Without them the test says so and passes, unless
+//! `CLOUDGATE_REQUIRE_USER_TESTS=1` (set by `.ci/run`) makes the absence a failure.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::util::walk;
+
+const OWNER: &str = "cgtest-owner";
+const MEMBER: &str = "cgtest-member";
+const OUTSIDER: &str = "cgtest-outsider";
+const GROUP: &str = "cgtest-admins";
+
+fn id_of(flag: &str, name: &str) -> Option<u32> {
+    let out = Command::new("id").args([flag, name]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn group_id(name: &str) -> Option<u32> {
+    let out = Command::new("getent").args(["group", name]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split(':')
+        .nth(2)?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn available() -> bool {
+    let root = id_of("-u", "root") == Some(0) && nix_is_root();
+    let users = [OWNER, MEMBER, OUTSIDER]
+        .iter()
+        .all(|u| id_of("-u", u).is_some())
+        && group_id(GROUP).is_some();
+    let runuser = Command::new("runuser")
+        .arg("--help")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if root && users && runuser {
+        return true;
+    }
+    let msg = format!(
+        "permission tests need root, runuser and the test users (root={root}, users={users}, runuser={runuser}); .ci/run creates them"
+    );
+    assert!(
+        std::env::var_os("CLOUDGATE_REQUIRE_USER_TESTS").is_none(),
+        "{msg}"
+    );
+    eprintln!("SKIPPED: {msg}");
+    false
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    bin: PathBuf,
+    data: PathBuf,
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // The test binary may live under a directory other users cannot enter: copy it out.
+        let bin = root.join("cloudgate");
+        std::fs::copy(assert_cmd::cargo::cargo_bin("cloudgate"), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let data = root.join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::os::unix::fs::chown(&data, id_of("-u", OWNER), group_id(GROUP)).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o750)).unwrap();
+        World {
+            _dir: dir,
+            root,
+            bin,
+            data,
+        }
+    }
+
+    fn run_as(&self, user: &str, args: &[&str]) -> Output {
+        let mut cmd = if user == "root" {
+            Command::new(&self.bin)
+        } else {
+            let mut c = Command::new("runuser");
+            c.args(["-u", user, "--"]).arg(&self.bin);
+            c
+        };
+        cmd.arg("--data-dir")
+            .arg(&self.data)
+            .args(["--admin-group", GROUP])
+            .args(args)
+            .env_remove("CLOUDGATE_HOME")
+            .env_remove("CLOUDGATE_ADMIN_GROUP")
+            .current_dir(&self.root)
+            .output()
+            .unwrap()
+    }
+}
+
+fn assert_ok(out: &Output, who: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{who}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn assert_denied(out: &Output, who: &str, under: &Path) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{who}: {stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("cloudgate: ") && l.contains("permission denied")),
+        "{who}: {stderr}"
+    );
+    assert!(
+        stderr.contains(under.to_str().unwrap()),
+        "{who}: the error must name the file: {stderr}"
+    );
+    assert!(
+        stderr.contains(GROUP),
+        "{who}: the error should name the admin group: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{who}: {stderr}");
+}
+
+#[test]
+fn creator_root_and_admin_group_read_keys_and_nobody_else() {
+    if !available() {
+        return;
+    }
+    let w = World::new();
+    let out = w.run_as(
+        OWNER,
+        &[
+            "sp",
+            "cert",
+            "generate",
+            "--key-type",
+            "ecdsa-p256",
+            "--apply",
+            "--json",
+        ],
+    );
+    let c: crate::util::CertJson = serde_json::from_str(&assert_ok(&out, OWNER)).unwrap();
+    assert_eq!(c.created_by, OWNER);
+
+    let key = std::fs::metadata(&c.key_path).unwrap();
+    assert_eq!(
+        key.uid(),
+        id_of("-u", OWNER).unwrap(),
+        "key owned by its creator"
+    );
+    assert_eq!(
+        key.gid(),
+        group_id(GROUP).unwrap(),
+        "key handed to the admin group"
+    );
+    assert_eq!(key.mode() & 0o777, 0o640);
+    for p in walk(&w.data) {
+        let mode = std::fs::metadata(&p).unwrap().mode();
+        assert_eq!(
+            mode & 0o007,
+            0,
+            "{} is accessible to others ({:o})",
+            p.display(),
+            mode & 0o777
+        );
+    }
+
+    for who in [OWNER, MEMBER, "root"] {
+        let text = assert_ok(&w.run_as(who, &["sp", "cert", "check"]), who);
+        assert!(text.starts_with("OK:"), "{who}: {text}");
+        assert_ok(&w.run_as(who, &["sp", "cert", "list"]), who);
+    }
+    for args in [
+        vec!["sp", "cert", "check"],
+        vec!["sp", "cert", "list"],
+        vec!["sp", "cert", "show", &c.thumbprint],
+    ] {
+        assert_denied(&w.run_as(OUTSIDER, &args), OUTSIDER, &w.data);
+    }
+    // The outsider cannot write either, and nothing changes.
+    let out = w.run_as(
+        OUTSIDER,
+        &["sp", "cert", "generate", "--key-type", "ecdsa-p256"],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    assert_eq!(
+        crate::util::walk(&w.data.join("store/certs")).len(),
+        1 + 1 + 3
+    );
+
+    // The admin group reads; only the owner and root change the store. A member who tries gets
+    // a clear refusal and the store is unchanged.
+    let out = w.run_as(MEMBER, &["sp", "cert", "generate", "--key-type", "ed25519"]);
+    assert_denied(&out, MEMBER, &w.data);
+    let out = w.run_as(
+        "root",
+        &["sp", "cert", "generate", "--key-type", "ed25519", "--json"],
+    );
+    let r: crate::util::CertJson = serde_json::from_str(&assert_ok(&out, "root")).unwrap();
+    assert_ok(
+        &w.run_as(OWNER, &["sp", "cert", "check", &r.thumbprint]),
+        OWNER,
+    );
+    assert_ok(
+        &w.run_as(MEMBER, &["sp", "cert", "check", &r.thumbprint]),
+        MEMBER,
+    );
+}
+
+#[test]
+fn an_outsider_with_the_group_configured_is_told_what_to_do() {
+    if !available() {
+        return;
+    }
+    let w = World::new();
+    let out = w.run_as(
+        OUTSIDER,
+        &["sp", "cert", "generate", "--key-type", "ecdsa-p256"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("neither root nor a member"), "{stderr}");
+}

@@ -1,0 +1,149 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde::Deserialize;
+
+/// The JSON contract of `list`, `show`, `current`, `generate --json`, decoded into a typed
+/// struct so that a change of the format breaks the tests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CertJson {
+    pub thumbprint: String,
+    pub sha256: String,
+    pub spki_sha256: String,
+    pub friendly_name: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub days_left: i64,
+    pub key_type: String,
+    pub sans: Vec<String>,
+    pub applied: bool,
+    pub source: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub chain_length: usize,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+/// A fresh data directory and a way to run the binary against it.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub data: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        Env { dir, data }
+    }
+
+    /// `cloudgate` with this data directory and nothing inherited that changes behaviour.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("cloudgate").expect("binary");
+        c.env("CLOUDGATE_HOME", &self.data)
+            .env_remove("CLOUDGATE_ADMIN_GROUP")
+            .env_remove("CLOUDGATE_LOG")
+            .env_remove("CLOUDGATE_TEST_CRASH_AT")
+            .current_dir(self.dir.path());
+        c
+    }
+
+    /// Runs with these arguments and returns the output, whatever the exit status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run cloudgate")
+    }
+
+    /// Runs a command that must succeed and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "cloudgate {args:?} failed ({:?}):\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs a command that must fail with `code`; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "cloudgate {args:?}: stderr:\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "cloudgate {args:?} panicked:\n{stderr}"
+        );
+        assert!(
+            stderr.starts_with("cloudgate: ") || stderr.starts_with("error: "),
+            "unclear error: {stderr}"
+        );
+        stderr
+    }
+
+    /// Generates a certificate with extra arguments; returns its JSON entry.
+    pub fn generate(&self, extra: &[&str]) -> CertJson {
+        let mut args = vec!["sp", "cert", "generate", "--json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&self.ok(&args)).expect("generate --json output")
+    }
+
+    pub fn list(&self) -> Vec<CertJson> {
+        serde_json::from_str(&self.ok(&["sp", "cert", "list", "--json"]))
+            .expect("list --json output")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Runs `openssl` with these arguments; panics with its stderr on failure; returns stdout.
+pub fn openssl(args: &[&str]) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("the openssl tool is installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every file and directory under `root`, recursively.
+pub fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        out.push(p.clone());
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).expect("read_dir") {
+                stack.push(e.expect("dirent").path());
+            }
+        }
+    }
+    out
+}
+
+/// The host name as the binary sees it.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("hostname")
+        .trim()
+        .to_string()
+}
