@@ -511,3 +511,37 @@ fn empty_data_dir_is_bad_usage() {
     let e = env.fails(&["--data-dir", "", "sp", "cert", "list"], 2);
     assert!(e.contains("--data-dir"), "{e}");
 }
+
+#[test]
+fn spinner_shows_on_a_terminal() {
+    // `script` (util-linux) runs the command on a pseudo-terminal and copies what it draws.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CLOUDGATE_REQUIRE_USER_TESTS").is_none(),
+            "script(1) is missing"
+        );
+        eprintln!("SKIPPED: script(1) is not installed");
+        return;
+    }
+    let env = Env::new();
+    let bin = assert_cmd::cargo::cargo_bin("cloudgate");
+    let cmd = format!("{} sp cert generate --key-type rsa-4096", bin.display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("CLOUDGATE_HOME", &env.data)
+        .env("TERM", "xterm")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("Generating a rsa-4096 key"), "{screen}");
+    assert!(screen.contains("Thumbprint: "), "{screen}");
+}
