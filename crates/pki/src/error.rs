@@ -55,6 +55,27 @@ pub enum PkiError {
     /// Bytes that should be a private key are not one we can use.
     #[error("not a usable private key: {0}")]
     InvalidPrivateKey(String),
+    /// A PKCS#12 file whose MAC or encryption does not open with the password given.
+    #[error("{}", if *empty { "the file is password-protected: give its password (--password-file or --password-stdin)" } else { "wrong password for the PKCS#12 file" })]
+    WrongPassword {
+        /// Whether the password tried was empty.
+        empty: bool,
+    },
+    /// A PKCS#12 file that is damaged, truncated or uses protection we do not support.
+    #[error("not a usable PKCS#12 file: {0}")]
+    InvalidPkcs12(String),
+    /// A file with certificates but no private key.
+    #[error("the file holds no private key, and the gateway needs the private key; export the certificate with its private key")]
+    NoPrivateKey,
+    /// A private key that belongs to none of the certificates given.
+    #[error("the private key does not match the certificate")]
+    KeyMismatch,
+    /// An input file that is none of the formats we read, or is empty or too large.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A certificate that may not serve as the SP certificate.
+    #[error("the certificate cannot be used: {0}")]
+    Unsuitable(String),
     /// PEM text that is truncated, malformed or holds no object of the wanted kind.
     #[error("invalid PEM: {0}")]
     InvalidPem(String),

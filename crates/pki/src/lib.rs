@@ -18,9 +18,11 @@ pub mod dn;
 mod error;
 pub mod fingerprint;
 mod generate;
+pub mod import;
 mod info;
 mod key_type;
 pub mod pem;
+pub mod pkcs12;
 pub mod san;
 mod time_fmt;
 
