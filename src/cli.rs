@@ -99,6 +99,15 @@ seconds (a spinner shows on a terminal). The certificate is X.509 v3 with a rand
 signatures (SHA-384 for P-384), CA:FALSE, serverAuth+clientAuth, and a subject key identifier."
     )]
     Generate(GenerateArgs),
+    /// Import a certificate with its private key (PKCS#12, PEM or DER) into the store
+    #[command(
+        after_help = "Reads PKCS#12 (.pfx/.p12) as Windows and OpenSSL write it today (AES-256, SHA-256 MAC) \
+and as older tools write it (3DES/RC2-40, SHA-1 MAC), with or without a password; PEM with the certificate and key \
+in one file or the key in --key (PKCS#1, PKCS#8 or SEC1); DER with --key. A chain in the file is kept and served \
+with the certificate. Without --password-file/--password-stdin, a password-protected file asks for the password \
+on a terminal."
+    )]
+    Import(ImportArgs),
     /// List the certificates in the store
     List {
         /// Print as JSON
@@ -136,20 +145,14 @@ signatures (SHA-384 for P-384), CA:FALSE, serverAuth+clientAuth, and a subject k
         #[arg(long)]
         json: bool,
     },
-    /// Export the public certificate (PEM or DER)
-    Export {
-        #[arg(help = CERT_ARG_HELP)]
-        cert: String,
-        /// Output file, or - for stdout
-        #[arg(long, short, value_name = "FILE")]
-        out: PathBuf,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = ExportFormat::Pem)]
-        format: ExportFormat,
-        /// Replace FILE if it exists
-        #[arg(long)]
-        force: bool,
-    },
+    /// Export a certificate: public (PEM, DER) or with its key (PKCS#12, PEM --with-key)
+    #[command(
+        after_help = "A file that holds a private key is created owner-only (0600). PKCS#12 files are \
+AES-256/SHA-256 as OpenSSL 3 and Windows 10+ write them, or with --legacy 3DES/SHA-1 for older Windows; the \
+friendly name is on both the certificate and the key bag. Without --password-file/--password-stdin the PKCS#12 \
+password is asked twice on a terminal."
+    )]
+    Export(ExportArgs),
     /// Remove a certificate and its key from the store
     Remove {
         #[arg(help = CERT_ARG_HELP)]
@@ -169,6 +172,66 @@ pub enum ExportFormat {
     Pem,
     /// Binary DER
     Der,
+    /// PKCS#12 (.pfx/.p12) with the key and chain, password-protected
+    Pfx,
+}
+
+/// Where a password comes from; never from the command line itself.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct PasswordArgs {
+    /// Read the password from the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file: .pfx/.p12, .pem/.crt (certificate, and key unless --key), or .der/.cer
+    pub file: PathBuf,
+    /// The private key in its own file (PEM or DER; PKCS#1, PKCS#8 or SEC1)
+    #[arg(long, value_name = "KEYFILE")]
+    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// Friendly name [default: the file's friendlyName, else the subject's common name]
+    #[arg(long, value_name = "NAME", value_parser = parse_friendly_name)]
+    pub friendly_name: Option<String>,
+    /// Import a certificate that has expired or is not valid yet (with a warning)
+    #[arg(long)]
+    pub allow_expired: bool,
+    /// Also put the imported certificate into use
+    #[arg(long)]
+    pub apply: bool,
+    /// Print the new entry as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(help = CERT_ARG_HELP)]
+    pub cert: String,
+    /// Output file, or - for stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ExportFormat::Pem)]
+    pub format: ExportFormat,
+    /// With --format pem: also write the chain and the private key
+    #[arg(long)]
+    pub with_key: bool,
+    /// With --format pfx: 3DES and a SHA-1 MAC, for Windows Server 2016 and older
+    #[arg(long)]
+    pub legacy: bool,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// Replace FILE if it exists
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

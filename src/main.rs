@@ -7,6 +7,7 @@ mod cli;
 mod cmd;
 mod context;
 mod exit;
+mod input;
 mod render;
 
 use std::process::ExitCode;

@@ -5,21 +5,26 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use cloudgate_pki::pem;
+use cloudgate_pki::pkcs12::{Pkcs12Profile, encode_pkcs12};
 use cloudgate_store::fsio::{self, FileSpec};
 use cloudgate_store::{CertStore, StoredCertificate};
 use serde::Serialize;
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
-use crate::cli::{CertCommand, ExportFormat};
+use crate::cli::{CertCommand, ExportArgs, ExportFormat};
 use crate::context::Context;
 use crate::exit::usage;
+use crate::input::{given_password, interactive, prompt_password};
 use crate::render::{
     CertificateView, certificate_table, certificate_text, print_json, print_text, warn,
 };
 
 pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
     match cmd {
-        CertCommand::Generate(_) => unreachable!("generate has its own module"),
+        CertCommand::Generate(_) | CertCommand::Import(_) => {
+            unreachable!("these have their own modules")
+        }
         CertCommand::List { json } => list(&ctx.store_for_read(), json),
         CertCommand::Show { cert, json } => {
             let entry = ctx.store_for_read().find(&cert)?;
@@ -35,14 +40,10 @@ pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
         }
         CertCommand::Apply { cert, json } => apply(&ctx.store_for_write()?, &cert, json),
         CertCommand::Check { cert, json } => check(&ctx.store_for_read(), cert.as_deref(), json),
-        CertCommand::Export {
-            cert,
-            out,
-            format,
-            force,
-        } => {
-            let entry = ctx.store_for_read().find(&cert)?;
-            export(&entry, &out, format, force)
+        CertCommand::Export(args) => {
+            let store = ctx.store_for_read();
+            let entry = store.find(&args.cert)?;
+            export(&store, &entry, &args)
         }
         CertCommand::Remove { cert, force, json } => {
             let store = ctx.store_for_write()?;
@@ -196,47 +197,117 @@ fn check(store: &CertStore, cert: Option<&str>, json: bool) -> anyhow::Result<()
     }
 }
 
-fn export(
-    entry: &StoredCertificate,
-    out: &Path,
-    format: ExportFormat,
-    force: bool,
-) -> anyhow::Result<()> {
-    let bytes = match format {
-        ExportFormat::Pem => pem::encode_certificate(&entry.info.der).into_bytes(),
-        ExportFormat::Der => entry.info.der.clone(),
-    };
-    if out == Path::new("-") {
-        if format == ExportFormat::Der && std::io::stdout().is_terminal() {
-            return Err(usage(
-                "refusing to write binary DER to a terminal; pass --out FILE or redirect stdout",
-            ));
+fn export(store: &CertStore, entry: &StoredCertificate, args: &ExportArgs) -> anyhow::Result<()> {
+    if args.with_key && args.format != ExportFormat::Pem {
+        return Err(usage(
+            "--with-key goes with --format pem (a PKCS#12 file always holds the key)",
+        ));
+    }
+    if args.legacy && args.format != ExportFormat::Pfx {
+        return Err(usage("--legacy goes with --format pfx"));
+    }
+    let has_password = args.password.password_file.is_some() || args.password.password_stdin;
+    if has_password && args.format != ExportFormat::Pfx {
+        return Err(usage("a password goes with --format pfx only"));
+    }
+    let to_stdout = args.out == Path::new("-");
+    if !to_stdout {
+        if args.out.is_dir() {
+            return Err(usage(format!(
+                "{} is a directory; give a file name",
+                args.out.display()
+            )));
         }
+        if args.out.exists() && !args.force {
+            return Err(usage(format!(
+                "{} already exists; pass --force to replace it",
+                args.out.display()
+            )));
+        }
+    }
+    let holds_key = args.with_key || args.format == ExportFormat::Pfx;
+    let binary = args.format != ExportFormat::Pem;
+    if to_stdout && std::io::stdout().is_terminal() && (binary || holds_key) {
+        return Err(usage(
+            "refusing to write a binary file or a private key to a terminal; pass --out FILE or redirect stdout",
+        ));
+    }
+    let bytes: Zeroizing<Vec<u8>> = match args.format {
+        ExportFormat::Der => Zeroizing::new(entry.info.der.clone()),
+        ExportFormat::Pem if !args.with_key => {
+            Zeroizing::new(pem::encode_certificate(&entry.info.der).into_bytes())
+        }
+        ExportFormat::Pem => {
+            let key = store.load_private_key(entry)?;
+            let mut text = pem::encode_certificate(&entry.info.der);
+            for c in &entry.chain {
+                text.push_str(&pem::encode_certificate(c));
+            }
+            let mut out = Zeroizing::new(text.into_bytes());
+            out.extend_from_slice(pem::encode_pkcs8_key(&key).as_bytes());
+            out
+        }
+        ExportFormat::Pfx => {
+            let key = store.load_private_key(entry)?;
+            let password = match given_password(&args.password)? {
+                Some(p) => p,
+                None if interactive() => prompt_password(
+                    "Password to protect the PKCS#12 file:",
+                    "the importer will need it; an empty password leaves the key unprotected",
+                    true,
+                )?,
+                None => {
+                    return Err(usage(
+                        "a PKCS#12 export needs a password: pass --password-file FILE or --password-stdin",
+                    ));
+                }
+            };
+            if password.is_empty() {
+                warn(
+                    "the PKCS#12 file is protected by an empty password: anyone who gets the file gets the key",
+                );
+            }
+            let profile = if args.legacy {
+                Pkcs12Profile::Legacy
+            } else {
+                Pkcs12Profile::Modern
+            };
+            Zeroizing::new(
+                encode_pkcs12(
+                    &entry.info.der,
+                    &entry.chain,
+                    &key,
+                    &entry.meta.friendly_name,
+                    &password,
+                    profile,
+                )
+                .context("encoding the PKCS#12 file")?,
+            )
+        }
+    };
+    if to_stdout {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(&bytes)?;
         return Ok(stdout.flush()?);
     }
-    if out.exists() && !force {
-        return Err(usage(format!(
-            "{} already exists; pass --force to replace it",
-            out.display()
-        )));
-    }
-    if out.is_dir() {
-        return Err(usage(format!(
-            "{} is a directory; give a file name",
-            out.display()
-        )));
-    }
-    fsio::replace_file(out, &bytes, FileSpec::public())
-        .with_context(|| format!("exporting to {}", out.display()))?;
-    if entry.chain.is_empty() {
-        eprintln!(
-            "Exported {} to {}",
-            entry.info.fingerprints.thumbprint(),
-            out.display()
-        );
+    let spec = if holds_key {
+        FileSpec::owner_only()
     } else {
+        FileSpec::public()
+    };
+    fsio::replace_file(&args.out, &bytes, spec)
+        .with_context(|| format!("exporting to {}", args.out.display()))?;
+    let what = match (args.format, holds_key) {
+        (ExportFormat::Pfx, _) => "certificate, chain and private key (PKCS#12)",
+        (_, true) => "certificate, chain and private key (PEM)",
+        _ => "certificate",
+    };
+    eprintln!(
+        "Exported the {what} of {} to {}",
+        entry.info.fingerprints.thumbprint(),
+        args.out.display()
+    );
+    if !holds_key && !entry.chain.is_empty() {
         warn("only the certificate was exported, not its chain");
     }
     Ok(())

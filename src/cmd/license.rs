@@ -61,7 +61,8 @@ fn text(v: &LicenseView<'_>) -> String {
 pub fn run(ctx: &Context, cmd: LicenseCommand) -> anyhow::Result<()> {
     match cmd {
         LicenseCommand::Install { file, json } => {
-            let lic = license::read_license_file(&file)?;
+            let content = crate::input::read_input_file(&file, "license file")?;
+            let lic = License::parse(&content, &file)?;
             if lic.is_expired_at(OffsetDateTime::now_utc()) {
                 return Err(usage(format!(
                     "license {} expired on {}; install a current one",

@@ -2,6 +2,7 @@
 
 mod cert;
 mod generate;
+mod import;
 mod license;
 
 use clap::CommandFactory as _;
@@ -30,6 +31,7 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
             match sp {
                 SpCommand::License(cmd) => license::run(&ctx, cmd),
                 SpCommand::Cert(CertCommand::Generate(gen_args)) => generate::run(&ctx, gen_args),
+                SpCommand::Cert(CertCommand::Import(import_args)) => import::run(&ctx, import_args),
                 SpCommand::Cert(cmd) => cert::run(&ctx, cmd),
             }
         }

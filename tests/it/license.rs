@@ -89,8 +89,7 @@ fn bad_license_files_are_refused_and_nothing_is_installed() {
         if let Some(c) = content {
             std::fs::write(&path, c).unwrap();
         }
-        let code = if name == "missing.toml" { 1 } else { 2 };
-        let e = env.fails(&["sp", "license", "install", path.to_str().unwrap()], code);
+        let e = env.fails(&["sp", "license", "install", path.to_str().unwrap()], 2);
         assert!(e.contains(needle), "{name}: {e}");
         assert!(
             e.contains(name),
@@ -105,7 +104,7 @@ fn bad_license_files_are_refused_and_nothing_is_installed() {
         &["sp", "license", "install", env.dir.path().to_str().unwrap()],
         2,
     );
-    assert!(e.contains("not a regular file"), "{e}");
+    assert!(e.contains("is a directory"), "{e}");
 }
 
 #[test]

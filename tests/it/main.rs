@@ -4,6 +4,7 @@
 mod cert;
 mod concurrency;
 mod crash;
+mod import_export;
 mod license;
 mod openssl;
 mod permissions;

@@ -65,7 +65,9 @@ pub enum PkiError {
     #[error("not a usable PKCS#12 file: {0}")]
     InvalidPkcs12(String),
     /// A file with certificates but no private key.
-    #[error("the file holds no private key, and the gateway needs the private key; export the certificate with its private key")]
+    #[error(
+        "the file holds no private key, and the gateway needs the private key; export the certificate with its private key"
+    )]
     NoPrivateKey,
     /// A private key that belongs to none of the certificates given.
     #[error("the private key does not match the certificate")]

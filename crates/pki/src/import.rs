@@ -47,9 +47,15 @@ pub fn needs_password(err: &PkiError) -> bool {
 
 /// Reads key material from `main` (and `separate_key`, when the key is in its own file).
 /// `password` opens a PKCS#12 file; PEM and DER files ignore it.
-pub fn read_key_material(main: &[u8], separate_key: Option<&[u8]>, password: &str) -> Result<KeyMaterial, PkiError> {
+pub fn read_key_material(
+    main: &[u8],
+    separate_key: Option<&[u8]>,
+    password: &str,
+) -> Result<KeyMaterial, PkiError> {
     if main.len() > MAX_INPUT_BYTES || separate_key.is_some_and(|k| k.len() > MAX_INPUT_BYTES) {
-        return Err(PkiError::InvalidInput("the file is larger than 1 MiB; is it the right file?".into()));
+        return Err(PkiError::InvalidInput(
+            "the file is larger than 1 MiB; is it the right file?".into(),
+        ));
     }
     if main.is_empty() {
         return Err(PkiError::InvalidInput("the file is empty".into()));
@@ -57,7 +63,9 @@ pub fn read_key_material(main: &[u8], separate_key: Option<&[u8]>, password: &st
     let is_pem = main.windows(11).any(|w| w == b"-----BEGIN ");
     if !is_pem && looks_like_pkcs12(main) {
         if separate_key.is_some() {
-            return Err(PkiError::InvalidInput("a PKCS#12 file carries its own key; drop --key".into()));
+            return Err(PkiError::InvalidInput(
+                "a PKCS#12 file carries its own key; drop --key".into(),
+            ));
         }
         let p = decode_pkcs12(main, password)?;
         let cert = CertificateInfo::from_der(&p.cert_der)?;
@@ -73,7 +81,9 @@ pub fn read_key_material(main: &[u8], separate_key: Option<&[u8]>, password: &st
         (pem::decode_certificates(main)?, "PEM")
     } else {
         let cert = CertificateInfo::from_der(main).map_err(|_| {
-            PkiError::InvalidInput("not a PKCS#12, PEM or DER certificate file (or it is damaged or truncated)".into())
+            PkiError::InvalidInput(
+                "not a PKCS#12, PEM or DER certificate file (or it is damaged or truncated)".into(),
+            )
         })?;
         (vec![cert.der], "DER")
     };
@@ -83,7 +93,10 @@ pub fn read_key_material(main: &[u8], separate_key: Option<&[u8]>, password: &st
         None => return Err(PkiError::NoPrivateKey),
     };
     let key_der = read_private_key(key_source)?;
-    let infos: Vec<CertificateInfo> = certs.iter().map(|c| CertificateInfo::from_der(c)).collect::<Result<_, _>>()?;
+    let infos: Vec<CertificateInfo> = certs
+        .iter()
+        .map(|c| CertificateInfo::from_der(c))
+        .collect::<Result<_, _>>()?;
     let leaf = infos
         .iter()
         .position(|c| private_key_matches(c, &key_der).unwrap_or(false))
@@ -106,7 +119,10 @@ pub fn read_key_material(main: &[u8], separate_key: Option<&[u8]>, password: &st
 /// A private key from PEM text or DER bytes, in whichever encoding it came.
 fn read_private_key(data: &[u8]) -> Result<Zeroizing<Vec<u8>>, PkiError> {
     if data.windows(11).any(|w| w == b"-----BEGIN ") {
-        if data.windows(29).any(|w| w == b"-----BEGIN ENCRYPTED PRIVATE") {
+        if data
+            .windows(29)
+            .any(|w| w == b"-----BEGIN ENCRYPTED PRIVATE")
+        {
             return Err(PkiError::InvalidInput(
                 "the PEM private key is encrypted; import the certificate and key as a password-protected PKCS#12 (.pfx) file instead".into(),
             ));
@@ -126,7 +142,8 @@ fn read_private_key(data: &[u8]) -> Result<Zeroizing<Vec<u8>>, PkiError> {
 /// OpenSSL 3.0 reads for every key type).
 pub fn normalize_key(der: &[u8]) -> Result<Zeroizing<Vec<u8>>, PkiError> {
     let bad = |what: &str| PkiError::InvalidPrivateKey(format!("cannot re-encode the {what} key"));
-    let key = PrivateKeyDer::try_from(der).map_err(|e| PkiError::InvalidPrivateKey(e.to_string()))?;
+    let key =
+        PrivateKeyDer::try_from(der).map_err(|e| PkiError::InvalidPrivateKey(e.to_string()))?;
     match key {
         PrivateKeyDer::Pkcs1(k) => {
             let pair = aws_lc_rs::rsa::KeyPair::from_der(k.secret_pkcs1_der())
@@ -136,40 +153,56 @@ pub fn normalize_key(der: &[u8]) -> Result<Zeroizing<Vec<u8>>, PkiError> {
         }
         PrivateKeyDer::Sec1(k) => {
             use aws_lc_rs::signature::{
-                ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, ECDSA_P521_SHA512_ASN1_SIGNING,
-                EcdsaKeyPair,
+                ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
+                ECDSA_P521_SHA512_ASN1_SIGNING, EcdsaKeyPair,
             };
-            for alg in [&ECDSA_P256_SHA256_ASN1_SIGNING, &ECDSA_P384_SHA384_ASN1_SIGNING, &ECDSA_P521_SHA512_ASN1_SIGNING] {
+            for alg in [
+                &ECDSA_P256_SHA256_ASN1_SIGNING,
+                &ECDSA_P384_SHA384_ASN1_SIGNING,
+                &ECDSA_P521_SHA512_ASN1_SIGNING,
+            ] {
                 if let Ok(pair) = EcdsaKeyPair::from_private_key_der(alg, k.secret_sec1_der()) {
                     let doc = pair.to_pkcs8v1().map_err(|_| bad("EC"))?;
                     return Ok(Zeroizing::new(doc.as_ref().to_vec()));
                 }
             }
-            Err(PkiError::InvalidPrivateKey("unsupported EC curve (P-256, P-384 and P-521 are supported)".into()))
+            Err(PkiError::InvalidPrivateKey(
+                "unsupported EC curve (P-256, P-384 and P-521 are supported)".into(),
+            ))
         }
         PrivateKeyDer::Pkcs8(k) => {
             // Ed25519 keys may come as PKCS#8 v2, which OpenSSL 3.0 cannot read: write v1.
-            if let Ok(pair) = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(k.secret_pkcs8_der()) {
+            if let Ok(pair) = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(
+                k.secret_pkcs8_der(),
+            ) {
                 let doc = pair.to_pkcs8v1().map_err(|_| bad("Ed25519"))?;
                 return Ok(Zeroizing::new(doc.as_ref().to_vec()));
             }
             Ok(Zeroizing::new(k.secret_pkcs8_der().to_vec()))
         }
-        _ => Err(PkiError::InvalidPrivateKey("unsupported private key format".into())),
+        _ => Err(PkiError::InvalidPrivateKey(
+            "unsupported private key format".into(),
+        )),
     }
 }
 
 /// Why a certificate may not serve as the SP certificate, if it may not.
-pub fn check_serviceable(cert: &CertificateInfo, now: OffsetDateTime, allow_expired: bool) -> Result<(), PkiError> {
+pub fn check_serviceable(
+    cert: &CertificateInfo,
+    now: OffsetDateTime,
+    allow_expired: bool,
+) -> Result<(), PkiError> {
     if cert.is_ca {
         return Err(PkiError::Unsuitable(
             "it is a CA certificate (basicConstraints CA:TRUE); import the server certificate that the CA issued, not the CA itself".into(),
         ));
     }
-    if let PublicKeyKind::Rsa { bits } = cert.key_kind {
-        if bits < 2048 {
-            return Err(PkiError::Unsuitable(format!("its RSA key has {bits} bits; at least 2048 are needed")));
-        }
+    if let PublicKeyKind::Rsa { bits } = cert.key_kind
+        && bits < 2048
+    {
+        return Err(PkiError::Unsuitable(format!(
+            "its RSA key has {bits} bits; at least 2048 are needed"
+        )));
     }
     if !allow_expired {
         if now > cert.not_after {
@@ -226,13 +259,30 @@ mod tests {
         let g = sample(KeyType::EcdsaP256);
         let other = sample(KeyType::EcdsaP256);
         let cert = pem::encode_certificate(&g.cert_der);
-        assert!(matches!(read_key_material(cert.as_bytes(), None, ""), Err(PkiError::NoPrivateKey)));
-        assert!(matches!(read_key_material(&g.cert_der, None, ""), Err(PkiError::NoPrivateKey)));
+        assert!(matches!(
+            read_key_material(cert.as_bytes(), None, ""),
+            Err(PkiError::NoPrivateKey)
+        ));
+        assert!(matches!(
+            read_key_material(&g.cert_der, None, ""),
+            Err(PkiError::NoPrivateKey)
+        ));
         let wrong_key = pem::encode_pkcs8_key(&other.key_pkcs8_der);
-        assert!(matches!(read_key_material(cert.as_bytes(), Some(wrong_key.as_bytes()), ""), Err(PkiError::KeyMismatch)));
+        assert!(matches!(
+            read_key_material(cert.as_bytes(), Some(wrong_key.as_bytes()), ""),
+            Err(PkiError::KeyMismatch)
+        ));
         assert!(read_key_material(b"", None, "").is_err());
         assert!(read_key_material(b"garbage", None, "").is_err());
-        let pfx = encode_pkcs12(&g.cert_der, &[], &g.key_pkcs8_der, "n", "pw", Pkcs12Profile::Modern).unwrap();
+        let pfx = encode_pkcs12(
+            &g.cert_der,
+            &[],
+            &g.key_pkcs8_der,
+            "n",
+            "pw",
+            Pkcs12Profile::Modern,
+        )
+        .unwrap();
         let e = read_key_material(&pfx, None, "").unwrap_err();
         assert!(needs_password(&e), "{e}");
         let m = read_key_material(&pfx, None, "pw").unwrap();

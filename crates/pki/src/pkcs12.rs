@@ -30,7 +30,8 @@ use crate::{CertificateInfo, PkiError, private_key_matches};
 const OID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
 const OID_ENCRYPTED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.6");
 const OID_CERT_BAG: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.12.10.1.3");
-const OID_SHROUDED_KEY_BAG: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.12.10.1.2");
+const OID_SHROUDED_KEY_BAG: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.12.10.1.2");
 const OID_X509_CERT: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.22.1");
 const OID_FRIENDLY_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.20");
 const OID_LOCAL_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.21");
@@ -98,7 +99,10 @@ fn p12_keystore_header(data: &[u8]) -> bool {
 /// it. A wrong password is reported as such, never as a parse error.
 pub fn decode_pkcs12(data: &[u8], password: &str) -> Result<Pkcs12Contents, PkiError> {
     if data.len() > MAX_PKCS12_BYTES {
-        return Err(PkiError::InvalidPkcs12(format!("{} bytes is too large for a PKCS#12 file", data.len())));
+        return Err(PkiError::InvalidPkcs12(format!(
+            "{} bytes is too large for a PKCS#12 file",
+            data.len()
+        )));
     }
     let archive = match p12_keystore::Pkcs12Archive::from_pkcs12(data, password) {
         Ok(a) => a,
@@ -110,7 +114,12 @@ pub fn decode_pkcs12(data: &[u8], password: &str) -> Result<Pkcs12Contents, PkiE
     let certs: Vec<(CertificateInfo, Option<String>)> = archive
         .certs
         .iter()
-        .map(|bag| Ok((CertificateInfo::from_der(bag.cert.as_der())?, bag.friendly_name.clone())))
+        .map(|bag| {
+            Ok((
+                CertificateInfo::from_der(bag.cert.as_der())?,
+                bag.friendly_name.clone(),
+            ))
+        })
         .collect::<Result<_, PkiError>>()?;
     for key_bag in &archive.keys {
         let key_der = Zeroizing::new(key_bag.key.as_der().to_vec());
@@ -119,8 +128,12 @@ pub fn decode_pkcs12(data: &[u8], password: &str) -> Result<Pkcs12Contents, PkiE
             .position(|(info, _)| private_key_matches(info, &key_der).unwrap_or(false));
         let Some(leaf) = leaf else { continue };
         let (leaf_info, cert_name) = &certs[leaf];
-        let others: Vec<&CertificateInfo> =
-            certs.iter().enumerate().filter(|(i, _)| *i != leaf).map(|(_, (c, _))| c).collect();
+        let others: Vec<&CertificateInfo> = certs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != leaf)
+            .map(|(_, (c, _))| c)
+            .collect();
         return Ok(Pkcs12Contents {
             cert_der: leaf_info.der.clone(),
             key_pkcs8_der: key_der,
@@ -133,7 +146,9 @@ pub fn decode_pkcs12(data: &[u8], password: &str) -> Result<Pkcs12Contents, PkiE
         });
     }
     if certs.is_empty() {
-        Err(PkiError::InvalidPkcs12("it holds a private key but no certificate".into()))
+        Err(PkiError::InvalidPkcs12(
+            "it holds a private key but no certificate".into(),
+        ))
     } else {
         Err(PkiError::KeyMismatch)
     }
@@ -142,12 +157,16 @@ pub fn decode_pkcs12(data: &[u8], password: &str) -> Result<Pkcs12Contents, PkiE
 fn classify(e: p12_keystore::error::Error, password: &str) -> PkiError {
     use p12_keystore::error::Error as E;
     match e {
-        E::MacError(_) | E::UnpadError => PkiError::WrongPassword { empty: password.is_empty() },
-        E::Pkcs5Error(msg) if msg.to_lowercase().contains("decrypt") => {
-            PkiError::WrongPassword { empty: password.is_empty() }
-        }
+        E::MacError(_) | E::UnpadError => PkiError::WrongPassword {
+            empty: password.is_empty(),
+        },
+        E::Pkcs5Error(msg) if msg.to_lowercase().contains("decrypt") => PkiError::WrongPassword {
+            empty: password.is_empty(),
+        },
         E::UnsupportedEncryptionScheme | E::UnsupportedMacAlgorithm | E::UnsupportedContentType => {
-            PkiError::InvalidPkcs12(format!("unsupported protection ({e}); re-export it with AES-256 or 3DES"))
+            PkiError::InvalidPkcs12(format!(
+                "unsupported protection ({e}); re-export it with AES-256 or 3DES"
+            ))
         }
         other => PkiError::InvalidPkcs12(format!("damaged or truncated ({other})")),
     }
@@ -161,13 +180,20 @@ fn order_chain(leaf: &CertificateInfo, others: &[&CertificateInfo]) -> Vec<Vec<u
     let mut current_issuer = leaf.issuer.clone();
     let mut current_subject = leaf.subject.clone();
     while current_issuer != current_subject {
-        let Some(i) = (0..others.len()).find(|&i| !used[i] && others[i].subject == current_issuer) else { break };
+        let Some(i) = (0..others.len()).find(|&i| !used[i] && others[i].subject == current_issuer)
+        else {
+            break;
+        };
         used[i] = true;
         ordered.push(others[i].der.clone());
         current_issuer = others[i].issuer.clone();
         current_subject = others[i].subject.clone();
     }
-    ordered.extend((0..others.len()).filter(|&i| !used[i]).map(|i| others[i].der.clone()));
+    ordered.extend(
+        (0..others.len())
+            .filter(|&i| !used[i])
+            .map(|i| others[i].der.clone()),
+    );
     ordered
 }
 
@@ -222,7 +248,11 @@ pub fn encode_pkcs12(
 
     let auth_safe = data_content(&vec![certs_safe, keys_safe].to_der().map_err(asn1)?)?;
     let mac_data = compute_mac(profile, auth_safe.content.value(), password)?;
-    let pfx = pkcs12::pfx::Pfx { version: pkcs12::pfx::Version::V3, auth_safe, mac_data: Some(mac_data) };
+    let pfx = pkcs12::pfx::Pfx {
+        version: pkcs12::pfx::Version::V3,
+        auth_safe,
+        mac_data: Some(mac_data),
+    };
     pfx.to_der().map_err(asn1)
 }
 
@@ -233,8 +263,13 @@ fn asn1(e: der::Error) -> PkiError {
 fn data_content(inner: &[u8]) -> Result<ContentInfo, PkiError> {
     Ok(ContentInfo {
         content_type: OID_DATA,
-        content: Any::from_der(&OctetString::new(inner.to_vec()).map_err(asn1)?.to_der().map_err(asn1)?)
-            .map_err(asn1)?,
+        content: Any::from_der(
+            &OctetString::new(inner.to_vec())
+                .map_err(asn1)?
+                .to_der()
+                .map_err(asn1)?,
+        )
+        .map_err(asn1)?,
     })
 }
 
@@ -242,11 +277,15 @@ fn bag_attributes(friendly_name: &str, local_key_id: &[u8]) -> der::Result<Attri
     let mut attrs = Attributes::new();
     attrs.insert(Attribute {
         oid: OID_FRIENDLY_NAME,
-        values: SetOfVec::<AttributeValue>::from_iter([Any::from_der(&BmpString::from_utf8(friendly_name)?.to_der()?)?])?,
+        values: SetOfVec::<AttributeValue>::from_iter([Any::from_der(
+            &BmpString::from_utf8(friendly_name)?.to_der()?,
+        )?])?,
     })?;
     attrs.insert(Attribute {
         oid: OID_LOCAL_KEY_ID,
-        values: SetOfVec::<AttributeValue>::from_iter([Any::from_der(&OctetString::new(local_key_id)?.to_der()?)?])?,
+        values: SetOfVec::<AttributeValue>::from_iter([Any::from_der(
+            &OctetString::new(local_key_id)?.to_der()?,
+        )?])?,
     })?;
     Ok(attrs)
 }
@@ -254,26 +293,37 @@ fn bag_attributes(friendly_name: &str, local_key_id: &[u8]) -> der::Result<Attri
 fn cert_bag(der: &[u8], attributes: Option<Attributes>) -> der::Result<SafeBag> {
     Ok(SafeBag {
         bag_id: OID_CERT_BAG,
-        bag_value: CertBag { cert_id: OID_X509_CERT, cert_value: OctetString::new(der.to_vec())? }.to_der()?,
+        bag_value: CertBag {
+            cert_id: OID_X509_CERT,
+            cert_value: OctetString::new(der.to_vec())?,
+        }
+        .to_der()?,
         bag_attributes: attributes,
     })
 }
 
 fn random<const N: usize>() -> Result<[u8; N], PkiError> {
     let mut b = [0u8; N];
-    aws_lc_rs::rand::fill(&mut b).map_err(|_| PkiError::InvalidPkcs12("the random generator failed".into()))?;
+    aws_lc_rs::rand::fill(&mut b)
+        .map_err(|_| PkiError::InvalidPkcs12("the random generator failed".into()))?;
     Ok(b)
 }
 
-fn encrypt(profile: Pkcs12Profile, data: &[u8], password: &str) -> Result<(AlgorithmIdentifierOwned, Vec<u8>), PkiError> {
+fn encrypt(
+    profile: Pkcs12Profile,
+    data: &[u8],
+    password: &str,
+) -> Result<(AlgorithmIdentifierOwned, Vec<u8>), PkiError> {
     match profile {
         Pkcs12Profile::Modern => {
             let salt: [u8; 16] = random()?;
             let iv: [u8; 16] = random()?;
-            let params = pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(ITERATIONS, &salt, iv)
+            let params =
+                pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(ITERATIONS, &salt, iv)
+                    .map_err(|e| PkiError::InvalidPkcs12(e.to_string()))?;
+            let encrypted = params
+                .encrypt(password.as_bytes(), data)
                 .map_err(|e| PkiError::InvalidPkcs12(e.to_string()))?;
-            let encrypted =
-                params.encrypt(password.as_bytes(), data).map_err(|e| PkiError::InvalidPkcs12(e.to_string()))?;
             let alg = AlgorithmIdentifierOwned {
                 oid: OID_PBES2,
                 parameters: Some(Any::from_der(&params.to_der().map_err(asn1)?).map_err(asn1)?),
@@ -285,15 +335,30 @@ fn encrypt(profile: Pkcs12Profile, data: &[u8], password: &str) -> Result<(Algor
             let salt: [u8; 8] = random()?;
             let rounds = ITERATIONS as i32;
             let key = Zeroizing::new(
-                kdf::derive_key_utf8::<sha1::Sha1>(password, &salt, kdf::Pkcs12KeyType::EncryptionKey, rounds, 24)
-                    .map_err(asn1)?,
+                kdf::derive_key_utf8::<sha1::Sha1>(
+                    password,
+                    &salt,
+                    kdf::Pkcs12KeyType::EncryptionKey,
+                    rounds,
+                    24,
+                )
+                .map_err(asn1)?,
             );
-            let iv = kdf::derive_key_utf8::<sha1::Sha1>(password, &salt, kdf::Pkcs12KeyType::Iv, rounds, 8)
-                .map_err(asn1)?;
+            let iv = kdf::derive_key_utf8::<sha1::Sha1>(
+                password,
+                &salt,
+                kdf::Pkcs12KeyType::Iv,
+                rounds,
+                8,
+            )
+            .map_err(asn1)?;
             let cipher = cbc::Encryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
                 .map_err(|_| PkiError::InvalidPkcs12("3DES key setup failed".into()))?;
             let encrypted = cipher.encrypt_padded_vec::<Pkcs7>(data);
-            let params = pkcs12::pbe_params::Pkcs12PbeParams { salt: OctetString::new(salt.to_vec()).map_err(asn1)?, iterations: rounds };
+            let params = pkcs12::pbe_params::Pkcs12PbeParams {
+                salt: OctetString::new(salt.to_vec()).map_err(asn1)?,
+                iterations: rounds,
+            };
             let alg = AlgorithmIdentifierOwned {
                 oid: OID_PBE_SHA1_3DES,
                 parameters: Some(Any::from_der(&params.to_der().map_err(asn1)?).map_err(asn1)?),
@@ -304,12 +369,23 @@ fn encrypt(profile: Pkcs12Profile, data: &[u8], password: &str) -> Result<(Algor
 }
 
 fn compute_mac(profile: Pkcs12Profile, data: &[u8], password: &str) -> Result<MacData, PkiError> {
-    let salt: [u8; 16] = random()?;
+    // Old Windows expects the 8-byte MAC salt every tool wrote at the time.
+    let salt: Vec<u8> = match profile {
+        Pkcs12Profile::Modern => random::<16>()?.to_vec(),
+        Pkcs12Profile::Legacy => random::<8>()?.to_vec(),
+    };
     let rounds = ITERATIONS as i32;
     let (oid, digest) = match profile {
         Pkcs12Profile::Modern => {
             let key = Zeroizing::new(
-                kdf::derive_key_utf8::<sha2::Sha256>(password, &salt, kdf::Pkcs12KeyType::Mac, rounds, 32).map_err(asn1)?,
+                kdf::derive_key_utf8::<sha2::Sha256>(
+                    password,
+                    &salt,
+                    kdf::Pkcs12KeyType::Mac,
+                    rounds,
+                    32,
+                )
+                .map_err(asn1)?,
             );
             let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key)
                 .map_err(|_| PkiError::InvalidPkcs12("MAC key setup failed".into()))?;
@@ -318,7 +394,14 @@ fn compute_mac(profile: Pkcs12Profile, data: &[u8], password: &str) -> Result<Ma
         }
         Pkcs12Profile::Legacy => {
             let key = Zeroizing::new(
-                kdf::derive_key_utf8::<sha1::Sha1>(password, &salt, kdf::Pkcs12KeyType::Mac, rounds, 20).map_err(asn1)?,
+                kdf::derive_key_utf8::<sha1::Sha1>(
+                    password,
+                    &salt,
+                    kdf::Pkcs12KeyType::Mac,
+                    rounds,
+                    20,
+                )
+                .map_err(asn1)?,
             );
             let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&key)
                 .map_err(|_| PkiError::InvalidPkcs12("MAC key setup failed".into()))?;
@@ -328,10 +411,13 @@ fn compute_mac(profile: Pkcs12Profile, data: &[u8], password: &str) -> Result<Ma
     };
     Ok(MacData {
         mac: DigestInfo {
-            algorithm: AlgorithmIdentifierOwned { oid, parameters: None },
+            algorithm: AlgorithmIdentifierOwned {
+                oid,
+                parameters: None,
+            },
             digest: OctetString::new(digest).map_err(asn1)?,
         },
-        mac_salt: OctetString::new(salt.to_vec()).map_err(asn1)?,
+        mac_salt: OctetString::new(salt).map_err(asn1)?,
         iterations: rounds,
     })
 }
@@ -359,8 +445,15 @@ mod tests {
         let other = sample();
         for profile in [Pkcs12Profile::Modern, Pkcs12Profile::Legacy] {
             for password in ["s3cret pässword", ""] {
-                let pfx = encode_pkcs12(&g.cert_der, &[other.cert_der.clone()], &g.key_pkcs8_der, "Acme CC", password, profile)
-                    .unwrap();
+                let pfx = encode_pkcs12(
+                    &g.cert_der,
+                    &[other.cert_der.clone()],
+                    &g.key_pkcs8_der,
+                    "Acme CC",
+                    password,
+                    profile,
+                )
+                .unwrap();
                 assert!(looks_like_pkcs12(&pfx));
                 let back = decode_pkcs12(&pfx, password).unwrap();
                 assert_eq!(back.cert_der, g.cert_der);
@@ -368,7 +461,10 @@ mod tests {
                 assert_eq!(back.chain, vec![other.cert_der.clone()]);
                 assert_eq!(back.friendly_name.as_deref(), Some("Acme CC"));
                 let wrong = decode_pkcs12(&pfx, "wrong").unwrap_err();
-                assert!(matches!(wrong, PkiError::WrongPassword { .. }), "{profile:?}: {wrong}");
+                assert!(
+                    matches!(wrong, PkiError::WrongPassword { .. }),
+                    "{profile:?}: {wrong}"
+                );
             }
         }
     }
@@ -376,7 +472,15 @@ mod tests {
     #[test]
     fn damaged_files_are_parse_errors_not_password_errors() {
         let g = sample();
-        let pfx = encode_pkcs12(&g.cert_der, &[], &g.key_pkcs8_der, "x", "pw", Pkcs12Profile::Modern).unwrap();
+        let pfx = encode_pkcs12(
+            &g.cert_der,
+            &[],
+            &g.key_pkcs8_der,
+            "x",
+            "pw",
+            Pkcs12Profile::Modern,
+        )
+        .unwrap();
         for cut in [0, 3, 10, pfx.len() / 2, pfx.len() - 1] {
             let e = decode_pkcs12(&pfx[..cut], "pw").unwrap_err();
             assert!(matches!(e, PkiError::InvalidPkcs12(_)), "cut {cut}: {e}");

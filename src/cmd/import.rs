@@ -1,0 +1,118 @@
+//! `cloudgate sp cert import`.
+
+use anyhow::Context as _;
+use cloudgate_pki::import::{KeyMaterial, check_serviceable, needs_password, read_key_material};
+use cloudgate_store::{NewEntry, Source};
+use time::OffsetDateTime;
+
+use crate::cli::ImportArgs;
+use crate::context::Context;
+use crate::exit::usage;
+use crate::input::{given_password, interactive, prompt_password, read_input_file};
+use crate::render::{CertificateView, certificate_text, print_json, print_text, warn};
+
+/// Opens a certificate file, asking for its password on a terminal when it needs one.
+pub fn open_key_material(
+    file: &std::path::Path,
+    key: Option<&std::path::Path>,
+    password: Option<&str>,
+    may_prompt: bool,
+) -> anyhow::Result<KeyMaterial> {
+    let data = read_input_file(file, "certificate file")?;
+    let key_data = key.map(|k| read_input_file(k, "key file")).transpose()?;
+    let key_bytes = key_data.as_ref().map(|k| k.as_slice());
+    let describe = |e: cloudgate_pki::PkiError| {
+        anyhow::Error::new(e).context(format!("importing {}", file.display()))
+    };
+    match read_key_material(&data, key_bytes, password.unwrap_or("")) {
+        Ok(m) => Ok(m),
+        Err(e) if password.is_none() && needs_password(&e) && may_prompt => {
+            let pw = prompt_password(
+                &format!("Password for {}:", file.display()),
+                "required only if the file is password-protected",
+                false,
+            )?;
+            read_key_material(&data, key_bytes, &pw).map_err(describe)
+        }
+        Err(e) => Err(describe(e)),
+    }
+}
+
+/// The friendly name of imported material: the file's, else the common name, else the thumbprint.
+pub fn imported_name(m: &KeyMaterial) -> String {
+    m.friendly_name
+        .clone()
+        .or_else(|| m.cert.common_name.clone())
+        .unwrap_or_else(|| m.cert.fingerprints.thumbprint())
+}
+
+pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
+    let store = ctx.store_for_write()?;
+    let password = given_password(&args.password)?;
+    let material = open_key_material(
+        &args.file,
+        args.key.as_deref(),
+        password.as_deref().map(|p| p.as_str()),
+        interactive(),
+    )?;
+    let now = OffsetDateTime::now_utc();
+    check_serviceable(&material.cert, now, args.allow_expired)
+        .with_context(|| format!("importing {}", args.file.display()))?;
+    if !material.cert.is_valid_at(now) {
+        warn(
+            "importing a certificate that is not valid now (--allow-expired); tenants will refuse it until it is replaced",
+        );
+    }
+    if args.apply && !material.cert.is_valid_at(now) {
+        return Err(usage("refusing --apply: the certificate is not valid now"));
+    }
+    let friendly_name = args
+        .friendly_name
+        .clone()
+        .unwrap_or_else(|| imported_name(&material));
+    let mut entry = store
+        .add(NewEntry {
+            cert_der: &material.cert.der,
+            key_pkcs8_der: &material.key_pkcs8_der,
+            chain: material.chain.clone(),
+            friendly_name,
+            source: Source::Imported,
+        })
+        .with_context(|| {
+            format!(
+                "saving the certificate in the store at {}",
+                ctx.layout.store_dir().display()
+            )
+        })?;
+    if args.apply {
+        store
+            .apply(&entry)
+            .context("putting the imported certificate into use")?;
+        entry.applied = true;
+    }
+    if args.json {
+        return print_json(&CertificateView::new(&entry));
+    }
+    let mut out = format!(
+        "Imported a certificate from {} ({}{}).\n\n",
+        args.file.display(),
+        material.format,
+        if entry.chain.is_empty() {
+            String::new()
+        } else {
+            format!(", with {} chain certificate(s)", entry.chain.len())
+        }
+    );
+    out.push_str(&certificate_text(&entry));
+    if args.apply {
+        out.push_str(
+            "\nThe certificate is now in use: Cloud Connect certificate is being updated.\n",
+        );
+    } else {
+        out.push_str(&format!(
+            "\nPut it into use with: cloudgate sp cert apply {}\n",
+            entry.info.fingerprints.thumbprint()
+        ));
+    }
+    print_text(&out)
+}
