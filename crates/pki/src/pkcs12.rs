@@ -447,7 +447,7 @@ mod tests {
             for password in ["s3cret pässword", ""] {
                 let pfx = encode_pkcs12(
                     &g.cert_der,
-                    &[other.cert_der.clone()],
+                    std::slice::from_ref(&other.cert_der),
                     &g.key_pkcs8_der,
                     "Acme CC",
                     password,
