@@ -108,6 +108,12 @@ with the certificate. Without --password-file/--password-stdin, a password-prote
 on a terminal."
     )]
     Import(ImportArgs),
+    /// The Manage Certificates wizard: generate, pick, import or keep, review, finish
+    #[command(
+        after_help = "Steps: Certificate Type, then Generate / Pick Certificate / Import, then Summary \
+(Finish, Copy to clipboard, Back, Cancel). Nothing is written before Finish. Needs a terminal."
+    )]
+    Manage,
     /// List the certificates in the store
     List {
         /// Print as JSON
@@ -118,6 +124,9 @@ on a terminal."
     Show {
         #[arg(help = CERT_ARG_HELP)]
         cert: String,
+        /// Also copy the six Summary lines to the clipboard (terminal OSC 52 and desktop)
+        #[arg(long)]
+        copy: bool,
         /// Print as JSON
         #[arg(long)]
         json: bool,

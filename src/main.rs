@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod clipboard;
 mod cmd;
 mod context;
 mod exit;

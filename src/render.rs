@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use cloudgate_pki::{format_rfc3339, format_summary_date};
+use cloudgate_pki::{CertificateInfo, format_rfc3339, format_summary_date};
 use cloudgate_store::StoredCertificate;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -60,11 +60,10 @@ impl CertificateView {
 
 /// The six lines of the reference product's Summary, exactly in its form: what an SP sends to
 /// tenants for out-of-band verification.
-pub fn summary_lines(entry: &StoredCertificate) -> String {
-    let info = &entry.info;
+pub fn summary_lines(friendly_name: &str, info: &CertificateInfo) -> String {
     format!(
         "Name: {}\nIssued to: {}\nIssued by: {}\nExpiration date: {}\nThumbprint: {}\nSerial number: {}\n",
-        entry.meta.friendly_name,
+        friendly_name,
         info.subject_display,
         info.issuer_display,
         format_summary_date(info.not_after),
@@ -88,7 +87,7 @@ pub fn certificate_text(entry: &StoredCertificate) -> String {
     } else {
         info.sans.join(", ")
     };
-    let mut out = summary_lines(entry);
+    let mut out = summary_lines(&entry.meta.friendly_name, info);
     out.push('\n');
     out.push_str(&format!("SHA-256: {}\n", info.fingerprints.sha256_colons()));
     out.push_str(&format!(

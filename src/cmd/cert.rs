@@ -17,18 +17,25 @@ use crate::context::Context;
 use crate::exit::usage;
 use crate::input::{given_password, interactive, prompt_password};
 use crate::render::{
-    CertificateView, certificate_table, certificate_text, print_json, print_text, warn,
+    CertificateView, certificate_table, certificate_text, print_json, print_text, summary_lines,
+    warn,
 };
 
 pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
     match cmd {
-        CertCommand::Generate(_) | CertCommand::Import(_) => {
+        CertCommand::Generate(_) | CertCommand::Import(_) | CertCommand::Manage => {
             unreachable!("these have their own modules")
         }
         CertCommand::List { json } => list(&ctx.store_for_read(), json),
-        CertCommand::Show { cert, json } => {
+        CertCommand::Show { cert, copy, json } => {
             let entry = ctx.store_for_read().find(&cert)?;
-            output(&entry, json)
+            output(&entry, json)?;
+            if copy {
+                let targets =
+                    crate::clipboard::copy(&summary_lines(&entry.meta.friendly_name, &entry.info))?;
+                eprintln!("Copied the Summary to {}.", targets.join(" and "));
+            }
+            Ok(())
         }
         CertCommand::Current { json } => {
             let entry = ctx.store_for_read().applied()?.ok_or_else(|| {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cloudgate_pki::dn::SubjectName;
 use cloudgate_pki::san::SubjectAltName;
-use cloudgate_pki::{SelfSignedRequest, generate_self_signed};
+use cloudgate_pki::{GeneratedCertificate, SelfSignedRequest, generate_self_signed};
 use cloudgate_store::license::{self, Licensee};
 use cloudgate_store::{NewEntry, Source};
 use time::OffsetDateTime;
@@ -20,50 +20,70 @@ pub fn default_friendly_name(licensee: &str) -> String {
     format!("{licensee} Cloud Connect Certificate")
 }
 
-pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
-    let store = ctx.store_for_write()?;
+/// What a new certificate gets when the user says nothing: names from the license (or the host
+/// name, with a warning) and the host name as the one SAN.
+pub struct GenerateDefaults {
+    pub friendly_name: String,
+    pub subject: SubjectName,
+    pub sans: Vec<SubjectAltName>,
+}
+
+/// Works out the defaults; warns once when the host name stands in for a license, if `warn_about`
+/// says a default that depends on it is used.
+pub fn defaults(ctx: &Context, warn_about_licensee: bool) -> anyhow::Result<GenerateDefaults> {
     let licensee = Licensee::resolve(&ctx.layout)?;
     if let Licensee::HostName(host) = &licensee
-        && (args.subject.is_none() || args.friendly_name.is_none())
+        && warn_about_licensee
     {
         warn(&format!(
             "no license installed; the host name {host:?} stands in as licensee (install one with `cloudgate sp license install FILE`)"
         ));
     }
-    let subject = args
-        .subject
-        .unwrap_or_else(|| SubjectName::for_licensee(licensee.name()));
-    let friendly_name = args
-        .friendly_name
-        .unwrap_or_else(|| default_friendly_name(licensee.name()));
+    let host = license::host_name();
+    let sans = match SubjectAltName::parse(&host) {
+        Ok(san) => vec![san],
+        Err(_) => Vec::new(),
+    };
+    Ok(GenerateDefaults {
+        friendly_name: default_friendly_name(licensee.name()),
+        subject: SubjectName::for_licensee(licensee.name()),
+        sans,
+    })
+}
+
+/// Generates, with a spinner on a terminal for slow key types.
+pub fn generate_with_progress(request: &SelfSignedRequest) -> anyhow::Result<GeneratedCertificate> {
+    let spinner = spinner_for(request);
+    let generated = generate_self_signed(request);
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    generated.context("generating the certificate")
+}
+
+pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
+    let store = ctx.store_for_write()?;
+    let defaults = defaults(ctx, args.subject.is_none() || args.friendly_name.is_none())?;
     let sans = if args.sans.is_empty() {
-        let host = license::host_name();
-        match SubjectAltName::parse(&host) {
-            Ok(san) => vec![san],
-            Err(_) => {
-                warn(&format!(
-                    "the host name {host:?} is not a valid DNS name, so the certificate gets no SAN; pass --san"
-                ));
-                Vec::new()
-            }
+        if defaults.sans.is_empty() {
+            warn(&format!(
+                "the host name {:?} is not a valid DNS name, so the certificate gets no SAN; pass --san",
+                license::host_name()
+            ));
         }
+        defaults.sans
     } else {
         args.sans
     };
     let request = SelfSignedRequest {
         key_type: args.key_type,
-        subject,
+        subject: args.subject.unwrap_or(defaults.subject),
         sans,
         valid_days: args.valid_days,
         now: OffsetDateTime::now_utc(),
     };
-
-    let spinner = spinner_for(&request);
-    let generated = generate_self_signed(&request);
-    if let Some(s) = spinner {
-        s.finish_and_clear();
-    }
-    let generated = generated.context("generating the certificate")?;
+    let friendly_name = args.friendly_name.unwrap_or(defaults.friendly_name);
+    let generated = generate_with_progress(&request)?;
 
     let mut entry = store
         .add(NewEntry {

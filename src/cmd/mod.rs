@@ -1,9 +1,10 @@
 //! One module per command group; each command gathers its data and hands it to the renderer.
 
 mod cert;
-mod generate;
-mod import;
+pub mod generate;
+pub mod import;
 mod license;
+mod manage;
 
 use clap::CommandFactory as _;
 
@@ -31,6 +32,7 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
             match sp {
                 SpCommand::License(cmd) => license::run(&ctx, cmd),
                 SpCommand::Cert(CertCommand::Generate(gen_args)) => generate::run(&ctx, gen_args),
+                SpCommand::Cert(CertCommand::Manage) => manage::run(&ctx),
                 SpCommand::Cert(CertCommand::Import(import_args)) => import::run(&ctx, import_args),
                 SpCommand::Cert(cmd) => cert::run(&ctx, cmd),
             }

@@ -9,3 +9,4 @@ mod license;
 mod openssl;
 mod permissions;
 mod util;
+mod wizard;
