@@ -1,0 +1,524 @@
+//! cloudgate's SQL state on the SP side: tenants, the services each may reach, and the client
+//! certificates they enrolled. SQLite in the data directory by default (no server to run); the
+//! schema and queries use the SQL SQLite and PostgreSQL share, with `$n` placeholders.
+//!
+//! This crate stores and fetches; rules (who may enroll, what a valid name is) live with the
+//! gateway.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Row as _, Sqlite, Transaction};
+
+/// The schema, as versioned migrations; each runs once, in order.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_sp_state.sql"))];
+
+/// Errors of the SP database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// The database could not be opened, read or written.
+    #[error("database {path}: {source}")]
+    Sql {
+        /// The database file.
+        path: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("database {path}: applying schema migration {version} failed: {source}")]
+    Migrate {
+        /// The database file.
+        path: String,
+        /// The migration's version.
+        version: i64,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// No tenant of that name.
+    #[error("no tenant named {0:?}; `cloudgate sp tenant list` shows them")]
+    NoSuchTenant(String),
+    /// A tenant of that name exists already.
+    #[error("a tenant named {0:?} exists already")]
+    TenantExists(String),
+    /// No such service for that tenant.
+    #[error("tenant {tenant:?} has no service named {service:?}")]
+    NoSuchService {
+        /// The tenant.
+        tenant: String,
+        /// The service.
+        service: String,
+    },
+    /// The tenant has that service already.
+    #[error("tenant {tenant:?} has a service named {service:?} already; remove it first")]
+    ServiceExists {
+        /// The tenant.
+        tenant: String,
+        /// The service.
+        service: String,
+    },
+    /// No enrolled client certificate with that SHA-256 for that tenant.
+    #[error("tenant {tenant:?} has no enrolled client certificate {sha256}")]
+    NoSuchClientCert {
+        /// The tenant.
+        tenant: String,
+        /// The certificate's SHA-256.
+        sha256: String,
+    },
+    /// The client certificate is enrolled for another tenant.
+    #[error("this client certificate is enrolled for another tenant")]
+    ClientCertTaken,
+}
+
+impl DbError {
+    /// Whether the error is about what the user asked for (exit 2), not the database itself.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, DbError::Sql { .. } | DbError::Migrate { .. })
+    }
+}
+
+/// A tenant account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantRecord {
+    /// Unique name, the user name a tenant enrolls with.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Whether the tenant may enroll and open tunnels.
+    pub enabled: bool,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A backend a tenant may reach by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceRecord {
+    /// The tenant.
+    pub tenant: String,
+    /// The service name the tenant asks for.
+    pub name: String,
+    /// `HOST:PORT` on the SP side.
+    pub target: String,
+}
+
+/// An enrolled tenant client certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCertRecord {
+    /// SHA-256 of the certificate DER, uppercase hex.
+    pub sha256: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// RFC 3339.
+    pub enrolled_at: String,
+    /// RFC 3339, when a tunnel last used it.
+    pub last_seen: Option<String>,
+}
+
+/// Everything the gateway needs to decide who may do what, read in one go.
+#[derive(Clone, Debug, Default)]
+pub struct GatewayState {
+    /// Tenants by name.
+    pub tenants: HashMap<String, TenantRecord>,
+    /// Services by (tenant, service).
+    pub services: HashMap<(String, String), String>,
+    /// Enrolled client certificates: SHA-256 → tenant.
+    pub client_certs: HashMap<String, String>,
+    /// The change counter this state was read at.
+    pub version: i64,
+}
+
+/// The SP database.
+#[derive(Clone, Debug)]
+pub struct SpDb {
+    pool: SqlitePool,
+    path: String,
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+impl SpDb {
+    /// Opens (creating the schema if needed) the SQLite database at `path`. The file should exist:
+    /// the caller creates it with the right owner and mode first, so SQLite never makes it
+    /// world-readable. Waits up to 5 seconds for a lock held by another process.
+    pub async fn open(path: &Path) -> Result<Self, DbError> {
+        let display = path.display().to_string();
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(|e| DbError::Sql { path: display.clone(), source: e })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| DbError::Sql { path: display.clone(), source: e })?;
+        let db = SpDb { pool, path: display };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Applies the schema migrations this build knows and the database lacks, each in its own
+    /// transaction with its version recorded.
+    async fn migrate(&self) -> Result<(), DbError> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
+        for (version, sql) in MIGRATIONS {
+            let mut tx = self.begin().await?;
+            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.sql(e))?;
+            if done.is_some() {
+                continue;
+            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await.map_err(|e| DbError::Migrate {
+                path: self.path.clone(),
+                version: *version,
+                source: e,
+            })?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(now())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.sql(e))?;
+            tx.commit().await.map_err(|e| self.sql(e))?;
+        }
+        Ok(())
+    }
+
+    fn sql(&self, e: sqlx::Error) -> DbError {
+        DbError::Sql { path: self.path.clone(), source: e }
+    }
+
+    async fn begin(&self) -> Result<Transaction<'_, Sqlite>, DbError> {
+        self.pool.begin().await.map_err(|e| self.sql(e))
+    }
+
+    async fn bump(&self, tx: &mut Transaction<'_, Sqlite>) -> Result<(), DbError> {
+        sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+
+    async fn commit(&self, mut tx: Transaction<'_, Sqlite>) -> Result<(), DbError> {
+        self.bump(&mut tx).await?;
+        tx.commit().await.map_err(|e| self.sql(e))
+    }
+
+    /// Adds a tenant.
+    pub async fn add_tenant(&self, name: &str, description: &str, password_hash: &str) -> Result<(), DbError> {
+        let mut tx = self.begin().await?;
+        let t = now();
+        let result = sqlx::query(
+            "INSERT INTO tenants (name, description, password_hash, enabled, created_at, updated_at) VALUES ($1, $2, $3, TRUE, $4, $4)",
+        )
+        .bind(name)
+        .bind(description)
+        .bind(password_hash)
+        .bind(&t)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Ok(_) => self.commit(tx).await,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(DbError::TenantExists(name.to_string())),
+            Err(e) => Err(self.sql(e)),
+        }
+    }
+
+    /// Every tenant, by name.
+    pub async fn tenants(&self) -> Result<Vec<TenantRecord>, DbError> {
+        let rows = sqlx::query("SELECT name, description, password_hash, enabled, created_at FROM tenants ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
+        Ok(rows.iter().map(tenant_from_row).collect())
+    }
+
+    /// One tenant.
+    pub async fn tenant(&self, name: &str) -> Result<TenantRecord, DbError> {
+        let row = sqlx::query("SELECT name, description, password_hash, enabled, created_at FROM tenants WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
+        row.as_ref().map(tenant_from_row).ok_or_else(|| DbError::NoSuchTenant(name.to_string()))
+    }
+
+    fn updated(&self, name: &str, rows: u64) -> Result<(), DbError> {
+        if rows == 0 { Err(DbError::NoSuchTenant(name.to_string())) } else { Ok(()) }
+    }
+
+    /// Replaces a tenant's password hash.
+    pub async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), DbError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE tenants SET password_hash = $1, updated_at = $2 WHERE name = $3")
+            .bind(hash)
+            .bind(now())
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        self.updated(name, done.rows_affected())?;
+        self.commit(tx).await
+    }
+
+    /// Enables or disables a tenant.
+    pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), DbError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE tenants SET enabled = $1, updated_at = $2 WHERE name = $3")
+            .bind(enabled)
+            .bind(now())
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        self.updated(name, done.rows_affected())?;
+        self.commit(tx).await
+    }
+
+    /// Removes a tenant with its services and client certificates.
+    pub async fn remove_tenant(&self, name: &str) -> Result<(), DbError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("DELETE FROM tenants WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NoSuchTenant(name.to_string()));
+        }
+        self.commit(tx).await
+    }
+
+    /// Gives a tenant a service.
+    pub async fn add_service(&self, tenant: &str, service: &str, target: &str) -> Result<(), DbError> {
+        self.tenant(tenant).await?;
+        let mut tx = self.begin().await?;
+        let result = sqlx::query("INSERT INTO services (tenant, name, target, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(tenant)
+            .bind(service)
+            .bind(target)
+            .bind(now())
+            .execute(&mut *tx)
+            .await;
+        match result {
+            Ok(_) => self.commit(tx).await,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(DbError::ServiceExists { tenant: tenant.into(), service: service.into() })
+            }
+            Err(e) => Err(self.sql(e)),
+        }
+    }
+
+    /// A tenant's services, by name.
+    pub async fn services(&self, tenant: &str) -> Result<Vec<ServiceRecord>, DbError> {
+        self.tenant(tenant).await?;
+        let rows = sqlx::query("SELECT tenant, name, target FROM services WHERE tenant = $1 ORDER BY name")
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| ServiceRecord { tenant: r.get("tenant"), name: r.get("name"), target: r.get("target") })
+            .collect())
+    }
+
+    /// Takes a service away from a tenant.
+    pub async fn remove_service(&self, tenant: &str, service: &str) -> Result<(), DbError> {
+        self.tenant(tenant).await?;
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("DELETE FROM services WHERE tenant = $1 AND name = $2")
+            .bind(tenant)
+            .bind(service)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NoSuchService { tenant: tenant.into(), service: service.into() });
+        }
+        self.commit(tx).await
+    }
+
+    /// Binds a client certificate to a tenant (again, if it was already: enrollment is repeatable).
+    pub async fn bind_client_cert(&self, tenant: &str, sha256: &str, cert_der: &[u8]) -> Result<(), DbError> {
+        let mut tx = self.begin().await?;
+        let owner: Option<String> = sqlx::query_scalar("SELECT tenant FROM client_certs WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        match owner {
+            Some(o) if o == tenant => return Ok(()),
+            Some(_) => return Err(DbError::ClientCertTaken),
+            None => {}
+        }
+        sqlx::query("INSERT INTO client_certs (sha256, tenant, cert_der, enrolled_at) VALUES ($1, $2, $3, $4)")
+            .bind(sha256)
+            .bind(tenant)
+            .bind(cert_der)
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        self.commit(tx).await
+    }
+
+    /// A tenant's enrolled client certificates.
+    pub async fn client_certs(&self, tenant: &str) -> Result<Vec<ClientCertRecord>, DbError> {
+        self.tenant(tenant).await?;
+        let rows = sqlx::query(
+            "SELECT sha256, tenant, enrolled_at, last_seen FROM client_certs WHERE tenant = $1 ORDER BY enrolled_at",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.sql(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| ClientCertRecord {
+                sha256: r.get("sha256"),
+                tenant: r.get("tenant"),
+                enrolled_at: r.get("enrolled_at"),
+                last_seen: r.get("last_seen"),
+            })
+            .collect())
+    }
+
+    /// Removes one enrolled client certificate of a tenant.
+    pub async fn revoke_client_cert(&self, tenant: &str, sha256: &str) -> Result<(), DbError> {
+        self.tenant(tenant).await?;
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("DELETE FROM client_certs WHERE tenant = $1 AND sha256 = $2")
+            .bind(tenant)
+            .bind(sha256)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NoSuchClientCert { tenant: tenant.into(), sha256: sha256.into() });
+        }
+        self.commit(tx).await
+    }
+
+    /// Records that a client certificate was just used (does not count as a change to reload).
+    pub async fn touch_client_cert(&self, sha256: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE client_certs SET last_seen = $1 WHERE sha256 = $2")
+            .bind(now())
+            .bind(sha256)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+
+    /// The change counter.
+    pub async fn version(&self) -> Result<i64, DbError> {
+        sqlx::query_scalar("SELECT version FROM state_version WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Everything the gateway decides with, read in one transaction.
+    pub async fn gateway_state(&self) -> Result<GatewayState, DbError> {
+        let mut tx = self.begin().await?;
+        let version: i64 = sqlx::query_scalar("SELECT version FROM state_version WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        let tenants = sqlx::query("SELECT name, description, password_hash, enabled, created_at FROM tenants")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        let services = sqlx::query("SELECT tenant, name, target FROM services")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        let certs = sqlx::query("SELECT sha256, tenant FROM client_certs")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        tx.rollback().await.map_err(|e| self.sql(e))?;
+        Ok(GatewayState {
+            tenants: tenants.iter().map(tenant_from_row).map(|t| (t.name.clone(), t)).collect(),
+            services: services
+                .iter()
+                .map(|r| ((r.get::<String, _>("tenant"), r.get::<String, _>("name")), r.get::<String, _>("target")))
+                .collect(),
+            client_certs: certs.iter().map(|r| (r.get("sha256"), r.get("tenant"))).collect(),
+            version,
+        })
+    }
+}
+
+fn tenant_from_row(r: &sqlx::sqlite::SqliteRow) -> TenantRecord {
+    TenantRecord {
+        name: r.get("name"),
+        description: r.get("description"),
+        password_hash: r.get("password_hash"),
+        enabled: r.get("enabled"),
+        created_at: r.get("created_at"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db() -> (tempfile::TempDir, SpDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SpDb::open(&dir.path().join("sp.db")).await.unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn tenants_services_and_certs() {
+        let (_d, db) = db().await;
+        let v0 = db.version().await.unwrap();
+        db.add_tenant("acme", "Acme Corp", "hash").await.unwrap();
+        assert!(matches!(db.add_tenant("acme", "", "h").await, Err(DbError::TenantExists(_))));
+        db.add_service("acme", "repo", "127.0.0.1:9000").await.unwrap();
+        assert!(matches!(db.add_service("acme", "repo", "x:1").await, Err(DbError::ServiceExists { .. })));
+        assert!(matches!(db.add_service("nobody", "repo", "x:1").await, Err(DbError::NoSuchTenant(_))));
+        db.bind_client_cert("acme", "AB", b"der").await.unwrap();
+        db.bind_client_cert("acme", "AB", b"der").await.unwrap();
+        db.add_tenant("other", "", "h").await.unwrap();
+        assert!(matches!(db.bind_client_cert("other", "AB", b"der").await, Err(DbError::ClientCertTaken)));
+        db.touch_client_cert("AB").await.unwrap();
+        assert!(db.client_certs("acme").await.unwrap()[0].last_seen.is_some());
+        let state = db.gateway_state().await.unwrap();
+        assert_eq!(state.client_certs.get("AB").map(String::as_str), Some("acme"));
+        assert_eq!(state.services.get(&("acme".into(), "repo".into())).map(String::as_str), Some("127.0.0.1:9000"));
+        assert!(state.version > v0);
+        db.set_enabled("acme", false).await.unwrap();
+        assert!(!db.tenant("acme").await.unwrap().enabled);
+        db.revoke_client_cert("acme", "AB").await.unwrap();
+        assert!(matches!(db.revoke_client_cert("acme", "AB").await, Err(DbError::NoSuchClientCert { .. })));
+        db.remove_tenant("acme").await.unwrap();
+        assert!(db.services("acme").await.is_err());
+        assert!(matches!(db.remove_tenant("acme").await, Err(DbError::NoSuchTenant(_))));
+    }
+}
