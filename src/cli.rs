@@ -38,6 +38,17 @@ pub struct GlobalArgs {
     /// More log output on stderr (-v info, -vv debug); CLOUDGATE_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CLOUDGATE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines
+    Text,
+    /// One JSON object per line
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +73,114 @@ pub enum SpCommand {
     /// Generate, inspect, apply, export and remove SP certificates
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Tenant accounts, the services each may reach, and their enrolled client certificates
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// The gateway daemon that tenants connect to (port 6180)
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant account (needs a certificate in use first)
+    Add {
+        /// Tenant name: the user name the tenant enrolls with (letters, digits, . _ -)
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+        /// Free-text description
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Print the tenant as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tenant accounts
+    List {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a tenant with its services and enrolled client certificates
+    Show {
+        name: String,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a tenant's password
+    SetPassword {
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Stop a tenant from enrolling and opening tunnels
+    Disable { name: String },
+    /// Allow a disabled tenant again
+    Enable { name: String },
+    /// Delete a tenant with its services and client certificates
+    Remove { name: String },
+    /// Remove one enrolled client certificate of a tenant (by its SHA-256)
+    Revoke { name: String, sha256: String },
+    /// The SP-side services a tenant may reach
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Let a tenant reach HOST:PORT under a service name
+    Add {
+        tenant: String,
+        service: String,
+        /// The backend, HOST:PORT (an address or a name the gateway host resolves)
+        target: String,
+    },
+    /// List a tenant's services
+    List {
+        tenant: String,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a service away from a tenant
+    Remove { tenant: String, service: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Run the gateway in the foreground (SIGTERM/SIGINT stop it gracefully, SIGHUP reloads)
+    #[command(
+        after_help = "Settings come from the defaults, then --config FILE (TOML; see dist/gateway.toml), then \
+the flags. With no certificate applied, the first start generates and applies one and logs its thumbprint."
+    )]
+    Run(GatewayRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayRunArgs {
+    /// Address to listen on [default: 0.0.0.0:6180]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Configuration file (TOML)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Most connections open at once [default: 4096]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: Option<u32>,
+    /// Seconds a client has to finish the TLS handshake [default: 10]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub handshake_timeout: Option<u64>,
+    /// Seconds a tunnel may stay idle [default: 300]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub idle_timeout: Option<u64>,
+    /// Seconds between checks for a new certificate or changed tenants [default: 2]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub reload_interval: Option<u64>,
+    /// Seconds open tunnels get to finish after SIGTERM [default: 30]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub drain_timeout: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

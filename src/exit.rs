@@ -44,6 +44,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<StoreError>() {
             return if e.is_bad_input() { USAGE } else { RUNTIME };
         }
+        if let Some(e) = cause.downcast_ref::<cloudgate_db::DbError>() {
+            return if e.is_bad_input() { USAGE } else { RUNTIME };
+        }
         if let Some(e) = cause.downcast_ref::<PkiError>() {
             return match e {
                 PkiError::KeyGeneration(_) | PkiError::Signing(_) => RUNTIME,

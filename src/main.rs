@@ -17,7 +17,8 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    init_tracing(args.global.verbose);
+    let daemon = matches!(args.command, cli::Command::Sp(cli::SpCommand::Gateway(_)));
+    init_tracing(args.global.verbose, args.global.log_format, daemon);
     match cmd::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if exit::is_broken_pipe(&err) => ExitCode::SUCCESS,
@@ -28,18 +29,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr: warnings by default, more with `-v`/`-vv`; `CLOUDGATE_LOG` overrides.
-fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
+/// Logs go to stderr: warnings by default (information for the gateway daemon), more with
+/// `-v`/`-vv`; `CLOUDGATE_LOG` overrides; `--log-format json` for one object per line.
+fn init_tracing(verbose: u8, format: cli::LogFormat, daemon: bool) {
+    let default = match (verbose, daemon) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CLOUDGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .init();
+        .with_ansi(ansi);
+    match format {
+        cli::LogFormat::Text => builder.init(),
+        cli::LogFormat::Json => builder.json().init(),
+    }
 }

@@ -4,10 +4,8 @@ use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cloudgate_pki::dn::SubjectName;
-use cloudgate_pki::san::SubjectAltName;
 use cloudgate_pki::{GeneratedCertificate, SelfSignedRequest, generate_self_signed};
-use cloudgate_store::license::{self, Licensee};
+use cloudgate_store::license::{self, DefaultIdentity, Licensee};
 use cloudgate_store::{NewEntry, Source};
 use time::OffsetDateTime;
 
@@ -15,40 +13,18 @@ use crate::cli::GenerateArgs;
 use crate::context::Context;
 use crate::render::{CertificateView, certificate_text, print_json, print_text, warn};
 
-/// The reference product's default friendly name.
-pub fn default_friendly_name(licensee: &str) -> String {
-    format!("{licensee} Cloud Connect Certificate")
-}
-
-/// What a new certificate gets when the user says nothing: names from the license (or the host
-/// name, with a warning) and the host name as the one SAN.
-pub struct GenerateDefaults {
-    pub friendly_name: String,
-    pub subject: SubjectName,
-    pub sans: Vec<SubjectAltName>,
-}
-
-/// Works out the defaults; warns once when the host name stands in for a license, if `warn_about`
-/// says a default that depends on it is used.
-pub fn defaults(ctx: &Context, warn_about_licensee: bool) -> anyhow::Result<GenerateDefaults> {
-    let licensee = Licensee::resolve(&ctx.layout)?;
-    if let Licensee::HostName(host) = &licensee
+/// The default identity; warns when the host name stands in for a license and a default that
+/// depends on it is used.
+pub fn defaults(ctx: &Context, warn_about_licensee: bool) -> anyhow::Result<DefaultIdentity> {
+    let identity = DefaultIdentity::resolve(&ctx.layout)?;
+    if let Licensee::HostName(host) = &identity.licensee
         && warn_about_licensee
     {
         warn(&format!(
             "no license installed; the host name {host:?} stands in as licensee (install one with `cloudgate sp license install FILE`)"
         ));
     }
-    let host = license::host_name();
-    let sans = match SubjectAltName::parse(&host) {
-        Ok(san) => vec![san],
-        Err(_) => Vec::new(),
-    };
-    Ok(GenerateDefaults {
-        friendly_name: default_friendly_name(licensee.name()),
-        subject: SubjectName::for_licensee(licensee.name()),
-        sans,
-    })
+    Ok(identity)
 }
 
 /// Generates, with a spinner on a terminal for slow key types.

@@ -1,14 +1,16 @@
 //! One module per command group; each command gathers its data and hands it to the renderer.
 
 mod cert;
+mod gateway;
 pub mod generate;
 pub mod import;
 mod license;
 mod manage;
+mod tenant;
 
 use clap::CommandFactory as _;
 
-use crate::cli::{CertCommand, Cli, Command, SpCommand};
+use crate::cli::{CertCommand, Cli, Command, GatewayCommand, SpCommand};
 use crate::context::Context;
 
 /// Runs the parsed command.
@@ -31,6 +33,10 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
             let ctx = Context::new(&args.global)?;
             match sp {
                 SpCommand::License(cmd) => license::run(&ctx, cmd),
+                SpCommand::Tenant(cmd) => runtime()?.block_on(tenant::run(&ctx, cmd)),
+                SpCommand::Gateway(GatewayCommand::Run(run_args)) => {
+                    runtime()?.block_on(gateway::run(&ctx, run_args))
+                }
                 SpCommand::Cert(CertCommand::Generate(gen_args)) => generate::run(&ctx, gen_args),
                 SpCommand::Cert(CertCommand::Manage) => manage::run(&ctx),
                 SpCommand::Cert(CertCommand::Import(import_args)) => import::run(&ctx, import_args),
@@ -38,4 +44,11 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// The async runtime for the commands that talk to the database or the network.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -146,7 +146,10 @@ fn now() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -157,7 +160,10 @@ impl SpDb {
     pub async fn open(path: &Path) -> Result<Self, DbError> {
         let display = path.display().to_string();
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(|e| DbError::Sql { path: display.clone(), source: e })?
+            .map_err(|e| DbError::Sql {
+                path: display.clone(),
+                source: e,
+            })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(5))
@@ -167,8 +173,14 @@ impl SpDb {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
-            .map_err(|e| DbError::Sql { path: display.clone(), source: e })?;
-        let db = SpDb { pool, path: display };
+            .map_err(|e| DbError::Sql {
+                path: display.clone(),
+                source: e,
+            })?;
+        let db = SpDb {
+            pool,
+            path: display,
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -182,19 +194,23 @@ impl SpDb {
             .map_err(|e| self.sql(e))?;
         for (version, sql) in MIGRATIONS {
             let mut tx = self.begin().await?;
-            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.sql(e))?;
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| self.sql(e))?;
             if done.is_some() {
                 continue;
             }
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await.map_err(|e| DbError::Migrate {
-                path: self.path.clone(),
-                version: *version,
-                source: e,
-            })?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| DbError::Migrate {
+                    path: self.path.clone(),
+                    version: *version,
+                    source: e,
+                })?;
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(version)
                 .bind(now())
@@ -207,7 +223,10 @@ impl SpDb {
     }
 
     fn sql(&self, e: sqlx::Error) -> DbError {
-        DbError::Sql { path: self.path.clone(), source: e }
+        DbError::Sql {
+            path: self.path.clone(),
+            source: e,
+        }
     }
 
     async fn begin(&self) -> Result<Transaction<'_, Sqlite>, DbError> {
@@ -228,7 +247,12 @@ impl SpDb {
     }
 
     /// Adds a tenant.
-    pub async fn add_tenant(&self, name: &str, description: &str, password_hash: &str) -> Result<(), DbError> {
+    pub async fn add_tenant(
+        &self,
+        name: &str,
+        description: &str,
+        password_hash: &str,
+    ) -> Result<(), DbError> {
         let mut tx = self.begin().await?;
         let t = now();
         let result = sqlx::query(
@@ -242,7 +266,9 @@ impl SpDb {
         .await;
         match result {
             Ok(_) => self.commit(tx).await,
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(DbError::TenantExists(name.to_string())),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(DbError::TenantExists(name.to_string()))
+            }
             Err(e) => Err(self.sql(e)),
         }
     }
@@ -263,23 +289,30 @@ impl SpDb {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.sql(e))?;
-        row.as_ref().map(tenant_from_row).ok_or_else(|| DbError::NoSuchTenant(name.to_string()))
+        row.as_ref()
+            .map(tenant_from_row)
+            .ok_or_else(|| DbError::NoSuchTenant(name.to_string()))
     }
 
     fn updated(&self, name: &str, rows: u64) -> Result<(), DbError> {
-        if rows == 0 { Err(DbError::NoSuchTenant(name.to_string())) } else { Ok(()) }
+        if rows == 0 {
+            Err(DbError::NoSuchTenant(name.to_string()))
+        } else {
+            Ok(())
+        }
     }
 
     /// Replaces a tenant's password hash.
     pub async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), DbError> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE tenants SET password_hash = $1, updated_at = $2 WHERE name = $3")
-            .bind(hash)
-            .bind(now())
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.sql(e))?;
+        let done =
+            sqlx::query("UPDATE tenants SET password_hash = $1, updated_at = $2 WHERE name = $3")
+                .bind(hash)
+                .bind(now())
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.sql(e))?;
         self.updated(name, done.rows_affected())?;
         self.commit(tx).await
     }
@@ -313,20 +346,30 @@ impl SpDb {
     }
 
     /// Gives a tenant a service.
-    pub async fn add_service(&self, tenant: &str, service: &str, target: &str) -> Result<(), DbError> {
+    pub async fn add_service(
+        &self,
+        tenant: &str,
+        service: &str,
+        target: &str,
+    ) -> Result<(), DbError> {
         self.tenant(tenant).await?;
         let mut tx = self.begin().await?;
-        let result = sqlx::query("INSERT INTO services (tenant, name, target, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(tenant)
-            .bind(service)
-            .bind(target)
-            .bind(now())
-            .execute(&mut *tx)
-            .await;
+        let result = sqlx::query(
+            "INSERT INTO services (tenant, name, target, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant)
+        .bind(service)
+        .bind(target)
+        .bind(now())
+        .execute(&mut *tx)
+        .await;
         match result {
             Ok(_) => self.commit(tx).await,
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(DbError::ServiceExists { tenant: tenant.into(), service: service.into() })
+                Err(DbError::ServiceExists {
+                    tenant: tenant.into(),
+                    service: service.into(),
+                })
             }
             Err(e) => Err(self.sql(e)),
         }
@@ -335,14 +378,20 @@ impl SpDb {
     /// A tenant's services, by name.
     pub async fn services(&self, tenant: &str) -> Result<Vec<ServiceRecord>, DbError> {
         self.tenant(tenant).await?;
-        let rows = sqlx::query("SELECT tenant, name, target FROM services WHERE tenant = $1 ORDER BY name")
-            .bind(tenant)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.sql(e))?;
+        let rows = sqlx::query(
+            "SELECT tenant, name, target FROM services WHERE tenant = $1 ORDER BY name",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.sql(e))?;
         Ok(rows
             .iter()
-            .map(|r| ServiceRecord { tenant: r.get("tenant"), name: r.get("name"), target: r.get("target") })
+            .map(|r| ServiceRecord {
+                tenant: r.get("tenant"),
+                name: r.get("name"),
+                target: r.get("target"),
+            })
             .collect())
     }
 
@@ -357,19 +406,28 @@ impl SpDb {
             .await
             .map_err(|e| self.sql(e))?;
         if done.rows_affected() == 0 {
-            return Err(DbError::NoSuchService { tenant: tenant.into(), service: service.into() });
+            return Err(DbError::NoSuchService {
+                tenant: tenant.into(),
+                service: service.into(),
+            });
         }
         self.commit(tx).await
     }
 
     /// Binds a client certificate to a tenant (again, if it was already: enrollment is repeatable).
-    pub async fn bind_client_cert(&self, tenant: &str, sha256: &str, cert_der: &[u8]) -> Result<(), DbError> {
+    pub async fn bind_client_cert(
+        &self,
+        tenant: &str,
+        sha256: &str,
+        cert_der: &[u8],
+    ) -> Result<(), DbError> {
         let mut tx = self.begin().await?;
-        let owner: Option<String> = sqlx::query_scalar("SELECT tenant FROM client_certs WHERE sha256 = $1")
-            .bind(sha256)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| self.sql(e))?;
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT tenant FROM client_certs WHERE sha256 = $1")
+                .bind(sha256)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.sql(e))?;
         match owner {
             Some(o) if o == tenant => return Ok(()),
             Some(_) => return Err(DbError::ClientCertTaken),
@@ -418,7 +476,10 @@ impl SpDb {
             .await
             .map_err(|e| self.sql(e))?;
         if done.rows_affected() == 0 {
-            return Err(DbError::NoSuchClientCert { tenant: tenant.into(), sha256: sha256.into() });
+            return Err(DbError::NoSuchClientCert {
+                tenant: tenant.into(),
+                sha256: sha256.into(),
+            });
         }
         self.commit(tx).await
     }
@@ -449,10 +510,12 @@ impl SpDb {
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| self.sql(e))?;
-        let tenants = sqlx::query("SELECT name, description, password_hash, enabled, created_at FROM tenants")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| self.sql(e))?;
+        let tenants = sqlx::query(
+            "SELECT name, description, password_hash, enabled, created_at FROM tenants",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.sql(e))?;
         let services = sqlx::query("SELECT tenant, name, target FROM services")
             .fetch_all(&mut *tx)
             .await
@@ -463,12 +526,24 @@ impl SpDb {
             .map_err(|e| self.sql(e))?;
         tx.rollback().await.map_err(|e| self.sql(e))?;
         Ok(GatewayState {
-            tenants: tenants.iter().map(tenant_from_row).map(|t| (t.name.clone(), t)).collect(),
+            tenants: tenants
+                .iter()
+                .map(tenant_from_row)
+                .map(|t| (t.name.clone(), t))
+                .collect(),
             services: services
                 .iter()
-                .map(|r| ((r.get::<String, _>("tenant"), r.get::<String, _>("name")), r.get::<String, _>("target")))
+                .map(|r| {
+                    (
+                        (r.get::<String, _>("tenant"), r.get::<String, _>("name")),
+                        r.get::<String, _>("target"),
+                    )
+                })
                 .collect(),
-            client_certs: certs.iter().map(|r| (r.get("sha256"), r.get("tenant"))).collect(),
+            client_certs: certs
+                .iter()
+                .map(|r| (r.get("sha256"), r.get("tenant")))
+                .collect(),
             version,
         })
     }
@@ -499,26 +574,59 @@ mod tests {
         let (_d, db) = db().await;
         let v0 = db.version().await.unwrap();
         db.add_tenant("acme", "Acme Corp", "hash").await.unwrap();
-        assert!(matches!(db.add_tenant("acme", "", "h").await, Err(DbError::TenantExists(_))));
-        db.add_service("acme", "repo", "127.0.0.1:9000").await.unwrap();
-        assert!(matches!(db.add_service("acme", "repo", "x:1").await, Err(DbError::ServiceExists { .. })));
-        assert!(matches!(db.add_service("nobody", "repo", "x:1").await, Err(DbError::NoSuchTenant(_))));
+        assert!(matches!(
+            db.add_tenant("acme", "", "h").await,
+            Err(DbError::TenantExists(_))
+        ));
+        db.add_service("acme", "repo", "127.0.0.1:9000")
+            .await
+            .unwrap();
+        assert!(matches!(
+            db.add_service("acme", "repo", "x:1").await,
+            Err(DbError::ServiceExists { .. })
+        ));
+        assert!(matches!(
+            db.add_service("nobody", "repo", "x:1").await,
+            Err(DbError::NoSuchTenant(_))
+        ));
         db.bind_client_cert("acme", "AB", b"der").await.unwrap();
         db.bind_client_cert("acme", "AB", b"der").await.unwrap();
         db.add_tenant("other", "", "h").await.unwrap();
-        assert!(matches!(db.bind_client_cert("other", "AB", b"der").await, Err(DbError::ClientCertTaken)));
+        assert!(matches!(
+            db.bind_client_cert("other", "AB", b"der").await,
+            Err(DbError::ClientCertTaken)
+        ));
         db.touch_client_cert("AB").await.unwrap();
-        assert!(db.client_certs("acme").await.unwrap()[0].last_seen.is_some());
+        assert!(
+            db.client_certs("acme").await.unwrap()[0]
+                .last_seen
+                .is_some()
+        );
         let state = db.gateway_state().await.unwrap();
-        assert_eq!(state.client_certs.get("AB").map(String::as_str), Some("acme"));
-        assert_eq!(state.services.get(&("acme".into(), "repo".into())).map(String::as_str), Some("127.0.0.1:9000"));
+        assert_eq!(
+            state.client_certs.get("AB").map(String::as_str),
+            Some("acme")
+        );
+        assert_eq!(
+            state
+                .services
+                .get(&("acme".into(), "repo".into()))
+                .map(String::as_str),
+            Some("127.0.0.1:9000")
+        );
         assert!(state.version > v0);
         db.set_enabled("acme", false).await.unwrap();
         assert!(!db.tenant("acme").await.unwrap().enabled);
         db.revoke_client_cert("acme", "AB").await.unwrap();
-        assert!(matches!(db.revoke_client_cert("acme", "AB").await, Err(DbError::NoSuchClientCert { .. })));
+        assert!(matches!(
+            db.revoke_client_cert("acme", "AB").await,
+            Err(DbError::NoSuchClientCert { .. })
+        ));
         db.remove_tenant("acme").await.unwrap();
         assert!(db.services("acme").await.is_err());
-        assert!(matches!(db.remove_tenant("acme").await, Err(DbError::NoSuchTenant(_))));
+        assert!(matches!(
+            db.remove_tenant("acme").await,
+            Err(DbError::NoSuchTenant(_))
+        ));
     }
 }

@@ -25,6 +25,7 @@ pub mod pem;
 pub mod pkcs12;
 pub mod san;
 mod time_fmt;
+pub mod verify;
 
 pub use error::PkiError;
 pub use fingerprint::{FingerprintQuery, Fingerprints};

@@ -3,6 +3,7 @@
 //! ```text
 //! DATA_DIR/                       0750  owner, admin group
 //!   license.toml                  0640
+//!   sp.db (+ -wal, -shm)          0640  SQLite: tenants, services, client certificates
 //!   audit.log                     0640  JSON lines, appended
 //!   store/                        0750
 //!     .lock                       0640  held exclusively while the store changes
@@ -57,6 +58,11 @@ impl Layout {
     /// The audit log (JSON lines).
     pub fn audit_log(&self) -> PathBuf {
         self.data_dir.join("audit.log")
+    }
+
+    /// The SP database (SQLite): tenants, services, enrolled client certificates.
+    pub fn sp_database(&self) -> PathBuf {
+        self.data_dir.join("sp.db")
     }
 
     /// The certificate store directory.

@@ -204,6 +204,36 @@ impl Licensee {
     }
 }
 
+/// The identity a self-signed certificate gets when nobody chose one, as in the reference
+/// product: names from the licensee, and this host's name as the one SAN.
+#[derive(Clone, Debug)]
+pub struct DefaultIdentity {
+    /// Where the names came from.
+    pub licensee: Licensee,
+    /// `<licensee> Cloud Connect Certificate`.
+    pub friendly_name: String,
+    /// `CN=<licensee>, O=<licensee>, OU=<licensee>`.
+    pub subject: cloudgate_pki::dn::SubjectName,
+    /// The host name, if it is a valid DNS name.
+    pub sans: Vec<cloudgate_pki::san::SubjectAltName>,
+}
+
+impl DefaultIdentity {
+    /// Works out the defaults for the data directory's license and this host.
+    pub fn resolve(layout: &Layout) -> Result<Self, StoreError> {
+        let licensee = Licensee::resolve(layout)?;
+        let sans = cloudgate_pki::san::SubjectAltName::parse(&host_name())
+            .map(|s| vec![s])
+            .unwrap_or_default();
+        Ok(DefaultIdentity {
+            friendly_name: format!("{} Cloud Connect Certificate", licensee.name()),
+            subject: cloudgate_pki::dn::SubjectName::for_licensee(licensee.name()),
+            sans,
+            licensee,
+        })
+    }
+}
+
 /// This machine's host name (`localhost` if it has none).
 pub fn host_name() -> String {
     nix::unistd::gethostname()

@@ -1,0 +1,190 @@
+//! Gateway settings: limits and timeouts, from defaults, a TOML file and flags.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::GatewayError;
+
+/// The default port, as in the reference product.
+pub const DEFAULT_PORT: u16 = 6180;
+
+/// How the gateway listens and what it allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Most connections open at once (handshakes, requests and tunnels); more are closed at once.
+    pub max_connections: usize,
+    /// Time a client has to finish the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Time a client has to send a request's headers.
+    pub header_timeout: Duration,
+    /// A tunnel with no byte in either direction for this long is closed.
+    pub idle_timeout: Duration,
+    /// Time to connect to a backend service.
+    pub backend_connect_timeout: Duration,
+    /// Largest request body accepted (enrollment).
+    pub max_body_bytes: usize,
+    /// Failed enrollments one source address may make per `enroll_failure_window` before it is
+    /// refused with 429 until the window passes.
+    pub enroll_failures_per_window: u32,
+    /// See `enroll_failures_per_window`.
+    pub enroll_failure_window: Duration,
+    /// How often the gateway checks for a new certificate or changed tenants.
+    pub reload_interval: Duration,
+    /// On SIGTERM/SIGINT, how long open tunnels may take to finish.
+    pub drain_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            max_connections: 4096,
+            handshake_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            backend_connect_timeout: Duration::from_secs(10),
+            max_body_bytes: 64 * 1024,
+            enroll_failures_per_window: 10,
+            enroll_failure_window: Duration::from_secs(300),
+            reload_interval: Duration::from_secs(2),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The TOML file form; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<String>,
+    max_connections: Option<usize>,
+    handshake_timeout_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    backend_connect_timeout_secs: Option<u64>,
+    max_body_bytes: Option<usize>,
+    enroll_failures_per_window: Option<u32>,
+    enroll_failure_window_secs: Option<u64>,
+    reload_interval_secs: Option<u64>,
+    drain_timeout_secs: Option<u64>,
+}
+
+/// Parses `ADDR:PORT`, `[IPv6]:PORT`, or a bare port.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, GatewayError> {
+    let s = s.trim();
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    s.parse().map_err(|_| {
+        GatewayError::Config(format!(
+            "listen address {s:?} is not ADDR:PORT (e.g. 0.0.0.0:6180 or [::]:6180)"
+        ))
+    })
+}
+
+impl GatewayConfig {
+    /// Applies the settings of a TOML configuration file on top of `self`.
+    pub fn merge_toml(mut self, text: &str) -> Result<Self, GatewayError> {
+        let f: ConfigFile =
+            toml::from_str(text).map_err(|e| GatewayError::Config(e.message().to_string()))?;
+        let secs = |name: &str, v: Option<u64>, d: Duration| -> Result<Duration, GatewayError> {
+            match v {
+                None => Ok(d),
+                Some(0) => Err(GatewayError::Config(format!("{name} must be at least 1"))),
+                Some(n) if n > 86_400 => Err(GatewayError::Config(format!(
+                    "{name} must be at most 86400"
+                ))),
+                Some(n) => Ok(Duration::from_secs(n)),
+            }
+        };
+        if let Some(l) = f.listen {
+            self.listen = parse_listen(&l)?;
+        }
+        if let Some(n) = f.max_connections {
+            if n == 0 {
+                return Err(GatewayError::Config(
+                    "max_connections must be at least 1".into(),
+                ));
+            }
+            self.max_connections = n;
+        }
+        self.handshake_timeout = secs(
+            "handshake_timeout_secs",
+            f.handshake_timeout_secs,
+            self.handshake_timeout,
+        )?;
+        self.header_timeout = secs(
+            "header_timeout_secs",
+            f.header_timeout_secs,
+            self.header_timeout,
+        )?;
+        self.idle_timeout = secs("idle_timeout_secs", f.idle_timeout_secs, self.idle_timeout)?;
+        self.backend_connect_timeout = secs(
+            "backend_connect_timeout_secs",
+            f.backend_connect_timeout_secs,
+            self.backend_connect_timeout,
+        )?;
+        if let Some(b) = f.max_body_bytes {
+            if !(1024..=16 * 1024 * 1024).contains(&b) {
+                return Err(GatewayError::Config(
+                    "max_body_bytes must be between 1024 and 16777216".into(),
+                ));
+            }
+            self.max_body_bytes = b;
+        }
+        if let Some(n) = f.enroll_failures_per_window {
+            self.enroll_failures_per_window = n.max(1);
+        }
+        self.enroll_failure_window = secs(
+            "enroll_failure_window_secs",
+            f.enroll_failure_window_secs,
+            self.enroll_failure_window,
+        )?;
+        self.reload_interval = secs(
+            "reload_interval_secs",
+            f.reload_interval_secs,
+            self.reload_interval,
+        )?;
+        self.drain_timeout = secs(
+            "drain_timeout_secs",
+            f.drain_timeout_secs,
+            self.drain_timeout,
+        )?;
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_and_refusals() {
+        let c = GatewayConfig::default()
+            .merge_toml("listen = \"127.0.0.1:7000\"\nidle_timeout_secs = 60\n")
+            .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert!(
+            GatewayConfig::default()
+                .merge_toml("idle_timeout_secs = 0")
+                .is_err()
+        );
+        assert!(
+            GatewayConfig::default()
+                .merge_toml("listne = \"x\"")
+                .is_err()
+        );
+        assert!(
+            GatewayConfig::default()
+                .merge_toml("listen = \"nowhere\"")
+                .is_err()
+        );
+        assert_eq!(parse_listen("6180").unwrap().port(), 6180);
+        assert!(parse_listen("[::1]:6180").is_ok());
+    }
+}

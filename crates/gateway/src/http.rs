@@ -1,0 +1,363 @@
+//! The three routes: provider data, enrollment, tunnels. Every refusal is JSON with a stable
+//! `code`; nothing a tenant sends (password, body) is ever logged.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, UPGRADE, WWW_AUTHENTICATE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::TUNNEL_PROTOCOL;
+use crate::config::GatewayConfig;
+use crate::credentials::verify_password;
+use crate::relay::relay;
+use crate::state::SharedState;
+use crate::throttle::EnrollThrottle;
+
+/// What the TLS layer learned about a connection.
+pub struct ConnInfo {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// SHA-256 (uppercase hex) and DER of the client certificate, if one was presented.
+    pub client_cert: Option<(String, Vec<u8>)>,
+}
+
+/// Everything a request handler needs.
+pub struct Ctx {
+    pub state: Arc<SharedState>,
+    pub config: GatewayConfig,
+    pub throttle: EnrollThrottle,
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn json(status: StatusCode, value: serde_json::Value) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Resp {
+    json(
+        status,
+        serde_json::json!({ "code": code, "message": message }),
+    )
+}
+
+/// Handles one request. `guard` keeps the connection counted while a tunnel outlives it.
+pub async fn handle<G: Send + Sync + 'static>(
+    req: Request<Incoming>,
+    conn: Arc<ConnInfo>,
+    ctx: Arc<Ctx>,
+    guard: Arc<G>,
+) -> Result<Resp, Infallible> {
+    let path = req.uri().path().to_string();
+    let response = match (req.method(), path.as_str()) {
+        (&Method::GET, "/v1/provider") => provider(&ctx),
+        (&Method::POST, "/v1/enroll") => enroll(req, &conn, &ctx).await,
+        (&Method::GET, p) if p.starts_with("/v1/tunnel/") => tunnel(req, &conn, &ctx, guard).await,
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint; see GET /v1/provider",
+        ),
+    };
+    Ok(response)
+}
+
+fn provider(ctx: &Ctx) -> Resp {
+    let snap = ctx.state.current();
+    let c = &snap.cert;
+    json(
+        StatusCode::OK,
+        serde_json::json!({
+            "name": snap.provider_name,
+            "software": { "name": "cloudgate", "version": env!("CARGO_PKG_VERSION") },
+            "certificate": {
+                "thumbprint": c.fingerprints.thumbprint(),
+                "sha256": c.fingerprints.sha256_hex(),
+                "spki_sha256": c.fingerprints.spki_pin(),
+                "subject": c.subject,
+                "not_after": cloudgate_pki::format_rfc3339(c.not_after),
+            },
+            "successor": null,
+            "gateways": [],
+        }),
+    )
+}
+
+/// `Authorization: Basic base64(user:password)`.
+fn basic_credentials(req: &Request<Incoming>) -> Option<(String, Zeroizing<String>)> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()?,
+    );
+    let text = std::str::from_utf8(&decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_string(), Zeroizing::new(pass.to_string())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollBody {
+    client_cert_pem: String,
+}
+
+async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
+    let ip = conn.peer.ip();
+    if !ctx.throttle.allowed(ip) {
+        tracing::warn!(peer = %conn.peer, "enrollment refused: too many failed attempts from this address");
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            "too many failed enrollments from this address; wait and try again",
+        );
+    }
+    let Some((user, password)) = basic_credentials(&req) else {
+        let mut r = error(
+            StatusCode::UNAUTHORIZED,
+            "credentials_required",
+            "send the tenant credentials with HTTP Basic authentication",
+        );
+        r.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Basic realm=\"cloudgate\""),
+        );
+        return r;
+    };
+    let body = match Limited::new(req.into_body(), ctx.config.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(b) => Zeroizing::new(b.to_bytes().to_vec()),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is too large",
+            );
+        }
+    };
+    let Ok(parsed) = serde_json::from_slice::<EnrollBody>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected a JSON body {\"client_cert_pem\": \"...\"}",
+        );
+    };
+    let Some((sha256, presented)) = &conn.client_cert else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "client_certificate_required",
+            "present the client certificate in the TLS handshake",
+        );
+    };
+    let body_cert = cloudgate_pki::pem::decode_certificates(parsed.client_cert_pem.as_bytes())
+        .ok()
+        .and_then(|c| c.into_iter().next());
+    if body_cert.as_deref() != Some(presented.as_slice()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "certificate_mismatch",
+            "the certificate in the body is not the one presented in the TLS handshake",
+        );
+    }
+    let snap = ctx.state.current();
+    let tenant = snap.db.tenants.get(&user).cloned();
+    let stored = tenant.as_ref().map(|t| t.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
+        .await
+        .unwrap_or(false);
+    let Some(tenant) = tenant.filter(|_| ok) else {
+        ctx.throttle.record_failure(ip);
+        tracing::warn!(peer = %conn.peer, user = %user, "enrollment refused: bad credentials");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "wrong tenant name or password",
+        );
+    };
+    if !tenant.enabled {
+        tracing::warn!(peer = %conn.peer, tenant = %tenant.name, "enrollment refused: tenant disabled");
+        return error(
+            StatusCode::FORBIDDEN,
+            "tenant_disabled",
+            "this tenant account is disabled; contact the service provider",
+        );
+    }
+    match ctx
+        .state
+        .db()
+        .bind_client_cert(&tenant.name, sha256, presented)
+        .await
+    {
+        Ok(()) => {}
+        Err(cloudgate_db::DbError::ClientCertTaken) => {
+            return error(
+                StatusCode::CONFLICT,
+                "certificate_taken",
+                "this client certificate is enrolled for another tenant",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "enrollment failed in the database");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the gateway could not record the enrollment",
+            );
+        }
+    }
+    ctx.throttle.record_success(ip);
+    if let Err(e) = ctx.state.refresh().await {
+        tracing::error!(error = %e, "reload after enrollment failed");
+    }
+    let services: Vec<String> = snap
+        .db
+        .services
+        .keys()
+        .filter(|(t, _)| *t == tenant.name)
+        .map(|(_, s)| s.clone())
+        .collect();
+    tracing::info!(peer = %conn.peer, tenant = %tenant.name, client_sha256 = %sha256, "tenant enrolled a client certificate");
+    json(
+        StatusCode::OK,
+        serde_json::json!({ "tenant": tenant.name, "client_sha256": sha256, "services": services }),
+    )
+}
+
+async fn tunnel<G: Send + Sync + 'static>(
+    mut req: Request<Incoming>,
+    conn: &ConnInfo,
+    ctx: &Ctx,
+    guard: Arc<G>,
+) -> Resp {
+    let Some((sha256, _)) = &conn.client_cert else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "client_certificate_required",
+            "tunnels need an enrolled client certificate",
+        );
+    };
+    let snap = ctx.state.current();
+    let Some(tenant_name) = snap.db.client_certs.get(sha256).cloned() else {
+        tracing::warn!(peer = %conn.peer, client_sha256 = %sha256, "tunnel refused: unknown client certificate");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unknown_client_certificate",
+            "this client certificate is not enrolled; enroll first",
+        );
+    };
+    if !snap.db.tenants.get(&tenant_name).is_some_and(|t| t.enabled) {
+        tracing::warn!(peer = %conn.peer, tenant = %tenant_name, "tunnel refused: tenant disabled");
+        return error(
+            StatusCode::FORBIDDEN,
+            "tenant_disabled",
+            "this tenant account is disabled",
+        );
+    }
+    let service = req
+        .uri()
+        .path()
+        .trim_start_matches("/v1/tunnel/")
+        .to_string();
+    let Some(target) = snap
+        .db
+        .services
+        .get(&(tenant_name.clone(), service.clone()))
+        .cloned()
+    else {
+        tracing::warn!(peer = %conn.peer, tenant = %tenant_name, service = %service, "tunnel refused: service not assigned");
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_service",
+            "no such service for this tenant",
+        );
+    };
+    let wants_upgrade = req
+        .headers()
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case(TUNNEL_PROTOCOL));
+    if !wants_upgrade {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "upgrade_required",
+            "send Connection: Upgrade and Upgrade: cloudgate-tunnel",
+        );
+    }
+    let backend = match tokio::time::timeout(
+        ctx.config.backend_connect_timeout,
+        tokio::net::TcpStream::connect(&target),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::warn!(tenant = %tenant_name, service = %service, target = %target, error = %e, "backend unreachable");
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "backend_unreachable",
+                "the service is not reachable at the service provider",
+            );
+        }
+        Err(_) => {
+            tracing::warn!(tenant = %tenant_name, service = %service, target = %target, "backend connect timed out");
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "backend_timeout",
+                "the service did not answer in time",
+            );
+        }
+    };
+    let _ = backend.set_nodelay(true);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let idle = ctx.config.idle_timeout;
+    let db = ctx.state.db().clone();
+    let peer = conn.peer;
+    let sha = sha256.clone();
+    tokio::spawn(async move {
+        let _guard = guard;
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                tracing::info!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel opened");
+                let _ = db.touch_client_cert(&sha).await;
+                let stats = relay(TokioIo::new(upgraded), backend, idle).await;
+                tracing::info!(
+                    peer = %peer, tenant = %tenant_name, service = %service,
+                    bytes_up = stats.up, bytes_down = stats.down, idle_timeout = stats.idle_timeout,
+                    "tunnel closed"
+                );
+            }
+            Err(e) => tracing::warn!(peer = %peer, error = %e, "tunnel upgrade failed"),
+        }
+    });
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    r.headers_mut().insert(
+        CONNECTION,
+        hyper::header::HeaderValue::from_static("upgrade"),
+    );
+    r.headers_mut().insert(
+        UPGRADE,
+        hyper::header::HeaderValue::from_static(TUNNEL_PROTOCOL),
+    );
+    r
+}

@@ -1,0 +1,129 @@
+//! The tunnel relay: a full-duplex byte copy between the tenant's upgraded connection and the
+//! backend, with backpressure (each direction writes before it reads again), half-close (EOF on
+//! one side shuts down writing on the other, the other direction goes on), and an idle timeout
+//! over both directions together.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Bytes carried each way.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RelayStats {
+    /// Tenant → backend.
+    pub up: u64,
+    /// Backend → tenant.
+    pub down: u64,
+    /// Whether the relay ended because nothing moved for the idle timeout.
+    pub idle_timeout: bool,
+}
+
+const BUF: usize = 64 * 1024;
+
+/// Relays until both directions have ended or the tunnel has been idle for `idle`.
+pub async fn relay<A, B>(a: A, b: B, idle: Duration) -> RelayStats
+where
+    A: AsyncRead + AsyncWrite + Unpin + Send,
+    B: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let start = Instant::now();
+    let last = Arc::new(AtomicU64::new(0));
+    let (mut ar, mut aw) = tokio::io::split(a);
+    let (mut br, mut bw) = tokio::io::split(b);
+    let up_bytes = Arc::new(AtomicU64::new(0));
+    let down_bytes = Arc::new(AtomicU64::new(0));
+    let up = copy_half(&mut ar, &mut bw, last.clone(), start, up_bytes.clone());
+    let down = copy_half(&mut br, &mut aw, last.clone(), start, down_bytes.clone());
+    let watchdog = async {
+        loop {
+            tokio::time::sleep(idle.min(Duration::from_secs(1))).await;
+            let quiet = start
+                .elapsed()
+                .saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
+            if quiet >= idle {
+                return;
+            }
+        }
+    };
+    let both = async { tokio::join!(up, down) };
+    tokio::select! {
+        _ = both => RelayStats {
+            up: up_bytes.load(Ordering::Relaxed),
+            down: down_bytes.load(Ordering::Relaxed),
+            idle_timeout: false,
+        },
+        () = watchdog => RelayStats {
+            up: up_bytes.load(Ordering::Relaxed),
+            down: down_bytes.load(Ordering::Relaxed),
+            idle_timeout: true,
+        },
+    }
+}
+
+async fn copy_half<R, W>(
+    r: &mut R,
+    w: &mut W,
+    last: Arc<AtomicU64>,
+    start: Instant,
+    total: Arc<AtomicU64>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        if w.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        total.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    // Half-close: tell the other side no more bytes come this way.
+    let _ = w.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn copies_both_ways_and_half_closes() {
+        let (client, gw_a) = tokio::io::duplex(1024);
+        let (gw_b, backend) = tokio::io::duplex(1024);
+        let task = tokio::spawn(relay(gw_a, gw_b, Duration::from_secs(5)));
+        let (mut cr, mut cw) = tokio::io::split(client);
+        let (mut br, mut bw) = tokio::io::split(backend);
+        let payload: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let p2 = payload.clone();
+        let writer = tokio::spawn(async move {
+            cw.write_all(&p2).await.unwrap();
+            cw.shutdown().await.unwrap();
+        });
+        let mut got = Vec::new();
+        br.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, payload);
+        bw.write_all(b"reply after half-close").await.unwrap();
+        bw.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        cr.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back, b"reply after half-close");
+        writer.await.unwrap();
+        let stats = task.await.unwrap();
+        assert_eq!(stats.up, 200_000);
+        assert_eq!(stats.down, 22);
+    }
+
+    #[tokio::test]
+    async fn idle_tunnels_are_closed() {
+        let (_client, gw_a) = tokio::io::duplex(1024);
+        let (gw_b, _backend) = tokio::io::duplex(1024);
+        let stats = relay(gw_a, gw_b, Duration::from_millis(300)).await;
+        assert!(stats.idle_timeout);
+    }
+}

@@ -1,0 +1,191 @@
+//! The listener: connection limit, TLS handshake timeout, HTTP/1.1 with header timeout and
+//! upgrades, periodic and on-demand reload, and graceful shutdown with a bounded drain.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use sha2::Digest as _;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::http::{ConnInfo, Ctx, handle};
+use crate::state::SharedState;
+use crate::throttle::EnrollThrottle;
+use crate::{GatewayConfig, GatewayError};
+
+/// Resolves when the gateway should stop accepting and drain.
+pub type ShutdownSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A bound, not yet running gateway.
+pub struct Gateway {
+    config: GatewayConfig,
+    state: Arc<SharedState>,
+    listener: TcpListener,
+    reload: Arc<Notify>,
+}
+
+impl Gateway {
+    /// Binds the listen address.
+    pub async fn bind(
+        config: GatewayConfig,
+        state: Arc<SharedState>,
+    ) -> Result<Self, GatewayError> {
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| GatewayError::Listen {
+                    addr: config.listen,
+                    source: e,
+                })?;
+        Ok(Gateway {
+            config,
+            state,
+            listener,
+            reload: Arc::new(Notify::new()),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr, GatewayError> {
+        self.listener
+            .local_addr()
+            .map_err(|e| GatewayError::Listen {
+                addr: self.config.listen,
+                source: e,
+            })
+    }
+
+    /// Wakes the reloader now (SIGHUP).
+    pub fn reload_handle(&self) -> Arc<Notify> {
+        self.reload.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and waits for open connections
+    /// and tunnels to finish, at most `drain_timeout`.
+    pub async fn run(self, shutdown: ShutdownSignal) -> Result<(), GatewayError> {
+        let Gateway {
+            config,
+            state,
+            listener,
+            reload,
+        } = self;
+        let limit = Arc::new(Semaphore::new(config.max_connections));
+        let ctx = Arc::new(Ctx {
+            state: state.clone(),
+            config: config.clone(),
+            throttle: EnrollThrottle::new(
+                config.enroll_failures_per_window,
+                config.enroll_failure_window,
+            ),
+        });
+        let reloader = tokio::spawn(reload_loop(state.clone(), config.reload_interval, reload));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = limit.clone().try_acquire_owned() else {
+                        tracing::warn!(peer = %peer, max = config.max_connections, "connection refused: connection limit reached");
+                        drop(stream);
+                        continue;
+                    };
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move {
+                        serve_connection(stream, peer, ctx, permit).await;
+                    });
+                }
+            }
+        }
+        drop(listener);
+        reloader.abort();
+        tracing::info!("stopped accepting; waiting for open connections to finish");
+        let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(config.drain_timeout, limit.acquire_many(all)).await;
+        match drained {
+            Ok(_) => tracing::info!("all connections finished"),
+            Err(_) => tracing::warn!(
+                left = config.max_connections - limit.available_permits(),
+                "drain timeout: closing the rest"
+            ),
+        }
+        Ok(())
+    }
+}
+
+async fn reload_loop(state: Arc<SharedState>, every: std::time::Duration, now: Arc<Notify>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = now.notified() => tracing::info!("reload requested"),
+        }
+        match state.refresh().await {
+            Ok(true) => tracing::info!("reloaded certificate and tenant state"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed; still serving the previous state")
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let acceptor = tokio_rustls::TlsAcceptor::from(ctx.state.current().tls.clone());
+    let tls =
+        match tokio::time::timeout(ctx.config.handshake_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::info!(peer = %peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(peer = %peer, "TLS handshake timed out");
+                return;
+            }
+        };
+    let client_cert = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| {
+            (
+                cloudgate_pki::fingerprint::upper_hex(&sha2::Sha256::digest(c.as_ref())),
+                c.to_vec(),
+            )
+        });
+    let tenant = client_cert
+        .as_ref()
+        .and_then(|(sha, _)| ctx.state.current().db.client_certs.get(sha).cloned());
+    tracing::debug!(peer = %peer, tenant = tenant.as_deref().unwrap_or("-"), "connection");
+    let info = Arc::new(ConnInfo { peer, client_cert });
+    let guard = Arc::new(permit);
+    let header_timeout = ctx.config.header_timeout;
+    let service = service_fn(move |req| handle(req, info.clone(), ctx.clone(), guard.clone()));
+    let result = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(tls), service)
+        .with_upgrades()
+        .await;
+    if let Err(e) = result {
+        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+    }
+}

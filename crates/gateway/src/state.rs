@@ -1,0 +1,166 @@
+//! What the gateway serves and decides with, swapped as a whole when the certificate or the
+//! tenants change: a reload builds the new state aside and swaps it in; a failed reload logs and
+//! keeps the old one. Connections already open keep the state they started with.
+
+use std::sync::{Arc, RwLock};
+
+use cloudgate_db::{GatewayState, SpDb};
+use cloudgate_pki::CertificateInfo;
+use cloudgate_store::license::{DefaultIdentity, Licensee};
+use cloudgate_store::{CertStore, NewEntry, Source};
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::ServerSessionMemoryCache;
+
+use crate::GatewayError;
+
+/// Sessions kept for resumption (TLS 1.3 tickets are stateless on top of this).
+const SESSION_CACHE_SIZE: usize = 16 * 1024;
+
+/// One consistent view: the TLS configuration with the applied certificate, and the tenants.
+pub struct Snapshot {
+    /// TLS configuration serving the applied certificate.
+    pub tls: Arc<ServerConfig>,
+    /// The applied certificate.
+    pub cert: CertificateInfo,
+    /// The SP's name (the licensee).
+    pub provider_name: String,
+    /// Tenants, services and enrolled client certificates.
+    pub db: GatewayState,
+}
+
+/// The gateway's state, shared by every connection.
+pub struct SharedState {
+    store: CertStore,
+    db: SpDb,
+    current: RwLock<Arc<Snapshot>>,
+}
+
+impl SharedState {
+    /// Loads the first state. With no certificate applied it generates one with the defaults,
+    /// applies it and logs its fingerprints, so a fresh install just works.
+    pub async fn load(store: CertStore, db: SpDb) -> Result<Arc<Self>, GatewayError> {
+        if store.applied()?.is_none() {
+            first_certificate(&store)?;
+        }
+        let snapshot = build(&store, &db, None).await?;
+        Ok(Arc::new(SharedState {
+            store,
+            db,
+            current: RwLock::new(Arc::new(snapshot)),
+        }))
+    }
+
+    /// The current snapshot.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.current
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// The database.
+    pub fn db(&self) -> &SpDb {
+        &self.db
+    }
+
+    /// Rebuilds the snapshot if the applied certificate or the database changed. Returns whether
+    /// it did. On error the old snapshot stays.
+    pub async fn refresh(&self) -> Result<bool, GatewayError> {
+        let old = self.current();
+        let applied = self.store.applied_record()?;
+        let version = self.db.version().await?;
+        let cert_changed = applied.as_ref().map(|a| a.sha256.as_str())
+            != Some(old.cert.fingerprints.sha256_hex().as_str());
+        if !cert_changed && version == old.db.version {
+            return Ok(false);
+        }
+        let keep_tls = if cert_changed {
+            None
+        } else {
+            Some(old.clone())
+        };
+        let new = build(&self.store, &self.db, keep_tls).await?;
+        if cert_changed {
+            tracing::info!(
+                thumbprint = %new.cert.fingerprints.thumbprint(),
+                sha256 = %new.cert.fingerprints.sha256_colons(),
+                "now serving the newly applied certificate"
+            );
+        }
+        if let Ok(mut slot) = self.current.write() {
+            *slot = Arc::new(new);
+        }
+        Ok(true)
+    }
+}
+
+fn first_certificate(store: &CertStore) -> Result<(), GatewayError> {
+    let identity = DefaultIdentity::resolve(store.layout())?;
+    if let Licensee::HostName(host) = &identity.licensee {
+        tracing::warn!(host = %host, "no license installed; the host name stands in as licensee");
+    }
+    let generated = cloudgate_pki::generate_self_signed(&cloudgate_pki::SelfSignedRequest {
+        key_type: cloudgate_pki::KeyType::Rsa2048,
+        subject: identity.subject,
+        sans: identity.sans,
+        valid_days: 365,
+        now: time::OffsetDateTime::now_utc(),
+    })?;
+    let entry = store.add(NewEntry {
+        cert_der: &generated.cert_der,
+        key_pkcs8_der: &generated.key_pkcs8_der,
+        chain: Vec::new(),
+        friendly_name: identity.friendly_name,
+        source: Source::Generated,
+    })?;
+    store.apply(&entry)?;
+    tracing::warn!(
+        thumbprint = %entry.info.fingerprints.thumbprint(),
+        sha256 = %entry.info.fingerprints.sha256_colons(),
+        "no certificate was applied: generated and applied a self-signed one; send tenants its thumbprint"
+    );
+    Ok(())
+}
+
+async fn build(
+    store: &CertStore,
+    db: &SpDb,
+    keep_tls_of: Option<Arc<Snapshot>>,
+) -> Result<Snapshot, GatewayError> {
+    let db_state = db.gateway_state().await?;
+    if let Some(old) = keep_tls_of {
+        return Ok(Snapshot {
+            tls: old.tls.clone(),
+            cert: old.cert.clone(),
+            provider_name: old.provider_name.clone(),
+            db: db_state,
+        });
+    }
+    let entry = store.applied()?.ok_or_else(|| {
+        GatewayError::Config(
+            "no certificate is applied; run `cloudgate sp cert generate --apply`".into(),
+        )
+    })?;
+    let key = store.load_private_key(&entry)?;
+    let mut chain = vec![CertificateDer::from(entry.info.der.clone())];
+    chain.extend(entry.chain.iter().map(|c| CertificateDer::from(c.clone())));
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut tls = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_client_cert_verifier(cloudgate_pki::verify::TenantClientVerifier::new(&provider))
+        .with_single_cert(
+            chain,
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec())),
+        )?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tls.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
+    tls.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
+    let provider_name = Licensee::resolve(store.layout())?.name().to_string();
+    Ok(Snapshot {
+        tls: Arc::new(tls),
+        cert: entry.info,
+        provider_name,
+        db: db_state,
+    })
+}

@@ -1,0 +1,229 @@
+//! The rustls verifiers cloudgate trusts with: both always check the TLS handshake signature with
+//! the presented certificate's key, so a peer that merely holds a public certificate cannot pass.
+//!
+//! - [`PinnedServerVerifier`] (tenant side): accepts the SP certificate only if its SHA-256 is
+//!   pinned; or, in capture mode, accepts any certificate and records it so the first contact can
+//!   show it for out-of-band verification before anything is sent.
+//! - [`TenantClientVerifier`] (gateway side): accepts any well-formed, currently valid end-entity
+//!   client certificate; which tenant it belongs to is decided after the handshake.
+
+use std::sync::{Arc, Mutex};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{
+    CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature,
+};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, Error, OtherError, SignatureScheme,
+};
+use time::OffsetDateTime;
+
+use crate::CertificateInfo;
+use crate::fingerprint::{Fingerprints, colon_hex};
+
+/// The presented SP certificate is not a pinned one. Carried inside
+/// `rustls::Error::InvalidCertificate(CertificateError::Other(..))`; see [`pin_mismatch`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the service provider presented certificate SHA-256 {presented}, which is not the pinned one ({expected})"
+)]
+pub struct PinMismatch {
+    /// SHA-256 (colon hex) of the presented certificate.
+    pub presented: String,
+    /// SHA-256 (colon hex) of the pinned certificate(s).
+    pub expected: String,
+    /// Fingerprints of the presented certificate, when it parsed.
+    pub presented_fingerprints: Option<Fingerprints>,
+}
+
+/// Finds a [`PinMismatch`] inside a rustls error, if that is what it is.
+pub fn pin_mismatch(err: &Error) -> Option<&PinMismatch> {
+    match err {
+        Error::InvalidCertificate(CertificateError::Other(other)) => {
+            other.0.downcast_ref::<PinMismatch>()
+        }
+        _ => None,
+    }
+}
+
+/// What a tenant accepts as the SP certificate.
+#[derive(Debug, Clone)]
+enum Acceptance {
+    /// Only certificates with one of these SHA-256 fingerprints.
+    Pinned(Vec<[u8; 32]>),
+    /// Any certificate (first contact); it is recorded for the user to verify.
+    Capture,
+}
+
+/// The tenant's verifier of the SP certificate.
+#[derive(Debug)]
+pub struct PinnedServerVerifier {
+    acceptance: Acceptance,
+    algorithms: WebPkiSupportedAlgorithms,
+    presented: Mutex<Option<Vec<Vec<u8>>>>,
+}
+
+impl PinnedServerVerifier {
+    /// Accepts only certificates whose SHA-256 is one of `pins`.
+    pub fn pinned(provider: &CryptoProvider, pins: Vec<[u8; 32]>) -> Arc<Self> {
+        Arc::new(PinnedServerVerifier {
+            acceptance: Acceptance::Pinned(pins),
+            algorithms: provider.signature_verification_algorithms,
+            presented: Mutex::new(None),
+        })
+    }
+
+    /// Accepts any certificate and records it (with its chain), still checking the handshake
+    /// signature. For first contact only: nothing but the provider's public data may be
+    /// exchanged over such a connection.
+    pub fn capture(provider: &CryptoProvider) -> Arc<Self> {
+        Arc::new(PinnedServerVerifier {
+            acceptance: Acceptance::Capture,
+            algorithms: provider.signature_verification_algorithms,
+            presented: Mutex::new(None),
+        })
+    }
+
+    /// The certificate chain the server presented (leaf first), once a handshake got that far.
+    pub fn presented_chain(&self) -> Option<Vec<Vec<u8>>> {
+        self.presented.lock().ok().and_then(|p| p.clone())
+    }
+}
+
+impl ServerCertVerifier for PinnedServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        let mut chain = vec![end_entity.to_vec()];
+        chain.extend(intermediates.iter().map(|c| c.to_vec()));
+        if let Ok(mut slot) = self.presented.lock() {
+            *slot = Some(chain);
+        }
+        let sha256: [u8; 32] = {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(end_entity.as_ref()).into()
+        };
+        match &self.acceptance {
+            Acceptance::Capture => Ok(ServerCertVerified::assertion()),
+            Acceptance::Pinned(pins) if pins.contains(&sha256) => {
+                Ok(ServerCertVerified::assertion())
+            }
+            Acceptance::Pinned(pins) => Err(Error::InvalidCertificate(CertificateError::Other(
+                OtherError(Arc::new(PinMismatch {
+                    presented: colon_hex(&sha256),
+                    expected: pins
+                        .iter()
+                        .map(|p| colon_hex(p))
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    presented_fingerprints: CertificateInfo::from_der(end_entity.as_ref())
+                        .ok()
+                        .map(|i| i.fingerprints),
+                })),
+            ))),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The gateway's verifier of tenant client certificates: offered, not required (a tenant must be
+/// able to fetch the provider data and enroll first), and any well-formed, currently valid,
+/// non-CA certificate passes; the tenant it belongs to is looked up after the handshake.
+#[derive(Debug)]
+pub struct TenantClientVerifier {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl TenantClientVerifier {
+    /// A verifier using the provider's signature algorithms.
+    pub fn new(provider: &CryptoProvider) -> Arc<Self> {
+        Arc::new(TenantClientVerifier {
+            algorithms: provider.signature_verification_algorithms,
+        })
+    }
+}
+
+impl ClientCertVerifier for TenantClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        let info = CertificateInfo::from_der(end_entity.as_ref())
+            .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        if info.is_ca {
+            return Err(Error::InvalidCertificate(CertificateError::InvalidPurpose));
+        }
+        let now = OffsetDateTime::now_utc();
+        if now > info.not_after {
+            return Err(Error::InvalidCertificate(CertificateError::Expired));
+        }
+        if now < info.not_before {
+            return Err(Error::InvalidCertificate(CertificateError::NotValidYet));
+        }
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

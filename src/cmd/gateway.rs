@@ -1,0 +1,82 @@
+//! `cloudgate sp gateway run`.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cloudgate_gateway::config::parse_listen;
+use cloudgate_gateway::{Gateway, GatewayConfig, SharedState};
+
+use crate::cli::GatewayRunArgs;
+use crate::context::Context;
+use crate::exit::usage;
+use crate::input::read_input_file;
+
+fn config(args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig> {
+    let mut config = GatewayConfig::default();
+    if let Some(path) = &args.config {
+        let text = read_input_file(path, "configuration file")?;
+        let text = std::str::from_utf8(&text)
+            .map_err(|_| usage(format!("{} is not UTF-8 text", path.display())))?;
+        config = config
+            .merge_toml(text)
+            .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    }
+    if let Some(l) = &args.listen {
+        config.listen = parse_listen(l).map_err(|e| usage(e.to_string()))?;
+    }
+    if let Some(n) = args.max_connections {
+        config.max_connections = n as usize;
+    }
+    if let Some(s) = args.handshake_timeout {
+        config.handshake_timeout = Duration::from_secs(s);
+    }
+    if let Some(s) = args.idle_timeout {
+        config.idle_timeout = Duration::from_secs(s);
+    }
+    if let Some(s) = args.reload_interval {
+        config.reload_interval = Duration::from_secs(s);
+    }
+    if let Some(s) = args.drain_timeout {
+        config.drain_timeout = Duration::from_secs(s);
+    }
+    Ok(config)
+}
+
+pub async fn run(ctx: &Context, args: GatewayRunArgs) -> anyhow::Result<()> {
+    let config = config(&args)?;
+    let store = ctx.store_for_write()?;
+    let db = ctx.sp_db().await?;
+    let state = SharedState::load(store, db)
+        .await
+        .context("loading the gateway state")?;
+    let gateway = Gateway::bind(config, state.clone()).await?;
+    let addr = gateway.local_addr()?;
+    let cert = &state.current().cert;
+    tracing::info!(
+        listen = %addr,
+        thumbprint = %cert.fingerprints.thumbprint(),
+        sha256 = %cert.fingerprints.sha256_colons(),
+        "gateway listening"
+    );
+    // One line on stdout so scripts (and tests using port 0) learn the address.
+    println!(
+        "cloudgate gateway listening on {addr} with certificate {}",
+        cert.fingerprints.thumbprint()
+    );
+    let reload = gateway.reload_handle();
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            reload.notify_one();
+        }
+    });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let shutdown = Box::pin(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        }
+    });
+    gateway.run(shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! `cloudgate sp tenant …`: tenant accounts, their services and enrolled client certificates.
+
+use cloudgate_db::SpDb;
+use cloudgate_gateway::credentials::{check_name, hash_password};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::cli::{PasswordArgs, ServiceCommand, TenantCommand};
+use crate::context::Context;
+use crate::exit::usage;
+use crate::input::{given_password, interactive, prompt_password};
+use crate::render::{print_json, print_text, table};
+
+#[derive(Serialize)]
+struct TenantView {
+    name: String,
+    description: String,
+    enabled: bool,
+    created_at: String,
+    services: Vec<ServiceView>,
+    client_certificates: Vec<ClientCertView>,
+}
+
+#[derive(Serialize)]
+struct ServiceView {
+    name: String,
+    target: String,
+}
+
+#[derive(Serialize)]
+struct ClientCertView {
+    sha256: String,
+    enrolled_at: String,
+    last_seen: Option<String>,
+}
+
+fn name_arg(kind: &str, name: &str) -> anyhow::Result<()> {
+    check_name(kind, name).map_err(|e| usage(format!("{e} ({name:?})")))
+}
+
+/// The tenant password: from a file or stdin, else asked twice on a terminal.
+fn new_password(args: &PasswordArgs, tenant: &str) -> anyhow::Result<Zeroizing<String>> {
+    match given_password(args)? {
+        Some(p) => Ok(p),
+        None if interactive() => prompt_password(
+            &format!("Password for tenant {tenant}:"),
+            "the tenant enrolls with this name and password; at least 8 characters",
+            true,
+        ),
+        None => Err(usage(
+            "give the tenant password with --password-file FILE or --password-stdin",
+        )),
+    }
+}
+
+fn hash(password: &str) -> anyhow::Result<String> {
+    hash_password(password).map_err(usage)
+}
+
+async fn view(db: &SpDb, name: &str) -> anyhow::Result<TenantView> {
+    let t = db.tenant(name).await?;
+    let services = db.services(name).await?;
+    let certs = db.client_certs(name).await?;
+    Ok(TenantView {
+        name: t.name,
+        description: t.description,
+        enabled: t.enabled,
+        created_at: t.created_at,
+        services: services
+            .into_iter()
+            .map(|s| ServiceView {
+                name: s.name,
+                target: s.target,
+            })
+            .collect(),
+        client_certificates: certs
+            .into_iter()
+            .map(|c| ClientCertView {
+                sha256: c.sha256,
+                enrolled_at: c.enrolled_at,
+                last_seen: c.last_seen,
+            })
+            .collect(),
+    })
+}
+
+fn view_text(v: &TenantView) -> String {
+    let mut out = format!(
+        "Tenant: {}\nDescription: {}\nEnabled: {}\nCreated: {}\n",
+        v.name,
+        if v.description.is_empty() {
+            "-"
+        } else {
+            &v.description
+        },
+        if v.enabled { "yes" } else { "no" },
+        v.created_at
+    );
+    out.push_str("\nServices:\n");
+    if v.services.is_empty() {
+        out.push_str(
+            "  (none; add one with `cloudgate sp tenant service add TENANT SERVICE HOST:PORT`)\n",
+        );
+    }
+    for s in &v.services {
+        out.push_str(&format!("  {}  ->  {}\n", s.name, s.target));
+    }
+    out.push_str("\nEnrolled client certificates:\n");
+    if v.client_certificates.is_empty() {
+        out.push_str("  (none yet)\n");
+    }
+    for c in &v.client_certificates {
+        out.push_str(&format!(
+            "  SHA-256 {}  enrolled {}  last seen {}\n",
+            c.sha256,
+            c.enrolled_at,
+            c.last_seen.as_deref().unwrap_or("never")
+        ));
+    }
+    out
+}
+
+fn parse_target(target: &str) -> anyhow::Result<()> {
+    let (host, port) = target
+        .rsplit_once(':')
+        .ok_or_else(|| usage(format!("service target {target:?} is not HOST:PORT")))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| usage(format!("service target {target:?} has no valid port")))?;
+    if port == 0 || host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(usage(format!("service target {target:?} is not HOST:PORT")));
+    }
+    Ok(())
+}
+
+pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
+    let db = ctx.sp_db().await?;
+    match cmd {
+        TenantCommand::Add {
+            name,
+            password,
+            description,
+            json,
+        } => {
+            name_arg("tenant", &name)?;
+            if description.chars().any(char::is_control) || description.chars().count() > 256 {
+                return Err(usage(
+                    "the description must be at most 256 characters, without control characters",
+                ));
+            }
+            if ctx.store_for_read().applied()?.is_none() {
+                return Err(usage(
+                    "no certificate is in use, and tenants cannot be created before one is: run `cloudgate sp cert generate --apply` or `cloudgate sp cert manage` first",
+                ));
+            }
+            let pw = new_password(&password, &name)?;
+            let hashed = hash(&pw)?;
+            db.add_tenant(&name, &description, &hashed).await?;
+            let v = view(&db, &name).await?;
+            if json {
+                print_json(&v)
+            } else {
+                print_text(&format!("Tenant {name} created.\n"))
+            }
+        }
+        TenantCommand::List { json } => {
+            let tenants = db.tenants().await?;
+            let mut views = Vec::new();
+            for t in &tenants {
+                views.push(view(&db, &t.name).await?);
+            }
+            if json {
+                return print_json(&views);
+            }
+            if views.is_empty() {
+                return print_text(
+                    "No tenants yet. Create one with `cloudgate sp tenant add NAME`.\n",
+                );
+            }
+            let rows: Vec<Vec<String>> = views
+                .iter()
+                .map(|v| {
+                    vec![
+                        v.name.clone(),
+                        if v.enabled { "yes".into() } else { "no".into() },
+                        v.services.len().to_string(),
+                        v.client_certificates.len().to_string(),
+                        v.description.clone(),
+                    ]
+                })
+                .collect();
+            print_text(&table(
+                &[
+                    "TENANT",
+                    "ENABLED",
+                    "SERVICES",
+                    "CLIENT CERTS",
+                    "DESCRIPTION",
+                ],
+                &rows,
+            ))
+        }
+        TenantCommand::Show { name, json } => {
+            let v = view(&db, &name).await?;
+            if json {
+                print_json(&v)
+            } else {
+                print_text(&view_text(&v))
+            }
+        }
+        TenantCommand::SetPassword { name, password } => {
+            db.tenant(&name).await?;
+            let pw = new_password(&password, &name)?;
+            db.set_password_hash(&name, &hash(&pw)?).await?;
+            print_text(&format!("Password of tenant {name} replaced.\n"))
+        }
+        TenantCommand::Disable { name } => {
+            db.set_enabled(&name, false).await?;
+            print_text(&format!(
+                "Tenant {name} disabled: it can neither enroll nor open tunnels.\n"
+            ))
+        }
+        TenantCommand::Enable { name } => {
+            db.set_enabled(&name, true).await?;
+            print_text(&format!("Tenant {name} enabled.\n"))
+        }
+        TenantCommand::Remove { name } => {
+            db.remove_tenant(&name).await?;
+            print_text(&format!(
+                "Tenant {name} removed with its services and client certificates.\n"
+            ))
+        }
+        TenantCommand::Revoke { name, sha256 } => {
+            let normalized: String = sha256
+                .chars()
+                .filter(|c| c.is_ascii_hexdigit())
+                .collect::<String>()
+                .to_ascii_uppercase();
+            if normalized.len() != 64 {
+                return Err(usage(format!(
+                    "{sha256:?} is not a SHA-256 (64 hex digits); `cloudgate sp tenant show {name}` lists them"
+                )));
+            }
+            db.revoke_client_cert(&name, &normalized).await?;
+            print_text(&format!(
+                "Client certificate {normalized} of tenant {name} revoked.\n"
+            ))
+        }
+        TenantCommand::Service(ServiceCommand::Add {
+            tenant,
+            service,
+            target,
+        }) => {
+            name_arg("service", &service)?;
+            parse_target(&target)?;
+            db.add_service(&tenant, &service, &target).await?;
+            print_text(&format!(
+                "Tenant {tenant} may now reach {service} ({target}).\n"
+            ))
+        }
+        TenantCommand::Service(ServiceCommand::List { tenant, json }) => {
+            let services: Vec<ServiceView> = db
+                .services(&tenant)
+                .await?
+                .into_iter()
+                .map(|s| ServiceView {
+                    name: s.name,
+                    target: s.target,
+                })
+                .collect();
+            if json {
+                return print_json(&services);
+            }
+            let rows: Vec<Vec<String>> = services
+                .iter()
+                .map(|s| vec![s.name.clone(), s.target.clone()])
+                .collect();
+            print_text(&table(&["SERVICE", "TARGET"], &rows))
+        }
+        TenantCommand::Service(ServiceCommand::Remove { tenant, service }) => {
+            db.remove_service(&tenant, &service).await?;
+            print_text(&format!(
+                "Service {service} removed from tenant {tenant}.\n"
+            ))
+        }
+    }
+}
