@@ -4,9 +4,12 @@
 mod cert;
 mod concurrency;
 mod crash;
+mod gateway;
+mod gateway_util;
 mod import_export;
 mod license;
 mod openssl;
 mod permissions;
+mod tenant_cli;
 mod util;
 mod wizard;

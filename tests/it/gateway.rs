@@ -1,0 +1,559 @@
+//! The gateway end to end over real loopback TCP: the real binary, a tenant client built on the
+//! same pinning verifier tenants use, and openssl.
+
+use std::time::{Duration, Instant};
+
+use sha2::Digest as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::gateway_util::*;
+use crate::util::{Env, openssl};
+
+#[tokio::test]
+async fn openssl_sees_tls13_and_the_applied_certificate() {
+    let env = Env::new();
+    env.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "rsa-2048",
+        "--apply",
+    ]);
+    let gw = GatewayProc::start(&env, &[]);
+    let c: crate::util::CertJson =
+        serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
+    let addr = gw.addr.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &addr,
+                "-tls1_3",
+                "-showcerts",
+                "-alpn",
+                "http/1.1",
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Protocol  : TLSv1.3") || text.contains("New, TLSv1.3"),
+        "{text}"
+    );
+    assert!(text.contains("ALPN protocol: http/1.1"), "{text}");
+    let pem_start = text.find("-----BEGIN CERTIFICATE-----").unwrap();
+    let pem_end =
+        text.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----".len();
+    std::fs::write(env.path("served.pem"), &text[pem_start..pem_end]).unwrap();
+    let fp = openssl(&[
+        "x509",
+        "-in",
+        env.path("served.pem").to_str().unwrap(),
+        "-noout",
+        "-fingerprint",
+        "-sha1",
+    ]);
+    assert!(fp.replace(':', "").contains(&c.thumbprint), "{fp}");
+    // TLS 1.1 and older are refused.
+    let addr = gw.addr.to_string();
+    let old = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("openssl")
+            .args(["s_client", "-connect", &addr, "-tls1_1"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let old_text = String::from_utf8_lossy(&old.stdout);
+    assert!(
+        !old.status.success() || old_text.contains("Cipher is (NONE)"),
+        "TLS 1.1 must fail: {old_text}"
+    );
+}
+
+#[tokio::test]
+async fn provider_data_is_public_and_names_the_certificate() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let gw = GatewayProc::start(&env, &[]);
+    let pin = applied_pin(&env);
+    let r = request(gw.addr, pin, None, "GET", "/v1/provider", None, None).await;
+    assert_eq!(r.status, 200);
+    let c: crate::util::CertJson =
+        serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
+    assert_eq!(r.json["certificate"]["thumbprint"], c.thumbprint.as_str());
+    assert_eq!(r.json["certificate"]["sha256"], c.sha256.as_str());
+    assert_eq!(r.json["certificate"]["spki_sha256"], c.spki_sha256.as_str());
+    let r = request(gw.addr, pin, None, "GET", "/nope", None, None).await;
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (404, Some("not_found"))
+    );
+}
+
+#[tokio::test]
+async fn enrollment_checks_the_password_and_binds_the_presented_certificate() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let gw = GatewayProc::start(&env, &[]);
+    let pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme-backup");
+
+    let r = enroll(gw.addr, pin, &id, "acme", "wrong password").await;
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (401, Some("bad_credentials"))
+    );
+    let r = enroll(gw.addr, pin, &id, "nobody", TENANT_PASSWORD).await;
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (401, Some("bad_credentials"))
+    );
+    // A certificate in the body that the handshake did not present is refused.
+    let other = ClientIdentity::new("other");
+    let r = request(
+        gw.addr,
+        pin,
+        Some(&id),
+        "POST",
+        "/v1/enroll",
+        Some(("acme", TENANT_PASSWORD)),
+        Some(serde_json::json!({ "client_cert_pem": other.pem() })),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (400, Some("certificate_mismatch"))
+    );
+    // No credentials at all.
+    let r = request(
+        gw.addr,
+        pin,
+        Some(&id),
+        "POST",
+        "/v1/enroll",
+        None,
+        Some(serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (401, Some("credentials_required"))
+    );
+
+    let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["tenant"], "acme");
+    assert_eq!(r.json["services"], serde_json::json!(["echo"]));
+    let expected = cloudgate_pki::fingerprint::upper_hex(&sha2::Sha256::digest(&id.cert_der));
+    let shown: serde_json::Value =
+        serde_json::from_str(&env.ok(&["sp", "tenant", "show", "acme", "--json"])).unwrap();
+    assert_eq!(shown["client_certificates"][0]["sha256"], expected.as_str());
+    // The gateway log names the tenant and never the password.
+    let log = std::fs::read_to_string(env.path("gateway.log")).unwrap();
+    assert!(log.contains("tenant enrolled") && log.contains("acme"));
+    assert!(
+        !log.contains(TENANT_PASSWORD) && !log.contains("wrong password"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_tenant_can_neither_enroll_nor_tunnel() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let gw = GatewayProc::start(&env, &[]);
+    let pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme");
+    assert_eq!(
+        enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD)
+            .await
+            .status,
+        200
+    );
+    env.ok(&["sp", "tenant", "disable", "acme"]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (403, Some("tenant_disabled"))
+    );
+    let r = refused(tunnel(gw.addr, pin, Some(&id), "echo").await);
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (403, Some("tenant_disabled"))
+    );
+    env.ok(&["sp", "tenant", "enable", "acme"]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(tunnel(gw.addr, pin, Some(&id), "echo").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_tunnel_carries_100_mib_both_ways_intact() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let gw = GatewayProc::start(&env, &[]);
+    let pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme");
+    assert_eq!(
+        enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD)
+            .await
+            .status,
+        200
+    );
+    let stream = tunnel(gw.addr, pin, Some(&id), "echo")
+        .await
+        .map_err(|r| r.json)
+        .expect("tunnel");
+    let mut data = vec![0u8; 100 * 1024 * 1024];
+    let mut x: u64 = 0x1234_5678_9abc_def0;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let sent = sha2::Sha256::digest(&data);
+    let back = echo_roundtrip(stream, data).await;
+    assert_eq!(back.len(), 100 * 1024 * 1024);
+    assert_eq!(
+        sha2::Sha256::digest(&back),
+        sent,
+        "bytes changed on the way"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = std::fs::read_to_string(env.path("gateway.log")).unwrap();
+    assert!(
+        log.contains("tunnel closed") && log.contains("bytes_up=104857600"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_certificates_and_other_tenants_services_are_refused() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    add_tenant(&env, "globex");
+    let other_echo = echo_backend().await;
+    env.ok(&[
+        "sp",
+        "tenant",
+        "service",
+        "add",
+        "globex",
+        "secret",
+        &other_echo.to_string(),
+    ]);
+    let gw = GatewayProc::start(&env, &[]);
+    let pin = applied_pin(&env);
+    let acme = ClientIdentity::new("acme");
+    assert_eq!(
+        enroll(gw.addr, pin, &acme, "acme", TENANT_PASSWORD)
+            .await
+            .status,
+        200
+    );
+
+    let stranger = ClientIdentity::new("stranger");
+    let r = refused(tunnel(gw.addr, pin, Some(&stranger), "echo").await);
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (401, Some("unknown_client_certificate"))
+    );
+    let r = refused(tunnel(gw.addr, pin, None, "echo").await);
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (401, Some("client_certificate_required"))
+    );
+    let r = refused(tunnel(gw.addr, pin, Some(&acme), "secret").await);
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (404, Some("unknown_service"))
+    );
+    let r = refused(tunnel(gw.addr, pin, Some(&acme), "nonexistent").await);
+    assert_eq!(r.status, 404);
+    // A revoked certificate is unknown again.
+    let sha = cloudgate_pki::fingerprint::upper_hex(&sha2::Sha256::digest(&acme.cert_der));
+    env.ok(&["sp", "tenant", "revoke", "acme", &sha]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = refused(tunnel(gw.addr, pin, Some(&acme), "echo").await);
+    assert_eq!(r.json["code"], "unknown_client_certificate");
+}
+
+#[tokio::test]
+async fn a_pinned_client_refuses_another_certificate_before_sending_anything() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let gw = GatewayProc::start(&env, &[]);
+    let mut wrong = applied_pin(&env);
+    wrong[0] ^= 0xFF;
+    let Err(err) = connect(gw.addr, Some(wrong), None).await else {
+        panic!("expected a pin mismatch")
+    };
+    let inner = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+        .expect("a rustls error");
+    let mismatch = cloudgate_pki::verify::pin_mismatch(inner).expect("a pin mismatch");
+    assert!(!mismatch.presented.is_empty() && mismatch.expected.contains(':'));
+}
+
+#[tokio::test]
+async fn hot_reload_switches_the_certificate_and_keeps_open_tunnels() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let gw = GatewayProc::start(&env, &[]);
+    let old_pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme");
+    assert_eq!(
+        enroll(gw.addr, old_pin, &id, "acme", TENANT_PASSWORD)
+            .await
+            .status,
+        200
+    );
+    let mut open = tunnel(gw.addr, old_pin, Some(&id), "echo")
+        .await
+        .map_err(|r| r.json)
+        .unwrap();
+    open.write_all(b"before").await.unwrap();
+    let mut buf = [0u8; 6];
+    open.read_exact(&mut buf).await.unwrap();
+
+    env.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "ecdsa-p256",
+        "--apply",
+    ]);
+    let new_pin = applied_pin(&env);
+    let started = Instant::now();
+    loop {
+        let (_, verifier) = connect(gw.addr, None, None).await.unwrap();
+        let presented = verifier.presented_chain().unwrap();
+        if sha2::Sha256::digest(&presented[0]).as_slice() == new_pin {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the new certificate was not served within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    open.write_all(b"after!").await.unwrap();
+    open.read_exact(&mut buf).await.unwrap();
+    assert_eq!(
+        &buf, b"after!",
+        "the tunnel opened before the switch still works"
+    );
+    assert_eq!(
+        request(gw.addr, new_pin, None, "GET", "/v1/provider", None, None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_silent_client_is_cut_off_at_the_handshake_timeout() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let gw = GatewayProc::start(&env, &["--handshake-timeout", "1"]);
+    let mut raw = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), raw.read(&mut buf))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A well-behaved client is still served.
+    assert_eq!(
+        request(
+            gw.addr,
+            applied_pin(&env),
+            None,
+            "GET",
+            "/v1/provider",
+            None,
+            None
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_connection_limit_holds_and_recovers() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let gw = GatewayProc::start(
+        &env,
+        &["--max-connections", "2", "--handshake-timeout", "30"],
+    );
+    let a = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let b = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut c = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+        .await
+        .expect("the third is closed at once")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    drop((a, b));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        request(
+            gw.addr,
+            applied_pin(&env),
+            None,
+            "GET",
+            "/v1/provider",
+            None,
+            None
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn failed_enrollments_are_throttled_per_source_address() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    std::fs::write(env.path("gw.toml"), "enroll_failures_per_window = 3\n").unwrap();
+    let gw = GatewayProc::start(&env, &["--config", env.path("gw.toml").to_str().unwrap()]);
+    let pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme");
+    for _ in 0..3 {
+        assert_eq!(enroll(gw.addr, pin, &id, "acme", "guess").await.status, 401);
+    }
+    let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (429, Some("too_many_failures"))
+    );
+    // The same gateway on another source address (127.0.0.2) is unaffected.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let tcp = socket.connect(gw.addr).await.unwrap();
+    drop(tcp);
+    let r = enroll_from("127.0.0.2", gw.addr, pin, &id).await;
+    assert_eq!(r, 200);
+}
+
+/// Enrolls over a connection from a chosen loopback source address.
+async fn enroll_from(
+    source: &str,
+    addr: std::net::SocketAddr,
+    pin: [u8; 32],
+    id: &ClientIdentity,
+) -> u16 {
+    use std::sync::Arc;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = cloudgate_pki::verify::PinnedServerVerifier::pinned(&provider, vec![pin]);
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(
+            vec![rustls::pki_types::CertificateDer::from(id.cert_der.clone())],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(id.key_der.clone().into()),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("cloudgate").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("acme:{TENANT_PASSWORD}"));
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri("/v1/enroll")
+        .header("host", "cloudgate")
+        .header("authorization", format!("Basic {token}"))
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            serde_json::json!({ "client_cert_pem": id.pem() }).to_string(),
+        )))
+        .unwrap();
+    sender.send_request(req).await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_gateway_with_exit_0() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let mut gw = GatewayProc::start(&env, &[]);
+    let status = tokio::task::spawn_blocking(move || gw.stop())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_clear_error() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let e = env.fails(&["sp", "gateway", "run", "--listen", &addr], 1);
+    assert!(
+        e.contains("another process uses this port") && e.contains(&addr),
+        "{e}"
+    );
+    let e = env.fails(&["sp", "gateway", "run", "--listen", "not-an-address"], 2);
+    assert!(e.contains("not ADDR:PORT"), "{e}");
+}
+
+#[tokio::test]
+async fn first_start_without_a_certificate_generates_and_applies_one() {
+    let env = Env::new();
+    let gw = GatewayProc::start(&env, &[]);
+    let current: crate::util::CertJson =
+        serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
+    assert_eq!(current.key_type, "rsa-2048");
+    let log = std::fs::read_to_string(env.path("gateway.log")).unwrap();
+    assert!(
+        log.contains(&current.thumbprint),
+        "the log names the new thumbprint: {log}"
+    );
+    assert_eq!(
+        request(
+            gw.addr,
+            applied_pin(&env),
+            None,
+            "GET",
+            "/v1/provider",
+            None,
+            None
+        )
+        .await
+        .status,
+        200
+    );
+}

@@ -1,0 +1,330 @@
+//! A running gateway (the real binary) and a small tenant client for the gateway tests: pinned
+//! TLS with the pki verifier, optional client certificate, HTTP/1.1 with upgrades.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::util::Env;
+
+pub const TENANT_PASSWORD: &str = "tenant password 1";
+
+/// The gateway process; SIGTERM and wait on drop.
+pub struct GatewayProc {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl GatewayProc {
+    pub fn start(env: &Env, extra: &[&str]) -> Self {
+        let bin = assert_cmd::cargo::cargo_bin("cloudgate");
+        let mut child = std::process::Command::new(bin)
+            .args([
+                "sp",
+                "gateway",
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+                "--reload-interval",
+                "1",
+            ])
+            .args(extra)
+            .env("CLOUDGATE_HOME", &env.data)
+            .env("CLOUDGATE_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::File::create(env.path("gateway.log")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split_whitespace()
+            .find_map(|w| w.parse::<SocketAddr>().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no address in {line:?}; log: {}",
+                    std::fs::read_to_string(env.path("gateway.log")).unwrap_or_default()
+                )
+            });
+        GatewayProc { child, addr }
+    }
+
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for GatewayProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tenant's client identity: an ECDSA P-256 certificate and key made by cloudgate-pki.
+pub struct ClientIdentity {
+    pub cert_der: Vec<u8>,
+    pub key_der: Vec<u8>,
+}
+
+impl ClientIdentity {
+    pub fn new(name: &str) -> Self {
+        let g = cloudgate_pki::generate_self_signed(&cloudgate_pki::SelfSignedRequest {
+            key_type: cloudgate_pki::KeyType::EcdsaP256,
+            subject: cloudgate_pki::dn::SubjectName::parse(&format!("CN={name}")).unwrap(),
+            sans: vec![],
+            valid_days: 30,
+            now: time::OffsetDateTime::now_utc(),
+        })
+        .unwrap();
+        ClientIdentity {
+            cert_der: g.cert_der,
+            key_der: g.key_pkcs8_der.to_vec(),
+        }
+    }
+
+    pub fn pem(&self) -> String {
+        cloudgate_pki::pem::encode_certificate(&self.cert_der)
+    }
+}
+
+/// The SHA-256 pin of the applied certificate, from `sp cert current --json`.
+pub fn applied_pin(env: &Env) -> [u8; 32] {
+    let c: crate::util::CertJson =
+        serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
+    let bytes: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&c.sha256[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    bytes.try_into().unwrap()
+}
+
+pub type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// Connects with TLS, pinned to `pin` (or capturing whatever is presented when `pin` is None).
+pub async fn connect(
+    addr: SocketAddr,
+    pin: Option<[u8; 32]>,
+    identity: Option<&ClientIdentity>,
+) -> Result<(Tls, Arc<cloudgate_pki::verify::PinnedServerVerifier>), std::io::Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = match pin {
+        Some(p) => cloudgate_pki::verify::PinnedServerVerifier::pinned(&provider, vec![p]),
+        None => cloudgate_pki::verify::PinnedServerVerifier::capture(&provider),
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone());
+    let mut config = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from(id.cert_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_der.clone())),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = TcpStream::connect(addr).await?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("cloudgate").unwrap(), tcp)
+        .await?;
+    Ok((tls, verifier))
+}
+
+/// A response: status, and the body as JSON when it is JSON.
+pub struct Reply {
+    pub status: u16,
+    pub json: serde_json::Value,
+}
+
+/// Sends one request on a fresh pinned connection.
+pub async fn request(
+    addr: SocketAddr,
+    pin: [u8; 32],
+    identity: Option<&ClientIdentity>,
+    method: &str,
+    path: &str,
+    basic: Option<(&str, &str)>,
+    body: Option<serde_json::Value>,
+) -> Reply {
+    let (tls, _) = connect(addr, Some(pin), identity)
+        .await
+        .expect("TLS connect");
+    let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.unwrap();
+    tokio::spawn(conn);
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "cloudgate");
+    if let Some((u, p)) = basic {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        req = req.header("authorization", format!("Basic {token}"));
+    }
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// Enrolls `identity` as `tenant`.
+pub async fn enroll(
+    addr: SocketAddr,
+    pin: [u8; 32],
+    identity: &ClientIdentity,
+    tenant: &str,
+    password: &str,
+) -> Reply {
+    request(
+        addr,
+        pin,
+        Some(identity),
+        "POST",
+        "/v1/enroll",
+        Some((tenant, password)),
+        Some(serde_json::json!({ "client_cert_pem": identity.pem() })),
+    )
+    .await
+}
+
+/// Opens a tunnel; returns the raw stream after `101`, or the refusal.
+pub async fn tunnel(
+    addr: SocketAddr,
+    pin: [u8; 32],
+    identity: Option<&ClientIdentity>,
+    service: &str,
+) -> Result<TokioIo<hyper::upgrade::Upgraded>, Reply> {
+    let (tls, _) = connect(addr, Some(pin), identity)
+        .await
+        .expect("TLS connect");
+    let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.unwrap();
+    tokio::spawn(conn.with_upgrades());
+    let req = hyper::Request::builder()
+        .method("GET")
+        .uri(format!("/v1/tunnel/{service}"))
+        .header("host", "cloudgate")
+        .header("connection", "upgrade")
+        .header("upgrade", "cloudgate-tunnel")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    if resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        return Err(Reply {
+            status,
+            json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        });
+    }
+    Ok(TokioIo::new(hyper::upgrade::on(resp).await.unwrap()))
+}
+
+/// An echo server on loopback; returns its address.
+pub async fn echo_backend() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = w.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+/// Sets up a data directory with an applied certificate, a tenant and an echo service.
+pub async fn provider_with_tenant(env: &Env, tenant: &str) -> SocketAddr {
+    env.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "ecdsa-p256",
+        "--apply",
+    ]);
+    add_tenant(env, tenant);
+    let echo = echo_backend().await;
+    env.ok(&[
+        "sp",
+        "tenant",
+        "service",
+        "add",
+        tenant,
+        "echo",
+        &echo.to_string(),
+    ]);
+    echo
+}
+
+pub fn add_tenant(env: &Env, tenant: &str) {
+    let out = env
+        .cmd()
+        .args(["sp", "tenant", "add", tenant, "--password-stdin"])
+        .write_stdin(format!("{TENANT_PASSWORD}\n"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes `data` and reads the echo at the same time; returns what came back.
+pub async fn echo_roundtrip<
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+>(
+    stream: S,
+    data: Vec<u8>,
+) -> Vec<u8> {
+    let (mut r, mut w) = tokio::io::split(stream);
+    let writer = tokio::spawn(async move {
+        for chunk in data.chunks(256 * 1024) {
+            w.write_all(chunk).await.unwrap();
+        }
+        w.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).await.unwrap();
+    writer.await.unwrap();
+    back
+}
+
+/// The refusal of a request that should have been refused.
+pub fn refused<T>(result: Result<T, Reply>) -> Reply {
+    match result {
+        Ok(_) => panic!("expected a refusal, got a tunnel"),
+        Err(reply) => reply,
+    }
+}
