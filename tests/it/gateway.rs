@@ -557,3 +557,83 @@ async fn first_start_without_a_certificate_generates_and_applies_one() {
         200
     );
 }
+
+#[tokio::test]
+async fn the_sample_configuration_is_valid_and_slow_headers_are_cut_off() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    // The shipped sample parses (with its listen address replaced by a free port).
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/dist/gateway.toml")).unwrap();
+    let sample = sample
+        .replace("listen = \"0.0.0.0:6180\"", "listen = \"127.0.0.1:0\"")
+        .replace("header_timeout_secs = 10", "header_timeout_secs = 1");
+    std::fs::write(env.path("gw.toml"), sample).unwrap();
+    let gw = GatewayProc::start(&env, &["--config", env.path("gw.toml").to_str().unwrap()]);
+    let pin = applied_pin(&env);
+    let (mut tls, _) = connect(gw.addr, Some(pin), None).await.unwrap();
+    tls.write_all(b"GET /v1/provider HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        request(gw.addr, pin, None, "GET", "/v1/provider", None, None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_enrollment_body_is_refused() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let gw = GatewayProc::start(&env, &[]);
+    let pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme");
+    let huge = "A".repeat(200 * 1024);
+    let r = request(
+        gw.addr,
+        pin,
+        Some(&id),
+        "POST",
+        "/v1/enroll",
+        Some(("acme", TENANT_PASSWORD)),
+        Some(serde_json::json!({ "client_cert_pem": huge })),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let gw = GatewayProc::start(&env, &["--log-format", "json"]);
+    let _ = request(
+        gw.addr,
+        applied_pin(&env),
+        None,
+        "GET",
+        "/v1/provider",
+        None,
+        None,
+    )
+    .await;
+    drop(gw);
+    let log = std::fs::read_to_string(env.path("gateway.log")).unwrap();
+    assert!(log.lines().count() >= 1);
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+}

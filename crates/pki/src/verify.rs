@@ -227,3 +227,149 @@ impl ClientCertVerifier for TenantClientVerifier {
         self.algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dn::SubjectName;
+    use crate::{GeneratedCertificate, KeyType, SelfSignedRequest, generate_self_signed};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use rustls::server::{ClientHello, ResolvesServerCert};
+    use rustls::sign::CertifiedKey;
+    use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
+    use sha2::Digest as _;
+
+    fn identity(cn: &str) -> GeneratedCertificate {
+        generate_self_signed(&SelfSignedRequest {
+            key_type: KeyType::EcdsaP256,
+            subject: SubjectName::parse(&format!("CN={cn}")).unwrap(),
+            sans: vec![],
+            valid_days: 1,
+            now: OffsetDateTime::now_utc(),
+        })
+        .unwrap()
+    }
+
+    /// Serves `cert` while signing with `key`'s private key: an impostor holding only the public
+    /// certificate when `key` is another key.
+    #[derive(Debug)]
+    struct Serve(Arc<CertifiedKey>);
+    impl ResolvesServerCert for Serve {
+        fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+            Some(self.0.clone())
+        }
+    }
+
+    fn handshake(
+        cert: &GeneratedCertificate,
+        signing: &GeneratedCertificate,
+        verifier: Arc<PinnedServerVerifier>,
+    ) -> Result<(), Error> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let key = provider
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                signing.key_pkcs8_der.to_vec(),
+            )))
+            .unwrap();
+        let certified = Arc::new(CertifiedKey::new(
+            vec![CertificateDer::from(cert.cert_der.clone())],
+            key,
+        ));
+        let server_config = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(TenantClientVerifier::new(&provider))
+            .with_cert_resolver(Arc::new(Serve(certified)));
+        let client_config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        let mut client = ClientConnection::new(
+            Arc::new(client_config),
+            ServerName::try_from("sp.example").unwrap(),
+        )
+        .unwrap();
+        let mut server = ServerConnection::new(Arc::new(server_config)).unwrap();
+        for _ in 0..10 {
+            let mut buf = Vec::new();
+            client.write_tls(&mut buf).unwrap();
+            server.read_tls(&mut buf.as_slice()).unwrap();
+            if let Err(e) = server.process_new_packets() {
+                return Err(e);
+            }
+            let mut buf = Vec::new();
+            server.write_tls(&mut buf).unwrap();
+            client.read_tls(&mut buf.as_slice()).unwrap();
+            client.process_new_packets()?;
+            if !client.is_handshaking() && !server.is_handshaking() {
+                return Ok(());
+            }
+        }
+        Err(Error::General("handshake did not finish".into()))
+    }
+
+    fn pin_of(g: &GeneratedCertificate) -> [u8; 32] {
+        sha2::Sha256::digest(&g.cert_der).into()
+    }
+
+    #[test]
+    fn the_pinned_certificate_with_its_key_passes() {
+        let sp = identity("sp");
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        handshake(
+            &sp,
+            &sp,
+            PinnedServerVerifier::pinned(&provider, vec![pin_of(&sp)]),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn another_certificate_is_a_pin_mismatch() {
+        let sp = identity("sp");
+        let other = identity("other");
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let err = handshake(
+            &other,
+            &other,
+            PinnedServerVerifier::pinned(&provider, vec![pin_of(&sp)]),
+        )
+        .unwrap_err();
+        let mismatch = pin_mismatch(&err).expect("a pin mismatch");
+        assert_eq!(mismatch.presented, colon_hex(&pin_of(&other)));
+        assert_eq!(mismatch.expected, colon_hex(&pin_of(&sp)));
+    }
+
+    #[test]
+    fn the_pinned_certificate_without_its_key_is_refused() {
+        // The impostor copies the public SP certificate but signs the handshake with its own key.
+        let sp = identity("sp");
+        let impostor = identity("impostor");
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let err = handshake(
+            &sp,
+            &impostor,
+            PinnedServerVerifier::pinned(&provider, vec![pin_of(&sp)]),
+        )
+        .unwrap_err();
+        assert!(pin_mismatch(&err).is_none());
+        assert!(
+            matches!(
+                err,
+                Error::InvalidCertificate(CertificateError::BadSignature)
+            ),
+            "{err:?}"
+        );
+        // In capture mode too: possession is always proven.
+        let capture = PinnedServerVerifier::capture(&provider);
+        assert!(handshake(&sp, &impostor, capture.clone()).is_err());
+        assert_eq!(
+            capture.presented_chain().unwrap()[0],
+            sp.cert_der,
+            "what was presented is recorded"
+        );
+    }
+}
