@@ -297,9 +297,7 @@ mod tests {
             let mut buf = Vec::new();
             client.write_tls(&mut buf).unwrap();
             server.read_tls(&mut buf.as_slice()).unwrap();
-            if let Err(e) = server.process_new_packets() {
-                return Err(e);
-            }
+            server.process_new_packets()?;
             let mut buf = Vec::new();
             server.write_tls(&mut buf).unwrap();
             client.read_tls(&mut buf.as_slice()).unwrap();
