@@ -67,6 +67,7 @@ pub async fn handle<G: Send + Sync + 'static>(
     let response = match (req.method(), path.as_str()) {
         (&Method::GET, "/v1/provider") => provider(&ctx),
         (&Method::POST, "/v1/enroll") => enroll(req, &conn, &ctx).await,
+        (&Method::GET, "/v1/tenant") => whoami(&conn, &ctx),
         (&Method::GET, p) if p.starts_with("/v1/tunnel/") => tunnel(req, &conn, &ctx, guard).await,
         _ => error(
             StatusCode::NOT_FOUND,
@@ -86,6 +87,9 @@ fn provider(ctx: &Ctx) -> Resp {
             "name": snap.provider_name,
             "software": { "name": "cloudgate", "version": env!("CARGO_PKG_VERSION") },
             "certificate": {
+                "friendly_name": snap.friendly_name,
+                "issuer": c.issuer,
+                "serial": c.serial,
                 "thumbprint": c.fingerprints.thumbprint(),
                 "sha256": c.fingerprints.sha256_hex(),
                 "spki_sha256": c.fingerprints.spki_pin(),
@@ -96,6 +100,21 @@ fn provider(ctx: &Ctx) -> Resp {
             "gateways": [],
         }),
     )
+}
+
+/// `GET /v1/tenant`: which tenant this client certificate is enrolled for, and its services.
+fn whoami(conn: &ConnInfo, ctx: &Ctx) -> Resp {
+    let Some((sha256, _)) = &conn.client_cert else {
+        return error(StatusCode::UNAUTHORIZED, "client_certificate_required", "present an enrolled client certificate");
+    };
+    let snap = ctx.state.current();
+    let Some(tenant) = snap.db.client_certs.get(sha256) else {
+        return error(StatusCode::UNAUTHORIZED, "unknown_client_certificate", "this client certificate is not enrolled; enroll first");
+    };
+    let enabled = snap.db.tenants.get(tenant).is_some_and(|t| t.enabled);
+    let mut services: Vec<&String> = snap.db.services.keys().filter(|(t, _)| t == tenant).map(|(_, s)| s).collect();
+    services.sort();
+    json(StatusCode::OK, serde_json::json!({ "tenant": tenant, "enabled": enabled, "services": services }))
 }
 
 /// `Authorization: Basic base64(user:password)`.

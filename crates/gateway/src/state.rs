@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub tls: Arc<ServerConfig>,
     /// The applied certificate.
     pub cert: CertificateInfo,
+    /// Its friendly name, the Summary's "Name".
+    pub friendly_name: String,
     /// The SP's name (the licensee).
     pub provider_name: String,
     /// Tenants, services and enrolled client certificates.
@@ -133,6 +135,7 @@ async fn build(
         return Ok(Snapshot {
             tls: old.tls.clone(),
             cert: old.cert.clone(),
+            friendly_name: old.friendly_name.clone(),
             provider_name: old.provider_name.clone(),
             db: db_state,
         });
@@ -160,6 +163,7 @@ async fn build(
     Ok(Snapshot {
         tls: Arc::new(tls),
         cert: entry.info,
+        friendly_name: entry.meta.friendly_name,
         provider_name,
         db: db_state,
     })
