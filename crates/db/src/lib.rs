@@ -16,8 +16,61 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row as _, Sqlite, Transaction};
 
-/// The schema, as versioned migrations; each runs once, in order.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_sp_state.sql"))];
+/// The SP schema, as versioned migrations; each runs once, in order.
+const SP_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_sp_state.sql"))];
+
+mod provider;
+pub use provider::{PinnedProvider, TenantDb};
+
+/// Opens a SQLite database with WAL, foreign keys and a 5-second wait for locks held by others.
+async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
+    let display = path.display().to_string();
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+        .map_err(|e| DbError::Sql { path: display.clone(), source: e })?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true);
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|e| DbError::Sql { path: display, source: e })
+}
+
+/// Applies the migrations the database lacks, each in its own transaction with its version
+/// recorded.
+async fn migrate(pool: &SqlitePool, path: &str, migrations: &[(i64, &str)]) -> Result<(), DbError> {
+    let sql = |e| DbError::Sql { path: path.to_string(), source: e };
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        .execute(pool)
+        .await
+        .map_err(sql)?;
+    for (version, text) in migrations {
+        let mut tx = pool.begin().await.map_err(sql)?;
+        let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(sql)?;
+        if done.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*text))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| DbError::Migrate { path: path.to_string(), version: *version, source: e })?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .map_err(sql)?;
+        tx.commit().await.map_err(sql)?;
+    }
+    Ok(())
+}
 
 /// Errors of the SP database.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +124,12 @@ pub enum DbError {
         /// The certificate's SHA-256.
         sha256: String,
     },
+    /// No provider of that name (tenant side).
+    #[error("no provider named {0:?}; `cloudgate tenant provider list` shows them")]
+    NoSuchProvider(String),
+    /// A provider of that name exists already (tenant side).
+    #[error("a provider named {0:?} exists already; pick another --name or remove it first")]
+    ProviderExists(String),
     /// The client certificate is enrolled for another tenant.
     #[error("this client certificate is enrolled for another tenant")]
     ClientCertTaken,
@@ -142,7 +201,7 @@ pub struct SpDb {
     path: String,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
@@ -158,68 +217,10 @@ impl SpDb {
     /// the caller creates it with the right owner and mode first, so SQLite never makes it
     /// world-readable. Waits up to 5 seconds for a lock held by another process.
     pub async fn open(path: &Path) -> Result<Self, DbError> {
+        let pool = connect(path).await?;
         let display = path.display().to_string();
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(|e| DbError::Sql {
-                path: display.clone(),
-                source: e,
-            })?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(|e| DbError::Sql {
-                path: display.clone(),
-                source: e,
-            })?;
-        let db = SpDb {
-            pool,
-            path: display,
-        };
-        db.migrate().await?;
-        Ok(db)
-    }
-
-    /// Applies the schema migrations this build knows and the database lacks, each in its own
-    /// transaction with its version recorded.
-    async fn migrate(&self) -> Result<(), DbError> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.sql(e))?;
-        for (version, sql) in MIGRATIONS {
-            let mut tx = self.begin().await?;
-            let done: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| self.sql(e))?;
-            if done.is_some() {
-                continue;
-            }
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| DbError::Migrate {
-                    path: self.path.clone(),
-                    version: *version,
-                    source: e,
-                })?;
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version)
-                .bind(now())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.sql(e))?;
-            tx.commit().await.map_err(|e| self.sql(e))?;
-        }
-        Ok(())
+        migrate(&pool, &display, SP_MIGRATIONS).await?;
+        Ok(SpDb { pool, path: display })
     }
 
     fn sql(&self, e: sqlx::Error) -> DbError {
