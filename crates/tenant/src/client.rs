@@ -1,0 +1,189 @@
+//! TLS and HTTP to a gateway: pinned (or capturing, for first contact), with the tenant's client
+//! certificate when it has one, one rustls configuration per provider so TLS 1.3 resumption
+//! spares a busy tunnel a full handshake per connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use tokio::net::TcpStream;
+use zeroize::Zeroizing;
+
+use cloudgate_pki::verify::{PinMismatch, PinnedServerVerifier, pin_mismatch};
+
+/// Time to connect and finish the TLS handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time for a request's answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The tenant's own client certificate and key for one provider.
+pub struct ClientIdentity {
+    /// Certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// PKCS#8 key, DER; wiped when dropped.
+    pub key_der: Zeroizing<Vec<u8>>,
+}
+
+/// How a connection attempt failed.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The presented certificate is not pinned.
+    Pin(PinMismatch),
+    /// Anything else, described.
+    Other(String),
+}
+
+/// A gateway's answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// The JSON body (null when there was none).
+    pub json: serde_json::Value,
+}
+
+/// A client for one gateway endpoint.
+pub struct GatewayClient {
+    endpoint: String,
+    server_name: ServerName<'static>,
+    config: Arc<ClientConfig>,
+    verifier: Arc<PinnedServerVerifier>,
+}
+
+fn server_name(address: &str) -> ServerName<'static> {
+    ServerName::try_from(address.to_string()).unwrap_or_else(|_| ServerName::try_from("cloudgate").expect("a valid name"))
+}
+
+impl GatewayClient {
+    fn build(address: &str, port: u16, verifier: Arc<PinnedServerVerifier>, identity: Option<&ClientIdentity>) -> Result<Self, String> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier.clone());
+        let mut config = match identity {
+            Some(id) => builder
+                .with_client_auth_cert(
+                    vec![CertificateDer::from(id.cert_der.clone())],
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_der.to_vec())),
+                )
+                .map_err(|e| format!("the client key does not load: {e}"))?,
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(GatewayClient {
+            endpoint: format!("{address}:{port}"),
+            server_name: server_name(address),
+            config: Arc::new(config),
+            verifier,
+        })
+    }
+
+    /// First contact: accepts any certificate (after a verified handshake) and records it.
+    pub fn capture(address: &str, port: u16) -> Result<Self, String> {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        Self::build(address, port, PinnedServerVerifier::capture(&provider), None)
+    }
+
+    /// Every later contact: only the pinned certificate(s).
+    pub fn pinned(address: &str, port: u16, pins: Vec<[u8; 32]>, identity: Option<&ClientIdentity>) -> Result<Self, String> {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        Self::build(address, port, PinnedServerVerifier::pinned(&provider, pins), identity)
+    }
+
+    /// `address:port`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The chain the gateway presented on the last handshake (leaf first).
+    pub fn presented_chain(&self) -> Option<Vec<Vec<u8>>> {
+        self.verifier.presented_chain()
+    }
+
+    /// Connects and completes the TLS handshake.
+    pub async fn connect(&self) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
+        let attempt = async {
+            let tcp = TcpStream::connect(&self.endpoint).await.map_err(|e| ConnectError::Other(e.to_string()))?;
+            let _ = tcp.set_nodelay(true);
+            tokio_rustls::TlsConnector::from(self.config.clone())
+                .connect(self.server_name.clone(), tcp)
+                .await
+                .map_err(|e| {
+                    let pin = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).and_then(pin_mismatch).cloned();
+                    match pin {
+                        Some(p) => ConnectError::Pin(p),
+                        None => ConnectError::Other(format!("TLS handshake failed: {e}")),
+                    }
+                })
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+            .await
+            .unwrap_or_else(|_| Err(ConnectError::Other("timed out".into())))
+    }
+
+    /// Sends one request on a new connection and reads the JSON answer.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        body: Option<serde_json::Value>,
+    ) -> Result<Reply, ConnectError> {
+        let tls = self.connect().await?;
+        let other = |e: hyper::Error| ConnectError::Other(e.to_string());
+        let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.map_err(other)?;
+        tokio::spawn(conn);
+        let mut req = hyper::Request::builder().method(method).uri(path).header("host", &self.endpoint);
+        let token;
+        if let Some((user, pass)) = basic {
+            token = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
+            req = req.header("authorization", format!("Basic {}", token.as_str()));
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| ConnectError::Other(e.to_string()))?;
+        let answer = async {
+            let resp = sender.send_request(req).await.map_err(other)?;
+            let status = resp.status().as_u16();
+            let bytes = resp.into_body().collect().await.map_err(other)?.to_bytes();
+            Ok(Reply { status, json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null) })
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, answer)
+            .await
+            .unwrap_or_else(|_| Err(ConnectError::Other("the gateway did not answer in time".into())))
+    }
+
+    /// Opens a tunnel to a service; the stream after `101` or the gateway's refusal.
+    pub async fn open_tunnel(&self, service: &str) -> Result<Result<TokioIo<hyper::upgrade::Upgraded>, Reply>, ConnectError> {
+        let tls = self.connect().await?;
+        let other = |e: hyper::Error| ConnectError::Other(e.to_string());
+        let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.map_err(other)?;
+        tokio::spawn(conn.with_upgrades());
+        let req = hyper::Request::builder()
+            .method("GET")
+            .uri(format!("/v1/tunnel/{service}"))
+            .header("host", &self.endpoint)
+            .header("connection", "upgrade")
+            .header("upgrade", "cloudgate-tunnel")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ConnectError::Other(e.to_string()))?;
+        let resp = sender.send_request(req).await.map_err(other)?;
+        if resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+            let status = resp.status().as_u16();
+            let bytes = resp.into_body().collect().await.map_err(other)?.to_bytes();
+            return Ok(Err(Reply { status, json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null) }));
+        }
+        let upgraded = hyper::upgrade::on(resp).await.map_err(other)?;
+        Ok(Ok(TokioIo::new(upgraded)))
+    }
+}

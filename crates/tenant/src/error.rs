@@ -1,0 +1,101 @@
+//! The tenant side's error type; [`TenantError::kind`] tells the binary which exit code it is.
+
+use cloudgate_pki::Fingerprints;
+
+/// The presented SP certificate is not the pinned one: a hard failure, never re-pinned silently.
+#[derive(Debug, Clone)]
+pub struct TrustFailure {
+    /// The provider's name.
+    pub provider: String,
+    /// `address:port`.
+    pub endpoint: String,
+    /// The pinned certificate's thumbprint and SHA-256 (colon hex).
+    pub expected_thumbprint: String,
+    /// See above.
+    pub expected_sha256: String,
+    /// What was presented, when it could be parsed.
+    pub presented: Option<Fingerprints>,
+    /// The presented SHA-256 (colon hex), always known.
+    pub presented_sha256: String,
+    /// When the pin was first seen (RFC 3339).
+    pub first_seen: String,
+}
+
+/// Everything that can go wrong on the tenant side.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TenantError {
+    /// Certificate not verified or pin mismatch (exit 3).
+    #[error("the service provider's certificate is not the pinned one")]
+    PinMismatch(Box<TrustFailure>),
+    /// The thumbprint given does not match the certificate presented (exit 3).
+    #[error("the certificate presented by {endpoint} does not match the thumbprint you gave: presented thumbprint {thumbprint}, SHA-256 {sha256}; nothing was saved and no credentials were sent")]
+    ThumbprintMismatch {
+        /// `address:port`.
+        endpoint: String,
+        /// Presented thumbprint.
+        thumbprint: String,
+        /// Presented SHA-256 (colon hex).
+        sha256: String,
+    },
+    /// Tenant credentials refused (exit 4).
+    #[error("the service provider refused the tenant credentials: {0}")]
+    Authentication(String),
+    /// The gateway refused a request for another reason.
+    #[error("the service provider refused: {message} ({code})")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The stable error code.
+        code: String,
+        /// The gateway's message.
+        message: String,
+    },
+    /// The gateway could not be reached or the connection broke.
+    #[error("cannot reach {endpoint}: {reason}")]
+    Unreachable {
+        /// `address:port`.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+    /// Bad input (exit 2).
+    #[error("{0}")]
+    BadInput(String),
+    /// Database error.
+    #[error(transparent)]
+    Db(#[from] cloudgate_db::DbError),
+    /// Store or file error.
+    #[error(transparent)]
+    Store(#[from] cloudgate_store::StoreError),
+    /// Certificate error.
+    #[error(transparent)]
+    Pki(#[from] cloudgate_pki::PkiError),
+}
+
+/// What kind of failure an error is, for exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Exit 3.
+    Trust,
+    /// Exit 4.
+    Authentication,
+    /// Exit 2.
+    BadInput,
+    /// Exit 1.
+    Runtime,
+}
+
+impl TenantError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            TenantError::PinMismatch(_) | TenantError::ThumbprintMismatch { .. } => ErrorKind::Trust,
+            TenantError::Authentication(_) => ErrorKind::Authentication,
+            TenantError::BadInput(_) => ErrorKind::BadInput,
+            TenantError::Db(e) if e.is_bad_input() => ErrorKind::BadInput,
+            TenantError::Pki(_) => ErrorKind::BadInput,
+            _ => ErrorKind::Runtime,
+        }
+    }
+}
