@@ -56,6 +56,11 @@ pub enum Command {
     /// Service provider side: license, certificates
     #[command(subcommand)]
     Sp(SpCommand),
+    /// Tenant side: add service providers, check them, tunnel to their services
+    #[command(subcommand)]
+    Tenant(TenantSideCommand),
+    /// Run the whole story on loopback: SP certificate, gateway, tenant, tunnel, an impostor refused
+    Demo,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell
@@ -450,4 +455,83 @@ mod tests {
         assert!(parse_friendly_name("a\tb").is_err());
         assert_eq!(parse_friendly_name(" x ").unwrap(), "x");
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantSideCommand {
+    /// Add, list, show, refresh and remove service providers
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+    /// Connect to a provider with the pin and the client certificate and report (for monitoring)
+    Check {
+        /// The provider's name
+        name: String,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Carry local TCP connections to a provider's service through the pinned, mutual-TLS gateway
+    Tunnel {
+        /// The provider's name
+        name: String,
+        /// The service name the SP assigned
+        service: String,
+        /// Local address to accept connections on
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Fetch the SP certificate, verify and pin it, enroll with the tenant credentials, save
+    #[command(after_help = "The password is sent only after the certificate is verified: with --thumbprint (SHA-1, SHA-256 or \
+sha256//... pin, pasted in any formatting), with --accept-new, or by answering the prompt on a terminal. A wrong \
+thumbprint exits 3 and a refused password exits 4; neither saves anything.")]
+    Add {
+        /// The gateway: HOST, HOST:PORT or [IPv6]:PORT (port 6180 by default)
+        address: String,
+        /// Tenant user name
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+        /// Name for this provider [default: HOST:PORT]
+        #[arg(long)]
+        name: Option<String>,
+        /// Free-text description
+        #[arg(long, default_value = "")]
+        description: String,
+        /// The thumbprint the SP sent you (SHA-1, SHA-256 or sha256//... public key pin)
+        #[arg(long, value_name = "THUMBPRINT", conflicts_with = "accept_new")]
+        thumbprint: Option<String>,
+        /// Pin whatever certificate is presented, without verification (logged; not recommended)
+        #[arg(long)]
+        accept_new: bool,
+        /// Print the saved provider as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List providers
+    List {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a provider, its pin and its services
+    Show {
+        name: String,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-fetch the certificate; a changed one is pinned only after the same verification as add
+    Refresh {
+        name: String,
+        /// The new thumbprint the SP sent you
+        #[arg(long, value_name = "THUMBPRINT")]
+        thumbprint: Option<String>,
+    },
+    /// Forget a provider and its client key
+    Remove { name: String },
 }

@@ -15,6 +15,10 @@ use cloudgate_store::StoreError;
 pub const RUNTIME: u8 = 1;
 /// Exit code: bad usage or bad input.
 pub const USAGE: u8 = 2;
+/// Exit code: trust failure (certificate not verified, pin mismatch).
+pub const TRUST: u8 = 3;
+/// Exit code: authentication failure (tenant credentials).
+pub const AUTH: u8 = 4;
 
 /// The exit code text shown in `--help`.
 pub const EXIT_CODES_HELP: &str = "\
@@ -43,6 +47,14 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {
             return if e.is_bad_input() { USAGE } else { RUNTIME };
+        }
+        if let Some(e) = cause.downcast_ref::<cloudgate_tenant::TenantError>() {
+            return match e.kind() {
+                cloudgate_tenant::ErrorKind::Trust => TRUST,
+                cloudgate_tenant::ErrorKind::Authentication => AUTH,
+                cloudgate_tenant::ErrorKind::BadInput => USAGE,
+                cloudgate_tenant::ErrorKind::Runtime => RUNTIME,
+            };
         }
         if let Some(e) = cause.downcast_ref::<cloudgate_db::DbError>() {
             return if e.is_bad_input() { USAGE } else { RUNTIME };

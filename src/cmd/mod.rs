@@ -2,6 +2,7 @@
 
 mod cert;
 mod gateway;
+mod provider;
 pub mod generate;
 pub mod import;
 mod license;
@@ -29,6 +30,11 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
             Ok(())
         }
+        Command::Tenant(cmd) => {
+            let ctx = Context::new(&args.global)?;
+            runtime()?.block_on(provider::run(&ctx, cmd))
+        }
+        Command::Demo => Err(crate::exit::usage("the demo is not available in this build")),
         Command::Sp(sp) => {
             let ctx = Context::new(&args.global)?;
             match sp {

@@ -1,0 +1,298 @@
+//! `cloudgate tenant …`: add, list, show, refresh and remove providers; check; tunnel.
+
+use cloudgate_db::PinnedProvider;
+use cloudgate_pki::{CertificateInfo, FingerprintQuery, format_summary_date};
+use cloudgate_tenant::{AddRequest, Probe, TenantError, TenantPaths, TrustFailure};
+use serde::Serialize;
+
+use crate::cli::{ProviderCommand, TenantSideCommand};
+use crate::context::Context;
+use crate::exit::usage;
+use crate::input::{given_password, interactive, prompt_password};
+use crate::render::{print_json, print_text, table, warn};
+
+/// The gateway port, as in the reference product.
+const DEFAULT_PORT: u16 = 6180;
+
+/// Splits `HOST`, `HOST:PORT` or `[IPv6]:PORT`.
+pub fn parse_address(input: &str) -> anyhow::Result<(String, u16)> {
+    let s = input.trim();
+    let bad = || usage(format!("{input:?} is not HOST, HOST:PORT or [IPv6]:PORT"));
+    if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+        return Err(bad());
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None if after.is_empty() => DEFAULT_PORT,
+            None => return Err(bad()),
+        };
+        return Ok((host.to_string(), port));
+    }
+    if s.matches(':').count() > 1 {
+        return Ok((s.to_string(), DEFAULT_PORT));
+    }
+    match s.split_once(':') {
+        Some((host, port)) if !host.is_empty() => Ok((host.to_string(), port.parse().map_err(|_| bad())?)),
+        Some(_) => Err(bad()),
+        None => Ok((s.to_string(), DEFAULT_PORT)),
+    }
+}
+
+#[derive(Serialize)]
+struct ProviderView {
+    name: String,
+    address: String,
+    port: u16,
+    description: String,
+    trust: String,
+    thumbprint: String,
+    sha256: String,
+    spki_sha256: String,
+    not_after: String,
+    first_seen: String,
+    last_seen: String,
+    username: String,
+    client_sha256: String,
+    services: Vec<String>,
+}
+
+fn view(p: &PinnedProvider) -> ProviderView {
+    let not_after = CertificateInfo::from_der(&p.cert_der).map(|c| cloudgate_pki::format_rfc3339(c.not_after)).unwrap_or_default();
+    let client = CertificateInfo::from_der(&p.client_cert_der).map(|c| c.fingerprints.sha256_hex()).unwrap_or_default();
+    ProviderView {
+        name: p.name.clone(),
+        address: p.address.clone(),
+        port: p.port,
+        description: p.description.clone(),
+        trust: p.trust.clone(),
+        thumbprint: p.thumbprint.clone(),
+        sha256: p.sha256.clone(),
+        spki_sha256: p.spki_sha256.clone(),
+        not_after,
+        first_seen: p.first_seen.clone(),
+        last_seen: p.last_seen.clone(),
+        username: p.username.clone(),
+        client_sha256: client,
+        services: p.services.clone(),
+    }
+}
+
+/// The Summary lines of a presented certificate, named as the SP named it when it said.
+fn presented_text(probe: &Probe, endpoint: &str) -> String {
+    let c = &probe.cert;
+    let name = probe.provider["certificate"]["friendly_name"].as_str().unwrap_or("(not given)");
+    format!(
+        "The service provider at {endpoint} presented this certificate:\n\n\
+         Name: {name}\nIssued to: {}\nIssued by: {}\nExpiration date: {}\nThumbprint: {}\nSerial number: {}\n\
+         SHA-256: {}\nPublic key pin: {}\n\n",
+        c.subject_display,
+        c.issuer_display,
+        format_summary_date(c.not_after),
+        c.fingerprints.thumbprint(),
+        c.serial,
+        c.fingerprints.sha256_colons(),
+        c.fingerprints.spki_pin()
+    )
+}
+
+/// Out-of-band verification: a thumbprint given or typed must match; `yes` or `--accept-new`
+/// accept. Anything else is a trust failure, before any credential is sent.
+fn verify(probe: &Probe, endpoint: &str, thumbprint: Option<&str>, accept_new: bool) -> anyhow::Result<()> {
+    let mismatch = || {
+        anyhow::Error::new(TenantError::ThumbprintMismatch {
+            endpoint: endpoint.to_string(),
+            thumbprint: probe.cert.fingerprints.thumbprint(),
+            sha256: probe.cert.fingerprints.sha256_colons(),
+        })
+    };
+    let check = |given: &str| -> anyhow::Result<()> {
+        match FingerprintQuery::parse(given)? {
+            FingerprintQuery::HexPrefix(_) => Err(usage(
+                "give the whole thumbprint (40 hex digits), SHA-256 (64) or sha256//... pin, not a prefix",
+            )),
+            q if q.matches(&probe.cert.fingerprints) => Ok(()),
+            _ => Err(mismatch()),
+        }
+    };
+    if let Some(t) = thumbprint {
+        return check(t);
+    }
+    if accept_new {
+        warn("pinning the presented certificate without verification (--accept-new)");
+        tracing::warn!(endpoint, thumbprint = %probe.cert.fingerprints.thumbprint(), "certificate pinned without verification (--accept-new)");
+        return Ok(());
+    }
+    if !interactive() {
+        return Err(usage(
+            "without a terminal, verify the certificate with --thumbprint THUMBPRINT (what the SP sent you) or pin it unverified with --accept-new",
+        ));
+    }
+    let answer = inquire::Text::new("Type yes, or paste the thumbprint you received:")
+        .with_help_message("compare with the Summary the service provider sent you")
+        .prompt()
+        .map_err(|_| anyhow::anyhow!("cancelled; nothing was saved"))?;
+    if answer.trim().eq_ignore_ascii_case("yes") {
+        return Ok(());
+    }
+    if answer.trim().is_empty() || answer.trim().eq_ignore_ascii_case("no") {
+        return Err(anyhow::Error::new(TenantError::ThumbprintMismatch {
+            endpoint: endpoint.to_string(),
+            thumbprint: probe.cert.fingerprints.thumbprint(),
+            sha256: probe.cert.fingerprints.sha256_colons(),
+        })
+        .context("the certificate was not accepted"));
+    }
+    check(&answer)
+}
+
+/// The loud message for a changed certificate, in the spirit of OpenSSH's.
+pub fn trust_failure_text(f: &TrustFailure) -> String {
+    let presented_thumb = f.presented.as_ref().map(|p| p.thumbprint()).unwrap_or_else(|| "(unreadable)".into());
+    format!(
+        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+         @   WARNING: SERVICE PROVIDER CERTIFICATE HAS CHANGED!    @\n\
+         @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+         The gateway at {} presented a certificate that is not the one pinned for provider {:?}.\n\
+         Someone may be intercepting the connection, or the service provider replaced its certificate.\n\
+         Nothing was sent: no credentials, no data.\n\n\
+         Pinned (first seen {}):\n  Thumbprint: {}\n  SHA-256:    {}\n\
+         Presented:\n  Thumbprint: {}\n  SHA-256:    {}\n\n\
+         Check with the service provider. If they confirm the new certificate, verify its thumbprint and run:\n  \
+         cloudgate tenant provider refresh {} --thumbprint <the new thumbprint they sent you>\n",
+        f.endpoint, f.provider, f.first_seen, f.expected_thumbprint, f.expected_sha256, presented_thumb, f.presented_sha256, f.provider
+    )
+}
+
+/// Prints the loud message before the error travels up, when it is a pin mismatch.
+fn loud<T>(result: Result<T, TenantError>) -> anyhow::Result<T> {
+    result.map_err(|e| {
+        if let TenantError::PinMismatch(f) = &e {
+            eprint!("{}", trust_failure_text(f));
+        }
+        anyhow::Error::new(e)
+    })
+}
+
+pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
+    let paths = TenantPaths::new(ctx.layout.clone());
+    match cmd {
+        TenantSideCommand::Provider(ProviderCommand::Add { address, username, password, name, description, thumbprint, accept_new, json }) => {
+            let (host, port) = parse_address(&address)?;
+            let name = name.unwrap_or_else(|| if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") });
+            if name.trim().is_empty() || name.chars().any(char::is_control) || name.chars().count() > 128 {
+                return Err(usage("the provider name must be 1-128 characters without control characters"));
+            }
+            if username.trim().is_empty() || username.chars().any(char::is_control) {
+                return Err(usage("--username is empty or has control characters"));
+            }
+            let endpoint = format!("{host}:{port}");
+            let probe = loud(cloudgate_tenant::probe(&host, port).await)?;
+            eprint!("{}", presented_text(&probe, &endpoint));
+            verify(&probe, &endpoint, thumbprint.as_deref(), accept_new)?;
+            let password = match given_password(&password)? {
+                Some(p) => p,
+                None if interactive() => prompt_password(&format!("Password for tenant {username}:"), "sent only over the verified, pinned connection", false)?,
+                None => return Err(usage("give the tenant password with --password-file FILE or --password-stdin")),
+            };
+            let saved = loud(
+                cloudgate_tenant::add_provider(
+                    &paths,
+                    AddRequest { name: &name, address: &host, port, description: &description, username: &username, password: &password },
+                    &probe,
+                )
+                .await,
+            )?;
+            if json {
+                return print_json(&view(&saved));
+            }
+            print_text(&format!(
+                "Provider {} added: certificate {} pinned, enrolled as {}. Services: {}.\n",
+                saved.name,
+                saved.thumbprint,
+                saved.username,
+                if saved.services.is_empty() { "none yet".to_string() } else { saved.services.join(", ") }
+            ))
+        }
+        TenantSideCommand::Provider(ProviderCommand::List { json }) => {
+            let providers = paths.db().await?.list().await?;
+            let views: Vec<ProviderView> = providers.iter().map(view).collect();
+            if json {
+                return print_json(&views);
+            }
+            if views.is_empty() {
+                return print_text("No providers yet. Add one with `cloudgate tenant provider add ADDRESS --username USER`.\n");
+            }
+            let rows: Vec<Vec<String>> = views
+                .iter()
+                .map(|v| vec![v.name.clone(), format!("{}:{}", v.address, v.port), v.username.clone(), v.thumbprint.clone(), v.last_seen.clone(), v.services.join(",")])
+                .collect();
+            print_text(&table(&["NAME", "GATEWAY", "USER", "PINNED THUMBPRINT", "LAST SEEN", "SERVICES"], &rows))
+        }
+        TenantSideCommand::Provider(ProviderCommand::Show { name, json }) => {
+            let p = paths.db().await?.get(&name).await?;
+            let v = view(&p);
+            if json {
+                return print_json(&v);
+            }
+            print_text(&format!(
+                "Provider: {}\nGateway: {}:{}\nDescription: {}\nTrust: {}\nThumbprint: {}\nSHA-256: {}\nPublic key pin: {}\nExpires: {}\nFirst seen: {}\nLast seen: {}\nUser name: {}\nClient certificate SHA-256: {}\nServices: {}\n",
+                v.name, v.address, v.port, if v.description.is_empty() { "-" } else { &v.description }, v.trust, v.thumbprint, v.sha256, v.spki_sha256,
+                v.not_after, v.first_seen, v.last_seen, v.username, v.client_sha256,
+                if v.services.is_empty() { "-".to_string() } else { v.services.join(", ") }
+            ))
+        }
+        TenantSideCommand::Provider(ProviderCommand::Refresh { name, thumbprint }) => {
+            let db = paths.db().await?;
+            let p = db.get(&name).await?;
+            let endpoint = format!("{}:{}", p.address, p.port);
+            let probe = loud(cloudgate_tenant::probe(&p.address, p.port).await)?;
+            if probe.cert.fingerprints.sha256_hex() == p.sha256 {
+                db.seen(&name, &p.services).await?;
+                return print_text(&format!("Provider {name}: the certificate is unchanged ({}).\n", p.thumbprint));
+            }
+            eprint!("Pinned now: thumbprint {}, SHA-256 {}\n\n", p.thumbprint, p.sha256);
+            eprint!("{}", presented_text(&probe, &endpoint));
+            verify(&probe, &endpoint, thumbprint.as_deref(), false)?;
+            loud(cloudgate_tenant::refresh_pin(&paths, &name, &probe).await)?;
+            print_text(&format!("Provider {name}: now pinned to {}.\n", probe.cert.fingerprints.thumbprint()))
+        }
+        TenantSideCommand::Provider(ProviderCommand::Remove { name }) => {
+            paths.db().await?.remove(&name).await?;
+            let _ = std::fs::remove_file(paths.key_path(&name));
+            print_text(&format!("Provider {name} removed, with this machine's client key for it.\n"))
+        }
+        TenantSideCommand::Check { name, json } => {
+            let report = loud(cloudgate_tenant::check(&paths, &name).await)?;
+            if report.days_left < 0 {
+                return Err(anyhow::anyhow!("the pinned certificate of {name} has expired"));
+            }
+            if report.days_left <= 14 {
+                warn(&format!("the pinned certificate of {name} expires in {} days", report.days_left));
+            }
+            if json {
+                return print_json(&report);
+            }
+            print_text(&format!(
+                "OK: {} at {} is reachable and presents the pinned certificate {}; enrolled as tenant {}; services: {}.\n",
+                report.name,
+                report.endpoint,
+                report.thumbprint,
+                report.tenant,
+                if report.services.is_empty() { "none".to_string() } else { report.services.join(", ") }
+            ))
+        }
+        TenantSideCommand::Tunnel { name, service, listen } => {
+            let addr: std::net::SocketAddr = listen.parse().map_err(|_| usage(format!("--listen {listen:?} is not ADDR:PORT")))?;
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            let local = listener.local_addr()?;
+            let shutdown = Box::pin(async {
+                let _ = tokio::signal::ctrl_c().await;
+            });
+            let serving = cloudgate_tenant::serve_tunnel(&paths, &name, &service, listener, shutdown);
+            println!("cloudgate tunnel listening on {local} for {name}/{service}");
+            loud(serving.await)
+        }
+    }
+}
