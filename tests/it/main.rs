@@ -11,5 +11,6 @@ mod license;
 mod openssl;
 mod permissions;
 mod tenant_cli;
+mod tenant_side;
 mod util;
 mod wizard;
