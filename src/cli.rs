@@ -485,9 +485,11 @@ pub enum TenantSideCommand {
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
     /// Fetch the SP certificate, verify and pin it, enroll with the tenant credentials, save
-    #[command(after_help = "The password is sent only after the certificate is verified: with --thumbprint (SHA-1, SHA-256 or \
+    #[command(
+        after_help = "The password is sent only after the certificate is verified: with --thumbprint (SHA-1, SHA-256 or \
 sha256//... pin, pasted in any formatting), with --accept-new, or by answering the prompt on a terminal. A wrong \
-thumbprint exits 3 and a refused password exits 4; neither saves anything.")]
+thumbprint exits 3 and a refused password exits 4; neither saves anything."
+    )]
     Add {
         /// The gateway: HOST, HOST:PORT or [IPv6]:PORT (port 6180 by default)
         address: String,

@@ -1,12 +1,13 @@
 //! One module per command group; each command gathers its data and hands it to the renderer.
 
 mod cert;
+mod demo;
 mod gateway;
-mod provider;
 pub mod generate;
 pub mod import;
 mod license;
 mod manage;
+pub mod provider;
 mod tenant;
 
 use clap::CommandFactory as _;
@@ -34,7 +35,7 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
             let ctx = Context::new(&args.global)?;
             runtime()?.block_on(provider::run(&ctx, cmd))
         }
-        Command::Demo => Err(crate::exit::usage("the demo is not available in this build")),
+        Command::Demo => runtime()?.block_on(demo::run()),
         Command::Sp(sp) => {
             let ctx = Context::new(&args.global)?;
             match sp {

@@ -18,7 +18,10 @@ const DEFAULT_PORT: u16 = 6180;
 pub fn parse_address(input: &str) -> anyhow::Result<(String, u16)> {
     let s = input.trim();
     let bad = || usage(format!("{input:?} is not HOST, HOST:PORT or [IPv6]:PORT"));
-    if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+    if s.is_empty()
+        || s.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
         return Err(bad());
     }
     if let Some(rest) = s.strip_prefix('[') {
@@ -34,7 +37,9 @@ pub fn parse_address(input: &str) -> anyhow::Result<(String, u16)> {
         return Ok((s.to_string(), DEFAULT_PORT));
     }
     match s.split_once(':') {
-        Some((host, port)) if !host.is_empty() => Ok((host.to_string(), port.parse().map_err(|_| bad())?)),
+        Some((host, port)) if !host.is_empty() => {
+            Ok((host.to_string(), port.parse().map_err(|_| bad())?))
+        }
         Some(_) => Err(bad()),
         None => Ok((s.to_string(), DEFAULT_PORT)),
     }
@@ -59,8 +64,12 @@ struct ProviderView {
 }
 
 fn view(p: &PinnedProvider) -> ProviderView {
-    let not_after = CertificateInfo::from_der(&p.cert_der).map(|c| cloudgate_pki::format_rfc3339(c.not_after)).unwrap_or_default();
-    let client = CertificateInfo::from_der(&p.client_cert_der).map(|c| c.fingerprints.sha256_hex()).unwrap_or_default();
+    let not_after = CertificateInfo::from_der(&p.cert_der)
+        .map(|c| cloudgate_pki::format_rfc3339(c.not_after))
+        .unwrap_or_default();
+    let client = CertificateInfo::from_der(&p.client_cert_der)
+        .map(|c| c.fingerprints.sha256_hex())
+        .unwrap_or_default();
     ProviderView {
         name: p.name.clone(),
         address: p.address.clone(),
@@ -82,7 +91,9 @@ fn view(p: &PinnedProvider) -> ProviderView {
 /// The Summary lines of a presented certificate, named as the SP named it when it said.
 fn presented_text(probe: &Probe, endpoint: &str) -> String {
     let c = &probe.cert;
-    let name = probe.provider["certificate"]["friendly_name"].as_str().unwrap_or("(not given)");
+    let name = probe.provider["certificate"]["friendly_name"]
+        .as_str()
+        .unwrap_or("(not given)");
     format!(
         "The service provider at {endpoint} presented this certificate:\n\n\
          Name: {name}\nIssued to: {}\nIssued by: {}\nExpiration date: {}\nThumbprint: {}\nSerial number: {}\n\
@@ -99,7 +110,12 @@ fn presented_text(probe: &Probe, endpoint: &str) -> String {
 
 /// Out-of-band verification: a thumbprint given or typed must match; `yes` or `--accept-new`
 /// accept. Anything else is a trust failure, before any credential is sent.
-fn verify(probe: &Probe, endpoint: &str, thumbprint: Option<&str>, accept_new: bool) -> anyhow::Result<()> {
+fn verify(
+    probe: &Probe,
+    endpoint: &str,
+    thumbprint: Option<&str>,
+    accept_new: bool,
+) -> anyhow::Result<()> {
     let mismatch = || {
         anyhow::Error::new(TenantError::ThumbprintMismatch {
             endpoint: endpoint.to_string(),
@@ -149,7 +165,11 @@ fn verify(probe: &Probe, endpoint: &str, thumbprint: Option<&str>, accept_new: b
 
 /// The loud message for a changed certificate, in the spirit of OpenSSH's.
 pub fn trust_failure_text(f: &TrustFailure) -> String {
-    let presented_thumb = f.presented.as_ref().map(|p| p.thumbprint()).unwrap_or_else(|| "(unreadable)".into());
+    let presented_thumb = f
+        .presented
+        .as_ref()
+        .map(|p| p.thumbprint())
+        .unwrap_or_else(|| "(unreadable)".into());
     format!(
         "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
          @   WARNING: SERVICE PROVIDER CERTIFICATE HAS CHANGED!    @\n\
@@ -161,7 +181,14 @@ pub fn trust_failure_text(f: &TrustFailure) -> String {
          Presented:\n  Thumbprint: {}\n  SHA-256:    {}\n\n\
          Check with the service provider. If they confirm the new certificate, verify its thumbprint and run:\n  \
          cloudgate tenant provider refresh {} --thumbprint <the new thumbprint they sent you>\n",
-        f.endpoint, f.provider, f.first_seen, f.expected_thumbprint, f.expected_sha256, presented_thumb, f.presented_sha256, f.provider
+        f.endpoint,
+        f.provider,
+        f.first_seen,
+        f.expected_thumbprint,
+        f.expected_sha256,
+        presented_thumb,
+        f.presented_sha256,
+        f.provider
     )
 }
 
@@ -178,11 +205,31 @@ fn loud<T>(result: Result<T, TenantError>) -> anyhow::Result<T> {
 pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
     let paths = TenantPaths::new(ctx.layout.clone());
     match cmd {
-        TenantSideCommand::Provider(ProviderCommand::Add { address, username, password, name, description, thumbprint, accept_new, json }) => {
+        TenantSideCommand::Provider(ProviderCommand::Add {
+            address,
+            username,
+            password,
+            name,
+            description,
+            thumbprint,
+            accept_new,
+            json,
+        }) => {
             let (host, port) = parse_address(&address)?;
-            let name = name.unwrap_or_else(|| if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") });
-            if name.trim().is_empty() || name.chars().any(char::is_control) || name.chars().count() > 128 {
-                return Err(usage("the provider name must be 1-128 characters without control characters"));
+            let name = name.unwrap_or_else(|| {
+                if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                }
+            });
+            if name.trim().is_empty()
+                || name.chars().any(char::is_control)
+                || name.chars().count() > 128
+            {
+                return Err(usage(
+                    "the provider name must be 1-128 characters without control characters",
+                ));
             }
             if username.trim().is_empty() || username.chars().any(char::is_control) {
                 return Err(usage("--username is empty or has control characters"));
@@ -193,13 +240,28 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             verify(&probe, &endpoint, thumbprint.as_deref(), accept_new)?;
             let password = match given_password(&password)? {
                 Some(p) => p,
-                None if interactive() => prompt_password(&format!("Password for tenant {username}:"), "sent only over the verified, pinned connection", false)?,
-                None => return Err(usage("give the tenant password with --password-file FILE or --password-stdin")),
+                None if interactive() => prompt_password(
+                    &format!("Password for tenant {username}:"),
+                    "sent only over the verified, pinned connection",
+                    false,
+                )?,
+                None => {
+                    return Err(usage(
+                        "give the tenant password with --password-file FILE or --password-stdin",
+                    ));
+                }
             };
             let saved = loud(
                 cloudgate_tenant::add_provider(
                     &paths,
-                    AddRequest { name: &name, address: &host, port, description: &description, username: &username, password: &password },
+                    AddRequest {
+                        name: &name,
+                        address: &host,
+                        port,
+                        description: &description,
+                        username: &username,
+                        password: &password,
+                    },
                     &probe,
                 )
                 .await,
@@ -212,7 +274,11 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                 saved.name,
                 saved.thumbprint,
                 saved.username,
-                if saved.services.is_empty() { "none yet".to_string() } else { saved.services.join(", ") }
+                if saved.services.is_empty() {
+                    "none yet".to_string()
+                } else {
+                    saved.services.join(", ")
+                }
             ))
         }
         TenantSideCommand::Provider(ProviderCommand::List { json }) => {
@@ -222,13 +288,34 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                 return print_json(&views);
             }
             if views.is_empty() {
-                return print_text("No providers yet. Add one with `cloudgate tenant provider add ADDRESS --username USER`.\n");
+                return print_text(
+                    "No providers yet. Add one with `cloudgate tenant provider add ADDRESS --username USER`.\n",
+                );
             }
             let rows: Vec<Vec<String>> = views
                 .iter()
-                .map(|v| vec![v.name.clone(), format!("{}:{}", v.address, v.port), v.username.clone(), v.thumbprint.clone(), v.last_seen.clone(), v.services.join(",")])
+                .map(|v| {
+                    vec![
+                        v.name.clone(),
+                        format!("{}:{}", v.address, v.port),
+                        v.username.clone(),
+                        v.thumbprint.clone(),
+                        v.last_seen.clone(),
+                        v.services.join(","),
+                    ]
+                })
                 .collect();
-            print_text(&table(&["NAME", "GATEWAY", "USER", "PINNED THUMBPRINT", "LAST SEEN", "SERVICES"], &rows))
+            print_text(&table(
+                &[
+                    "NAME",
+                    "GATEWAY",
+                    "USER",
+                    "PINNED THUMBPRINT",
+                    "LAST SEEN",
+                    "SERVICES",
+                ],
+                &rows,
+            ))
         }
         TenantSideCommand::Provider(ProviderCommand::Show { name, json }) => {
             let p = paths.db().await?.get(&name).await?;
@@ -238,9 +325,28 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             }
             print_text(&format!(
                 "Provider: {}\nGateway: {}:{}\nDescription: {}\nTrust: {}\nThumbprint: {}\nSHA-256: {}\nPublic key pin: {}\nExpires: {}\nFirst seen: {}\nLast seen: {}\nUser name: {}\nClient certificate SHA-256: {}\nServices: {}\n",
-                v.name, v.address, v.port, if v.description.is_empty() { "-" } else { &v.description }, v.trust, v.thumbprint, v.sha256, v.spki_sha256,
-                v.not_after, v.first_seen, v.last_seen, v.username, v.client_sha256,
-                if v.services.is_empty() { "-".to_string() } else { v.services.join(", ") }
+                v.name,
+                v.address,
+                v.port,
+                if v.description.is_empty() {
+                    "-"
+                } else {
+                    &v.description
+                },
+                v.trust,
+                v.thumbprint,
+                v.sha256,
+                v.spki_sha256,
+                v.not_after,
+                v.first_seen,
+                v.last_seen,
+                v.username,
+                v.client_sha256,
+                if v.services.is_empty() {
+                    "-".to_string()
+                } else {
+                    v.services.join(", ")
+                }
             ))
         }
         TenantSideCommand::Provider(ProviderCommand::Refresh { name, thumbprint }) => {
@@ -250,26 +356,42 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             let probe = loud(cloudgate_tenant::probe(&p.address, p.port).await)?;
             if probe.cert.fingerprints.sha256_hex() == p.sha256 {
                 db.seen(&name, &p.services).await?;
-                return print_text(&format!("Provider {name}: the certificate is unchanged ({}).\n", p.thumbprint));
+                return print_text(&format!(
+                    "Provider {name}: the certificate is unchanged ({}).\n",
+                    p.thumbprint
+                ));
             }
-            eprint!("Pinned now: thumbprint {}, SHA-256 {}\n\n", p.thumbprint, p.sha256);
+            eprint!(
+                "Pinned now: thumbprint {}, SHA-256 {}\n\n",
+                p.thumbprint, p.sha256
+            );
             eprint!("{}", presented_text(&probe, &endpoint));
             verify(&probe, &endpoint, thumbprint.as_deref(), false)?;
             loud(cloudgate_tenant::refresh_pin(&paths, &name, &probe).await)?;
-            print_text(&format!("Provider {name}: now pinned to {}.\n", probe.cert.fingerprints.thumbprint()))
+            print_text(&format!(
+                "Provider {name}: now pinned to {}.\n",
+                probe.cert.fingerprints.thumbprint()
+            ))
         }
         TenantSideCommand::Provider(ProviderCommand::Remove { name }) => {
             paths.db().await?.remove(&name).await?;
             let _ = std::fs::remove_file(paths.key_path(&name));
-            print_text(&format!("Provider {name} removed, with this machine's client key for it.\n"))
+            print_text(&format!(
+                "Provider {name} removed, with this machine's client key for it.\n"
+            ))
         }
         TenantSideCommand::Check { name, json } => {
             let report = loud(cloudgate_tenant::check(&paths, &name).await)?;
             if report.days_left < 0 {
-                return Err(anyhow::anyhow!("the pinned certificate of {name} has expired"));
+                return Err(anyhow::anyhow!(
+                    "the pinned certificate of {name} has expired"
+                ));
             }
             if report.days_left <= 14 {
-                warn(&format!("the pinned certificate of {name} expires in {} days", report.days_left));
+                warn(&format!(
+                    "the pinned certificate of {name} expires in {} days",
+                    report.days_left
+                ));
             }
             if json {
                 return print_json(&report);
@@ -280,17 +402,30 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                 report.endpoint,
                 report.thumbprint,
                 report.tenant,
-                if report.services.is_empty() { "none".to_string() } else { report.services.join(", ") }
+                if report.services.is_empty() {
+                    "none".to_string()
+                } else {
+                    report.services.join(", ")
+                }
             ))
         }
-        TenantSideCommand::Tunnel { name, service, listen } => {
-            let addr: std::net::SocketAddr = listen.parse().map_err(|_| usage(format!("--listen {listen:?} is not ADDR:PORT")))?;
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        TenantSideCommand::Tunnel {
+            name,
+            service,
+            listen,
+        } => {
+            let addr: std::net::SocketAddr = listen
+                .parse()
+                .map_err(|_| usage(format!("--listen {listen:?} is not ADDR:PORT")))?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
             let local = listener.local_addr()?;
             let shutdown = Box::pin(async {
                 let _ = tokio::signal::ctrl_c().await;
             });
-            let serving = cloudgate_tenant::serve_tunnel(&paths, &name, &service, listener, shutdown);
+            let serving =
+                cloudgate_tenant::serve_tunnel(&paths, &name, &service, listener, shutdown);
             println!("cloudgate tunnel listening on {local} for {name}/{service}");
             loud(serving.await)
         }

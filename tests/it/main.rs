@@ -4,6 +4,7 @@
 mod cert;
 mod concurrency;
 mod crash;
+mod demo;
 mod gateway;
 mod gateway_util;
 mod import_export;

@@ -35,7 +35,18 @@ fn current(sp: &Env) -> CertJson {
 impl World {
     fn add(&self, extra: &[&str]) -> std::process::Output {
         let addr = self.gw.addr.to_string();
-        let mut args = vec!["tenant", "provider", "add", addr.as_str(), "--username", "acme", "--password-file", self.pw.to_str().unwrap(), "--name", "sp"];
+        let mut args = vec![
+            "tenant",
+            "provider",
+            "add",
+            addr.as_str(),
+            "--username",
+            "acme",
+            "--password-file",
+            self.pw.to_str().unwrap(),
+            "--name",
+            "sp",
+        ];
         args.extend_from_slice(extra);
         self.tenant.run(&args)
     }
@@ -45,7 +56,8 @@ impl World {
     }
 
     fn sp_enrollments(&self) -> usize {
-        let v: serde_json::Value = serde_json::from_str(&self.sp.ok(&["sp", "tenant", "show", "acme", "--json"])).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&self.sp.ok(&["sp", "tenant", "show", "acme", "--json"])).unwrap();
         v["client_certificates"].as_array().unwrap().len()
     }
 }
@@ -55,11 +67,31 @@ async fn add_with_the_sha1_thumbprint_then_show_and_check() {
     let w = world().await;
     let c = current(&w.sp);
     let out = w.add(&["--thumbprint", &c.thumbprint]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("Thumbprint: {}", c.thumbprint)), "the presented certificate is shown: {stderr}");
-    let shown: serde_json::Value = serde_json::from_str(&w.tenant.ok(&["tenant", "provider", "show", "sp", "--json"])).unwrap();
-    for field in ["name", "address", "port", "thumbprint", "sha256", "spki_sha256", "first_seen", "last_seen", "username", "services"] {
+    assert!(
+        stderr.contains(&format!("Thumbprint: {}", c.thumbprint)),
+        "the presented certificate is shown: {stderr}"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&w.tenant.ok(&["tenant", "provider", "show", "sp", "--json"]))
+            .unwrap();
+    for field in [
+        "name",
+        "address",
+        "port",
+        "thumbprint",
+        "sha256",
+        "spki_sha256",
+        "first_seen",
+        "last_seen",
+        "username",
+        "services",
+    ] {
         assert!(!shown[field].is_null(), "missing {field}: {shown}");
     }
     assert_eq!(shown["thumbprint"], c.thumbprint.as_str());
@@ -67,22 +99,39 @@ async fn add_with_the_sha1_thumbprint_then_show_and_check() {
     assert_eq!(shown["spki_sha256"], c.spki_sha256.as_str());
     assert_eq!(shown["services"], serde_json::json!(["echo"]));
     assert_eq!(w.sp_enrollments(), 1);
-    let report: serde_json::Value = serde_json::from_str(&w.tenant.ok(&["tenant", "check", "sp", "--json"])).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&w.tenant.ok(&["tenant", "check", "sp", "--json"])).unwrap();
     assert_eq!(report["tenant"], "acme");
     // The client key is owner-only.
     use std::os::unix::fs::PermissionsExt;
-    let keys: Vec<_> = std::fs::read_dir(w.tenant.data.join("tenant-keys")).unwrap().map(|e| e.unwrap().path()).collect();
+    let keys: Vec<_> = std::fs::read_dir(w.tenant.data.join("tenant-keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(keys.len(), 1);
-    assert_eq!(std::fs::metadata(&keys[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&keys[0]).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 }
 
 #[tokio::test]
 async fn add_with_a_pasted_sha256_and_with_accept_new() {
     let w = world().await;
     let c = current(&w.sp);
-    let colons: String = c.sha256.as_bytes().chunks(2).map(|p| std::str::from_utf8(p).unwrap()).collect::<Vec<_>>().join(":");
+    let colons: String = c
+        .sha256
+        .as_bytes()
+        .chunks(2)
+        .map(|p| std::str::from_utf8(p).unwrap())
+        .collect::<Vec<_>>()
+        .join(":");
     let out = w.add(&["--thumbprint", &format!("\u{200E}{colons}")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     w.tenant.ok(&["tenant", "provider", "remove", "sp"]);
     let out = w.add(&["--accept-new"]);
     assert!(out.status.success());
@@ -94,8 +143,15 @@ async fn a_wrong_thumbprint_exits_3_saves_nothing_and_sends_nothing() {
     let w = world().await;
     let other = "00".repeat(20);
     let out = w.add(&["--thumbprint", &other]);
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("does not match the thumbprint you gave"));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not match the thumbprint you gave")
+    );
     assert_eq!(w.providers(), serde_json::json!([]));
     assert_eq!(w.sp_enrollments(), 0, "the gateway saw no enrollment");
     let log = std::fs::read_to_string(w.sp.path("gateway.log")).unwrap();
@@ -108,9 +164,20 @@ async fn a_wrong_password_exits_4_and_saves_nothing() {
     std::fs::write(&w.pw, "not the password\n").unwrap();
     let c = current(&w.sp);
     let out = w.add(&["--thumbprint", &c.thumbprint]);
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(w.providers(), serde_json::json!([]));
-    assert!(!w.tenant.data.join("tenant-keys").exists() || std::fs::read_dir(w.tenant.data.join("tenant-keys")).unwrap().count() == 0);
+    assert!(
+        !w.tenant.data.join("tenant-keys").exists()
+            || std::fs::read_dir(w.tenant.data.join("tenant-keys"))
+                .unwrap()
+                .count()
+                == 0
+    );
 }
 
 #[tokio::test]
@@ -119,10 +186,36 @@ async fn verification_is_required_without_a_terminal_and_bad_addresses_are_refus
     let out = w.add(&[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--thumbprint"));
-    let e = w.tenant.fails(&["tenant", "provider", "add", "bad address", "--username", "acme", "--accept-new"], 2);
+    let e = w.tenant.fails(
+        &[
+            "tenant",
+            "provider",
+            "add",
+            "bad address",
+            "--username",
+            "acme",
+            "--accept-new",
+        ],
+        2,
+    );
     assert!(e.contains("HOST:PORT"), "{e}");
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    let e = w.tenant.fails(&["tenant", "provider", "add", &free, "--username", "acme", "--accept-new"], 1);
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let e = w.tenant.fails(
+        &[
+            "tenant",
+            "provider",
+            "add",
+            &free,
+            "--username",
+            "acme",
+            "--accept-new",
+        ],
+        1,
+    );
     assert!(e.contains("cannot reach"), "{e}");
     w.tenant.fails(&["tenant", "check", "nosuch"], 2);
 }
@@ -137,13 +230,20 @@ fn start_tunnel(tenant: &Env) -> (std::process::Child, SocketAddr) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.split_whitespace().find_map(|w| w.parse::<SocketAddr>().ok());
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.parse::<SocketAddr>().ok());
     match addr {
         Some(a) => (child, a),
         None => {
             let out = child.wait_with_output().unwrap();
-            panic!("no tunnel address: {line:?} {}", String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "no tunnel address: {line:?} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 }
@@ -164,23 +264,57 @@ async fn a_tunnel_carries_data_intact_then_a_changed_certificate_is_a_hard_failu
     let _ = child.wait();
 
     // The SP replaces its certificate: every connection now fails loudly with exit 3.
-    w.sp.ok(&["sp", "cert", "generate", "--key-type", "ecdsa-p256", "--apply"]);
+    w.sp.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "ecdsa-p256",
+        "--apply",
+    ]);
     let new = current(&w.sp);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let out = w.tenant.run(&["tenant", "check", "sp"]);
     assert_eq!(out.status.code(), Some(3));
     let e = String::from_utf8_lossy(&out.stderr);
-    for needle in ["CERTIFICATE HAS CHANGED", &c.thumbprint, &new.thumbprint, "first seen", "cloudgate tenant provider refresh sp --thumbprint"] {
+    for needle in [
+        "CERTIFICATE HAS CHANGED",
+        &c.thumbprint,
+        &new.thumbprint,
+        "first seen",
+        "cloudgate tenant provider refresh sp --thumbprint",
+    ] {
         assert!(e.contains(needle), "missing {needle:?} in {e}");
     }
-    let out = w.tenant.run(&["tenant", "tunnel", "sp", "echo", "--listen", "127.0.0.1:0"]);
+    let out = w
+        .tenant
+        .run(&["tenant", "tunnel", "sp", "echo", "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(3));
     // A refresh without the new thumbprint refuses; with it, service is back.
     let out = w.tenant.run(&["tenant", "provider", "refresh", "sp"]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = w.tenant.run(&["tenant", "provider", "refresh", "sp", "--thumbprint", &c.thumbprint]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = w.tenant.run(&[
+        "tenant",
+        "provider",
+        "refresh",
+        "sp",
+        "--thumbprint",
+        &c.thumbprint,
+    ]);
     assert_eq!(out.status.code(), Some(3));
-    w.tenant.ok(&["tenant", "provider", "refresh", "sp", "--thumbprint", &new.thumbprint]);
+    w.tenant.ok(&[
+        "tenant",
+        "provider",
+        "refresh",
+        "sp",
+        "--thumbprint",
+        &new.thumbprint,
+    ]);
     w.tenant.ok(&["tenant", "check", "sp"]);
 }
 
@@ -211,13 +345,17 @@ async fn impostor() -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
     let seen2 = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             let seen = seen2.clone();
             tokio::spawn(async move {
                 if let Ok(mut tls) = acceptor.accept(tcp).await {
                     let mut buf = vec![0u8; 65536];
-                    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), tls.read(&mut buf)).await {
+                    while let Ok(Ok(n)) =
+                        tokio::time::timeout(Duration::from_secs(2), tls.read(&mut buf)).await
+                    {
                         if n == 0 {
                             break;
                         }
@@ -238,12 +376,29 @@ async fn a_man_in_the_middle_never_receives_the_password() {
     let (mitm, seen) = impostor().await;
     let addr = mitm.to_string();
     let out = w.tenant.run(&[
-        "tenant", "provider", "add", &addr, "--username", "acme", "--password-file", w.pw.to_str().unwrap(), "--thumbprint", &c.thumbprint,
+        "tenant",
+        "provider",
+        "add",
+        &addr,
+        "--username",
+        "acme",
+        "--password-file",
+        w.pw.to_str().unwrap(),
+        "--thumbprint",
+        &c.thumbprint,
     ]);
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let received = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
-    assert!(!received.contains("enroll") && !received.to_lowercase().contains("authorization"), "{received}");
+    assert!(
+        !received.contains("enroll") && !received.to_lowercase().contains("authorization"),
+        "{received}"
+    );
     assert!(!received.contains(TENANT_PASSWORD));
     assert_eq!(w.providers(), serde_json::json!([]));
 }

@@ -26,7 +26,10 @@ pub use provider::{PinnedProvider, TenantDb};
 async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
     let display = path.display().to_string();
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-        .map_err(|e| DbError::Sql { path: display.clone(), source: e })?
+        .map_err(|e| DbError::Sql {
+            path: display.clone(),
+            source: e,
+        })?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(Duration::from_secs(5))
@@ -36,31 +39,42 @@ async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
-        .map_err(|e| DbError::Sql { path: display, source: e })
+        .map_err(|e| DbError::Sql {
+            path: display,
+            source: e,
+        })
 }
 
 /// Applies the migrations the database lacks, each in its own transaction with its version
 /// recorded.
 async fn migrate(pool: &SqlitePool, path: &str, migrations: &[(i64, &str)]) -> Result<(), DbError> {
-    let sql = |e| DbError::Sql { path: path.to_string(), source: e };
+    let sql = |e| DbError::Sql {
+        path: path.to_string(),
+        source: e,
+    };
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
         .execute(pool)
         .await
         .map_err(sql)?;
     for (version, text) in migrations {
         let mut tx = pool.begin().await.map_err(sql)?;
-        let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(sql)?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(sql)?;
         if done.is_some() {
             continue;
         }
         sqlx::raw_sql(sqlx::AssertSqlSafe(*text))
             .execute(&mut *tx)
             .await
-            .map_err(|e| DbError::Migrate { path: path.to_string(), version: *version, source: e })?;
+            .map_err(|e| DbError::Migrate {
+                path: path.to_string(),
+                version: *version,
+                source: e,
+            })?;
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
             .bind(now())
@@ -220,7 +234,10 @@ impl SpDb {
         let pool = connect(path).await?;
         let display = path.display().to_string();
         migrate(&pool, &display, SP_MIGRATIONS).await?;
-        Ok(SpDb { pool, path: display })
+        Ok(SpDb {
+            pool,
+            path: display,
+        })
     }
 
     fn sql(&self, e: sqlx::Error) -> DbError {

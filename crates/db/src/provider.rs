@@ -7,7 +7,8 @@ use sqlx::sqlite::SqlitePool;
 
 use crate::{DbError, connect, migrate, now};
 
-const TENANT_MIGRATIONS: &[(i64, &str)] = &[(101, include_str!("../migrations/0101_tenant_state.sql"))];
+const TENANT_MIGRATIONS: &[(i64, &str)] =
+    &[(101, include_str!("../migrations/0101_tenant_state.sql"))];
 
 /// A provider the tenant added, with its pinned certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,11 +56,17 @@ impl TenantDb {
         let pool = connect(path).await?;
         let display = path.display().to_string();
         migrate(&pool, &display, TENANT_MIGRATIONS).await?;
-        Ok(TenantDb { pool, path: display })
+        Ok(TenantDb {
+            pool,
+            path: display,
+        })
     }
 
     fn sql(&self, e: sqlx::Error) -> DbError {
-        DbError::Sql { path: self.path.clone(), source: e }
+        DbError::Sql {
+            path: self.path.clone(),
+            source: e,
+        }
     }
 
     /// Saves a newly added provider; refuses a name in use.
@@ -87,14 +94,19 @@ impl TenantDb {
         .await;
         match result {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(DbError::ProviderExists(p.name.clone())),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(DbError::ProviderExists(p.name.clone()))
+            }
             Err(e) => Err(self.sql(e)),
         }
     }
 
     /// Every provider, by name.
     pub async fn list(&self) -> Result<Vec<PinnedProvider>, DbError> {
-        let rows = sqlx::query("SELECT * FROM providers ORDER BY name").fetch_all(&self.pool).await.map_err(|e| self.sql(e))?;
+        let rows = sqlx::query("SELECT * FROM providers ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
         Ok(rows.iter().map(from_row).collect())
     }
 
@@ -105,7 +117,9 @@ impl TenantDb {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.sql(e))?;
-        row.as_ref().map(from_row).ok_or_else(|| DbError::NoSuchProvider(name.to_string()))
+        row.as_ref()
+            .map(from_row)
+            .ok_or_else(|| DbError::NoSuchProvider(name.to_string()))
     }
 
     /// Records a successful contact: last seen now, and the services offered.
@@ -121,7 +135,14 @@ impl TenantDb {
     }
 
     /// Moves the pin to a newly verified certificate (after `refresh`), resetting first-seen.
-    pub async fn repin(&self, name: &str, cert_der: &[u8], thumbprint: &str, sha256: &str, spki: &str) -> Result<(), DbError> {
+    pub async fn repin(
+        &self,
+        name: &str,
+        cert_der: &[u8],
+        thumbprint: &str,
+        sha256: &str,
+        spki: &str,
+    ) -> Result<(), DbError> {
         let t = now();
         let done = sqlx::query(
             "UPDATE providers SET cert_der = $1, thumbprint = $2, sha256 = $3, spki_sha256 = $4, first_seen = $5, last_seen = $5 WHERE name = $6",
@@ -171,6 +192,10 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> PinnedProvider {
         last_seen: r.get("last_seen"),
         username: r.get("username"),
         client_cert_der: r.get("client_cert_der"),
-        services: services.split('\n').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        services: services
+            .split('\n')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
     }
 }

@@ -105,16 +105,33 @@ fn provider(ctx: &Ctx) -> Resp {
 /// `GET /v1/tenant`: which tenant this client certificate is enrolled for, and its services.
 fn whoami(conn: &ConnInfo, ctx: &Ctx) -> Resp {
     let Some((sha256, _)) = &conn.client_cert else {
-        return error(StatusCode::UNAUTHORIZED, "client_certificate_required", "present an enrolled client certificate");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "client_certificate_required",
+            "present an enrolled client certificate",
+        );
     };
     let snap = ctx.state.current();
     let Some(tenant) = snap.db.client_certs.get(sha256) else {
-        return error(StatusCode::UNAUTHORIZED, "unknown_client_certificate", "this client certificate is not enrolled; enroll first");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unknown_client_certificate",
+            "this client certificate is not enrolled; enroll first",
+        );
     };
     let enabled = snap.db.tenants.get(tenant).is_some_and(|t| t.enabled);
-    let mut services: Vec<&String> = snap.db.services.keys().filter(|(t, _)| t == tenant).map(|(_, s)| s).collect();
+    let mut services: Vec<&String> = snap
+        .db
+        .services
+        .keys()
+        .filter(|(t, _)| t == tenant)
+        .map(|(_, s)| s)
+        .collect();
     services.sort();
-    json(StatusCode::OK, serde_json::json!({ "tenant": tenant, "enabled": enabled, "services": services }))
+    json(
+        StatusCode::OK,
+        serde_json::json!({ "tenant": tenant, "enabled": enabled, "services": services }),
+    )
 }
 
 /// `Authorization: Basic base64(user:password)`.
@@ -198,8 +215,19 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             "the certificate in the body is not the one presented in the TLS handshake",
         );
     }
-    let snap = ctx.state.current();
-    let tenant = snap.db.tenants.get(&user).cloned();
+    // Read the account fresh: enrollment is rare, and a tenant created a moment ago must work.
+    let tenant = match ctx.state.db().tenant(&user).await {
+        Ok(t) => Some(t),
+        Err(cloudgate_db::DbError::NoSuchTenant(_)) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the tenant account");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the gateway could not read the tenant account",
+            );
+        }
+    };
     let stored = tenant.as_ref().map(|t| t.password_hash.clone());
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
         .await
@@ -248,6 +276,7 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
     if let Err(e) = ctx.state.refresh().await {
         tracing::error!(error = %e, "reload after enrollment failed");
     }
+    let snap = ctx.state.current();
     let services: Vec<String> = snap
         .db
         .services

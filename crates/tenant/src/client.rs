@@ -34,7 +34,7 @@ pub struct ClientIdentity {
 #[derive(Debug)]
 pub enum ConnectError {
     /// The presented certificate is not pinned.
-    Pin(PinMismatch),
+    Pin(Box<PinMismatch>),
     /// Anything else, described.
     Other(String),
 }
@@ -57,11 +57,17 @@ pub struct GatewayClient {
 }
 
 fn server_name(address: &str) -> ServerName<'static> {
-    ServerName::try_from(address.to_string()).unwrap_or_else(|_| ServerName::try_from("cloudgate").expect("a valid name"))
+    ServerName::try_from(address.to_string())
+        .unwrap_or_else(|_| ServerName::try_from("cloudgate").expect("a valid name"))
 }
 
 impl GatewayClient {
-    fn build(address: &str, port: u16, verifier: Arc<PinnedServerVerifier>, identity: Option<&ClientIdentity>) -> Result<Self, String> {
+    fn build(
+        address: &str,
+        port: u16,
+        verifier: Arc<PinnedServerVerifier>,
+        identity: Option<&ClientIdentity>,
+    ) -> Result<Self, String> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -89,13 +95,28 @@ impl GatewayClient {
     /// First contact: accepts any certificate (after a verified handshake) and records it.
     pub fn capture(address: &str, port: u16) -> Result<Self, String> {
         let provider = rustls::crypto::aws_lc_rs::default_provider();
-        Self::build(address, port, PinnedServerVerifier::capture(&provider), None)
+        Self::build(
+            address,
+            port,
+            PinnedServerVerifier::capture(&provider),
+            None,
+        )
     }
 
     /// Every later contact: only the pinned certificate(s).
-    pub fn pinned(address: &str, port: u16, pins: Vec<[u8; 32]>, identity: Option<&ClientIdentity>) -> Result<Self, String> {
+    pub fn pinned(
+        address: &str,
+        port: u16,
+        pins: Vec<[u8; 32]>,
+        identity: Option<&ClientIdentity>,
+    ) -> Result<Self, String> {
         let provider = rustls::crypto::aws_lc_rs::default_provider();
-        Self::build(address, port, PinnedServerVerifier::pinned(&provider, pins), identity)
+        Self::build(
+            address,
+            port,
+            PinnedServerVerifier::pinned(&provider, pins),
+            identity,
+        )
     }
 
     /// `address:port`.
@@ -109,17 +130,25 @@ impl GatewayClient {
     }
 
     /// Connects and completes the TLS handshake.
-    pub async fn connect(&self) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
+    pub async fn connect(
+        &self,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
         let attempt = async {
-            let tcp = TcpStream::connect(&self.endpoint).await.map_err(|e| ConnectError::Other(e.to_string()))?;
+            let tcp = TcpStream::connect(&self.endpoint)
+                .await
+                .map_err(|e| ConnectError::Other(e.to_string()))?;
             let _ = tcp.set_nodelay(true);
             tokio_rustls::TlsConnector::from(self.config.clone())
                 .connect(self.server_name.clone(), tcp)
                 .await
                 .map_err(|e| {
-                    let pin = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).and_then(pin_mismatch).cloned();
+                    let pin = e
+                        .get_ref()
+                        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                        .and_then(pin_mismatch)
+                        .cloned();
                     match pin {
-                        Some(p) => ConnectError::Pin(p),
+                        Some(p) => ConnectError::Pin(Box::new(p)),
                         None => ConnectError::Other(format!("TLS handshake failed: {e}")),
                     }
                 })
@@ -141,30 +170,47 @@ impl GatewayClient {
         let other = |e: hyper::Error| ConnectError::Other(e.to_string());
         let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.map_err(other)?;
         tokio::spawn(conn);
-        let mut req = hyper::Request::builder().method(method).uri(path).header("host", &self.endpoint);
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.endpoint);
         let token;
         if let Some((user, pass)) = basic {
-            token = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
+            token = Zeroizing::new(
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")),
+            );
             req = req.header("authorization", format!("Basic {}", token.as_str()));
         }
         if body.is_some() {
             req = req.header("content-type", "application/json");
         }
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| ConnectError::Other(e.to_string()))?;
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ConnectError::Other(e.to_string()))?;
         let answer = async {
             let resp = sender.send_request(req).await.map_err(other)?;
             let status = resp.status().as_u16();
             let bytes = resp.into_body().collect().await.map_err(other)?.to_bytes();
-            Ok(Reply { status, json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null) })
+            Ok(Reply {
+                status,
+                json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+            })
         };
         tokio::time::timeout(REQUEST_TIMEOUT, answer)
             .await
-            .unwrap_or_else(|_| Err(ConnectError::Other("the gateway did not answer in time".into())))
+            .unwrap_or_else(|_| {
+                Err(ConnectError::Other(
+                    "the gateway did not answer in time".into(),
+                ))
+            })
     }
 
     /// Opens a tunnel to a service; the stream after `101` or the gateway's refusal.
-    pub async fn open_tunnel(&self, service: &str) -> Result<Result<TokioIo<hyper::upgrade::Upgraded>, Reply>, ConnectError> {
+    pub async fn open_tunnel(
+        &self,
+        service: &str,
+    ) -> Result<Result<TokioIo<hyper::upgrade::Upgraded>, Reply>, ConnectError> {
         let tls = self.connect().await?;
         let other = |e: hyper::Error| ConnectError::Other(e.to_string());
         let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.map_err(other)?;
@@ -181,7 +227,10 @@ impl GatewayClient {
         if resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
             let status = resp.status().as_u16();
             let bytes = resp.into_body().collect().await.map_err(other)?.to_bytes();
-            return Ok(Err(Reply { status, json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null) }));
+            return Ok(Err(Reply {
+                status,
+                json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+            }));
         }
         let upgraded = hyper::upgrade::on(resp).await.map_err(other)?;
         Ok(Ok(TokioIo::new(upgraded)))

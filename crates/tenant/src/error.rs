@@ -29,7 +29,9 @@ pub enum TenantError {
     #[error("the service provider's certificate is not the pinned one")]
     PinMismatch(Box<TrustFailure>),
     /// The thumbprint given does not match the certificate presented (exit 3).
-    #[error("the certificate presented by {endpoint} does not match the thumbprint you gave: presented thumbprint {thumbprint}, SHA-256 {sha256}; nothing was saved and no credentials were sent")]
+    #[error(
+        "the certificate presented by {endpoint} does not match the thumbprint you gave: presented thumbprint {thumbprint}, SHA-256 {sha256}; nothing was saved and no credentials were sent"
+    )]
     ThumbprintMismatch {
         /// `address:port`.
         endpoint: String,
@@ -90,7 +92,9 @@ impl TenantError {
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            TenantError::PinMismatch(_) | TenantError::ThumbprintMismatch { .. } => ErrorKind::Trust,
+            TenantError::PinMismatch(_) | TenantError::ThumbprintMismatch { .. } => {
+                ErrorKind::Trust
+            }
             TenantError::Authentication(_) => ErrorKind::Authentication,
             TenantError::BadInput(_) => ErrorKind::BadInput,
             TenantError::Db(e) if e.is_bad_input() => ErrorKind::BadInput,

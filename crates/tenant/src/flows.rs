@@ -37,8 +37,18 @@ impl TenantPaths {
 
     /// The client key file of a provider.
     pub fn key_path(&self, provider: &str) -> PathBuf {
-        let safe: String = provider.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
-        let digest = upper_hex(&sha2::Sha256::digest(provider.as_bytes()))[..12].to_ascii_lowercase();
+        let safe: String = provider
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let digest =
+            upper_hex(&sha2::Sha256::digest(provider.as_bytes()))[..12].to_ascii_lowercase();
         self.keys_dir().join(format!("{safe}-{digest}.key"))
     }
 
@@ -50,7 +60,8 @@ impl TenantPaths {
         if !path.exists() {
             match fsio::write_new_file(&path, b"", FileSpec::owner_only()) {
                 Ok(()) => {}
-                Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -60,7 +71,10 @@ impl TenantPaths {
     fn load_identity(&self, p: &PinnedProvider) -> Result<ClientIdentity, TenantError> {
         let pem = fsio::read_secret_file(&self.key_path(&p.name))?;
         let key = cloudgate_pki::pem::decode_private_key(&pem)?;
-        Ok(ClientIdentity { cert_der: p.client_cert_der.clone(), key_der: key })
+        Ok(ClientIdentity {
+            cert_der: p.client_cert_der.clone(),
+            key_der: key,
+        })
     }
 }
 
@@ -76,7 +90,10 @@ pub struct Probe {
 }
 
 fn unreachable(endpoint: &str, reason: String) -> TenantError {
-    TenantError::Unreachable { endpoint: endpoint.to_string(), reason }
+    TenantError::Unreachable {
+        endpoint: endpoint.to_string(),
+        reason,
+    }
 }
 
 /// Connects without trusting anything yet, completes a verified handshake, and returns the
@@ -95,7 +112,11 @@ pub async fn probe(address: &str, port: u16) -> Result<Probe, TenantError> {
         .presented_chain()
         .ok_or_else(|| unreachable(client.endpoint(), "no certificate was presented".into()))?;
     let cert = CertificateInfo::from_der(&chain[0])?;
-    Ok(Probe { cert, chain, provider })
+    Ok(Probe {
+        cert,
+        chain,
+        provider,
+    })
 }
 
 /// What `add` needs beyond the probe.
@@ -117,13 +138,20 @@ pub struct AddRequest<'a> {
 fn refusal(reply: &Reply) -> (String, String) {
     (
         reply.json["code"].as_str().unwrap_or("unknown").to_string(),
-        reply.json["message"].as_str().unwrap_or("no reason given").to_string(),
+        reply.json["message"]
+            .as_str()
+            .unwrap_or("no reason given")
+            .to_string(),
     )
 }
 
 /// Enrolls over a channel pinned to the verified probe certificate, then saves the provider and
 /// the client key. Nothing is saved if anything fails.
-pub async fn add_provider(paths: &TenantPaths, req: AddRequest<'_>, verified: &Probe) -> Result<PinnedProvider, TenantError> {
+pub async fn add_provider(
+    paths: &TenantPaths,
+    req: AddRequest<'_>,
+    verified: &Probe,
+) -> Result<PinnedProvider, TenantError> {
     let db = paths.db().await?;
     match db.get(req.name).await {
         Ok(_) => return Err(cloudgate_db::DbError::ProviderExists(req.name.to_string()).into()),
@@ -133,22 +161,41 @@ pub async fn add_provider(paths: &TenantPaths, req: AddRequest<'_>, verified: &P
     let host = cloudgate_store::license::host_name();
     let generated = cloudgate_pki::generate_self_signed(&cloudgate_pki::SelfSignedRequest {
         key_type: cloudgate_pki::KeyType::EcdsaP256,
-        subject: cloudgate_pki::dn::SubjectName::parse(&format!("CN={}@{}", req.username, host.replace(',', "_")))
-            .unwrap_or_else(|_| cloudgate_pki::dn::SubjectName::for_licensee("cloudgate tenant")),
+        subject: cloudgate_pki::dn::SubjectName::parse(&format!(
+            "CN={}@{}",
+            req.username,
+            host.replace(',', "_")
+        ))
+        .unwrap_or_else(|_| cloudgate_pki::dn::SubjectName::for_licensee("cloudgate tenant")),
         sans: vec![],
         valid_days: 3650,
         now: time::OffsetDateTime::now_utc(),
     })?;
-    let identity = ClientIdentity { cert_der: generated.cert_der.clone(), key_der: generated.key_pkcs8_der.clone() };
+    let identity = ClientIdentity {
+        cert_der: generated.cert_der.clone(),
+        key_der: generated.key_pkcs8_der.clone(),
+    };
     let pin = verified.cert.fingerprints.sha256;
-    let client = GatewayClient::pinned(req.address, req.port, vec![pin], Some(&identity)).map_err(TenantError::BadInput)?;
+    let client = GatewayClient::pinned(req.address, req.port, vec![pin], Some(&identity))
+        .map_err(TenantError::BadInput)?;
     let body = serde_json::json!({ "client_cert_pem": cloudgate_pki::pem::encode_certificate(&identity.cert_der) });
-    let reply = match client.request("POST", "/v1/enroll", Some((req.username, req.password)), Some(body)).await {
+    let reply = match client
+        .request(
+            "POST",
+            "/v1/enroll",
+            Some((req.username, req.password)),
+            Some(body),
+        )
+        .await
+    {
         Ok(r) => r,
         Err(ConnectError::Pin(p)) => {
             return Err(TenantError::ThumbprintMismatch {
                 endpoint: client.endpoint().to_string(),
-                thumbprint: p.presented_fingerprints.map(|f| f.thumbprint()).unwrap_or_default(),
+                thumbprint: p
+                    .presented_fingerprints
+                    .map(|f| f.thumbprint())
+                    .unwrap_or_default(),
                 sha256: p.presented,
             });
         }
@@ -162,12 +209,20 @@ pub async fn add_provider(paths: &TenantPaths, req: AddRequest<'_>, verified: &P
         }
         status => {
             let (code, message) = refusal(&reply);
-            return Err(TenantError::Refused { status, code, message });
+            return Err(TenantError::Refused {
+                status,
+                code,
+                message,
+            });
         }
     }
     let services: Vec<String> = reply.json["services"]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let key_path = paths.key_path(req.name);
     fsio::ensure_private_dir(&paths.keys_dir(), &FileOwnership::owner_only())?;
@@ -201,16 +256,23 @@ pub async fn add_provider(paths: &TenantPaths, req: AddRequest<'_>, verified: &P
 fn pinned_client(paths: &TenantPaths, p: &PinnedProvider) -> Result<GatewayClient, TenantError> {
     let identity = paths.load_identity(p)?;
     let pin: [u8; 32] = CertificateInfo::from_der(&p.cert_der)?.fingerprints.sha256;
-    GatewayClient::pinned(&p.address, p.port, vec![pin], Some(&identity)).map_err(TenantError::BadInput)
+    GatewayClient::pinned(&p.address, p.port, vec![pin], Some(&identity))
+        .map_err(TenantError::BadInput)
 }
 
-fn trust_failure(p: &PinnedProvider, endpoint: &str, mismatch: cloudgate_pki::verify::PinMismatch) -> TenantError {
+fn trust_failure(
+    p: &PinnedProvider,
+    endpoint: &str,
+    mismatch: cloudgate_pki::verify::PinMismatch,
+) -> TenantError {
     let expected = CertificateInfo::from_der(&p.cert_der).ok();
     TenantError::PinMismatch(Box::new(TrustFailure {
         provider: p.name.clone(),
         endpoint: endpoint.to_string(),
         expected_thumbprint: p.thumbprint.clone(),
-        expected_sha256: expected.map(|c| c.fingerprints.sha256_colons()).unwrap_or_else(|| p.sha256.clone()),
+        expected_sha256: expected
+            .map(|c| c.fingerprints.sha256_colons())
+            .unwrap_or_else(|| p.sha256.clone()),
         presented: mismatch.presented_fingerprints,
         presented_sha256: mismatch.presented,
         first_seen: p.first_seen.clone(),
@@ -241,7 +303,7 @@ pub async fn check(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tenan
     let client = pinned_client(paths, &p)?;
     let reply = match client.request("GET", "/v1/tenant", None, None).await {
         Ok(r) => r,
-        Err(ConnectError::Pin(m)) => return Err(trust_failure(&p, client.endpoint(), m)),
+        Err(ConnectError::Pin(m)) => return Err(trust_failure(&p, client.endpoint(), *m)),
         Err(ConnectError::Other(reason)) => return Err(unreachable(client.endpoint(), reason)),
     };
     if reply.status != 200 {
@@ -249,30 +311,53 @@ pub async fn check(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tenan
         return Err(if reply.status == 401 || reply.status == 403 {
             TenantError::Authentication(format!("{message} ({code})"))
         } else {
-            TenantError::Refused { status: reply.status, code, message }
+            TenantError::Refused {
+                status: reply.status,
+                code,
+                message,
+            }
         });
     }
     let services: Vec<String> = reply.json["services"]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     db.seen(name, &services).await?;
-    let days_left = CertificateInfo::from_der(&p.cert_der)?.days_left(time::OffsetDateTime::now_utc());
+    let days_left =
+        CertificateInfo::from_der(&p.cert_der)?.days_left(time::OffsetDateTime::now_utc());
     Ok(CheckReport {
         name: p.name.clone(),
         endpoint: client.endpoint().to_string(),
         thumbprint: p.thumbprint.clone(),
-        tenant: reply.json["tenant"].as_str().unwrap_or_default().to_string(),
+        tenant: reply.json["tenant"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         services,
         days_left,
     })
 }
 
 /// Moves a provider's pin to a certificate the user verified (after `refresh`).
-pub async fn refresh_pin(paths: &TenantPaths, name: &str, verified: &Probe) -> Result<(), TenantError> {
+pub async fn refresh_pin(
+    paths: &TenantPaths,
+    name: &str,
+    verified: &Probe,
+) -> Result<(), TenantError> {
     let db = paths.db().await?;
     let f = &verified.cert.fingerprints;
-    db.repin(name, &verified.cert.der, &f.thumbprint(), &f.sha256_hex(), &f.spki_pin()).await?;
+    db.repin(
+        name,
+        &verified.cert.der,
+        &f.thumbprint(),
+        &f.sha256_hex(),
+        &f.spki_pin(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -316,7 +401,7 @@ pub async fn serve_tunnel(
                             tracing::warn!(service = %service, code = %code, "the service provider refused the tunnel: {message}");
                         }
                         Err(ConnectError::Pin(m)) => {
-                            let _ = fail.send(trust_failure(&provider, client.endpoint(), m)).await;
+                            let _ = fail.send(trust_failure(&provider, client.endpoint(), *m)).await;
                         }
                         Err(ConnectError::Other(reason)) => {
                             tracing::warn!(endpoint = %client.endpoint(), "cannot reach the service provider ({reason}); the next connection tries again");

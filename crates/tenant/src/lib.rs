@@ -13,4 +13,7 @@ mod flows;
 
 pub use client::{ClientIdentity, GatewayClient, Reply};
 pub use error::{ErrorKind, TenantError, TrustFailure};
-pub use flows::{AddRequest, CheckReport, Probe, TenantPaths, add_provider, check, probe, refresh_pin, serve_tunnel};
+pub use flows::{
+    AddRequest, CheckReport, Probe, TenantPaths, add_provider, check, probe, refresh_pin,
+    serve_tunnel,
+};
