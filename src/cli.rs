@@ -510,6 +510,10 @@ thumbprint exits 3 and a refused password exits 4; neither saves anything."
         /// Pin whatever certificate is presented, without verification (logged; not recommended)
         #[arg(long)]
         accept_new: bool,
+        /// How to trust the provider: pin its certificate (default), or, for a certificate from a
+        /// public CA, the system's trusted roots and the host name like a browser
+        #[arg(long, value_enum, default_value_t = TrustMode::Pinned)]
+        trust: TrustMode,
         /// Print the saved provider as JSON
         #[arg(long)]
         json: bool,
@@ -536,4 +540,12 @@ thumbprint exits 3 and a refused password exits 4; neither saves anything."
     },
     /// Forget a provider and its client key
     Remove { name: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrustMode {
+    /// Pin the certificate after out-of-band verification; a changed certificate is refused
+    Pinned,
+    /// Trust the system's root certificates and check the host name (no pin, no thumbprint)
+    Ca,
 }

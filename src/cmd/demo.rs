@@ -179,7 +179,7 @@ pub async fn run() -> anyhow::Result<()> {
         "The tenant adds the provider, verifying the thumbprint it was sent",
     );
     let paths = TenantPaths::new(Layout::new(tenant_dir.0.join("data")));
-    let probe = cloudgate_tenant::probe("127.0.0.1", addr.port()).await?;
+    let probe = cloudgate_tenant::probe("127.0.0.1", addr.port(), false).await?;
     let given = applied.info.fingerprints.thumbprint();
     anyhow::ensure!(
         probe.cert.fingerprints.thumbprint() == given,
@@ -198,6 +198,7 @@ pub async fn run() -> anyhow::Result<()> {
             description: "",
             username: TENANT,
             password: PASSWORD,
+            ca: false,
         },
         &probe,
     )

@@ -5,7 +5,7 @@ use cloudgate_pki::{CertificateInfo, FingerprintQuery, format_summary_date};
 use cloudgate_tenant::{AddRequest, Probe, TenantError, TenantPaths, TrustFailure};
 use serde::Serialize;
 
-use crate::cli::{ProviderCommand, TenantSideCommand};
+use crate::cli::{ProviderCommand, TenantSideCommand, TrustMode};
 use crate::context::Context;
 use crate::exit::usage;
 use crate::input::{given_password, interactive, prompt_password};
@@ -213,8 +213,15 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             description,
             thumbprint,
             accept_new,
+            trust,
             json,
         }) => {
+            let ca = trust == TrustMode::Ca;
+            if ca && (thumbprint.is_some() || accept_new) {
+                return Err(usage(
+                    "--trust ca checks the system's roots and the host name; --thumbprint and --accept-new go with --trust pinned",
+                ));
+            }
             let (host, port) = parse_address(&address)?;
             let name = name.unwrap_or_else(|| {
                 if host.contains(':') {
@@ -235,9 +242,15 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                 return Err(usage("--username is empty or has control characters"));
             }
             let endpoint = format!("{host}:{port}");
-            let probe = loud(cloudgate_tenant::probe(&host, port).await)?;
+            let probe = loud(cloudgate_tenant::probe(&host, port, ca).await)?;
             eprint!("{}", presented_text(&probe, &endpoint));
-            verify(&probe, &endpoint, thumbprint.as_deref(), accept_new)?;
+            if ca {
+                eprintln!(
+                    "The certificate chains to a trusted root and matches {host}: no thumbprint needed (--trust ca)."
+                );
+            } else {
+                verify(&probe, &endpoint, thumbprint.as_deref(), accept_new)?;
+            }
             let password = match given_password(&password)? {
                 Some(p) => p,
                 None if interactive() => prompt_password(
@@ -261,6 +274,7 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                         description: &description,
                         username: &username,
                         password: &password,
+                        ca,
                     },
                     &probe,
                 )
@@ -353,7 +367,12 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             let db = paths.db().await?;
             let p = db.get(&name).await?;
             let endpoint = format!("{}:{}", p.address, p.port);
-            let probe = loud(cloudgate_tenant::probe(&p.address, p.port).await)?;
+            if p.trust == "ca" {
+                return Err(usage(format!(
+                    "provider {name} is trusted through the system's roots (--trust ca); there is no pin to refresh"
+                )));
+            }
+            let probe = loud(cloudgate_tenant::probe(&p.address, p.port, false).await)?;
             if probe.cert.fingerprints.sha256_hex() == p.sha256 {
                 db.seen(&name, &p.services).await?;
                 return print_text(&format!(

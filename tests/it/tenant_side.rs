@@ -402,3 +402,166 @@ async fn a_man_in_the_middle_never_receives_the_password() {
     assert!(!received.contains(TENANT_PASSWORD));
     assert_eq!(w.providers(), serde_json::json!([]));
 }
+
+/// Makes a CA and a `localhost` server certificate it issued; returns (ca.pem, cert.pem, key.pem).
+fn ca_and_localhost_cert(
+    env: &Env,
+    prefix: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use crate::util::openssl;
+    let p = |n: &str| env.path(&format!("{prefix}-{n}"));
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        p("ca.key").to_str().unwrap(),
+    ]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        p("ca.key").to_str().unwrap(),
+        "-subj",
+        &format!("/CN={prefix} Root CA"),
+        "-days",
+        "30",
+        "-out",
+        p("ca.pem").to_str().unwrap(),
+    ]);
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        p("leaf.key").to_str().unwrap(),
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        p("leaf.key").to_str().unwrap(),
+        "-subj",
+        "/CN=localhost",
+        "-out",
+        p("leaf.csr").to_str().unwrap(),
+    ]);
+    std::fs::write(p("leaf.ext"), "basicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        p("leaf.csr").to_str().unwrap(),
+        "-CA",
+        p("ca.pem").to_str().unwrap(),
+        "-CAkey",
+        p("ca.key").to_str().unwrap(),
+        "-CAcreateserial",
+        "-days",
+        "20",
+        "-extfile",
+        p("leaf.ext").to_str().unwrap(),
+        "-out",
+        p("leaf.pem").to_str().unwrap(),
+    ]);
+    (p("ca.pem"), p("leaf.pem"), p("leaf.key"))
+}
+
+#[tokio::test]
+async fn a_ca_issued_provider_can_be_trusted_through_the_roots_instead_of_a_pin() {
+    let sp = Env::new();
+    let (ca, leaf, key) = ca_and_localhost_cert(&sp, "good");
+    sp.ok(&[
+        "sp",
+        "cert",
+        "import",
+        leaf.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--apply",
+    ]);
+    add_tenant(&sp, "acme");
+    let gw = GatewayProc::start(&sp, &[]);
+    let tenant = Env::new();
+    let pw = tenant.path("pw");
+    std::fs::write(&pw, format!("{TENANT_PASSWORD}\n")).unwrap();
+    let target = format!("localhost:{}", gw.addr.port());
+    let add = |roots: &std::path::Path| {
+        tenant
+            .cmd()
+            .env("SSL_CERT_FILE", roots)
+            .args([
+                "tenant",
+                "provider",
+                "add",
+                &target,
+                "--trust",
+                "ca",
+                "--username",
+                "acme",
+                "--password-file",
+                pw.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    // Roots that do not include the issuing CA: a trust failure, nothing saved.
+    let (other_ca, _, _) = ca_and_localhost_cert(&sp, "other");
+    let out = add(&other_ca);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not trusted"));
+    // The issuing CA among the roots: added without a thumbprint, and checked the same way later.
+    let out = add(&ca);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&tenant.ok(&["tenant", "provider", "show", &target, "--json"]))
+            .unwrap();
+    assert_eq!(shown["trust"], "ca");
+    let out = tenant
+        .cmd()
+        .env("SSL_CERT_FILE", &ca)
+        .args(["tenant", "check", &target])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tenant
+        .cmd()
+        .env("SSL_CERT_FILE", &other_ca)
+        .args(["tenant", "check", &target])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let e = tenant.fails(
+        &[
+            "tenant",
+            "provider",
+            "add",
+            &target,
+            "--trust",
+            "ca",
+            "--accept-new",
+            "--username",
+            "x",
+        ],
+        2,
+    );
+    assert!(e.contains("--trust pinned"), "{e}");
+}

@@ -55,6 +55,8 @@ enum Acceptance {
     Pinned(Vec<[u8; 32]>),
     /// Any certificate (first contact); it is recorded for the user to verify.
     Capture,
+    /// A certificate that chains to these roots and matches the server name, like a browser.
+    Ca(Arc<rustls::client::WebPkiServerVerifier>),
 }
 
 /// The tenant's verifier of the SP certificate.
@@ -86,6 +88,23 @@ impl PinnedServerVerifier {
         })
     }
 
+    /// Accepts certificates that chain to `roots` and match the server name (for providers added
+    /// with `--trust ca`); records what was presented.
+    pub fn ca(
+        provider: Arc<CryptoProvider>,
+        roots: rustls::RootCertStore,
+    ) -> Result<Arc<Self>, rustls::client::VerifierBuilderError> {
+        let algorithms = provider.signature_verification_algorithms;
+        let inner =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()?;
+        Ok(Arc::new(PinnedServerVerifier {
+            acceptance: Acceptance::Ca(inner),
+            algorithms,
+            presented: Mutex::new(None),
+        }))
+    }
+
     /// The certificate chain the server presented (leaf first), once a handshake got that far.
     pub fn presented_chain(&self) -> Option<Vec<Vec<u8>>> {
         self.presented.lock().ok().and_then(|p| p.clone())
@@ -97,9 +116,9 @@ impl ServerCertVerifier for PinnedServerVerifier {
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
         let mut chain = vec![end_entity.to_vec()];
         chain.extend(intermediates.iter().map(|c| c.to_vec()));
@@ -112,6 +131,9 @@ impl ServerCertVerifier for PinnedServerVerifier {
         };
         match &self.acceptance {
             Acceptance::Capture => Ok(ServerCertVerified::assertion()),
+            Acceptance::Ca(inner) => {
+                inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
             Acceptance::Pinned(pins) if pins.contains(&sha256) => {
                 Ok(ServerCertVerified::assertion())
             }

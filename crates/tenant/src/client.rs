@@ -35,6 +35,9 @@ pub struct ClientIdentity {
 pub enum ConnectError {
     /// The presented certificate is not pinned.
     Pin(Box<PinMismatch>),
+    /// The certificate did not verify against the system roots or the host name (`--trust ca`),
+    /// or was otherwise refused.
+    Untrusted(String),
     /// Anything else, described.
     Other(String),
 }
@@ -119,6 +122,20 @@ impl GatewayClient {
         )
     }
 
+    /// Trusts the system's root certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` are honoured) and
+    /// checks the host name, like a browser; for providers added with `--trust ca`.
+    pub fn ca(address: &str, port: u16, identity: Option<&ClientIdentity>) -> Result<Self, String> {
+        let found = rustls_native_certs::load_native_certs();
+        let mut roots = rustls::RootCertStore::empty();
+        let (added, _) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            return Err("no trusted root certificates found on this system (install ca-certificates, or set SSL_CERT_FILE)".into());
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = PinnedServerVerifier::ca(provider, roots).map_err(|e| e.to_string())?;
+        Self::build(address, port, verifier, identity)
+    }
+
     /// `address:port`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
@@ -147,8 +164,13 @@ impl GatewayClient {
                         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
                         .and_then(pin_mismatch)
                         .cloned();
+                    let bad_cert = e
+                        .get_ref()
+                        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                        .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
                     match pin {
                         Some(p) => ConnectError::Pin(Box::new(p)),
+                        None if bad_cert => ConnectError::Untrusted(e.to_string()),
                         None => ConnectError::Other(format!("TLS handshake failed: {e}")),
                     }
                 })

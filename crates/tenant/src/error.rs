@@ -40,6 +40,15 @@ pub enum TenantError {
         /// Presented SHA-256 (colon hex).
         sha256: String,
     },
+    /// A `--trust ca` provider whose certificate does not chain to the system roots or does not
+    /// match its host name (exit 3).
+    #[error("the certificate of {endpoint} is not trusted: {reason}")]
+    Untrusted {
+        /// `address:port`.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
     /// Tenant credentials refused (exit 4).
     #[error("the service provider refused the tenant credentials: {0}")]
     Authentication(String),
@@ -92,9 +101,9 @@ impl TenantError {
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            TenantError::PinMismatch(_) | TenantError::ThumbprintMismatch { .. } => {
-                ErrorKind::Trust
-            }
+            TenantError::PinMismatch(_)
+            | TenantError::ThumbprintMismatch { .. }
+            | TenantError::Untrusted { .. } => ErrorKind::Trust,
             TenantError::Authentication(_) => ErrorKind::Authentication,
             TenantError::BadInput(_) => ErrorKind::BadInput,
             TenantError::Db(e) if e.is_bad_input() => ErrorKind::BadInput,

@@ -98,11 +98,22 @@ fn unreachable(endpoint: &str, reason: String) -> TenantError {
 
 /// Connects without trusting anything yet, completes a verified handshake, and returns the
 /// certificate the gateway proved it holds. Sends nothing but `GET /v1/provider`.
-pub async fn probe(address: &str, port: u16) -> Result<Probe, TenantError> {
-    let client = GatewayClient::capture(address, port).map_err(TenantError::BadInput)?;
+pub async fn probe(address: &str, port: u16, ca: bool) -> Result<Probe, TenantError> {
+    let client = if ca {
+        GatewayClient::ca(address, port, None)
+    } else {
+        GatewayClient::capture(address, port)
+    }
+    .map_err(TenantError::BadInput)?;
     let provider = match client.request("GET", "/v1/provider", None, None).await {
         Ok(reply) if reply.status == 200 => reply.json,
         Ok(_) => serde_json::Value::Null,
+        Err(ConnectError::Untrusted(reason)) => {
+            return Err(TenantError::Untrusted {
+                endpoint: client.endpoint().to_string(),
+                reason,
+            });
+        }
         Err(ConnectError::Other(reason)) if client.presented_chain().is_none() => {
             return Err(unreachable(client.endpoint(), reason));
         }
@@ -133,6 +144,8 @@ pub struct AddRequest<'a> {
     pub username: &'a str,
     /// Tenant password (sent only over the pinned channel).
     pub password: &'a str,
+    /// Trust the system roots and host name instead of a pin (`--trust ca`).
+    pub ca: bool,
 }
 
 fn refusal(reply: &Reply) -> (String, String) {
@@ -199,6 +212,12 @@ pub async fn add_provider(
                 sha256: p.presented,
             });
         }
+        Err(ConnectError::Untrusted(reason)) => {
+            return Err(TenantError::Untrusted {
+                endpoint: client.endpoint().to_string(),
+                reason,
+            });
+        }
         Err(ConnectError::Other(reason)) => return Err(unreachable(client.endpoint(), reason)),
     };
     match reply.status {
@@ -235,7 +254,7 @@ pub async fn add_provider(
         address: req.address.to_string(),
         port: req.port,
         description: req.description.to_string(),
-        trust: "pinned".into(),
+        trust: if req.ca { "ca".into() } else { "pinned".into() },
         cert_der: verified.cert.der.clone(),
         thumbprint: f.thumbprint(),
         sha256: f.sha256_hex(),
@@ -255,6 +274,10 @@ pub async fn add_provider(
 
 fn pinned_client(paths: &TenantPaths, p: &PinnedProvider) -> Result<GatewayClient, TenantError> {
     let identity = paths.load_identity(p)?;
+    if p.trust == "ca" {
+        return GatewayClient::ca(&p.address, p.port, Some(&identity))
+            .map_err(TenantError::BadInput);
+    }
     let pin: [u8; 32] = CertificateInfo::from_der(&p.cert_der)?.fingerprints.sha256;
     GatewayClient::pinned(&p.address, p.port, vec![pin], Some(&identity))
         .map_err(TenantError::BadInput)
@@ -304,6 +327,12 @@ pub async fn check(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tenan
     let reply = match client.request("GET", "/v1/tenant", None, None).await {
         Ok(r) => r,
         Err(ConnectError::Pin(m)) => return Err(trust_failure(&p, client.endpoint(), *m)),
+        Err(ConnectError::Untrusted(reason)) => {
+            return Err(TenantError::Untrusted {
+                endpoint: client.endpoint().to_string(),
+                reason,
+            });
+        }
         Err(ConnectError::Other(reason)) => return Err(unreachable(client.endpoint(), reason)),
     };
     if reply.status != 200 {
@@ -402,6 +431,9 @@ pub async fn serve_tunnel(
                         }
                         Err(ConnectError::Pin(m)) => {
                             let _ = fail.send(trust_failure(&provider, client.endpoint(), *m)).await;
+                        }
+                        Err(ConnectError::Untrusted(reason)) => {
+                            let _ = fail.send(TenantError::Untrusted { endpoint: client.endpoint().to_string(), reason }).await;
                         }
                         Err(ConnectError::Other(reason)) => {
                             tracing::warn!(endpoint = %client.endpoint(), "cannot reach the service provider ({reason}); the next connection tries again");
