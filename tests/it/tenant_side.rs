@@ -565,3 +565,49 @@ async fn a_ca_issued_provider_can_be_trusted_through_the_roots_instead_of_a_pin(
     );
     assert!(e.contains("--trust pinned"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_the_thumbprint_is_asked_for_and_checked() {
+    use expectrl::Expect as _;
+    let w = world().await;
+    let c = current(&w.sp);
+    let run = |answer: String| {
+        let bin = assert_cmd::cargo::cargo_bin("cloudgate");
+        let addr = w.gw.addr.to_string();
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "'{}' tenant provider add {addr} --name sp --username acme --password-file '{}'; echo \"EXIT=$?\"",
+                bin.display(),
+                w.pw.display()
+            ))
+            .env("CLOUDGATE_HOME", &w.tenant.data)
+            .env("TERM", "xterm");
+        let mut s = expectrl::session::Session::spawn(cmd).unwrap();
+        s.set_expect_timeout(Some(Duration::from_secs(30)));
+        s.expect("Type yes, or paste the thumbprint you received")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        s.send(format!("{answer}\r")).unwrap();
+        let found = s.expect(expectrl::Regex("EXIT=([0-9]+)")).unwrap();
+        std::str::from_utf8(found.get(1).unwrap())
+            .unwrap()
+            .parse::<i32>()
+            .unwrap()
+    };
+    assert_eq!(
+        run("AB".repeat(20)),
+        3,
+        "a wrong pasted thumbprint is a trust failure"
+    );
+    assert_eq!(w.providers(), serde_json::json!([]));
+    let spaced: String = c
+        .thumbprint
+        .as_bytes()
+        .chunks(2)
+        .map(|p| std::str::from_utf8(p).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(run(spaced.to_lowercase()), 0);
+    assert_eq!(w.providers()[0]["thumbprint"], c.thumbprint.as_str());
+}
