@@ -58,11 +58,6 @@ pub async fn run(ctx: &Context, args: GatewayRunArgs) -> anyhow::Result<()> {
         sha256 = %cert.fingerprints.sha256_colons(),
         "gateway listening"
     );
-    // One line on stdout so scripts (and tests using port 0) learn the address.
-    println!(
-        "cloudgate gateway listening on {addr} with certificate {}",
-        cert.fingerprints.thumbprint()
-    );
     let reload = gateway.reload_handle();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::spawn(async move {
@@ -77,6 +72,12 @@ pub async fn run(ctx: &Context, args: GatewayRunArgs) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
         }
     });
+    // Signal handlers are in place before the address is announced, so a SIGHUP right after
+    // start reloads instead of killing. One line on stdout so scripts (and tests using port 0) learn the address.
+    println!(
+        "cloudgate gateway listening on {addr} with certificate {}",
+        cert.fingerprints.thumbprint()
+    );
     gateway.run(shutdown).await?;
     Ok(())
 }

@@ -29,15 +29,12 @@ impl GatewayProc {
     pub fn start(env: &Env, extra: &[&str]) -> Self {
         let bin = assert_cmd::cargo::cargo_bin("cloudgate");
         let mut child = std::process::Command::new(bin)
-            .args([
-                "sp",
-                "gateway",
-                "run",
-                "--listen",
-                "127.0.0.1:0",
-                "--reload-interval",
-                "1",
-            ])
+            .args(["sp", "gateway", "run", "--listen", "127.0.0.1:0"])
+            .args(if extra.contains(&"--reload-interval") {
+                &[][..]
+            } else {
+                &["--reload-interval", "1"][..]
+            })
             .args(extra)
             .env("CLOUDGATE_HOME", &env.data)
             .env("CLOUDGATE_LOG", "info")

@@ -611,3 +611,61 @@ async fn on_a_terminal_the_thumbprint_is_asked_for_and_checked() {
     assert_eq!(run(spaced.to_lowercase()), 0);
     assert_eq!(w.providers()[0]["thumbprint"], c.thumbprint.as_str());
 }
+
+#[tokio::test]
+async fn a_second_connection_resumes_the_tls_session() {
+    let w = world().await;
+    let c = current(&w.sp);
+    assert!(w.add(&["--thumbprint", &c.thumbprint]).status.success());
+    let pin = applied_pin(&w.sp);
+    let client =
+        cloudgate_tenant::GatewayClient::pinned("127.0.0.1", w.gw.addr.port(), vec![pin], None)
+            .unwrap();
+    // The first request reads the answer, and with it the session ticket.
+    assert_eq!(
+        client
+            .request("GET", "/v1/provider", None, None)
+            .await
+            .map(|r| r.status)
+            .ok(),
+        Some(200)
+    );
+    let first = client.connect().await.map_err(|_| "connect").unwrap();
+    assert_eq!(
+        first.get_ref().1.handshake_kind(),
+        Some(rustls::HandshakeKind::Resumed)
+    );
+}
+
+#[tokio::test]
+async fn sighup_reloads_at_once() {
+    let sp = Env::new();
+    provider_with_tenant(&sp, "acme").await;
+    let gw = GatewayProc::start(&sp, &["--reload-interval", "3600"]);
+    sp.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "ecdsa-p256",
+        "--apply",
+    ]);
+    let new_pin = applied_pin(&sp);
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &gw.child.id().to_string()])
+        .status();
+    let started = std::time::Instant::now();
+    loop {
+        let client = cloudgate_tenant::GatewayClient::capture("127.0.0.1", gw.addr.port()).unwrap();
+        let _ = client.connect().await;
+        let presented = client.presented_chain().unwrap();
+        if <sha2::Sha256 as sha2::Digest>::digest(&presented[0]).as_slice() == new_pin {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "SIGHUP did not reload"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
