@@ -445,63 +445,20 @@ async fn failed_enrollments_are_throttled_per_source_address() {
         (r.status, r.json["code"].as_str()),
         (429, Some("too_many_failures"))
     );
-    // The same gateway on another source address (127.0.0.2) is unaffected.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-    let tcp = socket.connect(gw.addr).await.unwrap();
-    drop(tcp);
-    let r = enroll_from("127.0.0.2", gw.addr, pin, &id).await;
-    assert_eq!(r, 200);
-}
-
-/// Enrolls over a connection from a chosen loopback source address.
-async fn enroll_from(
-    source: &str,
-    addr: std::net::SocketAddr,
-    pin: [u8; 32],
-    id: &ClientIdentity,
-) -> u16 {
-    use std::sync::Arc;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = cloudgate_pki::verify::PinnedServerVerifier::pinned(&provider, vec![pin]);
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(
-            vec![rustls::pki_types::CertificateDer::from(id.cert_der.clone())],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(id.key_der.clone().into()),
-        )
-        .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
-    let tcp = socket.connect(addr).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(
-            rustls::pki_types::ServerName::try_from("cloudgate").unwrap(),
-            tcp,
-        )
-        .await
-        .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    use base64::Engine as _;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("acme:{TENANT_PASSWORD}"));
-    let req = hyper::Request::builder()
-        .method("POST")
-        .uri("/v1/enroll")
-        .header("host", "cloudgate")
-        .header("authorization", format!("Basic {token}"))
-        .body(http_body_util::Full::new(bytes::Bytes::from(
-            serde_json::json!({ "client_cert_pem": id.pem() }).to_string(),
-        )))
-        .unwrap();
-    sender.send_request(req).await.unwrap().status().as_u16()
+    // A tenant on another source address (127.0.0.2) is unaffected.
+    let body = serde_json::json!({ "client_cert_pem": id.pem() });
+    let r = request_from(
+        Some("127.0.0.2"),
+        gw.addr,
+        pin,
+        Some(&id),
+        "POST",
+        "/v1/enroll",
+        Some(("acme", TENANT_PASSWORD)),
+        Some(body),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.json);
 }
 
 #[tokio::test]

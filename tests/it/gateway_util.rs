@@ -120,6 +120,16 @@ pub async fn connect(
     pin: Option<[u8; 32]>,
     identity: Option<&ClientIdentity>,
 ) -> Result<(Tls, Arc<cloudgate_pki::verify::PinnedServerVerifier>), std::io::Error> {
+    connect_from(None, addr, pin, identity).await
+}
+
+/// Like [`connect`], from a chosen loopback source address (127.0.0.2, say).
+pub async fn connect_from(
+    source: Option<&str>,
+    addr: SocketAddr,
+    pin: Option<[u8; 32]>,
+    identity: Option<&ClientIdentity>,
+) -> Result<(Tls, Arc<cloudgate_pki::verify::PinnedServerVerifier>), std::io::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = match pin {
         Some(p) => cloudgate_pki::verify::PinnedServerVerifier::pinned(&provider, vec![p]),
@@ -140,7 +150,14 @@ pub async fn connect(
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = TcpStream::connect(addr).await?;
+    let tcp = match source {
+        None => TcpStream::connect(addr).await?,
+        Some(ip) => {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(format!("{ip}:0").parse().expect("a loopback address"))?;
+            socket.connect(addr).await?
+        }
+    };
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("cloudgate").unwrap(), tcp)
         .await?;
@@ -163,7 +180,22 @@ pub async fn request(
     basic: Option<(&str, &str)>,
     body: Option<serde_json::Value>,
 ) -> Reply {
-    let (tls, _) = connect(addr, Some(pin), identity)
+    request_from(None, addr, pin, identity, method, path, basic, body).await
+}
+
+/// Like [`request`], from a chosen loopback source address.
+#[allow(clippy::too_many_arguments)]
+pub async fn request_from(
+    source: Option<&str>,
+    addr: SocketAddr,
+    pin: [u8; 32],
+    identity: Option<&ClientIdentity>,
+    method: &str,
+    path: &str,
+    basic: Option<(&str, &str)>,
+    body: Option<serde_json::Value>,
+) -> Reply {
+    let (tls, _) = connect_from(source, addr, Some(pin), identity)
         .await
         .expect("TLS connect");
     let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.unwrap();
