@@ -199,7 +199,8 @@ impl GatewayClient {
         let token;
         if let Some((user, pass)) = basic {
             token = Zeroizing::new(
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")),
+                base64::engine::general_purpose::STANDARD
+                    .encode(Zeroizing::new(format!("{user}:{pass}")).as_bytes()),
             );
             req = req.header("authorization", format!("Basic {}", token.as_str()));
         }
