@@ -238,6 +238,26 @@ on a terminal."
 (Finish, Copy to clipboard, Back, Cancel). Nothing is written before Finish. Needs a terminal."
     )]
     Manage,
+    /// Issue a new certificate for the same key, subject and names (new serial and validity)
+    #[command(
+        after_help = "Tenants that pinned the old certificate accept the renewed one on their next connection without \
+asking, because its public key and subject are the ones they pinned. Only self-signed certificates can be renewed here; \
+renew a CA-issued one with its CA and import it."
+    )]
+    Renew {
+        /// The certificate to renew [default: the one in use]
+        #[arg(help = CERT_ARG_HELP)]
+        cert: Option<String>,
+        /// Days of validity, 1 to 3650
+        #[arg(long, value_name = "N", default_value_t = 365, value_parser = parse_valid_days)]
+        valid_days: u32,
+        /// Also put the renewed certificate into use
+        #[arg(long)]
+        apply: bool,
+        /// Print the new entry as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// List the certificates in the store
     List {
         /// Print as JSON

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use cloudgate_pki::pem;
 use cloudgate_pki::pkcs12::{Pkcs12Profile, encode_pkcs12};
 use cloudgate_store::fsio::{self, FileSpec};
-use cloudgate_store::{CertStore, StoredCertificate};
+use cloudgate_store::{CertStore, NewEntry, Source, StoredCertificate};
 use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -46,6 +46,18 @@ pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
             output(&entry, json)
         }
         CertCommand::Apply { cert, json } => apply(&ctx.store_for_write()?, &cert, json),
+        CertCommand::Renew {
+            cert,
+            valid_days,
+            apply,
+            json,
+        } => renew(
+            &ctx.store_for_write()?,
+            cert.as_deref(),
+            valid_days,
+            apply,
+            json,
+        ),
         CertCommand::Check { cert, json } => check(&ctx.store_for_read(), cert.as_deref(), json),
         CertCommand::Export(args) => {
             let store = ctx.store_for_read();
@@ -131,6 +143,52 @@ fn apply(store: &CertStore, cert: &str, json: bool) -> anyhow::Result<()> {
     if let Some(prev) = previous.filter(|p| p.sha256 != entry.info.fingerprints.sha256_hex()) {
         out.push_str(&format!("It replaces {}.\n", prev.thumbprint));
     }
+    print_text(&out)
+}
+
+fn renew(
+    store: &CertStore,
+    cert: Option<&str>,
+    valid_days: u32,
+    apply: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let old = match cert {
+        Some(c) => store.find(c)?,
+        None => store
+            .applied()?
+            .ok_or_else(|| usage("no certificate is in use; name the certificate to renew"))?,
+    };
+    let key = store.load_private_key(&old)?;
+    let renewed =
+        cloudgate_pki::renew_self_signed(&old.info, &key, valid_days, OffsetDateTime::now_utc())
+            .with_context(|| format!("renewing {}", old.info.fingerprints.thumbprint()))?;
+    let mut entry = store.add(NewEntry {
+        cert_der: &renewed.cert_der,
+        key_pkcs8_der: &renewed.key_pkcs8_der,
+        chain: Vec::new(),
+        friendly_name: old.meta.friendly_name.clone(),
+        source: Source::Renewed,
+    })?;
+    if apply {
+        store
+            .apply(&entry)
+            .context("putting the renewed certificate into use")?;
+        entry.applied = true;
+    }
+    if json {
+        return print_json(&CertificateView::new(&entry));
+    }
+    let mut out = format!(
+        "Renewed {} with the same key, subject and names.\n\n",
+        old.info.fingerprints.thumbprint()
+    );
+    out.push_str(&certificate_text(&entry));
+    out.push_str(if apply {
+        "\nThe renewed certificate is now in use. Tenants that pinned the old one accept it without asking (same key).\n"
+    } else {
+        "\nPut it into use with `cloudgate sp cert apply` and its thumbprint; tenants accept it without asking (same key).\n"
+    });
     print_text(&out)
 }
 

@@ -545,3 +545,40 @@ fn spinner_shows_on_a_terminal() {
     assert!(screen.contains("Generating a rsa-4096 key"), "{screen}");
     assert!(screen.contains("Thumbprint: "), "{screen}");
 }
+
+#[test]
+fn renew_keeps_the_key_and_refuses_what_it_cannot_renew() {
+    let env = Env::new();
+    let c = env.generate(&[
+        "--key-type",
+        "ecdsa-p256",
+        "--san",
+        "gw.example.com",
+        "--friendly-name",
+        "kept name",
+    ]);
+    let r: CertJson = serde_json::from_str(&env.ok(&[
+        "sp",
+        "cert",
+        "renew",
+        &c.thumbprint,
+        "--valid-days",
+        "10",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(r.spki_sha256, c.spki_sha256);
+    assert_eq!(r.subject, c.subject);
+    assert_eq!(r.sans, c.sans);
+    assert_eq!(r.friendly_name, "kept name");
+    assert_ne!(r.serial, c.serial);
+    assert!((9..=10).contains(&r.days_left));
+    assert!(!r.applied);
+    env.ok(&["sp", "cert", "check", &r.thumbprint]);
+    let e = env.fails(&["sp", "cert", "renew"], 2);
+    assert!(e.contains("no certificate is in use"), "{e}");
+    env.fails(
+        &["sp", "cert", "renew", &c.thumbprint, "--valid-days", "0"],
+        2,
+    );
+}

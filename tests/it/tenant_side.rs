@@ -669,3 +669,62 @@ async fn sighup_reloads_at_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_renewal_with_the_same_key_is_accepted_without_asking() {
+    let w = world().await;
+    let old = current(&w.sp);
+    assert!(w.add(&["--thumbprint", &old.thumbprint]).status.success());
+    let before: serde_json::Value =
+        serde_json::from_str(&w.tenant.ok(&["tenant", "provider", "show", "sp", "--json"]))
+            .unwrap();
+    let renewed: CertJson = serde_json::from_str(&w.sp.ok(&[
+        "sp",
+        "cert",
+        "renew",
+        "--apply",
+        "--valid-days",
+        "30",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(renewed.spki_sha256, old.spki_sha256);
+    assert_ne!(renewed.thumbprint, old.thumbprint);
+    assert_eq!(renewed.source, "renewed");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let out = w.tenant.run(&["tenant", "check", "sp"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("renewed (same key)")
+            && log.contains(&old.thumbprint)
+            && log.contains(&renewed.thumbprint),
+        "{log}"
+    );
+    let after: serde_json::Value =
+        serde_json::from_str(&w.tenant.ok(&["tenant", "provider", "show", "sp", "--json"]))
+            .unwrap();
+    assert_eq!(after["thumbprint"], renewed.thumbprint.as_str());
+    assert_eq!(
+        after["first_seen"], before["first_seen"],
+        "trust is continuous across a renewal"
+    );
+    // A new key is still a hard failure.
+    w.sp.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "ecdsa-p256",
+        "--apply",
+    ]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        w.tenant.run(&["tenant", "check", "sp"]).status.code(),
+        Some(3)
+    );
+}

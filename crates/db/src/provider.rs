@@ -134,7 +134,8 @@ impl TenantDb {
         Ok(())
     }
 
-    /// Moves the pin to a newly verified certificate (after `refresh`), resetting first-seen.
+    /// Moves the pin to another certificate: one the user verified (`refresh`, first-seen starts
+    /// again) or a renewal with the same key (`keep_first_seen`, the trust is continuous).
     pub async fn repin(
         &self,
         name: &str,
@@ -142,20 +143,24 @@ impl TenantDb {
         thumbprint: &str,
         sha256: &str,
         spki: &str,
+        keep_first_seen: bool,
     ) -> Result<(), DbError> {
         let t = now();
-        let done = sqlx::query(
-            "UPDATE providers SET cert_der = $1, thumbprint = $2, sha256 = $3, spki_sha256 = $4, first_seen = $5, last_seen = $5 WHERE name = $6",
-        )
-        .bind(cert_der)
-        .bind(thumbprint)
-        .bind(sha256)
-        .bind(spki)
-        .bind(&t)
-        .bind(name)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.sql(e))?;
+        let query = if keep_first_seen {
+            "UPDATE providers SET cert_der = $1, thumbprint = $2, sha256 = $3, spki_sha256 = $4, last_seen = $5 WHERE name = $6"
+        } else {
+            "UPDATE providers SET cert_der = $1, thumbprint = $2, sha256 = $3, spki_sha256 = $4, first_seen = $5, last_seen = $5 WHERE name = $6"
+        };
+        let done = sqlx::query(query)
+            .bind(cert_der)
+            .bind(thumbprint)
+            .bind(sha256)
+            .bind(spki)
+            .bind(&t)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
         if done.rows_affected() == 0 {
             return Err(DbError::NoSuchProvider(name.to_string()));
         }

@@ -74,21 +74,77 @@ pub fn check_valid_days(days: u32) -> Result<(), PkiError> {
 pub fn generate_self_signed(req: &SelfSignedRequest) -> Result<GeneratedCertificate, PkiError> {
     check_valid_days(req.valid_days)?;
     let key = generate_key(req.key_type)?;
+    sign(
+        &key,
+        &req.subject,
+        &req.sans,
+        req.valid_days,
+        req.now,
+        req.key_type.is_rsa(),
+    )
+}
 
-    let mut params = CertificateParams::default();
-    params.distinguished_name = req.subject.to_rcgen();
-    params.subject_alt_names = req
+/// Issues a new self-signed certificate for the key, subject and SANs of an existing one: a new
+/// serial and validity, nothing else changed, so tenants that pinned the old one recognise the
+/// renewal by its public key and subject.
+pub fn renew_self_signed(
+    old: &crate::CertificateInfo,
+    key_der: &[u8],
+    valid_days: u32,
+    now: OffsetDateTime,
+) -> Result<GeneratedCertificate, PkiError> {
+    check_valid_days(valid_days)?;
+    if !old.is_self_issued {
+        return Err(PkiError::Unsuitable(
+            "it was issued by a CA; renew it with that CA and import the new certificate".into(),
+        ));
+    }
+    if !crate::private_key_matches(old, key_der)? {
+        return Err(PkiError::KeyMismatch);
+    }
+    let subject = SubjectName::parse(&old.subject_display).map_err(|e| {
+        PkiError::Unsuitable(format!(
+            "its subject cannot be carried over ({e}); generate a new certificate instead"
+        ))
+    })?;
+    let sans = old
         .sans
+        .iter()
+        .map(|s| SubjectAltName::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PkiError::Unsuitable(format!("its names cannot be carried over ({e})")))?;
+    let key = rustls_pki_types::PrivateKeyDer::try_from(key_der)
+        .map_err(|e| PkiError::InvalidPrivateKey(e.to_string()))
+        .and_then(|k| {
+            KeyPair::try_from(&k).map_err(|e| PkiError::InvalidPrivateKey(e.to_string()))
+        })?;
+    let is_rsa = matches!(old.key_kind, crate::PublicKeyKind::Rsa { .. });
+    let mut renewed = sign(&key, &subject, &sans, valid_days, now, is_rsa)?;
+    renewed.key_pkcs8_der = Zeroizing::new(key_der.to_vec());
+    Ok(renewed)
+}
+
+fn sign(
+    key: &KeyPair,
+    subject: &SubjectName,
+    sans: &[SubjectAltName],
+    valid_days: u32,
+    now: OffsetDateTime,
+    is_rsa: bool,
+) -> Result<GeneratedCertificate, PkiError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = subject.to_rcgen();
+    params.subject_alt_names = sans
         .iter()
         .map(SubjectAltName::to_rcgen)
         .collect::<Result<_, _>>()?;
-    let now = req.now.replace_nanosecond(0).unwrap_or(req.now);
+    let now = now.replace_nanosecond(0).unwrap_or(now);
     params.not_before = now - BACKDATE;
-    params.not_after = now + Duration::days(i64::from(req.valid_days));
+    params.not_after = now + Duration::days(i64::from(valid_days));
     params.serial_number = Some(random_serial()?);
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    if req.key_type.is_rsa() {
+    if is_rsa {
         params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
     }
     params.extended_key_usages = vec![
@@ -96,9 +152,8 @@ pub fn generate_self_signed(req: &SelfSignedRequest) -> Result<GeneratedCertific
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
     params.key_identifier_method = rcgen::KeyIdMethod::Sha256;
-
     let cert = params
-        .self_signed(&key)
+        .self_signed(key)
         .map_err(|e| PkiError::Signing(e.to_string()))?;
     Ok(GeneratedCertificate {
         cert_der: cert.der().to_vec(),
@@ -219,6 +274,34 @@ mod tests {
         assert!(matches!(
             generate_self_signed(&r),
             Err(PkiError::InvalidValidity { .. })
+        ));
+    }
+
+    #[test]
+    fn renewal_keeps_key_subject_and_names() {
+        for kt in [KeyType::Rsa2048, KeyType::EcdsaP384, KeyType::Ed25519] {
+            let g = generate_self_signed(&request(kt)).unwrap();
+            let old = CertificateInfo::from_der(&g.cert_der).unwrap();
+            let r =
+                renew_self_signed(&old, &g.key_pkcs8_der, 30, OffsetDateTime::now_utc()).unwrap();
+            let new = CertificateInfo::from_der(&r.cert_der).unwrap();
+            assert_eq!(
+                new.fingerprints.spki_sha256, old.fingerprints.spki_sha256,
+                "{kt}"
+            );
+            assert_eq!(new.subject, old.subject);
+            assert_eq!(new.sans, old.sans);
+            assert_ne!(new.serial, old.serial);
+            assert_ne!(new.fingerprints.sha256, old.fingerprints.sha256);
+            assert!(crate::private_key_matches(&new, &r.key_pkcs8_der).unwrap());
+            assert!(new.verify_self_signature(), "{kt}");
+        }
+        let g = generate_self_signed(&request(KeyType::EcdsaP256)).unwrap();
+        let other = generate_self_signed(&request(KeyType::EcdsaP256)).unwrap();
+        let old = CertificateInfo::from_der(&g.cert_der).unwrap();
+        assert!(matches!(
+            renew_self_signed(&old, &other.key_pkcs8_der, 30, OffsetDateTime::now_utc()),
+            Err(PkiError::KeyMismatch)
         ));
     }
 

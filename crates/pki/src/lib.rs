@@ -30,7 +30,8 @@ pub mod verify;
 pub use error::PkiError;
 pub use fingerprint::{FingerprintQuery, Fingerprints};
 pub use generate::{
-    GeneratedCertificate, MAX_VALID_DAYS, SelfSignedRequest, check_valid_days, generate_self_signed,
+    GeneratedCertificate, MAX_VALID_DAYS, SelfSignedRequest, check_valid_days,
+    generate_self_signed, renew_self_signed,
 };
 pub use info::{CertificateInfo, PublicKeyKind, private_key_matches};
 pub use key_type::KeyType;

@@ -51,12 +51,23 @@ pub fn pin_mismatch(err: &Error) -> Option<&PinMismatch> {
 /// What a tenant accepts as the SP certificate.
 #[derive(Debug, Clone)]
 enum Acceptance {
-    /// Only certificates with one of these SHA-256 fingerprints.
-    Pinned(Vec<[u8; 32]>),
+    /// Only certificates with one of these SHA-256 fingerprints, or, when a renewal rule is
+    /// given, a currently valid certificate with the pinned public key and subject.
+    Pinned(Vec<[u8; 32]>, Option<RenewalRule>),
     /// Any certificate (first contact); it is recorded for the user to verify.
     Capture,
     /// A certificate that chains to these roots and matches the server name, like a browser.
     Ca(Arc<rustls::client::WebPkiServerVerifier>),
+}
+
+/// What makes a certificate a renewal of the pinned one: the same public key (SPKI SHA-256) and
+/// the same subject. A renewal proves possession of the pinned key in the handshake.
+#[derive(Debug, Clone)]
+pub struct RenewalRule {
+    /// SHA-256 of the pinned SubjectPublicKeyInfo.
+    pub spki_sha256: [u8; 32],
+    /// The pinned subject, RFC 4514.
+    pub subject: String,
 }
 
 /// The tenant's verifier of the SP certificate.
@@ -71,7 +82,22 @@ impl PinnedServerVerifier {
     /// Accepts only certificates whose SHA-256 is one of `pins`.
     pub fn pinned(provider: &CryptoProvider, pins: Vec<[u8; 32]>) -> Arc<Self> {
         Arc::new(PinnedServerVerifier {
-            acceptance: Acceptance::Pinned(pins),
+            acceptance: Acceptance::Pinned(pins, None),
+            algorithms: provider.signature_verification_algorithms,
+            presented: Mutex::new(None),
+        })
+    }
+
+    /// Like [`PinnedServerVerifier::pinned`], and also accepts a renewal of the pinned certificate
+    /// (same public key and subject, valid now); the caller notices it in
+    /// [`PinnedServerVerifier::presented_chain`] and moves the pin.
+    pub fn pinned_or_renewed(
+        provider: &CryptoProvider,
+        pins: Vec<[u8; 32]>,
+        renewal: RenewalRule,
+    ) -> Arc<Self> {
+        Arc::new(PinnedServerVerifier {
+            acceptance: Acceptance::Pinned(pins, Some(renewal)),
             algorithms: provider.signature_verification_algorithms,
             presented: Mutex::new(None),
         })
@@ -134,10 +160,13 @@ impl ServerCertVerifier for PinnedServerVerifier {
             Acceptance::Ca(inner) => {
                 inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             }
-            Acceptance::Pinned(pins) if pins.contains(&sha256) => {
+            Acceptance::Pinned(pins, _) if pins.contains(&sha256) => {
                 Ok(ServerCertVerified::assertion())
             }
-            Acceptance::Pinned(pins) => Err(Error::InvalidCertificate(CertificateError::Other(
+            Acceptance::Pinned(_, Some(rule)) if is_renewal(end_entity.as_ref(), rule) => {
+                Ok(ServerCertVerified::assertion())
+            }
+            Acceptance::Pinned(pins, _) => Err(Error::InvalidCertificate(CertificateError::Other(
                 OtherError(Arc::new(PinMismatch {
                     presented: colon_hex(&sha256),
                     expected: pins
@@ -174,6 +203,14 @@ impl ServerCertVerifier for PinnedServerVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
+}
+
+fn is_renewal(der: &[u8], rule: &RenewalRule) -> bool {
+    CertificateInfo::from_der(der).is_ok_and(|c| {
+        c.fingerprints.spki_sha256 == rule.spki_sha256
+            && c.subject == rule.subject
+            && c.is_valid_at(OffsetDateTime::now_utc())
+    })
 }
 
 /// The gateway's verifier of tenant client certificates: offered, not required (a tenant must be

@@ -16,6 +16,8 @@ pub enum Source {
     Generated,
     /// Imported from a file.
     Imported,
+    /// Renewed from another entry: same key, subject and names, new serial and validity.
+    Renewed,
 }
 
 impl Source {
@@ -24,6 +26,7 @@ impl Source {
         match self {
             Source::Generated => "generated",
             Source::Imported => "imported",
+            Source::Renewed => "renewed",
         }
     }
 }

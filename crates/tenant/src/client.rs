@@ -122,6 +122,24 @@ impl GatewayClient {
         )
     }
 
+    /// Pinned, and also accepting a renewal of the pinned certificate (same public key and
+    /// subject), which the caller then re-pins.
+    pub fn pinned_or_renewed(
+        address: &str,
+        port: u16,
+        pins: Vec<[u8; 32]>,
+        renewal: cloudgate_pki::verify::RenewalRule,
+        identity: Option<&ClientIdentity>,
+    ) -> Result<Self, String> {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        Self::build(
+            address,
+            port,
+            PinnedServerVerifier::pinned_or_renewed(&provider, pins, renewal),
+            identity,
+        )
+    }
+
     /// Trusts the system's root certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` are honoured) and
     /// checks the host name, like a browser; for providers added with `--trust ca`.
     pub fn ca(address: &str, port: u16, identity: Option<&ClientIdentity>) -> Result<Self, String> {

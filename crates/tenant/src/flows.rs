@@ -278,9 +278,19 @@ fn pinned_client(paths: &TenantPaths, p: &PinnedProvider) -> Result<GatewayClien
         return GatewayClient::ca(&p.address, p.port, Some(&identity))
             .map_err(TenantError::BadInput);
     }
-    let pin: [u8; 32] = CertificateInfo::from_der(&p.cert_der)?.fingerprints.sha256;
-    GatewayClient::pinned(&p.address, p.port, vec![pin], Some(&identity))
-        .map_err(TenantError::BadInput)
+    let pinned = CertificateInfo::from_der(&p.cert_der)?;
+    let renewal = cloudgate_pki::verify::RenewalRule {
+        spki_sha256: pinned.fingerprints.spki_sha256,
+        subject: pinned.subject.clone(),
+    };
+    GatewayClient::pinned_or_renewed(
+        &p.address,
+        p.port,
+        vec![pinned.fingerprints.sha256],
+        renewal,
+        Some(&identity),
+    )
+    .map_err(TenantError::BadInput)
 }
 
 fn trust_failure(
@@ -356,12 +366,16 @@ pub async fn check(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tenan
         })
         .unwrap_or_default();
     db.seen(name, &services).await?;
+    let mut thumbprint = p.thumbprint.clone();
+    if let Some(renewed) = follow_renewal(&db, &p, &client).await? {
+        thumbprint = renewed;
+    }
     let days_left =
         CertificateInfo::from_der(&p.cert_der)?.days_left(time::OffsetDateTime::now_utc());
     Ok(CheckReport {
         name: p.name.clone(),
         endpoint: client.endpoint().to_string(),
-        thumbprint: p.thumbprint.clone(),
+        thumbprint,
         tenant: reply.json["tenant"]
             .as_str()
             .unwrap_or_default()
@@ -369,6 +383,41 @@ pub async fn check(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tenan
         services,
         days_left,
     })
+}
+
+/// When the gateway presented a renewal of the pinned certificate (same key and subject, which the
+/// verifier checked), moves the pin to it and logs both fingerprints. Returns the new thumbprint.
+async fn follow_renewal(
+    db: &TenantDb,
+    p: &PinnedProvider,
+    client: &GatewayClient,
+) -> Result<Option<String>, TenantError> {
+    let Some(chain) = client.presented_chain() else {
+        return Ok(None);
+    };
+    let presented = CertificateInfo::from_der(&chain[0])?;
+    let f = &presented.fingerprints;
+    if f.sha256_hex() == p.sha256 {
+        return Ok(None);
+    }
+    db.repin(
+        &p.name,
+        &presented.der,
+        &f.thumbprint(),
+        &f.sha256_hex(),
+        &f.spki_pin(),
+        true,
+    )
+    .await?;
+    tracing::warn!(
+        provider = %p.name,
+        old_thumbprint = %p.thumbprint,
+        old_sha256 = %p.sha256,
+        new_thumbprint = %f.thumbprint(),
+        new_sha256 = %f.sha256_hex(),
+        "renewed (same key): the service provider renewed its certificate; pin moved"
+    );
+    Ok(Some(f.thumbprint()))
 }
 
 /// Moves a provider's pin to a certificate the user verified (after `refresh`).
@@ -385,6 +434,7 @@ pub async fn refresh_pin(
         &f.thumbprint(),
         &f.sha256_hex(),
         &f.spki_pin(),
+        false,
     )
     .await?;
     Ok(())
