@@ -183,6 +183,9 @@ pub struct GatewayRunArgs {
     /// Seconds between checks for a new certificate or changed tenants [default: 2]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub reload_interval: Option<u64>,
+    /// Renew the applied certificate (same key) and apply it this many days before it expires
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub auto_renew: Option<u32>,
     /// Seconds open tunnels get to finish after SIGTERM [default: 30]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub drain_timeout: Option<u64>,

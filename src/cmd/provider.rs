@@ -440,6 +440,18 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
             let local = listener.local_addr()?;
+            let report = loud(cloudgate_tenant::check(&paths, &name).await)?;
+            if report.days_left < 0 {
+                return Err(anyhow::anyhow!(
+                    "the pinned certificate of {name} has expired"
+                ));
+            }
+            if report.days_left <= 14 {
+                warn(&format!(
+                    "the pinned certificate of {name} expires in {} days",
+                    report.days_left
+                ));
+            }
             let shutdown = Box::pin(async {
                 let _ = tokio::signal::ctrl_c().await;
             });

@@ -29,7 +29,13 @@ impl GatewayProc {
     pub fn start(env: &Env, extra: &[&str]) -> Self {
         let bin = assert_cmd::cargo::cargo_bin("cloudgate");
         let mut child = std::process::Command::new(bin)
-            .args(["sp", "gateway", "run", "--listen", "127.0.0.1:0"])
+            .args(["sp", "gateway", "run"])
+            // Defaults for tests, unless the test sets them itself.
+            .args(if extra.contains(&"--listen") {
+                &[][..]
+            } else {
+                &["--listen", "127.0.0.1:0"][..]
+            })
             .args(if extra.contains(&"--reload-interval") {
                 &[][..]
             } else {

@@ -728,3 +728,86 @@ async fn a_renewal_with_the_same_key_is_accepted_without_asking() {
         Some(3)
     );
 }
+
+#[tokio::test]
+async fn the_gateway_warns_before_expiry_and_auto_renews_with_the_same_key() {
+    let sp = Env::new();
+    sp.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "ecdsa-p256",
+        "--valid-days",
+        "5",
+        "--apply",
+    ]);
+    add_tenant(&sp, "acme");
+    let old = current(&sp);
+    {
+        let gw = GatewayProc::start(&sp, &[]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(gw);
+        let log = std::fs::read_to_string(sp.path("gateway.log")).unwrap();
+        assert!(
+            log.contains("the applied certificate expires in 4 days"),
+            "{log}"
+        );
+        assert_eq!(log.matches("expires in").count(), 1, "warned once: {log}");
+    }
+    // A tenant pinned to the short-lived certificate.
+    let gw = GatewayProc::start(&sp, &[]);
+    let tenant = Env::new();
+    let pw = tenant.path("pw");
+    std::fs::write(&pw, format!("{TENANT_PASSWORD}\n")).unwrap();
+    let addr = gw.addr.to_string();
+    tenant.ok(&[
+        "tenant",
+        "provider",
+        "add",
+        &addr,
+        "--name",
+        "sp",
+        "--username",
+        "acme",
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--thumbprint",
+        &old.thumbprint,
+    ]);
+    drop(gw);
+    // With --auto-renew 10 the gateway renews at once, applies, and serves the renewal.
+    let gw = GatewayProc::start(&sp, &["--auto-renew", "10", "--listen", &addr]);
+    let started = std::time::Instant::now();
+    loop {
+        let now = current(&sp);
+        if now.source == "renewed" {
+            assert_eq!(now.spki_sha256, old.spki_sha256);
+            assert!(
+                (4..=5).contains(&now.days_left),
+                "the renewal keeps the 5-day lifetime: {}",
+                now.days_left
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no auto-renewal"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let out = tenant.run(&["tenant", "check", "sp"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("renewed (same key)"));
+    drop(gw);
+    assert!(
+        std::fs::read_to_string(sp.path("gateway.log"))
+            .unwrap()
+            .contains("auto-renew: renewed")
+    );
+}

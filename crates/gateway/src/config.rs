@@ -36,6 +36,8 @@ pub struct GatewayConfig {
     pub reload_interval: Duration,
     /// On SIGTERM/SIGINT, how long open tunnels may take to finish.
     pub drain_timeout: Duration,
+    /// Renew the applied certificate (same key) and apply it this many days before it expires.
+    pub auto_renew_days: Option<u32>,
 }
 
 impl Default for GatewayConfig {
@@ -52,6 +54,7 @@ impl Default for GatewayConfig {
             enroll_failure_window: Duration::from_secs(300),
             reload_interval: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(30),
+            auto_renew_days: None,
         }
     }
 }
@@ -71,6 +74,7 @@ struct ConfigFile {
     enroll_failure_window_secs: Option<u64>,
     reload_interval_secs: Option<u64>,
     drain_timeout_secs: Option<u64>,
+    auto_renew_days: Option<u32>,
 }
 
 /// Parses `ADDR:PORT`, `[IPv6]:PORT`, or a bare port.
@@ -154,6 +158,14 @@ impl GatewayConfig {
             f.drain_timeout_secs,
             self.drain_timeout,
         )?;
+        if let Some(d) = f.auto_renew_days {
+            if !(1..=365).contains(&d) {
+                return Err(GatewayError::Config(
+                    "auto_renew_days must be between 1 and 365".into(),
+                ));
+            }
+            self.auto_renew_days = Some(d);
+        }
         Ok(self)
     }
 }

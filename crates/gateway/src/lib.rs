@@ -19,6 +19,7 @@
 pub mod config;
 pub mod credentials;
 mod error;
+mod expiry;
 mod http;
 mod relay;
 mod server;

@@ -82,7 +82,12 @@ impl Gateway {
                 config.enroll_failure_window,
             ),
         });
-        let reloader = tokio::spawn(reload_loop(state.clone(), config.reload_interval, reload));
+        let reloader = tokio::spawn(reload_loop(
+            state.clone(),
+            config.reload_interval,
+            reload,
+            config.auto_renew_days,
+        ));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -124,7 +129,14 @@ impl Gateway {
     }
 }
 
-async fn reload_loop(state: Arc<SharedState>, every: std::time::Duration, now: Arc<Notify>) {
+async fn reload_loop(
+    state: Arc<SharedState>,
+    every: std::time::Duration,
+    now: Arc<Notify>,
+    auto_renew: Option<u32>,
+) {
+    let mut expiry = crate::expiry::ExpiryWatch::default();
+    expiry.check(&state, auto_renew);
     loop {
         tokio::select! {
             () = tokio::time::sleep(every) => {}
@@ -137,6 +149,7 @@ async fn reload_loop(state: Arc<SharedState>, every: std::time::Duration, now: A
                 tracing::error!(error = %e, "reload failed; still serving the previous state")
             }
         }
+        expiry.check(&state, auto_renew);
     }
 }
 

@@ -66,6 +66,34 @@ impl SharedState {
         &self.db
     }
 
+    /// Renews the applied certificate with the same key, subject and names for as long as it was
+    /// valid, and applies it; the next refresh serves it. Returns the new thumbprint.
+    pub fn renew_applied(&self) -> Result<String, GatewayError> {
+        let entry = self
+            .store
+            .applied()?
+            .ok_or_else(|| GatewayError::Config("no certificate is applied".into()))?;
+        let key = self.store.load_private_key(&entry)?;
+        let lifetime = (entry.info.not_after - entry.info.not_before)
+            .whole_days()
+            .clamp(1, i64::from(cloudgate_pki::MAX_VALID_DAYS));
+        let renewed = cloudgate_pki::renew_self_signed(
+            &entry.info,
+            &key,
+            lifetime as u32,
+            time::OffsetDateTime::now_utc(),
+        )?;
+        let new = self.store.add(NewEntry {
+            cert_der: &renewed.cert_der,
+            key_pkcs8_der: &renewed.key_pkcs8_der,
+            chain: Vec::new(),
+            friendly_name: entry.meta.friendly_name.clone(),
+            source: Source::Renewed,
+        })?;
+        self.store.apply(&new)?;
+        Ok(new.info.fingerprints.thumbprint())
+    }
+
     /// Rebuilds the snapshot if the applied certificate or the database changed. Returns whether
     /// it did. On error the old snapshot stays.
     pub async fn refresh(&self) -> Result<bool, GatewayError> {

@@ -1,0 +1,77 @@
+//! Watching the applied certificate's expiry: warnings 30, 14, 7 and 1 days before (once per
+//! threshold and certificate), an error once expired, and, with `--auto-renew DAYS`, a renewal with
+//! the same key that tenants follow without asking.
+
+use time::OffsetDateTime;
+
+use crate::state::SharedState;
+
+/// Days before expiry at which the gateway warns.
+pub const WARN_DAYS: [i64; 4] = [30, 14, 7, 1];
+
+/// Remembers which warning was last given for which certificate, so each is logged once.
+#[derive(Default)]
+pub struct ExpiryWatch {
+    last: Option<(String, i64)>,
+}
+
+impl ExpiryWatch {
+    /// Checks the current certificate; renews it when `auto_renew_days` says so.
+    pub fn check(&mut self, state: &SharedState, auto_renew_days: Option<u32>) {
+        let snap = state.current();
+        let cert = &snap.cert;
+        let days = cert.days_left(OffsetDateTime::now_utc());
+        let sha = cert.fingerprints.sha256_hex();
+        if let Some(limit) = auto_renew_days
+            && days <= i64::from(limit)
+        {
+            match state.renew_applied() {
+                Ok(thumbprint) => {
+                    tracing::warn!(
+                        old_thumbprint = %cert.fingerprints.thumbprint(),
+                        new_thumbprint = %thumbprint,
+                        days_left = days,
+                        "auto-renew: renewed the applied certificate with the same key and applied it"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "auto-renew failed; the certificate still expires")
+                }
+            }
+        }
+        let threshold = if days < 0 {
+            -1
+        } else {
+            WARN_DAYS
+                .iter()
+                .copied()
+                .filter(|t| days <= *t)
+                .min()
+                .unwrap_or(i64::MAX)
+        };
+        if threshold == i64::MAX {
+            return;
+        }
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|(s, t)| *s == sha && *t == threshold)
+        {
+            return;
+        }
+        self.last = Some((sha, threshold));
+        let expires = cloudgate_pki::format_rfc3339(cert.not_after);
+        if days < 0 {
+            tracing::error!(
+                thumbprint = %cert.fingerprints.thumbprint(), expired = %expires,
+                "the applied certificate has EXPIRED: tenants refuse it; run `cloudgate sp cert renew --apply`"
+            );
+        } else {
+            tracing::warn!(
+                thumbprint = %cert.fingerprints.thumbprint(), days_left = days, expires = %expires,
+                "the applied certificate expires in {days} days; run `cloudgate sp cert renew --apply` (tenants follow a same-key renewal)"
+            );
+        }
+    }
+}
