@@ -594,3 +594,27 @@ async fn json_logs_are_one_object_per_line() {
         assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
     }
 }
+
+#[tokio::test]
+async fn a_connection_serves_one_request_so_idle_clients_cannot_hold_slots() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let gw = GatewayProc::start(&env, &[]);
+    let (mut tls, _) = connect(gw.addr, Some(applied_pin(&env)), None)
+        .await
+        .unwrap();
+    tls.write_all(b"GET /v1/provider HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    // The gateway answers and closes; the read ends without the client closing first.
+    tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut buf))
+        .await
+        .expect("closed after one answer")
+        .ok();
+    assert!(
+        String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+}

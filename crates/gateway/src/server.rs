@@ -192,8 +192,11 @@ async fn serve_connection(
     let guard = Arc::new(permit);
     let header_timeout = ctx.config.header_timeout;
     let service = service_fn(move |req| handle(req, info.clone(), ctx.clone(), guard.clone()));
+    // One request per connection: tenants open a connection per request or tunnel anyway, and an
+    // idle keep-alive connection would let a stranger hold a connection slot with no timeout.
     let result = http1::Builder::new()
         .timer(TokioTimer::new())
+        .keep_alive(false)
         .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(tls), service)
         .with_upgrades()
