@@ -186,6 +186,9 @@ pub struct GatewayRunArgs {
     /// Renew the applied certificate (same key) and apply it this many days before it expires
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=365))]
     pub auto_renew: Option<u32>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default; keep it private)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
     /// Seconds open tunnels get to finish after SIGTERM [default: 30]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub drain_timeout: Option<u64>,

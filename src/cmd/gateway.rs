@@ -36,6 +36,9 @@ fn config(args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig> {
     if let Some(s) = args.reload_interval {
         config.reload_interval = Duration::from_secs(s);
     }
+    if let Some(m) = &args.metrics {
+        config.metrics = Some(parse_listen(m).map_err(|e| usage(e.to_string()))?);
+    }
     if let Some(d) = args.auto_renew {
         config.auto_renew_days = Some(d);
     }

@@ -618,3 +618,57 @@ async fn a_connection_serves_one_request_so_idle_clients_cannot_hold_slots() {
         String::from_utf8_lossy(&buf)
     );
 }
+
+#[tokio::test]
+async fn the_metrics_endpoint_reports_the_series() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gw = GatewayProc::start(&env, &["--metrics", &free.to_string()]);
+    let pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme");
+    assert_eq!(enroll(gw.addr, pin, &id, "acme", "wrong").await.status, 401);
+    assert_eq!(
+        enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD)
+            .await
+            .status,
+        200
+    );
+    let stream = tunnel(gw.addr, pin, Some(&id), "echo")
+        .await
+        .map_err(|r| r.json)
+        .unwrap();
+    assert_eq!(echo_roundtrip(stream, vec![7u8; 1000]).await.len(), 1000);
+    let _ = refused(tunnel(gw.addr, pin, Some(&id), "nope").await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut tcp = tokio::net::TcpStream::connect(free).await.unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    tcp.read_to_string(&mut body).await.unwrap();
+    for series in [
+        "cloudgate_certificate_expiry_seconds ",
+        "cloudgate_tunnels_open 0",
+        "cloudgate_tunnels_total{outcome=\"opened\"} 1",
+        "cloudgate_tunnels_total{outcome=\"refused\"} 1",
+        "cloudgate_handshakes_total{outcome=\"ok\"}",
+        "cloudgate_enrollments_total{outcome=\"ok\"} 1",
+        "cloudgate_enrollments_total{outcome=\"bad_credentials\"} 1",
+        "cloudgate_relayed_bytes_total{direction=\"up\"} 1000",
+        "cloudgate_relayed_bytes_total{direction=\"down\"} 1000",
+        "cloudgate_connections_refused_total 0",
+    ] {
+        assert!(body.contains(series), "missing {series:?} in:\n{body}");
+    }
+    // Not on the tenant-facing port.
+    assert_eq!(
+        request(gw.addr, pin, None, "GET", "/metrics", None, None)
+            .await
+            .status,
+        404
+    );
+}

@@ -38,6 +38,8 @@ pub struct GatewayConfig {
     pub drain_timeout: Duration,
     /// Renew the applied certificate (same key) and apply it this many days before it expires.
     pub auto_renew_days: Option<u32>,
+    /// Address of the Prometheus metrics endpoint; off when `None`.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Default for GatewayConfig {
@@ -55,6 +57,7 @@ impl Default for GatewayConfig {
             reload_interval: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(30),
             auto_renew_days: None,
+            metrics: None,
         }
     }
 }
@@ -75,6 +78,7 @@ struct ConfigFile {
     reload_interval_secs: Option<u64>,
     drain_timeout_secs: Option<u64>,
     auto_renew_days: Option<u32>,
+    metrics: Option<String>,
 }
 
 /// Parses `ADDR:PORT`, `[IPv6]:PORT`, or a bare port.
@@ -158,6 +162,9 @@ impl GatewayConfig {
             f.drain_timeout_secs,
             self.drain_timeout,
         )?;
+        if let Some(m) = f.metrics {
+            self.metrics = Some(parse_listen(&m)?);
+        }
         if let Some(d) = f.auto_renew_days {
             if !(1..=365).contains(&d) {
                 return Err(GatewayError::Config(

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::TUNNEL_PROTOCOL;
 use crate::config::GatewayConfig;
 use crate::credentials::verify_password;
+use crate::metrics::Metrics;
 use crate::relay::relay;
 use crate::state::SharedState;
 use crate::throttle::EnrollThrottle;
@@ -35,6 +36,7 @@ pub struct Ctx {
     pub state: Arc<SharedState>,
     pub config: GatewayConfig,
     pub throttle: EnrollThrottle,
+    pub metrics: Arc<Metrics>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -66,9 +68,29 @@ pub async fn handle<G: Send + Sync + 'static>(
     let path = req.uri().path().to_string();
     let response = match (req.method(), path.as_str()) {
         (&Method::GET, "/v1/provider") => provider(&ctx),
-        (&Method::POST, "/v1/enroll") => enroll(req, &conn, &ctx).await,
+        (&Method::POST, "/v1/enroll") => {
+            let r = enroll(req, &conn, &ctx).await;
+            let outcome = match r.status() {
+                StatusCode::OK => "ok",
+                StatusCode::UNAUTHORIZED => "bad_credentials",
+                StatusCode::TOO_MANY_REQUESTS => "throttled",
+                StatusCode::FORBIDDEN => "disabled",
+                _ => "invalid",
+            };
+            Metrics::count(&ctx.metrics.enrollments, "outcome", outcome);
+            r
+        }
         (&Method::GET, "/v1/tenant") => whoami(&conn, &ctx),
-        (&Method::GET, p) if p.starts_with("/v1/tunnel/") => tunnel(req, &conn, &ctx, guard).await,
+        (&Method::GET, p) if p.starts_with("/v1/tunnel/") => {
+            let r = tunnel(req, &conn, &ctx, guard).await;
+            let outcome = if r.status() == StatusCode::SWITCHING_PROTOCOLS {
+                "opened"
+            } else {
+                "refused"
+            };
+            Metrics::count(&ctx.metrics.tunnels, "outcome", outcome);
+            r
+        }
         _ => error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -381,13 +403,24 @@ async fn tunnel<G: Send + Sync + 'static>(
     let db = ctx.state.db().clone();
     let peer = conn.peer;
     let sha = sha256.clone();
+    let metrics = ctx.metrics.clone();
     tokio::spawn(async move {
         let _guard = guard;
         match on_upgrade.await {
             Ok(upgraded) => {
                 tracing::info!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel opened");
                 let _ = db.touch_client_cert(&sha).await;
+                metrics.tunnels_open.inc();
                 let stats = relay(TokioIo::new(upgraded), backend, idle).await;
+                metrics.tunnels_open.dec();
+                metrics
+                    .bytes
+                    .get_or_create(&vec![("direction", "up")])
+                    .inc_by(stats.up);
+                metrics
+                    .bytes
+                    .get_or_create(&vec![("direction", "down")])
+                    .inc_by(stats.down);
                 tracing::info!(
                     peer = %peer, tenant = %tenant_name, service = %service,
                     bytes_up = stats.up, bytes_down = stats.down, idle_timeout = stats.idle_timeout,

@@ -21,6 +21,7 @@ pub mod credentials;
 mod error;
 mod expiry;
 mod http;
+pub mod metrics;
 mod relay;
 mod server;
 mod state;

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::http::{ConnInfo, Ctx, handle};
+use crate::metrics::Metrics;
 use crate::state::SharedState;
 use crate::throttle::EnrollThrottle;
 use crate::{GatewayConfig, GatewayError};
@@ -81,7 +82,14 @@ impl Gateway {
                 config.enroll_failures_per_window,
                 config.enroll_failure_window,
             ),
+            metrics: Metrics::new(),
         });
+        let metrics_task = match config.metrics {
+            Some(addr) => {
+                Some(crate::metrics::serve(addr, ctx.metrics.clone(), state.clone()).await?)
+            }
+            None => None,
+        };
         let reloader = tokio::spawn(reload_loop(
             state.clone(),
             config.reload_interval,
@@ -101,7 +109,8 @@ impl Gateway {
                             continue;
                         }
                     };
-                    let Ok(permit) = limit.clone().try_acquire_owned() else {
+                                        let Ok(permit) = limit.clone().try_acquire_owned() else {
+                        ctx.metrics.connections_refused.inc();
                         tracing::warn!(peer = %peer, max = config.max_connections, "connection refused: connection limit reached");
                         drop(stream);
                         continue;
@@ -115,6 +124,9 @@ impl Gateway {
         }
         drop(listener);
         reloader.abort();
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
         tracing::info!("stopped accepting; waiting for open connections to finish");
         let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
         let drained = tokio::time::timeout(config.drain_timeout, limit.acquire_many(all)).await;
@@ -163,12 +175,17 @@ async fn serve_connection(
     let acceptor = tokio_rustls::TlsAcceptor::from(ctx.state.current().tls.clone());
     let tls =
         match tokio::time::timeout(ctx.config.handshake_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => tls,
+            Ok(Ok(tls)) => {
+                Metrics::count(&ctx.metrics.handshakes, "outcome", "ok");
+                tls
+            }
             Ok(Err(e)) => {
+                Metrics::count(&ctx.metrics.handshakes, "outcome", "failed");
                 tracing::info!(peer = %peer, error = %e, "TLS handshake failed");
                 return;
             }
             Err(_) => {
+                Metrics::count(&ctx.metrics.handshakes, "outcome", "timeout");
                 tracing::info!(peer = %peer, "TLS handshake timed out");
                 return;
             }

@@ -1,0 +1,146 @@
+//! Prometheus metrics, served on their own address (`--metrics`), never on the tenant-facing port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::GatewayError;
+use crate::state::SharedState;
+
+/// Labels of counters split by outcome.
+pub type Outcome = Vec<(&'static str, &'static str)>;
+
+/// The gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Seconds until the applied certificate expires (set at each scrape).
+    pub certificate_expiry: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Tunnels open now.
+    pub tunnels_open: Gauge,
+    /// Tunnel requests by outcome.
+    pub tunnels: Family<Outcome, Counter>,
+    /// TLS handshakes by outcome.
+    pub handshakes: Family<Outcome, Counter>,
+    /// Enrollments by outcome.
+    pub enrollments: Family<Outcome, Counter>,
+    /// Bytes relayed by direction.
+    pub bytes: Family<Outcome, Counter>,
+    /// Connections closed at once because the limit was reached.
+    pub connections_refused: Counter,
+}
+
+impl Metrics {
+    /// Registers every series.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("cloudgate");
+        let m = Metrics {
+            certificate_expiry: Gauge::default(),
+            tunnels_open: Gauge::default(),
+            tunnels: Family::default(),
+            handshakes: Family::default(),
+            enrollments: Family::default(),
+            bytes: Family::default(),
+            connections_refused: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "certificate_expiry_seconds",
+            "Seconds until the applied certificate expires",
+            m.certificate_expiry.clone(),
+        );
+        registry.register("tunnels_open", "Tunnels open now", m.tunnels_open.clone());
+        registry.register("tunnels", "Tunnel requests by outcome", m.tunnels.clone());
+        registry.register(
+            "handshakes",
+            "TLS handshakes by outcome",
+            m.handshakes.clone(),
+        );
+        registry.register(
+            "enrollments",
+            "Enrollments by outcome",
+            m.enrollments.clone(),
+        );
+        registry.register(
+            "relayed_bytes",
+            "Bytes relayed through tunnels by direction",
+            m.bytes.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because the connection limit was reached",
+            m.connections_refused.clone(),
+        );
+        Arc::new(Metrics { registry, ..m })
+    }
+
+    /// Counts one event of a family by outcome.
+    pub fn count(family: &Family<Outcome, Counter>, key: &'static str, value: &'static str) {
+        family.get_or_create(&vec![(key, value)]).inc();
+    }
+
+    fn render(&self, state: &SharedState) -> String {
+        let cert = &state.current().cert;
+        let seconds = (cert.not_after - time::OffsetDateTime::now_utc()).as_seconds_f64();
+        self.certificate_expiry.set(seconds);
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Serves `GET /metrics` on `addr` until the task is dropped.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    state: Arc<SharedState>,
+) -> Result<tokio::task::JoinHandle<()>, GatewayError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| GatewayError::Listen { addr, source: e })?;
+    tracing::info!(listen = %addr, "metrics endpoint listening");
+    Ok(tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let metrics = metrics.clone();
+            let state = state.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let body = if req.uri().path() == "/metrics" {
+                        Some(metrics.render(&state))
+                    } else {
+                        None
+                    };
+                    async move {
+                        let mut r = Response::new(Full::new(Bytes::from(
+                            body.clone().unwrap_or_else(|| "not found\n".into()),
+                        )));
+                        if body.is_none() {
+                            *r.status_mut() = StatusCode::NOT_FOUND;
+                        }
+                        r.headers_mut().insert(
+                            hyper::header::CONTENT_TYPE,
+                            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                        );
+                        Ok::<_, std::convert::Infallible>(r)
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(std::time::Duration::from_secs(10))
+                    .keep_alive(false)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }))
+}
