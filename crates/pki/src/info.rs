@@ -158,6 +158,11 @@ impl CertificateInfo {
         })
     }
 
+    /// The subjectPublicKey bits inside the SPKI (what signatures are verified with).
+    pub(crate) fn public_key_bits(&self) -> &[u8] {
+        &self.public_key_bits
+    }
+
     /// Whether the certificate is valid at this time.
     pub fn is_valid_at(&self, t: OffsetDateTime) -> bool {
         self.not_before <= t && t <= self.not_after

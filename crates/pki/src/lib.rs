@@ -23,6 +23,7 @@ mod info;
 mod key_type;
 pub mod pem;
 pub mod pkcs12;
+pub mod rollover;
 pub mod san;
 mod time_fmt;
 pub mod verify;
