@@ -244,6 +244,19 @@ on a terminal."
 (Finish, Copy to clipboard, Back, Cancel). Nothing is written before Finish. Needs a terminal."
     )]
     Manage,
+    /// Mark a certificate as the successor of the one in use: the current key signs a rollover proof
+    #[command(
+        after_help = "The gateway announces the successor and the proof in GET /v1/provider; tenants learn it on \
+every connection, check the proof with the key they pinned, and accept the successor without asking once it is applied \
+with `cloudgate sp cert apply`. Tenants offline during the whole overlap still follow, with the proof."
+    )]
+    Stage {
+        #[arg(help = CERT_ARG_HELP)]
+        cert: String,
+        /// Print the rollover record as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Issue a new certificate for the same key, subject and names (new serial and validity)
     #[command(
         after_help = "Tenants that pinned the old certificate accept the renewed one on their next connection without \
@@ -288,9 +301,16 @@ renew a CA-issued one with its CA and import it."
         json: bool,
     },
     /// Put a certificate into use for the gateway
+    #[command(
+        after_help = "Applying a staged successor keeps its rollover proof published, so tenants follow the change \
+without asking. --compromised switches without a proof: every tenant must verify the new certificate by hand."
+    )]
     Apply {
         #[arg(help = CERT_ARG_HELP)]
         cert: String,
+        /// The old key may be in the wrong hands: publish no rollover proof (tenants re-verify by hand)
+        #[arg(long)]
+        compromised: bool,
         /// Print the applied certificate as JSON
         #[arg(long)]
         json: bool,

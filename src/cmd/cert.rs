@@ -45,7 +45,35 @@ pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
             })?;
             output(&entry, json)
         }
-        CertCommand::Apply { cert, json } => apply(&ctx.store_for_write()?, &cert, json),
+        CertCommand::Apply {
+            cert,
+            compromised,
+            json,
+        } => apply(&ctx.store_for_write()?, &cert, compromised, json),
+        CertCommand::Stage { cert, json } => {
+            let store = ctx.store_for_write()?;
+            let successor = store.find(&cert)?;
+            if store.applied()?.is_none() {
+                return Err(usage(
+                    "no certificate is in use: apply the successor directly with `cloudgate sp cert apply`",
+                ));
+            }
+            if !successor.info.is_valid_at(OffsetDateTime::now_utc()) {
+                return Err(usage(
+                    "the successor is not valid now; tenants would refuse it",
+                ));
+            }
+            let record = store.stage(&successor)?;
+            if json {
+                return print_json(&record);
+            }
+            print_text(&format!(
+                "Staged {} as the successor, with a rollover proof signed by the key in use.\n\
+                 Tenants learn it on their next connection; apply it with: cloudgate sp cert apply {}\n",
+                successor.info.fingerprints.thumbprint(),
+                successor.info.fingerprints.thumbprint()
+            ))
+        }
         CertCommand::Renew {
             cert,
             valid_days,
@@ -114,7 +142,7 @@ fn list(store: &CertStore, json: bool) -> anyhow::Result<()> {
     print_text(&text)
 }
 
-fn apply(store: &CertStore, cert: &str, json: bool) -> anyhow::Result<()> {
+fn apply(store: &CertStore, cert: &str, compromised: bool, json: bool) -> anyhow::Result<()> {
     let mut entry = store.find(cert)?;
     let now = OffsetDateTime::now_utc();
     if !entry.info.is_valid_at(now) {
@@ -125,7 +153,12 @@ fn apply(store: &CertStore, cert: &str, json: bool) -> anyhow::Result<()> {
             cloudgate_pki::format_rfc3339(entry.info.not_after)
         )));
     }
-    let previous = store.apply(&entry).with_context(|| {
+    let previous = if compromised {
+        store.apply_compromised(&entry)
+    } else {
+        store.apply(&entry)
+    }
+    .with_context(|| {
         format!(
             "applying certificate {}",
             entry.info.fingerprints.thumbprint()

@@ -165,6 +165,12 @@ fn verify(
 
 /// The loud message for a changed certificate, in the spirit of OpenSSH's.
 pub fn trust_failure_text(f: &TrustFailure) -> String {
+    let why = if f.compromised {
+        "The service provider marked this change as a compromise of its previous key, so it published no\n\
+         rollover proof: verify the new thumbprint with them out of band before you refresh.\n"
+    } else {
+        "Someone may be intercepting the connection, or the service provider replaced its certificate.\n"
+    };
     let presented_thumb = f
         .presented
         .as_ref()
@@ -175,7 +181,7 @@ pub fn trust_failure_text(f: &TrustFailure) -> String {
          @   WARNING: SERVICE PROVIDER CERTIFICATE HAS CHANGED!    @\n\
          @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
          The gateway at {} presented a certificate that is not the one pinned for provider {:?}.\n\
-         Someone may be intercepting the connection, or the service provider replaced its certificate.\n\
+                  {why}\
          Nothing was sent: no credentials, no data.\n\n\
          Pinned (first seen {}):\n  Thumbprint: {}\n  SHA-256:    {}\n\
          Presented:\n  Thumbprint: {}\n  SHA-256:    {}\n\n\

@@ -811,3 +811,136 @@ async fn the_gateway_warns_before_expiry_and_auto_renews_with_the_same_key() {
             .contains("auto-renew: renewed")
     );
 }
+
+fn add_tenant_machine(w: &World) -> Env {
+    let t = Env::new();
+    let addr = w.gw.addr.to_string();
+    let thumb = current(&w.sp).thumbprint;
+    t.ok(&[
+        "tenant",
+        "provider",
+        "add",
+        &addr,
+        "--name",
+        "sp",
+        "--username",
+        "acme",
+        "--password-file",
+        w.pw.to_str().unwrap(),
+        "--thumbprint",
+        &thumb,
+    ]);
+    t
+}
+
+#[tokio::test]
+async fn a_staged_rollover_is_followed_by_online_and_offline_tenants() {
+    let w = world().await;
+    let online = add_tenant_machine(&w);
+    let offline = add_tenant_machine(&w);
+    let next: CertJson = serde_json::from_str(&w.sp.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "ecdsa-p384",
+        "--json",
+    ]))
+    .unwrap();
+    w.sp.ok(&["sp", "cert", "stage", &next.thumbprint]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let out = online.run(&["tenant", "check", "sp"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("successor announced with a valid rollover proof")
+    );
+
+    w.sp.ok(&["sp", "cert", "apply", &next.thumbprint]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for (who, tenant) in [("online", &online), ("offline", &offline)] {
+        let out = tenant.run(&["tenant", "check", "sp"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{who}: {stderr}");
+        assert!(
+            stderr.contains("rollover (proof verified)"),
+            "{who}: {stderr}"
+        );
+        let shown: serde_json::Value =
+            serde_json::from_str(&tenant.ok(&["tenant", "provider", "show", "sp", "--json"]))
+                .unwrap();
+        assert_eq!(shown["thumbprint"], next.thumbprint.as_str(), "{who}");
+    }
+    let audit = std::fs::read_to_string(w.sp.data.join("audit.log")).unwrap();
+    assert!(audit.contains("cert.staged"));
+}
+
+#[tokio::test]
+async fn a_forged_proof_and_a_compromised_switch_need_manual_verification() {
+    let w = world().await;
+    let tenant = add_tenant_machine(&w);
+    // A proof whose signature was tampered with.
+    let next: CertJson = serde_json::from_str(&w.sp.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "ecdsa-p256",
+        "--json",
+    ]))
+    .unwrap();
+    w.sp.ok(&["sp", "cert", "stage", &next.thumbprint]);
+    w.sp.ok(&["sp", "cert", "apply", &next.thumbprint]);
+    let path = w.sp.data.join("store/rollover.json");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let sig = record["proof"]["signature"].as_str().unwrap().to_string();
+    // Change the first base64 character: the signature no longer verifies.
+    let first = if sig.starts_with('A') { "B" } else { "A" };
+    let flipped = format!("{first}{}", &sig[1..]);
+    record["proof"]["signature"] = serde_json::Value::String(flipped);
+    std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let out = tenant.run(&["tenant", "check", "sp"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
+
+    // A switch marked compromised publishes no proof, and says why.
+    let third: CertJson = serde_json::from_str(&w.sp.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "ecdsa-p256",
+        "--json",
+    ]))
+    .unwrap();
+    w.sp.ok(&["sp", "cert", "apply", &third.thumbprint, "--compromised"]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let out = tenant.run(&["tenant", "check", "sp"]);
+    assert_eq!(out.status.code(), Some(3));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("compromise of its previous key") && e.contains("HAS CHANGED"),
+        "{e}"
+    );
+    // The manual path still works.
+    tenant.ok(&[
+        "tenant",
+        "provider",
+        "refresh",
+        "sp",
+        "--thumbprint",
+        &third.thumbprint,
+    ]);
+    tenant.ok(&["tenant", "check", "sp"]);
+}

@@ -7,8 +7,10 @@ use sqlx::sqlite::SqlitePool;
 
 use crate::{DbError, connect, migrate, now};
 
-const TENANT_MIGRATIONS: &[(i64, &str)] =
-    &[(101, include_str!("../migrations/0101_tenant_state.sql"))];
+const TENANT_MIGRATIONS: &[(i64, &str)] = &[
+    (101, include_str!("../migrations/0101_tenant_state.sql")),
+    (102, include_str!("../migrations/0102_tenant_successor.sql")),
+];
 
 /// A provider the tenant added, with its pinned certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +43,8 @@ pub struct PinnedProvider {
     pub client_cert_der: Vec<u8>,
     /// The services the SP offered at the last contact.
     pub services: Vec<String>,
+    /// A successor certificate (DER) announced with a verified rollover proof.
+    pub successor_der: Option<Vec<u8>>,
 }
 
 /// The tenant database.
@@ -167,6 +171,21 @@ impl TenantDb {
         Ok(())
     }
 
+    /// Records (or clears) the successor certificate a verified rollover proof announced.
+    pub async fn set_successor(
+        &self,
+        name: &str,
+        successor_der: Option<&[u8]>,
+    ) -> Result<(), DbError> {
+        sqlx::query("UPDATE providers SET successor_der = $1 WHERE name = $2")
+            .bind(successor_der)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+
     /// Forgets a provider.
     pub async fn remove(&self, name: &str) -> Result<(), DbError> {
         let done = sqlx::query("DELETE FROM providers WHERE name = $1")
@@ -202,5 +221,6 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> PinnedProvider {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect(),
+        successor_der: r.get("successor_der"),
     }
 }

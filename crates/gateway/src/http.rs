@@ -118,7 +118,18 @@ fn provider(ctx: &Ctx) -> Resp {
                 "subject": c.subject,
                 "not_after": cloudgate_pki::format_rfc3339(c.not_after),
             },
-            "successor": null,
+                        "successor": snap.successor.as_ref().map(|n| serde_json::json!({
+                "certificate_pem": cloudgate_pki::pem::encode_certificate(&n.der),
+                "thumbprint": n.fingerprints.thumbprint(),
+                "sha256": n.fingerprints.sha256_hex(),
+                "spki_sha256": n.fingerprints.spki_pin(),
+                "proof": snap.rollover.as_ref().and_then(|r| r.proof.clone()),
+            })),
+            "rollover": snap.rollover.as_ref().filter(|r| r.to_sha256 == c.fingerprints.sha256_hex()).map(|r| serde_json::json!({
+                "from_sha256": r.from_sha256,
+                "proof": r.proof,
+                "compromised": r.compromised,
+            })),
             "gateways": [],
         }),
     )

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use cloudgate_db::{GatewayState, SpDb};
 use cloudgate_pki::CertificateInfo;
 use cloudgate_store::license::{DefaultIdentity, Licensee};
-use cloudgate_store::{CertStore, NewEntry, Source};
+use cloudgate_store::{CertStore, NewEntry, RolloverRecord, Source};
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::ServerSessionMemoryCache;
@@ -29,6 +29,10 @@ pub struct Snapshot {
     pub provider_name: String,
     /// Tenants, services and enrolled client certificates.
     pub db: GatewayState,
+    /// The staged successor's rollover record, or the record of the rollover to this certificate.
+    pub rollover: Option<RolloverRecord>,
+    /// The staged successor certificate, while one is staged.
+    pub successor: Option<CertificateInfo>,
 }
 
 /// The gateway's state, shared by every connection.
@@ -100,9 +104,10 @@ impl SharedState {
         let old = self.current();
         let applied = self.store.applied_record()?;
         let version = self.db.version().await?;
+        let rollover = self.store.rollover()?;
         let cert_changed = applied.as_ref().map(|a| a.sha256.as_str())
             != Some(old.cert.fingerprints.sha256_hex().as_str());
-        if !cert_changed && version == old.db.version {
+        if !cert_changed && version == old.db.version && rollover == old.rollover {
             return Ok(false);
         }
         let keep_tls = if cert_changed {
@@ -159,6 +164,20 @@ async fn build(
     keep_tls_of: Option<Arc<Snapshot>>,
 ) -> Result<Snapshot, GatewayError> {
     let db_state = db.gateway_state().await?;
+    let rollover = store.rollover()?;
+    let successor_of = |current_sha: &str| -> Option<CertificateInfo> {
+        let r = rollover.as_ref()?;
+        if r.from_sha256 != current_sha || r.proof.is_none() {
+            return None;
+        }
+        let dir = store.layout().entry_dir(&r.to_sha256);
+        let pem = std::fs::read(dir.join("cert.pem")).ok()?;
+        let der = cloudgate_pki::pem::decode_certificates(&pem)
+            .ok()?
+            .into_iter()
+            .next()?;
+        CertificateInfo::from_der(&der).ok()
+    };
     if let Some(old) = keep_tls_of {
         return Ok(Snapshot {
             tls: old.tls.clone(),
@@ -166,6 +185,8 @@ async fn build(
             friendly_name: old.friendly_name.clone(),
             provider_name: old.provider_name.clone(),
             db: db_state,
+            successor: successor_of(&old.cert.fingerprints.sha256_hex()),
+            rollover,
         });
     }
     let entry = store.applied()?.ok_or_else(|| {
@@ -188,11 +209,14 @@ async fn build(
     tls.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
     tls.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
     let provider_name = Licensee::resolve(store.layout())?.name().to_string();
+    let successor = successor_of(&entry.info.fingerprints.sha256_hex());
     Ok(Snapshot {
         tls: Arc::new(tls),
         cert: entry.info,
         friendly_name: entry.meta.friendly_name,
         provider_name,
         db: db_state,
+        successor,
+        rollover,
     })
 }

@@ -43,6 +43,20 @@ pub struct AppliedRecord {
     pub applied_by: String,
 }
 
+/// A staged successor (before it is applied) or the last rollover (after): what the gateway
+/// publishes so tenants can follow a change of key without asking.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloverRecord {
+    /// SHA-256 (uppercase hex) of the certificate handing over.
+    pub from_sha256: String,
+    /// SHA-256 of the successor.
+    pub to_sha256: String,
+    /// The proof signed by the `from` key (JSON form), absent for a compromised switch.
+    pub proof: Option<serde_json::Value>,
+    /// Whether the switch was marked compromised (no proof: tenants verify by hand).
+    pub compromised: bool,
+}
+
 /// The certificate store under one data directory.
 #[derive(Clone, Debug)]
 pub struct CertStore {
@@ -235,6 +249,111 @@ impl CertStore {
         Ok(Some(entry))
     }
 
+    /// The staged successor or last rollover, if any.
+    pub fn rollover(&self) -> Result<Option<RolloverRecord>, StoreError> {
+        let path = self.layout.rollover_file();
+        match fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt {
+                    path,
+                    reason: format!("unreadable rollover record: {e}"),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io("reading", &path, e)),
+        }
+    }
+
+    fn write_rollover(&self, record: Option<&RolloverRecord>) -> Result<(), StoreError> {
+        let path = self.layout.rollover_file();
+        match record {
+            Some(r) => {
+                let json = serde_json::to_vec_pretty(r).map_err(|e| StoreError::Corrupt {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                fsio::replace_file(&path, &json, FileSpec::store(&self.own))
+            }
+            None => match fs::remove_file(&path) {
+                Ok(()) => fsio::fsync_dir(&self.layout.store_dir()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(self.io("removing", &path, e)),
+            },
+        }
+    }
+
+    /// Marks `successor` as the next certificate: the key in use signs a rollover proof for it,
+    /// which the gateway publishes until (and after) the successor is applied.
+    pub fn stage(&self, successor: &StoredCertificate) -> Result<RolloverRecord, StoreError> {
+        let _lock = StoreLock::acquire(&self.layout.lock_file(), &self.own)
+            .map_err(|e| self.name_group(e))?;
+        let current = self.applied()?.ok_or_else(|| StoreError::Corrupt {
+            path: self.layout.applied_file(),
+            reason: "no certificate is in use, so there is nothing to hand over from".into(),
+        })?;
+        if current.info.fingerprints.sha256 == successor.info.fingerprints.sha256 {
+            return Err(StoreError::CertificateInUse {
+                thumbprint: successor.info.fingerprints.thumbprint(),
+            });
+        }
+        let key = self.load_private_key(&current)?;
+        let proof = cloudgate_pki::rollover::sign_rollover(
+            &current.info,
+            &key,
+            successor.info.fingerprints.sha256,
+            OffsetDateTime::now_utc(),
+        )?;
+        let record = RolloverRecord {
+            from_sha256: current.info.fingerprints.sha256_hex(),
+            to_sha256: successor.info.fingerprints.sha256_hex(),
+            proof: Some(proof.to_json()),
+            compromised: false,
+        };
+        self.write_rollover(Some(&record))?;
+        audit::record(
+            &self.layout,
+            &self.own,
+            "cert.staged",
+            "successor certificate staged with a rollover proof",
+            serde_json::json!({
+                "thumbprint": current.info.fingerprints.thumbprint(),
+                "successor_thumbprint": successor.info.fingerprints.thumbprint(),
+                "successor_sha256": record.to_sha256,
+            }),
+        )?;
+        Ok(record)
+    }
+
+    /// Puts a certificate into use without a rollover proof, because the old key may be in the
+    /// wrong hands: tenants must verify the new certificate by hand, and are told why.
+    pub fn apply_compromised(
+        &self,
+        cert: &StoredCertificate,
+    ) -> Result<Option<AppliedRecord>, StoreError> {
+        let previous = self.apply(cert)?;
+        let record = RolloverRecord {
+            from_sha256: previous
+                .as_ref()
+                .map(|p| p.sha256.clone())
+                .unwrap_or_default(),
+            to_sha256: cert.info.fingerprints.sha256_hex(),
+            proof: None,
+            compromised: true,
+        };
+        self.write_rollover(Some(&record))?;
+        audit::record(
+            &self.layout,
+            &self.own,
+            "cert.compromised",
+            "certificate replaced without a rollover proof (previous key marked compromised)",
+            serde_json::json!({
+                "thumbprint": cert.info.fingerprints.thumbprint(),
+                "previous_thumbprint": previous.as_ref().map(|p| p.thumbprint.clone()),
+            }),
+        )?;
+        Ok(previous)
+    }
+
     /// Puts a certificate into use after checking that its key loads and matches, and records the
     /// audit event. Returns the record of the certificate that was in use before, if any.
     pub fn apply(&self, cert: &StoredCertificate) -> Result<Option<AppliedRecord>, StoreError> {
@@ -258,6 +377,14 @@ impl CertStore {
             &json,
             FileSpec::store(&self.own),
         )?;
+        // A staged proof for this certificate stays published (tenants that were offline during
+        // the overlap follow with it); any other rollover record no longer applies.
+        if self
+            .rollover()?
+            .is_some_and(|r| r.to_sha256 != record.sha256 || r.compromised)
+        {
+            self.write_rollover(None)?;
+        }
         audit::record(
             &self.layout,
             &self.own,

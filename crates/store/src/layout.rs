@@ -80,6 +80,11 @@ impl Layout {
         self.store_dir().join("applied.json")
     }
 
+    /// The staged successor and its rollover proof, or the record of the last rollover.
+    pub fn rollover_file(&self) -> PathBuf {
+        self.store_dir().join("rollover.json")
+    }
+
     /// The directory holding one directory per entry.
     pub fn certs_dir(&self) -> PathBuf {
         self.store_dir().join("certs")

@@ -22,7 +22,7 @@ pub mod license;
 mod lock;
 pub mod owner;
 
-pub use cert_store::{AppliedRecord, CertStore, NewEntry};
+pub use cert_store::{AppliedRecord, CertStore, NewEntry, RolloverRecord};
 pub use entry::{EntryMeta, Source, StoredCertificate};
 pub use error::StoreError;
 pub use layout::Layout;

@@ -19,6 +19,8 @@ pub struct TrustFailure {
     pub presented_sha256: String,
     /// When the pin was first seen (RFC 3339).
     pub first_seen: String,
+    /// The provider says its previous key was compromised (no rollover proof).
+    pub compromised: bool,
 }
 
 /// Everything that can go wrong on the tenant side.

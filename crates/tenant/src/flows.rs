@@ -264,6 +264,7 @@ pub async fn add_provider(
         username: req.username.to_string(),
         client_cert_der: identity.cert_der.clone(),
         services,
+        successor_der: None,
     };
     if let Err(e) = db.add(&provider).await {
         let _ = std::fs::remove_file(&key_path);
@@ -283,14 +284,16 @@ fn pinned_client(paths: &TenantPaths, p: &PinnedProvider) -> Result<GatewayClien
         spki_sha256: pinned.fingerprints.spki_sha256,
         subject: pinned.subject.clone(),
     };
-    GatewayClient::pinned_or_renewed(
-        &p.address,
-        p.port,
-        vec![pinned.fingerprints.sha256],
-        renewal,
-        Some(&identity),
-    )
-    .map_err(TenantError::BadInput)
+    let mut pins = vec![pinned.fingerprints.sha256];
+    if let Some(successor) = p
+        .successor_der
+        .as_deref()
+        .and_then(|d| CertificateInfo::from_der(d).ok())
+    {
+        pins.push(successor.fingerprints.sha256);
+    }
+    GatewayClient::pinned_or_renewed(&p.address, p.port, pins, renewal, Some(&identity))
+        .map_err(TenantError::BadInput)
 }
 
 fn trust_failure(
@@ -309,6 +312,7 @@ fn trust_failure(
         presented: mismatch.presented_fingerprints,
         presented_sha256: mismatch.presented,
         first_seen: p.first_seen.clone(),
+        compromised: false,
     }))
 }
 
@@ -329,8 +333,118 @@ pub struct CheckReport {
     pub days_left: i64,
 }
 
-/// Connects with the pin and the client certificate and asks who we are.
+/// Connects with the pin and the client certificate and asks who we are. A certificate that is not
+/// pinned is accepted only as a renewal (same key and subject), as an announced successor, or with
+/// a rollover proof signed by the pinned key; otherwise it is a trust failure.
 pub async fn check(paths: &TenantPaths, name: &str) -> Result<CheckReport, TenantError> {
+    match check_once(paths, name).await {
+        Err(TenantError::PinMismatch(mut failure)) => {
+            match follow_rollover_proof(paths, name).await? {
+                ProofOutcome::Followed => check_once(paths, name).await,
+                ProofOutcome::Compromised => {
+                    failure.compromised = true;
+                    Err(TenantError::PinMismatch(failure))
+                }
+                ProofOutcome::None => Err(TenantError::PinMismatch(failure)),
+            }
+        }
+        other => other,
+    }
+}
+
+enum ProofOutcome {
+    Followed,
+    Compromised,
+    None,
+}
+
+/// After a pin mismatch: asks the gateway now at the address (its handshake proves it holds the
+/// presented certificate's key) for a rollover proof signed by the pinned key, and follows it.
+async fn follow_rollover_proof(
+    paths: &TenantPaths,
+    name: &str,
+) -> Result<ProofOutcome, TenantError> {
+    let db = paths.db().await?;
+    let p = db.get(name).await?;
+    if p.trust == "ca" {
+        return Ok(ProofOutcome::None);
+    }
+    let probe = probe(&p.address, p.port, false).await?;
+    let rollover = &probe.provider["rollover"];
+    if rollover["compromised"].as_bool() == Some(true) {
+        return Ok(ProofOutcome::Compromised);
+    }
+    let Some(proof) = cloudgate_pki::rollover::RolloverProof::from_json(&rollover["proof"]) else {
+        return Ok(ProofOutcome::None);
+    };
+    let pinned = CertificateInfo::from_der(&p.cert_der)?;
+    let f = &probe.cert.fingerprints;
+    if !proof.verifies(&pinned, &f.sha256) {
+        tracing::warn!(provider = %p.name, presented_sha256 = %f.sha256_hex(), "rollover proof does not verify against the pinned key: refused");
+        return Ok(ProofOutcome::None);
+    }
+    db.repin(
+        &p.name,
+        &probe.cert.der,
+        &f.thumbprint(),
+        &f.sha256_hex(),
+        &f.spki_pin(),
+        true,
+    )
+    .await?;
+    db.set_successor(&p.name, None).await?;
+    tracing::warn!(
+        provider = %p.name,
+        old_thumbprint = %p.thumbprint,
+        old_sha256 = %p.sha256,
+        new_thumbprint = %f.thumbprint(),
+        new_sha256 = %f.sha256_hex(),
+        "rollover (proof verified): the pinned key signed the handover to the new certificate; pin moved"
+    );
+    Ok(ProofOutcome::Followed)
+}
+
+/// Learns a successor the gateway announces, if its proof verifies against the pinned key.
+async fn learn_successor(
+    db: &TenantDb,
+    name: &str,
+    client: &GatewayClient,
+) -> Result<(), TenantError> {
+    let p = db.get(name).await?;
+    let Ok(reply) = client.request("GET", "/v1/provider", None, None).await else {
+        return Ok(());
+    };
+    let announced = &reply.json["successor"];
+    if announced.is_null() {
+        return Ok(());
+    }
+    let der = announced["certificate_pem"]
+        .as_str()
+        .and_then(|pem| cloudgate_pki::pem::decode_certificates(pem.as_bytes()).ok())
+        .and_then(|c| c.into_iter().next());
+    let proof = cloudgate_pki::rollover::RolloverProof::from_json(&announced["proof"]);
+    let (Some(der), Some(proof)) = (der, proof) else {
+        return Ok(());
+    };
+    let successor = CertificateInfo::from_der(&der)?;
+    let pinned = CertificateInfo::from_der(&p.cert_der)?;
+    if !proof.verifies(&pinned, &successor.fingerprints.sha256) {
+        tracing::warn!(provider = %name, "the provider announced a successor whose rollover proof does not verify; ignored");
+        return Ok(());
+    }
+    if p.successor_der.as_deref() != Some(der.as_slice()) {
+        db.set_successor(name, Some(&der)).await?;
+        tracing::warn!(
+            provider = %name,
+            successor_thumbprint = %successor.fingerprints.thumbprint(),
+            successor_sha256 = %successor.fingerprints.sha256_hex(),
+            "successor announced with a valid rollover proof; it will be accepted when the provider switches"
+        );
+    }
+    Ok(())
+}
+
+async fn check_once(paths: &TenantPaths, name: &str) -> Result<CheckReport, TenantError> {
     let db = paths.db().await?;
     let p = db.get(name).await?;
     let client = pinned_client(paths, &p)?;
@@ -370,6 +484,7 @@ pub async fn check(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tenan
     if let Some(renewed) = follow_renewal(&db, &p, &client).await? {
         thumbprint = renewed;
     }
+    learn_successor(&db, name, &client).await?;
     let days_left =
         CertificateInfo::from_der(&p.cert_der)?.days_left(time::OffsetDateTime::now_utc());
     Ok(CheckReport {
@@ -399,6 +514,27 @@ async fn follow_renewal(
     let f = &presented.fingerprints;
     if f.sha256_hex() == p.sha256 {
         return Ok(None);
+    }
+    let was_successor = p.successor_der.as_deref() == Some(presented.der.as_slice());
+    if was_successor {
+        db.repin(
+            &p.name,
+            &presented.der,
+            &f.thumbprint(),
+            &f.sha256_hex(),
+            &f.spki_pin(),
+            true,
+        )
+        .await?;
+        db.set_successor(&p.name, None).await?;
+        tracing::warn!(
+            provider = %p.name,
+            old_thumbprint = %p.thumbprint,
+            new_thumbprint = %f.thumbprint(),
+            new_sha256 = %f.sha256_hex(),
+            "rollover (proof verified): the provider switched to the announced successor; pin moved"
+        );
+        return Ok(Some(f.thumbprint()));
     }
     db.repin(
         &p.name,
