@@ -877,6 +877,13 @@ async fn a_staged_rollover_is_followed_by_online_and_offline_tenants() {
     }
     let audit = std::fs::read_to_string(w.sp.data.join("audit.log")).unwrap();
     assert!(audit.contains("cert.staged"));
+    for tenant in [&online, &offline] {
+        let audit = std::fs::read_to_string(tenant.data.join("audit.log")).unwrap();
+        assert!(
+            audit.contains("\"provider.rollover\"") && audit.contains(&next.sha256),
+            "{audit}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -913,6 +920,11 @@ async fn a_forged_proof_and_a_compromised_switch_need_manual_verification() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
+    let audit = std::fs::read_to_string(tenant.data.join("audit.log")).unwrap();
+    assert!(
+        audit.contains("provider.rollover_refused") && audit.contains("provider.refused"),
+        "{audit}"
+    );
 
     // A switch marked compromised publishes no proof, and says why.
     let third: CertJson = serde_json::from_str(&w.sp.ok(&[

@@ -68,6 +68,19 @@ impl TenantPaths {
         Ok(TenantDb::open(&path).await?)
     }
 
+    /// Records a trust decision in the tenant's audit log (`DATA_DIR/audit.log`, JSON lines).
+    fn audit(&self, event: &'static str, message: &str, details: serde_json::Value) {
+        if let Err(e) = cloudgate_store::audit::record(
+            &self.layout,
+            &FileOwnership::owner_only(),
+            event,
+            message,
+            details,
+        ) {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
+    }
+
     fn load_identity(&self, p: &PinnedProvider) -> Result<ClientIdentity, TenantError> {
         let pem = fsio::read_secret_file(&self.key_path(&p.name))?;
         let key = cloudgate_pki::pem::decode_private_key(&pem)?;
@@ -337,18 +350,29 @@ pub struct CheckReport {
 /// pinned is accepted only as a renewal (same key and subject), as an announced successor, or with
 /// a rollover proof signed by the pinned key; otherwise it is a trust failure.
 pub async fn check(paths: &TenantPaths, name: &str) -> Result<CheckReport, TenantError> {
-    match check_once(paths, name).await {
-        Err(TenantError::PinMismatch(mut failure)) => {
-            match follow_rollover_proof(paths, name).await? {
-                ProofOutcome::Followed => check_once(paths, name).await,
-                ProofOutcome::Compromised => {
-                    failure.compromised = true;
-                    Err(TenantError::PinMismatch(failure))
-                }
-                ProofOutcome::None => Err(TenantError::PinMismatch(failure)),
-            }
+    let mut failure = match check_once(paths, name).await {
+        Err(TenantError::PinMismatch(f)) => f,
+        other => return other,
+    };
+    let outcome = follow_rollover_proof(paths, name).await?;
+    if !matches!(outcome, ProofOutcome::Followed) {
+        paths.audit(
+            "provider.refused",
+            "the provider presented a certificate that is not pinned",
+            serde_json::json!({
+                "provider": failure.provider,
+                "pinned_thumbprint": failure.expected_thumbprint,
+                "presented_sha256": failure.presented_sha256,
+            }),
+        );
+    }
+    match outcome {
+        ProofOutcome::Followed => check_once(paths, name).await,
+        ProofOutcome::Compromised => {
+            failure.compromised = true;
+            Err(TenantError::PinMismatch(failure))
         }
-        other => other,
+        ProofOutcome::None => Err(TenantError::PinMismatch(failure)),
     }
 }
 
@@ -372,6 +396,11 @@ async fn follow_rollover_proof(
     let probe = probe(&p.address, p.port, false).await?;
     let rollover = &probe.provider["rollover"];
     if rollover["compromised"].as_bool() == Some(true) {
+        paths.audit(
+            "provider.rollover_refused",
+            "the provider switched certificates without a proof (previous key marked compromised)",
+            serde_json::json!({ "provider": p.name, "pinned_sha256": p.sha256, "presented_sha256": probe.cert.fingerprints.sha256_hex() }),
+        );
         return Ok(ProofOutcome::Compromised);
     }
     let Some(proof) = cloudgate_pki::rollover::RolloverProof::from_json(&rollover["proof"]) else {
@@ -381,6 +410,11 @@ async fn follow_rollover_proof(
     let f = &probe.cert.fingerprints;
     if !proof.verifies(&pinned, &f.sha256) {
         tracing::warn!(provider = %p.name, presented_sha256 = %f.sha256_hex(), "rollover proof does not verify against the pinned key: refused");
+        paths.audit(
+            "provider.rollover_refused",
+            "rollover proof does not verify against the pinned key",
+            serde_json::json!({ "provider": p.name, "pinned_sha256": p.sha256, "presented_sha256": f.sha256_hex() }),
+        );
         return Ok(ProofOutcome::None);
     }
     db.repin(
@@ -399,7 +433,12 @@ async fn follow_rollover_proof(
         old_sha256 = %p.sha256,
         new_thumbprint = %f.thumbprint(),
         new_sha256 = %f.sha256_hex(),
-        "rollover (proof verified): the pinned key signed the handover to the new certificate; pin moved"
+                "rollover (proof verified): the pinned key signed the handover to the new certificate; pin moved"
+    );
+    paths.audit(
+        "provider.rollover",
+        "rollover (proof verified)",
+        serde_json::json!({ "provider": p.name, "old_sha256": p.sha256, "new_sha256": f.sha256_hex() }),
     );
     Ok(ProofOutcome::Followed)
 }
@@ -481,7 +520,7 @@ async fn check_once(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tena
         .unwrap_or_default();
     db.seen(name, &services).await?;
     let mut thumbprint = p.thumbprint.clone();
-    if let Some(renewed) = follow_renewal(&db, &p, &client).await? {
+    if let Some(renewed) = follow_renewal(paths, &db, &p, &client).await? {
         thumbprint = renewed;
     }
     learn_successor(&db, name, &client).await?;
@@ -503,6 +542,7 @@ async fn check_once(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tena
 /// When the gateway presented a renewal of the pinned certificate (same key and subject, which the
 /// verifier checked), moves the pin to it and logs both fingerprints. Returns the new thumbprint.
 async fn follow_renewal(
+    paths: &TenantPaths,
     db: &TenantDb,
     p: &PinnedProvider,
     client: &GatewayClient,
@@ -532,7 +572,12 @@ async fn follow_renewal(
             old_thumbprint = %p.thumbprint,
             new_thumbprint = %f.thumbprint(),
             new_sha256 = %f.sha256_hex(),
-            "rollover (proof verified): the provider switched to the announced successor; pin moved"
+                        "rollover (proof verified): the provider switched to the announced successor; pin moved"
+        );
+        paths.audit(
+            "provider.rollover",
+            "rollover to the announced successor (proof verified)",
+            serde_json::json!({ "provider": p.name, "old_sha256": p.sha256, "new_sha256": f.sha256_hex() }),
         );
         return Ok(Some(f.thumbprint()));
     }
@@ -551,7 +596,12 @@ async fn follow_renewal(
         old_sha256 = %p.sha256,
         new_thumbprint = %f.thumbprint(),
         new_sha256 = %f.sha256_hex(),
-        "renewed (same key): the service provider renewed its certificate; pin moved"
+                "renewed (same key): the service provider renewed its certificate; pin moved"
+    );
+    paths.audit(
+        "provider.renewed",
+        "renewed (same key)",
+        serde_json::json!({ "provider": p.name, "old_sha256": p.sha256, "new_sha256": f.sha256_hex() }),
     );
     Ok(Some(f.thumbprint()))
 }
