@@ -9,6 +9,15 @@ use crate::state::SharedState;
 /// Days before expiry at which the gateway warns.
 pub const WARN_DAYS: [i64; 4] = [30, 14, 7, 1];
 
+/// The warning threshold `days_left` falls under: the smallest of [`WARN_DAYS`] at or above it,
+/// `-1` once expired, `None` while far from expiry.
+pub fn threshold(days_left: i64) -> Option<i64> {
+    if days_left < 0 {
+        return Some(-1);
+    }
+    WARN_DAYS.iter().copied().filter(|t| days_left <= *t).min()
+}
+
 /// Remembers which warning was last given for which certificate, so each is logged once.
 #[derive(Default)]
 pub struct ExpiryWatch {
@@ -40,19 +49,9 @@ impl ExpiryWatch {
                 }
             }
         }
-        let threshold = if days < 0 {
-            -1
-        } else {
-            WARN_DAYS
-                .iter()
-                .copied()
-                .filter(|t| days <= *t)
-                .min()
-                .unwrap_or(i64::MAX)
-        };
-        if threshold == i64::MAX {
+        let Some(threshold) = threshold(days) else {
             return;
-        }
+        };
         if self
             .last
             .as_ref()
@@ -72,6 +71,30 @@ impl ExpiryWatch {
                 thumbprint = %cert.fingerprints.thumbprint(), days_left = days, expires = %expires,
                 "the applied certificate expires in {days} days; run `cloudgate sp cert renew --apply` (tenants follow a same-key renewal)"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::threshold;
+
+    #[test]
+    fn thresholds() {
+        for (days, expected) in [
+            (365, None),
+            (31, None),
+            (30, Some(30)),
+            (15, Some(30)),
+            (14, Some(14)),
+            (8, Some(14)),
+            (7, Some(7)),
+            (2, Some(7)),
+            (1, Some(1)),
+            (0, Some(1)),
+            (-1, Some(-1)),
+        ] {
+            assert_eq!(threshold(days), expected, "{days} days left");
         }
     }
 }
