@@ -253,6 +253,10 @@ with `cloudgate sp cert apply`. Tenants offline during the whole overlap still f
     Stage {
         #[arg(help = CERT_ARG_HELP)]
         cert: String,
+        /// Let the running gateway put the successor into use by itself at this time (RFC 3339,
+        /// e.g. 2027-01-15T02:00:00Z)
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        at: Option<time::OffsetDateTime>,
         /// Print the rollover record as JSON
         #[arg(long)]
         json: bool,
@@ -438,6 +442,11 @@ pub struct GenerateArgs {
     /// Print the new entry as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2027-01-15T02:00:00Z ({e})"))
 }
 
 fn parse_key_type(s: &str) -> Result<KeyType, String> {

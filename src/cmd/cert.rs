@@ -50,7 +50,7 @@ pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
             compromised,
             json,
         } => apply(&ctx.store_for_write()?, &cert, compromised, json),
-        CertCommand::Stage { cert, json } => {
+        CertCommand::Stage { cert, at, json } => {
             let store = ctx.store_for_write()?;
             let successor = store.find(&cert)?;
             if store.applied()?.is_none() {
@@ -63,7 +63,12 @@ pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
                     "the successor is not valid now; tenants would refuse it",
                 ));
             }
-            let record = store.stage(&successor)?;
+            if at.is_some_and(|t| t < OffsetDateTime::now_utc()) {
+                return Err(usage(
+                    "--at is in the past; apply the successor now with `cloudgate sp cert apply`",
+                ));
+            }
+            let record = store.stage(&successor, at)?;
             if json {
                 return print_json(&record);
             }

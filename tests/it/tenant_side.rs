@@ -956,3 +956,55 @@ async fn a_forged_proof_and_a_compromised_switch_need_manual_verification() {
     ]);
     tenant.ok(&["tenant", "check", "sp"]);
 }
+
+#[tokio::test]
+async fn stage_at_a_time_switches_by_itself_and_tenants_follow() {
+    let w = world().await;
+    let tenant = add_tenant_machine(&w);
+    let next: CertJson = serde_json::from_str(&w.sp.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "ecdsa-p256",
+        "--json",
+    ]))
+    .unwrap();
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let at = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    w.sp.ok(&["sp", "cert", "stage", &next.thumbprint, "--at", &at]);
+    let e = w.sp.fails(
+        &[
+            "sp",
+            "cert",
+            "stage",
+            &next.thumbprint,
+            "--at",
+            "2001-01-01T00:00:00Z",
+        ],
+        2,
+    );
+    assert!(e.contains("in the past"), "{e}");
+    w.sp.fails(
+        &["sp", "cert", "stage", &next.thumbprint, "--at", "tomorrow"],
+        2,
+    );
+    let started = std::time::Instant::now();
+    while current(&w.sp).thumbprint != next.thumbprint {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the gateway did not switch"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let out = tenant.run(&["tenant", "check", "sp"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rollover (proof verified)"));
+}

@@ -162,6 +162,13 @@ async fn reload_loop(
             }
         }
         expiry.check(&state, auto_renew);
+        match state.switch_if_due() {
+            Ok(Some(thumbprint)) => {
+                tracing::warn!(thumbprint = %thumbprint, "stage --at: the staged successor is now in use")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "stage --at: switching to the successor failed"),
+        }
     }
 }
 

@@ -98,6 +98,24 @@ impl SharedState {
         Ok(new.info.fingerprints.thumbprint())
     }
 
+    /// Puts a staged successor into use when its `stage --at` time has come. Returns its
+    /// thumbprint when it switched.
+    pub fn switch_if_due(&self) -> Result<Option<String>, GatewayError> {
+        let snap = self.current();
+        let Some(record) = snap.rollover.as_ref() else {
+            return Ok(None);
+        };
+        let due = record
+            .switch_at
+            .is_some_and(|t| t <= time::OffsetDateTime::now_utc());
+        if !due || record.from_sha256 != snap.cert.fingerprints.sha256_hex() {
+            return Ok(None);
+        }
+        let successor = self.store.find(&record.to_sha256)?;
+        self.store.apply(&successor)?;
+        Ok(Some(successor.info.fingerprints.thumbprint()))
+    }
+
     /// Rebuilds the snapshot if the applied certificate or the database changed. Returns whether
     /// it did. On error the old snapshot stays.
     pub async fn refresh(&self) -> Result<bool, GatewayError> {

@@ -55,6 +55,9 @@ pub struct RolloverRecord {
     pub proof: Option<serde_json::Value>,
     /// Whether the switch was marked compromised (no proof: tenants verify by hand).
     pub compromised: bool,
+    /// When the gateway puts the staged successor into use by itself (`stage --at`).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub switch_at: Option<OffsetDateTime>,
 }
 
 /// The certificate store under one data directory.
@@ -284,7 +287,11 @@ impl CertStore {
 
     /// Marks `successor` as the next certificate: the key in use signs a rollover proof for it,
     /// which the gateway publishes until (and after) the successor is applied.
-    pub fn stage(&self, successor: &StoredCertificate) -> Result<RolloverRecord, StoreError> {
+    pub fn stage(
+        &self,
+        successor: &StoredCertificate,
+        switch_at: Option<OffsetDateTime>,
+    ) -> Result<RolloverRecord, StoreError> {
         let _lock = StoreLock::acquire(&self.layout.lock_file(), &self.own)
             .map_err(|e| self.name_group(e))?;
         let current = self.applied()?.ok_or_else(|| StoreError::Corrupt {
@@ -308,6 +315,7 @@ impl CertStore {
             to_sha256: successor.info.fingerprints.sha256_hex(),
             proof: Some(proof.to_json()),
             compromised: false,
+            switch_at,
         };
         self.write_rollover(Some(&record))?;
         audit::record(
@@ -339,6 +347,7 @@ impl CertStore {
             to_sha256: cert.info.fingerprints.sha256_hex(),
             proof: None,
             compromised: true,
+            switch_at: None,
         };
         self.write_rollover(Some(&record))?;
         audit::record(
