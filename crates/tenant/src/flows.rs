@@ -417,29 +417,19 @@ async fn follow_rollover_proof(
         );
         return Ok(ProofOutcome::None);
     }
-    db.repin(
-        &p.name,
-        &probe.cert.der,
-        &f.thumbprint(),
-        &f.sha256_hex(),
-        &f.spki_pin(),
-        true,
+    move_pin(
+        paths,
+        &db,
+        &p,
+        &probe.cert,
+        PinMove {
+            event: "provider.rollover",
+            log: "rollover (proof verified): the pinned key signed the handover to the new certificate; pin moved",
+            audit: "rollover (proof verified)",
+            clear_successor: true,
+        },
     )
     .await?;
-    db.set_successor(&p.name, None).await?;
-    tracing::warn!(
-        provider = %p.name,
-        old_thumbprint = %p.thumbprint,
-        old_sha256 = %p.sha256,
-        new_thumbprint = %f.thumbprint(),
-        new_sha256 = %f.sha256_hex(),
-                "rollover (proof verified): the pinned key signed the handover to the new certificate; pin moved"
-    );
-    paths.audit(
-        "provider.rollover",
-        "rollover (proof verified)",
-        serde_json::json!({ "provider": p.name, "old_sha256": p.sha256, "new_sha256": f.sha256_hex() }),
-    );
     Ok(ProofOutcome::Followed)
 }
 
@@ -520,7 +510,7 @@ async fn check_once(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tena
         .unwrap_or_default();
     db.seen(name, &services).await?;
     let mut thumbprint = p.thumbprint.clone();
-    if let Some(renewed) = follow_renewal(paths, &db, &p, &client).await? {
+    if let Some(renewed) = follow_moved_pin(paths, &db, &p, &client).await? {
         thumbprint = renewed;
     }
     learn_successor(&db, name, &client).await?;
@@ -539,9 +529,56 @@ async fn check_once(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tena
     })
 }
 
+/// Why a pin moves without asking, for the log line and the audit event.
+struct PinMove {
+    event: &'static str,
+    log: &'static str,
+    audit: &'static str,
+    clear_successor: bool,
+}
+
+/// Moves a provider's pin to `presented` (first-seen kept: the trust is continuous), and logs and
+/// audits the move with both fingerprints.
+async fn move_pin(
+    paths: &TenantPaths,
+    db: &TenantDb,
+    p: &PinnedProvider,
+    presented: &CertificateInfo,
+    how: PinMove,
+) -> Result<(), TenantError> {
+    let f = &presented.fingerprints;
+    db.repin(
+        &p.name,
+        &presented.der,
+        &f.thumbprint(),
+        &f.sha256_hex(),
+        &f.spki_pin(),
+        true,
+    )
+    .await?;
+    if how.clear_successor {
+        db.set_successor(&p.name, None).await?;
+    }
+    tracing::warn!(
+        provider = %p.name,
+        old_thumbprint = %p.thumbprint,
+        old_sha256 = %p.sha256,
+        new_thumbprint = %f.thumbprint(),
+        new_sha256 = %f.sha256_hex(),
+        "{}",
+        how.log
+    );
+    paths.audit(
+        how.event,
+        how.audit,
+        serde_json::json!({ "provider": p.name, "old_sha256": p.sha256, "new_sha256": f.sha256_hex() }),
+    );
+    Ok(())
+}
+
 /// When the gateway presented a renewal of the pinned certificate (same key and subject, which the
-/// verifier checked), moves the pin to it and logs both fingerprints. Returns the new thumbprint.
-async fn follow_renewal(
+/// verifier checked) or the announced successor, moves the pin to it. Returns the new thumbprint.
+async fn follow_moved_pin(
     paths: &TenantPaths,
     db: &TenantDb,
     p: &PinnedProvider,
@@ -556,53 +593,22 @@ async fn follow_renewal(
         return Ok(None);
     }
     let was_successor = p.successor_der.as_deref() == Some(presented.der.as_slice());
-    if was_successor {
-        db.repin(
-            &p.name,
-            &presented.der,
-            &f.thumbprint(),
-            &f.sha256_hex(),
-            &f.spki_pin(),
-            true,
-        )
-        .await?;
-        db.set_successor(&p.name, None).await?;
-        tracing::warn!(
-            provider = %p.name,
-            old_thumbprint = %p.thumbprint,
-            new_thumbprint = %f.thumbprint(),
-            new_sha256 = %f.sha256_hex(),
-                        "rollover (proof verified): the provider switched to the announced successor; pin moved"
-        );
-        paths.audit(
-            "provider.rollover",
-            "rollover to the announced successor (proof verified)",
-            serde_json::json!({ "provider": p.name, "old_sha256": p.sha256, "new_sha256": f.sha256_hex() }),
-        );
-        return Ok(Some(f.thumbprint()));
-    }
-    db.repin(
-        &p.name,
-        &presented.der,
-        &f.thumbprint(),
-        &f.sha256_hex(),
-        &f.spki_pin(),
-        true,
-    )
-    .await?;
-    tracing::warn!(
-        provider = %p.name,
-        old_thumbprint = %p.thumbprint,
-        old_sha256 = %p.sha256,
-        new_thumbprint = %f.thumbprint(),
-        new_sha256 = %f.sha256_hex(),
-                "renewed (same key): the service provider renewed its certificate; pin moved"
-    );
-    paths.audit(
-        "provider.renewed",
-        "renewed (same key)",
-        serde_json::json!({ "provider": p.name, "old_sha256": p.sha256, "new_sha256": f.sha256_hex() }),
-    );
+    let how = if was_successor {
+        PinMove {
+            event: "provider.rollover",
+            log: "rollover (proof verified): the provider switched to the announced successor; pin moved",
+            audit: "rollover to the announced successor (proof verified)",
+            clear_successor: true,
+        }
+    } else {
+        PinMove {
+            event: "provider.renewed",
+            log: "renewed (same key): the service provider renewed its certificate; pin moved",
+            audit: "renewed (same key)",
+            clear_successor: false,
+        }
+    };
+    move_pin(paths, db, p, &presented, how).await?;
     Ok(Some(f.thumbprint()))
 }
 
