@@ -5,14 +5,12 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, UPGRADE, WWW_AUTHENTICATE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::TUNNEL_PROTOCOL;
@@ -20,6 +18,9 @@ use crate::config::GatewayConfig;
 use crate::credentials::verify_password;
 use crate::metrics::Metrics;
 use crate::relay::relay;
+use crate::request::{
+    EnrollBodyError, Route, basic_credentials, enroll_certificate, is_tunnel_upgrade, route,
+};
 use crate::state::SharedState;
 use crate::throttle::EnrollThrottle;
 
@@ -66,9 +67,9 @@ pub async fn handle<G: Send + Sync + 'static>(
     guard: Arc<G>,
 ) -> Result<Resp, Infallible> {
     let path = req.uri().path().to_string();
-    let response = match (req.method(), path.as_str()) {
-        (&Method::GET, "/v1/provider") => provider(&ctx),
-        (&Method::POST, "/v1/enroll") => {
+    let response = match route(req.method().as_str(), &path) {
+        Route::Provider => provider(&ctx),
+        Route::Enroll => {
             let r = enroll(req, &conn, &ctx).await;
             let outcome = match r.status() {
                 StatusCode::OK => "ok",
@@ -80,9 +81,10 @@ pub async fn handle<G: Send + Sync + 'static>(
             Metrics::count(&ctx.metrics.enrollments, "outcome", outcome);
             r
         }
-        (&Method::GET, "/v1/tenant") => whoami(&conn, &ctx),
-        (&Method::GET, p) if p.starts_with("/v1/tunnel/") => {
-            let r = tunnel(req, &conn, &ctx, guard).await;
+        Route::Tenant => whoami(&conn, &ctx),
+        Route::Tunnel(service) => {
+            let service = service.to_string();
+            let r = tunnel(req, service, &conn, &ctx, guard).await;
             let outcome = if r.status() == StatusCode::SWITCHING_PROTOCOLS {
                 "opened"
             } else {
@@ -91,7 +93,7 @@ pub async fn handle<G: Send + Sync + 'static>(
             Metrics::count(&ctx.metrics.tunnels, "outcome", outcome);
             r
         }
-        _ => error(
+        Route::NotFound => error(
             StatusCode::NOT_FOUND,
             "not_found",
             "no such endpoint; see GET /v1/provider",
@@ -167,28 +169,6 @@ fn whoami(conn: &ConnInfo, ctx: &Ctx) -> Resp {
     )
 }
 
-/// `Authorization: Basic base64(user:password)`.
-fn basic_credentials(req: &Request<Incoming>) -> Option<(String, Zeroizing<String>)> {
-    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = Zeroizing::new(
-        base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .ok()?,
-    );
-    let text = std::str::from_utf8(&decoded).ok()?;
-    let (user, pass) = text.split_once(':')?;
-    Some((user.to_string(), Zeroizing::new(pass.to_string())))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnrollBody {
-    client_cert_pem: String,
-}
-
 async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
     let ip = conn.peer.ip();
     if !ctx.throttle.allowed(ip) {
@@ -199,7 +179,11 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             "too many failed enrollments from this address; wait and try again",
         );
     }
-    let Some((user, password)) = basic_credentials(&req) else {
+    let credentials = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| basic_credentials(v.as_bytes()));
+    let Some((user, password)) = credentials else {
         let mut r = error(
             StatusCode::UNAUTHORIZED,
             "credentials_required",
@@ -224,13 +208,14 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             );
         }
     };
-    let Ok(parsed) = serde_json::from_slice::<EnrollBody>(&body) else {
+    let body_cert = enroll_certificate(&body);
+    if body_cert == Err(EnrollBodyError::NotJson) {
         return error(
             StatusCode::BAD_REQUEST,
             "bad_request",
             "expected a JSON body {\"client_cert_pem\": \"...\"}",
         );
-    };
+    }
     let Some((sha256, presented)) = &conn.client_cert else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -238,10 +223,7 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             "present the client certificate in the TLS handshake",
         );
     };
-    let body_cert = cloudgate_pki::pem::decode_certificates(parsed.client_cert_pem.as_bytes())
-        .ok()
-        .and_then(|c| c.into_iter().next());
-    if body_cert.as_deref() != Some(presented.as_slice()) {
+    if body_cert.as_deref().ok() != Some(presented.as_slice()) {
         return error(
             StatusCode::BAD_REQUEST,
             "certificate_mismatch",
@@ -326,6 +308,7 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
 
 async fn tunnel<G: Send + Sync + 'static>(
     mut req: Request<Incoming>,
+    service: String,
     conn: &ConnInfo,
     ctx: &Ctx,
     guard: Arc<G>,
@@ -354,11 +337,6 @@ async fn tunnel<G: Send + Sync + 'static>(
             "this tenant account is disabled",
         );
     }
-    let service = req
-        .uri()
-        .path()
-        .trim_start_matches("/v1/tunnel/")
-        .to_string();
     let Some(target) = snap
         .db
         .services
@@ -375,8 +353,7 @@ async fn tunnel<G: Send + Sync + 'static>(
     let wants_upgrade = req
         .headers()
         .get(UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case(TUNNEL_PROTOCOL));
+        .is_some_and(|v| is_tunnel_upgrade(v.as_bytes()));
     if !wants_upgrade {
         return error(
             StatusCode::BAD_REQUEST,

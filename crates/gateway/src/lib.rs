@@ -23,6 +23,7 @@ mod expiry;
 mod http;
 pub mod metrics;
 mod relay;
+pub mod request;
 mod server;
 mod state;
 mod throttle;

@@ -5,9 +5,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use sha2::Digest as _;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
@@ -216,12 +215,7 @@ async fn serve_connection(
     let guard = Arc::new(permit);
     let header_timeout = ctx.config.header_timeout;
     let service = service_fn(move |req| handle(req, info.clone(), ctx.clone(), guard.clone()));
-    // One request per connection: tenants open a connection per request or tunnel anyway, and an
-    // idle keep-alive connection would let a stranger hold a connection slot with no timeout.
-    let result = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .keep_alive(false)
-        .header_read_timeout(header_timeout)
+    let result = crate::request::http1_builder(header_timeout)
         .serve_connection(TokioIo::new(tls), service)
         .with_upgrades()
         .await;
