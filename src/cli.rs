@@ -174,6 +174,9 @@ pub struct GatewayRunArgs {
     /// Most connections open at once [default: 4096]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: Option<u32>,
+    /// Most connections open at once from one source address [default: 256]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_address: Option<u32>,
     /// Seconds a client has to finish the TLS handshake [default: 10]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub handshake_timeout: Option<u64>,

@@ -29,10 +29,10 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     if let Some(v) = req.headers().get(hyper::header::UPGRADE) {
         let _ = is_tunnel_upgrade(v.as_bytes());
     }
-    if r == Route::Enroll {
-        if let Ok(body) = Limited::new(req.into_body(), 64 * 1024).collect().await {
-            let _ = enroll_certificate(&body.to_bytes());
-        }
+    if r == Route::Enroll
+        && let Ok(body) = Limited::new(req.into_body(), 64 * 1024).collect().await
+    {
+        let _ = enroll_certificate(&body.to_bytes());
     }
     Ok(Response::new(Full::new(Bytes::from_static(b"{}"))))
 }

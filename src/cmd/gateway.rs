@@ -27,6 +27,9 @@ fn config(args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig> {
     if let Some(n) = args.max_connections {
         config.max_connections = n as usize;
     }
+    if let Some(n) = args.max_connections_per_address {
+        config.max_connections_per_address = n as usize;
+    }
     if let Some(s) = args.handshake_timeout {
         config.handshake_timeout = Duration::from_secs(s);
     }

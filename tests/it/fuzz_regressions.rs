@@ -63,12 +63,12 @@ fn run(target: &str, data: &[u8]) {
             let _ = cloudgate_gateway::request::route(m, p);
         }
         "rollover_proof" => {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
-                if let Some(p) = cloudgate_pki::rollover::RolloverProof::from_json(&v) {
-                    let again =
-                        cloudgate_pki::rollover::RolloverProof::from_json(&p.to_json()).unwrap();
-                    assert_eq!(again.to_json(), p.to_json());
-                }
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data)
+                && let Some(p) = cloudgate_pki::rollover::RolloverProof::from_json(&v)
+            {
+                let again =
+                    cloudgate_pki::rollover::RolloverProof::from_json(&p.to_json()).unwrap();
+                assert_eq!(again.to_json(), p.to_json());
             }
         }
         other => {

@@ -136,6 +136,52 @@ pub async fn connect_from(
     pin: Option<[u8; 32]>,
     identity: Option<&ClientIdentity>,
 ) -> Result<(Tls, Arc<cloudgate_pki::verify::PinnedServerVerifier>), std::io::Error> {
+    let presented = identity.map(|id| FixedClientCert::new(&id.cert_der, &id.key_der));
+    connect_presenting(source, addr, pin, presented).await
+}
+
+/// Presents a given certificate with a given key, matching or not: what a client that copied a
+/// tenant's certificate but not its key would do.
+#[derive(Debug)]
+pub struct FixedClientCert(Arc<rustls::sign::CertifiedKey>);
+
+impl FixedClientCert {
+    pub fn new(cert_der: &[u8], key_der: &[u8]) -> Arc<Self> {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let key = provider
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                key_der.to_vec(),
+            )))
+            .unwrap();
+        Arc::new(FixedClientCert(Arc::new(rustls::sign::CertifiedKey::new(
+            vec![CertificateDer::from(cert_der.to_vec())],
+            key,
+        ))))
+    }
+}
+
+impl rustls::client::ResolvesClientCert for FixedClientCert {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// Connects with TLS from `source`, pinned to `pin` (or capturing), presenting `client_cert`.
+pub async fn connect_presenting(
+    source: Option<&str>,
+    addr: SocketAddr,
+    pin: Option<[u8; 32]>,
+    client_cert: Option<Arc<FixedClientCert>>,
+) -> Result<(Tls, Arc<cloudgate_pki::verify::PinnedServerVerifier>), std::io::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = match pin {
         Some(p) => cloudgate_pki::verify::PinnedServerVerifier::pinned(&provider, vec![p]),
@@ -146,13 +192,8 @@ pub async fn connect_from(
         .unwrap()
         .dangerous()
         .with_custom_certificate_verifier(verifier.clone());
-    let mut config = match identity {
-        Some(id) => builder
-            .with_client_auth_cert(
-                vec![CertificateDer::from(id.cert_der.clone())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_der.clone())),
-            )
-            .unwrap(),
+    let mut config = match client_cert {
+        Some(resolver) => builder.with_client_cert_resolver(resolver),
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -257,6 +298,14 @@ pub async fn tunnel(
     let (tls, _) = connect(addr, Some(pin), identity)
         .await
         .expect("TLS connect");
+    tunnel_over(tls, service).await
+}
+
+/// Asks for a tunnel on an open TLS connection.
+pub async fn tunnel_over(
+    tls: Tls,
+    service: &str,
+) -> Result<TokioIo<hyper::upgrade::Upgraded>, Reply> {
     let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.unwrap();
     tokio::spawn(conn.with_upgrades());
     let req = hyper::Request::builder()

@@ -8,6 +8,7 @@ mod demo;
 mod fuzz_regressions;
 mod gateway;
 mod gateway_util;
+mod hostile;
 mod import_export;
 mod license;
 mod openssl;

@@ -17,6 +17,8 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// Most connections open at once (handshakes, requests and tunnels); more are closed at once.
     pub max_connections: usize,
+    /// Most connections open at once from one source address.
+    pub max_connections_per_address: usize,
     /// Time a client has to finish the TLS handshake.
     pub handshake_timeout: Duration,
     /// Time a client has to send a request's headers.
@@ -47,6 +49,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
             max_connections: 4096,
+            max_connections_per_address: 256,
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
@@ -68,6 +71,7 @@ impl Default for GatewayConfig {
 struct ConfigFile {
     listen: Option<String>,
     max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
     handshake_timeout_secs: Option<u64>,
     header_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
@@ -119,6 +123,14 @@ impl GatewayConfig {
                 ));
             }
             self.max_connections = n;
+        }
+        if let Some(n) = f.max_connections_per_address {
+            if n == 0 {
+                return Err(GatewayError::Config(
+                    "max_connections_per_address must be at least 1".into(),
+                ));
+            }
+            self.max_connections_per_address = n;
         }
         self.handshake_timeout = secs(
             "handshake_timeout_secs",

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, UPGRADE, WWW_AUTHENTICATE};
+use hyper::header::{
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, UPGRADE, WWW_AUTHENTICATE,
+};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use zeroize::Zeroizing;
@@ -195,16 +197,36 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
         );
         return r;
     };
-    let body = match Limited::new(req.into_body(), ctx.config.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(b) => Zeroizing::new(b.to_bytes().to_vec()),
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is too large",
+        )
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > ctx.config.max_body_bytes as u64) {
+        return too_large();
+    }
+    // The body has the same deadline as the head: a client trickling its body must not hold
+    // the connection for longer than one trickling its headers.
+    let collected = tokio::time::timeout(
+        ctx.config.header_timeout,
+        Limited::new(req.into_body(), ctx.config.max_body_bytes).collect(),
+    )
+    .await;
+    let body = match collected {
+        Ok(Ok(b)) => Zeroizing::new(b.to_bytes().to_vec()),
+        Ok(Err(_)) => return too_large(),
         Err(_) => {
             return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "the request body is too large",
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body did not arrive in time",
             );
         }
     };

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+mod conn_limit;
 pub mod credentials;
 mod error;
 mod expiry;

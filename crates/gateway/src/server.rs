@@ -11,6 +11,7 @@ use sha2::Digest as _;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::conn_limit::{AddressSlot, PerAddressLimit};
 use crate::http::{ConnInfo, Ctx, handle};
 use crate::metrics::Metrics;
 use crate::state::SharedState;
@@ -74,6 +75,7 @@ impl Gateway {
             reload,
         } = self;
         let limit = Arc::new(Semaphore::new(config.max_connections));
+        let per_address = PerAddressLimit::new(config.max_connections_per_address);
         let ctx = Arc::new(Ctx {
             state: state.clone(),
             config: config.clone(),
@@ -114,9 +116,16 @@ impl Gateway {
                         drop(stream);
                         continue;
                     };
+                    let Some(address_slot) = per_address.try_acquire(peer.ip()) else {
+                        ctx.metrics.connections_refused.inc();
+                        tracing::warn!(peer = %peer, max = config.max_connections_per_address, "connection refused: too many connections from this address");
+                        drop(stream);
+                        continue;
+                    };
                     let ctx = ctx.clone();
+                    let slot = ConnectionSlot { _permit: permit, _address: address_slot };
                     tokio::spawn(async move {
-                        serve_connection(stream, peer, ctx, permit).await;
+                        serve_connection(stream, peer, ctx, slot).await;
                     });
                 }
             }
@@ -171,11 +180,18 @@ async fn reload_loop(
     }
 }
 
+/// What an open connection (and a tunnel that outlives its request) holds: its share of the
+/// gateway-wide limit and of its source address's.
+struct ConnectionSlot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _address: AddressSlot,
+}
+
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     ctx: Arc<Ctx>,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    slot: ConnectionSlot,
 ) {
     let _ = stream.set_nodelay(true);
     let acceptor = tokio_rustls::TlsAcceptor::from(ctx.state.current().tls.clone());
@@ -212,7 +228,7 @@ async fn serve_connection(
         .and_then(|(sha, _)| ctx.state.current().db.client_certs.get(sha).cloned());
     tracing::debug!(peer = %peer, tenant = tenant.as_deref().unwrap_or("-"), "connection");
     let info = Arc::new(ConnInfo { peer, client_cert });
-    let guard = Arc::new(permit);
+    let guard = Arc::new(slot);
     let header_timeout = ctx.config.header_timeout;
     let service = service_fn(move |req| handle(req, info.clone(), ctx.clone(), guard.clone()));
     let result = crate::request::http1_builder(header_timeout)
