@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::TUNNEL_PROTOCOL;
 use crate::config::GatewayConfig;
 use crate::credentials::verify_password;
+use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
 use crate::relay::relay;
 use crate::request::{
@@ -40,6 +41,7 @@ pub struct Ctx {
     pub config: GatewayConfig,
     pub throttle: EnrollThrottle,
     pub metrics: Arc<Metrics>,
+    pub last_seen: LastSeen,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -408,18 +410,24 @@ async fn tunnel<G: Send + Sync + 'static>(
         }
     };
     let _ = backend.set_nodelay(true);
+    if ctx.last_seen.due(sha256, std::time::Instant::now()) {
+        let db = ctx.state.db().clone();
+        let sha = sha256.clone();
+        tokio::spawn(async move {
+            if let Err(e) = db.touch_client_cert(&sha).await {
+                tracing::warn!(error = %e, "cannot record the client certificate's last use");
+            }
+        });
+    }
     let on_upgrade = hyper::upgrade::on(&mut req);
     let idle = ctx.config.idle_timeout;
-    let db = ctx.state.db().clone();
     let peer = conn.peer;
-    let sha = sha256.clone();
     let metrics = ctx.metrics.clone();
     tokio::spawn(async move {
         let _guard = guard;
         match on_upgrade.await {
             Ok(upgraded) => {
                 tracing::info!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel opened");
-                let _ = db.touch_client_cert(&sha).await;
                 metrics.tunnels_open.inc();
                 let stats = relay(TokioIo::new(upgraded), backend, idle).await;
                 metrics.tunnels_open.dec();

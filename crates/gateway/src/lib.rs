@@ -22,6 +22,7 @@ pub mod credentials;
 mod error;
 mod expiry;
 mod http;
+mod last_seen;
 pub mod metrics;
 mod relay;
 pub mod request;

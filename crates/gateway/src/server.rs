@@ -84,6 +84,7 @@ impl Gateway {
                 config.enroll_failure_window,
             ),
             metrics: Metrics::new(),
+            last_seen: Default::default(),
         });
         let metrics_task = match config.metrics {
             Some(addr) => {
