@@ -69,6 +69,47 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
     RUNTIME
 }
 
+/// The one-line message for an error: its chain joined with `: `, without repeating a cause
+/// that an outer message already quotes, plus a hint for a full disk or a locked database.
+pub fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    // SQLite reports a full disk as SQLITE_FULL or, when its shared-memory file cannot grow, as
+    // a bare "disk I/O error"; the free space of the database's directory tells which.
+    let db_disk_full = || {
+        err.chain()
+            .any(|c| match c.downcast_ref::<cloudgate_db::DbError>() {
+                Some(cloudgate_db::DbError::Sql { path, .. }) => {
+                    let dir = std::path::Path::new(path)
+                        .parent()
+                        .unwrap_or(std::path::Path::new("."));
+                    cloudgate_store::fsio::available_bytes(dir).is_some_and(|n| n < 64 * 1024)
+                }
+                _ => false,
+            })
+    };
+    let full = err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::StorageFull)
+    }) || text.contains("database or disk is full")
+        || (text.contains("disk I/O error") && db_disk_full());
+    if full {
+        text.push_str("\n  hint: the file system is full; free space on it and run the command again (nothing was half-written)");
+    } else if text.contains("database is locked") {
+        text.push_str("\n  hint: another process holds a lock on the database; wait for it to finish (or stop it) and run the command again");
+    }
+    text
+}
+
 /// Whether the error is a closed stdout (`cloudgate sp cert list | head -1`), which is not a
 /// failure.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if exit::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("cloudgate: {err:#}");
+            eprintln!("cloudgate: {}", exit::message(&err));
             exit::code_for(&err).into()
         }
     }

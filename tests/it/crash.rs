@@ -104,3 +104,97 @@ fn kill_9_at_random_moments_never_leaves_half_an_entry() {
         assert_consistent(&env);
     }
 }
+
+#[test]
+fn kill_9_at_random_moments_of_import_and_apply_keeps_the_store_and_the_applied_certificate_whole()
+{
+    let env = Env::new();
+    env.generate(&["--key-type", "ecdsa-p256", "--apply"]);
+    std::fs::write(env.path("pw"), "pfx secret\n").unwrap();
+    let pfx: Vec<std::path::PathBuf> = (0..6)
+        .map(|i| {
+            let (key, cert, out) = (
+                env.path(&format!("{i}.key")),
+                env.path(&format!("{i}.pem")),
+                env.path(&format!("{i}.pfx")),
+            );
+            crate::util::openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "30",
+                "-subj",
+                &format!("/CN=import {i}"),
+                "-keyout",
+                key.to_str().unwrap(),
+                "-out",
+                cert.to_str().unwrap(),
+            ]);
+            crate::util::openssl(&[
+                "pkcs12",
+                "-export",
+                "-in",
+                cert.to_str().unwrap(),
+                "-inkey",
+                key.to_str().unwrap(),
+                "-passout",
+                "pass:pfx secret",
+                "-out",
+                out.to_str().unwrap(),
+            ]);
+            out
+        })
+        .collect();
+    let bin = assert_cmd::cargo::cargo_bin("cloudgate");
+    let mut seed: u64 = std::process::id() as u64 ^ 0xD1B5_4A32_D192_ED03;
+    for round in 0..12 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let args: Vec<String> = if round % 2 == 0 {
+            let file = pfx[round / 2].to_str().unwrap().to_string();
+            let pw = env.path("pw").to_str().unwrap().to_string();
+            [
+                "sp",
+                "cert",
+                "import",
+                &file,
+                "--password-file",
+                &pw,
+                "--apply",
+            ]
+            .map(String::from)
+            .to_vec()
+        } else {
+            let entries = env.list();
+            let pick = &entries[(seed as usize / 7) % entries.len()];
+            ["sp", "cert", "apply", &pick.thumbprint]
+                .map(String::from)
+                .to_vec()
+        };
+        let mut child = std::process::Command::new(&bin)
+            .env("CLOUDGATE_HOME", &env.data)
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(seed % 60));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_consistent(&env);
+        // The certificate in use is always one of those the store holds, whole.
+        let current: crate::util::CertJson =
+            serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
+        assert!(
+            env.list()
+                .iter()
+                .any(|e| e.thumbprint == current.thumbprint)
+        );
+    }
+}

@@ -5,6 +5,7 @@ mod cert;
 mod concurrency;
 mod crash;
 mod demo;
+mod faults;
 mod fuzz_regressions;
 mod gateway;
 mod gateway_util;
