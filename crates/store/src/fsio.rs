@@ -267,6 +267,13 @@ pub fn crash_point(name: &str) {
     }
 }
 
+/// Bytes available to unprivileged users on the file system holding `path`, when it can be told.
+pub fn available_bytes(path: &Path) -> Option<u64> {
+    let stat = nix::sys::statvfs::statvfs(path).ok()?;
+    #[allow(clippy::useless_conversion)] // the field types differ between platforms
+    Some(u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,11 +339,4 @@ mod tests {
             .to_string();
         assert!(e.contains("chmod o-rwx"), "{e}");
     }
-}
-
-/// Bytes available to unprivileged users on the file system holding `path`, when it can be told.
-pub fn available_bytes(path: &Path) -> Option<u64> {
-    let stat = nix::sys::statvfs::statvfs(path).ok()?;
-    #[allow(clippy::useless_conversion)] // the field types differ between platforms
-    Some(u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size())))
 }
