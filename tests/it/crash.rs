@@ -130,6 +130,8 @@ fn kill_9_at_random_moments_of_import_and_apply_keeps_the_store_and_the_applied_
                 "30",
                 "-subj",
                 &format!("/CN=import {i}"),
+                "-addext",
+                "basicConstraints=critical,CA:FALSE",
                 "-keyout",
                 key.to_str().unwrap(),
                 "-out",
@@ -197,4 +199,19 @@ fn kill_9_at_random_moments_of_import_and_apply_keeps_the_store_and_the_applied_
                 .any(|e| e.thumbprint == current.thumbprint)
         );
     }
+    // The files were importable: what the kills interrupted was real work.
+    let pw = env.path("pw");
+    let out = env.run(&[
+        "sp",
+        "cert",
+        "import",
+        pfx[5].to_str().unwrap(),
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || e.contains("already in the store"),
+        "{e}"
+    );
 }

@@ -14,6 +14,7 @@ mod import_export;
 mod license;
 mod openssl;
 mod permissions;
+mod secrets;
 mod tenant_cli;
 mod tenant_side;
 mod util;

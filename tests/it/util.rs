@@ -37,13 +37,19 @@ pub struct CertJson {
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub data: PathBuf,
+    /// Everything the commands run through [`Env::run`] printed, for the secrets check on drop.
+    pub transcript: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
 }
 
 impl Env {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
-        Env { dir, data }
+        Env {
+            dir,
+            data,
+            transcript: Default::default(),
+        }
     }
 
     /// `cloudgate` with this data directory and nothing inherited that changes behaviour.
@@ -59,7 +65,20 @@ impl Env {
 
     /// Runs with these arguments and returns the output, whatever the exit status.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().expect("run cloudgate")
+        let out = self.cmd().args(args).output().expect("run cloudgate");
+        self.record(args, &out);
+        out
+    }
+
+    /// Keeps a command's output for the secrets check.
+    pub fn record(&self, args: &[&str], out: &Output) {
+        let mut t = self.transcript.lock().unwrap_or_else(|p| p.into_inner());
+        let what = args.join(" ");
+        // `export --out -` prints key material on purpose; its stderr is still checked.
+        if !args.contains(&"export") {
+            t.push((format!("stdout of {what}"), out.stdout.clone()));
+        }
+        t.push((format!("stderr of {what}"), out.stderr.clone()));
     }
 
     /// Runs a command that must succeed and returns stdout.
@@ -108,6 +127,16 @@ impl Env {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+}
+
+impl Drop for Env {
+    /// Every end-to-end test checks on its way out that no password it used and no private key
+    /// in its data directory appears in any output, log or audit record it produced.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            crate::secrets::assert_nothing_leaked(self);
+        }
     }
 }
 
