@@ -17,5 +17,6 @@ mod permissions;
 mod secrets;
 mod tenant_cli;
 mod tenant_side;
+mod testssl;
 mod util;
 mod wizard;

@@ -49,12 +49,30 @@ type Resp = Response<Full<Bytes>>;
 fn json(status: StatusCode, value: serde_json::Value) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
     *r.status_mut() = status;
-    r.headers_mut().insert(
+    let h = r.headers_mut();
+    h.insert(
         CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
     );
+    // An API, never a page: nothing to cache, frame, sniff or refer, and HTTPS only.
+    for (name, value) in SECURITY_HEADERS {
+        h.insert(name.clone(), hyper::header::HeaderValue::from_static(value));
+    }
     r
 }
+
+/// Sent with every answer (found missing by testssl.sh; see `security/testssl.sh`).
+const SECURITY_HEADERS: &[(hyper::header::HeaderName, &str)] = &[
+    (hyper::header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
+    (hyper::header::CACHE_CONTROL, "no-store"),
+    (hyper::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (hyper::header::X_FRAME_OPTIONS, "DENY"),
+    (
+        hyper::header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    (hyper::header::REFERRER_POLICY, "no-referrer"),
+];
 
 fn error(status: StatusCode, code: &str, message: &str) -> Resp {
     json(

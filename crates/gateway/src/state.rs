@@ -224,6 +224,9 @@ async fn build(
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec())),
         )?;
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Our order of suites and groups, not the client's: a client cannot talk the gateway down to
+    // its weakest offer (every suite rustls offers is AEAD with forward secrecy anyway).
+    tls.ignore_client_order = true;
     tls.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
     tls.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
     let provider_name = Licensee::resolve(store.layout())?.name().to_string();
