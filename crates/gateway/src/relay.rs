@@ -79,7 +79,10 @@ async fn copy_half<R, W>(
             Ok(n) => n,
         };
         last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
-        if w.write_all(&buf[..n]).await.is_err() {
+        // The flush matters: a TLS writer may keep the end of what it was given in its own
+        // buffer when the socket is full, and without a flush those bytes would wait for the
+        // next write, which may never come (the soak test found tunnels stalled this way).
+        if w.write_all(&buf[..n]).await.is_err() || w.flush().await.is_err() {
             break;
         }
         total.fetch_add(n as u64, Ordering::Relaxed);
@@ -117,6 +120,28 @@ mod tests {
         let stats = task.await.unwrap();
         assert_eq!(stats.up, 200_000);
         assert_eq!(stats.down, 22);
+    }
+
+    #[tokio::test]
+    async fn bytes_held_in_a_writers_buffer_are_flushed_at_once() {
+        // A buffering writer on the tenant side, as TLS is when its socket is full: the reply
+        // must reach the tenant although the backend then stays silent and open.
+        let (client, gw_a) = tokio::io::duplex(1024);
+        let (gw_b, backend) = tokio::io::duplex(1024);
+        let _task = tokio::spawn(relay(
+            tokio::io::BufStream::new(gw_a),
+            gw_b,
+            Duration::from_secs(30),
+        ));
+        let (mut cr, _cw) = tokio::io::split(client);
+        let (_br, mut bw) = tokio::io::split(backend);
+        bw.write_all(b"short reply").await.unwrap();
+        let mut got = [0u8; 11];
+        tokio::time::timeout(Duration::from_secs(5), cr.read_exact(&mut got))
+            .await
+            .expect("the reply arrives without waiting for more")
+            .unwrap();
+        assert_eq!(&got, b"short reply");
     }
 
     #[tokio::test]

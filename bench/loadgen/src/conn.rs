@@ -1,0 +1,82 @@
+//! Opening connections: from a spread of loopback source addresses (the gateway limits
+//! connections per address, as it should), TLS, and the tunnel request.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// A TLS client stream.
+pub type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// The `n`-th of `spread` loopback source addresses (127.1.0.1, 127.1.0.2, …); `None` when not
+/// spreading.
+pub fn source(n: usize, spread: usize) -> Option<IpAddr> {
+    if spread <= 1 {
+        return None;
+    }
+    let i = (n % spread) as u32 + 1;
+    Some(IpAddr::V4(Ipv4Addr::from(
+        u32::from(Ipv4Addr::new(127, 1, 0, 0)) + i,
+    )))
+}
+
+/// TCP from `from` (or any address) to `to`, with Nagle off.
+pub async fn tcp(to: SocketAddr, from: Option<IpAddr>) -> anyhow::Result<TcpStream> {
+    let stream = match from {
+        None => TcpStream::connect(to).await?,
+        Some(ip) => {
+            let socket = TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::new(ip, 0))?;
+            socket.connect(to).await?
+        }
+    };
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// TCP and a TLS handshake.
+pub async fn tls(
+    to: SocketAddr,
+    from: Option<IpAddr>,
+    config: Arc<ClientConfig>,
+) -> anyhow::Result<Tls> {
+    let tcp = tcp(to, from).await?;
+    let name = ServerName::try_from("cloudgate").expect("a valid name");
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .context("TLS handshake")
+}
+
+/// Asks the gateway for a tunnel to `service` on an open connection; after `Ok` the stream is
+/// the raw tunnel.
+pub async fn open_tunnel(stream: &mut Tls, service: &str) -> anyhow::Result<()> {
+    let request = format!(
+        "GET /v1/tunnel/{service} HTTP/1.1\r\nHost: cloudgate\r\nConnection: Upgrade\r\nUpgrade: cloudgate-tunnel\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    // Read the answer head byte by byte: the tunnel's first bytes must stay in the stream.
+    let mut head = Vec::with_capacity(256);
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 8192 {
+            bail!("answer head too long");
+        }
+        if stream.read(&mut byte).await? == 0 {
+            bail!("closed before answering the tunnel request");
+        }
+        head.push(byte[0]);
+    }
+    if !head.starts_with(b"HTTP/1.1 101") {
+        bail!(
+            "tunnel refused: {}",
+            String::from_utf8_lossy(&head).lines().next().unwrap_or("")
+        );
+    }
+    Ok(())
+}

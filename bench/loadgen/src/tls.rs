@@ -1,0 +1,119 @@
+//! TLS settings of the load generator and of the bare rustls server: the same provider, the same
+//! pinning and client-certificate verifiers as cloudgate itself.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ClientConfig, ServerConfig};
+use sha2::Digest as _;
+
+/// A certificate with its PKCS#8 key.
+#[derive(Clone)]
+pub struct Identity {
+    /// DER of the certificate.
+    pub cert_der: Vec<u8>,
+    /// PKCS#8 DER of the key.
+    pub key_der: Vec<u8>,
+}
+
+impl Identity {
+    /// Reads a PEM certificate and a PEM key.
+    pub fn load(cert: &Path, key: &Path) -> anyhow::Result<Self> {
+        let cert_pem =
+            std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+        let key_pem = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+        let cert_der = cloudgate_pki::pem::decode_certificates(&cert_pem)?
+            .into_iter()
+            .next()
+            .context("no certificate")?;
+        let key_der = cloudgate_pki::pem::decode_private_key(&key_pem)?.to_vec();
+        Ok(Identity { cert_der, key_der })
+    }
+
+    /// A fresh ECDSA P-256 client identity, as `tenant provider add` makes.
+    pub fn generate(name: &str) -> anyhow::Result<Self> {
+        let g = cloudgate_pki::generate_self_signed(&cloudgate_pki::SelfSignedRequest {
+            key_type: cloudgate_pki::KeyType::EcdsaP256,
+            subject: cloudgate_pki::dn::SubjectName::parse(&format!("CN={name}"))?,
+            sans: vec![],
+            valid_days: 30,
+            now: time::OffsetDateTime::now_utc(),
+        })?;
+        Ok(Identity {
+            cert_der: g.cert_der,
+            key_der: g.key_pkcs8_der.to_vec(),
+        })
+    }
+
+    /// Writes the identity as `<base>.cert.pem` and `<base>.key.pem`.
+    pub fn save(&self, base: &Path) -> anyhow::Result<()> {
+        std::fs::write(
+            base.with_extension("cert.pem"),
+            cloudgate_pki::pem::encode_certificate(&self.cert_der),
+        )?;
+        std::fs::write(
+            base.with_extension("key.pem"),
+            cloudgate_pki::pem::encode_pkcs8_key(&self.key_der).as_bytes(),
+        )?;
+        Ok(())
+    }
+
+    fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()))
+    }
+}
+
+/// The SHA-256 of the first certificate in a PEM file: the pin.
+pub fn pin_of(cert_pem: &Path) -> anyhow::Result<[u8; 32]> {
+    let pem = std::fs::read(cert_pem).with_context(|| format!("reading {}", cert_pem.display()))?;
+    let der = cloudgate_pki::pem::decode_certificates(&pem)?
+        .into_iter()
+        .next()
+        .context("no certificate")?;
+    Ok(sha2::Sha256::digest(&der).into())
+}
+
+/// A client configuration pinned to `pin`, presenting `identity`; `resume` keeps TLS 1.3
+/// session tickets (what `tenant tunnel` does), otherwise every connection is a full handshake.
+pub fn client_config(
+    pin: [u8; 32],
+    identity: Option<&Identity>,
+    resume: bool,
+) -> anyhow::Result<Arc<ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = cloudgate_pki::verify::PinnedServerVerifier::pinned(&provider, vec![pin]);
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(vec![CertificateDer::from(id.cert_der.clone())], id.key())?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if !resume {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
+    Ok(Arc::new(config))
+}
+
+/// The bare server: TLS 1.3 and 1.2, the gateway's client-certificate verifier, session
+/// resumption as in the gateway.
+pub fn server_config(identity: &Identity) -> anyhow::Result<Arc<ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_client_cert_verifier(cloudgate_pki::verify::TenantClientVerifier::new(&provider))
+        .with_single_cert(
+            vec![CertificateDer::from(identity.cert_der.clone())],
+            identity.key(),
+        )?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.ignore_client_order = true;
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(16 * 1024);
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
+    Ok(Arc::new(config))
+}
