@@ -32,6 +32,9 @@ CG = ROOT / "target/release/cloudgate"
 LG = ROOT / "target/release/cloudgate-loadgen"
 HZ = os.sysconf("SC_CLK_TCK")
 SERVER_CORE = "0"
+# The gateway's TLS 1.3 suite order (crates/gateway/src/tls.rs), given to every peer too, so that
+# all of them do the same work.
+SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 LOAD_CORE = "1"
 
 
@@ -108,7 +111,10 @@ class World:
     def __init__(self, work, key_type, tenants=1):
         self.work = work / key_type
         self.work.mkdir(mode=0o700)
-        self.env = {**os.environ, "CLOUDGATE_HOME": str(self.work / "sp"), "CLOUDGATE_LOG": "warn"}
+        # The gateway logs as in production (information level: a line per tunnel opened and
+        # closed), to a file.
+        self.env = {**os.environ, "CLOUDGATE_HOME": str(self.work / "sp")}
+        self.env.pop("CLOUDGATE_LOG", None)
         self.procs = []
         (self.work / "sp").mkdir(mode=0o700)
         lic = self.work / "license.toml"
@@ -144,7 +150,8 @@ class World:
         conf = self.work / "gw.toml"
         conf.write_text(f'listen = "127.0.0.1:{port}"\nmax_connections = 100000\n'
                         'max_connections_per_address = 100000\n')
-        p, line = start([CG, "sp", "gateway", "run", "--config", conf], env=self.env)
+        p, line = start([CG, "sp", "gateway", "run", "--config", conf], env=self.env,
+                        log=open(self.work / "gateway.log", "w"))
         self.procs.append(p)
         self.gateway_addr = addr_in(line)
         return p
@@ -185,12 +192,16 @@ cert = {self.combined}
 verifyPeer = yes
 CAfile = {self.client_cert}
 sslVersionMin = TLSv1.2
+ciphersuites = {SUITES}
+options = CIPHER_SERVER_PREFERENCE
 [sink]
 accept = 127.0.0.1:{st_sink}
 connect = {self.sink}
 cert = {self.combined}
 verifyPeer = yes
 CAfile = {self.client_cert}
+ciphersuites = {SUITES}
+options = CIPHER_SERVER_PREFERENCE
 """)
         p = subprocess.Popen(["taskset", "-c", SERVER_CORE, "stunnel4", str(conf)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -205,7 +216,10 @@ CAfile = {self.client_cert}
         ssl_certificate_key {self.combined};
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_verify_client optional_no_ca;
-        ssl_session_cache shared:SSL:16m;"""
+        ssl_session_cache shared:SSL:16m;
+        ssl_prefer_server_ciphers on;
+        ssl_conf_command Options ServerPreference;
+        ssl_conf_command Ciphersuites {SUITES};"""
         conf.write_text(f"""load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 daemon off;
 master_process off;
@@ -229,6 +243,10 @@ stream {{
                          "--key", self.combined])
         self.procs.append(p)
         s["bare rustls"] = {**common, "pid": p.pid, "addr": addr_in(line)}
+        p, line = start([LG, "bare", "--listen", "127.0.0.1:0", "--cert", self.combined,
+                         "--key", self.combined, "--backend", self.echo])
+        self.procs.append(p)
+        s["bare rustls + backend"] = {**common, "pid": p.pid, "addr": addr_in(line)}
         self._servers = s
         return s
 
@@ -286,7 +304,7 @@ def rate_case(world, args, resume):
 def bulk_case(world, args, duplex):
     rows, base = [], None
     for name, server in world.servers().items():
-        if name == "bare rustls":
+        if name.startswith("bare"):
             continue
         target = dict(server)
         if not duplex:
@@ -312,7 +330,7 @@ def bulk_case(world, args, duplex):
 def idle_case(world, args):
     rows = []
     for name, server in world.servers().items():
-        if name == "bare rustls":
+        if name.startswith("bare"):
             continue
         before = rss_kib(server["pid"])
         target = ["--target", server["addr"], "--server-cert", server["cert"], "--client-cert",

@@ -27,6 +27,11 @@ pub async fn run(
     let started = Instant::now();
     let (mut r, mut w) = tokio::io::split(s);
     let writer = tokio::spawn(async move {
+        if !duplex {
+            // The sink reads this many bytes, then answers: no half-close needed, which the
+            // peers relay differently (nginx closes both ways unless proxy_half_close is on).
+            w.write_all(&bytes.to_be_bytes()).await?;
+        }
         let chunk = vec![0xa5u8; CHUNK];
         let mut left = bytes;
         while left > 0 {
@@ -35,9 +40,6 @@ pub async fn run(
             left -= n as u64;
         }
         w.flush().await?;
-        if !duplex {
-            w.shutdown().await?;
-        }
         anyhow::Ok(w)
     });
     let mut buf = vec![0u8; CHUNK];
@@ -55,7 +57,7 @@ pub async fn run(
         }
         got
     } else {
-        // The sink answers with the count it received once our side is closed.
+        // The sink answers with the count it received.
         let mut count = [0u8; 8];
         r.read_exact(&mut count).await?;
         u64::from_be_bytes(count)
@@ -74,7 +76,8 @@ pub async fn run(
     }))
 }
 
-/// A backend that reads until EOF and answers with the number of bytes it read.
+/// A backend that reads a length (8 bytes, big-endian), then that many bytes, and answers with
+/// the number of bytes it read; again, until the connection closes.
 pub async fn sink(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("sink listening on {}", listener.local_addr()?);
@@ -82,15 +85,21 @@ pub async fn sink(listen: std::net::SocketAddr) -> anyhow::Result<()> {
         let (mut s, _) = listener.accept().await?;
         tokio::spawn(async move {
             let mut buf = vec![0u8; CHUNK];
-            let mut total = 0u64;
-            while let Ok(n) = s.read(&mut buf).await {
-                if n == 0 {
-                    break;
+            let mut len = [0u8; 8];
+            while s.read_exact(&mut len).await.is_ok() {
+                let want = u64::from_be_bytes(len);
+                let mut total = 0u64;
+                while total < want {
+                    let max = (want - total).min(CHUNK as u64) as usize;
+                    match s.read(&mut buf[..max]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => total += n as u64,
+                    }
                 }
-                total += n as u64;
+                if s.write_all(&total.to_be_bytes()).await.is_err() {
+                    return;
+                }
             }
-            let _ = s.write_all(&total.to_be_bytes()).await;
-            let _ = s.shutdown().await;
         });
     }
 }

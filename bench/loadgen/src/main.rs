@@ -149,6 +149,9 @@ enum Mode {
         /// Key (PEM)
         #[arg(long)]
         key: PathBuf,
+        /// Relay to this backend instead of echoing in-process
+        #[arg(long)]
+        backend: Option<SocketAddr>,
     },
 }
 
@@ -257,8 +260,13 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         }
         Mode::Echo { listen } => return servers::echo(listen).await,
         Mode::Sink { listen } => return bulk::sink(listen).await,
-        Mode::Bare { listen, cert, key } => {
-            return servers::bare(listen, tls::Identity::load(&cert, &key)?).await;
+        Mode::Bare {
+            listen,
+            cert,
+            key,
+            backend,
+        } => {
+            return servers::bare(listen, tls::Identity::load(&cert, &key)?, backend).await;
         }
     };
     println!("{report}");

@@ -25,8 +25,13 @@ pub async fn echo(listen: SocketAddr) -> anyhow::Result<()> {
     }
 }
 
-/// TLS with the gateway's verifier, then echo.
-pub async fn bare(listen: SocketAddr, identity: Identity) -> anyhow::Result<()> {
+/// TLS with the gateway's settings, then echo in-process, or, with `backend`, a relay to it
+/// (what the gateway, stunnel and nginx do, without the tunnel request and routing).
+pub async fn bare(
+    listen: SocketAddr,
+    identity: Identity,
+    backend: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(server_config(&identity)?);
     let listener = TcpListener::bind(listen).await?;
     println!("bare rustls listening on {}", listener.local_addr()?);
@@ -36,10 +41,21 @@ pub async fn bare(listen: SocketAddr, identity: Identity) -> anyhow::Result<()> 
         let _ = s.set_nodelay(true);
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            if let Ok(tls) = acceptor.accept(s).await {
-                let (mut r, mut w) = tokio::io::split(tls);
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
+            let Ok(mut tls) = acceptor.accept(s).await else {
+                return;
+            };
+            match backend {
+                None => {
+                    let (mut r, mut w) = tokio::io::split(tls);
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                    let _ = w.shutdown().await;
+                }
+                Some(addr) => {
+                    if let Ok(mut b) = tokio::net::TcpStream::connect(addr).await {
+                        let _ = b.set_nodelay(true);
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut b).await;
+                    }
+                }
             }
         });
     }

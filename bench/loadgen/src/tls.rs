@@ -100,20 +100,10 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
-/// The bare server: TLS 1.3 and 1.2, the gateway's client-certificate verifier, session
-/// resumption as in the gateway.
+/// The bare server: exactly the gateway's TLS settings ([`cloudgate_gateway::tls`]).
 pub fn server_config(identity: &Identity) -> anyhow::Result<Arc<ServerConfig>> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_client_cert_verifier(cloudgate_pki::verify::TenantClientVerifier::new(&provider))
-        .with_single_cert(
-            vec![CertificateDer::from(identity.cert_der.clone())],
-            identity.key(),
-        )?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config.ignore_client_order = true;
-    config.session_storage = rustls::server::ServerSessionMemoryCache::new(16 * 1024);
-    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
-    Ok(Arc::new(config))
+    Ok(Arc::new(cloudgate_gateway::tls::server_config(
+        vec![CertificateDer::from(identity.cert_der.clone())],
+        identity.key(),
+    )?))
 }

@@ -29,6 +29,7 @@ pub mod request;
 mod server;
 mod state;
 mod throttle;
+pub mod tls;
 
 pub use config::GatewayConfig;
 pub use error::GatewayError;

@@ -8,19 +8,14 @@ use cloudgate_db::{GatewayState, SpDb};
 use cloudgate_pki::CertificateInfo;
 use cloudgate_store::license::{DefaultIdentity, Licensee};
 use cloudgate_store::{CertStore, NewEntry, RolloverRecord, Source};
-use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::ServerSessionMemoryCache;
 
 use crate::GatewayError;
-
-/// Sessions kept for resumption (TLS 1.3 tickets are stateless on top of this).
-const SESSION_CACHE_SIZE: usize = 16 * 1024;
 
 /// One consistent view: the TLS configuration with the applied certificate, and the tenants.
 pub struct Snapshot {
     /// TLS configuration serving the applied certificate.
-    pub tls: Arc<ServerConfig>,
+    pub tls: Arc<rustls::ServerConfig>,
     /// The applied certificate.
     pub cert: CertificateInfo,
     /// Its friendly name, the Summary's "Name".
@@ -215,20 +210,10 @@ async fn build(
     let key = store.load_private_key(&entry)?;
     let mut chain = vec![CertificateDer::from(entry.info.der.clone())];
     chain.extend(entry.chain.iter().map(|c| CertificateDer::from(c.clone())));
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut tls = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_client_cert_verifier(cloudgate_pki::verify::TenantClientVerifier::new(&provider))
-        .with_single_cert(
-            chain,
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec())),
-        )?;
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    // Our order of suites and groups, not the client's: a client cannot talk the gateway down to
-    // its weakest offer (every suite rustls offers is AEAD with forward secrecy anyway).
-    tls.ignore_client_order = true;
-    tls.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
-    tls.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
+    let tls = crate::tls::server_config(
+        chain,
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec())),
+    )?;
     let provider_name = Licensee::resolve(store.layout())?.name().to_string();
     let successor = successor_of(&entry.info.fingerprints.sha256_hex());
     Ok(Snapshot {
