@@ -237,9 +237,9 @@ async fn oversized_and_malformed_requests_are_refused_and_the_gateway_keeps_serv
     );
     let chunked_flood = format!(
         "POST /v1/enroll HTTP/1.1\r\nHost: sp\r\nAuthorization: Basic YWNtZTp4\r\nTransfer-Encoding: chunked\r\n\r\n{}",
-        "4000\r\n".to_string() + &"a".repeat(0x4000) + "\r\n"
-    )
-    .repeat(8);
+        ("4000\r\n".to_string() + &"a".repeat(0x4000) + "\r\n").repeat(8) + "0\r\n\r\n"
+    );
+    let bad_chunks = "POST /v1/enroll HTTP/1.1\r\nHost: sp\r\nAuthorization: Basic YWNtZTp4\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n";
     let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
         ("a 20 KiB header", big_header.into_bytes(), &[431]),
         ("2000 headers", many_headers.into_bytes(), &[431]),
@@ -264,6 +264,7 @@ async fn oversized_and_malformed_requests_are_refused_and_the_gateway_keeps_serv
             &[413],
         ),
         ("a 128 KiB chunked body", chunked_flood.into_bytes(), &[413]),
+        ("a chunk size that is not hex", bad_chunks.as_bytes().to_vec(), &[400]),
         (
             "a Basic header that is not base64",
             b"POST /v1/enroll HTTP/1.1\r\nHost: sp\r\nAuthorization: Basic !!!\r\nContent-Length: 2\r\n\r\n{}".to_vec(),

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
     AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, UPGRADE, WWW_AUTHENTICATE,
@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use zeroize::Zeroizing;
 
 use crate::TUNNEL_PROTOCOL;
+use crate::body::{BodyError, read_capped};
 use crate::config::GatewayConfig;
 use crate::credentials::verify_password;
 use crate::last_seen::LastSeen;
@@ -217,36 +218,41 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
         );
         return r;
     };
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the request body is too large",
-        )
-    };
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > ctx.config.max_body_bytes as u64) {
-        return too_large();
-    }
     // The body has the same deadline as the head: a client trickling its body must not hold
     // the connection for longer than one trickling its headers.
-    let collected = tokio::time::timeout(
+    let body = match read_capped(
+        req.into_body(),
+        declared,
+        ctx.config.max_body_bytes,
         ctx.config.header_timeout,
-        Limited::new(req.into_body(), ctx.config.max_body_bytes).collect(),
     )
-    .await;
-    let body = match collected {
-        Ok(Ok(b)) => Zeroizing::new(b.to_bytes().to_vec()),
-        Ok(Err(_)) => return too_large(),
-        Err(_) => {
+    .await
+    {
+        Ok(b) => Zeroizing::new(b),
+        Err(BodyError::TooLarge) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is too large",
+            );
+        }
+        Err(BodyError::Timeout) => {
             return error(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",
                 "the request body did not arrive in time",
+            );
+        }
+        Err(BodyError::Broken) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the request body could not be read",
             );
         }
     };
