@@ -45,7 +45,13 @@ pub async fn run(
         let (config, service, sem) = (config.clone(), service.clone(), sem.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await.ok();
-            open_one(target, config, service.as_deref(), n, sources).await
+            // A server out of descriptors leaves a connection in its backlog forever.
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                open_one(target, config, service.as_deref(), n, sources),
+            )
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
         }));
     }
     let mut open = Vec::with_capacity(count);
