@@ -370,12 +370,16 @@ fn key_files_are_never_readable_by_others_even_while_being_written() {
         std::thread::spawn(move || {
             let (mut observations, mut bad) = (0u64, Vec::<String>::new());
             while !stop.load(Ordering::Relaxed) {
-                let admin_gid = std::fs::metadata(&store).ok().map(|m| m.gid());
                 for (i, dir) in dirs.iter().enumerate() {
                     for p in walk_racing(dir).into_iter().filter(|p| is_key_file(p)) {
                         observations += 1;
-                        // Tenant keys are owner-only; store keys may be the admin group's.
-                        let gid = if i == 0 { admin_gid } else { None };
+                        // Tenant keys are owner-only; store keys may be the admin group's, read
+                        // now: the store (and its group) may have appeared since the last walk.
+                        let gid = if i == 0 {
+                            std::fs::metadata(&store).ok().map(|m| m.gid())
+                        } else {
+                            None
+                        };
                         bad.extend(readable_by_others(&p, gid));
                     }
                 }
