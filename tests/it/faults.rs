@@ -275,16 +275,7 @@ fn lock_database(db: &std::path::Path, secs: u32) -> Child {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_locked_by_another_process_is_a_clear_error_and_tunnels_go_on() {
     let env = Env::new();
-    provider_with_tenant(&env, "acme").await;
-    let gw = GatewayProc::start(&env, &[]);
-    let pin = applied_pin(&env);
-    let id = ClientIdentity::new("acme");
-    assert_eq!(
-        enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD)
-            .await
-            .status,
-        200
-    );
+    let (gw, pin, id) = gateway_with_enrolled_tenant(&env, &[]).await;
     let mut locker = lock_database(&env.data.join("sp.db"), 12);
 
     // A write from the command line waits, then says what is wrong, and changes nothing.

@@ -412,3 +412,18 @@ pub fn refused<T>(result: Result<T, Reply>) -> Reply {
         Err(reply) => reply,
     }
 }
+
+/// A gateway with an enrolled tenant `acme` and its echo service; returns the gateway, the pin
+/// and the tenant's identity.
+pub async fn gateway_with_enrolled_tenant(
+    env: &Env,
+    extra: &[&str],
+) -> (GatewayProc, [u8; 32], ClientIdentity) {
+    provider_with_tenant(env, "acme").await;
+    let gw = GatewayProc::start(env, extra);
+    let pin = applied_pin(env);
+    let id = ClientIdentity::new("acme");
+    let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    (gw, pin, id)
+}

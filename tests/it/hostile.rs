@@ -22,21 +22,6 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// A gateway with an enrolled tenant `acme` and its echo service; returns the gateway, the pin
-/// and the tenant's identity.
-async fn gateway_with_enrolled_tenant(
-    env: &Env,
-    extra: &[&str],
-) -> (GatewayProc, [u8; 32], ClientIdentity) {
-    provider_with_tenant(env, "acme").await;
-    let gw = GatewayProc::start(env, extra);
-    let pin = applied_pin(env);
-    let id = ClientIdentity::new("acme");
-    let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
-    assert_eq!(r.status, 200, "{}", r.json);
-    (gw, pin, id)
-}
-
 /// The good tenant: one tunnel, 64 KiB echoed intact.
 async fn good_tenant_is_served(addr: SocketAddr, pin: [u8; 32], id: &ClientIdentity) {
     let data: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 % 251) as u8).collect();
