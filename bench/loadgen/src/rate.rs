@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::conn::{Tls, open_tunnel, source, tls};
 use crate::stats::percentile_ms;
+use crate::tls::TICKETS;
 
 /// What one run of the rate test is.
 pub struct RateTest {
@@ -91,5 +92,10 @@ pub async fn run(t: RateTest) -> serde_json::Value {
         "resumed": resumed,
         "p50_ms": percentile_ms(&mut lat, 50.0),
         "p99_ms": percentile_ms(&mut lat, 99.0),
+        "tickets": {
+            "received": TICKETS.inserted.load(Ordering::Relaxed),
+            "offered": TICKETS.taken.load(Ordering::Relaxed),
+            "none_to_offer": TICKETS.missing.load(Ordering::Relaxed),
+        },
     })
 }

@@ -5,7 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustls::client::{Tls12ClientSessionValue, Tls13ClientSessionValue};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ServerConfig};
 use sha2::Digest as _;
 
@@ -76,7 +79,8 @@ pub fn pin_of(cert_pem: &Path) -> anyhow::Result<[u8; 32]> {
 }
 
 /// A client configuration pinned to `pin`, presenting `identity`; `resume` keeps TLS 1.3
-/// session tickets (what `tenant tunnel` does), otherwise every connection is a full handshake.
+/// session tickets in the tenant's own store (what `tenant tunnel` does), otherwise every
+/// connection is a full handshake.
 pub fn client_config(
     pin: [u8; 32],
     identity: Option<&Identity>,
@@ -94,9 +98,11 @@ pub fn client_config(
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    if !resume {
-        config.resumption = rustls::client::Resumption::disabled();
-    }
+    config.resumption = if resume {
+        rustls::client::Resumption::store(Arc::new(CountingStore::new()))
+    } else {
+        rustls::client::Resumption::disabled()
+    };
     Ok(Arc::new(config))
 }
 
@@ -106,4 +112,70 @@ pub fn server_config(identity: &Identity) -> anyhow::Result<Arc<ServerConfig>> {
         vec![CertificateDer::from(identity.cert_der.clone())],
         identity.key(),
     )?))
+}
+
+/// Counts of the client's TLS 1.3 ticket store: tickets received, taken for a resumption
+/// attempt, and resumption attempts that found no ticket.
+#[derive(Debug, Default)]
+pub struct TicketCounts {
+    /// Tickets the servers sent.
+    pub inserted: AtomicU64,
+    /// Tickets offered in a ClientHello.
+    pub taken: AtomicU64,
+    /// ClientHellos that found no ticket to offer.
+    pub missing: AtomicU64,
+}
+
+/// The process's ticket counts (one load generator run is one process).
+pub static TICKETS: TicketCounts = TicketCounts {
+    inserted: AtomicU64::new(0),
+    taken: AtomicU64::new(0),
+    missing: AtomicU64::new(0),
+};
+
+/// The tenant's session store (what `tenant tunnel` uses), counted in [`TICKETS`].
+#[derive(Debug)]
+pub struct CountingStore {
+    inner: Arc<cloudgate_tenant::TicketStore>,
+}
+
+impl CountingStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        CountingStore {
+            inner: cloudgate_tenant::TicketStore::new(),
+        }
+    }
+}
+
+impl rustls::client::ClientSessionStore for CountingStore {
+    fn set_kx_hint(&self, name: ServerName<'static>, group: rustls::NamedGroup) {
+        self.inner.set_kx_hint(name, group)
+    }
+    fn kx_hint(&self, name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.inner.kx_hint(name)
+    }
+    fn set_tls12_session(&self, name: ServerName<'static>, v: Tls12ClientSessionValue) {
+        self.inner.set_tls12_session(name, v)
+    }
+    fn tls12_session(&self, name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.inner.tls12_session(name)
+    }
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.inner.remove_tls12_session(name)
+    }
+    fn insert_tls13_ticket(&self, name: ServerName<'static>, v: Tls13ClientSessionValue) {
+        TICKETS.inserted.fetch_add(1, Ordering::Relaxed);
+        self.inner.insert_tls13_ticket(name, v)
+    }
+    fn take_tls13_ticket(&self, name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+        let t = self.inner.take_tls13_ticket(name);
+        let c = if t.is_some() {
+            &TICKETS.taken
+        } else {
+            &TICKETS.missing
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+        t
+    }
 }

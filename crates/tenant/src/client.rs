@@ -17,6 +17,8 @@ use zeroize::Zeroizing;
 
 use cloudgate_pki::verify::{PinMismatch, PinnedServerVerifier, pin_mismatch};
 
+use crate::tickets::TicketStore;
+
 /// Time to connect and finish the TLS handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time for a request's answer.
@@ -87,6 +89,7 @@ impl GatewayClient {
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.resumption = rustls::client::Resumption::store(TicketStore::new());
         Ok(GatewayClient {
             endpoint: format!("{address}:{port}"),
             server_name: server_name(address),

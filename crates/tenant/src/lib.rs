@@ -10,6 +10,7 @@
 mod client;
 mod error;
 mod flows;
+mod tickets;
 
 pub use client::{ClientIdentity, GatewayClient, Reply};
 pub use error::{ErrorKind, TenantError, TrustFailure};
@@ -17,3 +18,4 @@ pub use flows::{
     AddRequest, CheckReport, Probe, TenantPaths, add_provider, check, probe, refresh_pin,
     serve_tunnel,
 };
+pub use tickets::{TICKETS_PER_SERVER, TicketStore};
