@@ -112,45 +112,7 @@ fn kill_9_at_random_moments_of_import_and_apply_keeps_the_store_and_the_applied_
     env.generate(&["--key-type", "ecdsa-p256", "--apply"]);
     std::fs::write(env.path("pw"), "pfx secret\n").unwrap();
     let pfx: Vec<std::path::PathBuf> = (0..6)
-        .map(|i| {
-            let (key, cert, out) = (
-                env.path(&format!("{i}.key")),
-                env.path(&format!("{i}.pem")),
-                env.path(&format!("{i}.pfx")),
-            );
-            crate::util::openssl(&[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "30",
-                "-subj",
-                &format!("/CN=import {i}"),
-                "-addext",
-                "basicConstraints=critical,CA:FALSE",
-                "-keyout",
-                key.to_str().unwrap(),
-                "-out",
-                cert.to_str().unwrap(),
-            ]);
-            crate::util::openssl(&[
-                "pkcs12",
-                "-export",
-                "-in",
-                cert.to_str().unwrap(),
-                "-inkey",
-                key.to_str().unwrap(),
-                "-passout",
-                "pass:pfx secret",
-                "-out",
-                out.to_str().unwrap(),
-            ]);
-            out
-        })
+        .map(|i| crate::util::openssl_pfx(&env, &i.to_string(), &format!("import {i}")))
         .collect();
     let bin = assert_cmd::cargo::cargo_bin("cloudgate");
     let mut seed: u64 = std::process::id() as u64 ^ 0xD1B5_4A32_D192_ED03;

@@ -114,26 +114,6 @@ async fn backends_that_refuse_or_drop_mid_stream_end_only_their_tunnel() {
     );
 }
 
-/// `cloudgate tenant tunnel` for provider `sp`, service `echo`; returns it and its address.
-fn start_tenant_tunnel(tenant: &Env) -> (Child, SocketAddr) {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("cloudgate"))
-        .args(["tenant", "tunnel", "sp", "echo", "--listen", "127.0.0.1:0"])
-        .env("CLOUDGATE_HOME", &tenant.data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    (child, addr)
-}
-
 /// One short echo through the tenant's local tunnel: `Ok(true)` intact, `Ok(false)` corrupted,
 /// `Err` when the connection failed (gateway down).
 async fn echo_once(local: SocketAddr, round: u32) -> Result<bool, ()> {
@@ -178,7 +158,7 @@ async fn the_gateway_killed_and_restarted_under_load_is_rejoined_by_tenant_tunne
         "--thumbprint",
         &thumb.thumbprint,
     ]);
-    let (mut tunnel_proc, local) = start_tenant_tunnel(&tenant);
+    let (mut tunnel_proc, local) = start_tenant_tunnel(&tenant, false);
 
     // Load: eight clients echoing through the tenant tunnel, all the time.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -427,3 +427,38 @@ pub async fn gateway_with_enrolled_tenant(
     assert_eq!(r.status, 200, "{}", r.json);
     (gw, pin, id)
 }
+
+/// Starts `cloudgate tenant tunnel sp echo` for `tenant` on a free local port and returns the
+/// process and the address it listens on. `stderr_piped`: keep stderr for the caller to read
+/// (shown if the tunnel fails to start); otherwise it is discarded, for tests that run long
+/// enough that an unread pipe would fill up.
+pub fn start_tenant_tunnel(tenant: &Env, stderr_piped: bool) -> (Child, SocketAddr) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cloudgate"))
+        .args(["tenant", "tunnel", "sp", "echo", "--listen", "127.0.0.1:0"])
+        .env("CLOUDGATE_HOME", &tenant.data)
+        .stdout(Stdio::piped())
+        .stderr(if stderr_piped {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    match line
+        .split_whitespace()
+        .find_map(|w| w.parse::<SocketAddr>().ok())
+    {
+        Some(addr) => (child, addr),
+        None => {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "no tunnel address: {line:?} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

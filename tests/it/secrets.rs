@@ -162,40 +162,7 @@ async fn verbose_runs_of_every_secret_handling_command_leak_nothing() {
         "",
     );
     let generated: crate::util::CertJson = serde_json::from_slice(&generated.stdout).unwrap();
-    let key = sp.path("in.key");
-    let cert = sp.path("in.pem");
-    crate::util::openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "30",
-        "-subj",
-        "/CN=imported",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        cert.to_str().unwrap(),
-    ]);
-    let pfx = sp.path("in.pfx");
-    crate::util::openssl(&[
-        "pkcs12",
-        "-export",
-        "-in",
-        cert.to_str().unwrap(),
-        "-inkey",
-        key.to_str().unwrap(),
-        "-passout",
-        "pass:pfx secret",
-        "-out",
-        pfx.to_str().unwrap(),
-    ]);
+    let pfx = crate::util::openssl_pfx(&sp, "in", "imported");
     let bad = trace(
         &sp,
         &[

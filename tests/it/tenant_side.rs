@@ -1,8 +1,6 @@
 //! The tenant side end to end with two data directories (SP and tenant) and the real binary.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -220,40 +218,12 @@ async fn verification_is_required_without_a_terminal_and_bad_addresses_are_refus
     w.tenant.fails(&["tenant", "check", "nosuch"], 2);
 }
 
-fn start_tunnel(tenant: &Env) -> (std::process::Child, SocketAddr) {
-    let bin = assert_cmd::cargo::cargo_bin("cloudgate");
-    let mut child = std::process::Command::new(bin)
-        .args(["tenant", "tunnel", "sp", "echo", "--listen", "127.0.0.1:0"])
-        .env("CLOUDGATE_HOME", &tenant.data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.parse::<SocketAddr>().ok());
-    match addr {
-        Some(a) => (child, a),
-        None => {
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "no tunnel address: {line:?} {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_tunnel_carries_data_intact_then_a_changed_certificate_is_a_hard_failure() {
     let w = world().await;
     let c = current(&w.sp);
     assert!(w.add(&["--thumbprint", &c.thumbprint]).status.success());
-    let (mut child, local) = start_tunnel(&w.tenant);
+    let (mut child, local) = start_tenant_tunnel(&w.tenant, true);
     for round in 0..3 {
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 + round) as u8).collect();
         let stream = tokio::net::TcpStream::connect(local).await.unwrap();

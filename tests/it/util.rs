@@ -154,6 +154,49 @@ pub fn openssl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Makes, with the openssl tool, a P-256 end-entity certificate and key (`NAME.pem`,
+/// `NAME.key`) and a PFX of both (`NAME.pfx`, password `pfx secret`) in `env`'s directory;
+/// returns the PFX's path.
+pub fn openssl_pfx(env: &Env, name: &str, common_name: &str) -> PathBuf {
+    let (key, cert, pfx) = (
+        env.path(&format!("{name}.key")),
+        env.path(&format!("{name}.pem")),
+        env.path(&format!("{name}.pfx")),
+    );
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        &format!("/CN={common_name}"),
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkcs12",
+        "-export",
+        "-in",
+        cert.to_str().unwrap(),
+        "-inkey",
+        key.to_str().unwrap(),
+        "-passout",
+        "pass:pfx secret",
+        "-out",
+        pfx.to_str().unwrap(),
+    ]);
+    pfx
+}
+
 /// Every file and directory under `root`, recursively.
 pub fn walk(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
