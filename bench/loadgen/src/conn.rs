@@ -80,3 +80,24 @@ pub async fn open_tunnel(stream: &mut Tls, service: &str) -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_spread_over_loopback_addresses_and_wrap() {
+        assert_eq!(source(5, 1), None);
+        assert_eq!(source(0, 64), Some(IpAddr::V4(Ipv4Addr::new(127, 1, 0, 1))));
+        assert_eq!(
+            source(63, 64),
+            Some(IpAddr::V4(Ipv4Addr::new(127, 1, 0, 64)))
+        );
+        assert_eq!(source(64, 64), source(0, 64));
+        // Past 255 the address carries into the third octet rather than wrapping to .0.
+        assert_eq!(
+            source(299, 300),
+            Some(IpAddr::V4(Ipv4Addr::new(127, 1, 1, 44)))
+        );
+    }
+}
