@@ -255,7 +255,31 @@ impl GatewayClient {
         &self,
         service: &str,
     ) -> Result<Result<TokioIo<hyper::upgrade::Upgraded>, Reply>, ConnectError> {
+        self.open_tunnel_within(service, REQUEST_TIMEOUT).await
+    }
+
+    /// [`Self::open_tunnel`], with `limit` for the gateway's answer: a gateway that completes
+    /// the handshake and then says nothing must not hold the tenant's connection forever.
+    async fn open_tunnel_within(
+        &self,
+        service: &str,
+        limit: Duration,
+    ) -> Result<Result<TokioIo<hyper::upgrade::Upgraded>, Reply>, ConnectError> {
         let tls = self.connect().await?;
+        tokio::time::timeout(limit, self.tunnel_request(tls, service))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ConnectError::Other(
+                    "the gateway did not answer the tunnel request in time".into(),
+                ))
+            })
+    }
+
+    async fn tunnel_request(
+        &self,
+        tls: tokio_rustls::client::TlsStream<TcpStream>,
+        service: &str,
+    ) -> Result<Result<TokioIo<hyper::upgrade::Upgraded>, Reply>, ConnectError> {
         let other = |e: hyper::Error| ConnectError::Other(e.to_string());
         let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.map_err(other)?;
         tokio::spawn(conn.with_upgrades());
@@ -278,5 +302,31 @@ impl GatewayClient {
         }
         let upgraded = hyper::upgrade::on(resp).await.map_err(other)?;
         Ok(Ok(TokioIo::new(upgraded)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::test_server::tls_server;
+
+    #[tokio::test]
+    async fn a_gateway_that_never_answers_a_tunnel_request_is_given_up_on() {
+        let (port, pin) = tls_server(None).await;
+        let client = GatewayClient::pinned("127.0.0.1", port, vec![pin], None).unwrap();
+        // The outer bound only turns a hang (the defect) into a failure.
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.open_tunnel_within("backup", Duration::from_millis(300)),
+        )
+        .await
+        .expect("open_tunnel gave up by itself");
+        match outcome {
+            Err(ConnectError::Other(reason)) => assert!(reason.contains("in time"), "{reason}"),
+            Err(_) => panic!("expected a timeout, got another connection error"),
+            Ok(Ok(_)) => panic!("expected a timeout, got a tunnel"),
+            Ok(Err(reply)) => panic!("expected a timeout, got an answer {}", reply.status),
+        }
     }
 }

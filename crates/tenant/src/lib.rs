@@ -10,6 +10,8 @@
 mod client;
 mod error;
 mod flows;
+#[cfg(test)]
+mod test_server;
 mod tickets;
 
 pub use client::{ClientIdentity, GatewayClient, Reply};

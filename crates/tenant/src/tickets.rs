@@ -111,54 +111,10 @@ impl ClientSessionStore for TicketStore {
 mod tests {
     use super::*;
 
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-    use sha2::Digest as _;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::io::AsyncReadExt as _;
 
     use crate::client::GatewayClient;
-
-    /// A TLS 1.3 server on loopback that sends rustls' default two tickets per connection and
-    /// answers every connection with one byte, so the client reads (and stores) its tickets.
-    async fn server() -> (u16, [u8; 32]) {
-        let g = cloudgate_pki::generate_self_signed(&cloudgate_pki::SelfSignedRequest {
-            key_type: cloudgate_pki::KeyType::EcdsaP256,
-            subject: cloudgate_pki::dn::SubjectName::parse("CN=tickets").unwrap(),
-            sans: vec![],
-            valid_days: 1,
-            now: time::OffsetDateTime::now_utc(),
-        })
-        .unwrap();
-        let pin: [u8; 32] = sha2::Sha256::digest(&g.cert_der).into();
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from(g.cert_der.clone())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(g.key_pkcs8_der.to_vec())),
-            )
-            .unwrap();
-        config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            loop {
-                let (tcp, _) = listener.accept().await.unwrap();
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    if let Ok(mut tls) = acceptor.accept(tcp).await {
-                        let _ = tls.write_all(b"x").await;
-                        let _ = tls.flush().await;
-                        let mut rest = Vec::new();
-                        let _ = tls.read_to_end(&mut rest).await;
-                    }
-                });
-            }
-        });
-        (port, pin)
-    }
+    use crate::test_server::tls_server;
 
     async fn one_byte(
         mut tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
@@ -170,7 +126,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_burst_of_connections_all_resume() {
-        let (port, pin) = server().await;
+        let (port, pin) = tls_server(Some(b"x")).await;
         let client = GatewayClient::pinned("127.0.0.1", port, vec![pin], None).unwrap();
         // Sixteen connections one after the other bring home two tickets each.
         for _ in 0..16 {
