@@ -17,7 +17,8 @@ use rustls::client::{
 use rustls::pki_types::ServerName;
 
 /// TLS 1.3 tickets kept per server: room for a burst of that many connections at once to all
-/// resume. A ticket is a few hundred bytes plus a shared reference to the server's certificate.
+/// resume. rustls keeps a copy of the server's certificate chain with each ticket, so a ticket
+/// is 1–2 KiB and a full store a few hundred KiB.
 pub const TICKETS_PER_SERVER: usize = 128;
 
 /// Servers remembered by one store (a store serves one provider's gateway; a few spare slots
