@@ -116,6 +116,8 @@ class World:
         self.env = {**os.environ, "CLOUDGATE_HOME": str(self.work / "sp")}
         self.env.pop("CLOUDGATE_LOG", None)
         self.procs = []
+        # server name -> (full-handshake rate, CPU µs per tunnel), for the resumed case
+        self.full_rates = {}
         (self.work / "sp").mkdir(mode=0o700)
         lic = self.work / "license.toml"
         lic.write_text('licensed_to = "Benchmark"\n')
@@ -297,7 +299,7 @@ def rate_case(world, args, resume):
             base = (rate, cpu_us)
         row = [name, f"{rate:,.0f}", f"{cpu_us:,.0f}", f"{median_of(runs, 'p99_ms'):.1f}",
                f"{resumed:.0%}", errors, f"{base[1] / cpu_us:.2f}" if name != "cloudgate" else "-"]
-        full = world.__dict__.setdefault("full_rates", {})
+        full = world.full_rates
         if not resume:
             full[name] = (rate, cpu_us)
         elif name in full:

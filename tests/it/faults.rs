@@ -1,7 +1,7 @@
 //! Faults around the gateway and the store: backends that refuse or drop, the gateway killed and
 //! restarted under load, a database locked by another process, a full disk.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -244,10 +244,7 @@ fn lock_database(db: &std::path::Path, secs: u32) -> Child {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = crate::util::first_stdout_line(&mut child);
     assert_eq!(line.trim(), "locked");
     child
 }

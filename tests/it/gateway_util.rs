@@ -1,7 +1,6 @@
 //! A running gateway (the real binary) and a small tenant client for the gateway tests: pinned
 //! TLS with the pki verifier, optional client certificate, HTTP/1.1 with upgrades.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
@@ -50,10 +49,7 @@ impl GatewayProc {
             ))
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = crate::util::first_stdout_line(&mut child);
         let addr = line
             .split_whitespace()
             .find_map(|w| w.parse::<SocketAddr>().ok())
@@ -444,10 +440,7 @@ pub fn start_tenant_tunnel(tenant: &Env, stderr_piped: bool) -> (Child, SocketAd
         })
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = crate::util::first_stdout_line(&mut child);
     match line
         .split_whitespace()
         .find_map(|w| w.parse::<SocketAddr>().ok())

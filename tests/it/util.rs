@@ -197,6 +197,17 @@ pub fn openssl_pfx(env: &Env, name: &str, common_name: &str) -> PathBuf {
     pfx
 }
 
+/// The first line a child started with a piped stdout prints (where it announces its address
+/// or state); empty if it exits first.
+pub fn first_stdout_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead as _;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("reading the child's stdout");
+    line
+}
+
 /// Every file and directory under `root`, recursively.
 pub fn walk(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
