@@ -8,7 +8,7 @@ that whatever else the machine does falls on all of them alike, and prints the m
 
 Usage (root):
     cp target/release/cloudgate /tmp/cg-before     # build, copy, change, build again
-    python3 bench/ab.py /tmp/cg-before target/release/cloudgate [--case rate|resume|bulk]
+    python3 bench/ab.py /tmp/cg-before target/release/cloudgate [--case rate|resume|bulk|bulk-one-way]
                         [--rounds 4] [--seconds 4] [--key-type ecdsa-p256]
 
 A "build" may be a script that sets the environment and execs a binary, e.g. to compare log
@@ -31,6 +31,10 @@ def once(case, server, seconds):
         both = dict(server, service="echo")
         r = run.measured(server, lambda: run.loadgen("bulk", both, "--bytes", 1 << 29, "--duplex"))
         return r["server_cpu_s"], r["mb_per_s_each_way"]
+    if case == "bulk-one-way":
+        sink = dict(server, service="sink")
+        r = run.measured(server, lambda: run.loadgen("bulk", sink, "--bytes", 1 << 30))
+        return r["server_cpu_s"], r["mb_per_s_each_way"]
     extra = ["--resume"] if case == "resume" else []
     r = run.measured(server, lambda: run.loadgen("rate", server, "--concurrency", 16, "--seconds",
                                                  seconds, "--payload", 16, *extra))
@@ -40,13 +44,13 @@ def once(case, server, seconds):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("builds", nargs="+", help="gateway binaries (or wrapper scripts) to compare")
-    ap.add_argument("--case", choices=["rate", "resume", "bulk"], default="rate")
+    ap.add_argument("--case", choices=["rate", "resume", "bulk", "bulk-one-way"], default="rate")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--key-type", default="ecdsa-p256")
     args = ap.parse_args()
-    unit = "s/GiB" if args.case == "bulk" else "µs/tunnel"
-    rate_unit = "MB/s" if args.case == "bulk" else "tunnels/s"
+    unit = "s/GiB" if args.case.startswith("bulk") else "µs/tunnel"
+    rate_unit = "MB/s" if args.case.startswith("bulk") else "tunnels/s"
     with tempfile.TemporaryDirectory() as tmp:
         worlds = []
         try:

@@ -5,8 +5,10 @@ Starts, on loopback, the cloudgate gateway, stunnel4 (TLS server mode), nginx `s
 `ssl` (one process) and the bare rustls server of `cloudgate-loadgen`, all on the same
 certificate, all asking for and verifying the tenant's client certificate, all relaying to the
 same echo (or sink) backend. Servers run on core 0 (`taskset -c 0`), the load generator and
-the backends on core 1. Each case runs REPEAT times; the table gives medians, the server's CPU
-time per operation (utime + stime from /proc/PID/stat) and ratios to cloudgate.
+the backends on core 1. Each case runs REPEAT rounds, every server once per round (so that the
+machine's drift falls on all alike); the table gives medians, the server's CPU
+time per operation (utime + stime from /proc/PID/stat) and ratios to cloudgate (each the
+median of the rounds' ratios, the two servers of a pair measured in the same round).
 
 Usage (root, for apt and the file-descriptor limit):
     python3 bench/run.py [--repeat 3] [--seconds 5] [--idle 10000] [--quick]
@@ -269,6 +271,33 @@ def measured(server, fn):
     return r
 
 
+def interleaved(servers, repeat, run_one, warm_up=None):
+    """name -> list of measured runs, taken round by round (every server once per round).
+
+    This machine's speed drifts by 10-25% over minutes; measuring the servers in turn, rather
+    than one server's repeats back to back, lets that drift fall on all of them alike, so the
+    ratios hold better than the absolute figures. `warm_up(server)`, when given, runs once per
+    server first, unmeasured, so that no server's first round pays for its caches and heap.
+    """
+    if warm_up:
+        for server in servers.values():
+            warm_up(server)
+    runs = {name: [] for name in servers}
+    for _ in range(repeat):
+        for name, server in servers.items():
+            runs[name].append(measured(server, lambda: run_one(server)))
+    return runs
+
+
+def per_tunnel(run):
+    return run["server_cpu_s"] / max(run["ops"], 1)
+
+
+def paired_ratio(ours, theirs, value):
+    """Median over the rounds of value(ours) / value(theirs), each round's pair measured together."""
+    return statistics.median(value(a) / value(b) for a, b in zip(ours, theirs))
+
+
 def median_of(runs, key):
     return statistics.median(r[key] for r in runs)
 
@@ -283,22 +312,23 @@ def table(title, header, rows):
 
 
 def rate_case(world, args, resume):
-    rows, base = [], None
-    for name, server in world.servers().items():
-        runs = []
-        for _ in range(args.repeat):
-            extra = ["--concurrency", 16, "--seconds", args.seconds, "--payload", 16]
-            if resume:
-                extra.append("--resume")
-            runs.append(measured(server, lambda: loadgen("rate", server, *extra)))
+    rows = []
+    def rate_run(server, seconds):
+        extra = ["--concurrency", 16, "--seconds", seconds, "--payload", 16]
+        return loadgen("rate", server, *extra, *(["--resume"] if resume else []))
+
+    servers = world.servers()
+    all_runs = interleaved(servers, args.repeat, lambda server: rate_run(server, args.seconds),
+                           warm_up=lambda server: rate_run(server, 1))
+    for name in servers:
+        runs = all_runs[name]
         rate = median_of(runs, "rate")
-        cpu_us = statistics.median(r["server_cpu_s"] / max(r["ops"], 1) * 1e6 for r in runs)
+        cpu_us = statistics.median(per_tunnel(r) * 1e6 for r in runs)
         resumed = statistics.median(r["resumed"] / max(r["ops"], 1) for r in runs)
         errors = sum(r["errors"] for r in runs)
-        if base is None:
-            base = (rate, cpu_us)
         row = [name, f"{rate:,.0f}", f"{cpu_us:,.0f}", f"{median_of(runs, 'p99_ms'):.1f}",
-               f"{resumed:.0%}", errors, f"{base[1] / cpu_us:.2f}" if name != "cloudgate" else "-"]
+               f"{resumed:.0%}", errors,
+               f"{paired_ratio(all_runs['cloudgate'], runs, per_tunnel):.2f}" if name != "cloudgate" else "-"]
         full = world.full_rates
         if not resume:
             full[name] = (rate, cpu_us)
@@ -311,28 +341,29 @@ def rate_case(world, args, resume):
 
 
 def bulk_case(world, args, duplex):
-    rows, base = [], None
-    for name, server in world.servers().items():
-        if name.startswith("bare"):
-            continue
+    rows = []
+    servers = {name: server for name, server in world.servers().items() if not name.startswith("bare")}
+    extra = ["--bytes", args.bulk_bytes] + (["--duplex"] if duplex else [])
+
+    def one(server):
         target = dict(server)
         if not duplex:
             if "sink_service" in target:
                 target["service"] = target["sink_service"]
             else:
                 target["addr"] = target["sink_addr"]
-        runs = []
-        for _ in range(args.repeat):
-            extra = ["--bytes", args.bulk_bytes] + (["--duplex"] if duplex else [])
-            runs.append(measured(server, lambda: loadgen("bulk", target, *extra)))
+        return loadgen("bulk", target, *extra)
+
+    all_runs = interleaved(servers, args.repeat, one)
+    for name in servers:
+        runs = all_runs[name]
         mbs = median_of(runs, "mb_per_s_each_way")
         gib = args.bulk_bytes * (2 if duplex else 1) / 2**30
         cpu_per_gib = statistics.median(r["server_cpu_s"] for r in runs) / gib
-        if base is None:
-            base = (mbs, cpu_per_gib)
+        cg = all_runs["cloudgate"]
         rows.append((name, f"{mbs:,.0f}", f"{cpu_per_gib:.2f}",
-                     f"{base[1] / cpu_per_gib:.2f}" if name != "cloudgate" else "-",
-                     f"{base[0] / mbs:.2f}" if name != "cloudgate" else "-"))
+                     f"{paired_ratio(cg, runs, lambda r: r['server_cpu_s']):.2f}" if name != "cloudgate" else "-",
+                     f"{paired_ratio(cg, runs, lambda r: r['mb_per_s_each_way']):.2f}" if name != "cloudgate" else "-"))
     return rows
 
 
