@@ -457,11 +457,11 @@ async fn tunnel<G: Send + Sync + 'static>(
                 metrics.tunnels_open.dec();
                 metrics
                     .bytes
-                    .get_or_create(&vec![("direction", "up")])
+                    .get_or_create(&[("direction", "up")])
                     .inc_by(stats.up);
                 metrics
                     .bytes
-                    .get_or_create(&vec![("direction", "down")])
+                    .get_or_create(&[("direction", "down")])
                     .inc_by(stats.down);
                 tracing::info!(
                     peer = %peer, tenant = %tenant_name, service = %service,

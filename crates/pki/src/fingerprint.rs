@@ -55,24 +55,35 @@ impl Fingerprints {
     }
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+
+fn push_hex_pair(s: &mut String, b: u8) {
+    s.push(char::from(HEX_DIGITS[usize::from(b >> 4)]));
+    s.push(char::from(HEX_DIGITS[usize::from(b & 0x0f)]));
+}
+
 /// Uppercase hex with no separators.
+///
+/// By table rather than `format!`: the gateway hexes every client certificate's SHA-256 to look
+/// its tenant up, once per connection.
 pub fn upper_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02X}");
-            s
-        })
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        push_hex_pair(&mut s, b);
+    }
+    s
 }
 
 /// Uppercase hex pairs joined by colons.
 pub fn colon_hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, &b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        push_hex_pair(&mut s, b);
+    }
+    s
 }
 
 /// A fingerprint as a person typed or pasted it, normalised.
@@ -207,6 +218,21 @@ mod tests {
         assert_eq!(fp.sha256_hex().len(), 64);
         assert_eq!(fp.sha256_colons().len(), 64 + 31);
         assert!(fp.spki_pin().starts_with("sha256//"));
+    }
+
+    #[test]
+    fn hex_forms_are_exact() {
+        let bytes = [
+            0x00, 0x09, 0x0A, 0x7F, 0x80, 0xAB, 0xCD, 0xEF, 0xFF, 0x12, 0x34, 0x56,
+        ];
+        assert_eq!(upper_hex(&bytes), "00090A7F80ABCDEFFF123456");
+        assert_eq!(colon_hex(&bytes), "00:09:0A:7F:80:AB:CD:EF:FF:12:34:56");
+        assert_eq!(upper_hex(&[]), "");
+        assert_eq!(colon_hex(&[]), "");
+        assert_eq!(colon_hex(&[0x5E]), "5E");
+        let all: Vec<u8> = (0..=255).collect();
+        let expected: String = all.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(upper_hex(&all), expected);
     }
 
     #[test]
