@@ -11,7 +11,8 @@ time per operation (utime + stime from /proc/PID/stat) and ratios to cloudgate (
 median of the rounds' ratios, the two servers of a pair measured in the same round).
 
 Usage (root, for apt and the file-descriptor limit):
-    python3 bench/run.py [--repeat 3] [--seconds 5] [--idle 10000] [--quick]
+    python3 bench/run.py [--repeat 3] [--seconds 5] [--idle 10000] [--bulk-bytes N]
+                         [--key-types rsa-2048,ecdsa-p256] [--only rate,resume,bulk,idle,scaling]
 
 Nothing here is a test; CI does not run it. Results go to stdout as markdown.
 """
@@ -313,6 +314,7 @@ def table(title, header, rows):
 
 def rate_case(world, args, resume):
     rows = []
+
     def rate_run(server, seconds):
         extra = ["--concurrency", 16, "--seconds", seconds, "--payload", 16]
         return loadgen("rate", server, *extra, *(["--resume"] if resume else []))
@@ -355,12 +357,12 @@ def bulk_case(world, args, duplex):
         return loadgen("bulk", target, *extra)
 
     all_runs = interleaved(servers, args.repeat, one)
+    cg = all_runs["cloudgate"]
     for name in servers:
         runs = all_runs[name]
         mbs = median_of(runs, "mb_per_s_each_way")
         gib = args.bulk_bytes * (2 if duplex else 1) / 2**30
         cpu_per_gib = statistics.median(r["server_cpu_s"] for r in runs) / gib
-        cg = all_runs["cloudgate"]
         rows.append((name, f"{mbs:,.0f}", f"{cpu_per_gib:.2f}",
                      f"{paired_ratio(cg, runs, lambda r: r['server_cpu_s']):.2f}" if name != "cloudgate" else "-",
                      f"{paired_ratio(cg, runs, lambda r: r['mb_per_s_each_way']):.2f}" if name != "cloudgate" else "-"))
