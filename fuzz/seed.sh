@@ -45,8 +45,12 @@ open(f"{seeds}/gateway_request/chunked", "wb").write(req(
     "POST /v1/enroll HTTP/1.1\nHost: sp\nTransfer-Encoding: chunked\n\n", "5\r\n{\"a\":\r\n0\r\n\r\n"))
 open(f"{seeds}/gateway_request/tunnel", "wb").write(req(
     "GET /v1/tunnel/backup HTTP/1.1\nHost: sp\nConnection: Upgrade\nUpgrade: cloudgate-tunnel\n\nraw bytes"))
-proof = {"version": 1, "from_sha256": "AB" * 32, "to_sha256": "cd" * 32, "signed_at": 1790000000,
+proof = {"version": 2, "from_spki_sha256": "AB" * 32, "to_sha256": "cd" * 32, "signed_at": 1790000000,
          "signature": base64.b64encode(bytes(range(64))).decode()}
 open(f"{seeds}/rollover_proof/proof.json", "w").write(json.dumps(proof))
+open(f"{seeds}/rollover_proof/published.json", "w").write(json.dumps({
+    "successor": {"from_spki_sha256": "AB" * 32, "certificate_pem": "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n",
+                  "proof": proof, "compromised": False},
+    "chain": [{"from_spki_sha256": "cd" * 32, "certificate_pem": "", "proof": None, "compromised": True}]}))
 PY
 echo "seeds written to $seeds"

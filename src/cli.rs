@@ -537,6 +537,10 @@ pub enum TenantSideCommand {
         /// Local address to accept connections on
         #[arg(long, value_name = "ADDR:PORT")]
         listen: String,
+        /// How often the running tunnel re-checks the provider (learns announced successors,
+        /// follows renewals, confirms to the SP which certificate it trusts)
+        #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+        check_interval: u64,
     },
 }
 

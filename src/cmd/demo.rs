@@ -209,22 +209,20 @@ pub async fn run() -> anyhow::Result<()> {
     ));
 
     step(5, "Data goes through a tunnel and comes back intact");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let local = listener.local_addr()?;
     let (stop_tunnel, tunnel_stopped) = tokio::sync::oneshot::channel::<()>();
     let tunnel_paths = TenantPaths::new(Layout::new(tenant_dir.0.join("data")));
-    let tunnel = tokio::spawn(async move {
-        cloudgate_tenant::serve_tunnel(
-            &tunnel_paths,
-            "demo-sp",
-            "echo",
-            listener,
-            Box::pin(async move {
-                let _ = tunnel_stopped.await;
-            }),
-        )
-        .await
-    });
+    let (listener, _) = cloudgate_tenant::open_tunnel(
+        &tunnel_paths,
+        "demo-sp",
+        "echo",
+        "127.0.0.1:0".parse()?,
+        std::time::Duration::from_secs(300),
+    )
+    .await?;
+    let local = listener.local_addr();
+    let tunnel = tokio::spawn(listener.serve(Box::pin(async move {
+        let _ = tunnel_stopped.await;
+    })));
     let data: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     let mut stream = tokio::net::TcpStream::connect(local).await?;
     let (mut r, mut w) = stream.split();

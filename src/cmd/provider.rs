@@ -2,7 +2,7 @@
 
 use cloudgate_db::PinnedProvider;
 use cloudgate_pki::{CertificateInfo, FingerprintQuery, format_summary_date};
-use cloudgate_tenant::{AddRequest, Probe, TenantError, TenantPaths, TrustFailure};
+use cloudgate_tenant::{AddRequest, Probe, Refusal, TenantError, TenantPaths, TrustFailure};
 use serde::Serialize;
 
 use crate::cli::{ProviderCommand, TenantSideCommand, TrustMode};
@@ -75,7 +75,7 @@ fn view(p: &PinnedProvider) -> ProviderView {
         address: p.address.clone(),
         port: p.port,
         description: p.description.clone(),
-        trust: p.trust.clone(),
+        trust: p.trust.as_str().to_string(),
         thumbprint: p.thumbprint.clone(),
         sha256: p.sha256.clone(),
         spki_sha256: p.spki_sha256.clone(),
@@ -165,11 +165,26 @@ fn verify(
 
 /// The loud message for a changed certificate, in the spirit of OpenSSH's.
 pub fn trust_failure_text(f: &TrustFailure) -> String {
-    let why = if f.compromised {
-        "The service provider marked this change as a compromise of its previous key, so it published no\n\
-         rollover proof: verify the new thumbprint with them out of band before you refresh.\n"
-    } else {
-        "Someone may be intercepting the connection, or the service provider replaced its certificate.\n"
+    let why = match f.reason {
+        Refusal::Compromised => {
+            "The service provider marked this change as a compromise of its previous key, so it published no\n\
+             rollover proof: verify the new thumbprint with them out of band before you refresh.\n"
+        }
+        Refusal::KeyCompromised => {
+            "The service provider earlier marked the pinned key as compromised: nothing is trusted until you\n\
+             verify the new certificate by hand.\n"
+        }
+        Refusal::BadProof => {
+            "A rollover proof the gateway published does not verify against the pinned key: it was\n\
+             tampered with or forged. Someone may be intercepting the connection.\n"
+        }
+        Refusal::Unproven => {
+            "The service provider replaced its certificate with a new key without a rollover proof\n\
+             (it did not stage the successor first).\n"
+        }
+        Refusal::NoProof => {
+            "Someone may be intercepting the connection, or the service provider replaced its certificate.\n"
+        }
     };
     let presented_thumb = f
         .presented
@@ -373,13 +388,13 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             let db = paths.db().await?;
             let p = db.get(&name).await?;
             let endpoint = format!("{}:{}", p.address, p.port);
-            if p.trust == "ca" {
+            if p.trust == cloudgate_db::TrustMode::Ca {
                 return Err(usage(format!(
                     "provider {name} is trusted through the system's roots (--trust ca); there is no pin to refresh"
                 )));
             }
             let probe = loud(cloudgate_tenant::probe(&p.address, p.port, false).await)?;
-            if probe.cert.fingerprints.sha256_hex() == p.sha256 {
+            if probe.cert.fingerprints.sha256_hex() == p.sha256 && !p.compromised {
                 db.seen(&name, &p.services).await?;
                 return print_text(&format!(
                     "Provider {name}: the certificate is unchanged ({}).\n",
@@ -399,25 +414,14 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             ))
         }
         TenantSideCommand::Provider(ProviderCommand::Remove { name }) => {
-            paths.db().await?.remove(&name).await?;
-            let _ = std::fs::remove_file(paths.key_path(&name));
+            cloudgate_tenant::remove_provider(&paths, &name).await?;
             print_text(&format!(
                 "Provider {name} removed, with this machine's client key for it.\n"
             ))
         }
         TenantSideCommand::Check { name, json } => {
             let report = loud(cloudgate_tenant::check(&paths, &name).await)?;
-            if report.days_left < 0 {
-                return Err(anyhow::anyhow!(
-                    "the pinned certificate of {name} has expired"
-                ));
-            }
-            if report.days_left <= 14 {
-                warn(&format!(
-                    "the pinned certificate of {name} expires in {} days",
-                    report.days_left
-                ));
-            }
+            expiry_notice(&name, report.days_left)?;
             if json {
                 return print_json(&report);
             }
@@ -438,33 +442,45 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             name,
             service,
             listen,
+            check_interval,
         } => {
             let addr: std::net::SocketAddr = listen
                 .parse()
                 .map_err(|_| usage(format!("--listen {listen:?} is not ADDR:PORT")))?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-            let local = listener.local_addr()?;
-            let report = loud(cloudgate_tenant::check(&paths, &name).await)?;
-            if report.days_left < 0 {
-                return Err(anyhow::anyhow!(
-                    "the pinned certificate of {name} has expired"
-                ));
-            }
-            if report.days_left <= 14 {
-                warn(&format!(
-                    "the pinned certificate of {name} expires in {} days",
-                    report.days_left
-                ));
-            }
+            let (listener, report) = loud(
+                cloudgate_tenant::open_tunnel(
+                    &paths,
+                    &name,
+                    &service,
+                    addr,
+                    std::time::Duration::from_secs(check_interval),
+                )
+                .await,
+            )?;
+            expiry_notice(&name, report.days_left)?;
             let shutdown = Box::pin(async {
                 let _ = tokio::signal::ctrl_c().await;
             });
-            let serving =
-                cloudgate_tenant::serve_tunnel(&paths, &name, &service, listener, shutdown);
-            println!("cloudgate tunnel listening on {local} for {name}/{service}");
-            loud(serving.await)
+            println!(
+                "cloudgate tunnel listening on {} for {name}/{service}",
+                listener.local_addr()
+            );
+            loud(listener.serve(shutdown).await)
         }
     }
+}
+
+/// The pinned certificate's expiry: an error once expired, a warning within 14 days.
+fn expiry_notice(name: &str, days_left: i64) -> anyhow::Result<()> {
+    if days_left < 0 {
+        return Err(anyhow::anyhow!(
+            "the pinned certificate of {name} has expired"
+        ));
+    }
+    if days_left <= 14 {
+        warn(&format!(
+            "the pinned certificate of {name} expires in {days_left} days"
+        ));
+    }
+    Ok(())
 }

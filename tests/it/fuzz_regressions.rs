@@ -63,12 +63,19 @@ fn run(target: &str, data: &[u8]) {
             let _ = cloudgate_gateway::request::route(m, p);
         }
         "rollover_proof" => {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data)
-                && let Some(p) = cloudgate_pki::rollover::RolloverProof::from_json(&v)
+            if let Ok(proof) =
+                serde_json::from_slice::<cloudgate_pki::rollover::RolloverProof>(data)
             {
-                let again =
-                    cloudgate_pki::rollover::RolloverProof::from_json(&p.to_json()).unwrap();
-                assert_eq!(again.to_json(), p.to_json());
+                let text = serde_json::to_string(&proof).unwrap();
+                let again: cloudgate_pki::rollover::RolloverProof =
+                    serde_json::from_str(&text).unwrap();
+                assert_eq!(again, proof);
+            }
+            if let Ok(published) = serde_json::from_slice::<cloudgate_store::PublishedTrust>(data) {
+                for link in published.chain.iter().chain(published.successor.iter()) {
+                    let _ = link.certificate();
+                    let _ = link.from_spki();
+                }
             }
         }
         other => {

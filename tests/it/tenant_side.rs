@@ -875,11 +875,13 @@ async fn a_forged_proof_and_a_compromised_switch_need_manual_verification() {
     let path = w.sp.data.join("store/rollover.json");
     let mut record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let sig = record["proof"]["signature"].as_str().unwrap().to_string();
+    let last = record["switches"].as_array().unwrap().len() - 1;
+    let proof = &mut record["switches"][last]["proof"];
+    let sig = proof["signature"].as_str().unwrap().to_string();
     // Change the first base64 character: the signature no longer verifies.
     let first = if sig.starts_with('A') { "B" } else { "A" };
     let flipped = format!("{first}{}", &sig[1..]);
-    record["proof"]["signature"] = serde_json::Value::String(flipped);
+    proof["signature"] = serde_json::Value::String(flipped);
     std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let out = tenant.run(&["tenant", "check", "sp"]);
@@ -892,11 +894,20 @@ async fn a_forged_proof_and_a_compromised_switch_need_manual_verification() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
     let audit = std::fs::read_to_string(tenant.data.join("audit.log")).unwrap();
     assert!(
-        audit.contains("provider.rollover_refused") && audit.contains("provider.refused"),
+        audit.contains("\"provider.refused\"") && audit.contains("\"bad_proof\""),
         "{audit}"
     );
 
-    // A switch marked compromised publishes no proof, and says why.
+    // The user verifies the new certificate by hand; then a switch marked compromised
+    // publishes no proof, and says why.
+    tenant.ok(&[
+        "tenant",
+        "provider",
+        "refresh",
+        "sp",
+        "--thumbprint",
+        &next.thumbprint,
+    ]);
     let third: CertJson = serde_json::from_str(&w.sp.ok(&[
         "sp",
         "cert",

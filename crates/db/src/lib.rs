@@ -17,10 +17,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Row as _, Sqlite, Transaction};
 
 /// The SP schema, as versioned migrations; each runs once, in order.
-const SP_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_sp_state.sql"))];
+const SP_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_sp_state.sql")),
+    (2, include_str!("../migrations/0002_sp_adoption.sql")),
+];
 
 mod provider;
-pub use provider::{PinnedProvider, TenantDb};
+pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 
 /// Opens a SQLite database with WAL, foreign keys and a 5-second wait for locks held by others.
 async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
@@ -147,12 +150,23 @@ pub enum DbError {
     /// The client certificate is enrolled for another tenant.
     #[error("this client certificate is enrolled for another tenant")]
     ClientCertTaken,
+    /// A value could not be encoded for the database.
+    #[error("database {path}: {reason}")]
+    Corrupt {
+        /// The database file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl DbError {
     /// Whether the error is about what the user asked for (exit 2), not the database itself.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, DbError::Sql { .. } | DbError::Migrate { .. })
+        !matches!(
+            self,
+            DbError::Sql { .. } | DbError::Migrate { .. } | DbError::Corrupt { .. }
+        )
     }
 }
 
@@ -193,6 +207,12 @@ pub struct ClientCertRecord {
     pub enrolled_at: String,
     /// RFC 3339, when a tunnel last used it.
     pub last_seen: Option<String>,
+    /// SHA-256 (uppercase hex) of the SP certificate the machine last confirmed it trusts.
+    pub confirmed_sha256: Option<String>,
+    /// SHA-256 of the staged successor it had learned then, if any.
+    pub successor_sha256: Option<String>,
+    /// RFC 3339, when it last confirmed.
+    pub confirmed_at: Option<String>,
 }
 
 /// Everything the gateway needs to decide who may do what, read in one go.
@@ -466,21 +486,47 @@ impl SpDb {
     pub async fn client_certs(&self, tenant: &str) -> Result<Vec<ClientCertRecord>, DbError> {
         self.tenant(tenant).await?;
         let rows = sqlx::query(
-            "SELECT sha256, tenant, enrolled_at, last_seen FROM client_certs WHERE tenant = $1 ORDER BY enrolled_at",
+            "SELECT sha256, tenant, enrolled_at, last_seen, confirmed_sha256, successor_sha256, confirmed_at \
+             FROM client_certs WHERE tenant = $1 ORDER BY enrolled_at",
         )
         .bind(tenant)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.sql(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| ClientCertRecord {
-                sha256: r.get("sha256"),
-                tenant: r.get("tenant"),
-                enrolled_at: r.get("enrolled_at"),
-                last_seen: r.get("last_seen"),
-            })
-            .collect())
+        Ok(rows.iter().map(client_cert_from_row).collect())
+    }
+
+    /// Every enrolled client certificate of every tenant, by tenant.
+    pub async fn all_client_certs(&self) -> Result<Vec<ClientCertRecord>, DbError> {
+        let rows = sqlx::query(
+            "SELECT sha256, tenant, enrolled_at, last_seen, confirmed_sha256, successor_sha256, confirmed_at \
+             FROM client_certs ORDER BY tenant, enrolled_at",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.sql(e))?;
+        Ok(rows.iter().map(client_cert_from_row).collect())
+    }
+
+    /// Records which SP certificate (and staged successor) an enrolled machine confirmed it
+    /// trusts; not a change the gateway reloads for.
+    pub async fn confirm_client_cert(
+        &self,
+        sha256: &str,
+        confirmed_sha256: &str,
+        successor_sha256: Option<&str>,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE client_certs SET confirmed_sha256 = $1, successor_sha256 = $2, confirmed_at = $3, last_seen = $3 WHERE sha256 = $4",
+        )
+        .bind(confirmed_sha256)
+        .bind(successor_sha256)
+        .bind(now())
+        .bind(sha256)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.sql(e))?;
+        Ok(())
     }
 
     /// Removes one enrolled client certificate of a tenant.
@@ -564,6 +610,18 @@ impl SpDb {
                 .collect(),
             version,
         })
+    }
+}
+
+fn client_cert_from_row(r: &sqlx::sqlite::SqliteRow) -> ClientCertRecord {
+    ClientCertRecord {
+        sha256: r.get("sha256"),
+        tenant: r.get("tenant"),
+        enrolled_at: r.get("enrolled_at"),
+        last_seen: r.get("last_seen"),
+        confirmed_sha256: r.get("confirmed_sha256"),
+        successor_sha256: r.get("successor_sha256"),
+        confirmed_at: r.get("confirmed_at"),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use cloudgate_pki::rollover::ChainLink;
 use sqlx::Row as _;
 use sqlx::sqlite::SqlitePool;
 
@@ -10,7 +11,54 @@ use crate::{DbError, connect, migrate, now};
 const TENANT_MIGRATIONS: &[(i64, &str)] = &[
     (101, include_str!("../migrations/0101_tenant_state.sql")),
     (102, include_str!("../migrations/0102_tenant_successor.sql")),
+    (
+        103,
+        include_str!("../migrations/0103_tenant_trust_state.sql"),
+    ),
 ];
+
+/// How a tenant trusts a provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrustMode {
+    /// The pinned key (and the keys it handed over to with a proof); the default.
+    Pinned,
+    /// The system's root certificates and the host name, like a browser (`--trust ca`).
+    Ca,
+}
+
+impl TrustMode {
+    /// The stored and displayed form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustMode::Pinned => "pinned",
+            TrustMode::Ca => "ca",
+        }
+    }
+
+    fn from_stored(s: &str) -> Self {
+        if s == "ca" {
+            TrustMode::Ca
+        } else {
+            TrustMode::Pinned
+        }
+    }
+}
+
+/// A move of the pin to another certificate.
+#[derive(Clone, Copy, Debug)]
+pub struct PinUpdate<'a> {
+    /// The certificate, DER.
+    pub cert_der: &'a [u8],
+    /// Its thumbprint.
+    pub thumbprint: &'a str,
+    /// Its SHA-256, uppercase hex.
+    pub sha256: &'a str,
+    /// Its public key pin.
+    pub spki_sha256: &'a str,
+    /// Whether the trust is continuous (a renewal or a proven rollover keeps first-seen); a
+    /// manual verification starts it again.
+    pub keep_first_seen: bool,
+}
 
 /// A provider the tenant added, with its pinned certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,8 +71,8 @@ pub struct PinnedProvider {
     pub port: u16,
     /// Free text.
     pub description: String,
-    /// `pinned` (or `ca` for a provider trusted through the system roots).
-    pub trust: String,
+    /// How the provider is trusted.
+    pub trust: TrustMode,
     /// The pinned SP certificate, DER, as fetched.
     pub cert_der: Vec<u8>,
     /// Its thumbprint (SHA-1).
@@ -43,8 +91,11 @@ pub struct PinnedProvider {
     pub client_cert_der: Vec<u8>,
     /// The services the SP offered at the last contact.
     pub services: Vec<String>,
-    /// A successor certificate (DER) announced with a verified rollover proof.
-    pub successor_der: Option<Vec<u8>>,
+    /// Chain links learned from the provider, each verified from the pinned key when learned.
+    pub learned_chain: Vec<ChainLink>,
+    /// The provider marked the pinned key compromised: nothing is accepted until the user
+    /// verifies a certificate by hand.
+    pub compromised: bool,
 }
 
 /// The tenant database.
@@ -84,7 +135,7 @@ impl TenantDb {
         .bind(&p.address)
         .bind(i64::from(p.port))
         .bind(&p.description)
-        .bind(&p.trust)
+        .bind(p.trust.as_str())
         .bind(&p.cert_der)
         .bind(&p.thumbprint)
         .bind(&p.sha256)
@@ -138,51 +189,56 @@ impl TenantDb {
         Ok(())
     }
 
-    /// Moves the pin to another certificate: one the user verified (`refresh`, first-seen starts
-    /// again) or a renewal with the same key (`keep_first_seen`, the trust is continuous).
-    pub async fn repin(
+    /// Saves the trust state of a provider in one statement: optionally a new pin, the learned
+    /// chain and the compromise flag.
+    pub async fn save_trust(
         &self,
         name: &str,
-        cert_der: &[u8],
-        thumbprint: &str,
-        sha256: &str,
-        spki: &str,
-        keep_first_seen: bool,
+        pin: Option<PinUpdate<'_>>,
+        learned_chain: &[ChainLink],
+        compromised: bool,
     ) -> Result<(), DbError> {
+        let chain = serde_json::to_string(learned_chain).map_err(|e| DbError::Corrupt {
+            path: self.path.clone(),
+            reason: format!("cannot encode the learned chain: {e}"),
+        })?;
         let t = now();
-        let query = if keep_first_seen {
-            "UPDATE providers SET cert_der = $1, thumbprint = $2, sha256 = $3, spki_sha256 = $4, last_seen = $5 WHERE name = $6"
-        } else {
-            "UPDATE providers SET cert_der = $1, thumbprint = $2, sha256 = $3, spki_sha256 = $4, first_seen = $5, last_seen = $5 WHERE name = $6"
-        };
-        let done = sqlx::query(query)
-            .bind(cert_der)
-            .bind(thumbprint)
-            .bind(sha256)
-            .bind(spki)
-            .bind(&t)
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.sql(e))?;
+        let done = match pin {
+            Some(pin) => {
+                let query = if pin.keep_first_seen {
+                    "UPDATE providers SET cert_der = $1, thumbprint = $2, sha256 = $3, spki_sha256 = $4, last_seen = $5, \
+                     learned_chain = $6, compromised = $7 WHERE name = $8"
+                } else {
+                    "UPDATE providers SET cert_der = $1, thumbprint = $2, sha256 = $3, spki_sha256 = $4, first_seen = $5, last_seen = $5, \
+                     learned_chain = $6, compromised = $7 WHERE name = $8"
+                };
+                sqlx::query(query)
+                    .bind(pin.cert_der)
+                    .bind(pin.thumbprint)
+                    .bind(pin.sha256)
+                    .bind(pin.spki_sha256)
+                    .bind(&t)
+                    .bind(&chain)
+                    .bind(compromised)
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE providers SET learned_chain = $1, compromised = $2 WHERE name = $3",
+                )
+                .bind(&chain)
+                .bind(compromised)
+                .bind(name)
+                .execute(&self.pool)
+                .await
+            }
+        }
+        .map_err(|e| self.sql(e))?;
         if done.rows_affected() == 0 {
             return Err(DbError::NoSuchProvider(name.to_string()));
         }
-        Ok(())
-    }
-
-    /// Records (or clears) the successor certificate a verified rollover proof announced.
-    pub async fn set_successor(
-        &self,
-        name: &str,
-        successor_der: Option<&[u8]>,
-    ) -> Result<(), DbError> {
-        sqlx::query("UPDATE providers SET successor_der = $1 WHERE name = $2")
-            .bind(successor_der)
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.sql(e))?;
         Ok(())
     }
 
@@ -207,7 +263,7 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> PinnedProvider {
         address: r.get("address"),
         port: u16::try_from(r.get::<i64, _>("port")).unwrap_or(0),
         description: r.get("description"),
-        trust: r.get("trust"),
+        trust: TrustMode::from_stored(r.get::<&str, _>("trust")),
         cert_der: r.get("cert_der"),
         thumbprint: r.get("thumbprint"),
         sha256: r.get("sha256"),
@@ -221,6 +277,8 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> PinnedProvider {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect(),
-        successor_der: r.get("successor_der"),
+        // A chain that does not decode is dropped: it only ever saves a manual verification.
+        learned_chain: serde_json::from_str(r.get::<&str, _>("learned_chain")).unwrap_or_default(),
+        compromised: r.get("compromised"),
     }
 }

@@ -57,7 +57,7 @@ impl Default for GatewayConfig {
             max_body_bytes: 64 * 1024,
             enroll_failures_per_window: 10,
             enroll_failure_window: Duration::from_secs(300),
-            reload_interval: Duration::from_secs(2),
+            reload_interval: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(30),
             auto_renew_days: None,
             metrics: None,

@@ -104,7 +104,7 @@ pub async fn handle<G: Send + Sync + 'static>(
             Metrics::count(&ctx.metrics.enrollments, "outcome", outcome);
             r
         }
-        Route::Tenant => whoami(&conn, &ctx),
+        Route::Tenant => whoami(&req, &conn, &ctx).await,
         Route::Tunnel(service) => {
             let service = service.to_string();
             let r = tunnel(req, service, &conn, &ctx, guard).await;
@@ -128,9 +128,8 @@ pub async fn handle<G: Send + Sync + 'static>(
 fn provider(ctx: &Ctx) -> Resp {
     let snap = ctx.state.current();
     let c = &snap.cert;
-    json(
-        StatusCode::OK,
-        serde_json::json!({
+    let trust = snap.rollover.published(c);
+    let mut doc = serde_json::json!({
             "name": snap.provider_name,
             "software": { "name": "cloudgate", "version": env!("CARGO_PKG_VERSION") },
             "certificate": {
@@ -143,25 +142,27 @@ fn provider(ctx: &Ctx) -> Resp {
                 "subject": c.subject,
                 "not_after": cloudgate_pki::format_rfc3339(c.not_after),
             },
-                        "successor": snap.successor.as_ref().map(|n| serde_json::json!({
-                "certificate_pem": cloudgate_pki::pem::encode_certificate(&n.der),
-                "thumbprint": n.fingerprints.thumbprint(),
-                "sha256": n.fingerprints.sha256_hex(),
-                "spki_sha256": n.fingerprints.spki_pin(),
-                "proof": snap.rollover.as_ref().and_then(|r| r.proof.clone()),
-            })),
-            "rollover": snap.rollover.as_ref().filter(|r| r.to_sha256 == c.fingerprints.sha256_hex()).map(|r| serde_json::json!({
-                "from_sha256": r.from_sha256,
-                "proof": r.proof,
-                "compromised": r.compromised,
-            })),
             "gateways": [],
-        }),
-    )
+    });
+    // The typed part tenants walk: the successor and the chain of key changes.
+    if let (Some(obj), Ok(serde_json::Value::Object(t))) =
+        (doc.as_object_mut(), serde_json::to_value(&trust))
+    {
+        obj.extend(t);
+    }
+    json(StatusCode::OK, doc)
+}
+
+/// A SHA-256 in hex from a request header, or nothing.
+fn sha256_header(req: &Request<Incoming>, name: &str) -> Option<String> {
+    let v = req.headers().get(name)?.to_str().ok()?;
+    cloudgate_pki::rollover::parse_hex32(v).map(|d| cloudgate_pki::fingerprint::upper_hex(&d))
 }
 
 /// `GET /v1/tenant`: which tenant this client certificate is enrolled for, and its services.
-fn whoami(conn: &ConnInfo, ctx: &Ctx) -> Resp {
+/// A disabled tenant is refused (403), so `tenant check` tells the truth. The certificate the
+/// tenant says it trusts is recorded, for the SP's view of adoption.
+async fn whoami(req: &Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
     let Some((sha256, _)) = &conn.client_cert else {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -177,7 +178,24 @@ fn whoami(conn: &ConnInfo, ctx: &Ctx) -> Resp {
             "this client certificate is not enrolled; enroll first",
         );
     };
-    let enabled = snap.db.tenants.get(tenant).is_some_and(|t| t.enabled);
+    if !snap.db.tenants.get(tenant).is_some_and(|t| t.enabled) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "tenant_disabled",
+            "this tenant account is disabled; contact the service provider",
+        );
+    }
+    if let Some(confirmed) = sha256_header(req, cloudgate_store::CONFIRMED_HEADER) {
+        let successor = sha256_header(req, cloudgate_store::SUCCESSOR_HEADER);
+        if let Err(e) = ctx
+            .state
+            .db()
+            .confirm_client_cert(sha256, &confirmed, successor.as_deref())
+            .await
+        {
+            tracing::warn!(error = %e, "cannot record which certificate the tenant confirmed");
+        }
+    }
     let mut services: Vec<&String> = snap
         .db
         .services
@@ -188,7 +206,7 @@ fn whoami(conn: &ConnInfo, ctx: &Ctx) -> Resp {
     services.sort();
     json(
         StatusCode::OK,
-        serde_json::json!({ "tenant": tenant, "enabled": enabled, "services": services }),
+        serde_json::json!({ "tenant": tenant, "enabled": true, "services": services }),
     )
 }
 
@@ -447,13 +465,27 @@ async fn tunnel<G: Send + Sync + 'static>(
     let idle = ctx.config.idle_timeout;
     let peer = conn.peer;
     let metrics = ctx.metrics.clone();
+    let state = ctx.state.clone();
+    let client_sha256 = sha256.clone();
     tokio::spawn(async move {
         let _guard = guard;
         match on_upgrade.await {
             Ok(upgraded) => {
                 tracing::info!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel opened");
                 metrics.tunnels_open.inc();
-                let stats = relay(TokioIo::new(upgraded), backend, idle).await;
+                let grant = Grant {
+                    client_sha256: &client_sha256,
+                    tenant: &tenant_name,
+                    service: &service,
+                };
+                let stats = tokio::select! {
+                    stats = relay(TokioIo::new(upgraded), backend, idle) => stats,
+                    why = grant.withdrawn(&state) => {
+                        tracing::warn!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel cut: {why}");
+                        metrics.tunnels_open.dec();
+                        return;
+                    }
+                };
                 metrics.tunnels_open.dec();
                 metrics
                     .bytes
@@ -483,4 +515,51 @@ async fn tunnel<G: Send + Sync + 'static>(
         hyper::header::HeaderValue::from_static(TUNNEL_PROTOCOL),
     );
     r
+}
+
+/// What an open tunnel was granted: it lasts while the client certificate stays enrolled for an
+/// enabled tenant that keeps the service.
+struct Grant<'a> {
+    client_sha256: &'a str,
+    tenant: &'a str,
+    service: &'a str,
+}
+
+impl Grant<'_> {
+    /// Why the grant no longer holds in `snap`, if it does not.
+    fn check(&self, snap: &crate::state::Snapshot) -> Option<&'static str> {
+        if snap
+            .db
+            .client_certs
+            .get(self.client_sha256)
+            .map(String::as_str)
+            != Some(self.tenant)
+        {
+            return Some("the client certificate was revoked or the tenant removed");
+        }
+        if !snap.db.tenants.get(self.tenant).is_some_and(|t| t.enabled) {
+            return Some("the tenant was disabled");
+        }
+        if !snap
+            .db
+            .services
+            .contains_key(&(self.tenant.to_string(), self.service.to_string()))
+        {
+            return Some("the service was removed from the tenant");
+        }
+        None
+    }
+
+    /// Resolves when a reload withdraws the grant; never, while it holds.
+    async fn withdrawn(&self, state: &SharedState) -> &'static str {
+        let mut swaps = state.subscribe();
+        loop {
+            if let Some(why) = self.check(&state.current()) {
+                return why;
+            }
+            if swaps.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
 }

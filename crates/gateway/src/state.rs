@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use cloudgate_db::{GatewayState, SpDb};
 use cloudgate_pki::CertificateInfo;
 use cloudgate_store::license::{DefaultIdentity, Licensee};
-use cloudgate_store::{CertStore, NewEntry, RolloverRecord, Source};
+use cloudgate_store::{CertStore, NewEntry, RolloverHistory, Source};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::GatewayError;
@@ -24,10 +24,8 @@ pub struct Snapshot {
     pub provider_name: String,
     /// Tenants, services and enrolled client certificates.
     pub db: GatewayState,
-    /// The staged successor's rollover record, or the record of the rollover to this certificate.
-    pub rollover: Option<RolloverRecord>,
-    /// The staged successor certificate, while one is staged.
-    pub successor: Option<CertificateInfo>,
+    /// The staged successor and the history of key changes, published to tenants.
+    pub rollover: RolloverHistory,
 }
 
 /// The gateway's state, shared by every connection.
@@ -35,6 +33,8 @@ pub struct SharedState {
     store: CertStore,
     db: SpDb,
     current: RwLock<Arc<Snapshot>>,
+    /// Ticks whenever a new snapshot is swapped in, so open tunnels re-check their grant.
+    swapped: tokio::sync::watch::Sender<()>,
 }
 
 impl SharedState {
@@ -49,6 +49,7 @@ impl SharedState {
             store,
             db,
             current: RwLock::new(Arc::new(snapshot)),
+            swapped: tokio::sync::watch::Sender::new(()),
         }))
     }
 
@@ -58,6 +59,11 @@ impl SharedState {
             .read()
             .map(|s| s.clone())
             .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// A receiver that sees every swap of the snapshot.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<()> {
+        self.swapped.subscribe()
     }
 
     /// The database.
@@ -97,13 +103,15 @@ impl SharedState {
     /// thumbprint when it switched.
     pub fn switch_if_due(&self) -> Result<Option<String>, GatewayError> {
         let snap = self.current();
-        let Some(record) = snap.rollover.as_ref() else {
+        let Some(record) = snap.rollover.staged.as_ref() else {
             return Ok(None);
         };
         let due = record
             .switch_at
             .is_some_and(|t| t <= time::OffsetDateTime::now_utc());
-        if !due || record.from_sha256 != snap.cert.fingerprints.sha256_hex() {
+        let current_spki =
+            cloudgate_pki::fingerprint::upper_hex(&snap.cert.fingerprints.spki_sha256);
+        if !due || record.from_spki_sha256 != current_spki {
             return Ok(None);
         }
         let successor = self.store.find(&record.to_sha256)?;
@@ -117,7 +125,7 @@ impl SharedState {
         let old = self.current();
         let applied = self.store.applied_record()?;
         let version = self.db.version().await?;
-        let rollover = self.store.rollover()?;
+        let rollover = self.store.rollover_history()?;
         let cert_changed = applied.as_ref().map(|a| a.sha256.as_str())
             != Some(old.cert.fingerprints.sha256_hex().as_str());
         if !cert_changed && version == old.db.version && rollover == old.rollover {
@@ -139,6 +147,7 @@ impl SharedState {
         if let Ok(mut slot) = self.current.write() {
             *slot = Arc::new(new);
         }
+        self.swapped.send_replace(());
         Ok(true)
     }
 }
@@ -177,20 +186,7 @@ async fn build(
     keep_tls_of: Option<Arc<Snapshot>>,
 ) -> Result<Snapshot, GatewayError> {
     let db_state = db.gateway_state().await?;
-    let rollover = store.rollover()?;
-    let successor_of = |current_sha: &str| -> Option<CertificateInfo> {
-        let r = rollover.as_ref()?;
-        if r.from_sha256 != current_sha || r.proof.is_none() {
-            return None;
-        }
-        let dir = store.layout().entry_dir(&r.to_sha256);
-        let pem = std::fs::read(dir.join("cert.pem")).ok()?;
-        let der = cloudgate_pki::pem::decode_certificates(&pem)
-            .ok()?
-            .into_iter()
-            .next()?;
-        CertificateInfo::from_der(&der).ok()
-    };
+    let rollover = store.rollover_history()?;
     if let Some(old) = keep_tls_of {
         return Ok(Snapshot {
             tls: old.tls.clone(),
@@ -198,7 +194,6 @@ async fn build(
             friendly_name: old.friendly_name.clone(),
             provider_name: old.provider_name.clone(),
             db: db_state,
-            successor: successor_of(&old.cert.fingerprints.sha256_hex()),
             rollover,
         });
     }
@@ -215,14 +210,12 @@ async fn build(
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec())),
     )?;
     let provider_name = Licensee::resolve(store.layout())?.name().to_string();
-    let successor = successor_of(&entry.info.fingerprints.sha256_hex());
     Ok(Snapshot {
         tls: Arc::new(tls),
         cert: entry.info,
         friendly_name: entry.meta.friendly_name,
         provider_name,
         db: db_state,
-        successor,
         rollover,
     })
 }

@@ -57,7 +57,8 @@ impl fmt::Display for PublicKeyKind {
     }
 }
 
-/// Everything cloudgate shows or checks about a certificate, parsed once from its DER.
+/// Everything cloudgate shows or checks about a certificate, parsed once from its DER. Two are
+/// equal when their DER is: everything else is derived from it.
 #[derive(Clone, Debug)]
 pub struct CertificateInfo {
     /// The certificate, DER.
@@ -96,6 +97,14 @@ pub struct CertificateInfo {
     tbs_der: Vec<u8>,
     signature: Vec<u8>,
 }
+
+impl PartialEq for CertificateInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.der == other.der
+    }
+}
+
+impl Eq for CertificateInfo {}
 
 impl CertificateInfo {
     /// Parses a DER X.509 certificate. Trailing bytes after the certificate are refused.

@@ -2,7 +2,7 @@
 //! the presented certificate's key, so a peer that merely holds a public certificate cannot pass.
 //!
 //! - [`PinnedServerVerifier`] (tenant side): accepts the SP certificate only if its SHA-256 is
-//!   pinned; or, in capture mode, accepts any certificate and records it so the first contact can
+//!   pinned, or (the tenant's everyday mode) if it carries the pinned public key; or, in capture mode, accepts any certificate and records it so the first contact can
 //!   show it for out-of-band verification before anything is sent.
 //! - [`TenantClientVerifier`] (gateway side): accepts any well-formed, currently valid end-entity
 //!   client certificate; which tenant it belongs to is decided after the handshake.
@@ -18,6 +18,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, Error, OtherError, SignatureScheme,
 };
+
 use time::OffsetDateTime;
 
 use crate::CertificateInfo;
@@ -51,23 +52,15 @@ pub fn pin_mismatch(err: &Error) -> Option<&PinMismatch> {
 /// What a tenant accepts as the SP certificate.
 #[derive(Debug, Clone)]
 enum Acceptance {
-    /// Only certificates with one of these SHA-256 fingerprints, or, when a renewal rule is
-    /// given, a currently valid certificate with the pinned public key and subject.
-    Pinned(Vec<[u8; 32]>, Option<RenewalRule>),
+    /// Only certificates with one of these SHA-256 fingerprints.
+    Pinned(Vec<[u8; 32]>),
+    /// Any certificate carrying the public key with this SubjectPublicKeyInfo SHA-256: the pinned
+    /// certificate and its renewals. The handshake signature proves possession of that key.
+    Key([u8; 32]),
     /// Any certificate (first contact); it is recorded for the user to verify.
     Capture,
     /// A certificate that chains to these roots and matches the server name, like a browser.
     Ca(Arc<rustls::client::WebPkiServerVerifier>),
-}
-
-/// What makes a certificate a renewal of the pinned one: the same public key (SPKI SHA-256) and
-/// the same subject. A renewal proves possession of the pinned key in the handshake.
-#[derive(Debug, Clone)]
-pub struct RenewalRule {
-    /// SHA-256 of the pinned SubjectPublicKeyInfo.
-    pub spki_sha256: [u8; 32],
-    /// The pinned subject, RFC 4514.
-    pub subject: String,
 }
 
 /// The tenant's verifier of the SP certificate.
@@ -82,22 +75,18 @@ impl PinnedServerVerifier {
     /// Accepts only certificates whose SHA-256 is one of `pins`.
     pub fn pinned(provider: &CryptoProvider, pins: Vec<[u8; 32]>) -> Arc<Self> {
         Arc::new(PinnedServerVerifier {
-            acceptance: Acceptance::Pinned(pins, None),
+            acceptance: Acceptance::Pinned(pins),
             algorithms: provider.signature_verification_algorithms,
             presented: Mutex::new(None),
         })
     }
 
-    /// Like [`PinnedServerVerifier::pinned`], and also accepts a renewal of the pinned certificate
-    /// (same public key and subject, valid now); the caller notices it in
-    /// [`PinnedServerVerifier::presented_chain`] and moves the pin.
-    pub fn pinned_or_renewed(
-        provider: &CryptoProvider,
-        pins: Vec<[u8; 32]>,
-        renewal: RenewalRule,
-    ) -> Arc<Self> {
+    /// Accepts any certificate with the public key whose SubjectPublicKeyInfo SHA-256 is
+    /// `spki_sha256`: the pinned certificate and every renewal of it. The caller sees which one
+    /// in [`PinnedServerVerifier::presented_chain`] and moves the pin.
+    pub fn pinned_key(provider: &CryptoProvider, spki_sha256: [u8; 32]) -> Arc<Self> {
         Arc::new(PinnedServerVerifier {
-            acceptance: Acceptance::Pinned(pins, Some(renewal)),
+            acceptance: Acceptance::Key(spki_sha256),
             algorithms: provider.signature_verification_algorithms,
             presented: Mutex::new(None),
         })
@@ -160,25 +149,14 @@ impl ServerCertVerifier for PinnedServerVerifier {
             Acceptance::Ca(inner) => {
                 inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             }
-            Acceptance::Pinned(pins, _) if pins.contains(&sha256) => {
+            Acceptance::Pinned(pins) if pins.contains(&sha256) => {
                 Ok(ServerCertVerified::assertion())
             }
-            Acceptance::Pinned(_, Some(rule)) if is_renewal(end_entity.as_ref(), rule) => {
+            Acceptance::Key(spki) if key_of(end_entity.as_ref()) == Some(*spki) => {
                 Ok(ServerCertVerified::assertion())
             }
-            Acceptance::Pinned(pins, _) => Err(Error::InvalidCertificate(CertificateError::Other(
-                OtherError(Arc::new(PinMismatch {
-                    presented: colon_hex(&sha256),
-                    expected: pins
-                        .iter()
-                        .map(|p| colon_hex(p))
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                    presented_fingerprints: CertificateInfo::from_der(end_entity.as_ref())
-                        .ok()
-                        .map(|i| i.fingerprints),
-                })),
-            ))),
+            Acceptance::Pinned(pins) => Err(mismatch(end_entity.as_ref(), sha256, pins)),
+            Acceptance::Key(spki) => Err(mismatch(end_entity.as_ref(), sha256, &[*spki])),
         }
     }
 
@@ -205,12 +183,22 @@ impl ServerCertVerifier for PinnedServerVerifier {
     }
 }
 
-fn is_renewal(der: &[u8], rule: &RenewalRule) -> bool {
-    CertificateInfo::from_der(der).is_ok_and(|c| {
-        c.fingerprints.spki_sha256 == rule.spki_sha256
-            && c.subject == rule.subject
-            && c.is_valid_at(OffsetDateTime::now_utc())
-    })
+fn key_of(der: &[u8]) -> Option<[u8; 32]> {
+    CertificateInfo::from_der(der)
+        .ok()
+        .map(|c| c.fingerprints.spki_sha256)
+}
+
+fn mismatch(der: &[u8], sha256: [u8; 32], expected: &[[u8; 32]]) -> Error {
+    Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(PinMismatch {
+        presented: colon_hex(&sha256),
+        expected: expected
+            .iter()
+            .map(|p| colon_hex(p))
+            .collect::<Vec<_>>()
+            .join(" or "),
+        presented_fingerprints: CertificateInfo::from_der(der).ok().map(|i| i.fingerprints),
+    }))))
 }
 
 /// The gateway's verifier of tenant client certificates: offered, not required (a tenant must be

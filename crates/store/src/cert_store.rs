@@ -43,23 +43,6 @@ pub struct AppliedRecord {
     pub applied_by: String,
 }
 
-/// A staged successor (before it is applied) or the last rollover (after): what the gateway
-/// publishes so tenants can follow a change of key without asking.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RolloverRecord {
-    /// SHA-256 (uppercase hex) of the certificate handing over.
-    pub from_sha256: String,
-    /// SHA-256 of the successor.
-    pub to_sha256: String,
-    /// The proof signed by the `from` key (JSON form), absent for a compromised switch.
-    pub proof: Option<serde_json::Value>,
-    /// Whether the switch was marked compromised (no proof: tenants verify by hand).
-    pub compromised: bool,
-    /// When the gateway puts the staged successor into use by itself (`stage --at`).
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub switch_at: Option<OffsetDateTime>,
-}
-
 /// The certificate store under one data directory.
 #[derive(Clone, Debug)]
 pub struct CertStore {
@@ -252,125 +235,34 @@ impl CertStore {
         Ok(Some(entry))
     }
 
-    /// The staged successor or last rollover, if any.
-    pub fn rollover(&self) -> Result<Option<RolloverRecord>, StoreError> {
-        let path = self.layout.rollover_file();
-        match fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt {
-                    path,
-                    reason: format!("unreadable rollover record: {e}"),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io("reading", &path, e)),
-        }
+    /// Puts a certificate into use after checking that its key loads and matches, records the
+    /// switch in the rollover history, and records the audit event. Returns the record of the
+    /// certificate that was in use before, if any.
+    pub fn apply(&self, cert: &StoredCertificate) -> Result<Option<AppliedRecord>, StoreError> {
+        self.apply_switch(cert, false)
     }
 
-    fn write_rollover(&self, record: Option<&RolloverRecord>) -> Result<(), StoreError> {
-        let path = self.layout.rollover_file();
-        match record {
-            Some(r) => {
-                let json = serde_json::to_vec_pretty(r).map_err(|e| StoreError::Corrupt {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-                fsio::replace_file(&path, &json, FileSpec::store(&self.own))
-            }
-            None => match fs::remove_file(&path) {
-                Ok(()) => fsio::fsync_dir(&self.layout.store_dir()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(self.io("removing", &path, e)),
-            },
-        }
-    }
-
-    /// Marks `successor` as the next certificate: the key in use signs a rollover proof for it,
-    /// which the gateway publishes until (and after) the successor is applied.
-    pub fn stage(
-        &self,
-        successor: &StoredCertificate,
-        switch_at: Option<OffsetDateTime>,
-    ) -> Result<RolloverRecord, StoreError> {
-        let _lock = StoreLock::acquire(&self.layout.lock_file(), &self.own)
-            .map_err(|e| self.name_group(e))?;
-        let current = self.applied()?.ok_or_else(|| StoreError::Corrupt {
-            path: self.layout.applied_file(),
-            reason: "no certificate is in use, so there is nothing to hand over from".into(),
-        })?;
-        if current.info.fingerprints.sha256 == successor.info.fingerprints.sha256 {
-            return Err(StoreError::CertificateInUse {
-                thumbprint: successor.info.fingerprints.thumbprint(),
-            });
-        }
-        let key = self.load_private_key(&current)?;
-        let proof = cloudgate_pki::rollover::sign_rollover(
-            &current.info,
-            &key,
-            successor.info.fingerprints.sha256,
-            OffsetDateTime::now_utc(),
-        )?;
-        let record = RolloverRecord {
-            from_sha256: current.info.fingerprints.sha256_hex(),
-            to_sha256: successor.info.fingerprints.sha256_hex(),
-            proof: Some(proof.to_json()),
-            compromised: false,
-            switch_at,
-        };
-        self.write_rollover(Some(&record))?;
-        audit::record(
-            &self.layout,
-            &self.own,
-            "cert.staged",
-            "successor certificate staged with a rollover proof",
-            serde_json::json!({
-                "thumbprint": current.info.fingerprints.thumbprint(),
-                "successor_thumbprint": successor.info.fingerprints.thumbprint(),
-                "successor_sha256": record.to_sha256,
-            }),
-        )?;
-        Ok(record)
-    }
-
-    /// Puts a certificate into use without a rollover proof, because the old key may be in the
-    /// wrong hands: tenants must verify the new certificate by hand, and are told why.
-    pub fn apply_compromised(
+    pub(crate) fn apply_switch(
         &self,
         cert: &StoredCertificate,
+        compromised: bool,
     ) -> Result<Option<AppliedRecord>, StoreError> {
-        let previous = self.apply(cert)?;
-        let record = RolloverRecord {
-            from_sha256: previous
-                .as_ref()
-                .map(|p| p.sha256.clone())
-                .unwrap_or_default(),
-            to_sha256: cert.info.fingerprints.sha256_hex(),
-            proof: None,
-            compromised: true,
-            switch_at: None,
-        };
-        self.write_rollover(Some(&record))?;
-        audit::record(
-            &self.layout,
-            &self.own,
-            "cert.compromised",
-            "certificate replaced without a rollover proof (previous key marked compromised)",
-            serde_json::json!({
-                "thumbprint": cert.info.fingerprints.thumbprint(),
-                "previous_thumbprint": previous.as_ref().map(|p| p.thumbprint.clone()),
-            }),
-        )?;
-        Ok(previous)
-    }
-
-    /// Puts a certificate into use after checking that its key loads and matches, and records the
-    /// audit event. Returns the record of the certificate that was in use before, if any.
-    pub fn apply(&self, cert: &StoredCertificate) -> Result<Option<AppliedRecord>, StoreError> {
         let _lock = StoreLock::acquire(&self.layout.lock_file(), &self.own)
             .map_err(|e| self.name_group(e))?;
         let current = self.load_entry(cert.dir())?;
         drop(self.load_private_key(&current)?);
         let previous = self.applied_record().ok().flatten();
+        let previous_info = self.applied().ok().flatten().map(|e| e.info);
+        if compromised
+            && previous_info.as_ref().is_some_and(|p| {
+                p.fingerprints.spki_sha256 == current.info.fingerprints.spki_sha256
+            })
+        {
+            return Err(StoreError::SameKey {
+                thumbprint: current.info.fingerprints.thumbprint(),
+            });
+        }
+        self.record_switch(previous_info.as_ref(), &current.info, compromised)?;
         let record = AppliedRecord {
             sha256: current.info.fingerprints.sha256_hex(),
             thumbprint: current.info.fingerprints.thumbprint(),
@@ -386,14 +278,6 @@ impl CertStore {
             &json,
             FileSpec::store(&self.own),
         )?;
-        // A staged proof for this certificate stays published (tenants that were offline during
-        // the overlap follow with it); any other rollover record no longer applies.
-        if self
-            .rollover()?
-            .is_some_and(|r| r.to_sha256 != record.sha256 || r.compromised)
-        {
-            self.write_rollover(None)?;
-        }
         audit::record(
             &self.layout,
             &self.own,
@@ -550,11 +434,11 @@ impl CertStore {
         Ok(())
     }
 
-    fn io(&self, action: &'static str, path: &Path, e: std::io::Error) -> StoreError {
+    pub(crate) fn io(&self, action: &'static str, path: &Path, e: std::io::Error) -> StoreError {
         self.name_group(StoreError::io(action, path, e))
     }
 
-    fn name_group(&self, e: StoreError) -> StoreError {
+    pub(crate) fn name_group(&self, e: StoreError) -> StoreError {
         match self.own.group_name() {
             Some(name) => e.with_group(name),
             None => e,

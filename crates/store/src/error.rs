@@ -67,6 +67,14 @@ pub enum StoreError {
         /// Its thumbprint.
         thumbprint: String,
     },
+    /// `apply --compromised` of a certificate with the key that is to be retired.
+    #[error(
+        "certificate {thumbprint} has the same key as the one in use; a compromised key must be replaced by a new one (generate one with `cloudgate sp cert generate`)"
+    )]
+    SameKey {
+        /// Its thumbprint.
+        thumbprint: String,
+    },
     /// The same certificate is already in the store.
     #[error("certificate {thumbprint} is already in the store")]
     AlreadyExists {
@@ -153,6 +161,7 @@ impl StoreError {
             StoreError::NotFound { .. }
             | StoreError::Ambiguous { .. }
             | StoreError::CertificateInUse { .. }
+            | StoreError::SameKey { .. }
             | StoreError::AlreadyExists { .. }
             | StoreError::InvalidLicense { .. }
             | StoreError::AdminGroup { .. } => true,

@@ -21,9 +21,14 @@ mod layout;
 pub mod license;
 mod lock;
 pub mod owner;
+mod rollover;
 
-pub use cert_store::{AppliedRecord, CertStore, NewEntry, RolloverRecord};
+pub use cert_store::{AppliedRecord, CertStore, NewEntry};
 pub use entry::{EntryMeta, Source, StoredCertificate};
 pub use error::StoreError;
 pub use layout::Layout;
 pub use owner::FileOwnership;
+pub use rollover::{
+    CONFIRMED_HEADER, PublishedTrust, RolloverHistory, SUCCESSOR_HEADER, StagedSuccessor,
+    SwitchRecord,
+};

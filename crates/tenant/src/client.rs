@@ -125,20 +125,19 @@ impl GatewayClient {
         )
     }
 
-    /// Pinned, and also accepting a renewal of the pinned certificate (same public key and
-    /// subject), which the caller then re-pins.
-    pub fn pinned_or_renewed(
+    /// Every later contact: any certificate with the pinned key (the pinned certificate and its
+    /// renewals), identified by its SubjectPublicKeyInfo SHA-256.
+    pub fn pinned_key(
         address: &str,
         port: u16,
-        pins: Vec<[u8; 32]>,
-        renewal: cloudgate_pki::verify::RenewalRule,
+        spki_sha256: [u8; 32],
         identity: Option<&ClientIdentity>,
     ) -> Result<Self, String> {
         let provider = rustls::crypto::aws_lc_rs::default_provider();
         Self::build(
             address,
             port,
-            PinnedServerVerifier::pinned_or_renewed(&provider, pins, renewal),
+            PinnedServerVerifier::pinned_key(&provider, spki_sha256),
             identity,
         )
     }
@@ -209,6 +208,18 @@ impl GatewayClient {
         basic: Option<(&str, &str)>,
         body: Option<serde_json::Value>,
     ) -> Result<Reply, ConnectError> {
+        self.request_with(method, path, basic, body, &[]).await
+    }
+
+    /// [`Self::request`] with extra request headers.
+    pub async fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, String)],
+    ) -> Result<Reply, ConnectError> {
         let tls = self.connect().await?;
         let other = |e: hyper::Error| ConnectError::Other(e.to_string());
         let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.map_err(other)?;
@@ -217,6 +228,9 @@ impl GatewayClient {
             .method(method)
             .uri(path)
             .header("host", &self.endpoint);
+        for (name, value) in headers {
+            req = req.header(*name, value.as_str());
+        }
         let token;
         if let Some((user, pass)) = basic {
             token = Zeroizing::new(

@@ -2,6 +2,8 @@
 
 use cloudgate_pki::Fingerprints;
 
+use crate::trust::Refusal;
+
 /// The presented SP certificate is not the pinned one: a hard failure, never re-pinned silently.
 #[derive(Debug, Clone)]
 pub struct TrustFailure {
@@ -19,8 +21,8 @@ pub struct TrustFailure {
     pub presented_sha256: String,
     /// When the pin was first seen (RFC 3339).
     pub first_seen: String,
-    /// The provider says its previous key was compromised (no rollover proof).
-    pub compromised: bool,
+    /// Why the presented certificate could not be followed.
+    pub reason: Refusal,
 }
 
 /// Everything that can go wrong on the tenant side.
@@ -75,6 +77,14 @@ pub enum TenantError {
     /// Bad input (exit 2).
     #[error("{0}")]
     BadInput(String),
+    /// The local tunnel listener could not be opened.
+    #[error("cannot listen on {address}: {reason}")]
+    Listen {
+        /// The address asked for.
+        address: String,
+        /// Why.
+        reason: String,
+    },
     /// Database error.
     #[error(transparent)]
     Db(#[from] cloudgate_db::DbError),

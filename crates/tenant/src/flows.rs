@@ -1,95 +1,16 @@
 //! The tenant flows: probe, add (enroll over the pinned channel, then save), check, refresh and
-//! serve a local tunnel listener.
+//! remove. Trust decisions are the state machine's (`trust.rs`), persisted by the session.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use cloudgate_db::{PinnedProvider, TenantDb};
+use cloudgate_db::{PinUpdate, PinnedProvider, TrustMode};
 use cloudgate_pki::CertificateInfo;
-use cloudgate_pki::fingerprint::upper_hex;
 use cloudgate_store::fsio::{self, FileSpec};
-use cloudgate_store::{FileOwnership, Layout, StoreError};
-use sha2::Digest as _;
-use tokio::net::TcpListener;
+use cloudgate_store::{CONFIRMED_HEADER, FileOwnership, PublishedTrust, SUCCESSOR_HEADER};
 
-use crate::client::{ClientIdentity, ConnectError, GatewayClient, Reply};
-use crate::error::{TenantError, TrustFailure};
-
-/// Where the tenant's state lives: `DATA_DIR/tenant.db`, and one owner-only client key per
-/// provider under `DATA_DIR/tenant-keys/`.
-pub struct TenantPaths {
-    layout: Layout,
-}
-
-impl TenantPaths {
-    /// The tenant paths under a data directory.
-    pub fn new(layout: Layout) -> Self {
-        TenantPaths { layout }
-    }
-
-    fn db_path(&self) -> PathBuf {
-        self.layout.data_dir().join("tenant.db")
-    }
-
-    fn keys_dir(&self) -> PathBuf {
-        self.layout.data_dir().join("tenant-keys")
-    }
-
-    /// The client key file of a provider.
-    pub fn key_path(&self, provider: &str) -> PathBuf {
-        let safe: String = provider
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let digest =
-            upper_hex(&sha2::Sha256::digest(provider.as_bytes()))[..12].to_ascii_lowercase();
-        self.keys_dir().join(format!("{safe}-{digest}.key"))
-    }
-
-    /// Opens the tenant database, creating it owner-only first.
-    pub async fn db(&self) -> Result<TenantDb, TenantError> {
-        let own = FileOwnership::owner_only();
-        fsio::ensure_private_dir(self.layout.data_dir(), &own)?;
-        let path = self.db_path();
-        if !path.exists() {
-            match fsio::write_new_file(&path, b"", FileSpec::owner_only()) {
-                Ok(()) => {}
-                Err(StoreError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(TenantDb::open(&path).await?)
-    }
-
-    /// Records a trust decision in the tenant's audit log (`DATA_DIR/audit.log`, JSON lines).
-    fn audit(&self, event: &'static str, message: &str, details: serde_json::Value) {
-        if let Err(e) = cloudgate_store::audit::record(
-            &self.layout,
-            &FileOwnership::owner_only(),
-            event,
-            message,
-            details,
-        ) {
-            tracing::error!(error = %e, "cannot write the audit log");
-        }
-    }
-
-    fn load_identity(&self, p: &PinnedProvider) -> Result<ClientIdentity, TenantError> {
-        let pem = fsio::read_secret_file(&self.key_path(&p.name))?;
-        let key = cloudgate_pki::pem::decode_private_key(&pem)?;
-        Ok(ClientIdentity {
-            cert_der: p.client_cert_der.clone(),
-            key_der: key,
-        })
-    }
-}
+use crate::client::{ClientIdentity, ConnectError, GatewayClient};
+use crate::error::TenantError;
+use crate::paths::TenantPaths;
+use crate::session::{Session, refusal_error};
+use crate::trust::TrustState;
 
 /// What the first contact learned.
 #[derive(Debug, Clone)]
@@ -102,7 +23,7 @@ pub struct Probe {
     pub provider: serde_json::Value,
 }
 
-fn unreachable(endpoint: &str, reason: String) -> TenantError {
+pub(crate) fn unreachable(endpoint: &str, reason: String) -> TenantError {
     TenantError::Unreachable {
         endpoint: endpoint.to_string(),
         reason,
@@ -159,16 +80,6 @@ pub struct AddRequest<'a> {
     pub password: &'a str,
     /// Trust the system roots and host name instead of a pin (`--trust ca`).
     pub ca: bool,
-}
-
-fn refusal(reply: &Reply) -> (String, String) {
-    (
-        reply.json["code"].as_str().unwrap_or("unknown").to_string(),
-        reply.json["message"]
-            .as_str()
-            .unwrap_or("no reason given")
-            .to_string(),
-    )
 }
 
 /// Enrolls over a channel pinned to the verified probe certificate, then saves the provider and
@@ -233,29 +144,10 @@ pub async fn add_provider(
         }
         Err(ConnectError::Other(reason)) => return Err(unreachable(client.endpoint(), reason)),
     };
-    match reply.status {
-        200 => {}
-        401 | 403 => {
-            let (code, message) = refusal(&reply);
-            return Err(TenantError::Authentication(format!("{message} ({code})")));
-        }
-        status => {
-            let (code, message) = refusal(&reply);
-            return Err(TenantError::Refused {
-                status,
-                code,
-                message,
-            });
-        }
+    if reply.status != 200 {
+        return Err(refusal_error(&reply));
     }
-    let services: Vec<String> = reply.json["services"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let services = services_of(&reply.json);
     let key_path = paths.key_path(req.name);
     fsio::ensure_private_dir(&paths.keys_dir(), &FileOwnership::owner_only())?;
     let key_pem = cloudgate_pki::pem::encode_pkcs8_key(&identity.key_der);
@@ -267,7 +159,11 @@ pub async fn add_provider(
         address: req.address.to_string(),
         port: req.port,
         description: req.description.to_string(),
-        trust: if req.ca { "ca".into() } else { "pinned".into() },
+        trust: if req.ca {
+            TrustMode::Ca
+        } else {
+            TrustMode::Pinned
+        },
         cert_der: verified.cert.der.clone(),
         thumbprint: f.thumbprint(),
         sha256: f.sha256_hex(),
@@ -277,56 +173,31 @@ pub async fn add_provider(
         username: req.username.to_string(),
         client_cert_der: identity.cert_der.clone(),
         services,
-        successor_der: None,
+        learned_chain: Vec::new(),
+        compromised: false,
     };
     if let Err(e) = db.add(&provider).await {
         let _ = std::fs::remove_file(&key_path);
         return Err(e.into());
     }
+    paths.audit(
+        "provider.added",
+        "provider added; certificate verified by the user and pinned",
+        serde_json::json!({ "provider": provider.name, "endpoint": format!("{}:{}", provider.address, provider.port),
+            "trust": provider.trust.as_str(), "sha256": provider.sha256, "username": provider.username }),
+    );
     Ok(provider)
 }
 
-fn pinned_client(paths: &TenantPaths, p: &PinnedProvider) -> Result<GatewayClient, TenantError> {
-    let identity = paths.load_identity(p)?;
-    if p.trust == "ca" {
-        return GatewayClient::ca(&p.address, p.port, Some(&identity))
-            .map_err(TenantError::BadInput);
-    }
-    let pinned = CertificateInfo::from_der(&p.cert_der)?;
-    let renewal = cloudgate_pki::verify::RenewalRule {
-        spki_sha256: pinned.fingerprints.spki_sha256,
-        subject: pinned.subject.clone(),
-    };
-    let mut pins = vec![pinned.fingerprints.sha256];
-    if let Some(successor) = p
-        .successor_der
-        .as_deref()
-        .and_then(|d| CertificateInfo::from_der(d).ok())
-    {
-        pins.push(successor.fingerprints.sha256);
-    }
-    GatewayClient::pinned_or_renewed(&p.address, p.port, pins, renewal, Some(&identity))
-        .map_err(TenantError::BadInput)
-}
-
-fn trust_failure(
-    p: &PinnedProvider,
-    endpoint: &str,
-    mismatch: cloudgate_pki::verify::PinMismatch,
-) -> TenantError {
-    let expected = CertificateInfo::from_der(&p.cert_der).ok();
-    TenantError::PinMismatch(Box::new(TrustFailure {
-        provider: p.name.clone(),
-        endpoint: endpoint.to_string(),
-        expected_thumbprint: p.thumbprint.clone(),
-        expected_sha256: expected
-            .map(|c| c.fingerprints.sha256_colons())
-            .unwrap_or_else(|| p.sha256.clone()),
-        presented: mismatch.presented_fingerprints,
-        presented_sha256: mismatch.presented,
-        first_seen: p.first_seen.clone(),
-        compromised: false,
-    }))
+fn services_of(json: &serde_json::Value) -> Vec<String> {
+    json["services"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// What `check` found.
@@ -344,345 +215,101 @@ pub struct CheckReport {
     pub services: Vec<String>,
     /// Days until the pinned certificate expires.
     pub days_left: i64,
+    /// The thumbprint of a successor the provider announced with a valid proof, if any.
+    pub successor_thumbprint: Option<String>,
 }
 
-/// Connects with the pin and the client certificate and asks who we are. A certificate that is not
-/// pinned is accepted only as a renewal (same key and subject), as an announced successor, or with
-/// a rollover proof signed by the pinned key; otherwise it is a trust failure.
+/// Connects over a trusted channel, learns an announced successor, and asks who we are,
+/// telling the gateway which certificate this machine trusts. A certificate with another key is
+/// followed only along verified rollover proofs from the pinned key; anything else is a trust
+/// failure (exit 3), audited. A disabled account is an authentication failure (exit 4).
 pub async fn check(paths: &TenantPaths, name: &str) -> Result<CheckReport, TenantError> {
-    let mut failure = match check_once(paths, name).await {
-        Err(TenantError::PinMismatch(f)) => f,
-        other => return other,
-    };
-    let outcome = follow_rollover_proof(paths, name).await?;
-    if !matches!(outcome, ProofOutcome::Followed) {
-        paths.audit(
-            "provider.refused",
-            "the provider presented a certificate that is not pinned",
-            serde_json::json!({
-                "provider": failure.provider,
-                "pinned_thumbprint": failure.expected_thumbprint,
-                "presented_sha256": failure.presented_sha256,
-            }),
-        );
-    }
-    match outcome {
-        ProofOutcome::Followed => check_once(paths, name).await,
-        ProofOutcome::Compromised => {
-            failure.compromised = true;
-            Err(TenantError::PinMismatch(failure))
-        }
-        ProofOutcome::None => Err(TenantError::PinMismatch(failure)),
-    }
+    let session = Session::open(paths, name).await?;
+    check_session(&session).await
 }
 
-enum ProofOutcome {
-    Followed,
-    Compromised,
-    None,
-}
-
-/// After a pin mismatch: asks the gateway now at the address (its handshake proves it holds the
-/// presented certificate's key) for a rollover proof signed by the pinned key, and follows it.
-async fn follow_rollover_proof(
-    paths: &TenantPaths,
-    name: &str,
-) -> Result<ProofOutcome, TenantError> {
-    let db = paths.db().await?;
-    let p = db.get(name).await?;
-    if p.trust == "ca" {
-        return Ok(ProofOutcome::None);
-    }
-    let probe = probe(&p.address, p.port, false).await?;
-    let rollover = &probe.provider["rollover"];
-    if rollover["compromised"].as_bool() == Some(true) {
-        paths.audit(
-            "provider.rollover_refused",
-            "the provider switched certificates without a proof (previous key marked compromised)",
-            serde_json::json!({ "provider": p.name, "pinned_sha256": p.sha256, "presented_sha256": probe.cert.fingerprints.sha256_hex() }),
-        );
-        return Ok(ProofOutcome::Compromised);
-    }
-    let Some(proof) = cloudgate_pki::rollover::RolloverProof::from_json(&rollover["proof"]) else {
-        return Ok(ProofOutcome::None);
+pub(crate) async fn check_session(session: &Session) -> Result<CheckReport, TenantError> {
+    let (p, doc) = session.request("GET", "/v1/provider", &[]).await?;
+    let p = match serde_json::from_value::<PublishedTrust>(doc.json) {
+        Ok(published) if doc.status == 200 => session.learn(&p, &published).await?,
+        _ => p,
     };
-    let pinned = CertificateInfo::from_der(&p.cert_der)?;
-    let f = &probe.cert.fingerprints;
-    if !proof.verifies(&pinned, &f.sha256) {
-        tracing::warn!(provider = %p.name, presented_sha256 = %f.sha256_hex(), "rollover proof does not verify against the pinned key: refused");
-        paths.audit(
-            "provider.rollover_refused",
-            "rollover proof does not verify against the pinned key",
-            serde_json::json!({ "provider": p.name, "pinned_sha256": p.sha256, "presented_sha256": f.sha256_hex() }),
-        );
-        return Ok(ProofOutcome::None);
+    let state = TrustState::of(&p)?;
+    let successor = state.successor();
+    let mut headers = vec![(CONFIRMED_HEADER, p.sha256.clone())];
+    if let Some(s) = &successor {
+        headers.push((SUCCESSOR_HEADER, s.fingerprints.sha256_hex()));
     }
-    move_pin(
-        paths,
-        &db,
-        &p,
-        &probe.cert,
-        PinMove {
-            event: "provider.rollover",
-            log: "rollover (proof verified): the pinned key signed the handover to the new certificate; pin moved",
-            audit: "rollover (proof verified)",
-            clear_successor: true,
-        },
-    )
-    .await?;
-    Ok(ProofOutcome::Followed)
-}
-
-/// Learns a successor the gateway announces, if its proof verifies against the pinned key.
-async fn learn_successor(
-    db: &TenantDb,
-    name: &str,
-    client: &GatewayClient,
-) -> Result<(), TenantError> {
-    let p = db.get(name).await?;
-    let Ok(reply) = client.request("GET", "/v1/provider", None, None).await else {
-        return Ok(());
-    };
-    let announced = &reply.json["successor"];
-    if announced.is_null() {
-        return Ok(());
-    }
-    let der = announced["certificate_pem"]
-        .as_str()
-        .and_then(|pem| cloudgate_pki::pem::decode_certificates(pem.as_bytes()).ok())
-        .and_then(|c| c.into_iter().next());
-    let proof = cloudgate_pki::rollover::RolloverProof::from_json(&announced["proof"]);
-    let (Some(der), Some(proof)) = (der, proof) else {
-        return Ok(());
-    };
-    let successor = CertificateInfo::from_der(&der)?;
-    let pinned = CertificateInfo::from_der(&p.cert_der)?;
-    if !proof.verifies(&pinned, &successor.fingerprints.sha256) {
-        tracing::warn!(provider = %name, "the provider announced a successor whose rollover proof does not verify; ignored");
-        return Ok(());
-    }
-    if p.successor_der.as_deref() != Some(der.as_slice()) {
-        db.set_successor(name, Some(&der)).await?;
-        tracing::warn!(
-            provider = %name,
-            successor_thumbprint = %successor.fingerprints.thumbprint(),
-            successor_sha256 = %successor.fingerprints.sha256_hex(),
-            "successor announced with a valid rollover proof; it will be accepted when the provider switches"
-        );
-    }
-    Ok(())
-}
-
-async fn check_once(paths: &TenantPaths, name: &str) -> Result<CheckReport, TenantError> {
-    let db = paths.db().await?;
-    let p = db.get(name).await?;
-    let client = pinned_client(paths, &p)?;
-    let reply = match client.request("GET", "/v1/tenant", None, None).await {
-        Ok(r) => r,
-        Err(ConnectError::Pin(m)) => return Err(trust_failure(&p, client.endpoint(), *m)),
-        Err(ConnectError::Untrusted(reason)) => {
-            return Err(TenantError::Untrusted {
-                endpoint: client.endpoint().to_string(),
-                reason,
-            });
-        }
-        Err(ConnectError::Other(reason)) => return Err(unreachable(client.endpoint(), reason)),
-    };
+    let (p, reply) = session.request("GET", "/v1/tenant", &headers).await?;
     if reply.status != 200 {
-        let (code, message) = refusal(&reply);
-        return Err(if reply.status == 401 || reply.status == 403 {
-            TenantError::Authentication(format!("{message} ({code})"))
-        } else {
-            TenantError::Refused {
-                status: reply.status,
-                code,
-                message,
-            }
-        });
+        return Err(refusal_error(&reply));
     }
-    let services: Vec<String> = reply.json["services"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    db.seen(name, &services).await?;
-    let mut thumbprint = p.thumbprint.clone();
-    if let Some(renewed) = follow_moved_pin(paths, &db, &p, &client).await? {
-        thumbprint = renewed;
-    }
-    learn_successor(&db, name, &client).await?;
+    let services = services_of(&reply.json);
+    let db = session.db();
+    db.seen(&p.name, &services).await?;
     let days_left =
         CertificateInfo::from_der(&p.cert_der)?.days_left(time::OffsetDateTime::now_utc());
     Ok(CheckReport {
         name: p.name.clone(),
-        endpoint: client.endpoint().to_string(),
-        thumbprint,
+        endpoint: format!("{}:{}", p.address, p.port),
+        thumbprint: p.thumbprint.clone(),
         tenant: reply.json["tenant"]
             .as_str()
             .unwrap_or_default()
             .to_string(),
         services,
         days_left,
+        successor_thumbprint: successor.map(|s| s.fingerprints.thumbprint()),
     })
 }
 
-/// Why a pin moves without asking, for the log line and the audit event.
-struct PinMove {
-    event: &'static str,
-    log: &'static str,
-    audit: &'static str,
-    clear_successor: bool,
-}
-
-/// Moves a provider's pin to `presented` (first-seen kept: the trust is continuous), and logs and
-/// audits the move with both fingerprints.
-async fn move_pin(
-    paths: &TenantPaths,
-    db: &TenantDb,
-    p: &PinnedProvider,
-    presented: &CertificateInfo,
-    how: PinMove,
-) -> Result<(), TenantError> {
-    let f = &presented.fingerprints;
-    db.repin(
-        &p.name,
-        &presented.der,
-        &f.thumbprint(),
-        &f.sha256_hex(),
-        &f.spki_pin(),
-        true,
-    )
-    .await?;
-    if how.clear_successor {
-        db.set_successor(&p.name, None).await?;
-    }
-    tracing::warn!(
-        provider = %p.name,
-        old_thumbprint = %p.thumbprint,
-        old_sha256 = %p.sha256,
-        new_thumbprint = %f.thumbprint(),
-        new_sha256 = %f.sha256_hex(),
-        "{}",
-        how.log
-    );
-    paths.audit(
-        how.event,
-        how.audit,
-        serde_json::json!({ "provider": p.name, "old_sha256": p.sha256, "new_sha256": f.sha256_hex() }),
-    );
-    Ok(())
-}
-
-/// When the gateway presented a renewal of the pinned certificate (same key and subject, which the
-/// verifier checked) or the announced successor, moves the pin to it. Returns the new thumbprint.
-async fn follow_moved_pin(
-    paths: &TenantPaths,
-    db: &TenantDb,
-    p: &PinnedProvider,
-    client: &GatewayClient,
-) -> Result<Option<String>, TenantError> {
-    let Some(chain) = client.presented_chain() else {
-        return Ok(None);
-    };
-    let presented = CertificateInfo::from_der(&chain[0])?;
-    let f = &presented.fingerprints;
-    if f.sha256_hex() == p.sha256 {
-        return Ok(None);
-    }
-    let was_successor = p.successor_der.as_deref() == Some(presented.der.as_slice());
-    let how = if was_successor {
-        PinMove {
-            event: "provider.rollover",
-            log: "rollover (proof verified): the provider switched to the announced successor; pin moved",
-            audit: "rollover to the announced successor (proof verified)",
-            clear_successor: true,
-        }
-    } else {
-        PinMove {
-            event: "provider.renewed",
-            log: "renewed (same key): the service provider renewed its certificate; pin moved",
-            audit: "renewed (same key)",
-            clear_successor: false,
-        }
-    };
-    move_pin(paths, db, p, &presented, how).await?;
-    Ok(Some(f.thumbprint()))
-}
-
-/// Moves a provider's pin to a certificate the user verified (after `refresh`).
+/// Moves a provider's pin to a certificate the user verified by hand (`refresh`): first-seen
+/// starts again, every successor and proof learned before is dropped, and a compromise flag is
+/// cleared. Audited with both fingerprints.
 pub async fn refresh_pin(
     paths: &TenantPaths,
     name: &str,
     verified: &Probe,
 ) -> Result<(), TenantError> {
     let db = paths.db().await?;
+    let old = db.get(name).await?;
     let f = &verified.cert.fingerprints;
-    db.repin(
+    let (thumbprint, sha256, spki) = (f.thumbprint(), f.sha256_hex(), f.spki_pin());
+    db.save_trust(
         name,
-        &verified.cert.der,
-        &f.thumbprint(),
-        &f.sha256_hex(),
-        &f.spki_pin(),
+        Some(PinUpdate {
+            cert_der: &verified.cert.der,
+            thumbprint: &thumbprint,
+            sha256: &sha256,
+            spki_sha256: &spki,
+            keep_first_seen: false,
+        }),
+        &[],
         false,
     )
     .await?;
+    paths.audit(
+        "provider.refreshed",
+        "pin moved to a certificate the user verified by hand; learned successors dropped",
+        serde_json::json!({ "provider": name, "old_sha256": old.sha256, "new_sha256": sha256,
+            "was_compromised": old.compromised }),
+    );
     Ok(())
 }
 
-/// Accepts local connections on `listener` and carries each through a new pinned, mutually
-/// authenticated tunnel to `service`. Checks the pin once before accepting anything; a pin
-/// mismatch later stops the listener with the trust failure. Runs until `shutdown` resolves.
-pub async fn serve_tunnel(
+/// Forgets a provider and this machine's client key for it. Audited.
+pub async fn remove_provider(
     paths: &TenantPaths,
     name: &str,
-    service: &str,
-    listener: TcpListener,
-    shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
-) -> Result<(), TenantError> {
-    check(paths, name).await?;
+) -> Result<PinnedProvider, TenantError> {
     let db = paths.db().await?;
     let p = db.get(name).await?;
-    let client = Arc::new(pinned_client(paths, &p)?);
-    let (fail_tx, mut fail_rx) = tokio::sync::mpsc::channel::<TenantError>(1);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            Some(e) = fail_rx.recv() => return Err(e),
-            accepted = listener.accept() => {
-                let Ok((mut local, peer)) = accepted else { continue };
-                let _ = local.set_nodelay(true);
-                let client = client.clone();
-                let service = service.to_string();
-                let provider = p.clone();
-                let fail = fail_tx.clone();
-                tokio::spawn(async move {
-                    match client.open_tunnel(&service).await {
-                        Ok(Ok(mut upstream)) => {
-                            match tokio::io::copy_bidirectional(&mut local, &mut upstream).await {
-                                Ok((up, down)) => tracing::info!(peer = %peer, service = %service, bytes_up = up, bytes_down = down, "tunnel connection closed"),
-                                Err(e) => tracing::info!(peer = %peer, service = %service, error = %e, "tunnel connection ended"),
-                            }
-                        }
-                        Ok(Err(reply)) => {
-                            let (code, message) = refusal(&reply);
-                            tracing::warn!(service = %service, code = %code, "the service provider refused the tunnel: {message}");
-                        }
-                        Err(ConnectError::Pin(m)) => {
-                            let _ = fail.send(trust_failure(&provider, client.endpoint(), *m)).await;
-                        }
-                        Err(ConnectError::Untrusted(reason)) => {
-                            let _ = fail.send(TenantError::Untrusted { endpoint: client.endpoint().to_string(), reason }).await;
-                        }
-                        Err(ConnectError::Other(reason)) => {
-                            tracing::warn!(endpoint = %client.endpoint(), "cannot reach the service provider ({reason}); the next connection tries again");
-                        }
-                    }
-                });
-            }
-        }
-    }
+    db.remove(name).await?;
+    let _ = std::fs::remove_file(paths.key_path(name));
+    paths.audit(
+        "provider.removed",
+        "provider removed with its pin and this machine's client key",
+        serde_json::json!({ "provider": name, "sha256": p.sha256 }),
+    );
+    Ok(p)
 }

@@ -1,8 +1,9 @@
 //! The tenant side of cloudgate: first contact with a service provider (fetch and show its
 //! certificate, verified only by a completed handshake), pinning after out-of-band verification,
-//! enrollment over the pinned channel, and later connections (check, tunnels) that fail hard on
-//! any certificate other than the pinned one. Credentials and data are never sent before the pin
-//! is checked. This crate prints nothing: it returns values and typed errors.
+//! enrollment over the pinned channel, and later connections (check, tunnels) that trust only
+//! the pinned key and the keys it handed over to with verified rollover proofs. Credentials and
+//! data are never sent before the certificate is trusted. The trust policy is one state machine
+//! ([`TrustState`]); this crate prints nothing: it returns values and typed errors.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -10,14 +11,20 @@
 mod client;
 mod error;
 mod flows;
+mod paths;
+mod session;
 #[cfg(test)]
 mod test_server;
 mod tickets;
+mod trust;
+mod tunnel;
 
 pub use client::{ClientIdentity, GatewayClient, Reply};
 pub use error::{ErrorKind, TenantError, TrustFailure};
 pub use flows::{
-    AddRequest, CheckReport, Probe, TenantPaths, add_provider, check, probe, refresh_pin,
-    serve_tunnel,
+    AddRequest, CheckReport, Probe, add_provider, check, probe, refresh_pin, remove_provider,
 };
+pub use paths::TenantPaths;
 pub use tickets::{TICKETS_PER_SERVER, TicketStore};
+pub use trust::{Refusal, TrustState, Verdict};
+pub use tunnel::{TunnelListener, open_tunnel};
