@@ -310,7 +310,9 @@ renew a CA-issued one with its CA and import it."
     /// Put a certificate into use for the gateway
     #[command(
         after_help = "Applying a staged successor keeps its rollover proof published, so tenants follow the change \
-without asking. --compromised switches without a proof: every tenant must verify the new certificate by hand."
+without asking; so does a renewal (same key). A new key that was not staged would make every enrolled tenant verify it \
+by hand: apply says how many and refuses without --force (or a yes on a terminal). --compromised switches without a \
+proof and marks the old key compromised: every tenant must verify the new certificate by hand, whatever it learned before."
     )]
     Apply {
         #[arg(help = CERT_ARG_HELP)]
@@ -318,7 +320,18 @@ without asking. --compromised switches without a proof: every tenant must verify
         /// The old key may be in the wrong hands: publish no rollover proof (tenants re-verify by hand)
         #[arg(long)]
         compromised: bool,
+        /// Switch to a new key that was not staged even though tenants are enrolled (they will
+        /// all have to verify it by hand); without a terminal, needed to go ahead
+        #[arg(long)]
+        force: bool,
         /// Print the applied certificate as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// The certificate in use, the staged successor, the history of key changes, and how many
+    /// enrolled tenants have confirmed each (so you know when a switch is safe)
+    Status {
+        /// Print the status as JSON
         #[arg(long)]
         json: bool,
     },
@@ -392,6 +405,10 @@ pub struct ImportArgs {
     /// Also put the imported certificate into use
     #[arg(long)]
     pub apply: bool,
+    /// Switch to a certificate with a new key that was not staged even though tenants are
+    /// enrolled (they will all have to verify it by hand)
+    #[arg(long, requires = "apply")]
+    pub force: bool,
     /// Print the new entry as JSON
     #[arg(long)]
     pub json: bool,
@@ -442,6 +459,10 @@ pub struct GenerateArgs {
     /// Also put the new certificate into use
     #[arg(long)]
     pub apply: bool,
+    /// Switch to a certificate with a new key that was not staged even though tenants are
+    /// enrolled (they will all have to verify it by hand)
+    #[arg(long, requires = "apply")]
+    pub force: bool,
     /// Print the new entry as JSON
     #[arg(long)]
     pub json: bool,

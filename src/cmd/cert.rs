@@ -48,8 +48,17 @@ pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
         CertCommand::Apply {
             cert,
             compromised,
+            force,
             json,
-        } => apply(&ctx.store_for_write()?, &cert, compromised, json),
+        } => apply(
+            ctx,
+            &ctx.store_for_write()?,
+            &cert,
+            compromised,
+            force,
+            json,
+        ),
+        CertCommand::Status { json } => status(ctx, &ctx.store_for_read(), json),
         CertCommand::Stage { cert, at, json } => {
             let store = ctx.store_for_write()?;
             let successor = store.find(&cert)?;
@@ -147,7 +156,14 @@ fn list(store: &CertStore, json: bool) -> anyhow::Result<()> {
     print_text(&text)
 }
 
-fn apply(store: &CertStore, cert: &str, compromised: bool, json: bool) -> anyhow::Result<()> {
+fn apply(
+    ctx: &Context,
+    store: &CertStore,
+    cert: &str,
+    compromised: bool,
+    force: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let mut entry = store.find(cert)?;
     let now = OffsetDateTime::now_utc();
     if !entry.info.is_valid_at(now) {
@@ -157,6 +173,9 @@ fn apply(store: &CertStore, cert: &str, compromised: bool, json: bool) -> anyhow
             cloudgate_pki::format_rfc3339(entry.info.not_before),
             cloudgate_pki::format_rfc3339(entry.info.not_after)
         )));
+    }
+    if !compromised {
+        super::switch::confirm_switch(ctx, store, &entry, force)?;
     }
     let previous = if compromised {
         store.apply_compromised(&entry)
@@ -414,4 +433,128 @@ fn export(store: &CertStore, entry: &StoredCertificate, args: &ExportArgs) -> an
         warn("only the certificate was exported, not its chain");
     }
     Ok(())
+}
+
+#[derive(Serialize)]
+struct StatusView {
+    current: Option<CertificateView>,
+    days_left: Option<i64>,
+    staged: Option<StagedView>,
+    key_changes: Vec<SwitchView>,
+    adoption: super::switch::Adoption,
+}
+
+#[derive(Serialize)]
+struct StagedView {
+    thumbprint: String,
+    sha256: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    switch_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    staged_at: OffsetDateTime,
+}
+
+#[derive(Serialize)]
+struct SwitchView {
+    from_sha256: String,
+    to_sha256: String,
+    proof: bool,
+    compromised: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+}
+
+/// `sp cert status`: what is in use, what is staged, the published key changes, and adoption.
+fn status(ctx: &Context, store: &CertStore, json: bool) -> anyhow::Result<()> {
+    let current = store.applied()?;
+    let history = store.rollover_history()?;
+    let machines = super::switch::enrolled_machines(ctx)?;
+    let current_sha = current.as_ref().map(|c| c.info.fingerprints.sha256_hex());
+    let staged = history.staged.as_ref();
+    let adoption = super::switch::adoption(
+        &machines,
+        current_sha.as_deref(),
+        staged.map(|s| s.to_sha256.as_str()),
+    );
+    let view = StatusView {
+        days_left: current
+            .as_ref()
+            .map(|c| c.info.days_left(OffsetDateTime::now_utc())),
+        current: current.as_ref().map(CertificateView::new),
+        staged: staged.map(|s| StagedView {
+            thumbprint: s.to_thumbprint.clone(),
+            sha256: s.to_sha256.clone(),
+            switch_at: s.switch_at,
+            staged_at: s.staged_at,
+        }),
+        key_changes: history
+            .switches
+            .iter()
+            .map(|s| SwitchView {
+                from_sha256: s.from_sha256.clone(),
+                to_sha256: s.to_sha256.clone(),
+                proof: s.proof.is_some(),
+                compromised: s.compromised,
+                at: s.at,
+            })
+            .collect(),
+        adoption,
+    };
+    if json {
+        return print_json(&view);
+    }
+    let mut out = String::new();
+    match &current {
+        Some(c) => out.push_str(&format!(
+            "In use: {} ({}), expires {} ({} days)\n",
+            c.info.fingerprints.thumbprint(),
+            c.meta.friendly_name,
+            cloudgate_pki::format_summary_date(c.info.not_after),
+            view.days_left.unwrap_or_default()
+        )),
+        None => out.push_str(
+            "In use: nothing; create a certificate with `cloudgate sp cert generate --apply`\n",
+        ),
+    }
+    match &view.staged {
+        Some(s) => out.push_str(&format!(
+            "Staged successor: {} (rollover proof signed by the key in use){}\n",
+            s.thumbprint,
+            s.switch_at
+                .map(|t| format!(", switches at {}", cloudgate_pki::format_rfc3339(t)))
+                .unwrap_or_else(|| ", applied by hand".into())
+        )),
+        None => out.push_str("Staged successor: none\n"),
+    }
+    out.push_str(&format!(
+        "Key changes published to tenants: {}\n",
+        view.key_changes.len()
+    ));
+    for k in &view.key_changes {
+        out.push_str(&format!(
+            "  {}  {} -> {}  {}\n",
+            cloudgate_pki::format_rfc3339(k.at),
+            &k.from_sha256[..16],
+            &k.to_sha256[..16],
+            if k.compromised {
+                "compromised (tenants verify by hand)"
+            } else if k.proof {
+                "with rollover proof"
+            } else {
+                "without proof (tenants verify by hand)"
+            }
+        ));
+    }
+    let a = &view.adoption;
+    out.push_str(&format!(
+        "Enrolled: {} machine(s) of {} tenant(s); {} confirmed the certificate in use\n",
+        a.machines, a.tenants, a.machines_confirmed_current
+    ));
+    if view.staged.is_some() {
+        out.push_str(&format!(
+            "{} of {} tenants have seen the successor ({} of {} machines); apply it once all have\n",
+            a.tenants_seen_successor, a.tenants, a.machines_seen_successor, a.machines
+        ));
+    }
+    print_text(&out)
 }

@@ -77,6 +77,12 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
         })?;
     drop(generated);
     if args.apply {
+        super::switch::confirm_switch(ctx, &store, &entry, args.force).with_context(|| {
+            format!(
+                "{} was added to the store but not put into use",
+                entry.info.fingerprints.thumbprint()
+            )
+        })?;
         store
             .apply(&entry)
             .context("putting the new certificate into use")?;

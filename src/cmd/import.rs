@@ -85,6 +85,12 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
             )
         })?;
     if args.apply {
+        super::switch::confirm_switch(ctx, &store, &entry, args.force).with_context(|| {
+            format!(
+                "{} was added to the store but not put into use",
+                entry.info.fingerprints.thumbprint()
+            )
+        })?;
         store
             .apply(&entry)
             .context("putting the imported certificate into use")?;

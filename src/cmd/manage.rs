@@ -127,7 +127,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
             Err(Flow::Cancel) => return cancelled(),
         };
         match step_summary(&candidate)? {
-            Ok(()) => return finish(&store, candidate),
+            Ok(()) => return finish(ctx, &store, candidate),
             Err(Flow::Back) => continue,
             Err(Flow::Cancel) => return cancelled(),
         }
@@ -322,7 +322,7 @@ fn step_summary(candidate: &Candidate) -> anyhow::Result<Result<(), Flow>> {
     }
 }
 
-fn finish(store: &CertStore, candidate: Candidate) -> anyhow::Result<()> {
+fn finish(ctx: &Context, store: &CertStore, candidate: Candidate) -> anyhow::Result<()> {
     let entry = match candidate {
         Candidate::Keep(e) => {
             println!(
@@ -348,6 +348,12 @@ fn finish(store: &CertStore, candidate: Candidate) -> anyhow::Result<()> {
             })
             .context("saving the certificate in the store")?,
     };
+    super::switch::confirm_switch(ctx, store, &entry, false).with_context(|| {
+        format!(
+            "{} is in the store but not in use",
+            entry.info.fingerprints.thumbprint()
+        )
+    })?;
     store
         .apply(&entry)
         .context("putting the certificate into use")?;

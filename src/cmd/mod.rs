@@ -8,6 +8,7 @@ pub mod import;
 mod license;
 mod manage;
 pub mod provider;
+mod switch;
 mod tenant;
 
 use clap::CommandFactory as _;

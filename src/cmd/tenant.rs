@@ -32,6 +32,14 @@ struct ClientCertView {
     sha256: String,
     enrolled_at: String,
     last_seen: Option<String>,
+    /// SHA-256 of the SP certificate this machine last confirmed it trusts.
+    confirmed_sha256: Option<String>,
+    /// When it confirmed.
+    confirmed_at: Option<String>,
+    /// Whether that is the certificate in use.
+    confirmed_current: bool,
+    /// SHA-256 of the staged successor it had learned, if any.
+    successor_sha256: Option<String>,
 }
 
 fn name_arg(kind: &str, name: &str) -> anyhow::Result<()> {
@@ -57,7 +65,7 @@ fn hash(password: &str) -> anyhow::Result<String> {
     hash_password(password).map_err(usage)
 }
 
-async fn view(db: &SpDb, name: &str) -> anyhow::Result<TenantView> {
+async fn view(db: &SpDb, name: &str, current_sha256: Option<&str>) -> anyhow::Result<TenantView> {
     let t = db.tenant(name).await?;
     let services = db.services(name).await?;
     let certs = db.client_certs(name).await?;
@@ -76,9 +84,14 @@ async fn view(db: &SpDb, name: &str) -> anyhow::Result<TenantView> {
         client_certificates: certs
             .into_iter()
             .map(|c| ClientCertView {
+                confirmed_current: current_sha256.is_some()
+                    && c.confirmed_sha256.as_deref() == current_sha256,
                 sha256: c.sha256,
                 enrolled_at: c.enrolled_at,
                 last_seen: c.last_seen,
+                confirmed_sha256: c.confirmed_sha256,
+                confirmed_at: c.confirmed_at,
+                successor_sha256: c.successor_sha256,
             })
             .collect(),
     })
@@ -116,6 +129,22 @@ fn view_text(v: &TenantView) -> String {
             c.enrolled_at,
             c.last_seen.as_deref().unwrap_or("never")
         ));
+        let trusts = match (&c.confirmed_sha256, c.confirmed_current) {
+            (None, _) => "has not confirmed a certificate yet".to_string(),
+            (Some(_), true) => "trusts the certificate in use".to_string(),
+            (Some(s), false) => format!("trusts another certificate (SHA-256 {s})"),
+        };
+        out.push_str(&format!(
+            "    {trusts}{}{}\n",
+            c.confirmed_at
+                .as_deref()
+                .map(|t| format!(" (confirmed {t})"))
+                .unwrap_or_default(),
+            c.successor_sha256
+                .as_deref()
+                .map(|s| format!("; has seen successor {}", &s[..s.len().min(16)]))
+                .unwrap_or_default()
+        ));
     }
     out
 }
@@ -134,6 +163,13 @@ fn parse_target(target: &str) -> anyhow::Result<()> {
 }
 
 pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
+    // The certificate in use, to tell which machines confirmed it (unreadable store: unknown).
+    let current: Option<String> = ctx
+        .store_for_read()
+        .applied_record()
+        .ok()
+        .flatten()
+        .map(|r| r.sha256);
     let db = ctx.sp_db().await?;
     match cmd {
         TenantCommand::Add {
@@ -156,7 +192,7 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             let pw = new_password(&password, &name)?;
             let hashed = hash(&pw)?;
             db.add_tenant(&name, &description, &hashed).await?;
-            let v = view(&db, &name).await?;
+            let v = view(&db, &name, current.as_deref()).await?;
             if json {
                 print_json(&v)
             } else {
@@ -167,7 +203,7 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             let tenants = db.tenants().await?;
             let mut views = Vec::new();
             for t in &tenants {
-                views.push(view(&db, &t.name).await?);
+                views.push(view(&db, &t.name, current.as_deref()).await?);
             }
             if json {
                 return print_json(&views);
@@ -201,7 +237,7 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             ))
         }
         TenantCommand::Show { name, json } => {
-            let v = view(&db, &name).await?;
+            let v = view(&db, &name, current.as_deref()).await?;
             if json {
                 print_json(&v)
             } else {

@@ -333,6 +333,7 @@ async fn hot_reload_switches_the_certificate_and_keeps_open_tunnels() {
         "--key-type",
         "ecdsa-p256",
         "--apply",
+        "--force",
     ]);
     let new_pin = applied_pin(&env);
     let started = Instant::now();

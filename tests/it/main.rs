@@ -18,5 +18,6 @@ mod secrets;
 mod tenant_cli;
 mod tenant_side;
 mod testssl;
+mod trust;
 mod util;
 mod wizard;

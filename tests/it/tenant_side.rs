@@ -241,6 +241,7 @@ async fn a_tunnel_carries_data_intact_then_a_changed_certificate_is_a_hard_failu
         "--key-type",
         "ecdsa-p256",
         "--apply",
+        "--force",
     ]);
     let new = current(&w.sp);
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -619,6 +620,7 @@ async fn sighup_reloads_at_once() {
         "--key-type",
         "ecdsa-p256",
         "--apply",
+        "--force",
     ]);
     let new_pin = applied_pin(&sp);
     let _ = std::process::Command::new("kill")
@@ -691,6 +693,7 @@ async fn a_renewal_with_the_same_key_is_accepted_without_asking() {
         "--key-type",
         "ecdsa-p256",
         "--apply",
+        "--force",
     ]);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(

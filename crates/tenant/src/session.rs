@@ -333,7 +333,7 @@ impl Session {
             .map(|c| c.fingerprints.sha256_colons())
             .unwrap_or_else(|_| p.sha256.clone());
         let presented_sha256 = presented.map(|(_, s)| s.clone()).unwrap_or_default();
-        tracing::warn!(provider = %p.name, endpoint, reason = reason.as_str(), presented_sha256 = %presented_sha256, "{note}: the certificate is not trusted");
+        tracing::debug!(provider = %p.name, endpoint, reason = reason.as_str(), presented_sha256 = %presented_sha256, "{note}: the certificate is not trusted");
         self.paths.audit(
             "provider.refused",
             "the provider presented a certificate that is not trusted",
