@@ -423,6 +423,7 @@ async fn disabling_revoking_or_removing_cuts_open_tunnels() {
         let s = open_through_when_allowed(local).await;
         w.sp.ok(change);
         let took = cut(s).await;
+        eprintln!("{change:?}: open tunnel cut after {took:?}");
         // One reload interval (1 s in tests and by default) and the time to notice.
         assert!(
             took < Duration::from_secs(3),
