@@ -335,8 +335,10 @@ mod tests {
     fn switches_become_links_with_or_without_proof_and_the_history_is_bounded() {
         let (a, ka) = cert();
         let (b, _) = cert();
-        let mut h = RolloverHistory::default();
-        h.staged = Some(staged(&a, &ka, &b));
+        let mut h = RolloverHistory {
+            staged: Some(staged(&a, &ka, &b)),
+            ..Default::default()
+        };
         assert!(h.published(&a).successor.is_some());
         assert!(
             h.published(&b).successor.is_none(),

@@ -68,7 +68,7 @@ pub enum Verdict {
     /// The pinned certificate itself.
     Pinned,
     /// Another certificate with the pinned key: a renewal.
-    Renewed(CertificateInfo),
+    Renewed(Box<CertificateInfo>),
     /// A certificate with another key, reached by verified proofs; the certificates on the way.
     RolledOver(Vec<CertificateInfo>),
     /// Not trusted.
@@ -110,7 +110,7 @@ impl TrustState {
             return Verdict::Pinned;
         }
         if presented.fingerprints.spki_sha256 == self.pinned.fingerprints.spki_sha256 {
-            return Verdict::Renewed(presented.clone());
+            return Verdict::Renewed(Box::new(presented.clone()));
         }
         // The published chain comes first so that a compromise marker it carries is seen even
         // where a learned link leaves the same key (the walk stops at any compromised link).
@@ -136,7 +136,7 @@ impl TrustState {
         match verdict {
             Verdict::Pinned => None,
             Verdict::Renewed(cert) => Some(TrustState {
-                pinned: cert.clone(),
+                pinned: (**cert).clone(),
                 ..self.clone()
             }),
             Verdict::RolledOver(path) => path.last().map(|cert| TrustState {
@@ -239,7 +239,7 @@ mod tests {
         assert_eq!(s.after(&Verdict::Pinned), None);
         let renewed = renewal(&a);
         let v = s.judge(&renewed, None);
-        assert_eq!(v, Verdict::Renewed(renewed.clone()));
+        assert_eq!(v, Verdict::Renewed(Box::new(renewed.clone())));
         assert_eq!(s.after(&v).unwrap().pinned, renewed);
     }
 
