@@ -646,6 +646,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_machine_confirmation_is_recorded_and_listed() {
+        let (_d, db) = db().await;
+        db.add_tenant("acme", "", "hash").await.unwrap();
+        db.bind_client_cert("acme", "M1", &[1]).await.unwrap();
+        db.confirm_client_cert("M1", "CUR", Some("NEXT"))
+            .await
+            .unwrap();
+        let all = db.all_client_certs().await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].confirmed_sha256.as_deref(), Some("CUR"));
+        assert_eq!(all[0].successor_sha256.as_deref(), Some("NEXT"));
+        assert!(all[0].confirmed_at.is_some() && all[0].last_seen.is_some());
+        assert_eq!(db.client_certs("acme").await.unwrap(), all);
+    }
+
+    #[tokio::test]
     async fn tenants_services_and_certs() {
         let (_d, db) = db().await;
         let v0 = db.version().await.unwrap();

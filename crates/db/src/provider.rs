@@ -282,3 +282,79 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> PinnedProvider {
         compromised: r.get("compromised"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudgate_pki::rollover::ChainLink;
+
+    fn provider() -> PinnedProvider {
+        PinnedProvider {
+            name: "sp".into(),
+            address: "127.0.0.1".into(),
+            port: 6180,
+            description: String::new(),
+            trust: TrustMode::Pinned,
+            cert_der: vec![1, 2, 3],
+            thumbprint: "T1".into(),
+            sha256: "S1".into(),
+            spki_sha256: "K1".into(),
+            first_seen: "2026-01-01T00:00:00Z".into(),
+            last_seen: "2026-01-01T00:00:00Z".into(),
+            username: "acme".into(),
+            client_cert_der: vec![4],
+            services: vec!["echo".into()],
+            learned_chain: Vec::new(),
+            compromised: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_trust_state_round_trips_and_a_manual_pin_restarts_first_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TenantDb::open(&dir.path().join("tenant.db")).await.unwrap();
+        db.add(&provider()).await.unwrap();
+        let link = ChainLink {
+            from_spki_sha256: "AB".repeat(32),
+            certificate_pem: "pem".into(),
+            proof: None,
+            compromised: false,
+        };
+        db.save_trust("sp", None, std::slice::from_ref(&link), true)
+            .await
+            .unwrap();
+        let p = db.get("sp").await.unwrap();
+        assert_eq!(p.learned_chain, vec![link]);
+        assert!(p.compromised);
+        assert_eq!(p.trust, TrustMode::Pinned);
+        let pin = PinUpdate {
+            cert_der: &[9],
+            thumbprint: "T2",
+            sha256: "S2",
+            spki_sha256: "K2",
+            keep_first_seen: true,
+        };
+        db.save_trust("sp", Some(pin), &[], false).await.unwrap();
+        let p = db.get("sp").await.unwrap();
+        assert_eq!(
+            (p.sha256.as_str(), p.first_seen.as_str()),
+            ("S2", "2026-01-01T00:00:00Z")
+        );
+        assert!(p.learned_chain.is_empty() && !p.compromised);
+        let by_hand = PinUpdate {
+            keep_first_seen: false,
+            ..pin
+        };
+        db.save_trust("sp", Some(by_hand), &[], false)
+            .await
+            .unwrap();
+        assert_ne!(
+            db.get("sp").await.unwrap().first_seen,
+            "2026-01-01T00:00:00Z"
+        );
+        assert!(matches!(
+            db.save_trust("nosuch", None, &[], false).await,
+            Err(DbError::NoSuchProvider(_))
+        ));
+    }
+}
