@@ -2,20 +2,16 @@
 //! or worse, nothing older than TLS 1.2, only AEAD suites, no weak key exchange.
 
 #[test]
+#[ignore = "needs testssl.sh (apt-get install testssl.sh), which .ci/run installs"]
 fn testssl_finds_nothing_wrong_with_the_gateway() {
     let have = std::process::Command::new("sh")
         .args(["-c", "command -v testssl"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !have {
-        let msg = "testssl is not installed (apt-get install testssl.sh); the TLS scan did not run";
-        assert!(
-            std::env::var_os("CLOUDGATE_REQUIRE_USER_TESTS").is_none(),
-            "{msg}"
-        );
-        eprintln!("SKIPPED: {msg}");
-        return;
-    }
+    assert!(
+        have,
+        "testssl is not installed (apt-get install testssl.sh); the TLS scan cannot run"
+    );
     let out = std::process::Command::new("sh")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/security/testssl.sh"))
         .env("CLOUDGATE_BIN", assert_cmd::cargo::cargo_bin("cloudgate"))
