@@ -12,28 +12,21 @@ use crate::exit::usage;
 /// The largest input file read (certificates, keys, PKCS#12, licenses are all far smaller).
 const MAX_INPUT: u64 = 1024 * 1024;
 
-/// Reads a file the user named; any failure is bad input naming the file.
+/// Reads a file the user named: a regular file (a link to one is fine) of at most 1 MiB; a
+/// FIFO, a device (`/dev/zero`), a directory or anything larger is refused. Any failure is bad
+/// input naming the file.
 pub fn read_input_file(path: &Path, what: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| usage(format!("cannot read {what} {}: {e}", path.display())))?;
-    if meta.is_dir() {
-        return Err(usage(format!(
-            "{what} {} is a directory; give a file",
+    cloudgate_store::bounded::read_input(path, MAX_INPUT).map_err(|e| match e {
+        cloudgate_store::StoreError::TooLarge { .. } => usage(format!(
+            "{what} {} is larger than {MAX_INPUT} bytes, more than any {what} should be",
             path.display()
-        )));
-    }
-    if meta.len() > MAX_INPUT {
-        return Err(usage(format!(
-            "{what} {} is {} bytes, more than any {what} should be",
-            path.display(),
-            meta.len()
-        )));
-    }
-    let mut data = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|e| usage(format!("cannot read {what} {}: {e}", path.display())))?;
-    Ok(data)
+        )),
+        cloudgate_store::StoreError::NotRegularFile { what: kind, .. } => usage(format!(
+            "{what} {} is {kind}, not a regular file; give a file",
+            path.display()
+        )),
+        other => usage(format!("cannot read {what} {}: {other}", path.display())),
+    })
 }
 
 /// The first line of `text`, without its line ending.
@@ -51,17 +44,34 @@ pub fn given_password(args: &PasswordArgs) -> anyhow::Result<Option<Zeroizing<St
                 path.display()
             ))
         })?;
-        return Ok(Some(Zeroizing::new(first_line(text).to_string())));
+        return capped_password(first_line(text), "the password file").map(Some);
     }
     if args.password_stdin {
-        let mut line = Zeroizing::new(String::new());
+        // Read at most one byte past the cap (and its line ending): a longer "password" is
+        // refused without holding it all in memory.
+        let mut raw = Zeroizing::new(Vec::new());
         std::io::stdin()
             .lock()
-            .read_line(&mut line)
+            .take(MAX_PASSWORD as u64 + 3)
+            .read_until(b'\n', &mut raw)
             .map_err(|e| usage(format!("cannot read the password from standard input: {e}")))?;
-        return Ok(Some(Zeroizing::new(first_line(&line).to_string())));
+        let text = std::str::from_utf8(&raw)
+            .map_err(|_| usage("the password on standard input is not UTF-8 text"))?;
+        return capped_password(first_line(text), "standard input").map(Some);
     }
     Ok(None)
+}
+
+/// The longest password accepted, in bytes.
+pub const MAX_PASSWORD: usize = 1024;
+
+fn capped_password(line: &str, from: &str) -> anyhow::Result<Zeroizing<String>> {
+    if line.len() > MAX_PASSWORD {
+        return Err(usage(format!(
+            "the password from {from} is longer than {MAX_PASSWORD} bytes; no password is that long"
+        )));
+    }
+    Ok(Zeroizing::new(line.to_string()))
 }
 
 /// Whether we can ask the user questions.

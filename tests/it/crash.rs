@@ -177,3 +177,38 @@ fn kill_9_at_random_moments_of_import_and_apply_keeps_the_store_and_the_applied_
         "{e}"
     );
 }
+
+#[test]
+fn a_record_killed_after_its_temporary_file_leaves_nothing_the_next_writer_does_not_remove() {
+    let env = Env::new();
+    let a = env.generate(&["--key-type", "ecdsa-p256", "--apply"]);
+    let b = env.generate(&["--key-type", "ecdsa-p256"]);
+    let out = env
+        .cmd()
+        .env("CLOUDGATE_TEST_CRASH_AT", "replace-temp-written")
+        .args(["sp", "cert", "apply", &b.thumbprint, "--force"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the process should have died");
+    let temps = |env: &Env| -> Vec<String> {
+        crate::util::walk(&env.data)
+            .into_iter()
+            .map(|p| p.display().to_string())
+            .filter(|p| p.ends_with(".tmp"))
+            .collect()
+    };
+    // What the dead writer left is in store/tmp/, nowhere else.
+    let left = temps(&env);
+    assert!(!left.is_empty(), "the crash point was not reached");
+    assert!(left.iter().all(|p| p.contains("/store/tmp/")), "{left:?}");
+    assert_eq!(
+        serde_json::from_str::<crate::util::CertJson>(
+            &env.ok(&["sp", "cert", "current", "--json"])
+        )
+        .unwrap()
+        .thumbprint,
+        a.thumbprint
+    );
+    env.ok(&["sp", "cert", "apply", &b.thumbprint, "--force"]);
+    assert_eq!(temps(&env), Vec::<String>::new());
+}

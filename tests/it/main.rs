@@ -10,6 +10,7 @@ mod fuzz_regressions;
 mod gateway;
 mod gateway_util;
 mod hostile;
+mod hostile_files;
 mod import_export;
 mod license;
 mod openssl;

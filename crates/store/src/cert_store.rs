@@ -77,7 +77,6 @@ impl CertStore {
             }
             return Ok(Vec::new());
         }
-        fsio::check_private_dir(&store_dir).map_err(|e| self.name_group(e))?;
         let applied = self.applied_record()?;
         let certs_dir = self.layout.certs_dir();
         let read = match fs::read_dir(&certs_dir) {
@@ -199,14 +198,35 @@ impl CertStore {
         Ok(entry)
     }
 
+    /// Checks every level above the entries — data directory, store, certificates — with the one
+    /// directory check: a real directory, not open to others, not changeable by the group.
+    /// Levels that do not exist yet are fine.
+    fn check_levels(&self) -> Result<(), StoreError> {
+        // The data directory itself may be a link (to another disk, say); nothing inside it may.
+        let data = self.layout.data_dir();
+        if let Ok(meta) = fs::metadata(data) {
+            fsio::check_private_dir_meta(data, &meta).map_err(|e| self.name_group(e))?;
+        }
+        for dir in [self.layout.store_dir(), self.layout.certs_dir()] {
+            match fs::symlink_metadata(&dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                _ => fsio::check_private_dir(&dir).map_err(|e| self.name_group(e))?,
+            }
+        }
+        Ok(())
+    }
+
     /// The record of the certificate in use, if any.
     pub fn applied_record(&self) -> Result<Option<AppliedRecord>, StoreError> {
+        self.check_levels()?;
         let path = self.layout.applied_file();
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.io("reading", &path, e)),
-        };
+        let bytes =
+            match crate::bounded::read_regular_if_exists(&path, crate::bounded::STORE_FILE_CAP)
+                .map_err(|e| self.name_group(e))?
+            {
+                Some(b) => b,
+                None => return Ok(None),
+            };
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| StoreError::Corrupt {
@@ -273,11 +293,7 @@ impl CertStore {
             path: self.layout.applied_file(),
             reason: format!("cannot encode: {e}"),
         })?;
-        fsio::replace_file(
-            &self.layout.applied_file(),
-            &json,
-            FileSpec::store(&self.own),
-        )?;
+        self.replace_store_file(&self.layout.applied_file(), &json)?;
         audit::record(
             &self.layout,
             &self.own,
@@ -354,6 +370,7 @@ impl CertStore {
     }
 
     fn load_entry(&self, dir: &Path) -> Result<StoredCertificate, StoreError> {
+        fsio::check_private_dir(dir).map_err(|e| self.name_group(e))?;
         let cert_path = dir.join(entry_files::CERT);
         let cert_pem = fsio::read_file(&cert_path).map_err(|e| self.name_group(e))?;
         let corrupt = |reason: String| StoreError::Corrupt {
@@ -415,6 +432,29 @@ impl CertStore {
             .map_err(|e| self.name_group(e))
     }
 
+    /// Replaces one of the store's own files (under the lock): the temporary file is written in
+    /// `tmp/`, after what a killed writer left there (or, before this version, beside the store's
+    /// files) is removed.
+    pub(crate) fn replace_store_file(&self, path: &Path, data: &[u8]) -> Result<(), StoreError> {
+        fsio::ensure_private_dir(&self.layout.tmp_dir(), &FileOwnership::owner_only())
+            .map_err(|e| self.name_group(e))?;
+        self.clean_tmp()?;
+        if let Ok(read) = fs::read_dir(self.layout.store_dir()) {
+            for dirent in read.flatten() {
+                let name = dirent.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') && name.ends_with(".tmp") {
+                    let _ = fs::remove_file(dirent.path());
+                }
+            }
+        }
+        fsio::replace_file_via(
+            path,
+            data,
+            FileSpec::store(&self.own),
+            &self.layout.tmp_dir(),
+        )
+    }
+
     /// Removes what an interrupted command left in `tmp/`. Only called under the lock, and `tmp/`
     /// is only written under the lock, so nothing in it belongs to a live command.
     fn clean_tmp(&self) -> Result<(), StoreError> {
@@ -424,7 +464,7 @@ impl CertStore {
         };
         for dirent in read.flatten() {
             let path = dirent.path();
-            let result = if path.is_dir() {
+            let result = if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
                 fs::remove_dir_all(&path)
             } else {
                 fs::remove_file(&path)

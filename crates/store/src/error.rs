@@ -114,6 +114,37 @@ pub enum StoreError {
         /// The lock file.
         path: PathBuf,
     },
+    /// Something other than a regular file where a file is expected (a symbolic link, a FIFO,
+    /// a device, a directory).
+    #[error(
+        "refusing to read {path}: it is {what}, not a regular file; replace it with the real file"
+    )]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is.
+        what: &'static str,
+    },
+    /// Something other than a directory where a store directory is expected.
+    #[error(
+        "refusing to use {path}: it is {what}, where cloudgate keeps a directory of its own; move it away and run the command again"
+    )]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+        /// What it is.
+        what: &'static str,
+    },
+    /// A file larger than any of its kind should be.
+    #[error(
+        "refusing to read {path}: it is larger than {cap} bytes, more than any such file should be"
+    )]
+    TooLarge {
+        /// The path.
+        path: PathBuf,
+        /// The cap, bytes.
+        cap: u64,
+    },
     /// An error from the certificate library.
     #[error(transparent)]
     Pki(#[from] PkiError),

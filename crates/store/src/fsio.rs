@@ -7,7 +7,7 @@
 //! The temporary file is removed on every error path.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,9 +68,13 @@ pub fn temp_name(prefix: &str) -> String {
 pub fn ensure_private_dir(path: &Path, own: &FileOwnership) -> Result<(), StoreError> {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => check_private_dir_meta(path, &meta),
-        Ok(_) => Err(StoreError::Corrupt {
+        Ok(meta) => Err(StoreError::NotADirectory {
             path: path.to_path_buf(),
-            reason: "expected a directory".into(),
+            what: if meta.file_type().is_symlink() {
+                "a symbolic link"
+            } else {
+                "not a directory"
+            },
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
@@ -96,13 +100,25 @@ pub fn ensure_private_dir(path: &Path, own: &FileOwnership) -> Result<(), StoreE
     }
 }
 
-/// Refuses a store directory that others may enter or read.
+/// Refuses a store directory that others may enter or read, that the group may change, or that
+/// is not a directory at all (a symbolic link to one included: nothing in the data directory is
+/// reached through a link).
 pub fn check_private_dir(path: &Path) -> Result<(), StoreError> {
-    let meta = fs::metadata(path).map_err(|e| StoreError::io("reading", path, e))?;
+    let meta = fs::symlink_metadata(path).map_err(|e| StoreError::io("reading", path, e))?;
+    if !meta.is_dir() {
+        return Err(StoreError::NotADirectory {
+            path: path.to_path_buf(),
+            what: if meta.file_type().is_symlink() {
+                "a symbolic link"
+            } else {
+                "not a directory"
+            },
+        });
+    }
     check_private_dir_meta(path, &meta)
 }
 
-fn check_private_dir_meta(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
+pub(crate) fn check_private_dir_meta(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
     let mode = meta.mode() & 0o7777;
     if mode & 0o007 != 0 {
         return Err(StoreError::InsecurePermissions {
@@ -165,12 +181,23 @@ pub fn write_new_file(path: &Path, data: &[u8], spec: FileSpec) -> Result<(), St
 /// Replaces `path` atomically: writes a temporary sibling with [`write_new_file`], renames it over
 /// `path` and fsyncs the directory. Readers see the old content or the new, never a mix.
 pub fn replace_file(path: &Path, data: &[u8], spec: FileSpec) -> Result<(), StoreError> {
+    replace_file_via(path, data, spec, &parent_dir(path))
+}
+
+/// [`replace_file`] with the temporary file in `tmp_dir` (on the same file system), where the
+/// store's cleanup finds what a killed writer left.
+pub fn replace_file_via(
+    path: &Path,
+    data: &[u8],
+    spec: FileSpec,
+    tmp_dir: &Path,
+) -> Result<(), StoreError> {
     let dir = parent_dir(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = dir.join(temp_name(&name));
+    let temp = tmp_dir.join(temp_name(&name));
     write_new_file(&temp, data, spec)?;
     crash_point("replace-temp-written");
     if let Err(e) = fs::rename(&temp, path) {
@@ -194,23 +221,17 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// Reads a whole file, naming it in any error.
+/// Reads a whole store file (a regular file, not through a link, at most
+/// [`STORE_FILE_CAP`](crate::bounded::STORE_FILE_CAP) bytes), naming it in any error.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, StoreError> {
-    fs::read(path).map_err(|e| StoreError::io("reading", path, e))
+    crate::bounded::read_regular(path, crate::bounded::STORE_FILE_CAP).map(|d| d.to_vec())
 }
 
-/// Reads a private key file after checking, on the open descriptor, that it is neither writable
-/// by group or others nor readable by others. The content is wiped from memory when dropped.
+/// Reads a private key file after checking, on the open descriptor, that it is a regular file
+/// (not a link) neither writable by group or others nor readable by others. The content is wiped
+/// from memory when dropped.
 pub fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-    let mut file = File::open(path).map_err(|e| StoreError::io("reading", path, e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| StoreError::io("reading", path, e))?;
-    check_secret_mode(path, meta.mode())?;
-    let mut data = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-    file.read_to_end(&mut data)
-        .map_err(|e| StoreError::io("reading", path, e))?;
-    Ok(data)
+    crate::bounded::read_secret_regular(path, crate::bounded::STORE_FILE_CAP)
 }
 
 /// Refuses a key file whose mode lets the group write or others read or write it.
@@ -219,7 +240,7 @@ pub fn check_secret_file(path: &Path) -> Result<(), StoreError> {
     check_secret_mode(path, meta.mode())
 }
 
-fn check_secret_mode(path: &Path, mode: u32) -> Result<(), StoreError> {
+pub(crate) fn check_secret_mode(path: &Path, mode: u32) -> Result<(), StoreError> {
     let mode = mode & 0o7777;
     let problem = if mode & 0o007 != 0 {
         "gives other users access to a private key"
@@ -249,8 +270,15 @@ pub fn append_line(path: &Path, line: &str, spec: FileSpec) -> Result<(), StoreE
     }
     let mut file = OpenOptions::new()
         .append(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| StoreError::io("opening", path, e))?;
+        .map_err(|e| crate::lock::link_refused(path, e, "opening"))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(StoreError::NotRegularFile {
+            path: path.to_path_buf(),
+            what: "not a regular file",
+        });
+    }
     let mut buf = line.trim_end_matches('\n').to_string();
     buf.push('\n');
     file.write_all(buf.as_bytes())

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod bounded;
 mod cert_store;
 mod entry;
 mod error;

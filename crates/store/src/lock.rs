@@ -31,8 +31,15 @@ impl StoreLock {
             .read(true)
             .write(true)
             .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
             .open(path)
-            .map_err(|e| StoreError::io("opening lock file", path, e))?;
+            .map_err(|e| link_refused(path, e, "opening lock file"))?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Err(StoreError::NotRegularFile {
+                path: path.to_path_buf(),
+                what: "not a regular file",
+            });
+        }
         let started = Instant::now();
         loop {
             match file.try_lock() {
@@ -48,5 +55,21 @@ impl StoreLock {
                 Err(TryLockError::Error(e)) => return Err(StoreError::io("locking", path, e)),
             }
         }
+    }
+}
+
+/// A symbolic link where a store file should be is refused by name, not as an obscure I/O error.
+pub(crate) fn link_refused(
+    path: &std::path::Path,
+    e: std::io::Error,
+    action: &'static str,
+) -> StoreError {
+    if e.raw_os_error() == Some(nix::libc::ELOOP) {
+        StoreError::NotRegularFile {
+            path: path.to_path_buf(),
+            what: "a symbolic link",
+        }
+    } else {
+        StoreError::io(action, path, e)
     }
 }

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::entry::StoredCertificate;
-use crate::fsio::{self, FileSpec};
 use crate::lock::StoreLock;
 use crate::{CertStore, StoreError, audit};
 
@@ -166,18 +165,11 @@ impl CertStore {
     /// file is from before version 2, whose proofs tenants no longer accept).
     pub fn rollover_history(&self) -> Result<RolloverHistory, StoreError> {
         let path = self.layout().rollover_file();
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(RolloverHistory::default());
-            }
-            Err(e) => {
-                return Err(StoreError::Io {
-                    action: "reading",
-                    path,
-                    source: e,
-                });
-            }
+        let Some(bytes) =
+            crate::bounded::read_regular_if_exists(&path, crate::bounded::STORE_FILE_CAP)
+                .map_err(|e| self.name_group(e))?
+        else {
+            return Ok(RolloverHistory::default());
         };
         let history: RolloverHistory =
             serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
@@ -201,7 +193,7 @@ impl CertStore {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        fsio::replace_file(&path, &json, FileSpec::store(self.ownership()))
+        self.replace_store_file(&path, &json)
     }
 
     /// Called by `apply` under the store lock, before the applied record changes: records the
