@@ -631,3 +631,99 @@ fn export_usage_errors() {
     }
     assert!(!env.path("a.pfx").exists());
 }
+
+#[test]
+fn encrypted_weak_and_damaged_keys_are_refused_in_words() {
+    let env = Env::new();
+    let p = |n: &str| env.path(n).to_str().unwrap().to_string();
+    crate::util::openssl_pfx(&env, "plain", "sp.example");
+    // The same key, encrypted as PKCS#8 and with traditional PEM encryption.
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-in",
+        &p("plain.key"),
+        "-out",
+        &p("pkcs8.key"),
+        "-v2",
+        "aes-256-cbc",
+        "-passout",
+        "pass:secret",
+    ]);
+    openssl(&[
+        "ec",
+        "-in",
+        &p("plain.key"),
+        "-out",
+        &p("traditional.key"),
+        "-aes256",
+        "-passout",
+        "pass:secret",
+    ]);
+    for (key, says) in [
+        ("pkcs8.key", "PKCS#8 with a passphrase"),
+        ("traditional.key", "traditional OpenSSL PEM encryption"),
+    ] {
+        let e = env.fails(
+            &["sp", "cert", "import", &p("plain.pem"), "--key", &p(key)],
+            2,
+        );
+        assert!(e.contains(says) && e.contains("openssl pkey"), "{key}: {e}");
+        // The same, with certificate and key in one file.
+        let both = format!(
+            "{}{}",
+            std::fs::read_to_string(env.path("plain.pem")).unwrap(),
+            std::fs::read_to_string(env.path(key)).unwrap()
+        );
+        std::fs::write(env.path("both.pem"), both).unwrap();
+        let e = env.fails(&["sp", "cert", "import", &p("both.pem")], 2);
+        assert!(e.contains(says), "{key} in one file: {e}");
+    }
+    // RSA-1024: refused for its size, not as a key mismatch.
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:1024",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=weak",
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-keyout",
+        &p("weak.key"),
+        "-out",
+        &p("weak.pem"),
+    ]);
+    let e = env.fails(
+        &[
+            "sp",
+            "cert",
+            "import",
+            &p("weak.pem"),
+            "--key",
+            &p("weak.key"),
+        ],
+        2,
+    );
+    assert!(e.contains("1024 bits") && e.contains("2048"), "{e}");
+    assert!(!e.contains("does not match"), "{e}");
+    // A truncated key is described in words, not byte values.
+    let key = std::fs::read_to_string(env.path("plain.key")).unwrap();
+    std::fs::write(env.path("cut.key"), &key[..key.len() - 30]).unwrap();
+    let e = env.fails(
+        &[
+            "sp",
+            "cert",
+            "import",
+            &p("plain.pem"),
+            "--key",
+            &p("cut.key"),
+        ],
+        2,
+    );
+    assert!(e.contains("no END line"), "{e}");
+    assert!(!e.contains("[45, 45"), "{e}");
+}

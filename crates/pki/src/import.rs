@@ -77,6 +77,11 @@ pub fn read_key_material(
             format: "PKCS#12",
         });
     }
+    // An encrypted key is named as such before its headers make the PEM look damaged.
+    pem::refuse_encrypted_key(main)?;
+    if let Some(k) = separate_key {
+        pem::refuse_encrypted_key(k)?;
+    }
     let (certs, format) = if is_pem {
         (pem::decode_certificates(main)?, "PEM")
     } else {
@@ -99,8 +104,19 @@ pub fn read_key_material(
         .collect::<Result<_, _>>()?;
     let leaf = infos
         .iter()
-        .position(|c| private_key_matches(c, &key_der).unwrap_or(false))
-        .ok_or(PkiError::KeyMismatch)?;
+        .position(|c| private_key_matches(c, &key_der).unwrap_or(false));
+    let Some(leaf) = leaf else {
+        // A key too weak to load cannot be matched: say why it is refused, not "mismatch".
+        if let Some(weak) = infos
+            .iter()
+            .find(|c| matches!(c.key_kind, PublicKeyKind::Rsa { bits } if bits < 2048))
+        {
+            return Err(check_serviceable(weak, OffsetDateTime::now_utc(), true)
+                .err()
+                .unwrap_or(PkiError::KeyMismatch));
+        }
+        return Err(PkiError::KeyMismatch);
+    };
     let mut chain: Vec<Vec<u8>> = Vec::new();
     for (i, c) in infos.iter().enumerate() {
         if i != leaf {
@@ -119,18 +135,11 @@ pub fn read_key_material(
 /// A private key from PEM text or DER bytes, in whichever encoding it came.
 fn read_private_key(data: &[u8]) -> Result<Zeroizing<Vec<u8>>, PkiError> {
     if data.windows(11).any(|w| w == b"-----BEGIN ") {
-        if data
-            .windows(29)
-            .any(|w| w == b"-----BEGIN ENCRYPTED PRIVATE")
-        {
-            return Err(PkiError::InvalidInput(
-                "the PEM private key is encrypted; import the certificate and key as a password-protected PKCS#12 (.pfx) file instead".into(),
-            ));
-        }
+        pem::refuse_encrypted_key(data)?;
         return match PrivateKeyDer::from_pem_slice(data) {
             Ok(k) => Ok(Zeroizing::new(k.secret_der().to_vec())),
             Err(rustls_pki_types::pem::Error::NoItemsFound) => Err(PkiError::NoPrivateKey),
-            Err(e) => Err(PkiError::InvalidPem(e.to_string())),
+            Err(e) => Err(pem::pem_error(e)),
         };
     }
     PrivateKeyDer::try_from(data)

@@ -39,12 +39,59 @@ pub fn encode_pkcs8_key(der: &[u8]) -> Zeroizing<String> {
     out
 }
 
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Words for what is wrong with PEM text (the parser's own error prints markers as byte values).
+pub(crate) fn pem_error(e: rustls_pki_types::pem::Error) -> PkiError {
+    use rustls_pki_types::pem::Error;
+    let label = |marker: &[u8]| {
+        String::from_utf8_lossy(marker)
+            .trim_matches('-')
+            .trim_start_matches("END ")
+            .trim()
+            .to_string()
+    };
+    PkiError::InvalidPem(match e {
+        Error::MissingSectionEnd { end_marker } => format!(
+            "the {} block has no END line (is the file truncated?)",
+            label(&end_marker)
+        ),
+        Error::IllegalSectionStart { .. } => {
+            "a BEGIN line is damaged or stands inside another block".into()
+        }
+        Error::Base64Decode(_) => {
+            "a block's content is not valid base64 (damaged, or headers inside the block)".into()
+        }
+        Error::NoItemsFound => "no PEM block of the expected kind was found".into(),
+        other => format!("unreadable PEM ({})", other),
+    })
+}
+
+/// Refuses an encrypted private key with what it is and how to convert it; `Ok` otherwise.
+pub fn refuse_encrypted_key(data: &[u8]) -> Result<(), PkiError> {
+    let how = "decrypt it with `openssl pkey -in KEY -out KEY.plain` (it asks for the passphrase), \
+               or import the certificate and key as one password-protected PKCS#12 (.pfx) file";
+    if contains(data, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return Err(PkiError::InvalidInput(format!(
+            "the private key is encrypted (PKCS#8 with a passphrase); {how}"
+        )));
+    }
+    if contains(data, b"Proc-Type: 4,ENCRYPTED") {
+        return Err(PkiError::InvalidInput(format!(
+            "the private key is encrypted (traditional OpenSSL PEM encryption, `Proc-Type: 4,ENCRYPTED`); {how}"
+        )));
+    }
+    Ok(())
+}
+
 /// Reads every certificate from PEM text, in order. Refuses text with none, or with a damaged one.
 pub fn decode_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, PkiError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .map(|c| c.map(|c| c.to_vec()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| PkiError::InvalidPem(e.to_string()))?;
+        .map_err(pem_error)?;
     if certs.is_empty() {
         return Err(PkiError::InvalidPem(
             "no CERTIFICATE block found (is the file truncated?)".into(),
@@ -59,7 +106,7 @@ pub fn decode_private_key(pem: &[u8]) -> Result<Zeroizing<Vec<u8>>, PkiError> {
         rustls_pki_types::pem::Error::NoItemsFound => {
             PkiError::InvalidPem("no PRIVATE KEY block found (is the file truncated?)".into())
         }
-        other => PkiError::InvalidPem(other.to_string()),
+        other => pem_error(other),
     })?;
     Ok(Zeroizing::new(key.secret_der().to_vec()))
 }
@@ -88,6 +135,25 @@ mod tests {
             decode_private_key(pem.as_bytes()).unwrap().as_slice(),
             &der[..]
         );
-        assert!(decode_private_key(b"-----BEGIN PRIVATE KEY-----\nAAAA\n").is_err());
+        let e = decode_private_key(b"-----BEGIN PRIVATE KEY-----\nAAAA\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("PRIVATE KEY block has no END line"), "{e}");
+        assert!(!e.contains("80, 82"), "byte values: {e}");
+    }
+
+    #[test]
+    fn encrypted_keys_are_named_with_the_way_out() {
+        let pkcs8 =
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let e = refuse_encrypted_key(pkcs8).unwrap_err().to_string();
+        assert!(
+            e.contains("PKCS#8 with a passphrase") && e.contains("openssl pkey"),
+            "{e}"
+        );
+        let traditional = b"-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nAAAA\n-----END EC PRIVATE KEY-----\n";
+        let e = refuse_encrypted_key(traditional).unwrap_err().to_string();
+        assert!(e.contains("traditional OpenSSL PEM encryption"), "{e}");
+        assert!(refuse_encrypted_key(b"-----BEGIN PRIVATE KEY-----").is_ok());
     }
 }
