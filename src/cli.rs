@@ -399,6 +399,10 @@ pub struct ImportArgs {
     /// Friendly name [default: the file's friendlyName, else the subject's common name]
     #[arg(long, value_name = "NAME", value_parser = parse_friendly_name)]
     pub friendly_name: Option<String>,
+    /// For a PKCS#12 file with several keys: the certificate to import (its thumbprint, SHA-256
+    /// or public key pin); on a terminal the choice is asked instead
+    #[arg(long, value_name = "THUMBPRINT")]
+    pub select: Option<String>,
     /// Import a certificate that has expired or is not valid yet (with a warning)
     #[arg(long)]
     pub allow_expired: bool,

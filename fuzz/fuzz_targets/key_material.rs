@@ -11,8 +11,8 @@ fuzz_target!(|data: &[u8]| {
     if mode & 1 == 1 {
         let cut = usize::from(mode >> 1).min(rest.len());
         let (key, main) = rest.split_at(rest.len() - cut);
-        let _ = cloudgate_pki::import::read_key_material(main, Some(key), "");
+        let _ = cloudgate_pki::import::read_key_material(main, Some(key), "", None);
     } else {
-        let _ = cloudgate_pki::import::read_key_material(rest, None, "");
+        let _ = cloudgate_pki::import::read_key_material(rest, None, "", None);
     }
 });

@@ -11,12 +11,14 @@ use crate::exit::usage;
 use crate::input::{given_password, interactive, prompt_password, read_input_file};
 use crate::render::{CertificateView, certificate_text, print_json, print_text, warn};
 
-/// Opens a certificate file, asking for its password on a terminal when it needs one.
+/// Opens a certificate file, asking for its password on a terminal when it needs one, and which
+/// key to import when a PKCS#12 file holds several (without a terminal: `--select`).
 pub fn open_key_material(
     file: &std::path::Path,
     key: Option<&std::path::Path>,
     password: Option<&str>,
     may_prompt: bool,
+    select: Option<&str>,
 ) -> anyhow::Result<KeyMaterial> {
     let data = read_input_file(file, "certificate file")?;
     let key_data = key.map(|k| read_input_file(k, "key file")).transpose()?;
@@ -24,18 +26,46 @@ pub fn open_key_material(
     let describe = |e: cloudgate_pki::PkiError| {
         anyhow::Error::new(e).context(format!("importing {}", file.display()))
     };
-    match read_key_material(&data, key_bytes, password.unwrap_or("")) {
-        Ok(m) => Ok(m),
+    let asked;
+    let password = match read_key_material(&data, key_bytes, password.unwrap_or(""), select) {
         Err(e) if password.is_none() && needs_password(&e) && may_prompt => {
-            let pw = prompt_password(
+            asked = prompt_password(
                 &format!("Password for {}:", file.display()),
                 "required only if the file is password-protected",
                 false,
             )?;
-            read_key_material(&data, key_bytes, &pw).map_err(describe)
+            asked.as_str()
         }
-        Err(e) => Err(describe(e)),
+        Err(cloudgate_pki::PkiError::SeveralKeys(choices)) if may_prompt && select.is_none() => {
+            return choose_key(&data, key_bytes, password.unwrap_or(""), &choices)
+                .map_err(describe);
+        }
+        Ok(m) => return Ok(m),
+        Err(e) => return Err(describe(e)),
+    };
+    match read_key_material(&data, key_bytes, password, select) {
+        Err(cloudgate_pki::PkiError::SeveralKeys(choices)) if select.is_none() => {
+            choose_key(&data, key_bytes, password, &choices).map_err(describe)
+        }
+        other => other.map_err(describe),
     }
+}
+
+/// Asks which of several keys to import; the choice is the certificate's thumbprint.
+fn choose_key(
+    data: &[u8],
+    key_bytes: Option<&[u8]>,
+    password: &str,
+    choices: &[String],
+) -> Result<KeyMaterial, cloudgate_pki::PkiError> {
+    let picked = inquire::Select::new(
+        "The file holds several private keys. Import the one for:",
+        choices.to_vec(),
+    )
+    .prompt()
+    .map_err(|_| cloudgate_pki::PkiError::SeveralKeys(choices.to_vec()))?;
+    let thumbprint = picked.split_whitespace().next().unwrap_or_default();
+    read_key_material(data, key_bytes, password, Some(thumbprint))
 }
 
 /// The friendly name of imported material: the file's, else the common name, else the thumbprint.
@@ -54,7 +84,14 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
         args.key.as_deref(),
         password.as_deref().map(|p| p.as_str()),
         interactive(),
+        args.select.as_deref(),
     )?;
+    for other in &material.left_out {
+        warn(&format!(
+            "left out certificate {other}: it did not issue {} or its chain",
+            material.cert.fingerprints.thumbprint()
+        ));
+    }
     let now = OffsetDateTime::now_utc();
     check_serviceable(&material.cert, now, args.allow_expired)
         .with_context(|| format!("importing {}", args.file.display()))?;

@@ -262,7 +262,7 @@ fn step_import() -> anyhow::Result<Result<Candidate, Flow>> {
             Ok(p) => Zeroizing::new(p),
             Err(f) => return Ok(Err(f)),
         };
-        let opened = open_key_material(&path, None, Some(&password), false).and_then(|m| {
+        let opened = open_key_material(&path, None, Some(&password), false, None).and_then(|m| {
             check_serviceable(&m.cert, OffsetDateTime::now_utc(), false)?;
             Ok(m)
         });

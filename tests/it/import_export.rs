@@ -727,3 +727,77 @@ fn encrypted_weak_and_damaged_keys_are_refused_in_words() {
     assert!(e.contains("no END line"), "{e}");
     assert!(!e.contains("[45, 45"), "{e}");
 }
+
+#[test]
+fn a_pkcs12_file_with_two_keys_asks_which_and_leaves_unrelated_certificates_out() {
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let env = Env::new();
+    let make = |cn: &str| {
+        cloudgate_pki::generate_self_signed(&cloudgate_pki::SelfSignedRequest {
+            key_type: cloudgate_pki::KeyType::EcdsaP256,
+            subject: cloudgate_pki::dn::SubjectName::parse(&format!("CN={cn}")).unwrap(),
+            sans: vec![],
+            valid_days: 30,
+            now: time::OffsetDateTime::now_utc(),
+        })
+        .unwrap()
+    };
+    let (a, b, stray) = (make("a.example"), make("b.example"), make("stray"));
+    let mut store = KeyStore::new();
+    for (alias, g, id) in [("a", &a, 1u8), ("b", &b, 2u8)] {
+        store.add_entry(
+            alias,
+            KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(
+                vec![id],
+                PrivateKey::from_der(&g.key_pkcs8_der).unwrap(),
+                [Certificate::from_der(&g.cert_der).unwrap()],
+            )),
+        );
+    }
+    store.add_entry(
+        "stray",
+        KeyStoreEntry::Certificate(Certificate::from_der(&stray.cert_der).unwrap()),
+    );
+    let pfx = env.path("two.pfx");
+    std::fs::write(&pfx, store.writer("pfx secret").write().unwrap()).unwrap();
+    let pw = password_file(&env, "pfx secret");
+    let file = pfx.to_str().unwrap();
+    let e = env.fails(&["sp", "cert", "import", file, "--password-file", &pw], 2);
+    assert!(
+        e.contains("2 private keys") && e.contains("a.example") && e.contains("b.example"),
+        "{e}"
+    );
+    assert!(e.contains("--select"), "{e}");
+    assert!(env.list().is_empty(), "nothing saved");
+    let b_thumb = cloudgate_pki::CertificateInfo::from_der(&b.cert_der)
+        .unwrap()
+        .fingerprints
+        .thumbprint();
+    let out = env.run(&[
+        "sp",
+        "cert",
+        "import",
+        file,
+        "--password-file",
+        &pw,
+        "--select",
+        &b_thumb,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let imported: CertJson = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(imported.thumbprint, b_thumb);
+    assert_eq!(
+        imported.chain_length, 0,
+        "unrelated certificates are not a chain"
+    );
+    let warned = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warned.matches("left out certificate").count() == 2,
+        "{warned}"
+    );
+}

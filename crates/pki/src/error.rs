@@ -72,6 +72,13 @@ pub enum PkiError {
     /// A private key that belongs to none of the certificates given.
     #[error("the private key does not match the certificate")]
     KeyMismatch,
+    /// A file with several private keys, each for its certificate; one must be chosen.
+    #[error(
+        "the file holds {} private keys, for: {}; choose one with --select THUMBPRINT",
+        .0.len(),
+        .0.join("; ")
+    )]
+    SeveralKeys(Vec<String>),
     /// An input file that is none of the formats we read, or is empty or too large.
     #[error("{0}")]
     InvalidInput(String),

@@ -8,7 +8,7 @@ use rustls_pki_types::pem::PemObject as _;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::pkcs12::{decode_pkcs12, looks_like_pkcs12};
+use crate::pkcs12::{build_chain, decode_pkcs12_selecting, describe, looks_like_pkcs12};
 use crate::{CertificateInfo, PkiError, PublicKeyKind, pem, private_key_matches};
 
 /// The largest input file read.
@@ -20,8 +20,11 @@ pub struct KeyMaterial {
     pub cert: CertificateInfo,
     /// Its private key, PKCS#8 v1 DER.
     pub key_pkcs8_der: Zeroizing<Vec<u8>>,
-    /// Intermediate certificates, DER, from the leaf's issuer up.
+    /// Intermediate certificates, DER, from the leaf's issuer up, each verified to have issued
+    /// the one before.
     pub chain: Vec<Vec<u8>>,
+    /// Certificates of the file that are not on the leaf's chain: left out, named for a warning.
+    pub left_out: Vec<String>,
     /// The friendly name the file carried, if any.
     pub friendly_name: Option<String>,
     /// What kind of file it was (`PKCS#12`, `PEM`, `DER`), for messages.
@@ -45,12 +48,15 @@ pub fn needs_password(err: &PkiError) -> bool {
     matches!(err, PkiError::WrongPassword { empty: true })
 }
 
-/// Reads key material from `main` (and `separate_key`, when the key is in its own file).
+/// Reads key material from `main` (and `separate_key`, when the key is in its own file). A
+/// PKCS#12 file with several keys needs `select` (the thumbprint, SHA-256 or pin of the
+/// certificate wanted).
 /// `password` opens a PKCS#12 file; PEM and DER files ignore it.
 pub fn read_key_material(
     main: &[u8],
     separate_key: Option<&[u8]>,
     password: &str,
+    select: Option<&str>,
 ) -> Result<KeyMaterial, PkiError> {
     if main.len() > MAX_INPUT_BYTES || separate_key.is_some_and(|k| k.len() > MAX_INPUT_BYTES) {
         return Err(PkiError::InvalidInput(
@@ -67,12 +73,13 @@ pub fn read_key_material(
                 "a PKCS#12 file carries its own key; drop --key".into(),
             ));
         }
-        let p = decode_pkcs12(main, password)?;
+        let p = decode_pkcs12_selecting(main, password, select)?;
         let cert = CertificateInfo::from_der(&p.cert_der)?;
         return Ok(KeyMaterial {
             cert,
             key_pkcs8_der: normalize_key(&p.key_pkcs8_der)?,
             chain: p.chain,
+            left_out: p.left_out,
             friendly_name: p.friendly_name,
             format: "PKCS#12",
         });
@@ -117,16 +124,18 @@ pub fn read_key_material(
         }
         return Err(PkiError::KeyMismatch);
     };
-    let mut chain: Vec<Vec<u8>> = Vec::new();
-    for (i, c) in infos.iter().enumerate() {
-        if i != leaf {
-            chain.push(c.der.clone());
-        }
-    }
+    let others: Vec<&CertificateInfo> = infos
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != leaf)
+        .map(|(_, c)| c)
+        .collect();
+    let (chain, left_out) = build_chain(&infos[leaf], &others);
     Ok(KeyMaterial {
         cert: infos[leaf].clone(),
         key_pkcs8_der: normalize_key(&key_der)?,
         chain,
+        left_out: left_out.iter().map(describe).collect(),
         friendly_name: None,
         format,
     })
@@ -254,12 +263,12 @@ mod tests {
         let cert = pem::encode_certificate(&g.cert_der);
         let key = pem::encode_pkcs8_key(&g.key_pkcs8_der);
         let both = format!("{}{cert}", key.as_str());
-        let m = read_key_material(both.as_bytes(), None, "").unwrap();
+        let m = read_key_material(both.as_bytes(), None, "", None).unwrap();
         assert_eq!(m.cert.der, g.cert_der);
         assert_eq!(m.format, "PEM");
-        let m = read_key_material(cert.as_bytes(), Some(key.as_bytes()), "").unwrap();
+        let m = read_key_material(cert.as_bytes(), Some(key.as_bytes()), "", None).unwrap();
         assert_eq!(m.key_pkcs8_der.as_slice(), g.key_pkcs8_der.as_slice());
-        let m = read_key_material(&g.cert_der, Some(&g.key_pkcs8_der), "").unwrap();
+        let m = read_key_material(&g.cert_der, Some(&g.key_pkcs8_der), "", None).unwrap();
         assert_eq!(m.format, "DER");
     }
 
@@ -269,20 +278,20 @@ mod tests {
         let other = sample(KeyType::EcdsaP256);
         let cert = pem::encode_certificate(&g.cert_der);
         assert!(matches!(
-            read_key_material(cert.as_bytes(), None, ""),
+            read_key_material(cert.as_bytes(), None, "", None),
             Err(PkiError::NoPrivateKey)
         ));
         assert!(matches!(
-            read_key_material(&g.cert_der, None, ""),
+            read_key_material(&g.cert_der, None, "", None),
             Err(PkiError::NoPrivateKey)
         ));
         let wrong_key = pem::encode_pkcs8_key(&other.key_pkcs8_der);
         assert!(matches!(
-            read_key_material(cert.as_bytes(), Some(wrong_key.as_bytes()), ""),
+            read_key_material(cert.as_bytes(), Some(wrong_key.as_bytes()), "", None),
             Err(PkiError::KeyMismatch)
         ));
-        assert!(read_key_material(b"", None, "").is_err());
-        assert!(read_key_material(b"garbage", None, "").is_err());
+        assert!(read_key_material(b"", None, "", None).is_err());
+        assert!(read_key_material(b"garbage", None, "", None).is_err());
         let pfx = encode_pkcs12(
             &g.cert_der,
             &[],
@@ -292,9 +301,9 @@ mod tests {
             Pkcs12Profile::Modern,
         )
         .unwrap();
-        let e = read_key_material(&pfx, None, "").unwrap_err();
+        let e = read_key_material(&pfx, None, "", None).unwrap_err();
         assert!(needs_password(&e), "{e}");
-        let m = read_key_material(&pfx, None, "pw").unwrap();
+        let m = read_key_material(&pfx, None, "pw", None).unwrap();
         assert_eq!(m.friendly_name.as_deref(), Some("n"));
     }
 

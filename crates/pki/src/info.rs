@@ -187,6 +187,21 @@ impl CertificateInfo {
         }
     }
 
+    /// Whether `issuer` issued this certificate: its subject is this certificate's issuer name
+    /// and its key made this certificate's signature.
+    pub fn is_issued_by(&self, issuer: &CertificateInfo) -> bool {
+        if self.issuer != issuer.subject {
+            return false;
+        }
+        let Some(alg) = verification_algorithm(&self.signature_algorithm_oid, &issuer.key_kind)
+        else {
+            return false;
+        };
+        UnparsedPublicKey::new(alg, &issuer.public_key_bits)
+            .verify(&self.tbs_der, &self.signature)
+            .is_ok()
+    }
+
     /// Whether the certificate's signature verifies with its own public key (a self-signed
     /// certificate that is intact).
     pub fn verify_self_signature(&self) -> bool {

@@ -62,8 +62,10 @@ pub struct Pkcs12Contents {
     pub cert_der: Vec<u8>,
     /// Its private key, PKCS#8 DER.
     pub key_pkcs8_der: Zeroizing<Vec<u8>>,
-    /// The other certificates, ordered from the leaf's issuer upwards where they chain.
+    /// The certificates that issued the leaf, from its issuer upwards (each verified).
     pub chain: Vec<Vec<u8>>,
+    /// The other certificates of the file, which issued nothing on the way: left out, named.
+    pub left_out: Vec<String>,
     /// The friendlyName of the certificate bag, else of the key bag.
     pub friendly_name: Option<String>,
 }
@@ -98,6 +100,17 @@ fn p12_keystore_header(data: &[u8]) -> bool {
 /// Reads a PKCS#12 file. An empty password also tries "no password" in the two ways tools encode
 /// it. A wrong password is reported as such, never as a parse error.
 pub fn decode_pkcs12(data: &[u8], password: &str) -> Result<Pkcs12Contents, PkiError> {
+    decode_pkcs12_selecting(data, password, None)
+}
+
+/// [`decode_pkcs12`] for a file that may hold several keys: with more than one, `select` (a
+/// thumbprint, SHA-256 or public key pin of the certificate wanted) picks one, and without it the
+/// answer is [`PkiError::SeveralKeys`] listing them.
+pub fn decode_pkcs12_selecting(
+    data: &[u8],
+    password: &str,
+    select: Option<&str>,
+) -> Result<Pkcs12Contents, PkiError> {
     if data.len() > MAX_PKCS12_BYTES {
         return Err(PkiError::InvalidPkcs12(format!(
             "{} bytes is too large for a PKCS#12 file",
@@ -121,37 +134,68 @@ pub fn decode_pkcs12(data: &[u8], password: &str) -> Result<Pkcs12Contents, PkiE
             ))
         })
         .collect::<Result<_, PkiError>>()?;
-    for key_bag in &archive.keys {
-        let key_der = Zeroizing::new(key_bag.key.as_der().to_vec());
-        let leaf = certs
-            .iter()
-            .position(|(info, _)| private_key_matches(info, &key_der).unwrap_or(false));
-        let Some(leaf) = leaf else { continue };
-        let (leaf_info, cert_name) = &certs[leaf];
-        let others: Vec<&CertificateInfo> = certs
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != leaf)
-            .map(|(_, (c, _))| c)
-            .collect();
-        return Ok(Pkcs12Contents {
-            cert_der: leaf_info.der.clone(),
-            key_pkcs8_der: key_der,
-            chain: order_chain(leaf_info, &others),
-            friendly_name: cert_name
-                .clone()
-                .or_else(|| key_bag.friendly_name.clone())
-                .map(|n| n.trim().to_string())
-                .filter(|n| !n.is_empty()),
-        });
-    }
-    if certs.is_empty() {
-        Err(PkiError::InvalidPkcs12(
-            "it holds a private key but no certificate".into(),
-        ))
-    } else {
-        Err(PkiError::KeyMismatch)
-    }
+    // Every key with the certificate it belongs to.
+    let pairs: Vec<(usize, usize)> = archive
+        .keys
+        .iter()
+        .enumerate()
+        .filter_map(|(k, bag)| {
+            certs
+                .iter()
+                .position(|(info, _)| private_key_matches(info, bag.key.as_der()).unwrap_or(false))
+                .map(|leaf| (k, leaf))
+        })
+        .collect();
+    let (key_index, leaf) = match (pairs.as_slice(), select) {
+        ([], _) if certs.is_empty() => {
+            return Err(PkiError::InvalidPkcs12(
+                "it holds a private key but no certificate".into(),
+            ));
+        }
+        ([], _) => return Err(PkiError::KeyMismatch),
+        ([one], None) => *one,
+        (_, None) => {
+            return Err(PkiError::SeveralKeys(
+                pairs.iter().map(|(_, l)| describe(&certs[*l].0)).collect(),
+            ));
+        }
+        (_, Some(q)) => {
+            let query = crate::FingerprintQuery::parse(q)?;
+            *pairs
+                .iter()
+                .find(|(_, l)| query.matches(&certs[*l].0.fingerprints))
+                .ok_or_else(|| {
+                    PkiError::InvalidInput(format!(
+                        "no key in the file belongs to certificate {q}; it holds keys for: {}",
+                        pairs
+                            .iter()
+                            .map(|(_, l)| describe(&certs[*l].0))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ))
+                })?
+        }
+    };
+    let key_bag = &archive.keys[key_index];
+    let (leaf_info, cert_name) = &certs[leaf];
+    let others: Vec<&CertificateInfo> = certs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != leaf)
+        .map(|(_, (c, _))| c)
+        .collect();
+    let (chain, left_out) = build_chain(leaf_info, &others);
+    Ok(Pkcs12Contents {
+        cert_der: leaf_info.der.clone(),
+        key_pkcs8_der: Zeroizing::new(key_bag.key.as_der().to_vec()),
+        chain,
+        left_out: left_out.iter().map(describe).collect(),
+        friendly_name: cert_name
+            .clone()
+            .or_else(|| key_bag.friendly_name.clone())
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
+    })
 }
 
 fn classify(e: p12_keystore::error::Error, password: &str) -> PkiError {
@@ -174,27 +218,35 @@ fn classify(e: p12_keystore::error::Error, password: &str) -> PkiError {
 
 /// Orders the other certificates as a chain from the leaf's issuer up; certificates that are not
 /// part of that chain are kept after it, in file order.
-fn order_chain(leaf: &CertificateInfo, others: &[&CertificateInfo]) -> Vec<Vec<u8>> {
-    let mut ordered: Vec<Vec<u8>> = Vec::new();
+/// The chain of `leaf`: from `others`, the certificate that issued it (by name and signature),
+/// then the one that issued that, and so on. What is not on that path is returned apart, to be
+/// reported and left out: an unrelated certificate must never be served as the chain.
+pub fn build_chain(
+    leaf: &CertificateInfo,
+    others: &[&CertificateInfo],
+) -> (Vec<Vec<u8>>, Vec<CertificateInfo>) {
+    let mut chain: Vec<Vec<u8>> = Vec::new();
     let mut used = vec![false; others.len()];
-    let mut current_issuer = leaf.issuer.clone();
-    let mut current_subject = leaf.subject.clone();
-    while current_issuer != current_subject {
-        let Some(i) = (0..others.len()).find(|&i| !used[i] && others[i].subject == current_issuer)
+    let mut current = leaf;
+    while !current.is_self_issued {
+        let Some(i) = (0..others.len()).find(|&i| !used[i] && current.is_issued_by(others[i]))
         else {
             break;
         };
         used[i] = true;
-        ordered.push(others[i].der.clone());
-        current_issuer = others[i].issuer.clone();
-        current_subject = others[i].subject.clone();
+        chain.push(others[i].der.clone());
+        current = others[i];
     }
-    ordered.extend(
-        (0..others.len())
-            .filter(|&i| !used[i])
-            .map(|i| others[i].der.clone()),
-    );
-    ordered
+    let left_out = (0..others.len())
+        .filter(|&i| !used[i])
+        .map(|i| others[i].clone())
+        .collect();
+    (chain, left_out)
+}
+
+/// How a certificate left out of a chain, or offered as a choice, is named in messages.
+pub fn describe(c: &CertificateInfo) -> String {
+    format!("{} ({})", c.fingerprints.thumbprint(), c.subject_display)
 }
 
 /// Writes a PKCS#12 file with the certificate, its chain and its key, the friendly name on both
@@ -458,7 +510,9 @@ mod tests {
                 let back = decode_pkcs12(&pfx, password).unwrap();
                 assert_eq!(back.cert_der, g.cert_der);
                 assert_eq!(back.key_pkcs8_der.as_slice(), g.key_pkcs8_der.as_slice());
-                assert_eq!(back.chain, vec![other.cert_der.clone()]);
+                // `other` did not issue `g`: it is reported and left out, never served as chain.
+                assert!(back.chain.is_empty());
+                assert_eq!(back.left_out.len(), 1);
                 assert_eq!(back.friendly_name.as_deref(), Some("Acme CC"));
                 let wrong = decode_pkcs12(&pfx, "wrong").unwrap_err();
                 assert!(
@@ -486,5 +540,92 @@ mod tests {
             assert!(matches!(e, PkiError::InvalidPkcs12(_)), "cut {cut}: {e}");
         }
         assert!(!looks_like_pkcs12(b"-----BEGIN"));
+    }
+}
+
+#[cfg(test)]
+mod selection_tests {
+    use super::*;
+    use crate::dn::SubjectName;
+    use crate::{KeyType, SelfSignedRequest, generate_self_signed};
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+
+    fn make(cn: &str) -> crate::GeneratedCertificate {
+        generate_self_signed(&SelfSignedRequest {
+            key_type: KeyType::EcdsaP256,
+            subject: SubjectName::parse(&format!("CN={cn}")).unwrap(),
+            sans: vec![],
+            valid_days: 30,
+            now: time::OffsetDateTime::now_utc(),
+        })
+        .unwrap()
+    }
+
+    fn chain_entry(g: &crate::GeneratedCertificate, id: u8) -> KeyStoreEntry {
+        KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(
+            vec![id],
+            PrivateKey::from_der(&g.key_pkcs8_der).unwrap(),
+            [Certificate::from_der(&g.cert_der).unwrap()],
+        ))
+    }
+
+    #[test]
+    fn several_keys_are_listed_then_selected_and_unrelated_certificates_are_left_out() {
+        let (a, b, stray) = (make("a.example"), make("b.example"), make("stray"));
+        let mut store = KeyStore::new();
+        store.add_entry("a", chain_entry(&a, 1));
+        store.add_entry("b", chain_entry(&b, 2));
+        store.add_entry(
+            "stray",
+            KeyStoreEntry::Certificate(Certificate::from_der(&stray.cert_der).unwrap()),
+        );
+        let pfx = store.writer("pw").write().unwrap();
+        let e = decode_pkcs12(&pfx, "pw").unwrap_err();
+        let PkiError::SeveralKeys(choices) = &e else {
+            panic!("expected a choice, got {e}");
+        };
+        assert_eq!(choices.len(), 2);
+        assert!(e.to_string().contains("--select"), "{e}");
+        let b_info = CertificateInfo::from_der(&b.cert_der).unwrap();
+        let picked =
+            decode_pkcs12_selecting(&pfx, "pw", Some(&b_info.fingerprints.thumbprint())).unwrap();
+        assert_eq!(picked.cert_der, b.cert_der);
+        assert!(picked.chain.is_empty(), "a self-signed leaf has no chain");
+        assert_eq!(picked.left_out.len(), 2, "{:?}", picked.left_out);
+        let e = decode_pkcs12_selecting(&pfx, "pw", Some(&"AB".repeat(20))).unwrap_err();
+        assert!(e.to_string().contains("no key in the file belongs"), "{e}");
+    }
+
+    #[test]
+    fn a_chain_keeps_only_certificates_that_issued_the_one_before() {
+        let ca = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Test CA");
+        let ca_cert = params.self_signed(&ca).unwrap();
+        let leaf_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut leaf_params = rcgen::CertificateParams::new(vec!["sp.example".into()]).unwrap();
+        leaf_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "sp.example");
+        let issuer = rcgen::Issuer::new(params, &ca);
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+        let leaf_info = CertificateInfo::from_der(leaf.der()).unwrap();
+        let ca_info = CertificateInfo::from_der(ca_cert.der()).unwrap();
+        // A certificate with the CA's name but another key: same name, not the issuer.
+        let impostor_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut impostor = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        impostor.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        impostor
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Test CA");
+        let impostor_info =
+            CertificateInfo::from_der(impostor.self_signed(&impostor_key).unwrap().der()).unwrap();
+        let unrelated = CertificateInfo::from_der(&make("unrelated").cert_der).unwrap();
+        let (chain, left_out) = build_chain(&leaf_info, &[&impostor_info, &unrelated, &ca_info]);
+        assert_eq!(chain, vec![ca_info.der.clone()]);
+        assert_eq!(left_out, vec![impostor_info, unrelated]);
     }
 }
