@@ -368,3 +368,40 @@ fn without_a_terminal_the_wizard_names_the_commands_to_use() {
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_warns_before_a_new_key_breaks_enrolled_tenants_and_asks() {
+    let env = Env::new();
+    let (_gw, _pin, _id) = crate::gateway_util::gateway_with_enrolled_tenant(&env, &[]).await;
+    let before: CertJson =
+        serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
+    let next = env.generate(&["--key-type", "ecdsa-p256", "--friendly-name", "next"]);
+    for (answer, applied) in [("n", false), ("y", true)] {
+        let mut w = Wizard::start(&env);
+        // Generate, Select existing, Import, Keep: the pick is the second type.
+        choose_type(&mut w, 1);
+        w.expect("Pick Certificate:");
+        w.send("next");
+        w.send(ENTER);
+        summary_then(&mut w, 0);
+        let warning = w.expect("Put it into use anyway?");
+        assert!(
+            warning.contains("1 enrolled machine(s) of 1 tenant(s)")
+                && warning.contains("cloudgate sp cert stage"),
+            "{warning}"
+        );
+        w.send(answer);
+        w.send(ENTER);
+        let current: CertJson = if applied {
+            w.expect("is now in use");
+            assert_eq!(w.exit_code(), 0);
+            serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap()
+        } else {
+            w.expect("not applied");
+            assert_eq!(w.exit_code(), 2);
+            serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap()
+        };
+        let expected = if applied { &next } else { &before };
+        assert_eq!(current.thumbprint, expected.thumbprint, "answer {answer}");
+    }
+}
