@@ -83,8 +83,8 @@ fn a_key_file_linked_elsewhere_is_never_read() {
     // A key of the right shape outside the store (a copy of the real one, owner-only) and an
     // unrelated secret: neither may be read through the link.
     let copy = Victim::new(&env, "outside.key", &std::fs::read(&key).unwrap());
-    plant_link(&key, &copy.path);
     let cur = env.list()[0].thumbprint.clone();
+    plant_link(&key, &copy.path);
     refused(&env, &["sp", "cert", "check"], "key.pem", "symbolic link");
     refused(
         &env,
@@ -97,6 +97,15 @@ fn a_key_file_linked_elsewhere_is_never_read() {
     plant_link(&key, &secret.path);
     refused(&env, &["sp", "cert", "check"], "key.pem", "symbolic link");
     secret.untouched();
+    // The link is refused before its target is touched: a readable victim, an unreadable one
+    // and a missing one give the same answer.
+    let answer =
+        |env: &Env| String::from_utf8_lossy(&env.run(&["sp", "cert", "check"]).stderr).into_owned();
+    let readable = answer(&env);
+    std::fs::set_permissions(&secret.path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    assert_eq!(answer(&env), readable);
+    plant_link(&key, &env.path("does-not-exist"));
+    assert_eq!(answer(&env), readable);
 }
 
 #[test]

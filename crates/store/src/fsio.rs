@@ -236,7 +236,11 @@ pub fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, StoreError> {
 
 /// Refuses a key file whose mode lets the group write or others read or write it.
 pub fn check_secret_file(path: &Path) -> Result<(), StoreError> {
-    let meta = fs::metadata(path).map_err(|e| StoreError::io("reading", path, e))?;
+    use std::os::unix::fs::MetadataExt as _;
+    let (file, _) = crate::bounded::open_regular(path, crate::bounded::Links::Refuse)?;
+    let meta = file
+        .metadata()
+        .map_err(|e| StoreError::io("reading", path, e))?;
     check_secret_mode(path, meta.mode())
 }
 

@@ -134,22 +134,13 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// Reads a license file from anywhere, refusing files that are too large to be one.
+/// Reads the installed license file: a regular file (not a link) of at most
+/// `MAX_LICENSE_BYTES`.
 pub fn read_license_file(path: &Path) -> Result<License, StoreError> {
-    let meta = std::fs::metadata(path).map_err(|e| StoreError::io("reading", path, e))?;
-    if !meta.is_file() {
-        return Err(StoreError::InvalidLicense {
-            path: path.to_path_buf(),
-            reason: "not a regular file".into(),
-        });
-    }
-    if meta.len() > MAX_LICENSE_BYTES {
-        return Err(StoreError::InvalidLicense {
-            path: path.to_path_buf(),
-            reason: format!("{} bytes is too large for a license file", meta.len()),
-        });
-    }
-    License::parse(&fsio::read_file(path)?, path)
+    License::parse(
+        &crate::bounded::read_regular(path, MAX_LICENSE_BYTES)?,
+        path,
+    )
 }
 
 /// Installs a validated license into the data directory, replacing any previous one.
