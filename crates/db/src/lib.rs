@@ -267,7 +267,19 @@ impl SpDb {
         }
     }
 
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock at once (waiting up to the
+    /// busy timeout, like any statement), so no transaction ever upgrades a read lock to a write
+    /// lock: SQLite refuses such an upgrade at once, without waiting, with "database is locked"
+    /// while another connection is still writing or rolling back (CI caught it).
     async fn begin(&self) -> Result<Transaction<'_, Sqlite>, DbError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.sql(e))
+    }
+
+    /// A read-only transaction, for one consistent view.
+    async fn begin_read(&self) -> Result<Transaction<'_, Sqlite>, DbError> {
         self.pool.begin().await.map_err(|e| self.sql(e))
     }
 
@@ -569,7 +581,7 @@ impl SpDb {
 
     /// Everything the gateway decides with, read in one transaction.
     pub async fn gateway_state(&self) -> Result<GatewayState, DbError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let version: i64 = sqlx::query_scalar("SELECT version FROM state_version WHERE id = 1")
             .fetch_one(&mut *tx)
             .await
