@@ -15,6 +15,11 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+/// Every freed block is wiped: secrets in buffers that hyper and rustls own and free (a
+/// tenant's `Authorization` header, decrypted records) do not linger in memory.
+#[global_allocator]
+static ALLOCATOR: cloudgate_alloc::ZeroOnFree = cloudgate_alloc::ZeroOnFree;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let daemon = matches!(args.command, cli::Command::Sp(cli::SpCommand::Gateway(_)));

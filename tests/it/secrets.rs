@@ -403,3 +403,86 @@ fn key_files_are_never_readable_by_others_even_while_being_written() {
         bad.join("\n")
     );
 }
+
+/// Every readable and writable mapping of process `pid` (heap, anonymous, stacks), read through
+/// `/proc/PID/mem`; what cannot be read (a mapping that went away) is skipped.
+fn process_memory(pid: u32) -> Vec<Vec<u8>> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("read the maps");
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem"))
+        .expect("read another process's memory (needs root, or the same user and ptrace access)");
+    let mut regions = Vec::new();
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if !perms.starts_with("rw") {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+        else {
+            continue;
+        };
+        let mut buf = vec![0u8; (end - start) as usize];
+        if mem.seek(SeekFrom::Start(start)).is_ok() && mem.read_exact(&mut buf).is_ok() {
+            regions.push(buf);
+        }
+    }
+    regions
+}
+
+fn found_in(regions: &[Vec<u8>], needle: &[u8]) -> bool {
+    regions
+        .iter()
+        .any(|r| r.windows(needle.len()).any(|w| w == needle))
+}
+
+// Multi-threaded: the gateway must keep serving while the test reads its memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_forgets_tenant_credentials_once_checked() {
+    let env = Env::new();
+    let (gw, pin, id) = gateway_with_enrolled_tenant(&env, &[]).await;
+    let guesses = ["wrong guess one", "wrong guess two"];
+    for g in guesses {
+        let r = enroll(gw.addr, pin, &id, "acme", g).await;
+        assert_eq!(r.status, 401);
+    }
+    let b64 = |p: &str| base64::engine::general_purpose::STANDARD.encode(format!("acme:{p}"));
+    let mut needles: Vec<(String, Vec<u8>)> = vec![
+        (
+            "the Basic value of the right password".to_string(),
+            b64(TENANT_PASSWORD).into_bytes(),
+        ),
+        (
+            "the right password".into(),
+            TENANT_PASSWORD.as_bytes().to_vec(),
+        ),
+    ];
+    for g in guesses {
+        needles.push((format!("the Basic value of {g:?}"), b64(g).into_bytes()));
+        needles.push((format!("the wrong guess {g:?}"), g.as_bytes().to_vec()));
+    }
+    // The connections close as the requests end; wait for the gateway to let go of them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let memory = process_memory(gw.child.id());
+        assert!(!memory.is_empty(), "no memory could be read");
+        let left: Vec<&String> = needles
+            .iter()
+            .filter(|(_, n)| found_in(&memory, n))
+            .map(|(what, _)| what)
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still in the gateway's memory: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
