@@ -275,3 +275,28 @@ fn imports_and_passwords_from_devices_fifos_and_floods_are_refused() {
     );
     assert!(e.contains("longer than 1024 bytes"), "{e}");
 }
+
+#[test]
+fn the_databases_are_not_opened_through_links() {
+    let (env, _) = store_with_cert();
+    crate::gateway_util::add_tenant(&env, "acme");
+    let db = env.data.join("sp.db");
+    let victim = Victim::new(&env, "victim.db", b"not a database\n");
+    let real = env.data.join("sp.db.real");
+    std::fs::rename(&db, &real).unwrap();
+    std::os::unix::fs::symlink(&victim.path, &db).unwrap();
+    refused(&env, &["sp", "tenant", "list"], "sp.db", "symbolic link");
+    victim.untouched();
+    // The tenant's database too.
+    let tenant = Env::new();
+    std::fs::create_dir_all(&tenant.data).unwrap();
+    std::fs::set_permissions(&tenant.data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&victim.path, tenant.data.join("tenant.db")).unwrap();
+    refused(
+        &tenant,
+        &["tenant", "provider", "list"],
+        "tenant.db",
+        "symbolic link",
+    );
+    victim.untouched();
+}

@@ -28,6 +28,19 @@ pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 /// Opens a SQLite database with WAL, foreign keys and a 5-second wait for locks held by others.
 async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
     let display = path.display().to_string();
+    // SQLite follows links; nothing of the data directory may be opened through one.
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.is_file()
+    {
+        return Err(DbError::NotRegularFile {
+            path: display,
+            what: if meta.file_type().is_symlink() {
+                "a symbolic link"
+            } else {
+                "not a regular file"
+            },
+        });
+    }
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
         .map_err(|e| DbError::Sql {
             path: display.clone(),
@@ -150,6 +163,16 @@ pub enum DbError {
     /// The client certificate is enrolled for another tenant.
     #[error("this client certificate is enrolled for another tenant")]
     ClientCertTaken,
+    /// The database path is a link or not a regular file.
+    #[error(
+        "refusing to open the database {path}: it is {what}, not a regular file; replace it with the real file"
+    )]
+    NotRegularFile {
+        /// The database file.
+        path: String,
+        /// What it is.
+        what: &'static str,
+    },
     /// A value could not be encoded for the database.
     #[error("database {path}: {reason}")]
     Corrupt {
@@ -165,7 +188,10 @@ impl DbError {
     pub fn is_bad_input(&self) -> bool {
         !matches!(
             self,
-            DbError::Sql { .. } | DbError::Migrate { .. } | DbError::Corrupt { .. }
+            DbError::Sql { .. }
+                | DbError::Migrate { .. }
+                | DbError::Corrupt { .. }
+                | DbError::NotRegularFile { .. }
         )
     }
 }
