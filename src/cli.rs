@@ -165,7 +165,7 @@ the flags. With no certificate applied, the first start generates and applies on
 
 #[derive(Debug, Args)]
 pub struct GatewayRunArgs {
-    /// Address to listen on [default: 0.0.0.0:6180]
+    /// Address to listen on: PORT, ADDR:PORT or [IPv6]:PORT [default: [::]:6180, IPv6 and IPv4]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
     /// Configuration file (TOML)
@@ -591,8 +591,14 @@ thumbprint exits 3 and a refused password exits 4; neither saves anything."
         /// Free-text description
         #[arg(long, default_value = "")]
         description: String,
-        /// The thumbprint the SP sent you (SHA-1, SHA-256 or sha256//... public key pin)
-        #[arg(long, value_name = "THUMBPRINT", conflicts_with = "accept_new")]
+        /// The thumbprint the SP sent you (SHA-1, SHA-256 or sha256//... public key pin; a line
+        /// copied from the Summary, with its label and quotes, is fine)
+        #[arg(
+            long,
+            value_name = "THUMBPRINT",
+            env = "CLOUDGATE_THUMBPRINT",
+            conflicts_with = "accept_new"
+        )]
         thumbprint: Option<String>,
         /// Pin whatever certificate is presented, without verification (logged; not recommended)
         #[arg(long)]
@@ -622,7 +628,7 @@ thumbprint exits 3 and a refused password exits 4; neither saves anything."
     Refresh {
         name: String,
         /// The new thumbprint the SP sent you
-        #[arg(long, value_name = "THUMBPRINT")]
+        #[arg(long, value_name = "THUMBPRINT", env = "CLOUDGATE_THUMBPRINT")]
         thumbprint: Option<String>,
     },
     /// Forget a provider and its client key

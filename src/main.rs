@@ -37,9 +37,12 @@ fn main() -> ExitCode {
 /// Logs go to stderr: warnings by default (information for the gateway daemon), more with
 /// `-v`/`-vv`; `CLOUDGATE_LOG` overrides; `--log-format json` for one object per line.
 fn init_tracing(verbose: u8, format: cli::LogFormat, daemon: bool) {
+    // Libraries (rustls, hyper) speak only of errors by default: their warnings are about a
+    // peer's behaviour, which our own messages already explain in the user's terms.
     let default = match (verbose, daemon) {
-        (0, false) => "warn",
-        (0, true) | (1, _) => "info",
+        (0, false) => "error,cloudgate=warn",
+        (0, true) => "error,cloudgate=info",
+        (1, _) => "warn,cloudgate=info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CLOUDGATE_LOG")

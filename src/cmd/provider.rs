@@ -11,38 +11,14 @@ use crate::exit::usage;
 use crate::input::{given_password, interactive, prompt_password};
 use crate::render::{print_json, print_text, table, warn};
 
-/// The gateway port, as in the reference product.
-const DEFAULT_PORT: u16 = 6180;
+/// How often a password typed at the prompt may be tried.
+const PASSWORD_TRIES: u32 = 3;
 
-/// Splits `HOST`, `HOST:PORT` or `[IPv6]:PORT`.
+/// Splits `HOST`, `HOST:PORT` or `[IPv6]:PORT` (port 6180 by default).
 pub fn parse_address(input: &str) -> anyhow::Result<(String, u16)> {
-    let s = input.trim();
-    let bad = || usage(format!("{input:?} is not HOST, HOST:PORT or [IPv6]:PORT"));
-    if s.is_empty()
-        || s.chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
-    {
-        return Err(bad());
-    }
-    if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| bad())?,
-            None if after.is_empty() => DEFAULT_PORT,
-            None => return Err(bad()),
-        };
-        return Ok((host.to_string(), port));
-    }
-    if s.matches(':').count() > 1 {
-        return Ok((s.to_string(), DEFAULT_PORT));
-    }
-    match s.split_once(':') {
-        Some((host, port)) if !host.is_empty() => {
-            Ok((host.to_string(), port.parse().map_err(|_| bad())?))
-        }
-        Some(_) => Err(bad()),
-        None => Ok((s.to_string(), DEFAULT_PORT)),
-    }
+    let hp = cloudgate_addr::HostPort::parse(input, Some(cloudgate_addr::GATEWAY_PORT))
+        .map_err(|e| usage(e.to_string()))?;
+    Ok((hp.host, hp.port))
 }
 
 #[derive(Serialize)]
@@ -108,12 +84,22 @@ fn presented_text(probe: &Probe, endpoint: &str) -> String {
     )
 }
 
+/// A thumbprint as given on the command line, checked for its form before any connection.
+fn given_thumbprint(given: Option<&str>) -> anyhow::Result<Option<FingerprintQuery>> {
+    given
+        .map(|t| {
+            FingerprintQuery::parse_whole(t)
+                .map_err(|e| usage(format!("--thumbprint (or CLOUDGATE_THUMBPRINT): {e}")))
+        })
+        .transpose()
+}
+
 /// Out-of-band verification: a thumbprint given or typed must match; `yes` or `--accept-new`
 /// accept. Anything else is a trust failure, before any credential is sent.
 fn verify(
     probe: &Probe,
     endpoint: &str,
-    thumbprint: Option<&str>,
+    thumbprint: Option<&FingerprintQuery>,
     accept_new: bool,
 ) -> anyhow::Result<()> {
     let mismatch = || {
@@ -123,17 +109,12 @@ fn verify(
             sha256: probe.cert.fingerprints.sha256_colons(),
         })
     };
-    let check = |given: &str| -> anyhow::Result<()> {
-        match FingerprintQuery::parse(given)? {
-            FingerprintQuery::HexPrefix(_) => Err(usage(
-                "give the whole thumbprint (40 hex digits), SHA-256 (64) or sha256//... pin, not a prefix",
-            )),
-            q if q.matches(&probe.cert.fingerprints) => Ok(()),
-            _ => Err(mismatch()),
-        }
-    };
-    if let Some(t) = thumbprint {
-        return check(t);
+    if let Some(q) = thumbprint {
+        return if q.matches(&probe.cert.fingerprints) {
+            Ok(())
+        } else {
+            Err(mismatch())
+        };
     }
     if accept_new {
         warn("pinning the presented certificate without verification (--accept-new)");
@@ -145,22 +126,30 @@ fn verify(
             "without a terminal, verify the certificate with --thumbprint THUMBPRINT (what the SP sent you) or pin it unverified with --accept-new",
         ));
     }
-    let answer = inquire::Text::new("Type yes, or paste the thumbprint you received:")
-        .with_help_message("compare with the Summary the service provider sent you")
-        .prompt()
-        .map_err(|_| anyhow::anyhow!("cancelled; nothing was saved"))?;
-    if answer.trim().eq_ignore_ascii_case("yes") {
-        return Ok(());
+    loop {
+        let answer = inquire::Text::new("Type yes, or paste the thumbprint you received:")
+            .with_help_message(
+                "compare with the Summary the service provider sent you; no (or an empty answer) refuses",
+            )
+            .prompt()
+            .map_err(|_| anyhow::anyhow!("cancelled; nothing was saved"))?;
+        let a = answer.trim();
+        if a.eq_ignore_ascii_case("yes") {
+            return Ok(());
+        }
+        if a.is_empty() || a.eq_ignore_ascii_case("no") || a.eq_ignore_ascii_case("n") {
+            return Err(mismatch().context("the certificate was not accepted"));
+        }
+        if a.eq_ignore_ascii_case("y") {
+            eprintln!("Type yes in full to accept what you compared, or paste the thumbprint.");
+            continue;
+        }
+        match FingerprintQuery::parse_whole(a) {
+            Ok(q) if q.matches(&probe.cert.fingerprints) => return Ok(()),
+            Ok(_) => return Err(mismatch()),
+            Err(e) => eprintln!("{e}. Try again."),
+        }
     }
-    if answer.trim().is_empty() || answer.trim().eq_ignore_ascii_case("no") {
-        return Err(anyhow::Error::new(TenantError::ThumbprintMismatch {
-            endpoint: endpoint.to_string(),
-            thumbprint: probe.cert.fingerprints.thumbprint(),
-            sha256: probe.cert.fingerprints.sha256_colons(),
-        })
-        .context("the certificate was not accepted"));
-    }
-    check(&answer)
 }
 
 /// The loud message for a changed certificate, in the spirit of OpenSSH's.
@@ -244,13 +233,7 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                 ));
             }
             let (host, port) = parse_address(&address)?;
-            let name = name.unwrap_or_else(|| {
-                if host.contains(':') {
-                    format!("[{host}]:{port}")
-                } else {
-                    format!("{host}:{port}")
-                }
-            });
+            let name = name.unwrap_or_else(|| cloudgate_addr::endpoint(&host, port));
             if name.trim().is_empty()
                 || name.chars().any(char::is_control)
                 || name.chars().count() > 128
@@ -262,7 +245,8 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             if username.trim().is_empty() || username.chars().any(char::is_control) {
                 return Err(usage("--username is empty or has control characters"));
             }
-            let endpoint = format!("{host}:{port}");
+            let thumbprint = given_thumbprint(thumbprint.as_deref())?;
+            let endpoint = cloudgate_addr::endpoint(&host, port);
             let probe = loud(cloudgate_tenant::probe(&host, port, ca).await)?;
             eprint!("{}", presented_text(&probe, &endpoint));
             if ca {
@@ -270,23 +254,29 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                     "The certificate chains to a trusted root and matches {host}: no thumbprint needed (--trust ca)."
                 );
             } else {
-                verify(&probe, &endpoint, thumbprint.as_deref(), accept_new)?;
+                verify(&probe, &endpoint, thumbprint.as_ref(), accept_new)?;
             }
-            let password = match given_password(&password)? {
-                Some(p) => p,
-                None if interactive() => prompt_password(
-                    &format!("Password for tenant {username}:"),
-                    "sent only over the verified, pinned connection",
-                    false,
-                )?,
-                None => {
-                    return Err(usage(
-                        "give the tenant password with --password-file FILE or --password-stdin",
-                    ));
-                }
-            };
-            let saved = loud(
-                cloudgate_tenant::add_provider(
+            let given = given_password(&password)?;
+            if given.is_none() && !interactive() {
+                return Err(usage(
+                    "give the tenant password with --password-file FILE or --password-stdin",
+                ));
+            }
+            // A password typed at the prompt gets three tries; the certificate stays verified
+            // between them (the same probe), so only the password is asked again.
+            let tries = if given.is_some() { 1 } else { PASSWORD_TRIES };
+            let mut given = given;
+            let mut attempt = 1;
+            let saved = loop {
+                let password = match given.take() {
+                    Some(p) => p,
+                    None => prompt_password(
+                        &format!("Password for tenant {username}:"),
+                        "sent only over the verified, pinned connection",
+                        false,
+                    )?,
+                };
+                let result = cloudgate_tenant::add_provider(
                     &paths,
                     AddRequest {
                         name: &name,
@@ -299,8 +289,18 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                     },
                     &probe,
                 )
-                .await,
-            )?;
+                .await;
+                match result {
+                    Err(TenantError::Authentication(why)) if attempt < tries => {
+                        eprintln!(
+                            "The service provider refused the password ({why}). Try again ({} left).",
+                            tries - attempt
+                        );
+                        attempt += 1;
+                    }
+                    other => break loud(other)?,
+                }
+            };
             if json {
                 return print_json(&view(&saved));
             }
@@ -332,7 +332,7 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                 .map(|v| {
                     vec![
                         v.name.clone(),
-                        format!("{}:{}", v.address, v.port),
+                        cloudgate_addr::endpoint(&v.address, v.port),
                         v.username.clone(),
                         v.thumbprint.clone(),
                         v.last_seen.clone(),
@@ -386,8 +386,9 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
         }
         TenantSideCommand::Provider(ProviderCommand::Refresh { name, thumbprint }) => {
             let db = paths.db().await?;
+            let thumbprint = given_thumbprint(thumbprint.as_deref())?;
             let p = db.get(&name).await?;
-            let endpoint = format!("{}:{}", p.address, p.port);
+            let endpoint = cloudgate_addr::endpoint(&p.address, p.port);
             if p.trust == cloudgate_db::TrustMode::Ca {
                 return Err(usage(format!(
                     "provider {name} is trusted through the system's roots (--trust ca); there is no pin to refresh"
@@ -406,7 +407,7 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                 p.thumbprint, p.sha256
             );
             eprint!("{}", presented_text(&probe, &endpoint));
-            verify(&probe, &endpoint, thumbprint.as_deref(), false)?;
+            verify(&probe, &endpoint, thumbprint.as_ref(), false)?;
             loud(cloudgate_tenant::refresh_pin(&paths, &name, &probe).await)?;
             print_text(&format!(
                 "Provider {name}: now pinned to {}.\n",
@@ -444,9 +445,13 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             listen,
             check_interval,
         } => {
-            let addr: std::net::SocketAddr = listen
-                .parse()
-                .map_err(|_| usage(format!("--listen {listen:?} is not ADDR:PORT")))?;
+            let addr = cloudgate_addr::parse_listen(&listen, cloudgate_addr::LOOPBACK)
+                .map_err(|e| usage(format!("--listen: {e}")))?;
+            if !addr.ip().is_loopback() {
+                warn(&format!(
+                    "the tunnel listens on {addr}, not on a loopback address: anyone who reaches this machine on that network reaches {name}/{service} as your tenant"
+                ));
+            }
             let (listener, report) = loud(
                 cloudgate_tenant::open_tunnel(
                     &paths,

@@ -150,16 +150,9 @@ fn view_text(v: &TenantView) -> String {
 }
 
 fn parse_target(target: &str) -> anyhow::Result<()> {
-    let (host, port) = target
-        .rsplit_once(':')
-        .ok_or_else(|| usage(format!("service target {target:?} is not HOST:PORT")))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| usage(format!("service target {target:?} has no valid port")))?;
-    if port == 0 || host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(usage(format!("service target {target:?} is not HOST:PORT")));
-    }
-    Ok(())
+    cloudgate_addr::HostPort::parse(target, None)
+        .map(|_| ())
+        .map_err(|e| usage(format!("service target {e}")))
 }
 
 pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {

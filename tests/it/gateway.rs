@@ -485,7 +485,7 @@ async fn a_port_in_use_is_a_clear_error() {
         "{e}"
     );
     let e = env.fails(&["sp", "gateway", "run", "--listen", "not-an-address"], 2);
-    assert!(e.contains("not ADDR:PORT"), "{e}");
+    assert!(e.contains("is not PORT, ADDR:PORT or [IPv6]:PORT"), "{e}");
 }
 
 #[tokio::test]
@@ -524,7 +524,7 @@ async fn the_sample_configuration_is_valid_and_slow_headers_are_cut_off() {
     let sample =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/dist/gateway.toml")).unwrap();
     let sample = sample
-        .replace("listen = \"0.0.0.0:6180\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"[::]:6180\"", "listen = \"127.0.0.1:0\"")
         .replace("header_timeout_secs = 10", "header_timeout_secs = 1");
     std::fs::write(env.path("gw.toml"), sample).unwrap();
     let gw = GatewayProc::start(&env, &["--config", env.path("gw.toml").to_str().unwrap()]);

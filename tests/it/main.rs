@@ -6,6 +6,7 @@ mod concurrency;
 mod crash;
 mod demo;
 mod faults;
+mod first_hour;
 mod fuzz_regressions;
 mod gateway;
 mod gateway_util;

@@ -240,3 +240,35 @@ fn an_outsider_with_the_group_configured_is_told_what_to_do() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("neither root nor a member"), "{stderr}");
 }
+
+#[test]
+#[ignore = "needs root, runuser and the cgtest-* users that .ci/run creates"]
+fn a_data_directory_of_another_user_and_a_privileged_port_say_what_to_do() {
+    require();
+    let w = World::new();
+    // The data directory belongs to cgtest-owner; an outsider creating the database there is
+    // told whose it is and how to use a directory of their own.
+    let out = Command::new("runuser")
+        .args(["-u", OUTSIDER, "--"])
+        .arg(&w.bin)
+        .arg("--data-dir")
+        .arg(&w.data)
+        .args(["sp", "tenant", "list"])
+        .env_remove("CLOUDGATE_HOME")
+        .env_remove("CLOUDGATE_ADMIN_GROUP")
+        .current_dir(&w.root)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains(&format!("owned by {OWNER}")) && e.contains("--data-dir"),
+        "{e}"
+    );
+
+    // Port 80 needs root or CAP_NET_BIND_SERVICE: the message says so.
+    let out = w.run_as(OWNER, &["sp", "gateway", "run", "--listen", "127.0.0.1:80"]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("CAP_NET_BIND_SERVICE"), "{e}");
+}

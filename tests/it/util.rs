@@ -59,6 +59,7 @@ impl Env {
             .env_remove("CLOUDGATE_ADMIN_GROUP")
             .env_remove("CLOUDGATE_LOG")
             .env_remove("CLOUDGATE_TEST_CRASH_AT")
+            .env_remove("CLOUDGATE_THUMBPRINT")
             .current_dir(self.dir.path());
         c
     }

@@ -15,6 +15,9 @@ pub const DEFAULT_PORT: u16 = 6180;
 pub struct GatewayConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// The address tenants reach this gateway at (a DNS name, usually), printed in the commands
+    /// the SP sends its tenants; `None` until configured.
+    pub public_address: Option<cloudgate_addr::HostPort>,
     /// Most connections open at once (handshakes, requests and tunnels); more are closed at once.
     pub max_connections: usize,
     /// Most connections open at once from one source address.
@@ -47,7 +50,8 @@ pub struct GatewayConfig {
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
-            listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            listen: SocketAddr::new(cloudgate_addr::ANY_DUAL_STACK, DEFAULT_PORT),
+            public_address: None,
             max_connections: 4096,
             max_connections_per_address: 256,
             handshake_timeout: Duration::from_secs(10),
@@ -70,6 +74,7 @@ impl Default for GatewayConfig {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     listen: Option<String>,
+    public_address: Option<String>,
     max_connections: Option<usize>,
     max_connections_per_address: Option<usize>,
     handshake_timeout_secs: Option<u64>,
@@ -85,17 +90,17 @@ struct ConfigFile {
     metrics: Option<String>,
 }
 
-/// Parses `ADDR:PORT`, `[IPv6]:PORT`, or a bare port.
+/// Parses a listen address: `ADDR:PORT`, `[IPv6]:PORT`, or a bare port (on every address,
+/// IPv6 and IPv4).
 pub fn parse_listen(s: &str) -> Result<SocketAddr, GatewayError> {
-    let s = s.trim();
-    if let Ok(port) = s.parse::<u16>() {
-        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
-    }
-    s.parse().map_err(|_| {
-        GatewayError::Config(format!(
-            "listen address {s:?} is not ADDR:PORT (e.g. 0.0.0.0:6180 or [::]:6180)"
-        ))
-    })
+    cloudgate_addr::parse_listen(s, cloudgate_addr::ANY_DUAL_STACK)
+        .map_err(|e| GatewayError::Config(e.to_string()))
+}
+
+/// Parses the address tenants reach the gateway at: `HOST` or `HOST:PORT` (6180 by default).
+pub fn parse_public_address(s: &str) -> Result<cloudgate_addr::HostPort, GatewayError> {
+    cloudgate_addr::HostPort::parse(s, Some(DEFAULT_PORT))
+        .map_err(|e| GatewayError::Config(format!("public_address: {e}")))
 }
 
 impl GatewayConfig {
@@ -115,6 +120,9 @@ impl GatewayConfig {
         };
         if let Some(l) = f.listen {
             self.listen = parse_listen(&l)?;
+        }
+        if let Some(a) = f.public_address {
+            self.public_address = Some(parse_public_address(&a)?);
         }
         if let Some(n) = f.max_connections {
             if n == 0 {

@@ -19,7 +19,7 @@ pub enum GatewayError {
     #[error("TLS configuration failed: {0}")]
     Tls(#[from] rustls::Error),
     /// The listen address is in use or not ours.
-    #[error("cannot listen on {addr}: {source}{}", if source.kind() == std::io::ErrorKind::AddrInUse { " (another process uses this port; stop it or pass --listen with another port)" } else { "" })]
+    #[error("cannot listen on {addr}: {source}{}", cloudgate_addr::listen_hint(source.kind(), *addr))]
     Listen {
         /// The address.
         addr: SocketAddr,

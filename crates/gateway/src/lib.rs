@@ -24,6 +24,7 @@ mod error;
 mod expiry;
 mod http;
 mod last_seen;
+mod listen;
 pub mod metrics;
 mod relay;
 pub mod request;

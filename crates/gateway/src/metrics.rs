@@ -105,9 +105,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     state: Arc<SharedState>,
 ) -> Result<tokio::task::JoinHandle<()>, GatewayError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| GatewayError::Listen { addr, source: e })?;
+    let listener = crate::listen::bind(addr)?;
     tracing::info!(listen = %addr, "metrics endpoint listening");
     Ok(tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {

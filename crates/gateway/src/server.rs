@@ -35,13 +35,7 @@ impl Gateway {
         config: GatewayConfig,
         state: Arc<SharedState>,
     ) -> Result<Self, GatewayError> {
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|e| GatewayError::Listen {
-                    addr: config.listen,
-                    source: e,
-                })?;
+        let listener = crate::listen::bind(config.listen)?;
         Ok(Gateway {
             config,
             state,

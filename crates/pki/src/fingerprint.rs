@@ -110,12 +110,109 @@ fn is_ignorable(c: char) -> bool {
     c.is_whitespace() || c == ':' || c == '-' || is_invisible(c)
 }
 
+/// Labels that a copied line may start with: the Summary's, `openssl x509 -fingerprint`'s and
+/// `cloudgate`'s own, compared in lowercase without spaces, dashes or underscores.
+const LABELS: &[&str] = &[
+    "thumbprint",
+    "sha1",
+    "sha256",
+    "sha1fingerprint",
+    "sha256fingerprint",
+    "fingerprint",
+    "publickeypin",
+    "pin",
+    "spkisha256",
+];
+
+/// Quotes of every kind that mail and chat programs put around a pasted value.
+fn is_quote(c: char) -> bool {
+    matches!(
+        c,
+        '"' | '\''
+            | '`'
+            | '\u{201C}'
+            | '\u{201D}'
+            | '\u{2018}'
+            | '\u{2019}'
+            | '\u{00AB}'
+            | '\u{00BB}'
+    )
+}
+
+/// Takes off what surrounds a fingerprint in a copied line: a label (`Thumbprint:`,
+/// `SHA-256:`, `SHA1 Fingerprint=`), quotes, and sentence punctuation at the end.
+fn undecorate(input: &str) -> String {
+    let mut s: String = input.chars().filter(|c| !is_invisible(*c)).collect();
+    for _ in 0..3 {
+        let t = s
+            .trim()
+            .trim_end_matches(['.', ',', ';', '!'])
+            .trim_matches(is_quote)
+            .trim();
+        let t = match t.find([':', '=']) {
+            Some(at) => {
+                let label: String = t[..at]
+                    .chars()
+                    .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '_'))
+                    .flat_map(char::to_lowercase)
+                    .collect();
+                if LABELS.contains(&label.as_str()) {
+                    &t[at + 1..]
+                } else {
+                    t
+                }
+            }
+            None => t,
+        };
+        if t == s {
+            break;
+        }
+        s = t.to_string();
+    }
+    s.trim().to_string()
+}
+
 impl FingerprintQuery {
+    /// Reads a whole thumbprint (SHA-1), SHA-256 or `sha256//<base64>` public key pin, as a
+    /// tenant verifying a certificate must give it: a prefix is refused, and the messages do not
+    /// offer one.
+    pub fn parse_whole(input: &str) -> Result<Self, PkiError> {
+        let whole = |q: Self| match q {
+            FingerprintQuery::HexPrefix(p) => Err(PkiError::InvalidFingerprint {
+                input: undecorate(input),
+                reason: format!(
+                    "{} hex digits is neither a thumbprint (40) nor a SHA-256 (64); copy the whole line from the Summary the service provider sent you",
+                    p.len()
+                ),
+            }),
+            q => Ok(q),
+        };
+        match Self::parse(input) {
+            Ok(q) => whole(q),
+            Err(PkiError::InvalidFingerprint { input, reason }) => {
+                Err(PkiError::InvalidFingerprint {
+                    input,
+                    reason: reason
+                        .replace(
+                            &format!(", a prefix of at least {MIN_PREFIX_HEX_DIGITS} hex digits,"),
+                            "",
+                        )
+                        .replace(
+                            &format!("a prefix needs at least {MIN_PREFIX_HEX_DIGITS} hex digits, this has"),
+                            "a thumbprint has 40 hex digits and a SHA-256 64; this has",
+                        ),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads a thumbprint (SHA-1), a SHA-256, a unique-prefix of either, or a `sha256//<base64>`
-    /// public key pin. Case, spaces, colons, dashes and invisible marks are ignored.
+    /// public key pin. Case, spaces, colons, dashes and invisible marks are ignored, and so are
+    /// a label, quotes and punctuation around it (a line copied from the Summary).
     pub fn parse(input: &str) -> Result<Self, PkiError> {
-        let invisible_free: String = input.chars().filter(|c| !is_invisible(*c)).collect();
-        let trimmed = invisible_free.trim();
+        let undecorated = undecorate(input);
+        let trimmed = undecorated.as_str();
         if let Some(b64) = trimmed
             .strip_prefix("sha256//")
             .or_else(|| trimmed.strip_prefix("SHA256//"))
@@ -274,6 +371,51 @@ mod tests {
                 .unwrap()
                 .matches(&fp)
         );
+    }
+
+    #[test]
+    fn copied_lines_are_read() {
+        let fp = sample();
+        let t = fp.thumbprint();
+        let colons = fp.sha256_colons();
+        let pin = fp.spki_pin();
+        for pasted in [
+            format!("Thumbprint: {t}"),
+            format!("thumbprint:{t}."),
+            format!("\"{t}\""),
+            format!("'{t}',"),
+            format!("\u{201C}{t}\u{201D}."),
+            format!("SHA-256: {colons}"),
+            format!("SHA256 Fingerprint={colons}"),
+            format!("sha256 Fingerprint={colons}"),
+            format!(
+                "SHA1 Fingerprint={}",
+                crate::fingerprint::colon_hex(&fp.sha1)
+            ),
+            format!("Public key pin: {pin}"),
+            format!("`{pin}`"),
+            format!("  \u{200B}Thumbprint: \"{t}\".  "),
+        ] {
+            let q = FingerprintQuery::parse_whole(&pasted)
+                .unwrap_or_else(|e| panic!("{pasted:?}: {e}"));
+            assert!(q.matches(&fp), "{pasted:?}");
+        }
+    }
+
+    #[test]
+    fn whole_fingerprints_refuse_prefixes_without_offering_them() {
+        let fp = sample();
+        for short in [&fp.thumbprint()[..12], "ABCDEF1", "Thumbprint: 6573"] {
+            let e = FingerprintQuery::parse_whole(short)
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("prefix"), "{short}: {e}");
+        }
+        let e = FingerprintQuery::parse_whole("Thumbprint: xyz")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("prefix"), "{e}");
+        assert!(FingerprintQuery::parse_whole("Serial number: 0A").is_err());
     }
 
     #[test]

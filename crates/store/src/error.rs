@@ -22,7 +22,7 @@ pub enum StoreError {
     },
     /// The operating system refused access to a file: the user is not its owner, root, or in the
     /// admin group.
-    #[error("permission denied {action} {path}: the store is readable only by its owner, root and members of the admin group{}, and changed only by its owner and root; run as one of them, or ask an administrator to add you to that group", group.as_ref().map(|g| format!(" ({g})")).unwrap_or_default())]
+    #[error("permission denied {action} {path}{}: the data directory is readable only by its owner, root and members of the admin group{}, and changed only by its owner and root; run as one of them, or pass --data-dir DIR (or set CLOUDGATE_HOME) for a directory of your own", owner.as_ref().map(|o| format!(" (owned by {o})")).unwrap_or_default(), group.as_ref().map(|g| format!(" ({g})")).unwrap_or_default())]
     PermissionDenied {
         /// What was being done.
         action: &'static str,
@@ -30,6 +30,9 @@ pub enum StoreError {
         path: PathBuf,
         /// The admin group's name, when known.
         group: Option<String>,
+        /// Who owns the file, or the nearest directory above it that exists, when that is
+        /// another user: the usual cause.
+        owner: Option<String>,
     },
     /// A file or directory whose permissions are too open; it is refused until fixed.
     #[error("refusing to use {path}: its mode is {mode:04o}, which {problem}; fix it with `{fix}`")]
@@ -150,15 +153,34 @@ pub enum StoreError {
     Pki(#[from] PkiError),
 }
 
+/// The user owning `path` (or the nearest existing directory above it) when it is not the
+/// user running this command.
+fn other_owner(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = path
+        .ancestors()
+        .find_map(|p| std::fs::symlink_metadata(p).ok())?;
+    let uid = nix::unistd::Uid::from_raw(meta.uid());
+    if uid == nix::unistd::geteuid() {
+        return None;
+    }
+    Some(match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) => u.name,
+        _ => format!("uid {uid}"),
+    })
+}
+
 impl StoreError {
     /// Wraps an I/O error, turning "permission denied" into [`StoreError::PermissionDenied`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
         if source.kind() == std::io::ErrorKind::PermissionDenied {
+            let owner = other_owner(&path);
             StoreError::PermissionDenied {
                 action,
                 path,
                 group: None,
+                owner,
             }
         } else {
             StoreError::Io {
@@ -176,10 +198,12 @@ impl StoreError {
                 action,
                 path,
                 group: None,
+                owner,
             } => StoreError::PermissionDenied {
                 action,
                 path,
                 group: Some(name.to_string()),
+                owner,
             },
             other => other,
         }

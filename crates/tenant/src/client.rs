@@ -53,6 +53,48 @@ pub struct Reply {
     pub json: serde_json::Value,
 }
 
+/// A failed TCP connection, worded for someone who can act on it.
+fn tcp_failure(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::ConnectionRefused => {
+            "connection refused; is the gateway running (`cloudgate sp gateway run`) and is this its port?".into()
+        }
+        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+            format!("{e}; check the address and this machine's network")
+        }
+        ErrorKind::TimedOut => format!("{e}; is a firewall dropping the connection?"),
+        // Name resolution failures arrive as uncategorised errors whose text says so.
+        _ if e.to_string().contains("failed to lookup address") || e.to_string().contains("Name or service not known") => {
+            "the host name does not resolve; check its spelling, or give an IP address".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// A failed TLS handshake that is no certificate question: most often something other than
+/// a cloudgate gateway answers on that port.
+fn handshake_failure(e: &std::io::Error, endpoint: &str) -> String {
+    let rustls_error = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match rustls_error {
+        Some(rustls::Error::InvalidMessage(_))
+        | Some(rustls::Error::InappropriateMessage { .. }) => {
+            format!("{endpoint} does not speak TLS; is this the cloudgate gateway (port 6180)?")
+        }
+        Some(rustls::Error::AlertReceived(alert)) => {
+            format!(
+                "the server ended the TLS handshake with the alert {alert:?}; is this the cloudgate gateway?"
+            )
+        }
+        _ if e.kind() == std::io::ErrorKind::UnexpectedEof => format!(
+            "{endpoint} closed the connection during the TLS handshake; is this the cloudgate gateway (port 6180), and is it overloaded?"
+        ),
+        _ => format!("TLS handshake failed: {e}"),
+    }
+}
+
 /// A client for one gateway endpoint.
 pub struct GatewayClient {
     endpoint: String,
@@ -91,7 +133,7 @@ impl GatewayClient {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.resumption = rustls::client::Resumption::store(TicketStore::new());
         Ok(GatewayClient {
-            endpoint: format!("{address}:{port}"),
+            endpoint: cloudgate_addr::endpoint(address, port),
             server_name: server_name(address),
             config: Arc::new(config),
             verifier,
@@ -173,7 +215,7 @@ impl GatewayClient {
         let attempt = async {
             let tcp = TcpStream::connect(&self.endpoint)
                 .await
-                .map_err(|e| ConnectError::Other(e.to_string()))?;
+                .map_err(|e| ConnectError::Other(tcp_failure(&e)))?;
             let _ = tcp.set_nodelay(true);
             tokio_rustls::TlsConnector::from(self.config.clone())
                 .connect(self.server_name.clone(), tcp)
@@ -191,13 +233,19 @@ impl GatewayClient {
                     match pin {
                         Some(p) => ConnectError::Pin(Box::new(p)),
                         None if bad_cert => ConnectError::Untrusted(e.to_string()),
-                        None => ConnectError::Other(format!("TLS handshake failed: {e}")),
+                        None => ConnectError::Other(handshake_failure(&e, &self.endpoint)),
                     }
                 })
         };
         tokio::time::timeout(CONNECT_TIMEOUT, attempt)
             .await
-            .unwrap_or_else(|_| Err(ConnectError::Other("timed out".into())))
+            .unwrap_or_else(|_| {
+                Err(ConnectError::Other(format!(
+                    "no answer within {} seconds; is the address right, and does a firewall let port {} through?",
+                    CONNECT_TIMEOUT.as_secs(),
+                    self.endpoint.rsplit(':').next().unwrap_or("6180")
+                )))
+            })
     }
 
     /// Sends one request on a new connection and reads the JSON answer.

@@ -183,7 +183,7 @@ pub async fn add_provider(
     paths.audit(
         "provider.added",
         "provider added; certificate verified by the user and pinned",
-        serde_json::json!({ "provider": provider.name, "endpoint": format!("{}:{}", provider.address, provider.port),
+        serde_json::json!({ "provider": provider.name, "endpoint": cloudgate_addr::endpoint(&provider.address, provider.port),
             "trust": provider.trust.as_str(), "sha256": provider.sha256, "username": provider.username }),
     );
     Ok(provider)
@@ -251,7 +251,7 @@ pub(crate) async fn check_session(session: &Session) -> Result<CheckReport, Tena
         CertificateInfo::from_der(&p.cert_der)?.days_left(time::OffsetDateTime::now_utc());
     Ok(CheckReport {
         name: p.name.clone(),
-        endpoint: format!("{}:{}", p.address, p.port),
+        endpoint: cloudgate_addr::endpoint(&p.address, p.port),
         thumbprint: p.thumbprint.clone(),
         tenant: reply.json["tenant"]
             .as_str()

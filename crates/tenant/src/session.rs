@@ -72,7 +72,7 @@ impl Session {
     /// trusted, and nothing is attempted.
     pub fn client(&self, p: &PinnedProvider) -> Result<GatewayClient, TenantError> {
         if p.compromised {
-            let endpoint = format!("{}:{}", p.address, p.port);
+            let endpoint = cloudgate_addr::endpoint(&p.address, p.port);
             return Err(self.refuse(p, &endpoint, None, Refusal::KeyCompromised, "flagged"));
         }
         match p.trust {

@@ -64,7 +64,7 @@ pub async fn open_tunnel(
         .await
         .map_err(|e| TenantError::Listen {
             address: listen.to_string(),
-            reason: e.to_string(),
+            reason: format!("{e}{}", cloudgate_addr::listen_hint(e.kind(), listen)),
         })?;
     let local = listener.local_addr().map_err(|e| TenantError::Listen {
         address: listen.to_string(),
