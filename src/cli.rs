@@ -119,15 +119,39 @@ pub enum TenantCommand {
         name: String,
         #[command(flatten)]
         password: PasswordArgs,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Stop a tenant from enrolling and opening tunnels
-    Disable { name: String },
+    Disable {
+        name: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Allow a disabled tenant again
-    Enable { name: String },
+    Enable {
+        name: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a tenant with its services and client certificates
-    Remove { name: String },
+    Remove {
+        name: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove one enrolled client certificate of a tenant (by its SHA-256)
-    Revoke { name: String, sha256: String },
+    Revoke {
+        name: String,
+        sha256: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// The SP-side services a tenant may reach
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -139,8 +163,11 @@ pub enum ServiceCommand {
     Add {
         tenant: String,
         service: String,
-        /// The backend, HOST:PORT (an address or a name the gateway host resolves)
+        /// The backend, HOST:PORT or [IPv6]:PORT (an address or a name the gateway host resolves)
         target: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// List a tenant's services
     List {
@@ -150,7 +177,13 @@ pub enum ServiceCommand {
         json: bool,
     },
     /// Take a service away from a tenant
-    Remove { tenant: String, service: String },
+    Remove {
+        tenant: String,
+        service: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +228,9 @@ pub struct GatewayRunArgs {
     /// Seconds open tunnels get to finish after SIGTERM [default: 30]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub drain_timeout: Option<u64>,
+    /// Print the startup line on stdout as JSON (address, certificate)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -439,6 +475,9 @@ pub struct ExportArgs {
     /// Replace FILE if it exists
     #[arg(long)]
     pub force: bool,
+    /// Print what was written as JSON (on stderr with --out -, where stdout is the export)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -566,6 +605,9 @@ pub enum TenantSideCommand {
         /// follows renewals, confirms to the SP which certificate it trusts)
         #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
         check_interval: u64,
+        /// Print the startup line on stdout as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -630,9 +672,17 @@ thumbprint exits 3 and a refused password exits 4; neither saves anything."
         /// The new thumbprint the SP sent you
         #[arg(long, value_name = "THUMBPRINT", env = "CLOUDGATE_THUMBPRINT")]
         thumbprint: Option<String>,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Forget a provider and its client key
-    Remove { name: String },
+    Remove {
+        name: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -641,4 +691,44 @@ pub enum TrustMode {
     Pinned,
     /// Trust the system's root certificates and check the host name (no pin, no thumbprint)
     Ca,
+}
+
+#[cfg(test)]
+mod json_everywhere {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Commands that report nothing a script could read: they print a script, a manual page,
+    /// an interactive dialogue or a story.
+    const NO_REPORT: &[&str] = &[
+        "cloudgate completions",
+        "cloudgate man",
+        "cloudgate demo",
+        "cloudgate sp cert manage",
+    ];
+
+    fn leaves(cmd: &clap::Command, path: String, out: &mut Vec<(String, bool)>) {
+        let path = format!("{path} {}", cmd.get_name()).trim().to_string();
+        if cmd.get_subcommands().next().is_none() {
+            let json = cmd.get_arguments().any(|a| a.get_long() == Some("json"));
+            out.push((path, json));
+            return;
+        }
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            leaves(sub, path.clone(), out);
+        }
+    }
+
+    #[test]
+    fn every_command_that_reports_takes_json() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), String::new(), &mut all);
+        let missing: Vec<&String> = all
+            .iter()
+            .filter(|(p, json)| !json && !NO_REPORT.contains(&p.as_str()))
+            .map(|(p, _)| p)
+            .collect();
+        assert!(missing.is_empty(), "without --json: {missing:?}");
+        assert!(all.len() > 30, "{all:?}");
+    }
 }

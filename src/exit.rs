@@ -69,6 +69,66 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
     RUNTIME
 }
 
+/// A stable, machine-readable name for an error, for `--json` error objects: scripts branch
+/// on it rather than on the wording.
+pub fn code_name(err: &anyhow::Error) -> &'static str {
+    use cloudgate_db::DbError;
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<StoreError>() {
+            return match e {
+                StoreError::NotFound { .. } => "not_found",
+                StoreError::Ambiguous { .. } => "ambiguous",
+                StoreError::PermissionDenied { .. } => "permission_denied",
+                StoreError::InsecurePermissions { .. } => "insecure_permissions",
+                StoreError::Locked { .. } => "locked",
+                StoreError::AlreadyExists { .. } => "conflict",
+                StoreError::CertificateInUse { .. } => "conflict",
+                StoreError::Corrupt { .. } => "corrupt",
+                _ if e.is_bad_input() => "bad_input",
+                _ => "runtime",
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<DbError>() {
+            return db_code_name(e);
+        }
+        if let Some(e) = cause.downcast_ref::<cloudgate_tenant::TenantError>() {
+            return match e {
+                cloudgate_tenant::TenantError::PinMismatch(_) => "pin_mismatch",
+                cloudgate_tenant::TenantError::ThumbprintMismatch { .. } => "thumbprint_mismatch",
+                cloudgate_tenant::TenantError::Untrusted { .. } => "untrusted",
+                cloudgate_tenant::TenantError::Authentication(_) => "authentication",
+                cloudgate_tenant::TenantError::Unreachable { .. } => "unreachable",
+                cloudgate_tenant::TenantError::Db(d) => db_code_name(d),
+                _ => match e.kind() {
+                    cloudgate_tenant::ErrorKind::BadInput => "bad_input",
+                    _ => "runtime",
+                },
+            };
+        }
+    }
+    match code_for(err) {
+        USAGE => "bad_input",
+        TRUST => "trust",
+        AUTH => "authentication",
+        _ => "runtime",
+    }
+}
+
+fn db_code_name(e: &cloudgate_db::DbError) -> &'static str {
+    use cloudgate_db::DbError;
+    match e {
+        DbError::NoSuchTenant(_)
+        | DbError::NoSuchService { .. }
+        | DbError::NoSuchClientCert { .. }
+        | DbError::NoSuchProvider(_) => "not_found",
+        DbError::TenantExists(_) | DbError::ServiceExists { .. } | DbError::ProviderExists(_) => {
+            "conflict"
+        }
+        _ if e.is_bad_input() => "bad_input",
+        _ => "runtime",
+    }
+}
+
 /// The one-line message for an error: its chain joined with `: `, without repeating a cause
 /// that an outer message already quotes, plus a hint for a full disk or a locked database.
 pub fn message(err: &anyhow::Error) -> String {

@@ -21,17 +21,50 @@ use clap::Parser as _;
 static ALLOCATOR: cloudgate_alloc::ZeroOnFree = cloudgate_alloc::ZeroOnFree;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    // With --json anywhere, errors are JSON too (on stdout, where the script reads), besides
+    // the line for people on stderr.
+    let json = std::env::args_os().any(|a| a == "--json");
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) if json && e.use_stderr() => {
+            let rendered = e.render().to_string();
+            let message = rendered
+                .trim_start_matches("error: ")
+                .split("\n\n")
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            print_json_error("usage", &message, exit::USAGE);
+            let _ = e.print();
+            return ExitCode::from(exit::USAGE);
+        }
+        Err(e) => e.exit(),
+    };
     let daemon = matches!(args.command, cli::Command::Sp(cli::SpCommand::Gateway(_)));
     init_tracing(args.global.verbose, args.global.log_format, daemon);
     match cmd::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if exit::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("cloudgate: {}", exit::message(&err));
-            exit::code_for(&err).into()
+            let message = exit::message(&err);
+            let code = exit::code_for(&err);
+            if json {
+                print_json_error(exit::code_name(&err), &message, code);
+            }
+            eprintln!("cloudgate: {message}");
+            code.into()
         }
     }
+}
+
+/// `{"error": {"code", "message", "exit_code"}}` on stdout, one line.
+fn print_json_error(code: &str, message: &str, exit_code: u8) {
+    let value = serde_json::json!({
+        "error": { "code": code, "message": message, "exit_code": exit_code }
+    });
+    println!("{value}");
 }
 
 /// Logs go to stderr: warnings by default (information for the gateway daemon), more with

@@ -197,6 +197,27 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     print_text(&text)
 }
 
+/// Prints a command's result: `value` as JSON with `--json`, else `text` for people.
+pub fn report<T: Serialize + ?Sized>(json: bool, value: &T, text: &str) -> anyhow::Result<()> {
+    if json {
+        print_json(value)
+    } else {
+        print_text(text)
+    }
+}
+
+/// Prints an event line of a long-running command (a daemon's startup): `value` as one line
+/// of JSON with `--json`, else `text`.
+pub fn report_line<T: Serialize + ?Sized>(json: bool, value: &T, text: &str) -> anyhow::Result<()> {
+    if json {
+        let mut line = serde_json::to_string(value)?;
+        line.push('\n');
+        print_text(&line)
+    } else {
+        print_text(text)
+    }
+}
+
 /// Prints text on stdout, reporting a closed pipe as an error the caller treats as success.
 pub fn print_text(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

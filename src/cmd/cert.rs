@@ -407,10 +407,28 @@ fn export(store: &CertStore, entry: &StoredCertificate, args: &ExportArgs) -> an
             )
         }
     };
+    let exported = |out: &str| Exported {
+        thumbprint: entry.info.fingerprints.thumbprint(),
+        sha256: entry.info.fingerprints.sha256_hex(),
+        format: match args.format {
+            ExportFormat::Pem => "pem",
+            ExportFormat::Der => "der",
+            ExportFormat::Pfx => "pfx",
+        },
+        with_key: holds_key,
+        chain_length: if holds_key { entry.chain.len() } else { 0 },
+        out: out.to_string(),
+        bytes: bytes.len(),
+    };
     if to_stdout {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(&bytes)?;
-        return Ok(stdout.flush()?);
+        stdout.flush()?;
+        if args.json {
+            // stdout is the export itself: the report goes to stderr.
+            eprintln!("{}", serde_json::to_string_pretty(&exported("-"))?);
+        }
+        return Ok(());
     }
     let spec = if holds_key {
         FileSpec::owner_only()
@@ -419,6 +437,9 @@ fn export(store: &CertStore, entry: &StoredCertificate, args: &ExportArgs) -> an
     };
     fsio::replace_file(&args.out, &bytes, spec)
         .with_context(|| format!("exporting to {}", args.out.display()))?;
+    if args.json {
+        return print_json(&exported(&args.out.display().to_string()));
+    }
     let what = match (args.format, holds_key) {
         (ExportFormat::Pfx, _) => "certificate, chain and private key (PKCS#12)",
         (_, true) => "certificate, chain and private key (PEM)",
@@ -433,6 +454,18 @@ fn export(store: &CertStore, entry: &StoredCertificate, args: &ExportArgs) -> an
         warn("only the certificate was exported, not its chain");
     }
     Ok(())
+}
+
+/// What `export --json` reports.
+#[derive(Serialize)]
+struct Exported {
+    thumbprint: String,
+    sha256: String,
+    format: &'static str,
+    with_key: bool,
+    chain_length: usize,
+    out: String,
+    bytes: usize,
 }
 
 #[derive(Serialize)]

@@ -83,10 +83,20 @@ pub async fn run(ctx: &Context, args: GatewayRunArgs) -> anyhow::Result<()> {
     });
     // Signal handlers are in place before the address is announced, so a SIGHUP right after
     // start reloads instead of killing. One line on stdout so scripts (and tests using port 0) learn the address.
-    println!(
-        "cloudgate gateway listening on {addr} with certificate {}",
-        cert.fingerprints.thumbprint()
-    );
+    let started = serde_json::json!({
+        "event": "listening",
+        "listen": addr.to_string(),
+        "thumbprint": cert.fingerprints.thumbprint(),
+        "sha256": cert.fingerprints.sha256_hex(),
+    });
+    crate::render::report_line(
+        args.json,
+        &started,
+        &format!(
+            "cloudgate gateway listening on {addr} with certificate {}\n",
+            cert.fingerprints.thumbprint()
+        ),
+    )?;
     gateway.run(shutdown).await?;
     Ok(())
 }

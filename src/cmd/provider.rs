@@ -9,7 +9,7 @@ use crate::cli::{ProviderCommand, TenantSideCommand, TrustMode};
 use crate::context::Context;
 use crate::exit::usage;
 use crate::input::{given_password, interactive, prompt_password};
-use crate::render::{print_json, print_text, table, warn};
+use crate::render::{print_json, print_text, report, report_line, table, warn};
 
 /// How often a password typed at the prompt may be tried.
 const PASSWORD_TRIES: u32 = 3;
@@ -19,6 +19,23 @@ pub fn parse_address(input: &str) -> anyhow::Result<(String, u16)> {
     let hp = cloudgate_addr::HostPort::parse(input, Some(cloudgate_addr::GATEWAY_PORT))
         .map_err(|e| usage(e.to_string()))?;
     Ok((hp.host, hp.port))
+}
+
+/// What `provider refresh` did.
+#[derive(Serialize)]
+struct Refreshed {
+    changed: bool,
+    provider: ProviderView,
+}
+
+/// The tunnel's startup line, for `--json`.
+#[derive(Serialize)]
+struct TunnelStarted {
+    event: &'static str,
+    listen: String,
+    provider: String,
+    service: String,
+    thumbprint: String,
 }
 
 #[derive(Serialize)]
@@ -384,7 +401,11 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                 }
             ))
         }
-        TenantSideCommand::Provider(ProviderCommand::Refresh { name, thumbprint }) => {
+        TenantSideCommand::Provider(ProviderCommand::Refresh {
+            name,
+            thumbprint,
+            json,
+        }) => {
             let db = paths.db().await?;
             let thumbprint = given_thumbprint(thumbprint.as_deref())?;
             let p = db.get(&name).await?;
@@ -397,10 +418,17 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             let probe = loud(cloudgate_tenant::probe(&p.address, p.port, false).await)?;
             if probe.cert.fingerprints.sha256_hex() == p.sha256 && !p.compromised {
                 db.seen(&name, &p.services).await?;
-                return print_text(&format!(
-                    "Provider {name}: the certificate is unchanged ({}).\n",
-                    p.thumbprint
-                ));
+                return report(
+                    json,
+                    &Refreshed {
+                        changed: false,
+                        provider: view(&db.get(&name).await?),
+                    },
+                    &format!(
+                        "Provider {name}: the certificate is unchanged ({}).\n",
+                        p.thumbprint
+                    ),
+                );
             }
             eprint!(
                 "Pinned now: thumbprint {}, SHA-256 {}\n\n",
@@ -409,16 +437,26 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             eprint!("{}", presented_text(&probe, &endpoint));
             verify(&probe, &endpoint, thumbprint.as_ref(), false)?;
             loud(cloudgate_tenant::refresh_pin(&paths, &name, &probe).await)?;
-            print_text(&format!(
-                "Provider {name}: now pinned to {}.\n",
-                probe.cert.fingerprints.thumbprint()
-            ))
+            report(
+                json,
+                &Refreshed {
+                    changed: true,
+                    provider: view(&db.get(&name).await?),
+                },
+                &format!(
+                    "Provider {name}: now pinned to {}.\n",
+                    probe.cert.fingerprints.thumbprint()
+                ),
+            )
         }
-        TenantSideCommand::Provider(ProviderCommand::Remove { name }) => {
+        TenantSideCommand::Provider(ProviderCommand::Remove { name, json }) => {
+            let before = view(&paths.db().await?.get(&name).await?);
             cloudgate_tenant::remove_provider(&paths, &name).await?;
-            print_text(&format!(
-                "Provider {name} removed, with this machine's client key for it.\n"
-            ))
+            report(
+                json,
+                &serde_json::json!({ "removed": before }),
+                &format!("Provider {name} removed, with this machine's client key for it.\n"),
+            )
         }
         TenantSideCommand::Check { name, json } => {
             let report = loud(cloudgate_tenant::check(&paths, &name).await)?;
@@ -429,9 +467,9 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             print_text(&format!(
                 "OK: {} at {} is reachable and presents the pinned certificate {}; enrolled as tenant {}; services: {}.\n",
                 report.name,
-                report.endpoint,
+                cloudgate_addr::endpoint(&report.address, report.port),
                 report.thumbprint,
-                report.tenant,
+                report.username,
                 if report.services.is_empty() {
                     "none".to_string()
                 } else {
@@ -444,6 +482,7 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             service,
             listen,
             check_interval,
+            json,
         } => {
             let addr = cloudgate_addr::parse_listen(&listen, cloudgate_addr::LOOPBACK)
                 .map_err(|e| usage(format!("--listen: {e}")))?;
@@ -452,7 +491,7 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                     "the tunnel listens on {addr}, not on a loopback address: anyone who reaches this machine on that network reaches {name}/{service} as your tenant"
                 ));
             }
-            let (listener, report) = loud(
+            let (listener, checked) = loud(
                 cloudgate_tenant::open_tunnel(
                     &paths,
                     &name,
@@ -462,14 +501,22 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                 )
                 .await,
             )?;
-            expiry_notice(&name, report.days_left)?;
+            expiry_notice(&name, checked.days_left)?;
             let shutdown = Box::pin(async {
                 let _ = tokio::signal::ctrl_c().await;
             });
-            println!(
-                "cloudgate tunnel listening on {} for {name}/{service}",
-                listener.local_addr()
-            );
+            let local = listener.local_addr();
+            report_line(
+                json,
+                &TunnelStarted {
+                    event: "listening",
+                    listen: local.to_string(),
+                    provider: name.clone(),
+                    service: service.clone(),
+                    thumbprint: checked.thumbprint.clone(),
+                },
+                &format!("cloudgate tunnel listening on {local} for {name}/{service}\n"),
+            )?;
             loud(listener.serve(shutdown).await)
         }
     }

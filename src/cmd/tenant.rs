@@ -9,7 +9,7 @@ use crate::cli::{PasswordArgs, ServiceCommand, TenantCommand};
 use crate::context::Context;
 use crate::exit::usage;
 use crate::input::{given_password, interactive, prompt_password};
-use crate::render::{print_json, print_text, table};
+use crate::render::{print_json, print_text, report, table};
 
 #[derive(Serialize)]
 struct TenantView {
@@ -149,6 +149,27 @@ fn view_text(v: &TenantView) -> String {
     out
 }
 
+/// What a removing command reports: the thing as it was.
+#[derive(Serialize)]
+struct Removed<T: Serialize> {
+    removed: T,
+}
+
+/// A revoked client certificate.
+#[derive(Serialize)]
+struct Revoked {
+    tenant: String,
+    sha256: String,
+}
+
+/// A service with the tenant it belongs to.
+#[derive(Serialize)]
+struct TenantService {
+    tenant: String,
+    name: String,
+    target: String,
+}
+
 fn parse_target(target: &str) -> anyhow::Result<()> {
     cloudgate_addr::HostPort::parse(target, None)
         .map(|_| ())
@@ -237,29 +258,41 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
                 print_text(&view_text(&v))
             }
         }
-        TenantCommand::SetPassword { name, password } => {
+        TenantCommand::SetPassword {
+            name,
+            password,
+            json,
+        } => {
             db.tenant(&name).await?;
             let pw = new_password(&password, &name)?;
             db.set_password_hash(&name, &hash(&pw)?).await?;
-            print_text(&format!("Password of tenant {name} replaced.\n"))
+            let v = view(&db, &name, current.as_deref()).await?;
+            report(json, &v, &format!("Password of tenant {name} replaced.\n"))
         }
-        TenantCommand::Disable { name } => {
+        TenantCommand::Disable { name, json } => {
             db.set_enabled(&name, false).await?;
-            print_text(&format!(
-                "Tenant {name} disabled: it can neither enroll nor open tunnels.\n"
-            ))
+            let v = view(&db, &name, current.as_deref()).await?;
+            report(
+                json,
+                &v,
+                &format!("Tenant {name} disabled: it can neither enroll nor open tunnels.\n"),
+            )
         }
-        TenantCommand::Enable { name } => {
+        TenantCommand::Enable { name, json } => {
             db.set_enabled(&name, true).await?;
-            print_text(&format!("Tenant {name} enabled.\n"))
+            let v = view(&db, &name, current.as_deref()).await?;
+            report(json, &v, &format!("Tenant {name} enabled.\n"))
         }
-        TenantCommand::Remove { name } => {
+        TenantCommand::Remove { name, json } => {
+            let v = view(&db, &name, current.as_deref()).await?;
             db.remove_tenant(&name).await?;
-            print_text(&format!(
-                "Tenant {name} removed with its services and client certificates.\n"
-            ))
+            report(
+                json,
+                &Removed { removed: v },
+                &format!("Tenant {name} removed with its services and client certificates.\n"),
+            )
         }
-        TenantCommand::Revoke { name, sha256 } => {
+        TenantCommand::Revoke { name, sha256, json } => {
             let normalized: String = sha256
                 .chars()
                 .filter(|c| c.is_ascii_hexdigit())
@@ -271,21 +304,33 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
                 )));
             }
             db.revoke_client_cert(&name, &normalized).await?;
-            print_text(&format!(
-                "Client certificate {normalized} of tenant {name} revoked.\n"
-            ))
+            report(
+                json,
+                &Revoked {
+                    tenant: name.clone(),
+                    sha256: normalized.clone(),
+                },
+                &format!("Client certificate {normalized} of tenant {name} revoked.\n"),
+            )
         }
         TenantCommand::Service(ServiceCommand::Add {
             tenant,
             service,
             target,
+            json,
         }) => {
             name_arg("service", &service)?;
             parse_target(&target)?;
             db.add_service(&tenant, &service, &target).await?;
-            print_text(&format!(
-                "Tenant {tenant} may now reach {service} ({target}).\n"
-            ))
+            report(
+                json,
+                &TenantService {
+                    tenant: tenant.clone(),
+                    name: service.clone(),
+                    target: target.clone(),
+                },
+                &format!("Tenant {tenant} may now reach {service} ({target}).\n"),
+            )
         }
         TenantCommand::Service(ServiceCommand::List { tenant, json }) => {
             let services: Vec<ServiceView> = db
@@ -306,11 +351,29 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
                 .collect();
             print_text(&table(&["SERVICE", "TARGET"], &rows))
         }
-        TenantCommand::Service(ServiceCommand::Remove { tenant, service }) => {
+        TenantCommand::Service(ServiceCommand::Remove {
+            tenant,
+            service,
+            json,
+        }) => {
+            let target = db
+                .services(&tenant)
+                .await?
+                .into_iter()
+                .find(|s| s.name == service)
+                .map(|s| s.target);
             db.remove_service(&tenant, &service).await?;
-            print_text(&format!(
-                "Service {service} removed from tenant {tenant}.\n"
-            ))
+            report(
+                json,
+                &Removed {
+                    removed: TenantService {
+                        tenant: tenant.clone(),
+                        name: service.clone(),
+                        target: target.unwrap_or_default(),
+                    },
+                },
+                &format!("Service {service} removed from tenant {tenant}.\n"),
+            )
         }
     }
 }

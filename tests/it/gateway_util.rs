@@ -50,8 +50,9 @@ impl GatewayProc {
             .spawn()
             .unwrap();
         let line = crate::util::first_stdout_line(&mut child);
+        // The text line, or the JSON one with --json.
         let addr = line
-            .split_whitespace()
+            .split(|c: char| c.is_whitespace() || c == '"')
             .find_map(|w| w.parse::<SocketAddr>().ok())
             .unwrap_or_else(|| {
                 panic!(

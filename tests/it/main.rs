@@ -13,6 +13,7 @@ mod gateway_util;
 mod hostile;
 mod hostile_files;
 mod import_export;
+mod json_output;
 mod license;
 mod openssl;
 mod permissions;

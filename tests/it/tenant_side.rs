@@ -99,7 +99,7 @@ async fn add_with_the_sha1_thumbprint_then_show_and_check() {
     assert_eq!(w.sp_enrollments(), 1);
     let report: serde_json::Value =
         serde_json::from_str(&w.tenant.ok(&["tenant", "check", "sp", "--json"])).unwrap();
-    assert_eq!(report["tenant"], "acme");
+    assert_eq!(report["username"], "acme");
     // The client key is owner-only.
     use std::os::unix::fs::PermissionsExt;
     let keys: Vec<_> = std::fs::read_dir(w.tenant.data.join("tenant-keys"))

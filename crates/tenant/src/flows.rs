@@ -205,12 +205,14 @@ fn services_of(json: &serde_json::Value) -> Vec<String> {
 pub struct CheckReport {
     /// Provider name.
     pub name: String,
-    /// `address:port`.
-    pub endpoint: String,
+    /// The gateway's host (the same key as in `provider show`).
+    pub address: String,
+    /// The gateway's port.
+    pub port: u16,
     /// The pinned (and presented) thumbprint.
     pub thumbprint: String,
-    /// The tenant this machine is enrolled as.
-    pub tenant: String,
+    /// The tenant this machine is enrolled as (`username`, as in `provider show`).
+    pub username: String,
     /// Services offered now.
     pub services: Vec<String>,
     /// Days until the pinned certificate expires.
@@ -251,9 +253,10 @@ pub(crate) async fn check_session(session: &Session) -> Result<CheckReport, Tena
         CertificateInfo::from_der(&p.cert_der)?.days_left(time::OffsetDateTime::now_utc());
     Ok(CheckReport {
         name: p.name.clone(),
-        endpoint: cloudgate_addr::endpoint(&p.address, p.port),
+        address: p.address.clone(),
+        port: p.port,
         thumbprint: p.thumbprint.clone(),
-        tenant: reply.json["tenant"]
+        username: reply.json["tenant"]
             .as_str()
             .unwrap_or_default()
             .to_string(),
