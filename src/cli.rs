@@ -190,10 +190,23 @@ pub enum ServiceCommand {
 pub enum GatewayCommand {
     /// Run the gateway in the foreground (SIGTERM/SIGINT stop it gracefully, SIGHUP reloads)
     #[command(
-        after_help = "Settings come from the defaults, then --config FILE (TOML; see dist/gateway.toml), then \
-the flags. With no certificate applied, the first start generates and applies one and logs its thumbprint."
+        after_help = "Settings come from the defaults, then --config FILE or DATA_DIR/gateway.toml (TOML; see \
+dist/gateway.toml), then the flags. With no certificate applied, the first start generates and applies one and logs its thumbprint."
     )]
     Run(GatewayRunArgs),
+    /// Show or set the address tenants reach the gateway at (`public_address` in DATA_DIR/gateway.toml)
+    #[command(
+        after_help = "The address is printed in the `cloudgate tenant provider add` command that the wizard, \
+`cert generate --apply`, `cert import --apply` and `cert apply` give you to send to tenants. Without one, this \
+host's fully qualified name is used."
+    )]
+    Address {
+        /// The new address: HOST or HOST:PORT (a DNS name tenants resolve, or an IP address)
+        address: Option<String>,
+        /// Print the address as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -201,7 +214,7 @@ pub struct GatewayRunArgs {
     /// Address to listen on: PORT, ADDR:PORT or [IPv6]:PORT [default: [::]:6180, IPv6 and IPv4]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
-    /// Configuration file (TOML)
+    /// Configuration file (TOML) [default: DATA_DIR/gateway.toml when it exists]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Most connections open at once [default: 4096]

@@ -6,22 +6,29 @@ use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 
-/// Copies `text`; returns where it went, for the message that says so. Fails only when it went
-/// nowhere.
-pub fn copy(text: &str) -> anyhow::Result<Vec<&'static str>> {
-    let mut targets = Vec::new();
-    if copy_via_terminal(text).is_ok() {
-        targets.push("the terminal (OSC 52)");
+/// Tries to copy `text` and returns one line that says honestly what happened: a desktop tool
+/// confirms a copy, a terminal only receives a request it may ignore, and where neither exists
+/// nothing was copied. Never fails: copying is a convenience beside text already printed.
+pub fn copy(text: &str) -> String {
+    let desktop = copy_via_desktop(text);
+    let terminal = terminal_accepts_osc52() && copy_via_terminal(text).is_ok();
+    match (desktop, terminal) {
+        (Some(tool), true) => format!(
+            "Copied the Summary to {tool}, and asked the terminal to copy it too (OSC 52)."
+        ),
+        (Some(tool), false) => format!("Copied the Summary to {tool}."),
+        (None, true) => "Asked the terminal to copy the Summary to the clipboard (OSC 52); if your terminal does not allow it, nothing was copied: select the lines above instead.".to_string(),
+        (None, false) => "Nothing was copied: there is no desktop clipboard here and the terminal cannot be asked to copy; select the lines above instead.".to_string(),
     }
-    if let Some(tool) = copy_via_desktop(text) {
-        targets.push(tool);
+}
+
+/// Terminals known to ignore OSC 52 (the Linux console, `dumb`) are not sent it; others may
+/// accept it or not, which no program can tell.
+fn terminal_accepts_osc52() -> bool {
+    match std::env::var("TERM") {
+        Ok(t) => !(t.is_empty() || t == "linux" || t == "dumb"),
+        Err(_) => false,
     }
-    if targets.is_empty() {
-        anyhow::bail!(
-            "there is no terminal or desktop clipboard to copy to; copy the lines above by hand"
-        );
-    }
-    Ok(targets)
 }
 
 /// Writes the OSC 52 "set clipboard" sequence to the controlling terminal, not to stdout, so a

@@ -9,6 +9,8 @@ mod cmd;
 mod context;
 mod exit;
 mod input;
+mod line_edit;
+mod public_address;
 mod render;
 
 use std::process::ExitCode;

@@ -31,9 +31,10 @@ pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
             let entry = ctx.store_for_read().find(&cert)?;
             output(&entry, json)?;
             if copy {
-                let targets =
-                    crate::clipboard::copy(&summary_lines(&entry.meta.friendly_name, &entry.info))?;
-                eprintln!("Copied the Summary to {}.", targets.join(" and "));
+                eprintln!(
+                    "{}",
+                    crate::clipboard::copy(&summary_lines(&entry.meta.friendly_name, &entry.info))
+                );
             }
             Ok(())
         }
@@ -200,6 +201,11 @@ fn apply(
     if let Some(prev) = previous.filter(|p| p.sha256 != entry.info.fingerprints.sha256_hex()) {
         out.push_str(&format!("It replaces {}.\n", prev.thumbprint));
     }
+    out.push('\n');
+    out.push_str(&crate::public_address::tenant_instructions(
+        ctx,
+        &entry.info.fingerprints.sha256_hex(),
+    ));
     print_text(&out)
 }
 

@@ -11,9 +11,14 @@ use crate::context::Context;
 use crate::exit::usage;
 use crate::input::read_input_file;
 
-fn config(args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig> {
+fn config(ctx: &Context, args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig> {
     let mut config = GatewayConfig::default();
-    if let Some(path) = &args.config {
+    let default_file = ctx.layout.gateway_config();
+    let file = args
+        .config
+        .clone()
+        .or_else(|| default_file.exists().then_some(default_file));
+    if let Some(path) = &file {
         let text = read_input_file(path, "configuration file")?;
         let text = std::str::from_utf8(&text)
             .map_err(|_| usage(format!("{} is not UTF-8 text", path.display())))?;
@@ -52,7 +57,7 @@ fn config(args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig> {
 }
 
 pub async fn run(ctx: &Context, args: GatewayRunArgs) -> anyhow::Result<()> {
-    let config = config(&args)?;
+    let config = config(ctx, &args)?;
     let store = ctx.store_for_write()?;
     let db = ctx.sp_db().await?;
     let state = SharedState::load(store, db)
@@ -99,4 +104,31 @@ pub async fn run(ctx: &Context, args: GatewayRunArgs) -> anyhow::Result<()> {
     )?;
     gateway.run(shutdown).await?;
     Ok(())
+}
+
+/// `cloudgate sp gateway address [ADDRESS]`.
+pub fn address(ctx: &Context, new: Option<String>, json: bool) -> anyhow::Result<()> {
+    use crate::public_address;
+    if let Some(a) = new {
+        let parsed = cloudgate_addr::HostPort::parse(&a, Some(cloudgate_addr::GATEWAY_PORT))
+            .map_err(|e| usage(e.to_string()))?;
+        public_address::save(ctx, &parsed)?;
+    }
+    let configured = public_address::configured(ctx)?;
+    let (address, source) = match &configured {
+        Some(a) => (public_address::shown(a), "configured"),
+        None => (public_address::default_address(), "host name"),
+    };
+    let value = serde_json::json!({
+        "public_address": address,
+        "source": source,
+        "config": ctx.layout.gateway_config().display().to_string(),
+    });
+    let text = match configured {
+        Some(_) => format!("Tenants reach this gateway at {address}.\n"),
+        None => format!(
+            "No public address is set; tenants are told this host's name, {address}. Set it with `cloudgate sp gateway address HOST[:PORT]`.\n"
+        ),
+    };
+    crate::render::report(json, &value, &text)
 }

@@ -30,11 +30,40 @@ pub fn defaults(ctx: &Context, warn_about_licensee: bool) -> anyhow::Result<Defa
 /// Generates, with a spinner on a terminal for slow key types.
 pub fn generate_with_progress(request: &SelfSignedRequest) -> anyhow::Result<GeneratedCertificate> {
     let spinner = spinner_for(request);
-    let generated = generate_self_signed(request);
+    let generated = interruptible(request.clone());
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    generated.context("generating the certificate")
+    generated?.context("generating the certificate")
+}
+
+/// Generates on a thread of its own while this one waits for the result or for Ctrl-C: an RSA
+/// key can take seconds, and an interrupted run must say that nothing was written rather than
+/// die silently by the signal. Nothing is in the store before generation ends, so leaving the
+/// thread behind at exit loses nothing.
+fn interruptible(
+    request: SelfSignedRequest,
+) -> anyhow::Result<Result<GeneratedCertificate, cloudgate_pki::PkiError>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // Test hook: hold generation back, so a test's Ctrl-C surely lands during it.
+    let delay = std::env::var("CLOUDGATE_TEST_KEYGEN_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    std::thread::spawn(move || {
+        if let Some(ms) = delay {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        let _ = tx.send(generate_self_signed(&request));
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        tokio::select! {
+            done = rx => done.map_err(|_| anyhow::anyhow!("key generation stopped unexpectedly")),
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("cancelled; nothing was written")),
+        }
+    })
 }
 
 pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
@@ -107,6 +136,13 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
         ));
     }
     out.push_str("This certificate is not issued by a trusted CA: send the six Summary lines above to your tenants so they can verify its thumbprint.\n");
+    if args.apply {
+        out.push('\n');
+        out.push_str(&crate::public_address::tenant_instructions(
+            ctx,
+            &entry.info.fingerprints.sha256_hex(),
+        ));
+    }
     print_text(&out)
 }
 

@@ -149,8 +149,12 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
     out.push_str(&certificate_text(&entry));
     if args.apply {
         out.push_str(
-            "\nThe certificate is now in use: Cloud Connect certificate is being updated.\n",
+            "\nThe certificate is now in use: Cloud Connect certificate is being updated.\n\n",
         );
+        out.push_str(&crate::public_address::tenant_instructions(
+            ctx,
+            &entry.info.fingerprints.sha256_hex(),
+        ));
     } else {
         out.push_str(&format!(
             "\nPut it into use with: cloudgate sp cert apply {}\n",

@@ -45,6 +45,9 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
                 SpCommand::Gateway(GatewayCommand::Run(run_args)) => {
                     runtime()?.block_on(gateway::run(&ctx, run_args))
                 }
+                SpCommand::Gateway(GatewayCommand::Address { address, json }) => {
+                    gateway::address(&ctx, address, json)
+                }
                 SpCommand::Cert(CertCommand::Generate(gen_args)) => generate::run(&ctx, gen_args),
                 SpCommand::Cert(CertCommand::Manage) => manage::run(&ctx),
                 SpCommand::Cert(CertCommand::Import(import_args)) => import::run(&ctx, import_args),

@@ -113,7 +113,10 @@ fn show_prints_the_six_summary_lines_first() {
     let (day, clock) = date.split_once(' ').unwrap();
     let parts: Vec<&str> = day.split('/').collect();
     assert_eq!(parts.len(), 3, "{date}");
-    assert!(clock.ends_with(" AM") || clock.ends_with(" PM"), "{date}");
+    assert!(
+        clock.ends_with(" AM UTC") || clock.ends_with(" PM UTC"),
+        "{date}"
+    );
     assert_eq!(lines[4], format!("Thumbprint: {}", c.thumbprint));
     assert_eq!(lines[5], format!("Serial number: {}", c.serial));
     assert_eq!(lines[6], "");

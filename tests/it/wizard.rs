@@ -13,18 +13,30 @@ const ENTER: &str = "\r";
 const DOWN: &str = "\x1b[B";
 const ESC: &str = "\x1b";
 const CTRL_C: &str = "\x03";
+const CTRL_U: &str = "\x15";
+const CTRL_W: &str = "\x17";
 
 struct Wizard {
     session: OsSession,
 }
 
+/// The public address most tests configure first, so the wizard does not ask for it.
+const ADDRESS: &str = "sp.test.example";
+
 impl Wizard {
+    /// The wizard, with the public address already configured.
     fn start(env: &Env) -> Self {
+        env.ok(&["sp", "gateway", "address", ADDRESS]);
+        Self::start_with(env, &[])
+    }
+
+    /// The wizard as a new SP meets it, with extra environment variables.
+    fn start_with(env: &Env, vars: &[(&str, &str)]) -> Self {
         let bin = assert_cmd::cargo::cargo_bin("cloudgate");
         let mut cmd = std::process::Command::new("sh");
         cmd.arg("-c")
             .arg(format!(
-                "'{}' sp cert manage; echo \"EXIT=$?\"",
+                "trap : INT; '{}' sp cert manage; echo \"EXIT=$?\"",
                 bin.display()
             ))
             .env("CLOUDGATE_HOME", &env.data)
@@ -33,6 +45,9 @@ impl Wizard {
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
             .current_dir(env.dir.path());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
         let mut session = Session::spawn(cmd).expect("spawn on a pty");
         session.set_expect_timeout(Some(Duration::from_secs(30)));
         Wizard { session }
@@ -222,11 +237,21 @@ fn import_with_a_wrong_password_asks_again() {
     w.expect("Password:");
     w.send("wrong");
     w.send(ENTER);
-    w.expect("wrong password");
-    w.expect("Certificate file:");
-    w.send(CTRL_C);
-    assert_ne!(w.exit_code(), 0);
-    assert!(env.list().is_empty());
+    let said = w.expect("tries left");
+    assert!(said.contains("wrong password"), "{said}");
+    // The password is asked again, hidden; the file is not.
+    let again = w.expect("Password:");
+    assert!(!again.contains("Certificate file:"), "{again}");
+    w.send("right");
+    w.send(ENTER);
+    let summary = summary_then(&mut w, 0);
+    assert!(
+        !summary.contains("right") && !summary.contains("wrong\r"),
+        "{summary}"
+    );
+    w.expect("is now in use");
+    assert_eq!(w.exit_code(), 0);
+    assert_eq!(env.list().len(), 1);
 }
 
 #[test]
@@ -255,26 +280,150 @@ fn keep_existing_changes_nothing() {
 }
 
 #[test]
-fn back_returns_to_the_first_step_and_cancel_writes_nothing() {
+fn back_goes_one_step_back_keeping_the_answers_and_cancel_writes_nothing() {
     let env = Env::new();
     let mut w = Wizard::start(&env);
     choose_type(&mut w, 0);
-    generate_step(&mut w);
+    w.expect("Step 2 of 3: Generate certificate");
+    w.expect("Friendly name:");
+    w.send("Kept Name");
+    w.send(ENTER);
+    w.expect("Key type:");
+    w.send("ecdsa-p384");
+    w.send(ENTER);
+    w.expect("Validity (days):");
+    w.send("90");
+    w.send(ENTER);
+    w.expect("Step 3 of 3: Summary");
     summary_then(&mut w, 2); // Back
-    w.expect("Certificate Type:");
-    choose_type_again_then_cancel(&mut w);
-    assert_ne!(w.exit_code(), 0);
-    assert!(
-        !env.data.join("store/certs").exists() || env.list().is_empty(),
-        "nothing written"
-    );
+    // Back at step 2, with every answer still there: Enter three times keeps them.
+    w.expect("Step 2 of 3: Generate certificate");
+    let shown = w.expect("Kept Name");
+    assert!(!shown.contains("Certificate Type:"), "{shown}");
+    w.send(ENTER);
+    w.expect("Key type:");
+    w.send(ENTER);
+    w.expect("90");
+    w.send(ENTER);
+    let summary = summary_then(&mut w, 0);
+    assert!(summary.contains("Name: Kept Name"), "{summary}");
+    w.expect("is now in use");
+    assert_eq!(w.exit_code(), 0);
+    let list = env.list();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].key_type, "ecdsa-p384");
+
+    // Esc in a field goes to the previous field; Cancel at the Summary writes nothing.
+    let mut w = Wizard::start(&env);
+    choose_type(&mut w, 0);
+    w.expect("Friendly name:");
+    w.send(ENTER);
+    w.expect("Key type:");
+    w.send("ecdsa-p256");
+    w.send(ENTER);
+    w.expect("Validity (days):");
+    w.send(ESC);
+    w.expect("Key type:");
+    w.send(ENTER);
+    w.expect("Validity (days):");
+    w.send(ENTER);
+    summary_then(&mut w, 3); // Cancel
+    w.expect("cancelled; nothing was written");
+    assert_eq!(w.exit_code(), 1);
+    assert_eq!(env.list().len(), 1, "nothing written");
 }
 
-fn choose_type_again_then_cancel(w: &mut Wizard) {
+#[test]
+fn the_friendly_name_default_is_a_placeholder_and_shell_keys_edit_the_line() {
+    let env = Env::new();
+    let mut w = Wizard::start(&env);
+    choose_type(&mut w, 0);
+    w.expect("Friendly name:");
+    // Typing replaces the default at once; Ctrl-U clears the line, Ctrl-W the last word.
+    w.send("junk text");
+    w.send(CTRL_U);
+    w.send("Edited Name extra");
+    w.send(CTRL_W);
     w.send(ENTER);
-    generate_step(w);
-    summary_then(w, 3); // Cancel
-    w.expect("cancelled; nothing was written");
+    w.expect("Key type:");
+    w.send("ecdsa-p256");
+    w.send(ENTER);
+    w.expect("Validity (days):");
+    w.send(ENTER);
+    let summary = summary_then(&mut w, 0);
+    assert!(summary.contains("Name: Edited Name\r"), "{summary}");
+    w.expect("is now in use");
+    assert_eq!(w.exit_code(), 0);
+    assert_eq!(env.list()[0].friendly_name, "Edited Name");
+}
+
+#[test]
+fn ctrl_c_during_key_generation_says_nothing_was_written() {
+    let env = Env::new();
+    env.ok(&["sp", "gateway", "address", ADDRESS]);
+    // Key generation held for a minute (a test hook), so Ctrl-C surely lands during it.
+    let mut w = Wizard::start_with(&env, &[("CLOUDGATE_TEST_KEYGEN_DELAY_MS", "60000")]);
+    choose_type(&mut w, 0);
+    generate_step(&mut w);
+    std::thread::sleep(Duration::from_millis(300));
+    w.send(CTRL_C);
+    let before = w.expect("cancelled; nothing was written");
+    assert!(!before.contains("Summary:"), "{before}");
+    assert_eq!(w.exit_code(), 1);
+    assert!(!env.data.join("store/certs").exists() || env.list().is_empty());
+}
+
+#[test]
+fn the_public_address_is_asked_once_and_the_tenant_command_works_as_printed() {
+    let env = Env::new();
+    let mut w = Wizard::start_with(&env, &[]);
+    choose_type(&mut w, 0);
+    generate_step(&mut w);
+    w.expect("Public address of this gateway:");
+    w.send("backup.example.net:7443");
+    w.send(ENTER);
+    let summary = summary_then(&mut w, 0);
+    assert!(
+        summary.contains("UTC"),
+        "the expiration date says its zone: {summary}"
+    );
+    w.expect("is now in use");
+    assert_eq!(w.exit_code(), 0);
+    let current: CertJson =
+        serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
+    assert!(
+        summary.contains(&format!(
+            "cloudgate tenant provider add backup.example.net:7443 --username <TENANT> --thumbprint {}",
+            current.sha256
+        )),
+        "{summary}"
+    );
+    let config = std::fs::read_to_string(env.data.join("gateway.toml")).unwrap();
+    assert!(
+        config.contains("public_address = \"backup.example.net:7443\""),
+        "{config}"
+    );
+    // Not asked again; the non-interactive commands print the same working command.
+    let mut w = Wizard::start_with(&env, &[]);
+    choose_type(&mut w, 0);
+    generate_step(&mut w);
+    let seen = w.expect("Summary:");
+    assert!(!seen.contains("Public address of this gateway"), "{seen}");
+    w.send(CTRL_C);
+    assert_eq!(w.exit_code(), 1);
+    let out = env.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "ecdsa-p256",
+        "--apply",
+        "--force",
+    ]);
+    assert!(
+        out.contains("cloudgate tenant provider add backup.example.net:7443 --username <TENANT> --thumbprint "),
+        "{out}"
+    );
 }
 
 #[test]
@@ -310,12 +459,22 @@ fn copy_to_clipboard_sends_exactly_the_summary_through_osc52() {
         .decode(found.get(1).unwrap())
         .unwrap();
     let copied = String::from_utf8(copied).unwrap();
-    w.expect("Copied the Summary to the terminal (OSC 52)");
+    w.expect("Asked the terminal to copy the Summary to the clipboard (OSC 52)");
     w.expect("Summary:");
     w.send(CTRL_C);
     assert_ne!(w.exit_code(), 0);
     let lines: Vec<&str> = copied.lines().collect();
-    assert_eq!(lines.len(), 6, "{copied}");
+    assert_eq!(
+        lines.len(),
+        9,
+        "the Summary, then the tenant's command: {copied}"
+    );
+    assert!(
+        lines[8].starts_with(&format!(
+            "cloudgate tenant provider add {ADDRESS} --username <TENANT> --thumbprint "
+        )),
+        "{copied}"
+    );
     for (line, prefix) in lines.iter().zip([
         "Name: ",
         "Issued to: ",
@@ -355,6 +514,33 @@ fn show_copy_sends_the_summary_through_osc52() {
         "{copied}"
     );
     assert_eq!(copied.lines().count(), 6);
+}
+
+#[test]
+fn show_copy_never_fails_the_show_and_says_what_it_did() {
+    let env = Env::new();
+    let c = env.generate(&["--key-type", "ecdsa-p256"]);
+    for term in ["linux", "xterm"] {
+        // stdout is a pipe here, and there may be no terminal at all.
+        let out = env
+            .cmd()
+            .args(["sp", "cert", "show", &c.thumbprint, "--copy"])
+            .env("TERM", term)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{term}: {e}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&c.thumbprint));
+        assert!(
+            !e.contains("Copied the Summary to the terminal"),
+            "{term}: {e}"
+        );
+        if term == "linux" {
+            assert!(e.contains("Nothing was copied"), "{e}");
+        }
+    }
 }
 
 #[test]

@@ -13,8 +13,9 @@ pub fn format_rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
-/// Formats a time the way the reference product's Summary shows an expiration date, in UTC:
-/// `10/20/2027 12:52 PM`.
+/// Formats a time the way the reference product's Summary shows an expiration date, saying
+/// that it is UTC (the reference product shows local time without saying so):
+/// `10/20/2027 12:52 PM UTC`.
 pub fn format_summary_date(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     let (hour12, meridiem) = match t.hour() {
@@ -24,7 +25,7 @@ pub fn format_summary_date(t: OffsetDateTime) -> String {
         h => (h - 12, "PM"),
     };
     format!(
-        "{}/{}/{} {}:{:02} {}",
+        "{}/{}/{} {}:{:02} {} UTC",
         u8::from(t.month()),
         t.day(),
         t.year(),
@@ -43,19 +44,19 @@ mod tests {
     fn summary_date_matches_reference_form() {
         assert_eq!(
             format_summary_date(datetime!(2027-10-20 12:52 UTC)),
-            "10/20/2027 12:52 PM"
+            "10/20/2027 12:52 PM UTC"
         );
         assert_eq!(
             format_summary_date(datetime!(2027-01-05 00:07 UTC)),
-            "1/5/2027 12:07 AM"
+            "1/5/2027 12:07 AM UTC"
         );
         assert_eq!(
             format_summary_date(datetime!(2027-01-05 23:59 UTC)),
-            "1/5/2027 11:59 PM"
+            "1/5/2027 11:59 PM UTC"
         );
         assert_eq!(
             format_summary_date(datetime!(2027-01-05 11:00 +02:00)),
-            "1/5/2027 9:00 AM"
+            "1/5/2027 9:00 AM UTC"
         );
     }
 

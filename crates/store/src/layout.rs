@@ -60,6 +60,12 @@ impl Layout {
         self.data_dir.join("audit.log")
     }
 
+    /// The gateway's configuration file, read by `sp gateway run` unless `--config` names
+    /// another; also holds the `public_address` that tenant commands are printed with.
+    pub fn gateway_config(&self) -> PathBuf {
+        self.data_dir.join("gateway.toml")
+    }
+
     /// The SP database (SQLite): tenants, services, enrolled client certificates.
     pub fn sp_database(&self) -> PathBuf {
         self.data_dir.join("sp.db")
