@@ -19,28 +19,84 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes. Hidden from each command's option list (they would repeat in
+/// every `--help`); `cloudgate --help` and `cloudgate(1)` list them once, see [`command`].
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Data directory [default: /var/lib/cloudgate for root, else $XDG_DATA_HOME/cloudgate or
     /// ~/.local/share/cloudgate]
-    #[arg(long, global = true, env = "CLOUDGATE_HOME", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "CLOUDGATE_HOME",
+        value_name = "DIR"
+    )]
     pub data_dir: Option<PathBuf>,
     /// Group whose members may read private keys (the "local administrators") [default: group
     /// `cloudgate` if it exists, else root's group]
     #[arg(
         long,
         global = true,
+        hide = true,
         env = "CLOUDGATE_ADMIN_GROUP",
         value_name = "NAME"
     )]
     pub admin_group: Option<String>,
     /// More log output on stderr (-v info, -vv debug); CLOUDGATE_LOG overrides
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, hide = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Log format on stderr
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CLOUDGATE_LOG_FORMAT")]
+    #[arg(long, global = true, hide = true, value_enum, default_value_t = LogFormat::Text, env = "CLOUDGATE_LOG_FORMAT")]
     pub log_format: LogFormat,
+}
+
+/// The global options, listed once in `cloudgate --help`.
+const GLOBAL_OPTIONS_HELP: &str = "\
+Global options (every command takes them):
+  --data-dir DIR       Data directory [env: CLOUDGATE_HOME] [default: /var/lib/cloudgate for root,
+                       else $XDG_DATA_HOME/cloudgate or ~/.local/share/cloudgate]
+  --admin-group NAME   Group whose members may read private keys [env: CLOUDGATE_ADMIN_GROUP]
+                       [default: group `cloudgate` if it exists, else root's group]
+  -v, --verbose        More log output on stderr (-v info, -vv debug); CLOUDGATE_LOG overrides
+  --log-format FORMAT  Log format on stderr: text or json [env: CLOUDGATE_LOG_FORMAT]";
+
+/// The one line each subcommand's `--help` has instead of the global options.
+const GLOBAL_OPTIONS_POINTER: &str =
+    "Global options (--data-dir, --admin-group, -v, --log-format): see `cloudgate --help`.";
+
+/// The grammar as parsed and shown: the global options listed once at the top and pointed to
+/// from every subcommand.
+pub fn command() -> clap::Command {
+    fn point(cmd: clap::Command) -> clap::Command {
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .collect();
+        let mut cmd = cmd;
+        for name in names {
+            cmd = cmd.mut_subcommand(name, |sub| {
+                let after = match sub.get_after_help() {
+                    Some(a) => format!("{a}\n\n{GLOBAL_OPTIONS_POINTER}"),
+                    None => GLOBAL_OPTIONS_POINTER.to_string(),
+                };
+                point(sub.after_help(after))
+            });
+        }
+        cmd
+    }
+    let root = <Cli as clap::CommandFactory>::command()
+        .after_help(format!("{GLOBAL_OPTIONS_HELP}\n\n{EXIT_CODES_HELP}"));
+    point(root)
+}
+
+/// The grammar for shell completion: the global options visible, so they complete.
+pub fn command_for_completion() -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    for id in ["data_dir", "admin_group", "verbose", "log_format"] {
+        cmd = cmd.mut_arg(id, |a| a.hide(false));
+    }
+    cmd
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,8 +122,12 @@ pub enum Command {
         /// The shell
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff) to stdout
-    Man,
+    /// Print the manual page (roff) to stdout, or write every page into a directory
+    Man {
+        /// Write one page per command (cloudgate.1, cloudgate-sp-cert-generate.1, ...) into DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -578,6 +638,7 @@ mod tests {
     #[test]
     fn grammar_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
@@ -605,6 +666,9 @@ pub enum TenantSideCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Several tunnels from a configuration file, as a long-running service
+    #[command(subcommand)]
+    Tunnels(TunnelsCommand),
     /// Carry local TCP connections to a provider's service through the pinned, mutual-TLS gateway
     Tunnel {
         /// The provider's name
@@ -618,6 +682,30 @@ pub enum TenantSideCommand {
         /// follows renewals, confirms to the SP which certificate it trusts)
         #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
         check_interval: u64,
+        /// Print the startup line on stdout as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TunnelsCommand {
+    /// Run every tunnel of a configuration file as a service: back-off reconnects, SIGHUP reloads
+    #[command(
+        after_help = "The file (TOML) lists the tunnels:\n\n  check_interval_secs = 300   # optional\n  \
+[[tunnel]]\n  provider = \"backup.example.com:6180\"   # a name from `cloudgate tenant provider list`\n  \
+service = \"repo\"\n  listen = \"127.0.0.1:10001\"\n\nA tunnel that cannot open (the gateway is away) is tried again \
+after 1, 2, 4 ... 60 seconds; one refused for trust or credentials every 60 seconds until fixed. SIGHUP re-reads the \
+file: new tunnels start, removed ones stop, the others keep their connections. SIGTERM and SIGINT stop."
+    )]
+    Run {
+        /// The configuration file [default: DATA_DIR/tunnels.toml]
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Serve GET /health (200 when every tunnel is up, else 503) and GET /metrics (Prometheus)
+        /// at ADDR:PORT (off by default)
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics: Option<String>,
         /// Print the startup line on stdout as JSON
         #[arg(long)]
         json: bool,

@@ -10,12 +10,11 @@ mod context;
 mod exit;
 mod input;
 mod line_edit;
+mod manual;
 mod public_address;
 mod render;
 
 use std::process::ExitCode;
-
-use clap::Parser as _;
 
 /// Every freed block is wiped: secrets in buffers that hyper and rustls own and free (a
 /// tenant's `Authorization` header, decrypted records) do not linger in memory.
@@ -26,7 +25,10 @@ fn main() -> ExitCode {
     // With --json anywhere, errors are JSON too (on stdout, where the script reads), besides
     // the line for people on stderr.
     let json = std::env::args_os().any(|a| a == "--json");
-    let args = match cli::Cli::try_parse() {
+    let parsed = cli::command()
+        .try_get_matches()
+        .and_then(|m| <cli::Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let args = match parsed {
         Ok(args) => args,
         Err(e) if json && e.use_stderr() => {
             let rendered = e.render().to_string();
@@ -44,7 +46,11 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
-    let daemon = matches!(args.command, cli::Command::Sp(cli::SpCommand::Gateway(_)));
+    let daemon = matches!(
+        args.command,
+        cli::Command::Sp(cli::SpCommand::Gateway(cli::GatewayCommand::Run(_)))
+            | cli::Command::Tenant(cli::TenantSideCommand::Tunnels(_))
+    );
     init_tracing(args.global.verbose, args.global.log_format, daemon);
     match cmd::run(args) {
         Ok(()) => ExitCode::SUCCESS,

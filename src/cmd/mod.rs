@@ -10,8 +10,7 @@ mod manage;
 pub mod provider;
 mod switch;
 mod tenant;
-
-use clap::CommandFactory as _;
+mod tunnels;
 
 use crate::cli::{CertCommand, Cli, Command, GatewayCommand, SpCommand};
 use crate::context::Context;
@@ -22,14 +21,19 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
-                &mut Cli::command(),
+                &mut crate::cli::command_for_completion(),
                 "cloudgate",
                 &mut std::io::stdout(),
             );
             Ok(())
         }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+        Command::Man { dir: None } => {
+            let pages = crate::manual::pages(crate::cli::command())?;
+            crate::render::print_text(&String::from_utf8_lossy(&pages[0].1))
+        }
+        Command::Man { dir: Some(dir) } => {
+            let written = crate::manual::write_all(crate::cli::command(), &dir)?;
+            eprintln!("Wrote {} manual pages to {}.", written.len(), dir.display());
             Ok(())
         }
         Command::Tenant(cmd) => {

@@ -458,6 +458,11 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                 &format!("Provider {name} removed, with this machine's client key for it.\n"),
             )
         }
+        TenantSideCommand::Tunnels(crate::cli::TunnelsCommand::Run {
+            config,
+            metrics,
+            json,
+        }) => super::tunnels::run(ctx, config, metrics, json).await,
         TenantSideCommand::Check { name, json } => {
             let report = loud(cloudgate_tenant::check(&paths, &name).await)?;
             expiry_notice(&name, report.days_left)?;

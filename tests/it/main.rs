@@ -22,5 +22,6 @@ mod tenant_cli;
 mod tenant_side;
 mod testssl;
 mod trust;
+mod tunnels_service;
 mod util;
 mod wizard;

@@ -66,6 +66,12 @@ impl Layout {
         self.data_dir.join("gateway.toml")
     }
 
+    /// On a tenant: the tunnels `tenant tunnels run` keeps open, unless `--config` names
+    /// another file.
+    pub fn tunnels_config(&self) -> PathBuf {
+        self.data_dir.join("tunnels.toml")
+    }
+
     /// The SP database (SQLite): tenants, services, enrolled client certificates.
     pub fn sp_database(&self) -> PathBuf {
         self.data_dir.join("sp.db")

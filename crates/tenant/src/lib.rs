@@ -13,6 +13,8 @@ mod error;
 mod flows;
 mod paths;
 mod session;
+mod status_http;
+mod supervisor;
 #[cfg(test)]
 mod test_server;
 mod tickets;
@@ -25,6 +27,10 @@ pub use flows::{
     AddRequest, CheckReport, Probe, add_provider, check, probe, refresh_pin, remove_provider,
 };
 pub use paths::TenantPaths;
+pub use status_http::serve_status;
+pub use supervisor::{
+    Statuses, Supervisor, TunnelSpec, TunnelStatus, TunnelsConfig, render_metrics,
+};
 pub use tickets::{TICKETS_PER_SERVER, TicketStore};
 pub use trust::{Refusal, TrustState, Verdict};
 pub use tunnel::{TunnelListener, open_tunnel};
