@@ -212,6 +212,17 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove a tenant's enrolled machines not seen (no tunnel, no check) for DAYS days
+    Prune {
+        name: String,
+        /// Machines unused for at least this many days are removed (they enroll again with the
+        /// tenant's password if they come back)
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+        unseen_days: u32,
+        /// Print the removed machines as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// The SP-side services a tenant may reach
     #[command(subcommand)]
     Service(ServiceCommand),

@@ -192,6 +192,13 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         )],
     ),
     (
+        "cloudgate-sp-tenant-prune",
+        &[(
+            "cloudgate sp tenant prune globex --unseen-days 90",
+            "Remove the machines that have not connected for 90 days.",
+        )],
+    ),
+    (
         "cloudgate-sp-tenant-revoke",
         &[(
             "cloudgate sp tenant revoke globex 3F9A…",

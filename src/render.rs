@@ -163,12 +163,92 @@ pub fn certificate_table(entries: &[StoredCertificate]) -> String {
     table(&header, &rows)
 }
 
-/// Left-aligned columns separated by two spaces, with no trailing spaces.
+/// Left-aligned columns separated by two spaces, with no trailing spaces, fitted to the
+/// terminal's width (see [`output_width`]).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    table_within(header, rows, output_width())
+}
+
+/// The width tables must fit: `$COLUMNS` when set, else the terminal's when stdout is one;
+/// `None` (no limit) for a pipe, where a script wants whole values (and should use `--json`).
+pub fn output_width() -> Option<usize> {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return Some(n);
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return crossterm::terminal::size()
+            .ok()
+            .map(|(w, _)| usize::from(w));
+    }
+    None
+}
+
+/// Columns narrower than this are not shrunk further to fit.
+const MIN_COLUMN: usize = 8;
+const GAP: usize = 2;
+
+/// The display width of text on a terminal: wide (CJK, emoji) characters count two, combining
+/// marks none.
+pub fn display_width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// `s` cut to at most `width` columns, with `…` where it was cut.
+fn truncate(s: &str, width: usize) -> String {
+    if display_width(s) <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// [`table`] with an explicit width limit.
+pub fn table_within(header: &[&str], rows: &[Vec<String>], limit: Option<usize>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| display_width(h)).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(display_width(cell));
+        }
+    }
+    if let Some(limit) = limit {
+        // Shrink the widest column, a column at a time, until the table fits; no column goes
+        // below its header (so every column keeps its name) or MIN_COLUMN.
+        let mins: Vec<usize> = header
+            .iter()
+            .zip(&widths)
+            .map(|(h, w)| display_width(h).max((*w).min(MIN_COLUMN)))
+            .collect();
+        let total = |w: &[usize]| w.iter().sum::<usize>() + GAP * w.len().saturating_sub(1);
+        while total(&widths) > limit {
+            let Some(i) = (0..widths.len())
+                .filter(|&i| widths[i] > mins[i])
+                .max_by_key(|&i| widths[i])
+            else {
+                break;
+            };
+            let excess = total(&widths) - limit;
+            let next = (0..widths.len())
+                .filter(|&j| j != i)
+                .map(|j| widths[j])
+                .max()
+                .unwrap_or(0);
+            let room = widths[i] - mins[i];
+            let step = excess.min(room).min(widths[i].saturating_sub(next).max(1));
+            widths[i] -= step.max(1);
         }
     }
     let line = |cells: Vec<String>| -> String {
@@ -177,8 +257,10 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             if i > 0 {
                 s.push_str("  ");
             }
-            s.push_str(cell);
-            s.push_str(&" ".repeat(w - cell.chars().count()));
+            let cell = truncate(cell, *w);
+            let pad = w.saturating_sub(display_width(&cell));
+            s.push_str(&cell);
+            s.push_str(&" ".repeat(pad));
         }
         s.trim_end().to_string() + "\n"
     };
@@ -236,10 +318,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn wide_characters_count_twice_and_tables_fit() {
+        let t = table_within(
+            &["NAME", "X"],
+            &[
+                vec!["漢字".into(), "1".into()],
+                vec!["ab".into(), "2".into()],
+            ],
+            None,
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        // "漢字" is four columns wide: the second column starts at the same column on every line.
+        assert_eq!(lines[1], "漢字  1");
+        assert_eq!(lines[2], "ab    2");
+        let long = "x".repeat(150);
+        let t = table_within(
+            &["A", "B", "C"],
+            &[vec![long.clone(), "thumb".repeat(8), "short".into()]],
+            Some(80),
+        );
+        for l in t.lines() {
+            assert!(display_width(l) <= 80, "{} > 80: {l}", display_width(l));
+        }
+        assert!(t.contains('…'));
+        assert!(t.contains("short"));
+        let emoji = table_within(&["E", "F"], &[vec!["🔒🔒".into(), "z".into()]], None);
+        assert_eq!(emoji.lines().nth(1).unwrap(), "🔒🔒  z");
+    }
+
+    #[test]
     fn table_aligns_and_trims() {
-        let t = table(
+        let t = table_within(
             &["A", "BB"],
             &[vec!["xxx".into(), "y".into()], vec!["".into(), "".into()]],
+            None,
         );
         assert_eq!(t, "A    BB\nxxx  y\n\n");
     }

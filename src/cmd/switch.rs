@@ -168,6 +168,7 @@ mod tests {
             confirmed_sha256: confirmed.map(str::to_string),
             successor_sha256: successor.map(str::to_string),
             confirmed_at: None,
+            label: None,
         }
     }
 

@@ -30,6 +30,8 @@ struct ServiceView {
 #[derive(Serialize)]
 struct ClientCertView {
     sha256: String,
+    /// The machine's host name, as sent at enrollment.
+    label: Option<String>,
     enrolled_at: String,
     last_seen: Option<String>,
     /// SHA-256 of the SP certificate this machine last confirmed it trusts.
@@ -87,6 +89,7 @@ async fn view(db: &SpDb, name: &str, current_sha256: Option<&str>) -> anyhow::Re
                 confirmed_current: current_sha256.is_some()
                     && c.confirmed_sha256.as_deref() == current_sha256,
                 sha256: c.sha256,
+                label: c.label,
                 enrolled_at: c.enrolled_at,
                 last_seen: c.last_seen,
                 confirmed_sha256: c.confirmed_sha256,
@@ -115,8 +118,15 @@ fn view_text(v: &TenantView) -> String {
             "  (none; add one with `cloudgate sp tenant service add TENANT SERVICE HOST:PORT`)\n",
         );
     }
-    for s in &v.services {
-        out.push_str(&format!("  {}  ->  {}\n", s.name, s.target));
+    if !v.services.is_empty() {
+        let rows: Vec<Vec<String>> = v
+            .services
+            .iter()
+            .map(|s| vec![s.name.clone(), s.target.clone()])
+            .collect();
+        for line in table(&["SERVICE", "TARGET"], &rows).lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
     }
     out.push_str("\nEnrolled client certificates:\n");
     if v.client_certificates.is_empty() {
@@ -124,7 +134,8 @@ fn view_text(v: &TenantView) -> String {
     }
     for c in &v.client_certificates {
         out.push_str(&format!(
-            "  SHA-256 {}  enrolled {}  last seen {}\n",
+            "  {}  SHA-256 {}  enrolled {}  last seen {}\n",
+            c.label.as_deref().unwrap_or("(no label)"),
             c.sha256,
             c.enrolled_at,
             c.last_seen.as_deref().unwrap_or("never")
@@ -291,6 +302,36 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
                 &Removed { removed: v },
                 &format!("Tenant {name} removed with its services and client certificates.\n"),
             )
+        }
+        TenantCommand::Prune {
+            name,
+            unseen_days,
+            json,
+        } => {
+            let before =
+                time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(unseen_days));
+            let before = cloudgate_pki::format_rfc3339(before);
+            let removed = db.prune_client_certs(&name, &before).await?;
+            let views: Vec<Revoked> = removed
+                .iter()
+                .map(|c| Revoked {
+                    tenant: name.clone(),
+                    sha256: c.sha256.clone(),
+                })
+                .collect();
+            let mut text = format!(
+                "Removed {} machine(s) of tenant {name} not seen for {unseen_days} days.\n",
+                removed.len()
+            );
+            for c in &removed {
+                text.push_str(&format!(
+                    "  {}  {}  last seen {}\n",
+                    c.label.as_deref().unwrap_or("(no label)"),
+                    c.sha256,
+                    c.last_seen.as_deref().unwrap_or("never")
+                ));
+            }
+            report(json, &Removed { removed: views }, &text)
         }
         TenantCommand::Revoke { name, sha256, json } => {
             let normalized: String = sha256

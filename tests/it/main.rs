@@ -18,6 +18,7 @@ mod license;
 mod openssl;
 mod permissions;
 mod secrets;
+mod tables;
 mod tenant_cli;
 mod tenant_side;
 mod testssl;

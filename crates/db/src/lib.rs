@@ -20,6 +20,7 @@ use sqlx::{Row as _, Sqlite, Transaction};
 const SP_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_sp_state.sql")),
     (2, include_str!("../migrations/0002_sp_adoption.sql")),
+    (3, include_str!("../migrations/0003_sp_machine_label.sql")),
 ];
 
 mod provider;
@@ -239,6 +240,8 @@ pub struct ClientCertRecord {
     pub successor_sha256: Option<String>,
     /// RFC 3339, when it last confirmed.
     pub confirmed_at: Option<String>,
+    /// The machine's host name, as the tenant sent it at enrollment.
+    pub label: Option<String>,
 }
 
 /// Everything the gateway needs to decide who may do what, read in one go.
@@ -496,6 +499,7 @@ impl SpDb {
         tenant: &str,
         sha256: &str,
         cert_der: &[u8],
+        label: Option<&str>,
     ) -> Result<(), DbError> {
         let mut tx = self.begin().await?;
         let owner: Option<String> =
@@ -509,11 +513,12 @@ impl SpDb {
             Some(_) => return Err(DbError::ClientCertTaken),
             None => {}
         }
-        sqlx::query("INSERT INTO client_certs (sha256, tenant, cert_der, enrolled_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO client_certs (sha256, tenant, cert_der, enrolled_at, label) VALUES ($1, $2, $3, $4, $5)")
             .bind(sha256)
             .bind(tenant)
             .bind(cert_der)
             .bind(now())
+            .bind(label)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.sql(e))?;
@@ -524,7 +529,7 @@ impl SpDb {
     pub async fn client_certs(&self, tenant: &str) -> Result<Vec<ClientCertRecord>, DbError> {
         self.tenant(tenant).await?;
         let rows = sqlx::query(
-            "SELECT sha256, tenant, enrolled_at, last_seen, confirmed_sha256, successor_sha256, confirmed_at \
+            "SELECT sha256, tenant, enrolled_at, last_seen, confirmed_sha256, successor_sha256, confirmed_at, label \
              FROM client_certs WHERE tenant = $1 ORDER BY enrolled_at",
         )
         .bind(tenant)
@@ -537,7 +542,7 @@ impl SpDb {
     /// Every enrolled client certificate of every tenant, by tenant.
     pub async fn all_client_certs(&self) -> Result<Vec<ClientCertRecord>, DbError> {
         let rows = sqlx::query(
-            "SELECT sha256, tenant, enrolled_at, last_seen, confirmed_sha256, successor_sha256, confirmed_at \
+            "SELECT sha256, tenant, enrolled_at, last_seen, confirmed_sha256, successor_sha256, confirmed_at, label \
              FROM client_certs ORDER BY tenant, enrolled_at",
         )
         .fetch_all(&self.pool)
@@ -584,6 +589,35 @@ impl SpDb {
             });
         }
         self.commit(tx).await
+    }
+
+    /// Removes a tenant's enrolled client certificates not used since `before` (RFC 3339; a
+    /// machine never seen counts from its enrollment); returns the removed ones.
+    pub async fn prune_client_certs(
+        &self,
+        tenant: &str,
+        before: &str,
+    ) -> Result<Vec<ClientCertRecord>, DbError> {
+        let stale: Vec<ClientCertRecord> = self
+            .client_certs(tenant)
+            .await?
+            .into_iter()
+            .filter(|c| c.last_seen.as_deref().unwrap_or(&c.enrolled_at) < before)
+            .collect();
+        if stale.is_empty() {
+            return Ok(stale);
+        }
+        let mut tx = self.begin().await?;
+        for c in &stale {
+            sqlx::query("DELETE FROM client_certs WHERE tenant = $1 AND sha256 = $2")
+                .bind(tenant)
+                .bind(&c.sha256)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.sql(e))?;
+        }
+        self.commit(tx).await?;
+        Ok(stale)
     }
 
     /// Records that a client certificate was just used (does not count as a change to reload).
@@ -660,6 +694,7 @@ fn client_cert_from_row(r: &sqlx::sqlite::SqliteRow) -> ClientCertRecord {
         confirmed_sha256: r.get("confirmed_sha256"),
         successor_sha256: r.get("successor_sha256"),
         confirmed_at: r.get("confirmed_at"),
+        label: r.get("label"),
     }
 }
 
@@ -687,7 +722,9 @@ mod tests {
     async fn a_machine_confirmation_is_recorded_and_listed() {
         let (_d, db) = db().await;
         db.add_tenant("acme", "", "hash").await.unwrap();
-        db.bind_client_cert("acme", "M1", &[1]).await.unwrap();
+        db.bind_client_cert("acme", "M1", &[1], Some("host-1"))
+            .await
+            .unwrap();
         db.confirm_client_cert("M1", "CUR", Some("NEXT"))
             .await
             .unwrap();
@@ -719,11 +756,15 @@ mod tests {
             db.add_service("nobody", "repo", "x:1").await,
             Err(DbError::NoSuchTenant(_))
         ));
-        db.bind_client_cert("acme", "AB", b"der").await.unwrap();
-        db.bind_client_cert("acme", "AB", b"der").await.unwrap();
+        db.bind_client_cert("acme", "AB", b"der", None)
+            .await
+            .unwrap();
+        db.bind_client_cert("acme", "AB", b"der", None)
+            .await
+            .unwrap();
         db.add_tenant("other", "", "h").await.unwrap();
         assert!(matches!(
-            db.bind_client_cert("other", "AB", b"der").await,
+            db.bind_client_cert("other", "AB", b"der", None).await,
             Err(DbError::ClientCertTaken)
         ));
         db.touch_client_cert("AB").await.unwrap();

@@ -23,7 +23,7 @@ use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
 use crate::relay::relay;
 use crate::request::{
-    EnrollBodyError, Route, basic_credentials, enroll_certificate, is_tunnel_upgrade, route,
+    EnrollBodyError, Route, basic_credentials, enroll_request, is_tunnel_upgrade, route,
 };
 use crate::state::SharedState;
 use crate::throttle::EnrollThrottle;
@@ -274,7 +274,9 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             );
         }
     };
-    let body_cert = enroll_certificate(&body);
+    let enroll = enroll_request(&body);
+    let label = enroll.as_ref().ok().and_then(|r| r.label.clone());
+    let body_cert = enroll.map(|r| r.cert_der);
     if body_cert == Err(EnrollBodyError::NotJson) {
         return error(
             StatusCode::BAD_REQUEST,
@@ -333,7 +335,7 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
     match ctx
         .state
         .db()
-        .bind_client_cert(&tenant.name, sha256, presented)
+        .bind_client_cert(&tenant.name, sha256, presented, label.as_deref())
         .await
     {
         Ok(()) => {}

@@ -81,6 +81,21 @@ pub fn basic_credentials(value: &[u8]) -> Option<(String, Zeroizing<String>)> {
 #[serde(deny_unknown_fields)]
 struct EnrollBody {
     client_cert_pem: String,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// Longest machine label kept.
+pub const MAX_LABEL: usize = 64;
+
+/// What an enrollment body asks.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EnrollRequest {
+    /// The client certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// The machine's label (its host name), when it sent a usable one: at most
+    /// [`MAX_LABEL`] characters, no control characters; anything else is dropped, not refused.
+    pub label: Option<String>,
 }
 
 /// Why an enrollment body was refused.
@@ -92,13 +107,23 @@ pub enum EnrollBodyError {
     NoCertificate,
 }
 
-/// The DER of the first certificate in an enrollment body `{"client_cert_pem": "..."}`.
-pub fn enroll_certificate(body: &[u8]) -> Result<Vec<u8>, EnrollBodyError> {
+/// The first certificate and the label of an enrollment body
+/// `{"client_cert_pem": "...", "label": "..."}`.
+pub fn enroll_request(body: &[u8]) -> Result<EnrollRequest, EnrollBodyError> {
     let parsed: EnrollBody = serde_json::from_slice(body).map_err(|_| EnrollBodyError::NotJson)?;
-    cloudgate_pki::pem::decode_certificates(parsed.client_cert_pem.as_bytes())
+    let cert_der = cloudgate_pki::pem::decode_certificates(parsed.client_cert_pem.as_bytes())
         .ok()
         .and_then(|c| c.into_iter().next())
-        .ok_or(EnrollBodyError::NoCertificate)
+        .ok_or(EnrollBodyError::NoCertificate)?;
+    let label = parsed.label.map(|l| l.trim().to_string()).filter(|l| {
+        !l.is_empty() && l.chars().count() <= MAX_LABEL && !l.chars().any(char::is_control)
+    });
+    Ok(EnrollRequest { cert_der, label })
+}
+
+/// The DER of the first certificate in an enrollment body.
+pub fn enroll_certificate(body: &[u8]) -> Result<Vec<u8>, EnrollBodyError> {
+    enroll_request(body).map(|r| r.cert_der)
 }
 
 /// Whether an `Upgrade` header value asks for a cloudgate tunnel.

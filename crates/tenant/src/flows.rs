@@ -115,7 +115,11 @@ pub async fn add_provider(
     let pin = verified.cert.fingerprints.sha256;
     let client = GatewayClient::pinned(req.address, req.port, vec![pin], Some(&identity))
         .map_err(TenantError::BadInput)?;
-    let body = serde_json::json!({ "client_cert_pem": cloudgate_pki::pem::encode_certificate(&identity.cert_der) });
+    // The host name labels this machine in the SP's list of enrolled machines.
+    let body = serde_json::json!({
+        "client_cert_pem": cloudgate_pki::pem::encode_certificate(&identity.cert_der),
+        "label": cloudgate_store::license::host_name(),
+    });
     let reply = match client
         .request(
             "POST",
