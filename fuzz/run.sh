@@ -7,7 +7,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 seconds=600
 if [ "${1:-}" = "-t" ]; then seconds=$2; shift 2; fi
-targets=${*:-"pem der_certificate pkcs12 key_material license thumbprint enroll_body gateway_request rollover_proof"}
+targets=${*:-"pem der_certificate pkcs12 key_material license thumbprint enroll_body gateway_request rollover_proof join_token"}
 cd "$here"
 [ -d seeds ] || sh seed.sh
 cargo +nightly fuzz build -O >/dev/null 2>&1 || { cargo +nightly fuzz build -O; exit 1; }

@@ -53,4 +53,18 @@ open(f"{seeds}/rollover_proof/published.json", "w").write(json.dumps({
                   "proof": proof, "compromised": False},
     "chain": [{"from_spki_sha256": "cd" * 32, "certificate_pem": "", "proof": None, "compromised": True}]}))
 PY
+python3 - "$seeds" <<'PY'
+import hashlib, base64, os, sys
+seeds = sys.argv[1]
+os.makedirs(f"{seeds}/join_token", exist_ok=True)
+def tok(pins, addrs):
+    b = bytes([1]) + bytes(range(16)) + bytes(range(32, 64)) + bytes([len(pins)]) + b"".join(pins) + bytes([len(addrs)])
+    for a in addrs:
+        b += bytes([len(a)]) + a.encode()
+    b += hashlib.sha256(b).digest()[:4]
+    return "cgt1." + base64.urlsafe_b64encode(b).decode().rstrip("=")
+open(f"{seeds}/join_token/one", "w").write(tok([b"\x07" * 32], ["backup.example.com:6180"]))
+open(f"{seeds}/join_token/two", "w").write(tok([b"\x07" * 32, b"\x09" * 32], ["sp:6180", "[2001:db8::1]:6180"]))
+open(f"{seeds}/join_token/bearer", "w").write("Bearer " + "ab" * 16 + "." + base64.urlsafe_b64encode(bytes(32)).decode().rstrip("="))
+PY
 echo "seeds written to $seeds"

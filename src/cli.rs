@@ -226,6 +226,53 @@ pub enum TenantCommand {
     /// The SP-side services a tenant may reach
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Join tokens: one string that carries the SP's address, its key pin and a one-time credential
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a join token for a tenant and print it (only its hash is kept)
+    #[command(
+        after_help = "The token carries the gateway's public address (`sp gateway address`, or --address), the \
+public key pin of the certificate in use (and of a staged successor), a token id and a 256-bit secret, with a \
+checksum. The tenant runs `cloudgate tenant join --token-file FILE`: it checks the gateway's key against the pin \
+before sending anything, then enrolls with the token instead of a password."
+    )]
+    Create {
+        /// The tenant the token enrolls machines for
+        tenant: String,
+        /// How long the token may be used: 30m, 24h, 7d …
+        #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = crate::cmd::token::parse_duration)]
+        expires: std::time::Duration,
+        /// How many machines may enroll with it
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        uses: u32,
+        /// Free text, shown in lists (e.g. the machine it is for)
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        label: String,
+        /// Gateway address to put in the token, HOST[:PORT]; repeatable [default: the public address]
+        #[arg(long = "address", value_name = "HOST[:PORT]")]
+        addresses: Vec<String>,
+        /// Print the token and its details as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List join tokens (all, or a tenant's) with their state: valid, used, expired, revoked
+    List {
+        tenant: Option<String>,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a join token by its id (or a unique prefix of at least 8 hex digits)
+    Revoke {
+        id: String,
+        /// Print the revoked token as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -680,6 +727,29 @@ pub enum TenantSideCommand {
     /// Several tunnels from a configuration file, as a long-running service
     #[command(subcommand)]
     Tunnels(TunnelsCommand),
+    /// Add a provider with a join token from the SP: no thumbprint to compare, no password
+    #[command(
+        after_help = "The token is read from --token-file FILE, from CLOUDGATE_JOIN_TOKEN, or from the argument (which \
+other users of this machine may see in the process list). It is checked for typos first (exit 2). The gateway must \
+present a key the token pins, or nothing is sent (exit 3); an expired, used, revoked or unknown token is exit 4 \
+and nothing is saved."
+    )]
+    Join {
+        /// The join token (cgt1.…); prefer --token-file or CLOUDGATE_JOIN_TOKEN
+        token: Option<String>,
+        /// Read the token from FILE
+        #[arg(long, value_name = "FILE", conflicts_with = "token")]
+        token_file: Option<PathBuf>,
+        /// Name for this provider [default: HOST:PORT of the gateway]
+        #[arg(long)]
+        name: Option<String>,
+        /// Free-text description
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Print the saved provider as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Carry local TCP connections to a provider's service through the pinned, mutual-TLS gateway
     Tunnel {
         /// The provider's name

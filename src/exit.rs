@@ -120,7 +120,9 @@ fn db_code_name(e: &cloudgate_db::DbError) -> &'static str {
         DbError::NoSuchTenant(_)
         | DbError::NoSuchService { .. }
         | DbError::NoSuchClientCert { .. }
-        | DbError::NoSuchProvider(_) => "not_found",
+        | DbError::NoSuchProvider(_)
+        | DbError::NoSuchToken(_) => "not_found",
+        DbError::AmbiguousToken(_) => "ambiguous",
         DbError::TenantExists(_) | DbError::ServiceExists { .. } | DbError::ProviderExists(_) => {
             "conflict"
         }

@@ -192,6 +192,34 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         )],
     ),
     (
+        "cloudgate-sp-tenant-token-create",
+        &[(
+            "cloudgate sp tenant token create globex --expires 24h --label laptop > globex.token",
+            "A one-use join token for a new machine of tenant globex.",
+        )],
+    ),
+    (
+        "cloudgate-sp-tenant-token-list",
+        &[(
+            "cloudgate sp tenant token list globex",
+            "Its tokens and their state.",
+        )],
+    ),
+    (
+        "cloudgate-sp-tenant-token-revoke",
+        &[(
+            "cloudgate sp tenant token revoke 1a2b3c4d",
+            "Revoke a token by its id.",
+        )],
+    ),
+    (
+        "cloudgate-tenant-join",
+        &[(
+            "cloudgate tenant join --token-file globex.token",
+            "Add the provider with the token the SP sent: no thumbprint, no password.",
+        )],
+    ),
+    (
         "cloudgate-sp-tenant-prune",
         &[(
             "cloudgate sp tenant prune globex --unseen-days 90",

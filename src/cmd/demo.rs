@@ -196,8 +196,10 @@ pub async fn run() -> anyhow::Result<()> {
             address: "127.0.0.1",
             port: addr.port(),
             description: "",
-            username: TENANT,
-            password: PASSWORD,
+            credentials: cloudgate_tenant::Credentials::Password {
+                username: TENANT,
+                password: PASSWORD,
+            },
             ca: false,
         },
         &probe,

@@ -546,5 +546,10 @@ fn finish(
         entry.info.fingerprints.thumbprint(),
         entry.meta.friendly_name
     );
+    println!(
+        "\nNext, for each tenant: `cloudgate sp tenant add NAME`, then either send it the Summary with its\n\
+         password, or — simpler and safer — a join token that carries the address, the pin and a one-time\n\
+         credential: `cloudgate sp tenant token create NAME` (the tenant runs `cloudgate tenant join`)."
+    );
     Ok(())
 }

@@ -10,6 +10,7 @@ mod manage;
 pub mod provider;
 mod switch;
 mod tenant;
+pub mod token;
 mod tunnels;
 
 use crate::cli::{CertCommand, Cli, Command, GatewayCommand, SpCommand};

@@ -300,8 +300,10 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
                         address: &host,
                         port,
                         description: &description,
-                        username: &username,
-                        password: &password,
+                        credentials: cloudgate_tenant::Credentials::Password {
+                            username: &username,
+                            password: &password,
+                        },
                         ca,
                     },
                     &probe,
@@ -463,6 +465,33 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             metrics,
             json,
         }) => super::tunnels::run(ctx, config, metrics, json).await,
+        TenantSideCommand::Join {
+            token,
+            token_file,
+            name,
+            description,
+            json,
+        } => {
+            let token = super::token::read_token(token.as_deref(), token_file.as_deref())?;
+            let saved =
+                loud(cloudgate_tenant::join(&paths, &token, name.as_deref(), &description).await)?;
+            drop(token);
+            report(
+                json,
+                &view(&saved),
+                &format!(
+                    "Provider {} added with the join token: the gateway presented the key the token pins ({}), and this machine is enrolled as tenant {}. Services: {}.\n",
+                    saved.name,
+                    saved.thumbprint,
+                    saved.username,
+                    if saved.services.is_empty() {
+                        "none yet".to_string()
+                    } else {
+                        saved.services.join(", ")
+                    }
+                ),
+            )
+        }
         TenantSideCommand::Check { name, json } => {
             let report = loud(cloudgate_tenant::check(&paths, &name).await)?;
             expiry_notice(&name, report.days_left)?;

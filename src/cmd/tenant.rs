@@ -19,6 +19,8 @@ struct TenantView {
     created_at: String,
     services: Vec<ServiceView>,
     client_certificates: Vec<ClientCertView>,
+    /// Its join tokens (never their secrets).
+    join_tokens: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -97,10 +99,35 @@ async fn view(db: &SpDb, name: &str, current_sha256: Option<&str>) -> anyhow::Re
                 successor_sha256: c.successor_sha256,
             })
             .collect(),
+        join_tokens: super::token::tenant_tokens(db, name).await?,
     })
 }
 
 fn view_text(v: &TenantView) -> String {
+    let mut out = view_head(v);
+    if !v.join_tokens.is_empty() {
+        out.push_str("\nJoin tokens:\n");
+        let rows: Vec<Vec<String>> = v
+            .join_tokens
+            .iter()
+            .map(|t| {
+                ["id", "state", "uses_left", "expires_at", "label"]
+                    .iter()
+                    .map(|k| match &t[*k] {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        for line in table(&["ID", "STATE", "USES LEFT", "EXPIRES", "LABEL"], &rows).lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}
+
+fn view_head(v: &TenantView) -> String {
     let mut out = format!(
         "Tenant: {}\nDescription: {}\nEnabled: {}\nCreated: {}\n",
         v.name,
@@ -221,7 +248,9 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             if json {
                 print_json(&v)
             } else {
-                print_text(&format!("Tenant {name} created.\n"))
+                print_text(&format!(
+                    "Tenant {name} created.\nGive it a join token instead of sending the password (one string with the address, the pin and a one-time credential):\n  cloudgate sp tenant token create {name}\n"
+                ))
             }
         }
         TenantCommand::List { json } => {
@@ -391,6 +420,20 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
                 .map(|s| vec![s.name.clone(), s.target.clone()])
                 .collect();
             print_text(&table(&["SERVICE", "TARGET"], &rows))
+        }
+        TenantCommand::Token(crate::cli::TokenCommand::Create {
+            tenant,
+            expires,
+            uses,
+            label,
+            addresses,
+            json,
+        }) => super::token::create(ctx, &db, &tenant, expires, uses, &label, addresses, json).await,
+        TenantCommand::Token(crate::cli::TokenCommand::List { tenant, json }) => {
+            super::token::list(&db, tenant.as_deref(), json).await
+        }
+        TenantCommand::Token(crate::cli::TokenCommand::Revoke { id, json }) => {
+            super::token::revoke(ctx, &db, &id, json).await
         }
         TenantCommand::Service(ServiceCommand::Remove {
             tenant,

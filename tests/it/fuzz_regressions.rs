@@ -78,6 +78,15 @@ fn run(target: &str, data: &[u8]) {
                 }
             }
         }
+        "join_token" => {
+            if let Ok(text) = std::str::from_utf8(data) {
+                use cloudgate_pki::join_token::{JoinToken, parse_bearer};
+                if let Ok(token) = JoinToken::parse(text) {
+                    assert_eq!(JoinToken::parse(&token.encode()).unwrap(), token);
+                }
+                let _ = parse_bearer(text);
+            }
+        }
         other => {
             panic!("fuzz/{other}: no such fuzz target; add it to tests/it/fuzz_regressions.rs")
         }

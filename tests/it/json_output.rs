@@ -236,6 +236,51 @@ async fn every_sp_command_reports_json_and_fails_as_json() {
         &["name", "target"],
         "service list",
     );
+    let token = json_ok(
+        &sp,
+        &[
+            "sp",
+            "tenant",
+            "token",
+            "create",
+            "globex",
+            "--address",
+            "127.0.0.1:6180",
+        ],
+    );
+    has(
+        &token,
+        &[
+            "id",
+            "tenant",
+            "token",
+            "expires_at",
+            "uses",
+            "addresses",
+            "pins",
+        ],
+        "token create",
+    );
+    has(
+        &json_ok(&sp, &["sp", "tenant", "token", "list"])[0],
+        &["id", "tenant", "state", "uses_left", "expires_at"],
+        "token list",
+    );
+    let revoked = json_ok(
+        &sp,
+        &[
+            "sp",
+            "tenant",
+            "token",
+            "revoke",
+            token["id"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(revoked["state"], "revoked");
+    assert_eq!(
+        json_err(&sp, &["sp", "tenant", "token", "revoke", "00000000"], 2),
+        "not_found"
+    );
     let removed = json_ok(
         &sp,
         &["sp", "tenant", "service", "remove", "globex", "repo"],

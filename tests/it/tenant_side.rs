@@ -290,7 +290,7 @@ async fn a_tunnel_carries_data_intact_then_a_changed_certificate_is_a_hard_failu
 }
 
 /// A TLS server with its own certificate that records every decrypted byte it receives.
-async fn impostor() -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
+pub(crate) async fn impostor() -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
     let g = cloudgate_pki::generate_self_signed(&cloudgate_pki::SelfSignedRequest {
         key_type: cloudgate_pki::KeyType::EcdsaP256,
         subject: cloudgate_pki::dn::SubjectName::parse("CN=impostor").unwrap(),

@@ -21,9 +21,12 @@ const SP_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_sp_state.sql")),
     (2, include_str!("../migrations/0002_sp_adoption.sql")),
     (3, include_str!("../migrations/0003_sp_machine_label.sql")),
+    (4, include_str!("../migrations/0004_sp_join_tokens.sql")),
 ];
 
+mod join_tokens;
 mod provider;
+pub use join_tokens::{JoinTokenRecord, TokenRefusal};
 pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 
 /// Opens a SQLite database with WAL, foreign keys and a 5-second wait for locks held by others.
@@ -164,6 +167,12 @@ pub enum DbError {
     /// The client certificate is enrolled for another tenant.
     #[error("this client certificate is enrolled for another tenant")]
     ClientCertTaken,
+    /// No join token with that id.
+    #[error("no join token {0}; `cloudgate sp tenant token list` shows them")]
+    NoSuchToken(String),
+    /// Several join tokens start with that prefix.
+    #[error("several join tokens start with {0}; give more of the id")]
+    AmbiguousToken(String),
     /// The database path is a link or not a regular file.
     #[error(
         "refusing to open the database {path}: it is {what}, not a regular file; replace it with the real file"
@@ -716,6 +725,81 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = SpDb::open(&dir.path().join("sp.db")).await.unwrap();
         (dir, db)
+    }
+
+    #[tokio::test]
+    async fn a_join_token_is_redeemed_once_and_refused_with_its_reason() {
+        let (_d, db) = db().await;
+        db.add_tenant("acme", "", "hash").await.unwrap();
+        let token = |id: &str, expires: &str, uses: i64| JoinTokenRecord {
+            id: id.into(),
+            tenant: "acme".into(),
+            secret_sha256: "aa".repeat(32),
+            label: String::new(),
+            created_by: "root".into(),
+            created_at: now(),
+            expires_at: expires.into(),
+            uses_left: uses,
+            revoked_at: None,
+        };
+        db.add_join_token(&token("t1", "2999-01-01T00:00:00Z", 1))
+            .await
+            .unwrap();
+        db.add_join_token(&token("t2", "2000-01-01T00:00:00Z", 1))
+            .await
+            .unwrap();
+        let good = "aa".repeat(32);
+        let v = db.version().await.unwrap();
+        assert_eq!(
+            db.enroll_with_token("t1", &"bb".repeat(32), "M1", &[1], None)
+                .await
+                .unwrap(),
+            Err(TokenRefusal::Unknown),
+            "a wrong secret is an unknown token"
+        );
+        assert_eq!(
+            db.enroll_with_token("t1", &good, "M1", &[1], Some("laptop"))
+                .await
+                .unwrap(),
+            Ok("acme".to_string())
+        );
+        assert!(db.version().await.unwrap() > v, "the gateway reloads");
+        assert_eq!(
+            db.client_certs("acme").await.unwrap()[0].label.as_deref(),
+            Some("laptop")
+        );
+        assert_eq!(
+            db.enroll_with_token("t1", &good, "M2", &[2], None)
+                .await
+                .unwrap(),
+            Err(TokenRefusal::UsedUp)
+        );
+        assert_eq!(
+            db.enroll_with_token("t2", &good, "M2", &[2], None)
+                .await
+                .unwrap(),
+            Err(TokenRefusal::Expired)
+        );
+        db.add_join_token(&token("t3abcdef0", "2999-01-01T00:00:00Z", 5))
+            .await
+            .unwrap();
+        db.revoke_join_token("t3abcdef").await.unwrap();
+        assert_eq!(
+            db.enroll_with_token("t3abcdef0", &good, "M2", &[2], None)
+                .await
+                .unwrap(),
+            Err(TokenRefusal::Revoked)
+        );
+        assert_eq!(
+            db.client_certs("acme").await.unwrap().len(),
+            1,
+            "nothing bound on refusal"
+        );
+        db.remove_tenant("acme").await.unwrap();
+        assert!(
+            db.join_tokens(None).await.unwrap().is_empty(),
+            "tokens go with their tenant"
+        );
     }
 
     #[tokio::test]

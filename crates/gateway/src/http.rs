@@ -220,11 +220,13 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             "too many failed enrollments from this address; wait and try again",
         );
     }
-    let credentials = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| basic_credentials(v.as_bytes()));
-    let Some((user, password)) = credentials else {
+    let authorization = req.headers().get(AUTHORIZATION);
+    // A join token: `Bearer ID.SECRET`, of which only the SHA-256 of the secret is kept.
+    let token = authorization
+        .and_then(|v| v.to_str().ok())
+        .and_then(cloudgate_pki::join_token::parse_bearer);
+    let credentials = authorization.and_then(|v| basic_credentials(v.as_bytes()));
+    if token.is_none() && credentials.is_none() {
         let mut r = error(
             StatusCode::UNAUTHORIZED,
             "credentials_required",
@@ -235,7 +237,7 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             hyper::header::HeaderValue::from_static("Basic realm=\"cloudgate\""),
         );
         return r;
-    };
+    }
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -298,6 +300,16 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             "the certificate in the body is not the one presented in the TLS handshake",
         );
     }
+    if let Some((id, secret_sha256)) = token {
+        return enroll_with_token(ctx, conn, &id, &secret_sha256, sha256, presented, label).await;
+    }
+    let Some((user, password)) = credentials else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "credentials_required",
+            "send the tenant credentials with HTTP Basic authentication",
+        );
+    };
     // Read the account fresh: enrollment is rare, and a tenant created a moment ago must work.
     let tenant = match ctx.state.db().tenant(&user).await {
         Ok(t) => Some(t),
@@ -356,6 +368,12 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
         }
     }
     ctx.throttle.record_success(ip);
+    enrolled(ctx, conn, &tenant.name, sha256, "password").await
+}
+
+/// The answer to a successful enrollment, after the state is reloaded so the machine can open
+/// tunnels at once.
+async fn enrolled(ctx: &Ctx, conn: &ConnInfo, tenant: &str, sha256: &str, how: &str) -> Resp {
     if let Err(e) = ctx.state.refresh().await {
         tracing::error!(error = %e, "reload after enrollment failed");
     }
@@ -364,14 +382,61 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
         .db
         .services
         .keys()
-        .filter(|(t, _)| *t == tenant.name)
+        .filter(|(t, _)| t == tenant)
         .map(|(_, s)| s.clone())
         .collect();
-    tracing::info!(peer = %conn.peer, tenant = %tenant.name, client_sha256 = %sha256, "tenant enrolled a client certificate");
+    tracing::info!(peer = %conn.peer, tenant = %tenant, client_sha256 = %sha256, with = how, "tenant enrolled a client certificate");
     json(
         StatusCode::OK,
-        serde_json::json!({ "tenant": tenant.name, "client_sha256": sha256, "services": services }),
+        serde_json::json!({ "tenant": tenant, "client_sha256": sha256, "services": services }),
     )
+}
+
+/// Enrollment with a join token: redeemed and the machine bound in one database transaction.
+async fn enroll_with_token(
+    ctx: &Ctx,
+    conn: &ConnInfo,
+    id: &str,
+    secret_sha256: &str,
+    sha256: &str,
+    presented: &[u8],
+    label: Option<String>,
+) -> Resp {
+    let redeemed = ctx
+        .state
+        .db()
+        .enroll_with_token(id, secret_sha256, sha256, presented, label.as_deref())
+        .await;
+    match redeemed {
+        Ok(Ok(tenant)) => {
+            ctx.throttle.record_success(conn.peer.ip());
+            tracing::info!(peer = %conn.peer, token = %id, tenant = %tenant, "join token redeemed");
+            enrolled(ctx, conn, &tenant, sha256, "join token").await
+        }
+        Ok(Err(refusal)) => {
+            ctx.throttle.record_failure(conn.peer.ip());
+            tracing::warn!(peer = %conn.peer, token = %id, reason = refusal.code(), "enrollment refused: join token");
+            let status = if refusal == cloudgate_db::TokenRefusal::TenantDisabled {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            error(status, refusal.code(), refusal.message())
+        }
+        Err(cloudgate_db::DbError::ClientCertTaken) => error(
+            StatusCode::CONFLICT,
+            "certificate_taken",
+            "this client certificate is enrolled for another tenant",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "enrollment with a join token failed in the database");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the gateway could not record the enrollment",
+            )
+        }
+    }
 }
 
 async fn tunnel<G: Send + Sync + 'static>(

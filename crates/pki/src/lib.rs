@@ -20,6 +20,7 @@ pub mod fingerprint;
 mod generate;
 pub mod import;
 mod info;
+pub mod join_token;
 mod key_type;
 pub mod pem;
 pub mod pkcs12;

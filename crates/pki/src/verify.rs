@@ -54,9 +54,10 @@ pub fn pin_mismatch(err: &Error) -> Option<&PinMismatch> {
 enum Acceptance {
     /// Only certificates with one of these SHA-256 fingerprints.
     Pinned(Vec<[u8; 32]>),
-    /// Any certificate carrying the public key with this SubjectPublicKeyInfo SHA-256: the pinned
-    /// certificate and its renewals. The handshake signature proves possession of that key.
-    Key([u8; 32]),
+    /// Any certificate carrying a public key with one of these SubjectPublicKeyInfo SHA-256s:
+    /// the pinned certificate and its renewals (or, for a join token, the key in use and a
+    /// staged successor). The handshake signature proves possession of that key.
+    Keys(Vec<[u8; 32]>),
     /// Any certificate (first contact); it is recorded for the user to verify.
     Capture,
     /// A certificate that chains to these roots and matches the server name, like a browser.
@@ -85,8 +86,13 @@ impl PinnedServerVerifier {
     /// `spki_sha256`: the pinned certificate and every renewal of it. The caller sees which one
     /// in [`PinnedServerVerifier::presented_chain`] and moves the pin.
     pub fn pinned_key(provider: &CryptoProvider, spki_sha256: [u8; 32]) -> Arc<Self> {
+        Self::pinned_keys(provider, vec![spki_sha256])
+    }
+
+    /// Accepts any certificate whose key is one of `spki_sha256s` (a join token's pins).
+    pub fn pinned_keys(provider: &CryptoProvider, spki_sha256s: Vec<[u8; 32]>) -> Arc<Self> {
         Arc::new(PinnedServerVerifier {
-            acceptance: Acceptance::Key(spki_sha256),
+            acceptance: Acceptance::Keys(spki_sha256s),
             algorithms: provider.signature_verification_algorithms,
             presented: Mutex::new(None),
         })
@@ -152,11 +158,13 @@ impl ServerCertVerifier for PinnedServerVerifier {
             Acceptance::Pinned(pins) if pins.contains(&sha256) => {
                 Ok(ServerCertVerified::assertion())
             }
-            Acceptance::Key(spki) if key_of(end_entity.as_ref()) == Some(*spki) => {
+            Acceptance::Keys(spkis)
+                if key_of(end_entity.as_ref()).is_some_and(|k| spkis.contains(&k)) =>
+            {
                 Ok(ServerCertVerified::assertion())
             }
             Acceptance::Pinned(pins) => Err(mismatch(end_entity.as_ref(), sha256, pins)),
-            Acceptance::Key(spki) => Err(mismatch(end_entity.as_ref(), sha256, &[*spki])),
+            Acceptance::Keys(spkis) => Err(mismatch(end_entity.as_ref(), sha256, spkis)),
         }
     }
 

@@ -184,6 +184,22 @@ impl GatewayClient {
         )
     }
 
+    /// A join token's first contact: any certificate whose key is one of the token's pins,
+    /// so an impostor fails in the handshake, before a byte of the request is sent.
+    pub fn pinned_keys(
+        address: &str,
+        port: u16,
+        spki_sha256s: Vec<[u8; 32]>,
+    ) -> Result<Self, String> {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        Self::build(
+            address,
+            port,
+            PinnedServerVerifier::pinned_keys(&provider, spki_sha256s),
+            None,
+        )
+    }
+
     /// Trusts the system's root certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` are honoured) and
     /// checks the host name, like a browser; for providers added with `--trust ca`.
     pub fn ca(address: &str, port: u16, identity: Option<&ClientIdentity>) -> Result<Self, String> {

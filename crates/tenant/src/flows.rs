@@ -64,6 +64,20 @@ pub async fn probe(address: &str, port: u16, ca: bool) -> Result<Probe, TenantEr
     })
 }
 
+/// How this machine proves it may enroll for a tenant.
+pub enum Credentials<'a> {
+    /// The tenant's user name and password.
+    Password {
+        /// Tenant user name.
+        username: &'a str,
+        /// Tenant password (sent only over the pinned channel).
+        password: &'a str,
+    },
+    /// A join token (its id and secret are sent only over the pinned channel); the tenant's
+    /// name comes back in the answer.
+    JoinToken(&'a cloudgate_pki::join_token::JoinToken),
+}
+
 /// What `add` needs beyond the probe.
 pub struct AddRequest<'a> {
     /// The tenant's name for the provider.
@@ -74,12 +88,84 @@ pub struct AddRequest<'a> {
     pub port: u16,
     /// Free text.
     pub description: &'a str,
-    /// Tenant user name.
-    pub username: &'a str,
-    /// Tenant password (sent only over the pinned channel).
-    pub password: &'a str,
+    /// How to enroll.
+    pub credentials: Credentials<'a>,
     /// Trust the system roots and host name instead of a pin (`--trust ca`).
     pub ca: bool,
+}
+
+/// First contact through a join token: only a gateway presenting one of the token's keys
+/// completes the handshake, so an impostor learns nothing, not even the request.
+pub async fn probe_pinned_keys(
+    address: &str,
+    port: u16,
+    pins: &[[u8; 32]],
+) -> Result<Probe, TenantError> {
+    let client =
+        GatewayClient::pinned_keys(address, port, pins.to_vec()).map_err(TenantError::BadInput)?;
+    let provider = match client.request("GET", "/v1/provider", None, None).await {
+        Ok(reply) if reply.status == 200 => reply.json,
+        Ok(_) => serde_json::Value::Null,
+        Err(ConnectError::Pin(p)) => {
+            return Err(TenantError::ThumbprintMismatch {
+                endpoint: client.endpoint().to_string(),
+                thumbprint: p
+                    .presented_fingerprints
+                    .map(|f| f.thumbprint())
+                    .unwrap_or_default(),
+                sha256: p.presented,
+            });
+        }
+        Err(ConnectError::Untrusted(reason)) | Err(ConnectError::Other(reason)) => {
+            return Err(unreachable(client.endpoint(), reason));
+        }
+    };
+    let chain = client
+        .presented_chain()
+        .ok_or_else(|| unreachable(client.endpoint(), "no certificate was presented".into()))?;
+    let cert = CertificateInfo::from_der(&chain[0])?;
+    Ok(Probe {
+        cert,
+        chain,
+        provider,
+    })
+}
+
+/// `tenant join`: tries the token's addresses in turn; the first gateway that answers must
+/// present a pinned key (else: a trust failure, and nothing was sent), and this machine
+/// enrolls with the token over a connection pinned to that certificate.
+pub async fn join(
+    paths: &TenantPaths,
+    token: &cloudgate_pki::join_token::JoinToken,
+    name: Option<&str>,
+    description: &str,
+) -> Result<PinnedProvider, TenantError> {
+    let mut last = None;
+    for address in &token.addresses {
+        let hp = cloudgate_addr::HostPort::parse(address, Some(cloudgate_addr::GATEWAY_PORT))
+            .map_err(|e| TenantError::BadInput(format!("the join token's address {e}")))?;
+        match probe_pinned_keys(&hp.host, hp.port, &token.pins).await {
+            Ok(probe) => {
+                let default_name = hp.to_string();
+                return add_provider(
+                    paths,
+                    AddRequest {
+                        name: name.unwrap_or(&default_name),
+                        address: &hp.host,
+                        port: hp.port,
+                        description,
+                        credentials: Credentials::JoinToken(token),
+                        ca: false,
+                    },
+                    &probe,
+                )
+                .await;
+            }
+            Err(e @ TenantError::Unreachable { .. }) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| TenantError::BadInput("the join token names no address".into())))
 }
 
 /// Enrolls over a channel pinned to the verified probe certificate, then saves the provider and
@@ -96,11 +182,15 @@ pub async fn add_provider(
         Err(e) => return Err(e.into()),
     }
     let host = cloudgate_store::license::host_name();
+    let who = match &req.credentials {
+        Credentials::Password { username, .. } => username.to_string(),
+        Credentials::JoinToken(t) => format!("token-{}", &t.id_hex()[..8]),
+    };
     let generated = cloudgate_pki::generate_self_signed(&cloudgate_pki::SelfSignedRequest {
         key_type: cloudgate_pki::KeyType::EcdsaP256,
         subject: cloudgate_pki::dn::SubjectName::parse(&format!(
             "CN={}@{}",
-            req.username,
+            who.replace(',', "_"),
             host.replace(',', "_")
         ))
         .unwrap_or_else(|_| cloudgate_pki::dn::SubjectName::for_licensee("cloudgate tenant")),
@@ -120,15 +210,26 @@ pub async fn add_provider(
         "client_cert_pem": cloudgate_pki::pem::encode_certificate(&identity.cert_der),
         "label": cloudgate_store::license::host_name(),
     });
-    let reply = match client
-        .request(
-            "POST",
-            "/v1/enroll",
-            Some((req.username, req.password)),
-            Some(body),
-        )
-        .await
-    {
+    let sent = match &req.credentials {
+        Credentials::Password { username, password } => {
+            client
+                .request("POST", "/v1/enroll", Some((username, password)), Some(body))
+                .await
+        }
+        Credentials::JoinToken(t) => {
+            let bearer = t.bearer();
+            client
+                .request_with(
+                    "POST",
+                    "/v1/enroll",
+                    None,
+                    Some(body),
+                    &[("authorization", bearer.to_string())],
+                )
+                .await
+        }
+    };
+    let reply = match sent {
         Ok(r) => r,
         Err(ConnectError::Pin(p)) => {
             return Err(TenantError::ThumbprintMismatch {
@@ -152,6 +253,13 @@ pub async fn add_provider(
         return Err(refusal_error(&reply));
     }
     let services = services_of(&reply.json);
+    let username = match &req.credentials {
+        Credentials::Password { username, .. } => username.to_string(),
+        Credentials::JoinToken(_) => reply.json["tenant"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    };
     let key_path = paths.key_path(req.name);
     fsio::ensure_private_dir(&paths.keys_dir(), &FileOwnership::owner_only())?;
     let key_pem = cloudgate_pki::pem::encode_pkcs8_key(&identity.key_der);
@@ -174,7 +282,7 @@ pub async fn add_provider(
         spki_sha256: f.spki_pin(),
         first_seen: now.clone(),
         last_seen: now,
-        username: req.username.to_string(),
+        username,
         client_cert_der: identity.cert_der.clone(),
         services,
         learned_chain: Vec::new(),

@@ -24,7 +24,8 @@ mod tunnel;
 pub use client::{ClientIdentity, GatewayClient, Reply};
 pub use error::{ErrorKind, TenantError, TrustFailure};
 pub use flows::{
-    AddRequest, CheckReport, Probe, add_provider, check, probe, refresh_pin, remove_provider,
+    AddRequest, CheckReport, Credentials, Probe, add_provider, check, join, probe,
+    probe_pinned_keys, refresh_pin, remove_provider,
 };
 pub use paths::TenantPaths;
 pub use status_http::serve_status;
