@@ -266,7 +266,12 @@ pub async fn revoke(ctx: &Context, db: &SpDb, id: &str, json: bool) -> anyhow::R
 /// `CLOUDGATE_JOIN_TOKEN`.
 pub fn read_token(arg: Option<&str>, file: Option<&Path>) -> anyhow::Result<JoinToken> {
     let text: Zeroizing<String> = match (arg, file) {
-        (Some(t), None) => Zeroizing::new(t.to_string()),
+        (Some(t), None) => {
+            crate::render::warn(
+                "a join token on the command line can be seen by other users of this machine (ps) and stays in your shell history; prefer --token-file FILE or CLOUDGATE_JOIN_TOKEN",
+            );
+            Zeroizing::new(t.to_string())
+        }
         (None, Some(f)) => {
             let bytes = crate::input::read_input_file(f, "join token file")?;
             Zeroizing::new(
