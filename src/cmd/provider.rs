@@ -84,9 +84,10 @@ fn view(p: &PinnedProvider) -> ProviderView {
 /// The Summary lines of a presented certificate, named as the SP named it when it said.
 fn presented_text(probe: &Probe, endpoint: &str) -> String {
     let c = &probe.cert;
-    let name = probe.provider["certificate"]["friendly_name"]
-        .as_str()
-        .unwrap_or("(not given)");
+    let name = probe
+        .provider
+        .as_ref()
+        .map_or("(not given)", |p| p.certificate.friendly_name.as_str());
     format!(
         "The service provider at {endpoint} presented this certificate:\n\n\
          Name: {name}\nIssued to: {}\nIssued by: {}\nExpiration date: {}\nThumbprint: {}\nSerial number: {}\n\

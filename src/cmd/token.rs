@@ -179,7 +179,6 @@ pub async fn create(
     )
     .context("writing the audit log")?;
     let text: Zeroizing<String> = token.encode();
-    let hex = |b: &[u8; 32]| -> String { b.iter().map(|x| format!("{x:02X}")).collect() };
     let created = Created {
         id: record.id.clone(),
         tenant,
@@ -188,7 +187,11 @@ pub async fn create(
         uses,
         label,
         addresses: &addresses,
-        pins: token.pins.iter().map(hex).collect(),
+        pins: token
+            .pins
+            .iter()
+            .map(|p| cloudgate_pki::fingerprint::upper_hex(p))
+            .collect(),
     };
     let human = format!(
         "Join token for tenant {tenant} (id {}, expires {expires_at}, {uses} use{}):\n\n  {}\n\n\

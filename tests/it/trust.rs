@@ -88,9 +88,13 @@ async fn reloaded(gw: &GatewayProc, at: SocketAddr, sha256: &str, successor: Opt
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Ok(probe) = cloudgate_tenant::probe("127.0.0.1", at.port(), false).await {
-            let announced = probe.provider["successor"]["certificate_pem"]
-                .as_str()
-                .and_then(|pem| cloudgate_pki::pem::decode_certificates(pem.as_bytes()).ok())
+            let announced = probe
+                .provider
+                .as_ref()
+                .and_then(|p| p.trust.successor.as_ref())
+                .and_then(|link| {
+                    cloudgate_pki::pem::decode_certificates(link.certificate_pem.as_bytes()).ok()
+                })
                 .and_then(|c| c.into_iter().next())
                 .map(|der| cloudgate_pki::CertificateInfo::from_der(&der).unwrap())
                 .map(|c| c.fingerprints.sha256_hex());

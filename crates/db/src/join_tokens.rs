@@ -45,17 +45,6 @@ pub enum TokenRefusal {
 }
 
 impl TokenRefusal {
-    /// The stable code of the refusal, as the gateway answers it.
-    pub fn code(self) -> &'static str {
-        match self {
-            TokenRefusal::Unknown => "token_unknown",
-            TokenRefusal::Expired => "token_expired",
-            TokenRefusal::UsedUp => "token_used_up",
-            TokenRefusal::Revoked => "token_revoked",
-            TokenRefusal::TenantDisabled => "tenant_disabled",
-        }
-    }
-
     /// The explanation for the tenant.
     pub fn message(self) -> &'static str {
         match self {

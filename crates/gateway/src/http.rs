@@ -15,7 +15,6 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use zeroize::Zeroizing;
 
-use crate::TUNNEL_PROTOCOL;
 use crate::body::{BodyError, read_capped};
 use crate::config::GatewayConfig;
 use crate::credentials::verify_password;
@@ -27,6 +26,10 @@ use crate::request::{
 };
 use crate::state::SharedState;
 use crate::throttle::EnrollThrottle;
+use cloudgate_proto::{
+    CertificateSummary, EnrollReply, ErrorBody, ErrorCode, ProviderInfo, Software, TUNNEL_PROTOCOL,
+    TenantInfo,
+};
 
 /// What the TLS layer learned about a connection.
 pub struct ConnInfo {
@@ -47,8 +50,10 @@ pub struct Ctx {
 
 type Resp = Response<Full<Bytes>>;
 
-fn json(status: StatusCode, value: serde_json::Value) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
+fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Resp {
+    // Our own types always serialise; an empty object is the impossible fallback.
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(
@@ -75,10 +80,14 @@ const SECURITY_HEADERS: &[(hyper::header::HeaderName, &str)] = &[
     (hyper::header::REFERRER_POLICY, "no-referrer"),
 ];
 
-fn error(status: StatusCode, code: &str, message: &str) -> Resp {
+fn error(code: ErrorCode, message: &str) -> Resp {
+    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json(
         status,
-        serde_json::json!({ "code": code, "message": message }),
+        &ErrorBody {
+            code: code.name().to_string(),
+            message: message.to_string(),
+        },
     )
 }
 
@@ -117,8 +126,7 @@ pub async fn handle<G: Send + Sync + 'static>(
             r
         }
         Route::NotFound => error(
-            StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "no such endpoint; see GET /v1/provider",
         ),
     };
@@ -129,28 +137,26 @@ fn provider(ctx: &Ctx) -> Resp {
     let snap = ctx.state.current();
     let c = &snap.cert;
     let trust = snap.rollover.published(c);
-    let mut doc = serde_json::json!({
-            "name": snap.provider_name,
-            "software": { "name": "cloudgate", "version": env!("CARGO_PKG_VERSION") },
-            "certificate": {
-                "friendly_name": snap.friendly_name,
-                "issuer": c.issuer,
-                "serial": c.serial,
-                "thumbprint": c.fingerprints.thumbprint(),
-                "sha256": c.fingerprints.sha256_hex(),
-                "spki_sha256": c.fingerprints.spki_pin(),
-                "subject": c.subject,
-                "not_after": cloudgate_pki::format_rfc3339(c.not_after),
-            },
-            "gateways": [],
-    });
-    // The typed part tenants walk: the successor and the chain of key changes.
-    if let (Some(obj), Ok(serde_json::Value::Object(t))) =
-        (doc.as_object_mut(), serde_json::to_value(&trust))
-    {
-        obj.extend(t);
-    }
-    json(StatusCode::OK, doc)
+    let info = ProviderInfo {
+        name: snap.provider_name.clone(),
+        software: Software {
+            name: "cloudgate".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        certificate: CertificateSummary {
+            friendly_name: snap.friendly_name.clone(),
+            subject: c.subject.clone(),
+            issuer: c.issuer.clone(),
+            serial: c.serial.clone(),
+            thumbprint: c.fingerprints.thumbprint(),
+            sha256: c.fingerprints.sha256_hex(),
+            spki_sha256: c.fingerprints.spki_pin(),
+            not_after: cloudgate_pki::format_rfc3339(c.not_after),
+        },
+        trust,
+        gateways: Vec::new(),
+    };
+    json(StatusCode::OK, &info)
 }
 
 /// A SHA-256 in hex from a request header, or nothing.
@@ -165,23 +171,20 @@ fn sha256_header(req: &Request<Incoming>, name: &str) -> Option<String> {
 async fn whoami(req: &Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
     let Some((sha256, _)) = &conn.client_cert else {
         return error(
-            StatusCode::UNAUTHORIZED,
-            "client_certificate_required",
+            ErrorCode::ClientCertificateRequired,
             "present an enrolled client certificate",
         );
     };
     let snap = ctx.state.current();
     let Some(tenant) = snap.db.client_certs.get(sha256) else {
         return error(
-            StatusCode::UNAUTHORIZED,
-            "unknown_client_certificate",
+            ErrorCode::UnknownClientCertificate,
             "this client certificate is not enrolled; enroll first",
         );
     };
     if !snap.db.tenants.get(tenant).is_some_and(|t| t.enabled) {
         return error(
-            StatusCode::FORBIDDEN,
-            "tenant_disabled",
+            ErrorCode::TenantDisabled,
             "this tenant account is disabled; contact the service provider",
         );
     }
@@ -196,17 +199,21 @@ async fn whoami(req: &Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             tracing::warn!(error = %e, "cannot record which certificate the tenant confirmed");
         }
     }
-    let mut services: Vec<&String> = snap
+    let mut services: Vec<String> = snap
         .db
         .services
         .keys()
         .filter(|(t, _)| t == tenant)
-        .map(|(_, s)| s)
+        .map(|(_, s)| s.clone())
         .collect();
     services.sort();
     json(
         StatusCode::OK,
-        serde_json::json!({ "tenant": tenant, "enabled": true, "services": services }),
+        &TenantInfo {
+            tenant: tenant.clone(),
+            enabled: true,
+            services,
+        },
     )
 }
 
@@ -215,8 +222,7 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
     if !ctx.throttle.allowed(ip) {
         tracing::warn!(peer = %conn.peer, "enrollment refused: too many failed attempts from this address");
         return error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failures",
+            ErrorCode::TooManyFailures,
             "too many failed enrollments from this address; wait and try again",
         );
     }
@@ -228,8 +234,7 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
     let credentials = authorization.and_then(|v| basic_credentials(v.as_bytes()));
     if token.is_none() && credentials.is_none() {
         let mut r = error(
-            StatusCode::UNAUTHORIZED,
-            "credentials_required",
+            ErrorCode::CredentialsRequired,
             "send the tenant credentials with HTTP Basic authentication",
         );
         r.headers_mut().insert(
@@ -255,25 +260,16 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
     {
         Ok(b) => Zeroizing::new(b),
         Err(BodyError::TooLarge) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "the request body is too large",
-            );
+            return error(ErrorCode::BodyTooLarge, "the request body is too large");
         }
         Err(BodyError::Timeout) => {
             return error(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
+                ErrorCode::BodyTimeout,
                 "the request body did not arrive in time",
             );
         }
         Err(BodyError::Broken) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "the request body could not be read",
-            );
+            return error(ErrorCode::BadRequest, "the request body could not be read");
         }
     };
     let enroll = enroll_request(&body);
@@ -281,22 +277,19 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
     let body_cert = enroll.map(|r| r.cert_der);
     if body_cert == Err(EnrollBodyError::NotJson) {
         return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
+            ErrorCode::BadRequest,
             "expected a JSON body {\"client_cert_pem\": \"...\"}",
         );
     }
     let Some((sha256, presented)) = &conn.client_cert else {
         return error(
-            StatusCode::BAD_REQUEST,
-            "client_certificate_required",
+            ErrorCode::ClientCertificateRequired,
             "present the client certificate in the TLS handshake",
         );
     };
     if body_cert.as_deref().ok() != Some(presented.as_slice()) {
         return error(
-            StatusCode::BAD_REQUEST,
-            "certificate_mismatch",
+            ErrorCode::CertificateMismatch,
             "the certificate in the body is not the one presented in the TLS handshake",
         );
     }
@@ -305,8 +298,7 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
     }
     let Some((user, password)) = credentials else {
         return error(
-            StatusCode::UNAUTHORIZED,
-            "credentials_required",
+            ErrorCode::CredentialsRequired,
             "send the tenant credentials with HTTP Basic authentication",
         );
     };
@@ -317,8 +309,7 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
         Err(e) => {
             tracing::error!(error = %e, "cannot read the tenant account");
             return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                ErrorCode::Internal,
                 "the gateway could not read the tenant account",
             );
         }
@@ -330,17 +321,12 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
     let Some(tenant) = tenant.filter(|_| ok) else {
         ctx.throttle.record_failure(ip);
         tracing::warn!(peer = %conn.peer, user = %user, "enrollment refused: bad credentials");
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad_credentials",
-            "wrong tenant name or password",
-        );
+        return error(ErrorCode::BadCredentials, "wrong tenant name or password");
     };
     if !tenant.enabled {
         tracing::warn!(peer = %conn.peer, tenant = %tenant.name, "enrollment refused: tenant disabled");
         return error(
-            StatusCode::FORBIDDEN,
-            "tenant_disabled",
+            ErrorCode::TenantDisabled,
             "this tenant account is disabled; contact the service provider",
         );
     }
@@ -353,16 +339,14 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
         Ok(()) => {}
         Err(cloudgate_db::DbError::ClientCertTaken) => {
             return error(
-                StatusCode::CONFLICT,
-                "certificate_taken",
+                ErrorCode::CertificateTaken,
                 "this client certificate is enrolled for another tenant",
             );
         }
         Err(e) => {
             tracing::error!(error = %e, "enrollment failed in the database");
             return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                ErrorCode::Internal,
                 "the gateway could not record the enrollment",
             );
         }
@@ -388,7 +372,11 @@ async fn enrolled(ctx: &Ctx, conn: &ConnInfo, tenant: &str, sha256: &str, how: &
     tracing::info!(peer = %conn.peer, tenant = %tenant, client_sha256 = %sha256, with = how, "tenant enrolled a client certificate");
     json(
         StatusCode::OK,
-        serde_json::json!({ "tenant": tenant, "client_sha256": sha256, "services": services }),
+        &EnrollReply {
+            tenant: tenant.to_string(),
+            client_sha256: sha256.to_string(),
+            services,
+        },
     )
 }
 
@@ -415,24 +403,24 @@ async fn enroll_with_token(
         }
         Ok(Err(refusal)) => {
             ctx.throttle.record_failure(conn.peer.ip());
-            tracing::warn!(peer = %conn.peer, token = %id, reason = refusal.code(), "enrollment refused: join token");
-            let status = if refusal == cloudgate_db::TokenRefusal::TenantDisabled {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::UNAUTHORIZED
+            let code = match refusal {
+                cloudgate_db::TokenRefusal::Unknown => ErrorCode::TokenUnknown,
+                cloudgate_db::TokenRefusal::Expired => ErrorCode::TokenExpired,
+                cloudgate_db::TokenRefusal::UsedUp => ErrorCode::TokenUsedUp,
+                cloudgate_db::TokenRefusal::Revoked => ErrorCode::TokenRevoked,
+                cloudgate_db::TokenRefusal::TenantDisabled => ErrorCode::TenantDisabled,
             };
-            error(status, refusal.code(), refusal.message())
+            tracing::warn!(peer = %conn.peer, token = %id, reason = code.name(), "enrollment refused: join token");
+            error(code, refusal.message())
         }
         Err(cloudgate_db::DbError::ClientCertTaken) => error(
-            StatusCode::CONFLICT,
-            "certificate_taken",
+            ErrorCode::CertificateTaken,
             "this client certificate is enrolled for another tenant",
         ),
         Err(e) => {
             tracing::error!(error = %e, "enrollment with a join token failed in the database");
             error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                ErrorCode::Internal,
                 "the gateway could not record the enrollment",
             )
         }
@@ -448,8 +436,7 @@ async fn tunnel<G: Send + Sync + 'static>(
 ) -> Resp {
     let Some((sha256, _)) = &conn.client_cert else {
         return error(
-            StatusCode::UNAUTHORIZED,
-            "client_certificate_required",
+            ErrorCode::ClientCertificateRequired,
             "tunnels need an enrolled client certificate",
         );
     };
@@ -457,18 +444,13 @@ async fn tunnel<G: Send + Sync + 'static>(
     let Some(tenant_name) = snap.db.client_certs.get(sha256).cloned() else {
         tracing::warn!(peer = %conn.peer, client_sha256 = %sha256, "tunnel refused: unknown client certificate");
         return error(
-            StatusCode::UNAUTHORIZED,
-            "unknown_client_certificate",
+            ErrorCode::UnknownClientCertificate,
             "this client certificate is not enrolled; enroll first",
         );
     };
     if !snap.db.tenants.get(&tenant_name).is_some_and(|t| t.enabled) {
         tracing::warn!(peer = %conn.peer, tenant = %tenant_name, "tunnel refused: tenant disabled");
-        return error(
-            StatusCode::FORBIDDEN,
-            "tenant_disabled",
-            "this tenant account is disabled",
-        );
+        return error(ErrorCode::TenantDisabled, "this tenant account is disabled");
     }
     let Some(target) = snap
         .db
@@ -477,11 +459,7 @@ async fn tunnel<G: Send + Sync + 'static>(
         .cloned()
     else {
         tracing::warn!(peer = %conn.peer, tenant = %tenant_name, service = %service, "tunnel refused: service not assigned");
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_service",
-            "no such service for this tenant",
-        );
+        return error(ErrorCode::UnknownService, "no such service for this tenant");
     };
     let wants_upgrade = req
         .headers()
@@ -489,8 +467,7 @@ async fn tunnel<G: Send + Sync + 'static>(
         .is_some_and(|v| is_tunnel_upgrade(v.as_bytes()));
     if !wants_upgrade {
         return error(
-            StatusCode::BAD_REQUEST,
-            "upgrade_required",
+            ErrorCode::UpgradeRequired,
             "send Connection: Upgrade and Upgrade: cloudgate-tunnel",
         );
     }
@@ -504,16 +481,14 @@ async fn tunnel<G: Send + Sync + 'static>(
         Ok(Err(e)) => {
             tracing::warn!(tenant = %tenant_name, service = %service, target = %target, error = %e, "backend unreachable");
             return error(
-                StatusCode::BAD_GATEWAY,
-                "backend_unreachable",
+                ErrorCode::BackendUnreachable,
                 "the service is not reachable at the service provider",
             );
         }
         Err(_) => {
             tracing::warn!(tenant = %tenant_name, service = %service, target = %target, "backend connect timed out");
             return error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "backend_timeout",
+                ErrorCode::BackendTimeout,
                 "the service did not answer in time",
             );
         }

@@ -38,5 +38,4 @@ pub use error::GatewayError;
 pub use server::{Gateway, ShutdownSignal};
 pub use state::SharedState;
 
-/// The Upgrade protocol name of a tunnel request.
-pub const TUNNEL_PROTOCOL: &str = "cloudgate-tunnel";
+pub use cloudgate_proto::TUNNEL_PROTOCOL;

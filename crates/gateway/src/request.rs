@@ -3,7 +3,6 @@
 //! `fuzz/` reach exactly the code the gateway runs.
 
 use base64::Engine as _;
-use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::TUNNEL_PROTOCOL;
@@ -77,14 +76,6 @@ pub fn basic_credentials(value: &[u8]) -> Option<(String, Zeroizing<String>)> {
     Some((user.to_string(), Zeroizing::new(pass.to_string())))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnrollBody {
-    client_cert_pem: String,
-    #[serde(default)]
-    label: Option<String>,
-}
-
 /// Longest machine label kept.
 pub const MAX_LABEL: usize = 64;
 
@@ -110,7 +101,8 @@ pub enum EnrollBodyError {
 /// The first certificate and the label of an enrollment body
 /// `{"client_cert_pem": "...", "label": "..."}`.
 pub fn enroll_request(body: &[u8]) -> Result<EnrollRequest, EnrollBodyError> {
-    let parsed: EnrollBody = serde_json::from_slice(body).map_err(|_| EnrollBodyError::NotJson)?;
+    let parsed: cloudgate_proto::EnrollRequest =
+        serde_json::from_slice(body).map_err(|_| EnrollBodyError::NotJson)?;
     let cert_der = cloudgate_pki::pem::decode_certificates(parsed.client_cert_pem.as_bytes())
         .ok()
         .and_then(|c| c.into_iter().next())

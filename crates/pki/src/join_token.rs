@@ -113,7 +113,7 @@ impl JoinToken {
 
     /// The id as 32 lowercase hex digits (what lists, revocations and audit lines show).
     pub fn id_hex(&self) -> String {
-        self.id.iter().map(|b| format!("{b:02x}")).collect()
+        crate::fingerprint::upper_hex(&self.id).to_ascii_lowercase()
     }
 
     /// The SHA-256 of the secret, as the SP stores it (64 lowercase hex digits).
@@ -238,10 +238,7 @@ impl JoinToken {
 
 /// The SHA-256 of a token secret, lowercase hex.
 fn secret_hash_hex(secret: &[u8]) -> String {
-    Sha256::digest(secret)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::fingerprint::upper_hex(&Sha256::digest(secret)).to_ascii_lowercase()
 }
 
 /// What a gateway reads from `Authorization: Bearer ID.SECRET`: the id (hex) and the SHA-256

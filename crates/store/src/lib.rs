@@ -25,11 +25,9 @@ pub mod owner;
 mod rollover;
 
 pub use cert_store::{AppliedRecord, CertStore, NewEntry};
+pub use cloudgate_proto::{CONFIRMED_HEADER, PublishedTrust, SUCCESSOR_HEADER};
 pub use entry::{EntryMeta, Source, StoredCertificate};
 pub use error::StoreError;
 pub use layout::Layout;
 pub use owner::FileOwnership;
-pub use rollover::{
-    CONFIRMED_HEADER, PublishedTrust, RolloverHistory, SUCCESSOR_HEADER, StagedSuccessor,
-    SwitchRecord,
-};
+pub use rollover::{RolloverHistory, StagedSuccessor, SwitchRecord};

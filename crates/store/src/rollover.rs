@@ -11,18 +11,13 @@
 use cloudgate_pki::CertificateInfo;
 use cloudgate_pki::fingerprint::upper_hex;
 use cloudgate_pki::rollover::{ChainLink, MAX_CHAIN_LINKS, RolloverProof, sign_rollover};
+use cloudgate_proto::PublishedTrust;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::entry::StoredCertificate;
 use crate::lock::StoreLock;
 use crate::{CertStore, StoreError, audit};
-
-/// Request header with which a tenant tells the gateway (on `GET /v1/tenant`) the SHA-256 (hex)
-/// of the SP certificate it trusts now, so the SP can see adoption.
-pub const CONFIRMED_HEADER: &str = "cloudgate-confirmed-sha256";
-/// Request header with the SHA-256 (hex) of the staged successor the tenant has learned.
-pub const SUCCESSOR_HEADER: &str = "cloudgate-successor-sha256";
 
 /// The current format of `rollover.json`.
 const HISTORY_VERSION: u32 = 2;
@@ -94,17 +89,6 @@ pub struct RolloverHistory {
     /// Switches to another key, oldest first, at most `MAX_CHAIN_LINKS`.
     #[serde(default)]
     pub switches: Vec<SwitchRecord>,
-}
-
-/// What the gateway publishes in `GET /v1/provider` about the SP's keys.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishedTrust {
-    /// The staged successor, handed over by the key in use.
-    #[serde(default)]
-    pub successor: Option<ChainLink>,
-    /// The switches, oldest first.
-    #[serde(default)]
-    pub chain: Vec<ChainLink>,
 }
 
 impl RolloverHistory {

@@ -95,6 +95,14 @@ fn handshake_failure(e: &std::io::Error, endpoint: &str) -> String {
     }
 }
 
+impl Reply {
+    /// The body read into one of the protocol's types; `None` when it is not that (a peer that
+    /// is not a cloudgate gateway, or a refusal where an answer was expected).
+    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_value(self.json.clone()).ok()
+    }
+}
+
 /// A client for one gateway endpoint.
 pub struct GatewayClient {
     endpoint: String,
@@ -366,7 +374,7 @@ impl GatewayClient {
             .uri(format!("/v1/tunnel/{service}"))
             .header("host", &self.endpoint)
             .header("connection", "upgrade")
-            .header("upgrade", "cloudgate-tunnel")
+            .header("upgrade", cloudgate_proto::TUNNEL_PROTOCOL)
             .body(Full::new(Bytes::new()))
             .map_err(|e| ConnectError::Other(e.to_string()))?;
         let resp = sender.send_request(req).await.map_err(other)?;

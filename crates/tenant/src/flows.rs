@@ -3,8 +3,11 @@
 
 use cloudgate_db::{PinUpdate, PinnedProvider, TrustMode};
 use cloudgate_pki::CertificateInfo;
+use cloudgate_proto::{
+    CONFIRMED_HEADER, EnrollReply, EnrollRequest, ProviderInfo, SUCCESSOR_HEADER, TenantInfo,
+};
+use cloudgate_store::FileOwnership;
 use cloudgate_store::fsio::{self, FileSpec};
-use cloudgate_store::{CONFIRMED_HEADER, FileOwnership, PublishedTrust, SUCCESSOR_HEADER};
 
 use crate::client::{ClientIdentity, ConnectError, GatewayClient};
 use crate::error::TenantError;
@@ -19,8 +22,8 @@ pub struct Probe {
     pub cert: CertificateInfo,
     /// The presented chain (leaf first).
     pub chain: Vec<Vec<u8>>,
-    /// `GET /v1/provider`, when the peer answered it.
-    pub provider: serde_json::Value,
+    /// `GET /v1/provider`, when the peer answered it with what a gateway answers.
+    pub provider: Option<ProviderInfo>,
 }
 
 pub(crate) fn unreachable(endpoint: &str, reason: String) -> TenantError {
@@ -40,8 +43,8 @@ pub async fn probe(address: &str, port: u16, ca: bool) -> Result<Probe, TenantEr
     }
     .map_err(TenantError::BadInput)?;
     let provider = match client.request("GET", "/v1/provider", None, None).await {
-        Ok(reply) if reply.status == 200 => reply.json,
-        Ok(_) => serde_json::Value::Null,
+        Ok(reply) if reply.status == 200 => reply.typed::<ProviderInfo>(),
+        Ok(_) => None,
         Err(ConnectError::Untrusted(reason)) => {
             return Err(TenantError::Untrusted {
                 endpoint: client.endpoint().to_string(),
@@ -51,7 +54,7 @@ pub async fn probe(address: &str, port: u16, ca: bool) -> Result<Probe, TenantEr
         Err(ConnectError::Other(reason)) if client.presented_chain().is_none() => {
             return Err(unreachable(client.endpoint(), reason));
         }
-        Err(_) => serde_json::Value::Null,
+        Err(_) => None,
     };
     let chain = client
         .presented_chain()
@@ -104,8 +107,8 @@ pub async fn probe_pinned_keys(
     let client =
         GatewayClient::pinned_keys(address, port, pins.to_vec()).map_err(TenantError::BadInput)?;
     let provider = match client.request("GET", "/v1/provider", None, None).await {
-        Ok(reply) if reply.status == 200 => reply.json,
-        Ok(_) => serde_json::Value::Null,
+        Ok(reply) if reply.status == 200 => reply.typed::<ProviderInfo>(),
+        Ok(_) => None,
         Err(ConnectError::Pin(p)) => {
             return Err(TenantError::ThumbprintMismatch {
                 endpoint: client.endpoint().to_string(),
@@ -206,14 +209,15 @@ pub async fn add_provider(
     let client = GatewayClient::pinned(req.address, req.port, vec![pin], Some(&identity))
         .map_err(TenantError::BadInput)?;
     // The host name labels this machine in the SP's list of enrolled machines.
-    let body = serde_json::json!({
-        "client_cert_pem": cloudgate_pki::pem::encode_certificate(&identity.cert_der),
-        "label": cloudgate_store::license::host_name(),
-    });
+    let body = EnrollRequest {
+        client_cert_pem: cloudgate_pki::pem::encode_certificate(&identity.cert_der),
+        label: Some(cloudgate_store::license::host_name()),
+    };
+    let body = serde_json::to_value(&body).ok();
     let sent = match &req.credentials {
         Credentials::Password { username, password } => {
             client
-                .request("POST", "/v1/enroll", Some((username, password)), Some(body))
+                .request("POST", "/v1/enroll", Some((username, password)), body)
                 .await
         }
         Credentials::JoinToken(t) => {
@@ -223,7 +227,7 @@ pub async fn add_provider(
                     "POST",
                     "/v1/enroll",
                     None,
-                    Some(body),
+                    body,
                     &[("authorization", bearer.to_string())],
                 )
                 .await
@@ -252,13 +256,16 @@ pub async fn add_provider(
     if reply.status != 200 {
         return Err(refusal_error(&reply));
     }
-    let services = services_of(&reply.json);
+    let enrolled = reply.typed::<EnrollReply>().ok_or_else(|| {
+        unreachable(
+            client.endpoint(),
+            "the gateway's answer to the enrollment is not what a cloudgate gateway sends".into(),
+        )
+    })?;
+    let services = enrolled.services;
     let username = match &req.credentials {
         Credentials::Password { username, .. } => username.to_string(),
-        Credentials::JoinToken(_) => reply.json["tenant"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        Credentials::JoinToken(_) => enrolled.tenant,
     };
     let key_path = paths.key_path(req.name);
     fsio::ensure_private_dir(&paths.keys_dir(), &FileOwnership::owner_only())?;
@@ -301,17 +308,6 @@ pub async fn add_provider(
     Ok(provider)
 }
 
-fn services_of(json: &serde_json::Value) -> Vec<String> {
-    json["services"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// What `check` found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CheckReport {
@@ -344,8 +340,8 @@ pub async fn check(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tenan
 
 pub(crate) async fn check_session(session: &Session) -> Result<CheckReport, TenantError> {
     let (p, doc) = session.request("GET", "/v1/provider", &[]).await?;
-    let p = match serde_json::from_value::<PublishedTrust>(doc.json) {
-        Ok(published) if doc.status == 200 => session.learn(&p, &published).await?,
+    let p = match doc.typed::<ProviderInfo>() {
+        Some(info) if doc.status == 200 => session.learn(&p, &info.trust).await?,
         _ => p,
     };
     let state = TrustState::of(&p)?;
@@ -358,7 +354,13 @@ pub(crate) async fn check_session(session: &Session) -> Result<CheckReport, Tena
     if reply.status != 200 {
         return Err(refusal_error(&reply));
     }
-    let services = services_of(&reply.json);
+    let info = reply.typed::<TenantInfo>().ok_or_else(|| {
+        unreachable(
+            &cloudgate_addr::endpoint(&p.address, p.port),
+            "the gateway's answer is not what a cloudgate gateway sends".into(),
+        )
+    })?;
+    let services = info.services;
     let db = session.db();
     db.seen(&p.name, &services).await?;
     let days_left =
@@ -368,10 +370,7 @@ pub(crate) async fn check_session(session: &Session) -> Result<CheckReport, Tena
         address: p.address.clone(),
         port: p.port,
         thumbprint: p.thumbprint.clone(),
-        username: reply.json["tenant"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        username: info.tenant,
         services,
         days_left,
         successor_thumbprint: successor.map(|s| s.fingerprints.thumbprint()),

@@ -8,6 +8,8 @@ use cloudgate_pki::CertificateInfo;
 use cloudgate_pki::verify::PinMismatch;
 use cloudgate_store::PublishedTrust;
 
+use cloudgate_proto::{ErrorBody, ErrorCode};
+
 use crate::client::{ClientIdentity, ConnectError, GatewayClient, Reply};
 use crate::error::{TenantError, TrustFailure};
 use crate::flows::{probe, unreachable};
@@ -27,12 +29,16 @@ pub(crate) struct Session {
 
 /// The error a gateway's refusal stands for: 401/403 are the tenant's credentials or account.
 pub(crate) fn refusal_error(reply: &Reply) -> TenantError {
-    let code = reply.json["code"].as_str().unwrap_or("unknown").to_string();
-    let message = reply.json["message"]
-        .as_str()
-        .unwrap_or("no reason given")
-        .to_string();
-    if reply.status == 401 || reply.status == 403 {
+    let body = reply.typed::<ErrorBody>().unwrap_or(ErrorBody {
+        code: "unknown".into(),
+        message: "no reason given".into(),
+    });
+    let (code, message) = (body.code, body.message);
+    let authentication = match ErrorCode::from_name(&code) {
+        Some(c) => c.is_authentication(),
+        None => reply.status == 401 || reply.status == 403,
+    };
+    if authentication {
         TenantError::Authentication(format!("{message} ({code})"))
     } else {
         TenantError::Refused {
@@ -196,7 +202,7 @@ impl Session {
                 "a second connection presented another certificate",
             ));
         }
-        let published: Option<PublishedTrust> = serde_json::from_value(probe.provider).ok();
+        let published: Option<PublishedTrust> = probe.provider.map(|info| info.trust);
         let verdict = state.judge(&probe.cert, published.as_ref());
         match &verdict {
             Verdict::Refused(reason) => {

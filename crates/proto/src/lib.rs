@@ -1,0 +1,171 @@
+//! The cloudgate wire protocol, written once for both sides: every request body, answer and
+//! error of the gateway's HTTP API and the names of the tunnel handshake. The gateway builds its
+//! answers from these types and the tenant reads them into the same types, so a renamed field is
+//! a compile error, not a silent default. No I/O.
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `GET /v1/provider` | [`ProviderInfo`] |
+//! | `GET /v1/tenant` (client certificate) | [`TenantInfo`] |
+//! | `POST /v1/enroll` with [`EnrollRequest`] | [`EnrollReply`] |
+//! | `GET /v1/tunnel/SERVICE` with `Upgrade: cloudgate-tunnel` | `101`, then raw bytes |
+//!
+//! Refusals are an [`ErrorBody`] whose `code` is an [`ErrorCode`].
+
+#![forbid(unsafe_code)]
+
+mod error;
+
+pub use cloudgate_pki::rollover::ChainLink;
+pub use error::{ErrorBody, ErrorCode};
+use serde::{Deserialize, Serialize};
+
+/// The `Upgrade` protocol name of a tunnel.
+pub const TUNNEL_PROTOCOL: &str = "cloudgate-tunnel";
+
+/// Request header with which a tenant tells the gateway (on `GET /v1/tenant`) the SHA-256 (hex)
+/// of the SP certificate it trusts now, so the SP can see adoption.
+pub const CONFIRMED_HEADER: &str = "cloudgate-confirmed-sha256";
+
+/// Request header with the SHA-256 (hex) of the staged successor the tenant has learned.
+pub const SUCCESSOR_HEADER: &str = "cloudgate-successor-sha256";
+
+/// The software answering.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Software {
+    /// Always `cloudgate`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// The certificate in use, as `GET /v1/provider` describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateSummary {
+    /// The SP's friendly name for it.
+    pub friendly_name: String,
+    /// Subject, RFC 4514.
+    pub subject: String,
+    /// Issuer, RFC 4514.
+    pub issuer: String,
+    /// Serial, uppercase hex.
+    pub serial: String,
+    /// SHA-1 of the DER, uppercase hex.
+    pub thumbprint: String,
+    /// SHA-256 of the DER, uppercase hex.
+    pub sha256: String,
+    /// The public key pin, `sha256//…`.
+    pub spki_sha256: String,
+    /// RFC 3339.
+    pub not_after: String,
+}
+
+/// What the gateway publishes about the SP's keys: the staged successor and the chain of key
+/// changes, which a tenant walks from the key it pinned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedTrust {
+    /// The staged successor, handed over by the key in use.
+    #[serde(default)]
+    pub successor: Option<ChainLink>,
+    /// The switches, oldest first.
+    #[serde(default)]
+    pub chain: Vec<ChainLink>,
+}
+
+/// `GET /v1/provider`: public, asked before anything is trusted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    /// The SP's name (its licensee).
+    pub name: String,
+    /// The software answering.
+    pub software: Software,
+    /// The certificate in use.
+    pub certificate: CertificateSummary,
+    /// The successor and the chain of key changes.
+    #[serde(flatten)]
+    pub trust: PublishedTrust,
+    /// Other gateways of the SP (empty until there is a fleet).
+    #[serde(default)]
+    pub gateways: Vec<String>,
+}
+
+/// `GET /v1/tenant`: who this client certificate is enrolled as.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantInfo {
+    /// The tenant.
+    pub tenant: String,
+    /// Whether it is enabled (a disabled one is refused, so this is true).
+    pub enabled: bool,
+    /// The services it may reach, sorted.
+    pub services: Vec<String>,
+}
+
+/// `POST /v1/enroll`: the client certificate presented in this handshake, repeated, and a label
+/// for the machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The client certificate, PEM.
+    pub client_cert_pem: String,
+    /// The machine's host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// A successful enrollment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollReply {
+    /// The tenant the machine is now enrolled for.
+    pub tenant: String,
+    /// SHA-256 of the enrolled client certificate, uppercase hex.
+    pub client_sha256: String,
+    /// The services it may reach.
+    pub services: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_info_is_flat_on_the_wire() {
+        let info = ProviderInfo {
+            name: "Acme".into(),
+            software: Software {
+                name: "cloudgate".into(),
+                version: "0.1.0".into(),
+            },
+            certificate: CertificateSummary::default(),
+            trust: PublishedTrust::default(),
+            gateways: vec![],
+        };
+        let v = serde_json::to_value(&info).unwrap();
+        for key in [
+            "name",
+            "software",
+            "certificate",
+            "successor",
+            "chain",
+            "gateways",
+        ] {
+            assert!(v.get(key).is_some(), "{key} in {v}");
+        }
+        let back: ProviderInfo = serde_json::from_value(v).unwrap();
+        assert_eq!(back, info);
+    }
+
+    #[test]
+    fn enrollment_bodies_refuse_unknown_fields_and_omit_a_missing_label() {
+        let r = EnrollRequest {
+            client_cert_pem: "x".into(),
+            label: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"client_cert_pem":"x"}"#
+        );
+        assert!(
+            serde_json::from_str::<EnrollRequest>(r#"{"client_cert_pem":"x","more":1}"#).is_err()
+        );
+    }
+}
