@@ -179,7 +179,7 @@ async fn a_disabled_tenant_can_neither_enroll_nor_tunnel() {
         200
     );
     env.ok(&["sp", "tenant", "disable", "acme"]);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    gw.reload().await;
     let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
     assert_eq!(
         (r.status, r.json["code"].as_str()),
@@ -191,7 +191,7 @@ async fn a_disabled_tenant_can_neither_enroll_nor_tunnel() {
         (403, Some("tenant_disabled"))
     );
     env.ok(&["sp", "tenant", "enable", "acme"]);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    gw.reload().await;
     assert!(tunnel(gw.addr, pin, Some(&id), "echo").await.is_ok());
 }
 
@@ -282,7 +282,7 @@ async fn unknown_certificates_and_other_tenants_services_are_refused() {
     // A revoked certificate is unknown again.
     let sha = cloudgate_pki::fingerprint::upper_hex(&sha2::Sha256::digest(&acme.cert_der));
     env.ok(&["sp", "tenant", "revoke", "acme", &sha]);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    gw.reload().await;
     let r = refused(tunnel(gw.addr, pin, Some(&acme), "echo").await);
     assert_eq!(r.json["code"], "unknown_client_certificate");
 }

@@ -22,6 +22,8 @@ pub const TENANT_PASSWORD: &str = "tenant password 1";
 pub struct GatewayProc {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Its stderr.
+    pub log: std::path::PathBuf,
 }
 
 impl GatewayProc {
@@ -60,7 +62,35 @@ impl GatewayProc {
                     std::fs::read_to_string(env.path("gateway.log")).unwrap_or_default()
                 )
             });
-        GatewayProc { child, addr }
+        GatewayProc {
+            child,
+            addr,
+            log: env.path("gateway.log"),
+        }
+    }
+
+    /// Makes the gateway reload now (SIGHUP) and returns once it says the reload is done, so
+    /// every change made before is served: no fixed wait for the reload poll.
+    pub async fn reload(&self) {
+        let done = || {
+            std::fs::read_to_string(&self.log)
+                .unwrap_or_default()
+                .matches("requested reload done")
+                .count()
+        };
+        let before = done();
+        let _ = std::process::Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while done() == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the gateway did not finish a requested reload: {}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     pub fn stop(&mut self) -> std::process::ExitStatus {

@@ -408,7 +408,7 @@ async fn tunnels_go_only_to_the_tenants_own_configured_services() {
         "vault",
         &other_backend.to_string(),
     ]);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    gw.reload().await;
     let ssh = "127.0.0.1:22".to_string();
     let backend = other_backend.to_string();
     for service in [

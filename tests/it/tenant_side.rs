@@ -244,7 +244,7 @@ async fn a_tunnel_carries_data_intact_then_a_changed_certificate_is_a_hard_failu
         "--force",
     ]);
     let new = current(&w.sp);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    w.gw.reload().await;
     let out = w.tenant.run(&["tenant", "check", "sp"]);
     assert_eq!(out.status.code(), Some(3));
     let e = String::from_utf8_lossy(&out.stderr);
@@ -663,7 +663,7 @@ async fn a_renewal_with_the_same_key_is_accepted_without_asking() {
     assert_eq!(renewed.spki_sha256, old.spki_sha256);
     assert_ne!(renewed.thumbprint, old.thumbprint);
     assert_eq!(renewed.source, "renewed");
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    w.gw.reload().await;
     let out = w.tenant.run(&["tenant", "check", "sp"]);
     assert!(
         out.status.success(),
@@ -695,7 +695,7 @@ async fn a_renewal_with_the_same_key_is_accepted_without_asking() {
         "--apply",
         "--force",
     ]);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    w.gw.reload().await;
     assert_eq!(
         w.tenant.run(&["tenant", "check", "sp"]).status.code(),
         Some(3)
@@ -821,7 +821,7 @@ async fn a_staged_rollover_is_followed_by_online_and_offline_tenants() {
     ]))
     .unwrap();
     w.sp.ok(&["sp", "cert", "stage", &next.thumbprint]);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    w.gw.reload().await;
     let out = online.run(&["tenant", "check", "sp"]);
     assert!(
         out.status.success(),
@@ -834,7 +834,7 @@ async fn a_staged_rollover_is_followed_by_online_and_offline_tenants() {
     );
 
     w.sp.ok(&["sp", "cert", "apply", &next.thumbprint]);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    w.gw.reload().await;
     for (who, tenant) in [("online", &online), ("offline", &offline)] {
         let out = tenant.run(&["tenant", "check", "sp"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -921,7 +921,7 @@ async fn a_forged_proof_and_a_compromised_switch_need_manual_verification() {
     ]))
     .unwrap();
     w.sp.ok(&["sp", "cert", "apply", &third.thumbprint, "--compromised"]);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    w.gw.reload().await;
     let out = tenant.run(&["tenant", "check", "sp"]);
     assert_eq!(out.status.code(), Some(3));
     let e = String::from_utf8_lossy(&out.stderr);

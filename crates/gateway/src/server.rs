@@ -166,16 +166,24 @@ async fn reload_loop(
     let mut expiry = crate::expiry::ExpiryWatch::default();
     expiry.check(&state, auto_renew);
     loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = now.notified() => tracing::info!("reload requested"),
-        }
+        let requested = tokio::select! {
+            () = tokio::time::sleep(every) => false,
+            () = now.notified() => {
+                tracing::info!("reload requested");
+                true
+            }
+        };
         match state.refresh().await {
             Ok(true) => tracing::info!("reloaded certificate and tenant state"),
             Ok(false) => {}
             Err(e) => {
                 tracing::error!(error = %e, "reload failed; still serving the previous state")
             }
+        }
+        if requested {
+            // Said once the state is in place, so whoever asked (systemctl reload, a test)
+            // knows every change made before the request is now served.
+            tracing::info!("requested reload done");
         }
         expiry.check(&state, auto_renew);
         match state.switch_if_due() {
