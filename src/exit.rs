@@ -126,6 +126,8 @@ fn db_code_name(e: &cloudgate_db::DbError) -> &'static str {
         DbError::TenantExists(_) | DbError::ServiceExists { .. } | DbError::ProviderExists(_) => {
             "conflict"
         }
+        DbError::Locked { .. } => "locked",
+        DbError::DiskFull { .. } => "disk_full",
         _ if e.is_bad_input() => "bad_input",
         _ => "runtime",
     }
@@ -146,27 +148,36 @@ pub fn message(err: &anyhow::Error) -> String {
         text.push_str(&part);
     }
     // SQLite reports a full disk as SQLITE_FULL or, when its shared-memory file cannot grow, as
-    // a bare "disk I/O error"; the free space of the database's directory tells which.
-    let db_disk_full = || {
-        err.chain()
-            .any(|c| match c.downcast_ref::<cloudgate_db::DbError>() {
-                Some(cloudgate_db::DbError::Sql { path, .. }) => {
-                    let dir = std::path::Path::new(path)
-                        .parent()
-                        .unwrap_or(std::path::Path::new("."));
-                    cloudgate_store::fsio::available_bytes(dir).is_some_and(|n| n < 64 * 1024)
-                }
-                _ => false,
-            })
+    // a bare I/O error; the free space of the database's directory tells which.
+    let db_errors = || {
+        err.chain().filter_map(|c| {
+            c.downcast_ref::<cloudgate_db::DbError>().or(
+                match c.downcast_ref::<cloudgate_tenant::TenantError>() {
+                    Some(cloudgate_tenant::TenantError::Db(d)) => Some(d),
+                    _ => None,
+                },
+            )
+        })
+    };
+    let io_error_on_full_disk = || {
+        db_errors().any(|e| match e {
+            cloudgate_db::DbError::Sql { path, .. } if e.is_io_error() => {
+                let dir = std::path::Path::new(path)
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."));
+                cloudgate_store::fsio::available_bytes(dir).is_some_and(|n| n < 64 * 1024)
+            }
+            _ => false,
+        })
     };
     let full = err.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::StorageFull)
-    }) || text.contains("database or disk is full")
-        || (text.contains("disk I/O error") && db_disk_full());
+    }) || db_errors().any(|e| matches!(e, cloudgate_db::DbError::DiskFull { .. }))
+        || io_error_on_full_disk();
     if full {
         text.push_str("\n  hint: the file system is full; free space on it and run the command again (nothing was half-written)");
-    } else if text.contains("database is locked") {
+    } else if db_errors().any(|e| matches!(e, cloudgate_db::DbError::Locked { .. })) {
         text.push_str("\n  hint: another process holds a lock on the database; wait for it to finish (or stop it) and run the command again");
     }
     text

@@ -59,19 +59,13 @@ async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
-        .map_err(|e| DbError::Sql {
-            path: display,
-            source: e,
-        })
+        .map_err(|e| classify(&display, e))
 }
 
 /// Applies the migrations the database lacks, each in its own transaction with its version
 /// recorded.
 async fn migrate(pool: &SqlitePool, path: &str, migrations: &[(i64, &str)]) -> Result<(), DbError> {
-    let sql = |e| DbError::Sql {
-        path: path.to_string(),
-        source: e,
-    };
+    let sql = |e| classify(path, e);
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
         .execute(pool)
         .await
@@ -113,6 +107,23 @@ pub enum DbError {
     /// The database could not be opened, read or written.
     #[error("database {path}: {source}")]
     Sql {
+        /// The database file.
+        path: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// Another process held a lock on the database longer than the wait (SQLITE_BUSY or
+    /// SQLITE_LOCKED).
+    #[error("database {path} is locked by another process: {source}")]
+    Locked {
+        /// The database file.
+        path: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// The file system holding the database is full (SQLITE_FULL).
+    #[error("database {path}: the file system is full: {source}")]
+    DiskFull {
         /// The database file.
         path: String,
         /// The driver's error.
@@ -193,12 +204,41 @@ pub enum DbError {
     },
 }
 
+/// SQLite's primary result code of a driver error, when it is one.
+fn sqlite_code(e: &sqlx::Error) -> Option<i64> {
+    let code = e.as_database_error()?.code()?;
+    code.parse::<i64>().ok().map(|c| c & 0xff)
+}
+
+/// A driver error, classified by SQLite's result code (never by its message): a lock held too
+/// long and a full disk have variants of their own.
+pub(crate) fn classify(path: &str, source: sqlx::Error) -> DbError {
+    const SQLITE_BUSY: i64 = 5;
+    const SQLITE_LOCKED: i64 = 6;
+    const SQLITE_FULL: i64 = 13;
+    let path = path.to_string();
+    match sqlite_code(&source) {
+        Some(SQLITE_BUSY | SQLITE_LOCKED) => DbError::Locked { path, source },
+        Some(SQLITE_FULL) => DbError::DiskFull { path, source },
+        _ => DbError::Sql { path, source },
+    }
+}
+
 impl DbError {
+    /// Whether SQLite reported an I/O error (SQLITE_IOERR): when the disk is full, SQLite says
+    /// this rather than SQLITE_FULL if its shared-memory file cannot grow.
+    pub fn is_io_error(&self) -> bool {
+        const SQLITE_IOERR: i64 = 10;
+        matches!(self, DbError::Sql { source, .. } if sqlite_code(source) == Some(SQLITE_IOERR))
+    }
+
     /// Whether the error is about what the user asked for (exit 2), not the database itself.
     pub fn is_bad_input(&self) -> bool {
         !matches!(
             self,
             DbError::Sql { .. }
+                | DbError::Locked { .. }
+                | DbError::DiskFull { .. }
                 | DbError::Migrate { .. }
                 | DbError::Corrupt { .. }
                 | DbError::NotRegularFile { .. }
@@ -299,10 +339,7 @@ impl SpDb {
     }
 
     fn sql(&self, e: sqlx::Error) -> DbError {
-        DbError::Sql {
-            path: self.path.clone(),
-            source: e,
-        }
+        classify(&self.path, e)
     }
 
     /// A write transaction. `BEGIN IMMEDIATE` takes the write lock at once (waiting up to the

@@ -118,10 +118,7 @@ impl TenantDb {
     }
 
     fn sql(&self, e: sqlx::Error) -> DbError {
-        DbError::Sql {
-            path: self.path.clone(),
-            source: e,
-        }
+        crate::classify(&self.path, e)
     }
 
     /// Saves a newly added provider; refuses a name in use.
