@@ -59,6 +59,14 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<cloudgate_db::DbError>() {
             return if e.is_bad_input() { USAGE } else { RUNTIME };
         }
+        if let Some(e) = cause.downcast_ref::<cloudgate_sp::SpError>() {
+            return match e {
+                cloudgate_sp::SpError::Db(d) => code_for(&anyhow::Error::msg(d.to_string()))
+                    .max(if d.is_bad_input() { USAGE } else { RUNTIME }),
+                _ if e.is_bad_input() => USAGE,
+                _ => RUNTIME,
+            };
+        }
         if let Some(e) = cause.downcast_ref::<PkiError>() {
             return match e {
                 PkiError::KeyGeneration(_) | PkiError::Signing(_) => RUNTIME,
@@ -91,6 +99,13 @@ pub fn code_name(err: &anyhow::Error) -> &'static str {
         if let Some(e) = cause.downcast_ref::<DbError>() {
             return db_code_name(e);
         }
+        if let Some(e) = cause.downcast_ref::<cloudgate_sp::SpError>() {
+            return match e {
+                cloudgate_sp::SpError::Db(d) => db_code_name(d),
+                _ if e.is_bad_input() => "bad_input",
+                _ => "runtime",
+            };
+        }
         if let Some(e) = cause.downcast_ref::<cloudgate_tenant::TenantError>() {
             return match e {
                 cloudgate_tenant::TenantError::PinMismatch(_) => "pin_mismatch",
@@ -111,6 +126,22 @@ pub fn code_name(err: &anyhow::Error) -> &'static str {
         TRUST => "trust",
         AUTH => "authentication",
         _ => "runtime",
+    }
+}
+
+/// The database error an error stands for: itself, or the one a tenant or SP error wraps
+/// transparently (which the cause chain does not show).
+fn db_error_in<'a>(c: &'a (dyn std::error::Error + 'static)) -> Option<&'a cloudgate_db::DbError> {
+    if let Some(d) = c.downcast_ref::<cloudgate_db::DbError>() {
+        return Some(d);
+    }
+    match (
+        c.downcast_ref::<cloudgate_tenant::TenantError>(),
+        c.downcast_ref::<cloudgate_sp::SpError>(),
+    ) {
+        (Some(cloudgate_tenant::TenantError::Db(d)), _)
+        | (_, Some(cloudgate_sp::SpError::Db(d))) => Some(d),
+        _ => None,
     }
 }
 
@@ -149,16 +180,7 @@ pub fn message(err: &anyhow::Error) -> String {
     }
     // SQLite reports a full disk as SQLITE_FULL or, when its shared-memory file cannot grow, as
     // a bare I/O error; the free space of the database's directory tells which.
-    let db_errors = || {
-        err.chain().filter_map(|c| {
-            c.downcast_ref::<cloudgate_db::DbError>().or(
-                match c.downcast_ref::<cloudgate_tenant::TenantError>() {
-                    Some(cloudgate_tenant::TenantError::Db(d)) => Some(d),
-                    _ => None,
-                },
-            )
-        })
-    };
+    let db_errors = || err.chain().filter_map(db_error_in);
     let io_error_on_full_disk = || {
         db_errors().any(|e| match e {
             cloudgate_db::DbError::Sql { path, .. } if e.is_io_error() => {

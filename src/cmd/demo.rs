@@ -165,8 +165,7 @@ pub async fn run() -> anyhow::Result<()> {
     ));
 
     step(3, "The SP creates a tenant account and gives it a service");
-    let hash =
-        cloudgate_gateway::credentials::hash_password(PASSWORD).map_err(anyhow::Error::msg)?;
+    let hash = cloudgate_sp::credentials::hash_password(PASSWORD).map_err(anyhow::Error::msg)?;
     db.add_tenant(TENANT, "the demo tenant", &hash).await?;
     let echo = echo_backend().await?;
     db.add_service(TENANT, "echo", &echo.to_string()).await?;

@@ -1,7 +1,7 @@
 //! `cloudgate sp tenant …`: tenant accounts, their services and enrolled client certificates.
 
 use cloudgate_db::SpDb;
-use cloudgate_gateway::credentials::{check_name, hash_password};
+use cloudgate_sp::credentials::check_name;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -63,10 +63,6 @@ fn new_password(args: &PasswordArgs, tenant: &str) -> anyhow::Result<Zeroizing<S
             "give the tenant password with --password-file FILE or --password-stdin",
         )),
     }
-}
-
-fn hash(password: &str) -> anyhow::Result<String> {
-    hash_password(password).map_err(usage)
 }
 
 async fn view(db: &SpDb, name: &str, current_sha256: Option<&str>) -> anyhow::Result<TenantView> {
@@ -230,20 +226,10 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             description,
             json,
         } => {
-            name_arg("tenant", &name)?;
-            if description.chars().any(char::is_control) || description.chars().count() > 256 {
-                return Err(usage(
-                    "the description must be at most 256 characters, without control characters",
-                ));
-            }
-            if ctx.store_for_read().applied()?.is_none() {
-                return Err(usage(
-                    "no certificate is in use, and tenants cannot be created before one is: run `cloudgate sp cert generate --apply` or `cloudgate sp cert manage` first",
-                ));
-            }
+            let store = ctx.store_for_read();
+            cloudgate_sp::check_new_tenant(&store, &name, &description)?;
             let pw = new_password(&password, &name)?;
-            let hashed = hash(&pw)?;
-            db.add_tenant(&name, &description, &hashed).await?;
+            cloudgate_sp::add_tenant(&store, &db, &name, &description, &pw).await?;
             let v = view(&db, &name, current.as_deref()).await?;
             if json {
                 print_json(&v)
@@ -305,7 +291,7 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
         } => {
             db.tenant(&name).await?;
             let pw = new_password(&password, &name)?;
-            db.set_password_hash(&name, &hash(&pw)?).await?;
+            cloudgate_sp::set_tenant_password(&db, &name, &pw).await?;
             let v = view(&db, &name, current.as_deref()).await?;
             report(json, &v, &format!("Password of tenant {name} replaced.\n"))
         }

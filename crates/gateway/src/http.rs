@@ -17,7 +17,6 @@ use zeroize::Zeroizing;
 
 use crate::body::{BodyError, read_capped};
 use crate::config::GatewayConfig;
-use crate::credentials::verify_password;
 use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
 use crate::relay::relay;
@@ -30,6 +29,7 @@ use cloudgate_proto::{
     CertificateSummary, EnrollReply, ErrorBody, ErrorCode, ProviderInfo, Software, TUNNEL_PROTOCOL,
     TenantInfo,
 };
+use cloudgate_sp::credentials::verify_password;
 
 /// What the TLS layer learned about a connection.
 pub struct ConnInfo {

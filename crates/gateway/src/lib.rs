@@ -19,7 +19,6 @@
 pub mod body;
 pub mod config;
 mod conn_limit;
-pub mod credentials;
 mod error;
 mod expiry;
 mod http;

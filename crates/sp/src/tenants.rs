@@ -1,0 +1,119 @@
+//! Tenant accounts: creating one and replacing its password, with their rules.
+
+use cloudgate_db::{DbError, SpDb};
+use cloudgate_store::{CertStore, StoreError};
+
+use crate::credentials::{check_name, hash_password};
+
+/// Longest tenant description.
+pub const MAX_DESCRIPTION: usize = 256;
+
+/// Why an SP operation was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpError {
+    /// What was asked is not acceptable (a name, a description, a password): exit 2.
+    #[error("{0}")]
+    Invalid(String),
+    /// Tenants need a certificate in use first, as in the reference product.
+    #[error(
+        "no certificate is in use, and tenants cannot be created before one is: run `cloudgate sp cert generate --apply` or `cloudgate sp cert manage` first"
+    )]
+    NoCertificate,
+    /// The database refused.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The certificate store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Hashing could not run.
+    #[error("hashing the password failed: {0}")]
+    Hashing(String),
+}
+
+impl SpError {
+    /// Whether the error is the user's input (exit 2) rather than a failure of the machine.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            SpError::Invalid(_) | SpError::NoCertificate => true,
+            SpError::Db(e) => e.is_bad_input(),
+            SpError::Store(e) => e.is_bad_input(),
+            SpError::Hashing(_) => false,
+        }
+    }
+}
+
+/// Hashes on the blocking pool: argon2id takes tens of milliseconds of CPU.
+async fn hash(password: &str) -> Result<String, SpError> {
+    let password = zeroize::Zeroizing::new(password.to_string());
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| SpError::Hashing(e.to_string()))?
+        .map_err(SpError::Invalid)
+}
+
+/// Creates a tenant: a valid name, a description of at most [`MAX_DESCRIPTION`] characters
+/// without control characters, a password of at least
+/// [`crate::credentials::MIN_PASSWORD_LEN`], and a certificate in use.
+pub async fn add_tenant(
+    store: &CertStore,
+    db: &SpDb,
+    name: &str,
+    description: &str,
+    password: &str,
+) -> Result<(), SpError> {
+    check_new_tenant(store, name, description)?;
+    let hashed = hash(password).await?;
+    db.add_tenant(name, description, &hashed).await?;
+    Ok(())
+}
+
+/// Everything [`add_tenant`] checks before the password: so a command can refuse before it asks
+/// for one.
+pub fn check_new_tenant(store: &CertStore, name: &str, description: &str) -> Result<(), SpError> {
+    check_name("tenant", name).map_err(|e| SpError::Invalid(format!("{e} ({name:?})")))?;
+    if description.chars().any(char::is_control) || description.chars().count() > MAX_DESCRIPTION {
+        return Err(SpError::Invalid(format!(
+            "the description must be at most {MAX_DESCRIPTION} characters, without control characters"
+        )));
+    }
+    if store.applied()?.is_none() {
+        return Err(SpError::NoCertificate);
+    }
+    Ok(())
+}
+
+/// Replaces a tenant's password.
+pub async fn set_tenant_password(db: &SpDb, name: &str, password: &str) -> Result<(), SpError> {
+    db.tenant(name).await?;
+    let hashed = hash(password).await?;
+    db.set_password_hash(name, &hashed).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudgate_store::{FileOwnership, Layout};
+
+    #[tokio::test]
+    async fn the_rules_come_before_the_password_and_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CertStore::new(
+            Layout::new(dir.path().join("data")),
+            FileOwnership::owner_only(),
+        );
+        let bad = check_new_tenant(&store, "a b", "").unwrap_err();
+        assert!(
+            matches!(bad, SpError::Invalid(_)) && bad.is_bad_input(),
+            "{bad}"
+        );
+        let long = check_new_tenant(&store, "acme", &"x".repeat(MAX_DESCRIPTION + 1)).unwrap_err();
+        assert!(matches!(long, SpError::Invalid(_)), "{long}");
+        let none = check_new_tenant(&store, "acme", "").unwrap_err();
+        assert!(
+            matches!(none, SpError::NoCertificate) && none.is_bad_input(),
+            "{none}"
+        );
+    }
+}
