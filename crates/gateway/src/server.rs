@@ -157,6 +157,21 @@ impl Gateway {
     }
 }
 
+/// The expiry check (which may renew, writing the store under its lock) on the blocking pool.
+async fn check_expiry(
+    mut expiry: crate::expiry::ExpiryWatch,
+    state: &Arc<SharedState>,
+    auto_renew: Option<u32>,
+) -> crate::expiry::ExpiryWatch {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        expiry.check(&state, auto_renew);
+        expiry
+    })
+    .await
+    .unwrap_or_default()
+}
+
 async fn reload_loop(
     state: Arc<SharedState>,
     every: std::time::Duration,
@@ -164,7 +179,7 @@ async fn reload_loop(
     auto_renew: Option<u32>,
 ) {
     let mut expiry = crate::expiry::ExpiryWatch::default();
-    expiry.check(&state, auto_renew);
+    expiry = check_expiry(expiry, &state, auto_renew).await;
     loop {
         let requested = tokio::select! {
             () = tokio::time::sleep(every) => false,
@@ -185,8 +200,15 @@ async fn reload_loop(
             // knows every change made before the request is now served.
             tracing::info!("requested reload done");
         }
-        expiry.check(&state, auto_renew);
-        match state.switch_if_due() {
+        expiry = check_expiry(expiry, &state, auto_renew).await;
+        // Switching writes the store under its lock, which may wait: off the async workers.
+        let due = {
+            let state = state.clone();
+            tokio::task::spawn_blocking(move || state.switch_if_due())
+                .await
+                .unwrap_or(Ok(None))
+        };
+        match due {
             Ok(Some(thumbprint)) => {
                 tracing::warn!(thumbprint = %thumbprint, "stage --at: the staged successor is now in use")
             }
