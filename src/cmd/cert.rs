@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use cloudgate_pki::pem;
 use cloudgate_pki::pkcs12::{Pkcs12Profile, encode_pkcs12};
 use cloudgate_store::fsio::{self, FileSpec};
-use cloudgate_store::{CertStore, NewEntry, Source, StoredCertificate};
+use cloudgate_store::{CertStore, StoredCertificate};
 use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -222,23 +222,14 @@ fn renew(
             .applied()?
             .ok_or_else(|| usage("no certificate is in use; name the certificate to renew"))?,
     };
-    let key = store.load_private_key(&old)?;
-    let renewed =
-        cloudgate_pki::renew_self_signed(&old.info, &key, valid_days, OffsetDateTime::now_utc())
-            .with_context(|| format!("renewing {}", old.info.fingerprints.thumbprint()))?;
-    let mut entry = store.add(NewEntry {
-        cert_der: &renewed.cert_der,
-        key_pkcs8_der: &renewed.key_pkcs8_der,
-        chain: Vec::new(),
-        friendly_name: old.meta.friendly_name.clone(),
-        source: Source::Renewed,
-    })?;
-    if apply {
-        store
-            .apply(&entry)
-            .context("putting the renewed certificate into use")?;
-        entry.applied = true;
-    }
+    let entry = cloudgate_sp::certs::renew(
+        store,
+        &cloudgate_sp::certs::SelfSigned,
+        &old,
+        cloudgate_sp::certs::Lifetime::Days(valid_days),
+        apply,
+    )
+    .with_context(|| format!("renewing {}", old.info.fingerprints.thumbprint()))?;
     if json {
         return print_json(&CertificateView::new(&entry));
     }

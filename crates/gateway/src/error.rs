@@ -15,6 +15,9 @@ pub enum GatewayError {
     /// A certificate problem.
     #[error(transparent)]
     Pki(#[from] cloudgate_pki::PkiError),
+    /// An SP operation (renewal) failed.
+    #[error(transparent)]
+    Sp(#[from] cloudgate_sp::SpError),
     /// TLS configuration failed (for instance, a key the TLS library does not accept).
     #[error("TLS configuration failed: {0}")]
     Tls(#[from] rustls::Error),

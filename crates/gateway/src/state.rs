@@ -78,24 +78,13 @@ impl SharedState {
             .store
             .applied()?
             .ok_or_else(|| GatewayError::Config("no certificate is applied".into()))?;
-        let key = self.store.load_private_key(&entry)?;
-        let lifetime = (entry.info.not_after - entry.info.not_before)
-            .whole_days()
-            .clamp(1, i64::from(cloudgate_pki::MAX_VALID_DAYS));
-        let renewed = cloudgate_pki::renew_self_signed(
-            &entry.info,
-            &key,
-            lifetime as u32,
-            time::OffsetDateTime::now_utc(),
+        let new = cloudgate_sp::certs::renew(
+            &self.store,
+            &cloudgate_sp::certs::SelfSigned,
+            &entry,
+            cloudgate_sp::certs::Lifetime::SameAsBefore,
+            true,
         )?;
-        let new = self.store.add(NewEntry {
-            cert_der: &renewed.cert_der,
-            key_pkcs8_der: &renewed.key_pkcs8_der,
-            chain: Vec::new(),
-            friendly_name: entry.meta.friendly_name.clone(),
-            source: Source::Renewed,
-        })?;
-        self.store.apply(&new)?;
         Ok(new.info.fingerprints.thumbprint())
     }
 

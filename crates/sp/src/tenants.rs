@@ -26,6 +26,9 @@ pub enum SpError {
     /// The certificate store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A certificate could not be made.
+    #[error(transparent)]
+    Pki(#[from] cloudgate_pki::PkiError),
     /// Hashing could not run.
     #[error("hashing the password failed: {0}")]
     Hashing(String),
@@ -38,6 +41,10 @@ impl SpError {
             SpError::Invalid(_) | SpError::NoCertificate => true,
             SpError::Db(e) => e.is_bad_input(),
             SpError::Store(e) => e.is_bad_input(),
+            SpError::Pki(e) => !matches!(
+                e,
+                cloudgate_pki::PkiError::KeyGeneration(_) | cloudgate_pki::PkiError::Signing(_)
+            ),
             SpError::Hashing(_) => false,
         }
     }

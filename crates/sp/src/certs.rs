@@ -1,0 +1,101 @@
+//! Where certificates come from, and renewal written once. A [`CertificateSource`] issues and
+//! renews; [`SelfSigned`] is the one there is today (an ACME source will be the second). The
+//! command line and the gateway's auto-renewal both renew through [`renew`], differing only in
+//! the [`Lifetime`] they ask for.
+
+use cloudgate_pki::{CertificateInfo, GeneratedCertificate, PkiError, SelfSignedRequest};
+use cloudgate_store::{CertStore, NewEntry, Source, StoredCertificate};
+use time::OffsetDateTime;
+
+use crate::SpError;
+
+/// Issues certificates and renews them with the same key.
+pub trait CertificateSource {
+    /// What the store records as the entry's source for an issued certificate.
+    fn source(&self) -> Source;
+    /// A new certificate and key.
+    fn issue(&self, request: &SelfSignedRequest) -> Result<GeneratedCertificate, PkiError>;
+    /// A new certificate for `current`'s key, subject and names, valid `valid_days` from `now`.
+    fn renew(
+        &self,
+        current: &CertificateInfo,
+        key_pkcs8_der: &[u8],
+        valid_days: u32,
+        now: OffsetDateTime,
+    ) -> Result<GeneratedCertificate, PkiError>;
+}
+
+/// Self-signed certificates, made here.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SelfSigned;
+
+impl CertificateSource for SelfSigned {
+    fn source(&self) -> Source {
+        Source::Generated
+    }
+
+    fn issue(&self, request: &SelfSignedRequest) -> Result<GeneratedCertificate, PkiError> {
+        cloudgate_pki::generate_self_signed(request)
+    }
+
+    fn renew(
+        &self,
+        current: &CertificateInfo,
+        key_pkcs8_der: &[u8],
+        valid_days: u32,
+        now: OffsetDateTime,
+    ) -> Result<GeneratedCertificate, PkiError> {
+        cloudgate_pki::renew_self_signed(current, key_pkcs8_der, valid_days, now)
+    }
+}
+
+/// How long a renewed certificate is valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifetime {
+    /// This many days (the command line's `--valid-days`).
+    Days(u32),
+    /// As long as the certificate it renews was (the gateway's auto-renewal).
+    SameAsBefore,
+}
+
+impl Lifetime {
+    fn days_for(self, old: &CertificateInfo) -> u32 {
+        match self {
+            Lifetime::Days(d) => d,
+            Lifetime::SameAsBefore => (old.not_after - old.not_before)
+                .whole_days()
+                .clamp(1, i64::from(cloudgate_pki::MAX_VALID_DAYS))
+                as u32,
+        }
+    }
+}
+
+/// Renews `old` with the same key, subject, names and friendly name, saves the new entry, and
+/// applies it when asked. Tenants accept the result without asking (same key).
+pub fn renew(
+    store: &CertStore,
+    source: &dyn CertificateSource,
+    old: &StoredCertificate,
+    lifetime: Lifetime,
+    apply: bool,
+) -> Result<StoredCertificate, SpError> {
+    let key = store.load_private_key(old)?;
+    let renewed = source.renew(
+        &old.info,
+        &key,
+        lifetime.days_for(&old.info),
+        OffsetDateTime::now_utc(),
+    )?;
+    let mut entry = store.add(NewEntry {
+        cert_der: &renewed.cert_der,
+        key_pkcs8_der: &renewed.key_pkcs8_der,
+        chain: Vec::new(),
+        friendly_name: old.meta.friendly_name.clone(),
+        source: Source::Renewed,
+    })?;
+    if apply {
+        store.apply(&entry)?;
+        entry.applied = true;
+    }
+    Ok(entry)
+}
