@@ -20,7 +20,7 @@ struct TenantView {
     services: Vec<ServiceView>,
     client_certificates: Vec<ClientCertView>,
     /// Its join tokens (never their secrets).
-    join_tokens: Vec<serde_json::Value>,
+    join_tokens: Vec<super::token::TokenView>,
 }
 
 #[derive(Serialize)]
@@ -107,13 +107,13 @@ fn view_text(v: &TenantView) -> String {
             .join_tokens
             .iter()
             .map(|t| {
-                ["id", "state", "uses_left", "expires_at", "label"]
-                    .iter()
-                    .map(|k| match &t[*k] {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect()
+                vec![
+                    t.id.clone(),
+                    t.state.to_string(),
+                    t.uses_left.to_string(),
+                    t.expires_at.clone(),
+                    t.label.clone(),
+                ]
             })
             .collect();
         for line in table(&["ID", "STATE", "USES LEFT", "EXPIRES", "LABEL"], &rows).lines() {

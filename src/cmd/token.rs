@@ -30,16 +30,16 @@ struct Created<'a> {
 
 /// A stored token, as lists show it (never the secret).
 #[derive(Serialize)]
-struct TokenView {
-    id: String,
-    tenant: String,
-    label: String,
-    created_by: String,
-    created_at: String,
-    expires_at: String,
-    uses_left: i64,
-    revoked_at: Option<String>,
-    state: &'static str,
+pub struct TokenView {
+    pub id: String,
+    pub tenant: String,
+    pub label: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub uses_left: i64,
+    pub revoked_at: Option<String>,
+    pub state: &'static str,
 }
 
 fn state(t: &JoinTokenRecord, now: &str) -> &'static str {
@@ -69,13 +69,13 @@ fn view(t: &JoinTokenRecord, now: &str) -> TokenView {
 }
 
 /// The views of a tenant's tokens (for `sp tenant show`).
-pub async fn tenant_tokens(db: &SpDb, tenant: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+pub async fn tenant_tokens(db: &SpDb, tenant: &str) -> anyhow::Result<Vec<TokenView>> {
     let now = cloudgate_pki::format_rfc3339(OffsetDateTime::now_utc());
     Ok(db
         .join_tokens(Some(tenant))
         .await?
         .iter()
-        .map(|t| serde_json::to_value(view(t, &now)).unwrap_or_default())
+        .map(|t| view(t, &now))
         .collect())
 }
 

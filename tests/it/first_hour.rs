@@ -322,16 +322,7 @@ async fn every_listen_argument_takes_the_same_forms() {
         .unwrap()
         .port()
         .to_string();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cloudgate"))
-        .args(["tenant", "tunnel", "sp", "echo", "--listen", &port])
-        .env("CLOUDGATE_HOME", &w.tenant.data)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let line = crate::util::first_stdout_line(&mut child);
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
+    let (line, out) = tunnel_start(&w.tenant, &port);
     assert!(
         line.contains(&format!("127.0.0.1:{port}")),
         "{line} {}",
@@ -340,16 +331,7 @@ async fn every_listen_argument_takes_the_same_forms() {
     assert!(String::from_utf8_lossy(&out.stderr).trim().is_empty());
 
     // Any other address: it works, with a warning about who can reach it.
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cloudgate"))
-        .args(["tenant", "tunnel", "sp", "echo", "--listen", "0.0.0.0:0"])
-        .env("CLOUDGATE_HOME", &w.tenant.data)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = crate::util::first_stdout_line(&mut child);
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
+    let (_, out) = tunnel_start(&w.tenant, "0.0.0.0:0");
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(
         e.contains("not on a loopback address") && e.contains("anyone"),
@@ -364,6 +346,21 @@ async fn every_listen_argument_takes_the_same_forms() {
         let e = w.sp.fails(&["sp", "gateway", "run", "--listen", bad], 2);
         assert!(e.contains("PORT, ADDR:PORT or [IPv6]:PORT"), "{bad}: {e}");
     }
+}
+
+/// Starts `tenant tunnel sp echo --listen LISTEN`, reads its startup line, stops it; returns the
+/// line and what it printed.
+fn tunnel_start(tenant: &Env, listen: &str) -> (String, std::process::Output) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cloudgate"))
+        .args(["tenant", "tunnel", "sp", "echo", "--listen", listen])
+        .env("CLOUDGATE_HOME", &tenant.data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = crate::util::first_stdout_line(&mut child);
+    let _ = child.kill();
+    (line, child.wait_with_output().unwrap())
 }
 
 fn ipv6_loopback() -> bool {

@@ -311,6 +311,22 @@ async fn every_sp_command_reports_json_and_fails_as_json() {
     );
     assert_eq!(json_err(&sp, &["sp", "tenant", "show"], 2), "usage");
     assert_eq!(
+        json_err(&sp, &["sp", "gateway", "address", "https://sp.example"], 2),
+        "bad_input"
+    );
+    assert_eq!(
+        json_err(&sp, &["sp", "tenant", "token", "create", "nosuch"], 2),
+        "not_found"
+    );
+    assert_eq!(
+        json_err(
+            &sp,
+            &["sp", "tenant", "prune", "nosuch", "--unseen-days", "0"],
+            2
+        ),
+        "usage"
+    );
+    assert_eq!(
         json_err(&sp, &["sp", "gateway", "run", "--listen", "nowhere"], 2),
         "bad_input"
     );

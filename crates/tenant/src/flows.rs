@@ -81,6 +81,18 @@ pub enum Credentials<'a> {
     JoinToken(&'a cloudgate_pki::join_token::JoinToken),
 }
 
+/// A gateway that presented a certificate other than the one verified (or pinned by a token).
+fn presented_other(endpoint: &str, p: cloudgate_pki::verify::PinMismatch) -> TenantError {
+    TenantError::ThumbprintMismatch {
+        endpoint: endpoint.to_string(),
+        thumbprint: p
+            .presented_fingerprints
+            .map(|f| f.thumbprint())
+            .unwrap_or_default(),
+        sha256: p.presented,
+    }
+}
+
 /// What `add` needs beyond the probe.
 pub struct AddRequest<'a> {
     /// The tenant's name for the provider.
@@ -109,16 +121,7 @@ pub async fn probe_pinned_keys(
     let provider = match client.request("GET", "/v1/provider", None, None).await {
         Ok(reply) if reply.status == 200 => reply.typed::<ProviderInfo>(),
         Ok(_) => None,
-        Err(ConnectError::Pin(p)) => {
-            return Err(TenantError::ThumbprintMismatch {
-                endpoint: client.endpoint().to_string(),
-                thumbprint: p
-                    .presented_fingerprints
-                    .map(|f| f.thumbprint())
-                    .unwrap_or_default(),
-                sha256: p.presented,
-            });
-        }
+        Err(ConnectError::Pin(p)) => return Err(presented_other(client.endpoint(), *p)),
         Err(ConnectError::Untrusted(reason)) | Err(ConnectError::Other(reason)) => {
             return Err(unreachable(client.endpoint(), reason));
         }
@@ -235,16 +238,7 @@ pub async fn add_provider(
     };
     let reply = match sent {
         Ok(r) => r,
-        Err(ConnectError::Pin(p)) => {
-            return Err(TenantError::ThumbprintMismatch {
-                endpoint: client.endpoint().to_string(),
-                thumbprint: p
-                    .presented_fingerprints
-                    .map(|f| f.thumbprint())
-                    .unwrap_or_default(),
-                sha256: p.presented,
-            });
-        }
+        Err(ConnectError::Pin(p)) => return Err(presented_other(client.endpoint(), *p)),
         Err(ConnectError::Untrusted(reason)) => {
             return Err(TenantError::Untrusted {
                 endpoint: client.endpoint().to_string(),
