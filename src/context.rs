@@ -42,25 +42,10 @@ impl Context {
         Ok(CertStore::new(self.layout.clone(), self.ownership()?))
     }
 
-    /// The SP database, created (owner-only, then handed to the admin group) if missing.
-    pub async fn sp_db(&self) -> anyhow::Result<cloudgate_db::SpDb> {
-        let path = self.layout.sp_database();
-        if !path.exists() {
-            let own = self.ownership()?;
-            cloudgate_store::fsio::ensure_private_dir(self.layout.data_dir(), &own)
-                .with_context(|| format!("creating {}", self.layout.data_dir().display()))?;
-            match cloudgate_store::fsio::write_new_file(
-                &path,
-                b"",
-                cloudgate_store::fsio::FileSpec::store(&own),
-            ) {
-                Ok(()) => {}
-                Err(cloudgate_store::StoreError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(cloudgate_db::SpDb::open(&path).await?)
+    /// The SP database, created with the store's owner and mode if missing.
+    pub async fn sp_db(&self) -> anyhow::Result<cloudgate_db::SharedRepository> {
+        let own = self.ownership()?;
+        Ok(cloudgate_sp::repository::open(&self.layout, &own).await?)
     }
 
     /// The store, for commands that only read: they create nothing, so the admin group is only

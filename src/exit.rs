@@ -8,6 +8,7 @@
 //! | 3 | trust failure (certificate not verified, pin mismatch) |
 //! | 4 | authentication failure (tenant credentials) |
 
+use cloudgate_errors::{Classify, ErrorKind};
 use cloudgate_pki::PkiError;
 use cloudgate_store::StoreError;
 
@@ -15,10 +16,6 @@ use cloudgate_store::StoreError;
 pub const RUNTIME: u8 = 1;
 /// Exit code: bad usage or bad input.
 pub const USAGE: u8 = 2;
-/// Exit code: trust failure (certificate not verified, pin mismatch).
-pub const TRUST: u8 = 3;
-/// Exit code: authentication failure (tenant credentials).
-pub const AUTH: u8 = 4;
 
 /// The exit code text shown in `--help`.
 pub const EXIT_CODES_HELP: &str = "\
@@ -39,94 +36,50 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
-/// The exit code for an error: the first classified cause in its chain decides.
-pub fn code_for(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if cause.downcast_ref::<UsageError>().is_some() {
-            return USAGE;
-        }
-        if let Some(e) = cause.downcast_ref::<StoreError>() {
-            return if e.is_bad_input() { USAGE } else { RUNTIME };
-        }
-        if let Some(e) = cause.downcast_ref::<cloudgate_tenant::TenantError>() {
-            return match e.kind() {
-                cloudgate_tenant::ErrorKind::Trust => TRUST,
-                cloudgate_tenant::ErrorKind::Authentication => AUTH,
-                cloudgate_tenant::ErrorKind::BadInput => USAGE,
-                cloudgate_tenant::ErrorKind::Runtime => RUNTIME,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<cloudgate_db::DbError>() {
-            return if e.is_bad_input() { USAGE } else { RUNTIME };
-        }
-        if let Some(e) = cause.downcast_ref::<cloudgate_sp::SpError>() {
-            return match e {
-                cloudgate_sp::SpError::Db(d) => code_for(&anyhow::Error::msg(d.to_string()))
-                    .max(if d.is_bad_input() { USAGE } else { RUNTIME }),
-                _ if e.is_bad_input() => USAGE,
-                _ => RUNTIME,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<PkiError>() {
-            return match e {
-                PkiError::KeyGeneration(_) | PkiError::Signing(_) => RUNTIME,
-                _ => USAGE,
-            };
-        }
+/// The kind and stable code of one cause, when it is one of cloudgate's library errors. The
+/// libraries classify themselves ([`Classify`]); this is only the list of their types.
+fn classified(cause: &(dyn std::error::Error + 'static)) -> Option<(ErrorKind, &'static str)> {
+    fn of(e: &dyn Classify) -> Option<(ErrorKind, &'static str)> {
+        Some((e.kind(), e.code()))
     }
-    RUNTIME
+    if cause.downcast_ref::<UsageError>().is_some() {
+        return Some((ErrorKind::Usage, ErrorKind::Usage.name()));
+    }
+    if let Some(e) = cause.downcast_ref::<StoreError>() {
+        return of(e);
+    }
+    if let Some(e) = cause.downcast_ref::<cloudgate_tenant::TenantError>() {
+        return of(e);
+    }
+    if let Some(e) = cause.downcast_ref::<cloudgate_db::DbError>() {
+        return of(e);
+    }
+    if let Some(e) = cause.downcast_ref::<cloudgate_sp::SpError>() {
+        return of(e);
+    }
+    if let Some(e) = cause.downcast_ref::<cloudgate_gateway::GatewayError>() {
+        return of(e);
+    }
+    if let Some(e) = cause.downcast_ref::<PkiError>() {
+        return of(e);
+    }
+    None
+}
+
+/// The exit code for an error: the first classified cause in its chain decides; an error no
+/// library classified is a runtime failure.
+pub fn code_for(err: &anyhow::Error) -> u8 {
+    err.chain()
+        .find_map(classified)
+        .map_or(RUNTIME, |(kind, _)| kind.exit_code())
 }
 
 /// A stable, machine-readable name for an error, for `--json` error objects: scripts branch
 /// on it rather than on the wording.
 pub fn code_name(err: &anyhow::Error) -> &'static str {
-    use cloudgate_db::DbError;
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<StoreError>() {
-            return match e {
-                StoreError::NotFound { .. } => "not_found",
-                StoreError::Ambiguous { .. } => "ambiguous",
-                StoreError::PermissionDenied { .. } => "permission_denied",
-                StoreError::InsecurePermissions { .. } => "insecure_permissions",
-                StoreError::Locked { .. } => "locked",
-                StoreError::AlreadyExists { .. } => "conflict",
-                StoreError::CertificateInUse { .. } => "conflict",
-                StoreError::Corrupt { .. } => "corrupt",
-                _ if e.is_bad_input() => "bad_input",
-                _ => "runtime",
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<DbError>() {
-            return db_code_name(e);
-        }
-        if let Some(e) = cause.downcast_ref::<cloudgate_sp::SpError>() {
-            return match e {
-                cloudgate_sp::SpError::Db(d) => db_code_name(d),
-                _ if e.is_bad_input() => "bad_input",
-                _ => "runtime",
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<cloudgate_tenant::TenantError>() {
-            return match e {
-                cloudgate_tenant::TenantError::PinMismatch(_) => "pin_mismatch",
-                cloudgate_tenant::TenantError::ThumbprintMismatch { .. } => "thumbprint_mismatch",
-                cloudgate_tenant::TenantError::Untrusted { .. } => "untrusted",
-                cloudgate_tenant::TenantError::Authentication(_) => "authentication",
-                cloudgate_tenant::TenantError::Unreachable { .. } => "unreachable",
-                cloudgate_tenant::TenantError::Db(d) => db_code_name(d),
-                _ => match e.kind() {
-                    cloudgate_tenant::ErrorKind::BadInput => "bad_input",
-                    _ => "runtime",
-                },
-            };
-        }
-    }
-    match code_for(err) {
-        USAGE => "bad_input",
-        TRUST => "trust",
-        AUTH => "authentication",
-        _ => "runtime",
-    }
+    err.chain()
+        .find_map(classified)
+        .map_or("runtime", |(_, code)| code)
 }
 
 /// The database error an error stands for: itself, or the one a tenant or SP error wraps
@@ -142,25 +95,6 @@ fn db_error_in<'a>(c: &'a (dyn std::error::Error + 'static)) -> Option<&'a cloud
         (Some(cloudgate_tenant::TenantError::Db(d)), _)
         | (_, Some(cloudgate_sp::SpError::Db(d))) => Some(d),
         _ => None,
-    }
-}
-
-fn db_code_name(e: &cloudgate_db::DbError) -> &'static str {
-    use cloudgate_db::DbError;
-    match e {
-        DbError::NoSuchTenant(_)
-        | DbError::NoSuchService { .. }
-        | DbError::NoSuchClientCert { .. }
-        | DbError::NoSuchProvider(_)
-        | DbError::NoSuchToken(_) => "not_found",
-        DbError::AmbiguousToken(_) => "ambiguous",
-        DbError::TenantExists(_) | DbError::ServiceExists { .. } | DbError::ProviderExists(_) => {
-            "conflict"
-        }
-        DbError::Locked { .. } => "locked",
-        DbError::DiskFull { .. } => "disk_full",
-        _ if e.is_bad_input() => "bad_input",
-        _ => "runtime",
     }
 }
 
@@ -228,5 +162,25 @@ mod tests {
         assert_eq!(code_for(&e), RUNTIME);
         let e = anyhow::Error::new(PkiError::UnknownKeyType("x".into()));
         assert_eq!(code_for(&e), USAGE);
+    }
+
+    #[test]
+    fn the_same_library_error_means_the_same_exit_code_on_every_path() {
+        let direct = anyhow::Error::new(PkiError::KeyGeneration("x".into()));
+        let via_tenant = anyhow::Error::new(cloudgate_tenant::TenantError::Pki(
+            PkiError::KeyGeneration("x".into()),
+        ));
+        let via_sp = anyhow::Error::new(cloudgate_sp::SpError::Pki(PkiError::KeyGeneration(
+            "x".into(),
+        )));
+        let via_store = anyhow::Error::new(StoreError::Pki(PkiError::KeyGeneration("x".into())));
+        for e in [&direct, &via_tenant, &via_sp, &via_store] {
+            assert_eq!(code_for(e), RUNTIME, "{e:?}");
+        }
+        let missing = || cloudgate_db::DbError::NoSuchTenant("x".into());
+        let e = anyhow::Error::new(cloudgate_sp::SpError::Db(missing()));
+        assert_eq!((code_for(&e), code_name(&e)), (USAGE, "not_found"));
+        let e = anyhow::Error::new(cloudgate_tenant::TenantError::Db(missing()));
+        assert_eq!((code_for(&e), code_name(&e)), (USAGE, "not_found"));
     }
 }

@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cloudgate_db::SpDb;
+use cloudgate_db::SharedRepository;
 use cloudgate_gateway::{Gateway, GatewayConfig, SharedState};
-use cloudgate_pki::{KeyType, SelfSignedRequest, generate_self_signed};
-use cloudgate_store::license::{self, DefaultIdentity, License};
-use cloudgate_store::{CertStore, FileOwnership, Layout, NewEntry, Source};
+use cloudgate_store::license::{self, License};
+use cloudgate_store::{CertStore, FileOwnership, Layout};
 use cloudgate_tenant::{AddRequest, TenantError, TenantPaths};
 use sha2::Digest as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -57,40 +56,19 @@ fn service_provider(dir: &Scratch, licensee: &str) -> anyhow::Result<CertStore> 
         license_id: None,
     };
     license::install(&layout, &own, &lic)?;
-    let identity = DefaultIdentity::resolve(&layout)?;
-    let generated = generate_self_signed(&SelfSignedRequest {
-        key_type: KeyType::Rsa2048,
-        subject: identity.subject,
-        sans: identity.sans,
-        valid_days: 365,
-        now: time::OffsetDateTime::now_utc(),
-    })?;
     let store = CertStore::new(layout, own);
-    let entry = store.add(NewEntry {
-        cert_der: &generated.cert_der,
-        key_pkcs8_der: &generated.key_pkcs8_der,
-        chain: Vec::new(),
-        friendly_name: identity.friendly_name,
-        source: Source::Generated,
-    })?;
-    store.apply(&entry)?;
+    cloudgate_sp::certs::issue_default(&store, &cloudgate_sp::certs::SelfSigned)?;
     Ok(store)
 }
 
-async fn sp_db(store: &CertStore) -> anyhow::Result<SpDb> {
-    let path = store.layout().sp_database();
-    cloudgate_store::fsio::write_new_file(
-        &path,
-        b"",
-        cloudgate_store::fsio::FileSpec::owner_only(),
-    )?;
-    Ok(SpDb::open(&path).await?)
+async fn sp_db(store: &CertStore) -> anyhow::Result<SharedRepository> {
+    Ok(cloudgate_sp::repository::open(store.layout(), store.ownership()).await?)
 }
 
 /// Starts a gateway on `listen`; returns its address and a handle that stops it.
 async fn start_gateway(
     store: CertStore,
-    db: SpDb,
+    db: SharedRepository,
     listen: std::net::SocketAddr,
 ) -> anyhow::Result<(
     std::net::SocketAddr,

@@ -4,9 +4,9 @@ use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cloudgate_pki::{GeneratedCertificate, SelfSignedRequest, generate_self_signed};
+use cloudgate_pki::{GeneratedCertificate, SelfSignedRequest};
+use cloudgate_sp::certs::{self, CertificateSource as _};
 use cloudgate_store::license::{self, DefaultIdentity, Licensee};
-use cloudgate_store::{NewEntry, Source};
 use time::OffsetDateTime;
 
 use crate::cli::GenerateArgs;
@@ -53,7 +53,7 @@ fn interruptible(
         if let Some(ms) = delay {
             std::thread::sleep(Duration::from_millis(ms));
         }
-        let _ = tx.send(generate_self_signed(&request));
+        let _ = tx.send(certs::SelfSigned.issue(&request));
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -90,14 +90,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
     let friendly_name = args.friendly_name.unwrap_or(defaults.friendly_name);
     let generated = generate_with_progress(&request)?;
 
-    let mut entry = store
-        .add(NewEntry {
-            cert_der: &generated.cert_der,
-            key_pkcs8_der: &generated.key_pkcs8_der,
-            chain: Vec::new(),
-            friendly_name,
-            source: Source::Generated,
-        })
+    let mut entry = certs::save_issued(&store, &certs::SelfSigned, &generated, friendly_name)
         .with_context(|| {
             format!(
                 "saving the certificate in the store at {}",
@@ -112,10 +105,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
                 entry.info.fingerprints.thumbprint()
             )
         })?;
-        store
-            .apply(&entry)
-            .context("putting the new certificate into use")?;
-        entry.applied = true;
+        certs::apply(&store, &mut entry).context("putting the new certificate into use")?;
     }
 
     if args.json {

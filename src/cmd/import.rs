@@ -128,10 +128,8 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
                 entry.info.fingerprints.thumbprint()
             )
         })?;
-        store
-            .apply(&entry)
+        cloudgate_sp::certs::apply(&store, &mut entry)
             .context("putting the imported certificate into use")?;
-        entry.applied = true;
     }
     if args.json {
         return print_json(&CertificateView::new(&entry));

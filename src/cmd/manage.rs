@@ -538,9 +538,8 @@ fn finish(
             entry.info.fingerprints.thumbprint()
         )
     })?;
-    store
-        .apply(&entry)
-        .context("putting the certificate into use")?;
+    let mut entry = entry;
+    cloudgate_sp::certs::apply(store, &mut entry).context("putting the certificate into use")?;
     println!(
         "Cloud Connect certificate is being updated: {} ({}) is now in use.",
         entry.info.fingerprints.thumbprint(),

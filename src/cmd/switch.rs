@@ -163,7 +163,7 @@ mod tests {
         ClientCertRecord {
             sha256: format!("{tenant}-{confirmed:?}-{successor:?}"),
             tenant: tenant.into(),
-            enrolled_at: String::new(),
+            enrolled_at: time::OffsetDateTime::UNIX_EPOCH,
             last_seen: None,
             confirmed_sha256: confirmed.map(str::to_string),
             successor_sha256: successor.map(str::to_string),

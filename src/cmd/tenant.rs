@@ -1,6 +1,7 @@
 //! `cloudgate sp tenant …`: tenant accounts, their services and enrolled client certificates.
 
-use cloudgate_db::SpDb;
+use cloudgate_db::prelude::*;
+use cloudgate_pki::format_rfc3339;
 use cloudgate_sp::credentials::check_name;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -65,7 +66,11 @@ fn new_password(args: &PasswordArgs, tenant: &str) -> anyhow::Result<Zeroizing<S
     }
 }
 
-async fn view(db: &SpDb, name: &str, current_sha256: Option<&str>) -> anyhow::Result<TenantView> {
+async fn view(
+    db: &dyn SpRepository,
+    name: &str,
+    current_sha256: Option<&str>,
+) -> anyhow::Result<TenantView> {
     let t = db.tenant(name).await?;
     let services = db.services(name).await?;
     let certs = db.client_certs(name).await?;
@@ -73,7 +78,7 @@ async fn view(db: &SpDb, name: &str, current_sha256: Option<&str>) -> anyhow::Re
         name: t.name,
         description: t.description,
         enabled: t.enabled,
-        created_at: t.created_at,
+        created_at: format_rfc3339(t.created_at),
         services: services
             .into_iter()
             .map(|s| ServiceView {
@@ -88,10 +93,10 @@ async fn view(db: &SpDb, name: &str, current_sha256: Option<&str>) -> anyhow::Re
                     && c.confirmed_sha256.as_deref() == current_sha256,
                 sha256: c.sha256,
                 label: c.label,
-                enrolled_at: c.enrolled_at,
-                last_seen: c.last_seen,
+                enrolled_at: format_rfc3339(c.enrolled_at),
+                last_seen: c.last_seen.map(format_rfc3339),
                 confirmed_sha256: c.confirmed_sha256,
-                confirmed_at: c.confirmed_at,
+                confirmed_at: c.confirmed_at.map(format_rfc3339),
                 successor_sha256: c.successor_sha256,
             })
             .collect(),
@@ -229,8 +234,8 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             let store = ctx.store_for_read();
             cloudgate_sp::check_new_tenant(&store, &name, &description)?;
             let pw = new_password(&password, &name)?;
-            cloudgate_sp::add_tenant(&store, &db, &name, &description, &pw).await?;
-            let v = view(&db, &name, current.as_deref()).await?;
+            cloudgate_sp::add_tenant(&store, &*db, &name, &description, &pw).await?;
+            let v = view(&*db, &name, current.as_deref()).await?;
             if json {
                 print_json(&v)
             } else {
@@ -243,7 +248,7 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             let tenants = db.tenants().await?;
             let mut views = Vec::new();
             for t in &tenants {
-                views.push(view(&db, &t.name, current.as_deref()).await?);
+                views.push(view(&*db, &t.name, current.as_deref()).await?);
             }
             if json {
                 return print_json(&views);
@@ -277,7 +282,7 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             ))
         }
         TenantCommand::Show { name, json } => {
-            let v = view(&db, &name, current.as_deref()).await?;
+            let v = view(&*db, &name, current.as_deref()).await?;
             if json {
                 print_json(&v)
             } else {
@@ -291,13 +296,13 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
         } => {
             db.tenant(&name).await?;
             let pw = new_password(&password, &name)?;
-            cloudgate_sp::set_tenant_password(&db, &name, &pw).await?;
-            let v = view(&db, &name, current.as_deref()).await?;
+            cloudgate_sp::set_tenant_password(&*db, &name, &pw).await?;
+            let v = view(&*db, &name, current.as_deref()).await?;
             report(json, &v, &format!("Password of tenant {name} replaced.\n"))
         }
         TenantCommand::Disable { name, json } => {
             db.set_enabled(&name, false).await?;
-            let v = view(&db, &name, current.as_deref()).await?;
+            let v = view(&*db, &name, current.as_deref()).await?;
             report(
                 json,
                 &v,
@@ -306,11 +311,11 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
         }
         TenantCommand::Enable { name, json } => {
             db.set_enabled(&name, true).await?;
-            let v = view(&db, &name, current.as_deref()).await?;
+            let v = view(&*db, &name, current.as_deref()).await?;
             report(json, &v, &format!("Tenant {name} enabled.\n"))
         }
         TenantCommand::Remove { name, json } => {
-            let v = view(&db, &name, current.as_deref()).await?;
+            let v = view(&*db, &name, current.as_deref()).await?;
             db.remove_tenant(&name).await?;
             report(
                 json,
@@ -325,8 +330,7 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
         } => {
             let before =
                 time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(unseen_days));
-            let before = cloudgate_pki::format_rfc3339(before);
-            let removed = db.prune_client_certs(&name, &before).await?;
+            let removed = db.prune_client_certs(&name, before).await?;
             let views: Vec<Revoked> = removed
                 .iter()
                 .map(|c| Revoked {
@@ -343,7 +347,9 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
                     "  {}  {}  last seen {}\n",
                     c.label.as_deref().unwrap_or("(no label)"),
                     c.sha256,
-                    c.last_seen.as_deref().unwrap_or("never")
+                    c.last_seen
+                        .map(format_rfc3339)
+                        .unwrap_or_else(|| "never".into())
                 ));
             }
             report(json, &Removed { removed: views }, &text)
@@ -414,12 +420,14 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             label,
             addresses,
             json,
-        }) => super::token::create(ctx, &db, &tenant, expires, uses, &label, addresses, json).await,
+        }) => {
+            super::token::create(ctx, &*db, &tenant, expires, uses, &label, addresses, json).await
+        }
         TenantCommand::Token(crate::cli::TokenCommand::List { tenant, json }) => {
-            super::token::list(&db, tenant.as_deref(), json).await
+            super::token::list(&*db, tenant.as_deref(), json).await
         }
         TenantCommand::Token(crate::cli::TokenCommand::Revoke { id, json }) => {
-            super::token::revoke(ctx, &db, &id, json).await
+            super::token::revoke(ctx, &*db, &id, json).await
         }
         TenantCommand::Service(ServiceCommand::Remove {
             tenant,

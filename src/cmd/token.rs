@@ -5,7 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cloudgate_db::{JoinTokenRecord, SpDb};
+use cloudgate_db::JoinTokenRecord;
+use cloudgate_db::prelude::*;
 use cloudgate_pki::join_token::JoinToken;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -42,10 +43,10 @@ pub struct TokenView {
     pub state: &'static str,
 }
 
-fn state(t: &JoinTokenRecord, now: &str) -> &'static str {
+fn state(t: &JoinTokenRecord, now: OffsetDateTime) -> &'static str {
     if t.revoked_at.is_some() {
         "revoked"
-    } else if t.expires_at.as_str() <= now {
+    } else if t.expires_at <= now {
         "expired"
     } else if t.uses_left <= 0 {
         "used"
@@ -54,28 +55,28 @@ fn state(t: &JoinTokenRecord, now: &str) -> &'static str {
     }
 }
 
-fn view(t: &JoinTokenRecord, now: &str) -> TokenView {
+fn view(t: &JoinTokenRecord, now: OffsetDateTime) -> TokenView {
     TokenView {
         id: t.id.clone(),
         tenant: t.tenant.clone(),
         label: t.label.clone(),
         created_by: t.created_by.clone(),
-        created_at: t.created_at.clone(),
-        expires_at: t.expires_at.clone(),
+        created_at: cloudgate_pki::format_rfc3339(t.created_at),
+        expires_at: cloudgate_pki::format_rfc3339(t.expires_at),
         uses_left: t.uses_left,
-        revoked_at: t.revoked_at.clone(),
+        revoked_at: t.revoked_at.map(cloudgate_pki::format_rfc3339),
         state: state(t, now),
     }
 }
 
 /// The views of a tenant's tokens (for `sp tenant show`).
-pub async fn tenant_tokens(db: &SpDb, tenant: &str) -> anyhow::Result<Vec<TokenView>> {
-    let now = cloudgate_pki::format_rfc3339(OffsetDateTime::now_utc());
+pub async fn tenant_tokens(db: &dyn SpRepository, tenant: &str) -> anyhow::Result<Vec<TokenView>> {
+    let now = OffsetDateTime::now_utc();
     Ok(db
         .join_tokens(Some(tenant))
         .await?
         .iter()
-        .map(|t| view(t, &now))
+        .map(|t| view(t, now))
         .collect())
 }
 
@@ -119,7 +120,7 @@ fn pins(ctx: &Context) -> anyhow::Result<Vec<[u8; 32]>> {
 #[allow(clippy::too_many_arguments)]
 pub async fn create(
     ctx: &Context,
-    db: &SpDb,
+    db: &dyn SpRepository,
     tenant: &str,
     expires: Duration,
     uses: u32,
@@ -163,8 +164,8 @@ pub async fn create(
         secret_sha256: token.secret_sha256_hex(),
         label: label.to_string(),
         created_by: cloudgate_store::owner::current_user_name(),
-        created_at: cloudgate_pki::format_rfc3339(now),
-        expires_at: expires_at.clone(),
+        created_at: now,
+        expires_at: now + expires,
         uses_left: i64::from(uses),
         revoked_at: None,
     };
@@ -206,13 +207,13 @@ pub async fn create(
 }
 
 /// `sp tenant token list`.
-pub async fn list(db: &SpDb, tenant: Option<&str>, json: bool) -> anyhow::Result<()> {
-    let now = cloudgate_pki::format_rfc3339(OffsetDateTime::now_utc());
+pub async fn list(db: &dyn SpRepository, tenant: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let now = OffsetDateTime::now_utc();
     let views: Vec<TokenView> = db
         .join_tokens(tenant)
         .await?
         .iter()
-        .map(|t| view(t, &now))
+        .map(|t| view(t, now))
         .collect();
     if views.is_empty() && !json {
         return crate::render::print_text(
@@ -243,7 +244,12 @@ pub async fn list(db: &SpDb, tenant: Option<&str>, json: bool) -> anyhow::Result
 }
 
 /// `sp tenant token revoke`.
-pub async fn revoke(ctx: &Context, db: &SpDb, id: &str, json: bool) -> anyhow::Result<()> {
+pub async fn revoke(
+    ctx: &Context,
+    db: &dyn SpRepository,
+    id: &str,
+    json: bool,
+) -> anyhow::Result<()> {
     let revoked = db.revoke_join_token(id).await?;
     let own = ctx.ownership()?;
     cloudgate_store::audit::record(
@@ -254,10 +260,10 @@ pub async fn revoke(ctx: &Context, db: &SpDb, id: &str, json: bool) -> anyhow::R
         serde_json::json!({ "token_id": revoked.id, "tenant": revoked.tenant }),
     )
     .context("writing the audit log")?;
-    let now = cloudgate_pki::format_rfc3339(OffsetDateTime::now_utc());
+    let now = OffsetDateTime::now_utc();
     report(
         json,
-        &view(&revoked, &now),
+        &view(&revoked, now),
         &format!(
             "Join token {} of tenant {} revoked.\n",
             revoked.id, revoked.tenant

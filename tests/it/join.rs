@@ -102,6 +102,7 @@ async fn create_join_tunnel_then_a_used_token_is_refused() {
 async fn expired_revoked_and_unknown_tokens_exit_4_with_the_reason() {
     let w = world().await;
     let short = w.token(&["--expires", "1s"]);
+    let created = std::time::Instant::now();
     let revoked = w.token(&["--uses", "5"]);
     w.sp.ok(&[
         "sp",
@@ -110,7 +111,9 @@ async fn expired_revoked_and_unknown_tokens_exit_4_with_the_reason() {
         "revoke",
         &revoked["id"].as_str().unwrap()[..10],
     ]);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The token was made before `created` and expires 1 s after, to the second (truncated).
+    let expired_by = created + Duration::from_millis(1100);
+    tokio::time::sleep_until(expired_by.into()).await;
     let tenant = Env::new();
     let (c, e) = code(&join(&tenant, short["token"].as_str().unwrap(), "a"));
     assert_eq!(c, 4, "{e}");

@@ -769,7 +769,8 @@ async fn the_gateway_warns_before_expiry_and_auto_renews_with_the_same_key() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The store has changed; make the gateway serve it now rather than at its next poll.
+    gw.reload().await;
     let out = tenant.run(&["tenant", "check", "sp"]);
     assert!(
         out.status.success(),
@@ -886,7 +887,8 @@ async fn a_forged_proof_and_a_compromised_switch_need_manual_verification() {
     let flipped = format!("{first}{}", &sig[1..]);
     proof["signature"] = serde_json::Value::String(flipped);
     std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The store has changed; make the gateway serve it now rather than at its next poll.
+    w.gw.reload().await;
     let out = tenant.run(&["tenant", "check", "sp"]);
     assert_eq!(
         out.status.code(),
@@ -983,7 +985,8 @@ async fn stage_at_a_time_switches_by_itself_and_tenants_follow() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The store has changed; make the gateway serve it now rather than at its next poll.
+    w.gw.reload().await;
     let out = tenant.run(&["tenant", "check", "sp"]);
     assert!(
         out.status.success(),

@@ -2,20 +2,16 @@
 
 use std::path::Path;
 
+use cloudgate_pki::CertificateInfo;
 use cloudgate_pki::rollover::ChainLink;
 use sqlx::Row as _;
-use sqlx::sqlite::SqlitePool;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use time::OffsetDateTime;
 
-use crate::{DbError, connect, migrate, now};
-
-const TENANT_MIGRATIONS: &[(i64, &str)] = &[
-    (101, include_str!("../migrations/0101_tenant_state.sql")),
-    (102, include_str!("../migrations/0102_tenant_successor.sql")),
-    (
-        103,
-        include_str!("../migrations/0103_tenant_trust_state.sql"),
-    ),
-];
+use crate::DbError;
+use crate::error::classify;
+use crate::sqlite::{TENANT_MIGRATIONS, open_migrated};
+use crate::stamp::{from_text, now, to_text};
 
 /// How a tenant trusts a provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,11 +31,12 @@ impl TrustMode {
         }
     }
 
-    fn from_stored(s: &str) -> Self {
-        if s == "ca" {
-            TrustMode::Ca
-        } else {
-            TrustMode::Pinned
+    /// The mode of a stored or typed name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "pinned" => Some(TrustMode::Pinned),
+            "ca" => Some(TrustMode::Ca),
+            _ => None,
         }
     }
 }
@@ -47,14 +44,8 @@ impl TrustMode {
 /// A move of the pin to another certificate.
 #[derive(Clone, Copy, Debug)]
 pub struct PinUpdate<'a> {
-    /// The certificate, DER.
+    /// The certificate, DER (its fingerprints are derived from it).
     pub cert_der: &'a [u8],
-    /// Its thumbprint.
-    pub thumbprint: &'a str,
-    /// Its SHA-256, uppercase hex.
-    pub sha256: &'a str,
-    /// Its public key pin.
-    pub spki_sha256: &'a str,
     /// Whether the trust is continuous (a renewal or a proven rollover keeps first-seen); a
     /// manual verification starts it again.
     pub keep_first_seen: bool,
@@ -75,16 +66,16 @@ pub struct PinnedProvider {
     pub trust: TrustMode,
     /// The pinned SP certificate, DER, as fetched.
     pub cert_der: Vec<u8>,
-    /// Its thumbprint (SHA-1).
+    /// Its thumbprint (SHA-1), derived from `cert_der` when read.
     pub thumbprint: String,
-    /// Its SHA-256, uppercase hex.
+    /// Its SHA-256, uppercase hex, derived from `cert_der` when read.
     pub sha256: String,
-    /// Its public key pin.
+    /// Its public key pin, derived from `cert_der` when read.
     pub spki_sha256: String,
-    /// When the pin was first verified (RFC 3339).
-    pub first_seen: String,
-    /// When the provider was last reached with this pin (RFC 3339).
-    pub last_seen: String,
+    /// When the pin was first verified.
+    pub first_seen: OffsetDateTime,
+    /// When the provider was last reached with this pin.
+    pub last_seen: OffsetDateTime,
     /// The tenant user name it enrolled with.
     pub username: String,
     /// This tenant's client certificate for the provider, DER.
@@ -108,9 +99,8 @@ pub struct TenantDb {
 impl TenantDb {
     /// Opens (and migrates) the tenant database at `path`; create the file owner-only first.
     pub async fn open(path: &Path) -> Result<Self, DbError> {
-        let pool = connect(path).await?;
+        let pool = open_migrated(path, &TENANT_MIGRATIONS).await?;
         let display = path.display().to_string();
-        migrate(&pool, &display, TENANT_MIGRATIONS).await?;
         Ok(TenantDb {
             pool,
             path: display,
@@ -118,11 +108,71 @@ impl TenantDb {
     }
 
     fn sql(&self, e: sqlx::Error) -> DbError {
-        crate::classify(&self.path, e)
+        classify(&self.path, e)
+    }
+
+    /// The three fingerprints of a certificate, as stored beside it for readers of the file.
+    fn fingerprints(&self, cert_der: &[u8]) -> Result<[String; 3], DbError> {
+        let info = CertificateInfo::from_der(cert_der).map_err(|e| DbError::Corrupt {
+            path: self.path.clone(),
+            reason: format!("a pinned certificate does not parse: {e}"),
+        })?;
+        let f = &info.fingerprints;
+        Ok([f.thumbprint(), f.sha256_hex(), f.spki_pin()])
+    }
+
+    fn provider_from_row(&self, r: &SqliteRow) -> Result<PinnedProvider, DbError> {
+        let get = |e| self.sql(e);
+        let corrupt = |reason: String| DbError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        };
+        let services: String = r.try_get("services").map_err(get)?;
+        let port: i64 = r.try_get("port").map_err(get)?;
+        let trust: String = r.try_get("trust").map_err(get)?;
+        let cert_der: Vec<u8> = r.try_get("cert_der").map_err(get)?;
+        let [thumbprint, sha256, spki_sha256] = self.fingerprints(&cert_der)?;
+        Ok(PinnedProvider {
+            name: r.try_get("name").map_err(get)?,
+            address: r.try_get("address").map_err(get)?,
+            port: u16::try_from(port)
+                .map_err(|_| corrupt(format!("a provider's port is {port}")))?,
+            description: r.try_get("description").map_err(get)?,
+            trust: TrustMode::from_name(&trust)
+                .ok_or_else(|| corrupt(format!("unknown trust mode {trust:?}")))?,
+            cert_der,
+            thumbprint,
+            sha256,
+            spki_sha256,
+            first_seen: from_text(
+                &self.path,
+                "providers.first_seen",
+                r.try_get("first_seen").map_err(get)?,
+            )?,
+            last_seen: from_text(
+                &self.path,
+                "providers.last_seen",
+                r.try_get("last_seen").map_err(get)?,
+            )?,
+            username: r.try_get("username").map_err(get)?,
+            client_cert_der: r.try_get("client_cert_der").map_err(get)?,
+            services: services
+                .split('\n')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            // A chain that does not decode is dropped: it only ever saves a manual verification.
+            learned_chain: serde_json::from_str(
+                r.try_get::<&str, _>("learned_chain").map_err(get)?,
+            )
+            .unwrap_or_default(),
+            compromised: r.try_get("compromised").map_err(get)?,
+        })
     }
 
     /// Saves a newly added provider; refuses a name in use.
     pub async fn add(&self, p: &PinnedProvider) -> Result<(), DbError> {
+        let [thumbprint, sha256, spki_sha256] = self.fingerprints(&p.cert_der)?;
         let result = sqlx::query(
             "INSERT INTO providers (name, address, port, description, trust, cert_der, thumbprint, sha256, spki_sha256, \
              first_seen, last_seen, username, client_cert_der, services) \
@@ -134,11 +184,11 @@ impl TenantDb {
         .bind(&p.description)
         .bind(p.trust.as_str())
         .bind(&p.cert_der)
-        .bind(&p.thumbprint)
-        .bind(&p.sha256)
-        .bind(&p.spki_sha256)
-        .bind(&p.first_seen)
-        .bind(&p.last_seen)
+        .bind(thumbprint)
+        .bind(sha256)
+        .bind(spki_sha256)
+        .bind(to_text(p.first_seen))
+        .bind(to_text(p.last_seen))
         .bind(&p.username)
         .bind(&p.client_cert_der)
         .bind(p.services.join("\n"))
@@ -159,7 +209,7 @@ impl TenantDb {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.sql(e))?;
-        Ok(rows.iter().map(from_row).collect())
+        rows.iter().map(|r| self.provider_from_row(r)).collect()
     }
 
     /// One provider.
@@ -169,15 +219,16 @@ impl TenantDb {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.sql(e))?;
-        row.as_ref()
-            .map(from_row)
-            .ok_or_else(|| DbError::NoSuchProvider(name.to_string()))
+        match row {
+            Some(r) => self.provider_from_row(&r),
+            None => Err(DbError::NoSuchProvider(name.to_string())),
+        }
     }
 
     /// Records a successful contact: last seen now, and the services offered.
     pub async fn seen(&self, name: &str, services: &[String]) -> Result<(), DbError> {
         sqlx::query("UPDATE providers SET last_seen = $1, services = $2 WHERE name = $3")
-            .bind(now())
+            .bind(to_text(now()))
             .bind(services.join("\n"))
             .bind(name)
             .execute(&self.pool)
@@ -199,9 +250,10 @@ impl TenantDb {
             path: self.path.clone(),
             reason: format!("cannot encode the learned chain: {e}"),
         })?;
-        let t = now();
+        let t = to_text(now());
         let done = match pin {
             Some(pin) => {
+                let [thumbprint, sha256, spki_sha256] = self.fingerprints(pin.cert_der)?;
                 let query = if pin.keep_first_seen {
                     "UPDATE providers SET cert_der = $1, thumbprint = $2, sha256 = $3, spki_sha256 = $4, last_seen = $5, \
                      learned_chain = $6, compromised = $7 WHERE name = $8"
@@ -211,9 +263,9 @@ impl TenantDb {
                 };
                 sqlx::query(query)
                     .bind(pin.cert_der)
-                    .bind(pin.thumbprint)
-                    .bind(pin.sha256)
-                    .bind(pin.spki_sha256)
+                    .bind(thumbprint)
+                    .bind(sha256)
+                    .bind(spki_sha256)
                     .bind(&t)
                     .bind(&chain)
                     .bind(compromised)
@@ -253,37 +305,24 @@ impl TenantDb {
     }
 }
 
-fn from_row(r: &sqlx::sqlite::SqliteRow) -> PinnedProvider {
-    let services: String = r.get("services");
-    PinnedProvider {
-        name: r.get("name"),
-        address: r.get("address"),
-        port: u16::try_from(r.get::<i64, _>("port")).unwrap_or(0),
-        description: r.get("description"),
-        trust: TrustMode::from_stored(r.get::<&str, _>("trust")),
-        cert_der: r.get("cert_der"),
-        thumbprint: r.get("thumbprint"),
-        sha256: r.get("sha256"),
-        spki_sha256: r.get("spki_sha256"),
-        first_seen: r.get("first_seen"),
-        last_seen: r.get("last_seen"),
-        username: r.get("username"),
-        client_cert_der: r.get("client_cert_der"),
-        services: services
-            .split('\n')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        // A chain that does not decode is dropped: it only ever saves a manual verification.
-        learned_chain: serde_json::from_str(r.get::<&str, _>("learned_chain")).unwrap_or_default(),
-        compromised: r.get("compromised"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use cloudgate_pki::rollover::ChainLink;
+
+    fn cert(name: &str) -> Vec<u8> {
+        cloudgate_pki::generate_self_signed(&cloudgate_pki::SelfSignedRequest {
+            key_type: cloudgate_pki::KeyType::EcdsaP256,
+            subject: cloudgate_pki::dn::SubjectName::parse(&format!("CN={name}")).unwrap(),
+            sans: vec![],
+            valid_days: 1,
+            now: time::OffsetDateTime::now_utc(),
+        })
+        .unwrap()
+        .cert_der
+    }
+
+    const FIRST: OffsetDateTime = time::macros::datetime!(2026-01-01 00:00 UTC);
 
     fn provider() -> PinnedProvider {
         PinnedProvider {
@@ -292,12 +331,12 @@ mod tests {
             port: 6180,
             description: String::new(),
             trust: TrustMode::Pinned,
-            cert_der: vec![1, 2, 3],
-            thumbprint: "T1".into(),
-            sha256: "S1".into(),
-            spki_sha256: "K1".into(),
-            first_seen: "2026-01-01T00:00:00Z".into(),
-            last_seen: "2026-01-01T00:00:00Z".into(),
+            cert_der: cert("one"),
+            thumbprint: String::new(),
+            sha256: String::new(),
+            spki_sha256: String::new(),
+            first_seen: FIRST,
+            last_seen: FIRST,
             username: "acme".into(),
             client_cert_der: vec![4],
             services: vec!["echo".into()],
@@ -324,18 +363,18 @@ mod tests {
         assert_eq!(p.learned_chain, vec![link]);
         assert!(p.compromised);
         assert_eq!(p.trust, TrustMode::Pinned);
+        let second = cert("two");
         let pin = PinUpdate {
-            cert_der: &[9],
-            thumbprint: "T2",
-            sha256: "S2",
-            spki_sha256: "K2",
+            cert_der: &second,
             keep_first_seen: true,
         };
         db.save_trust("sp", Some(pin), &[], false).await.unwrap();
         let p = db.get("sp").await.unwrap();
+        let expected = CertificateInfo::from_der(&second).unwrap().fingerprints;
         assert_eq!(
-            (p.sha256.as_str(), p.first_seen.as_str()),
-            ("S2", "2026-01-01T00:00:00Z")
+            (p.sha256, p.thumbprint, p.first_seen),
+            (expected.sha256_hex(), expected.thumbprint(), FIRST),
+            "fingerprints come from the DER; first seen is kept"
         );
         assert!(p.learned_chain.is_empty() && !p.compromised);
         let by_hand = PinUpdate {
@@ -345,13 +384,21 @@ mod tests {
         db.save_trust("sp", Some(by_hand), &[], false)
             .await
             .unwrap();
-        assert_ne!(
-            db.get("sp").await.unwrap().first_seen,
-            "2026-01-01T00:00:00Z"
-        );
+        assert_ne!(db.get("sp").await.unwrap().first_seen, FIRST);
         assert!(matches!(
             db.save_trust("nosuch", None, &[], false).await,
             Err(DbError::NoSuchProvider(_))
         ));
+        let garbage = PinUpdate {
+            cert_der: &[1, 2, 3],
+            keep_first_seen: true,
+        };
+        assert!(
+            matches!(
+                db.save_trust("sp", Some(garbage), &[], false).await,
+                Err(DbError::Corrupt { .. })
+            ),
+            "a pin must be a certificate"
+        );
     }
 }

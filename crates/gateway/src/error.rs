@@ -2,6 +2,8 @@
 
 use std::net::SocketAddr;
 
+use cloudgate_errors::{Classify, ErrorKind};
+
 /// Errors that stop the gateway from starting or reloading.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -32,4 +34,30 @@ pub enum GatewayError {
     /// A configuration file or value that cannot be used.
     #[error("invalid gateway configuration: {0}")]
     Config(String),
+}
+
+impl Classify for GatewayError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            GatewayError::Store(e) => e.kind(),
+            GatewayError::Db(e) => e.kind(),
+            GatewayError::Pki(e) => e.kind(),
+            GatewayError::Sp(e) => e.kind(),
+            // A key the TLS library refuses came from the store: the operator must replace it.
+            GatewayError::Tls(_) => ErrorKind::Usage,
+            GatewayError::Listen { .. } => ErrorKind::Unavailable,
+            GatewayError::Config(_) => ErrorKind::Usage,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            GatewayError::Store(e) => e.code(),
+            GatewayError::Db(e) => e.code(),
+            GatewayError::Pki(e) => e.code(),
+            GatewayError::Sp(e) => e.code(),
+            GatewayError::Listen { .. } => "listen",
+            _ => self.kind().name(),
+        }
+    }
 }

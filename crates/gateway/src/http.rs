@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cloudgate_errors::Classify;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
@@ -15,6 +16,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use zeroize::Zeroizing;
 
+use crate::authz::{Denial, authorize};
 use crate::body::{BodyError, read_capped};
 use crate::config::GatewayConfig;
 use crate::last_seen::LastSeen;
@@ -89,6 +91,13 @@ fn error(code: ErrorCode, message: &str) -> Resp {
             message: message.to_string(),
         },
     )
+}
+
+/// The answer to a library error the request cannot go on after: its status follows its kind
+/// (503 for a busy database, so the tenant tries again), and the message says what failed
+/// without the error's own text, which is for the log.
+fn library_error(e: &dyn Classify, what: &str) -> Resp {
+    error(ErrorCode::for_kind(e.kind()), what)
 }
 
 /// Handles one request. `guard` keeps the connection counted while a tunnel outlives it.
@@ -176,18 +185,10 @@ async fn whoami(req: &Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
         );
     };
     let snap = ctx.state.current();
-    let Some(tenant) = snap.db.client_certs.get(sha256) else {
-        return error(
-            ErrorCode::UnknownClientCertificate,
-            "this client certificate is not enrolled; enroll first",
-        );
+    let tenant = match authorize(&snap.db, sha256, None) {
+        Ok(granted) => granted.tenant,
+        Err(denied) => return error(denied.code(), denied.message()),
     };
-    if !snap.db.tenants.get(tenant).is_some_and(|t| t.enabled) {
-        return error(
-            ErrorCode::TenantDisabled,
-            "this tenant account is disabled; contact the service provider",
-        );
-    }
     if let Some(confirmed) = sha256_header(req, cloudgate_store::CONFIRMED_HEADER) {
         let successor = sha256_header(req, cloudgate_store::SUCCESSOR_HEADER);
         if let Err(e) = ctx
@@ -199,20 +200,12 @@ async fn whoami(req: &Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             tracing::warn!(error = %e, "cannot record which certificate the tenant confirmed");
         }
     }
-    let mut services: Vec<String> = snap
-        .db
-        .services
-        .keys()
-        .filter(|(t, _)| t == tenant)
-        .map(|(_, s)| s.clone())
-        .collect();
-    services.sort();
     json(
         StatusCode::OK,
         &TenantInfo {
-            tenant: tenant.clone(),
+            tenant: tenant.to_string(),
             enabled: true,
-            services,
+            services: snap.db.services_of(tenant),
         },
     )
 }
@@ -308,10 +301,7 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
         Err(cloudgate_db::DbError::NoSuchTenant(_)) => None,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the tenant account");
-            return error(
-                ErrorCode::Internal,
-                "the gateway could not read the tenant account",
-            );
+            return library_error(&e, "the gateway could not read the tenant account");
         }
     };
     let stored = tenant.as_ref().map(|t| t.password_hash.clone());
@@ -345,10 +335,7 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
         }
         Err(e) => {
             tracing::error!(error = %e, "enrollment failed in the database");
-            return error(
-                ErrorCode::Internal,
-                "the gateway could not record the enrollment",
-            );
+            return library_error(&e, "the gateway could not record the enrollment");
         }
     }
     ctx.throttle.record_success(ip);
@@ -362,13 +349,7 @@ async fn enrolled(ctx: &Ctx, conn: &ConnInfo, tenant: &str, sha256: &str, how: &
         tracing::error!(error = %e, "reload after enrollment failed");
     }
     let snap = ctx.state.current();
-    let services: Vec<String> = snap
-        .db
-        .services
-        .keys()
-        .filter(|(t, _)| t == tenant)
-        .map(|(_, s)| s.clone())
-        .collect();
+    let services = snap.db.services_of(tenant);
     tracing::info!(peer = %conn.peer, tenant = %tenant, client_sha256 = %sha256, with = how, "tenant enrolled a client certificate");
     json(
         StatusCode::OK,
@@ -419,10 +400,7 @@ async fn enroll_with_token(
         ),
         Err(e) => {
             tracing::error!(error = %e, "enrollment with a join token failed in the database");
-            error(
-                ErrorCode::Internal,
-                "the gateway could not record the enrollment",
-            )
+            library_error(&e, "the gateway could not record the enrollment")
         }
     }
 }
@@ -441,25 +419,15 @@ async fn tunnel<G: Send + Sync + 'static>(
         );
     };
     let snap = ctx.state.current();
-    let Some(tenant_name) = snap.db.client_certs.get(sha256).cloned() else {
-        tracing::warn!(peer = %conn.peer, client_sha256 = %sha256, "tunnel refused: unknown client certificate");
-        return error(
-            ErrorCode::UnknownClientCertificate,
-            "this client certificate is not enrolled; enroll first",
-        );
-    };
-    if !snap.db.tenants.get(&tenant_name).is_some_and(|t| t.enabled) {
-        tracing::warn!(peer = %conn.peer, tenant = %tenant_name, "tunnel refused: tenant disabled");
-        return error(ErrorCode::TenantDisabled, "this tenant account is disabled");
-    }
-    let Some(target) = snap
-        .db
-        .services
-        .get(&(tenant_name.clone(), service.clone()))
-        .cloned()
-    else {
-        tracing::warn!(peer = %conn.peer, tenant = %tenant_name, service = %service, "tunnel refused: service not assigned");
-        return error(ErrorCode::UnknownService, "no such service for this tenant");
+    let (tenant_name, target) = match authorize(&snap.db, sha256, Some(&service)) {
+        Ok(granted) => (
+            granted.tenant.to_string(),
+            granted.target.unwrap_or_default().to_string(),
+        ),
+        Err(denied) => {
+            tracing::warn!(peer = %conn.peer, client_sha256 = %sha256, service = %service, reason = ?denied, "tunnel refused");
+            return error(denied.code(), denied.message());
+        }
     };
     let wants_upgrade = req
         .headers()
@@ -570,26 +538,14 @@ struct Grant<'a> {
 impl Grant<'_> {
     /// Why the grant no longer holds in `snap`, if it does not.
     fn check(&self, snap: &crate::state::Snapshot) -> Option<&'static str> {
-        if snap
-            .db
-            .client_certs
-            .get(self.client_sha256)
-            .map(String::as_str)
-            != Some(self.tenant)
-        {
-            return Some("the client certificate was revoked or the tenant removed");
+        match authorize(&snap.db, self.client_sha256, Some(self.service)) {
+            // Enrolled again for another tenant counts as revoked for this one.
+            Ok(granted) if granted.tenant != self.tenant => {
+                Some(Denial::NotEnrolled.withdrawn_because())
+            }
+            Ok(_) => None,
+            Err(denied) => Some(denied.withdrawn_because()),
         }
-        if !snap.db.tenants.get(self.tenant).is_some_and(|t| t.enabled) {
-            return Some("the tenant was disabled");
-        }
-        if !snap
-            .db
-            .services
-            .contains_key(&(self.tenant.to_string(), self.service.to_string()))
-        {
-            return Some("the service was removed from the tenant");
-        }
-        None
     }
 
     /// Resolves when a reload withdraws the grant; never, while it holds.

@@ -4,10 +4,10 @@
 
 use std::sync::{Arc, RwLock};
 
-use cloudgate_db::{GatewayState, SpDb};
+use cloudgate_db::{GatewayState, SharedRepository};
 use cloudgate_pki::CertificateInfo;
 use cloudgate_store::license::{DefaultIdentity, Licensee};
-use cloudgate_store::{CertStore, NewEntry, RolloverHistory, Source};
+use cloudgate_store::{CertStore, RolloverHistory};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::GatewayError;
@@ -31,7 +31,7 @@ pub struct Snapshot {
 /// The gateway's state, shared by every connection.
 pub struct SharedState {
     store: CertStore,
-    db: SpDb,
+    db: SharedRepository,
     current: RwLock<Arc<Snapshot>>,
     /// Ticks whenever a new snapshot is swapped in, so open tunnels re-check their grant.
     swapped: tokio::sync::watch::Sender<()>,
@@ -40,7 +40,7 @@ pub struct SharedState {
 impl SharedState {
     /// Loads the first state. With no certificate applied it generates one with the defaults,
     /// applies it and logs its fingerprints, so a fresh install just works.
-    pub async fn load(store: CertStore, db: SpDb) -> Result<Arc<Self>, GatewayError> {
+    pub async fn load(store: CertStore, db: SharedRepository) -> Result<Arc<Self>, GatewayError> {
         if store.applied()?.is_none() {
             first_certificate(&store)?;
         }
@@ -67,7 +67,7 @@ impl SharedState {
     }
 
     /// The database.
-    pub fn db(&self) -> &SpDb {
+    pub fn db(&self) -> &SharedRepository {
         &self.db
     }
 
@@ -146,21 +146,7 @@ fn first_certificate(store: &CertStore) -> Result<(), GatewayError> {
     if let Licensee::HostName(host) = &identity.licensee {
         tracing::warn!(host = %host, "no license installed; the host name stands in as licensee");
     }
-    let generated = cloudgate_pki::generate_self_signed(&cloudgate_pki::SelfSignedRequest {
-        key_type: cloudgate_pki::KeyType::Rsa2048,
-        subject: identity.subject,
-        sans: identity.sans,
-        valid_days: 365,
-        now: time::OffsetDateTime::now_utc(),
-    })?;
-    let entry = store.add(NewEntry {
-        cert_der: &generated.cert_der,
-        key_pkcs8_der: &generated.key_pkcs8_der,
-        chain: Vec::new(),
-        friendly_name: identity.friendly_name,
-        source: Source::Generated,
-    })?;
-    store.apply(&entry)?;
+    let entry = cloudgate_sp::certs::issue_default(store, &cloudgate_sp::certs::SelfSigned)?;
     tracing::warn!(
         thumbprint = %entry.info.fingerprints.thumbprint(),
         sha256 = %entry.info.fingerprints.sha256_colons(),
@@ -171,7 +157,7 @@ fn first_certificate(store: &CertStore) -> Result<(), GatewayError> {
 
 async fn build(
     store: &CertStore,
-    db: &SpDb,
+    db: &SharedRepository,
     keep_tls_of: Option<Arc<Snapshot>>,
 ) -> Result<Snapshot, GatewayError> {
     let db_state = db.gateway_state().await?;

@@ -89,3 +89,14 @@ pub enum PkiError {
     #[error("invalid PEM: {0}")]
     InvalidPem(String),
 }
+
+impl cloudgate_errors::Classify for PkiError {
+    fn kind(&self) -> cloudgate_errors::ErrorKind {
+        use cloudgate_errors::ErrorKind;
+        match self {
+            // The machine could not make or sign a key: nothing the user typed is wrong.
+            PkiError::KeyGeneration(_) | PkiError::Signing(_) => ErrorKind::Internal,
+            _ => ErrorKind::Usage,
+        }
+    }
+}

@@ -72,11 +72,27 @@ codes! {
     BodyTooLarge = (413, "body_too_large"),
     TooManyFailures = (429, "too_many_failures"),
     Internal = (500, "internal"),
+    Unavailable = (503, "unavailable"),
     BackendUnreachable = (502, "backend_unreachable"),
     BackendTimeout = (504, "backend_timeout"),
 }
 
 impl ErrorCode {
+    /// The generic answer for a library error of this kind, when the gateway has no more precise
+    /// code for it: the status is the kind's.
+    pub fn for_kind(kind: cloudgate_errors::ErrorKind) -> Self {
+        use cloudgate_errors::ErrorKind;
+        match kind {
+            ErrorKind::Usage => ErrorCode::BadRequest,
+            ErrorKind::NotFound => ErrorCode::NotFound,
+            ErrorKind::Auth => ErrorCode::BadCredentials,
+            ErrorKind::Trust => ErrorCode::ClientCertificateRequired,
+            ErrorKind::Conflict => ErrorCode::CertificateTaken,
+            ErrorKind::Unavailable => ErrorCode::Unavailable,
+            ErrorKind::Io | ErrorKind::Internal => ErrorCode::Internal,
+        }
+    }
+
     /// Whether the refusal is about the tenant's credentials or account (the tenant exits 4).
     pub fn is_authentication(self) -> bool {
         matches!(self.status(), 401 | 403)
@@ -98,6 +114,17 @@ mod tests {
         assert_eq!(ErrorCode::from_name("nope"), None);
         assert!(ErrorCode::TokenExpired.is_authentication());
         assert!(!ErrorCode::BackendTimeout.is_authentication());
+    }
+
+    #[test]
+    fn a_library_error_is_answered_with_its_kind_status() {
+        for kind in cloudgate_errors::ErrorKind::ALL {
+            assert_eq!(
+                ErrorCode::for_kind(*kind).status(),
+                kind.http_status(),
+                "{kind:?}"
+            );
+        }
     }
 }
 

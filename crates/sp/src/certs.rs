@@ -1,9 +1,12 @@
-//! Where certificates come from, and renewal written once. A [`CertificateSource`] issues and
-//! renews; [`SelfSigned`] is the one there is today (an ACME source will be the second). The
-//! command line and the gateway's auto-renewal both renew through [`renew`], differing only in
-//! the [`Lifetime`] they ask for.
+//! Where certificates come from, and the paths from a source into use, written once. A
+//! [`CertificateSource`] issues and renews; [`SelfSigned`] is the one there is today (an ACME
+//! source will be the second). An issued certificate is saved with [`save_issued`] and put into
+//! use with [`apply`]; a fresh install gets its first certificate from [`issue_default`] (the
+//! demo and the gateway's first start). The command line and the gateway's auto-renewal both
+//! renew through [`renew`], differing only in the [`Lifetime`] they ask for.
 
-use cloudgate_pki::{CertificateInfo, GeneratedCertificate, PkiError, SelfSignedRequest};
+use cloudgate_pki::{CertificateInfo, GeneratedCertificate, KeyType, PkiError, SelfSignedRequest};
+use cloudgate_store::license::DefaultIdentity;
 use cloudgate_store::{CertStore, NewEntry, Source, StoredCertificate};
 use time::OffsetDateTime;
 
@@ -94,8 +97,62 @@ pub fn renew(
         source: Source::Renewed,
     })?;
     if apply {
-        store.apply(&entry)?;
-        entry.applied = true;
+        self::apply(store, &mut entry)?;
     }
+    Ok(entry)
+}
+
+/// The key type of a certificate nobody chose (first start, demo): RSA 2048, which every tenant
+/// and every tool reads, as the reference product does.
+pub const DEFAULT_KEY_TYPE: KeyType = KeyType::Rsa2048;
+
+/// The validity of a certificate nobody chose, in days.
+pub const DEFAULT_VALID_DAYS: u32 = 365;
+
+/// The request for a certificate nobody chose: the install's identity (licensee and host
+/// name) with the default key type and validity.
+pub fn default_request(identity: &DefaultIdentity, now: OffsetDateTime) -> SelfSignedRequest {
+    SelfSignedRequest {
+        key_type: DEFAULT_KEY_TYPE,
+        subject: identity.subject.clone(),
+        sans: identity.sans.clone(),
+        valid_days: DEFAULT_VALID_DAYS,
+        now,
+    }
+}
+
+/// Saves what `source` issued as a new store entry (not in use yet).
+pub fn save_issued(
+    store: &CertStore,
+    source: &dyn CertificateSource,
+    issued: &GeneratedCertificate,
+    friendly_name: String,
+) -> Result<StoredCertificate, SpError> {
+    Ok(store.add(NewEntry {
+        cert_der: &issued.cert_der,
+        key_pkcs8_der: &issued.key_pkcs8_der,
+        chain: Vec::new(),
+        friendly_name,
+        source: source.source(),
+    })?)
+}
+
+/// Puts a stored certificate into use.
+pub fn apply(store: &CertStore, entry: &mut StoredCertificate) -> Result<(), SpError> {
+    store.apply(entry)?;
+    entry.applied = true;
+    Ok(())
+}
+
+/// Gives an install with no certificate its first one: issued by `source` for the install's
+/// identity with the defaults, saved and applied.
+pub fn issue_default(
+    store: &CertStore,
+    source: &dyn CertificateSource,
+) -> Result<StoredCertificate, SpError> {
+    let identity = DefaultIdentity::resolve(store.layout())?;
+    let issued = source.issue(&default_request(&identity, OffsetDateTime::now_utc()))?;
+    let mut entry = save_issued(store, source, &issued, identity.friendly_name)?;
+    apply(store, &mut entry)?;
     Ok(entry)
 }

@@ -1,13 +1,15 @@
 //! The SP's operations as a library, so the command line, the wizard, the demo, the gateway and
 //! a future console apply the same rules in one place: tenant names and passwords
 //! ([`credentials`]), and tenant accounts with the rule that none exists before a certificate is
-//! in use ([`tenants`]), certificate sources and renewal ([`certs`]). Blocking work (argon2)
+//! in use ([`tenants`]), certificate sources and renewal ([`certs`]), and which database an install
+//! uses ([`repository`]). Blocking work (argon2)
 //! runs on the blocking pool.
 
 #![forbid(unsafe_code)]
 
 pub mod certs;
 pub mod credentials;
+pub mod repository;
 pub mod tenants;
 
 pub use tenants::{SpError, add_tenant, check_new_tenant, set_tenant_password};

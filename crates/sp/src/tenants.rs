@@ -1,6 +1,8 @@
 //! Tenant accounts: creating one and replacing its password, with their rules.
 
-use cloudgate_db::{DbError, SpDb};
+use cloudgate_db::DbError;
+use cloudgate_db::prelude::*;
+use cloudgate_errors::{Classify, ErrorKind};
 use cloudgate_store::{CertStore, StoreError};
 
 use crate::credentials::{check_name, hash_password};
@@ -37,15 +39,30 @@ pub enum SpError {
 impl SpError {
     /// Whether the error is the user's input (exit 2) rather than a failure of the machine.
     pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Usage | ErrorKind::NotFound | ErrorKind::Conflict
+        )
+    }
+}
+
+impl Classify for SpError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            SpError::Invalid(_) | SpError::NoCertificate => true,
-            SpError::Db(e) => e.is_bad_input(),
-            SpError::Store(e) => e.is_bad_input(),
-            SpError::Pki(e) => !matches!(
-                e,
-                cloudgate_pki::PkiError::KeyGeneration(_) | cloudgate_pki::PkiError::Signing(_)
-            ),
-            SpError::Hashing(_) => false,
+            SpError::Invalid(_) | SpError::NoCertificate => ErrorKind::Usage,
+            SpError::Db(e) => e.kind(),
+            SpError::Store(e) => e.kind(),
+            SpError::Pki(e) => e.kind(),
+            SpError::Hashing(_) => ErrorKind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            SpError::Db(e) => e.code(),
+            SpError::Store(e) => e.code(),
+            SpError::Pki(e) => e.code(),
+            _ => self.kind().name(),
         }
     }
 }
@@ -64,7 +81,7 @@ async fn hash(password: &str) -> Result<String, SpError> {
 /// [`crate::credentials::MIN_PASSWORD_LEN`], and a certificate in use.
 pub async fn add_tenant(
     store: &CertStore,
-    db: &SpDb,
+    db: &dyn SpRepository,
     name: &str,
     description: &str,
     password: &str,
@@ -91,7 +108,11 @@ pub fn check_new_tenant(store: &CertStore, name: &str, description: &str) -> Res
 }
 
 /// Replaces a tenant's password.
-pub async fn set_tenant_password(db: &SpDb, name: &str, password: &str) -> Result<(), SpError> {
+pub async fn set_tenant_password(
+    db: &dyn SpRepository,
+    name: &str,
+    password: &str,
+) -> Result<(), SpError> {
     db.tenant(name).await?;
     let hashed = hash(password).await?;
     db.set_password_hash(name, &hashed).await?;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use cloudgate_errors::{Classify as _, ErrorKind};
 use cloudgate_pki::PkiError;
 
 /// Everything that can go wrong with the store, the license or the audit log.
@@ -209,19 +210,44 @@ impl StoreError {
         }
     }
 
-    /// Whether the error is the user's input (a thumbprint, a file, a flag) rather than a
-    /// failure of the machine: the binary exits 2 for these.
+    /// Whether the error is the user's input (a thumbprint, a file, a flag: exit 2) rather than
+    /// a failure of the machine.
     pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Usage | ErrorKind::NotFound | ErrorKind::Conflict
+        )
+    }
+}
+
+impl cloudgate_errors::Classify for StoreError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            StoreError::NotFound { .. }
-            | StoreError::Ambiguous { .. }
+            StoreError::NotFound { .. } => ErrorKind::NotFound,
+            StoreError::Ambiguous { .. }
             | StoreError::CertificateInUse { .. }
             | StoreError::SameKey { .. }
-            | StoreError::AlreadyExists { .. }
-            | StoreError::InvalidLicense { .. }
-            | StoreError::AdminGroup { .. } => true,
-            StoreError::Pki(e) => !matches!(e, PkiError::KeyGeneration(_) | PkiError::Signing(_)),
-            _ => false,
+            | StoreError::AlreadyExists { .. } => ErrorKind::Conflict,
+            StoreError::InvalidLicense { .. } | StoreError::AdminGroup { .. } => ErrorKind::Usage,
+            StoreError::Locked { .. } => ErrorKind::Unavailable,
+            StoreError::Pki(e) => e.kind(),
+            _ => ErrorKind::Io,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            StoreError::Ambiguous { .. } => "ambiguous",
+            StoreError::PermissionDenied { .. } => "permission_denied",
+            StoreError::InsecurePermissions { .. } => "insecure_permissions",
+            StoreError::Locked { .. } => "locked",
+            StoreError::Corrupt { .. } => "corrupt",
+            StoreError::Pki(e) => e.code(),
+            _ if self.is_bad_input() => match self.kind() {
+                ErrorKind::NotFound | ErrorKind::Conflict => self.kind().name(),
+                _ => "bad_input",
+            },
+            _ => "runtime",
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The tenant side's error type; [`TenantError::kind`] tells the binary which exit code it is.
+//! The tenant side's error type; its [`Classify`] kind tells the binary which exit code it is.
 
+use cloudgate_errors::{Classify, ErrorKind};
 use cloudgate_pki::Fingerprints;
 
 use crate::trust::Refusal;
@@ -96,31 +97,34 @@ pub enum TenantError {
     Pki(#[from] cloudgate_pki::PkiError),
 }
 
-/// What kind of failure an error is, for exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// Exit 3.
-    Trust,
-    /// Exit 4.
-    Authentication,
-    /// Exit 2.
-    BadInput,
-    /// Exit 1.
-    Runtime,
-}
-
-impl TenantError {
-    /// The kind of failure.
-    pub fn kind(&self) -> ErrorKind {
+impl Classify for TenantError {
+    fn kind(&self) -> ErrorKind {
         match self {
             TenantError::PinMismatch(_)
             | TenantError::ThumbprintMismatch { .. }
             | TenantError::Untrusted { .. } => ErrorKind::Trust,
-            TenantError::Authentication(_) => ErrorKind::Authentication,
-            TenantError::BadInput(_) => ErrorKind::BadInput,
-            TenantError::Db(e) if e.is_bad_input() => ErrorKind::BadInput,
-            TenantError::Pki(_) => ErrorKind::BadInput,
-            _ => ErrorKind::Runtime,
+            TenantError::Authentication(_) => ErrorKind::Auth,
+            TenantError::BadInput(_) => ErrorKind::Usage,
+            TenantError::Refused { .. } => ErrorKind::Internal,
+            TenantError::Unreachable { .. } | TenantError::Listen { .. } => ErrorKind::Unavailable,
+            TenantError::Db(e) => e.kind(),
+            TenantError::Store(e) => e.kind(),
+            TenantError::Pki(e) => e.kind(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            TenantError::PinMismatch(_) => "pin_mismatch",
+            TenantError::ThumbprintMismatch { .. } => "thumbprint_mismatch",
+            TenantError::Untrusted { .. } => "untrusted",
+            TenantError::Unreachable { .. } => "unreachable",
+            TenantError::Listen { .. } => "runtime",
+            TenantError::Refused { .. } => "runtime",
+            TenantError::Db(e) => e.code(),
+            TenantError::Store(e) => e.code(),
+            TenantError::Pki(e) => e.code(),
+            _ => self.kind().name(),
         }
     }
 }

@@ -265,7 +265,7 @@ pub async fn add_provider(
     fsio::ensure_private_dir(&paths.keys_dir(), &FileOwnership::owner_only())?;
     let key_pem = cloudgate_pki::pem::encode_pkcs8_key(&identity.key_der);
     fsio::write_new_file(&key_path, key_pem.as_bytes(), FileSpec::owner_only())?;
-    let now = cloudgate_pki::format_rfc3339(time::OffsetDateTime::now_utc());
+    let now = time::OffsetDateTime::now_utc();
     let f = &verified.cert.fingerprints;
     let provider = PinnedProvider {
         name: req.name.to_string(),
@@ -281,7 +281,7 @@ pub async fn add_provider(
         thumbprint: f.thumbprint(),
         sha256: f.sha256_hex(),
         spki_sha256: f.spki_pin(),
-        first_seen: now.clone(),
+        first_seen: now,
         last_seen: now,
         username,
         client_cert_der: identity.cert_der.clone(),
@@ -381,15 +381,11 @@ pub async fn refresh_pin(
 ) -> Result<(), TenantError> {
     let db = paths.db().await?;
     let old = db.get(name).await?;
-    let f = &verified.cert.fingerprints;
-    let (thumbprint, sha256, spki) = (f.thumbprint(), f.sha256_hex(), f.spki_pin());
+    let sha256 = verified.cert.fingerprints.sha256_hex();
     db.save_trust(
         name,
         Some(PinUpdate {
             cert_der: &verified.cert.der,
-            thumbprint: &thumbprint,
-            sha256: &sha256,
-            spki_sha256: &spki,
             keep_first_seen: false,
         }),
         &[],

@@ -22,7 +22,7 @@ mod trust;
 mod tunnel;
 
 pub use client::{ClientIdentity, GatewayClient, Reply};
-pub use error::{ErrorKind, TenantError, TrustFailure};
+pub use error::{TenantError, TrustFailure};
 pub use flows::{
     AddRequest, CheckReport, Credentials, Probe, add_provider, check, join, probe,
     probe_pinned_keys, refresh_pin, remove_provider,

@@ -311,13 +311,8 @@ impl Session {
         state: &TrustState,
         moved: bool,
     ) -> Result<(), TenantError> {
-        let f = &state.pinned.fingerprints;
-        let (thumbprint, sha256, spki) = (f.thumbprint(), f.sha256_hex(), f.spki_pin());
         let pin = moved.then_some(PinUpdate {
             cert_der: &state.pinned.der,
-            thumbprint: &thumbprint,
-            sha256: &sha256,
-            spki_sha256: &spki,
             keep_first_seen: true,
         });
         self.db
@@ -359,7 +354,7 @@ impl Session {
             expected_sha256,
             presented: presented.map(|(f, _)| f.clone()),
             presented_sha256,
-            first_seen: p.first_seen.clone(),
+            first_seen: cloudgate_pki::format_rfc3339(p.first_seen),
             reason,
         }))
     }

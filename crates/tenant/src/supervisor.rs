@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cloudgate_errors::{Classify as _, ErrorKind};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -280,9 +281,14 @@ async fn run_one(
             }
             Err(e) => e,
         };
+        // Trying again changes nothing for a refusal; it may for an outage.
         let refused = matches!(
             failure.kind(),
-            crate::ErrorKind::Trust | crate::ErrorKind::Authentication | crate::ErrorKind::BadInput
+            ErrorKind::Trust
+                | ErrorKind::Auth
+                | ErrorKind::Usage
+                | ErrorKind::NotFound
+                | ErrorKind::Conflict
         );
         let wait = if refused { MAX_BACKOFF } else { backoff };
         tracing::warn!(provider = %spec.provider, service = %spec.service, "tunnel down: {failure}; trying again in {} s", wait.as_secs());

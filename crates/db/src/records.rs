@@ -1,0 +1,143 @@
+//! What the SP database holds, as the repository hands it out.
+
+use std::collections::HashMap;
+
+use time::OffsetDateTime;
+
+/// A tenant account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantRecord {
+    /// Unique name, the user name a tenant enrolls with.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Whether the tenant may enroll and open tunnels.
+    pub enabled: bool,
+    /// When it was added.
+    pub created_at: OffsetDateTime,
+}
+
+/// A backend a tenant may reach by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceRecord {
+    /// The tenant.
+    pub tenant: String,
+    /// The service name the tenant asks for.
+    pub name: String,
+    /// `HOST:PORT` on the SP side.
+    pub target: String,
+}
+
+/// An enrolled tenant client certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCertRecord {
+    /// SHA-256 of the certificate DER, uppercase hex.
+    pub sha256: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// When it was enrolled.
+    pub enrolled_at: OffsetDateTime,
+    /// When a tunnel last used it.
+    pub last_seen: Option<OffsetDateTime>,
+    /// SHA-256 (uppercase hex) of the SP certificate the machine last confirmed it trusts.
+    pub confirmed_sha256: Option<String>,
+    /// SHA-256 of the staged successor it had learned then, if any.
+    pub successor_sha256: Option<String>,
+    /// When it last confirmed.
+    pub confirmed_at: Option<OffsetDateTime>,
+    /// The machine's host name, as the tenant sent it at enrollment.
+    pub label: Option<String>,
+}
+
+impl ClientCertRecord {
+    /// When the machine was last heard of: its last use, or its enrollment if never used.
+    pub fn last_activity(&self) -> OffsetDateTime {
+        self.last_seen.unwrap_or(self.enrolled_at)
+    }
+}
+
+/// A join token as the SP database keeps it (never the secret itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinTokenRecord {
+    /// Public id, 32 lowercase hex digits.
+    pub id: String,
+    /// The tenant it enrolls machines for.
+    pub tenant: String,
+    /// SHA-256 of the secret, lowercase hex.
+    pub secret_sha256: String,
+    /// Free text.
+    pub label: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// The token is refused from then on.
+    pub expires_at: OffsetDateTime,
+    /// Enrollments it may still make.
+    pub uses_left: i64,
+    /// When it was revoked.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Why a presented token was refused (the tenant exits 4 with the reason).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// No such token, or the secret does not match (the two are not told apart).
+    Unknown,
+    /// Past its expiry.
+    Expired,
+    /// No uses left.
+    UsedUp,
+    /// Revoked by the SP.
+    Revoked,
+    /// Its tenant is disabled.
+    TenantDisabled,
+}
+
+impl TokenRefusal {
+    /// The explanation for the tenant.
+    pub fn message(self) -> &'static str {
+        match self {
+            TokenRefusal::Unknown => "the service provider does not know this join token",
+            TokenRefusal::Expired => {
+                "this join token has expired; ask the service provider for a new one"
+            }
+            TokenRefusal::UsedUp => {
+                "this join token has been used already; ask the service provider for a new one"
+            }
+            TokenRefusal::Revoked => "this join token was revoked by the service provider",
+            TokenRefusal::TenantDisabled => {
+                "the tenant account of this join token is disabled; contact the service provider"
+            }
+        }
+    }
+}
+
+/// Everything the gateway needs to decide who may do what, read in one go.
+#[derive(Clone, Debug, Default)]
+pub struct GatewayState {
+    /// Tenants by name.
+    pub tenants: HashMap<String, TenantRecord>,
+    /// Services by (tenant, service).
+    pub services: HashMap<(String, String), String>,
+    /// Enrolled client certificates: SHA-256 → tenant.
+    pub client_certs: HashMap<String, String>,
+    /// The change counter this state was read at.
+    pub version: i64,
+}
+
+impl GatewayState {
+    /// A tenant's service names, sorted.
+    pub fn services_of(&self, tenant: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .services
+            .keys()
+            .filter(|(t, _)| t == tenant)
+            .map(|(_, s)| s.clone())
+            .collect();
+        names.sort();
+        names
+    }
+}

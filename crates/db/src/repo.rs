@@ -1,0 +1,164 @@
+//! The SP's storage seam: what the gateway, the CLI and (later) the console ask of the SP
+//! database, as traits with one implementation per database. SQLite
+//! ([`crate::SqliteSpRepository`]) is the embedded default; a server database implements the
+//! same traits. Callers hold an `Arc<dyn SpRepository>` and never see a driver type.
+//!
+//! Every method that changes what the gateway decides with (tenants, services, enrolled
+//! certificates, join tokens) bumps the change counter ([`StateRepository::version`]) in the same
+//! transaction; bookkeeping (last seen, confirmations) does not.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::{
+    ClientCertRecord, DbError, GatewayState, JoinTokenRecord, ServiceRecord, TenantRecord,
+    TokenRefusal,
+};
+
+/// Tenant accounts.
+#[async_trait]
+pub trait TenantRepository: Send + Sync {
+    /// Adds a tenant; refuses a name in use.
+    async fn add_tenant(
+        &self,
+        name: &str,
+        description: &str,
+        password_hash: &str,
+    ) -> Result<(), DbError>;
+    /// Every tenant, by name.
+    async fn tenants(&self) -> Result<Vec<TenantRecord>, DbError>;
+    /// One tenant.
+    async fn tenant(&self, name: &str) -> Result<TenantRecord, DbError>;
+    /// Replaces a tenant's password hash.
+    async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), DbError>;
+    /// Enables or disables a tenant.
+    async fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), DbError>;
+    /// Removes a tenant with its services, client certificates and join tokens.
+    async fn remove_tenant(&self, name: &str) -> Result<(), DbError>;
+}
+
+/// The backends each tenant may reach.
+#[async_trait]
+pub trait ServiceRepository: Send + Sync {
+    /// Gives a tenant a service; refuses a name the tenant has.
+    async fn add_service(&self, tenant: &str, service: &str, target: &str) -> Result<(), DbError>;
+    /// A tenant's services, by name.
+    async fn services(&self, tenant: &str) -> Result<Vec<ServiceRecord>, DbError>;
+    /// Takes a service away from a tenant.
+    async fn remove_service(&self, tenant: &str, service: &str) -> Result<(), DbError>;
+}
+
+/// The client certificates tenants' machines enrolled.
+#[async_trait]
+pub trait EnrollmentRepository: Send + Sync {
+    /// Binds a client certificate to a tenant (again, if it was already: enrollment is
+    /// repeatable); refuses one bound to another tenant.
+    async fn bind_client_cert(
+        &self,
+        tenant: &str,
+        sha256: &str,
+        cert_der: &[u8],
+        label: Option<&str>,
+    ) -> Result<(), DbError>;
+    /// A tenant's enrolled client certificates, oldest first.
+    async fn client_certs(&self, tenant: &str) -> Result<Vec<ClientCertRecord>, DbError>;
+    /// Every enrolled client certificate of every tenant, by tenant.
+    async fn all_client_certs(&self) -> Result<Vec<ClientCertRecord>, DbError>;
+    /// Records which SP certificate (and staged successor) an enrolled machine confirmed it
+    /// trusts; not a change the gateway reloads for.
+    async fn confirm_client_cert(
+        &self,
+        sha256: &str,
+        confirmed_sha256: &str,
+        successor_sha256: Option<&str>,
+    ) -> Result<(), DbError>;
+    /// Removes one enrolled client certificate of a tenant.
+    async fn revoke_client_cert(&self, tenant: &str, sha256: &str) -> Result<(), DbError>;
+    /// Removes a tenant's enrolled client certificates not heard of since `before`; returns the
+    /// removed ones.
+    async fn prune_client_certs(
+        &self,
+        tenant: &str,
+        before: OffsetDateTime,
+    ) -> Result<Vec<ClientCertRecord>, DbError>;
+    /// Records that a client certificate was just used (not a change to reload).
+    async fn touch_client_cert(&self, sha256: &str) -> Result<(), DbError>;
+}
+
+/// Join tokens: created by the SP, redeemed by the gateway in the same transaction that enrolls
+/// the machine, so a token is never spent without an enrollment nor used more often than it
+/// allows.
+#[async_trait]
+pub trait JoinTokenRepository: Send + Sync {
+    /// Stores a new token (its tenant must exist).
+    async fn add_join_token(&self, token: &JoinTokenRecord) -> Result<(), DbError>;
+    /// Every token, or a tenant's, newest first.
+    async fn join_tokens(&self, tenant: Option<&str>) -> Result<Vec<JoinTokenRecord>, DbError>;
+    /// Revokes a token by its id (or a unique prefix of at least 8 hex digits).
+    async fn revoke_join_token(&self, id: &str) -> Result<JoinTokenRecord, DbError>;
+    /// Redeems a token and enrolls the client certificate in one transaction. Returns the
+    /// tenant, or why the token is refused (nothing changes then).
+    async fn enroll_with_token(
+        &self,
+        id: &str,
+        secret_sha256: &str,
+        client_sha256: &str,
+        cert_der: &[u8],
+        label: Option<&str>,
+    ) -> Result<Result<String, TokenRefusal>, DbError>;
+}
+
+/// What the gateway loads and reloads.
+#[async_trait]
+pub trait StateRepository: Send + Sync {
+    /// The change counter.
+    async fn version(&self) -> Result<i64, DbError>;
+    /// Everything the gateway decides with, read in one consistent view.
+    async fn gateway_state(&self) -> Result<GatewayState, DbError>;
+}
+
+/// The whole SP database.
+pub trait SpRepository:
+    TenantRepository
+    + ServiceRepository
+    + EnrollmentRepository
+    + JoinTokenRepository
+    + StateRepository
+    + std::fmt::Debug
+{
+    /// Where the data lives (a file, a server), for messages.
+    fn location(&self) -> &str;
+}
+
+/// The handle callers share.
+pub type SharedRepository = Arc<dyn SpRepository>;
+
+/// Equal lengths compared without an early exit, for the secrets' hashes.
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Why a token is refused at `now`, or `None` when it may enroll.
+pub(crate) fn token_refusal(
+    token: &JoinTokenRecord,
+    secret_sha256: &str,
+    now: OffsetDateTime,
+) -> Option<TokenRefusal> {
+    if !same_secret(&token.secret_sha256, secret_sha256) {
+        Some(TokenRefusal::Unknown)
+    } else if token.revoked_at.is_some() {
+        Some(TokenRefusal::Revoked)
+    } else if token.expires_at <= now {
+        Some(TokenRefusal::Expired)
+    } else if token.uses_left <= 0 {
+        Some(TokenRefusal::UsedUp)
+    } else {
+        None
+    }
+}

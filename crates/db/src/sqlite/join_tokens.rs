@@ -1,0 +1,150 @@
+//! Join tokens in SQLite.
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteSpRepository;
+use crate::repo::token_refusal;
+use crate::stamp::{from_optional_text, from_text, now, to_text};
+use crate::{DbError, JoinTokenRecord, JoinTokenRepository, TenantRepository, TokenRefusal};
+
+const TOKEN_COLUMNS: &str =
+    "id, tenant, secret_sha256, label, created_by, created_at, expires_at, uses_left, revoked_at";
+
+impl SqliteSpRepository {
+    fn token_from_row(&self, r: &SqliteRow) -> Result<JoinTokenRecord, DbError> {
+        let get = |e| self.sql(e);
+        let path = &self.path;
+        Ok(JoinTokenRecord {
+            id: r.try_get("id").map_err(get)?,
+            tenant: r.try_get("tenant").map_err(get)?,
+            secret_sha256: r.try_get("secret_sha256").map_err(get)?,
+            label: r.try_get("label").map_err(get)?,
+            created_by: r.try_get("created_by").map_err(get)?,
+            created_at: from_text(
+                path,
+                "join_tokens.created_at",
+                r.try_get("created_at").map_err(get)?,
+            )?,
+            expires_at: from_text(
+                path,
+                "join_tokens.expires_at",
+                r.try_get("expires_at").map_err(get)?,
+            )?,
+            uses_left: r.try_get("uses_left").map_err(get)?,
+            revoked_at: from_optional_text(
+                path,
+                "join_tokens.revoked_at",
+                r.try_get("revoked_at").map_err(get)?,
+            )?,
+        })
+    }
+}
+
+#[async_trait]
+impl JoinTokenRepository for SqliteSpRepository {
+    async fn add_join_token(&self, t: &JoinTokenRecord) -> Result<(), DbError> {
+        self.tenant(&t.tenant).await?;
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO join_tokens (id, tenant, secret_sha256, label, created_by, created_at, expires_at, uses_left) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&t.id)
+        .bind(&t.tenant)
+        .bind(&t.secret_sha256)
+        .bind(&t.label)
+        .bind(&t.created_by)
+        .bind(to_text(t.created_at))
+        .bind(to_text(t.expires_at))
+        .bind(t.uses_left)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.sql(e))?;
+        self.commit(tx).await
+    }
+
+    async fn join_tokens(&self, tenant: Option<&str>) -> Result<Vec<JoinTokenRecord>, DbError> {
+        if let Some(t) = tenant {
+            self.tenant(t).await?;
+        }
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM join_tokens WHERE $1 IS NULL OR tenant = $1 ORDER BY created_at DESC, id"
+        )))
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.sql(e))?;
+        rows.iter().map(|r| self.token_from_row(r)).collect()
+    }
+
+    async fn revoke_join_token(&self, id: &str) -> Result<JoinTokenRecord, DbError> {
+        let id = id.trim().to_ascii_lowercase();
+        let matching: Vec<JoinTokenRecord> = self
+            .join_tokens(None)
+            .await?
+            .into_iter()
+            .filter(|t| id.len() >= 8 && t.id.starts_with(&id))
+            .collect();
+        let token = match matching.as_slice() {
+            [one] => one.clone(),
+            [] => return Err(DbError::NoSuchToken(id)),
+            _ => return Err(DbError::AmbiguousToken(id)),
+        };
+        let revoked_at = token.revoked_at.unwrap_or_else(now);
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE join_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(to_text(revoked_at))
+            .bind(&token.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        self.commit(tx).await?;
+        Ok(JoinTokenRecord {
+            revoked_at: Some(revoked_at),
+            ..token
+        })
+    }
+
+    async fn enroll_with_token(
+        &self,
+        id: &str,
+        secret_sha256: &str,
+        client_sha256: &str,
+        cert_der: &[u8],
+        label: Option<&str>,
+    ) -> Result<Result<String, TokenRefusal>, DbError> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM join_tokens WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.sql(e))?;
+        let Some(token) = row.map(|r| self.token_from_row(&r)).transpose()? else {
+            return Ok(Err(TokenRefusal::Unknown));
+        };
+        if let Some(refusal) = token_refusal(&token, secret_sha256, now()) {
+            return Ok(Err(refusal));
+        }
+        let enabled: bool = sqlx::query_scalar("SELECT enabled FROM tenants WHERE name = $1")
+            .bind(&token.tenant)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        if !enabled {
+            return Ok(Err(TokenRefusal::TenantDisabled));
+        }
+        self.bind_in(&mut tx, &token.tenant, client_sha256, cert_der, label)
+            .await?;
+        sqlx::query("UPDATE join_tokens SET uses_left = uses_left - 1 WHERE id = $1")
+            .bind(&token.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        self.commit(tx).await?;
+        Ok(Ok(token.tenant))
+    }
+}

@@ -1,0 +1,172 @@
+//! Who may do what, decided from one consistent view of the SP database with no I/O: the same
+//! rule for the tenant's info request, for opening a tunnel, and for keeping one open after a
+//! reload.
+
+use cloudgate_db::GatewayState;
+use cloudgate_proto::ErrorCode;
+
+/// What a client certificate is allowed, when it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authorized<'a> {
+    /// The tenant the certificate is enrolled for.
+    pub tenant: &'a str,
+    /// The backend of the service asked for (`None` when no service was asked for).
+    pub target: Option<&'a str>,
+}
+
+/// Why a client certificate is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denial {
+    /// No tenant enrolled this certificate (never, or it was revoked, or the tenant removed).
+    NotEnrolled,
+    /// The tenant is disabled.
+    TenantDisabled,
+    /// The tenant has no service of that name.
+    NoSuchService,
+}
+
+impl Denial {
+    /// The refusal on the wire.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Denial::NotEnrolled => ErrorCode::UnknownClientCertificate,
+            Denial::TenantDisabled => ErrorCode::TenantDisabled,
+            Denial::NoSuchService => ErrorCode::UnknownService,
+        }
+    }
+
+    /// The refusal's message for the tenant.
+    pub fn message(self) -> &'static str {
+        match self {
+            Denial::NotEnrolled => "this client certificate is not enrolled; enroll first",
+            Denial::TenantDisabled => {
+                "this tenant account is disabled; contact the service provider"
+            }
+            Denial::NoSuchService => "no such service for this tenant",
+        }
+    }
+
+    /// Why an open tunnel is closed, for the log.
+    pub fn withdrawn_because(self) -> &'static str {
+        match self {
+            Denial::NotEnrolled => "the client certificate was revoked or the tenant removed",
+            Denial::TenantDisabled => "the tenant was disabled",
+            Denial::NoSuchService => "the service was removed from the tenant",
+        }
+    }
+}
+
+/// Decides for the client certificate with SHA-256 `client_sha256` (uppercase hex), and for
+/// `service` when one is asked for: the certificate must be enrolled, for an enabled tenant,
+/// that has the service.
+pub fn authorize<'a>(
+    state: &'a GatewayState,
+    client_sha256: &str,
+    service: Option<&str>,
+) -> Result<Authorized<'a>, Denial> {
+    let tenant = state
+        .client_certs
+        .get(client_sha256)
+        .ok_or(Denial::NotEnrolled)?;
+    let record = state.tenants.get(tenant).ok_or(Denial::NotEnrolled)?;
+    if !record.enabled {
+        return Err(Denial::TenantDisabled);
+    }
+    let target = match service {
+        None => None,
+        Some(s) => Some(
+            state
+                .services
+                .get(&(tenant.clone(), s.to_string()))
+                .ok_or(Denial::NoSuchService)?
+                .as_str(),
+        ),
+    };
+    Ok(Authorized { tenant, target })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudgate_db::TenantRecord;
+
+    fn state() -> GatewayState {
+        let mut s = GatewayState::default();
+        for (name, enabled) in [("acme", true), ("off", false)] {
+            s.tenants.insert(
+                name.into(),
+                TenantRecord {
+                    name: name.into(),
+                    description: String::new(),
+                    password_hash: String::new(),
+                    enabled,
+                    created_at: time::OffsetDateTime::UNIX_EPOCH,
+                },
+            );
+        }
+        s.client_certs.insert("A1".into(), "acme".into());
+        s.client_certs.insert("B1".into(), "off".into());
+        s.client_certs.insert("C1".into(), "gone".into());
+        s.services
+            .insert(("acme".into(), "repo".into()), "10.0.0.1:9000".into());
+        s.services
+            .insert(("off".into(), "repo".into()), "10.0.0.2:9000".into());
+        s
+    }
+
+    #[test]
+    fn an_enrolled_certificate_of_an_enabled_tenant_reaches_its_own_services_only() {
+        let s = state();
+        assert_eq!(
+            authorize(&s, "A1", Some("repo")),
+            Ok(Authorized {
+                tenant: "acme",
+                target: Some("10.0.0.1:9000")
+            })
+        );
+        assert_eq!(
+            authorize(&s, "A1", None),
+            Ok(Authorized {
+                tenant: "acme",
+                target: None
+            })
+        );
+        assert_eq!(
+            authorize(&s, "A1", Some("other")),
+            Err(Denial::NoSuchService)
+        );
+    }
+
+    #[test]
+    fn unknown_disabled_and_orphaned_certificates_are_refused_before_any_service() {
+        let s = state();
+        assert_eq!(authorize(&s, "ZZ", None), Err(Denial::NotEnrolled));
+        assert_eq!(
+            authorize(&s, "a1", Some("repo")),
+            Err(Denial::NotEnrolled),
+            "the hash is compared exactly"
+        );
+        assert_eq!(
+            authorize(&s, "B1", Some("repo")),
+            Err(Denial::TenantDisabled),
+            "a disabled tenant's services stay closed"
+        );
+        assert_eq!(
+            authorize(&s, "C1", None),
+            Err(Denial::NotEnrolled),
+            "a certificate whose tenant is gone"
+        );
+    }
+
+    #[test]
+    fn every_denial_is_a_refusal_the_tenant_understands() {
+        for d in [
+            Denial::NotEnrolled,
+            Denial::TenantDisabled,
+            Denial::NoSuchService,
+        ] {
+            assert!((400..500).contains(&d.code().status()));
+            assert!(!d.withdrawn_because().is_empty() && !d.message().is_empty());
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! `cloudgate sp tenant`: accounts, their services, join tokens and enrolled machines.
+
+use clap::Subcommand;
+
+use super::PasswordArgs;
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant account (needs a certificate in use first)
+    Add {
+        /// Tenant name: the user name the tenant enrolls with (letters, digits, . _ -)
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+        /// Free-text description
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Print the tenant as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tenant accounts
+    List {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a tenant with its services and enrolled client certificates
+    Show {
+        name: String,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a tenant's password
+    SetPassword {
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a tenant from enrolling and opening tunnels
+    Disable {
+        name: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Allow a disabled tenant again
+    Enable {
+        name: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a tenant with its services and client certificates
+    Remove {
+        name: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one enrolled client certificate of a tenant (by its SHA-256)
+    Revoke {
+        name: String,
+        sha256: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a tenant's enrolled machines not seen (no tunnel, no check) for DAYS days
+    Prune {
+        name: String,
+        /// Machines unused for at least this many days are removed (they enroll again with the
+        /// tenant's password if they come back)
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+        unseen_days: u32,
+        /// Print the removed machines as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// The SP-side services a tenant may reach
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Join tokens: one string that carries the SP's address, its key pin and a one-time credential
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a join token for a tenant and print it (only its hash is kept)
+    #[command(
+        after_help = "The token carries the gateway's public address (`sp gateway address`, or --address), the \
+public key pin of the certificate in use (and of a staged successor), a token id and a 256-bit secret, with a \
+checksum. The tenant runs `cloudgate tenant join --token-file FILE`: it checks the gateway's key against the pin \
+before sending anything, then enrolls with the token instead of a password."
+    )]
+    Create {
+        /// The tenant the token enrolls machines for
+        tenant: String,
+        /// How long the token may be used: 30m, 24h, 7d …
+        #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = crate::cmd::token::parse_duration)]
+        expires: std::time::Duration,
+        /// How many machines may enroll with it
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        uses: u32,
+        /// Free text, shown in lists (e.g. the machine it is for)
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        label: String,
+        /// Gateway address to put in the token, HOST[:PORT]; repeatable [default: the public address]
+        #[arg(long = "address", value_name = "HOST[:PORT]")]
+        addresses: Vec<String>,
+        /// Print the token and its details as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List join tokens (all, or a tenant's) with their state: valid, used, expired, revoked
+    List {
+        tenant: Option<String>,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a join token by its id (or a unique prefix of at least 8 hex digits)
+    Revoke {
+        id: String,
+        /// Print the revoked token as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Let a tenant reach HOST:PORT under a service name
+    Add {
+        tenant: String,
+        service: String,
+        /// The backend, HOST:PORT or [IPv6]:PORT (an address or a name the gateway host resolves)
+        target: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's services
+    List {
+        tenant: String,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a service away from a tenant
+    Remove {
+        tenant: String,
+        service: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
