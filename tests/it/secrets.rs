@@ -436,9 +436,8 @@ fn process_memory(pid: u32) -> Vec<Vec<u8>> {
 }
 
 fn found_in(regions: &[Vec<u8>], needle: &[u8]) -> bool {
-    regions
-        .iter()
-        .any(|r| r.windows(needle.len()).any(|w| w == needle))
+    let finder = memchr::memmem::Finder::new(needle);
+    regions.iter().any(|r| finder.find(r).is_some())
 }
 
 // Multi-threaded: the gateway must keep serving while the test reads its memory.

@@ -86,6 +86,9 @@ async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
 /// the first time.
 async fn migrate(pool: &SqlitePool, path: &str, migrator: &Migrator) -> Result<(), DbError> {
     let sql = |e| classify(path, e);
+    if up_to_date(pool, migrator).await.map_err(sql)? {
+        return Ok(());
+    }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(sql)?;
     let table_exists = |name: &'static str| {
         sqlx::query_scalar::<_, i64>(
@@ -142,6 +145,31 @@ async fn migrate(pool: &SqlitePool, path: &str, migrator: &Migrator) -> Result<(
         .await
         .map_err(failed)?;
     tx.commit().await.map_err(sql)
+}
+
+/// Whether every migration is applied, exactly as written and with nothing unknown: read without
+/// taking the write lock, so opening a database another process is writing to only waits when
+/// there is something to migrate.
+async fn up_to_date(pool: &SqlitePool, migrator: &Migrator) -> Result<bool, sqlx::Error> {
+    let tracked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if tracked == 0 {
+        return Ok(false);
+    }
+    let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version",
+    )
+    .fetch_all(pool)
+    .await?;
+    let expected: Vec<(i64, Vec<u8>)> = migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| (m.version, m.checksum.to_vec()))
+        .collect();
+    Ok(applied == expected)
 }
 
 /// The SP database in a SQLite file.

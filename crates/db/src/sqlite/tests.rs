@@ -294,3 +294,20 @@ async fn prune_removes_only_machines_quiet_since_the_cutoff() {
     assert_eq!(gone[0].sha256, "OLD");
     assert_eq!(db.client_certs("acme").await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_up_to_date_database_opens_while_another_process_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sp.db");
+    drop(SqliteSpRepository::open(&path).await.unwrap());
+    let writer = connect(&path).await.unwrap();
+    let tx = writer.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let started = std::time::Instant::now();
+    let db = SqliteSpRepository::open(&path).await.unwrap();
+    assert!(db.tenants().await.unwrap().is_empty());
+    assert!(
+        started.elapsed() < BUSY_TIMEOUT,
+        "opening waited for the writer"
+    );
+    drop(tx);
+}
