@@ -466,3 +466,33 @@ async fn every_tenant_command_reports_json_and_fails_as_json() {
         "the gateway is stopped"
     );
 }
+
+/// A database written by a newer cloudgate is refused with the way out, not used and not
+/// "migrated" back; the same kind of error means the same exit code and JSON code everywhere.
+#[test]
+fn a_database_from_a_newer_cloudgate_is_refused_with_its_own_code() {
+    let sp = Env::new();
+    sp.ok(&["sp", "cert", "generate", "--apply"]);
+    sp.ok(&["sp", "tenant", "list"]);
+    let db = sp.data.join("sp.db");
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1])\n\
+             c.execute(\"INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'future', 1, x'00', 0)\")\n\
+             c.commit()\n",
+            db.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(json_err(&sp, &["sp", "tenant", "list"], 1), "schema_newer");
+    let e = sp.fails(&["sp", "tenant", "add", "acme", "--password-stdin"], 1);
+    assert!(
+        e.contains("schema version 9999") && e.contains("upgrade cloudgate"),
+        "{e}"
+    );
+    // The certificate store does not depend on the database.
+    sp.ok(&["sp", "cert", "list"]);
+}
