@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 
 use super::PasswordArgs;
 
@@ -96,40 +96,7 @@ pub enum ProviderCommand {
 sha256//... pin, pasted in any formatting), with --accept-new, or by answering the prompt on a terminal. A wrong \
 thumbprint exits 3 and a refused password exits 4; neither saves anything."
     )]
-    Add {
-        /// The gateway: HOST, HOST:PORT or [IPv6]:PORT (port 6180 by default)
-        address: String,
-        /// Tenant user name
-        #[arg(long)]
-        username: String,
-        #[command(flatten)]
-        password: PasswordArgs,
-        /// Name for this provider [default: HOST:PORT]
-        #[arg(long)]
-        name: Option<String>,
-        /// Free-text description
-        #[arg(long, default_value = "")]
-        description: String,
-        /// The thumbprint the SP sent you (SHA-1, SHA-256 or sha256//... public key pin; a line
-        /// copied from the Summary, with its label and quotes, is fine)
-        #[arg(
-            long,
-            value_name = "THUMBPRINT",
-            env = "CLOUDGATE_THUMBPRINT",
-            conflicts_with = "accept_new"
-        )]
-        thumbprint: Option<String>,
-        /// Pin whatever certificate is presented, without verification (logged; not recommended)
-        #[arg(long)]
-        accept_new: bool,
-        /// How to trust the provider: pin its certificate (default), or, for a certificate from a
-        /// public CA, the system's trusted roots and the host name like a browser
-        #[arg(long, value_enum, default_value_t = TrustMode::Pinned)]
-        trust: TrustMode,
-        /// Print the saved provider as JSON
-        #[arg(long)]
-        json: bool,
-    },
+    Add(AddProviderArgs),
     /// List providers
     List {
         /// Print as JSON
@@ -168,4 +135,41 @@ pub enum TrustMode {
     Pinned,
     /// Trust the system's root certificates and check the host name (no pin, no thumbprint)
     Ca,
+}
+
+/// `tenant provider add`.
+#[derive(Debug, Args)]
+pub struct AddProviderArgs {
+    /// The gateway: HOST, HOST:PORT or [IPv6]:PORT (port 6180 by default)
+    pub address: String,
+    /// Tenant user name
+    #[arg(long)]
+    pub username: String,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// Name for this provider [default: HOST:PORT]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Free-text description
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// The thumbprint the SP sent you (SHA-1, SHA-256 or sha256//... public key pin; a line
+    /// copied from the Summary, with its label and quotes, is fine)
+    #[arg(
+        long,
+        value_name = "THUMBPRINT",
+        env = "CLOUDGATE_THUMBPRINT",
+        conflicts_with = "accept_new"
+    )]
+    pub thumbprint: Option<String>,
+    /// Pin whatever certificate is presented, without verification (logged; not recommended)
+    #[arg(long)]
+    pub accept_new: bool,
+    /// How to trust the provider: pin its certificate (default), or, for a certificate from a
+    /// public CA, the system's trusted roots and the host name like a browser
+    #[arg(long, value_enum, default_value_t = TrustMode::Pinned)]
+    pub trust: TrustMode,
+    /// Print the saved provider as JSON
+    #[arg(long)]
+    pub json: bool,
 }

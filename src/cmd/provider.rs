@@ -5,7 +5,7 @@ use cloudgate_pki::{CertificateInfo, FingerprintQuery, format_summary_date};
 use cloudgate_tenant::{AddRequest, Probe, Refusal, TenantError, TenantPaths, TrustFailure};
 use serde::Serialize;
 
-use crate::cli::{ProviderCommand, TenantSideCommand, TrustMode};
+use crate::cli::{AddProviderArgs, ProviderCommand, TenantSideCommand, TrustMode};
 use crate::context::Context;
 use crate::exit::usage;
 use crate::input::{given_password, interactive, prompt_password};
@@ -233,233 +233,18 @@ fn loud<T>(result: Result<T, TenantError>) -> anyhow::Result<T> {
 pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
     let paths = TenantPaths::new(ctx.layout.clone());
     match cmd {
-        TenantSideCommand::Provider(ProviderCommand::Add {
-            address,
-            username,
-            password,
-            name,
-            description,
-            thumbprint,
-            accept_new,
-            trust,
-            json,
-        }) => {
-            let ca = trust == TrustMode::Ca;
-            if ca && (thumbprint.is_some() || accept_new) {
-                return Err(usage(
-                    "--trust ca checks the system's roots and the host name; --thumbprint and --accept-new go with --trust pinned",
-                ));
-            }
-            let (host, port) = parse_address(&address)?;
-            let name = name.unwrap_or_else(|| cloudgate_addr::endpoint(&host, port));
-            if name.trim().is_empty()
-                || name.chars().any(char::is_control)
-                || name.chars().count() > 128
-            {
-                return Err(usage(
-                    "the provider name must be 1-128 characters without control characters",
-                ));
-            }
-            if username.trim().is_empty() || username.chars().any(char::is_control) {
-                return Err(usage("--username is empty or has control characters"));
-            }
-            let thumbprint = given_thumbprint(thumbprint.as_deref())?;
-            let endpoint = cloudgate_addr::endpoint(&host, port);
-            let probe = loud(cloudgate_tenant::probe(&host, port, ca).await)?;
-            eprint!("{}", presented_text(&probe, &endpoint));
-            if ca {
-                eprintln!(
-                    "The certificate chains to a trusted root and matches {host}: no thumbprint needed (--trust ca)."
-                );
-            } else {
-                verify(&probe, &endpoint, thumbprint.as_ref(), accept_new)?;
-            }
-            let given = given_password(&password)?;
-            if given.is_none() && !interactive() {
-                return Err(usage(
-                    "give the tenant password with --password-file FILE or --password-stdin",
-                ));
-            }
-            // A password typed at the prompt gets three tries; the certificate stays verified
-            // between them (the same probe), so only the password is asked again.
-            let tries = if given.is_some() { 1 } else { PASSWORD_TRIES };
-            let mut given = given;
-            let mut attempt = 1;
-            let saved = loop {
-                let password = match given.take() {
-                    Some(p) => p,
-                    None => prompt_password(
-                        &format!("Password for tenant {username}:"),
-                        "sent only over the verified, pinned connection",
-                        false,
-                    )?,
-                };
-                let result = cloudgate_tenant::add_provider(
-                    &paths,
-                    AddRequest {
-                        name: &name,
-                        address: &host,
-                        port,
-                        description: &description,
-                        credentials: cloudgate_tenant::Credentials::Password {
-                            username: &username,
-                            password: &password,
-                        },
-                        ca,
-                    },
-                    &probe,
-                )
-                .await;
-                match result {
-                    Err(TenantError::Authentication(why)) if attempt < tries => {
-                        eprintln!(
-                            "The service provider refused the password ({why}). Try again ({} left).",
-                            tries - attempt
-                        );
-                        attempt += 1;
-                    }
-                    other => break loud(other)?,
-                }
-            };
-            if json {
-                return print_json(&view(&saved));
-            }
-            print_text(&format!(
-                "Provider {} added: certificate {} pinned, enrolled as {}. Services: {}.\n",
-                saved.name,
-                saved.thumbprint,
-                saved.username,
-                if saved.services.is_empty() {
-                    "none yet".to_string()
-                } else {
-                    saved.services.join(", ")
-                }
-            ))
-        }
-        TenantSideCommand::Provider(ProviderCommand::List { json }) => {
-            let providers = paths.db().await?.list().await?;
-            let views: Vec<ProviderView> = providers.iter().map(view).collect();
-            if json {
-                return print_json(&views);
-            }
-            if views.is_empty() {
-                return print_text(
-                    "No providers yet. Add one with `cloudgate tenant provider add ADDRESS --username USER`.\n",
-                );
-            }
-            let rows: Vec<Vec<String>> = views
-                .iter()
-                .map(|v| {
-                    vec![
-                        v.name.clone(),
-                        cloudgate_addr::endpoint(&v.address, v.port),
-                        v.username.clone(),
-                        v.thumbprint.clone(),
-                        v.last_seen.clone(),
-                        v.services.join(","),
-                    ]
-                })
-                .collect();
-            print_text(&table(
-                &[
-                    "NAME",
-                    "GATEWAY",
-                    "USER",
-                    "PINNED THUMBPRINT",
-                    "LAST SEEN",
-                    "SERVICES",
-                ],
-                &rows,
-            ))
-        }
+        TenantSideCommand::Provider(ProviderCommand::Add(args)) => add(&paths, args).await,
+        TenantSideCommand::Provider(ProviderCommand::List { json }) => list(&paths, json).await,
         TenantSideCommand::Provider(ProviderCommand::Show { name, json }) => {
-            let p = paths.db().await?.get(&name).await?;
-            let v = view(&p);
-            if json {
-                return print_json(&v);
-            }
-            print_text(&format!(
-                "Provider: {}\nGateway: {}:{}\nDescription: {}\nTrust: {}\nThumbprint: {}\nSHA-256: {}\nPublic key pin: {}\nExpires: {}\nFirst seen: {}\nLast seen: {}\nUser name: {}\nClient certificate SHA-256: {}\nServices: {}\n",
-                v.name,
-                v.address,
-                v.port,
-                if v.description.is_empty() {
-                    "-"
-                } else {
-                    &v.description
-                },
-                v.trust,
-                v.thumbprint,
-                v.sha256,
-                v.spki_sha256,
-                v.not_after,
-                v.first_seen,
-                v.last_seen,
-                v.username,
-                v.client_sha256,
-                if v.services.is_empty() {
-                    "-".to_string()
-                } else {
-                    v.services.join(", ")
-                }
-            ))
+            show(&paths, name, json).await
         }
         TenantSideCommand::Provider(ProviderCommand::Refresh {
             name,
             thumbprint,
             json,
-        }) => {
-            let db = paths.db().await?;
-            let thumbprint = given_thumbprint(thumbprint.as_deref())?;
-            let p = db.get(&name).await?;
-            let endpoint = cloudgate_addr::endpoint(&p.address, p.port);
-            if p.trust == cloudgate_db::TrustMode::Ca {
-                return Err(usage(format!(
-                    "provider {name} is trusted through the system's roots (--trust ca); there is no pin to refresh"
-                )));
-            }
-            let probe = loud(cloudgate_tenant::probe(&p.address, p.port, false).await)?;
-            if probe.cert.fingerprints.sha256_hex() == p.sha256 && !p.compromised {
-                db.seen(&name, &p.services).await?;
-                return report(
-                    json,
-                    &Refreshed {
-                        changed: false,
-                        provider: view(&db.get(&name).await?),
-                    },
-                    &format!(
-                        "Provider {name}: the certificate is unchanged ({}).\n",
-                        p.thumbprint
-                    ),
-                );
-            }
-            eprint!(
-                "Pinned now: thumbprint {}, SHA-256 {}\n\n",
-                p.thumbprint, p.sha256
-            );
-            eprint!("{}", presented_text(&probe, &endpoint));
-            verify(&probe, &endpoint, thumbprint.as_ref(), false)?;
-            loud(cloudgate_tenant::refresh_pin(&paths, &name, &probe).await)?;
-            report(
-                json,
-                &Refreshed {
-                    changed: true,
-                    provider: view(&db.get(&name).await?),
-                },
-                &format!(
-                    "Provider {name}: now pinned to {}.\n",
-                    probe.cert.fingerprints.thumbprint()
-                ),
-            )
-        }
+        }) => refresh(&paths, name, thumbprint, json).await,
         TenantSideCommand::Provider(ProviderCommand::Remove { name, json }) => {
-            let before = view(&paths.db().await?.get(&name).await?);
-            cloudgate_tenant::remove_provider(&paths, &name).await?;
-            report(
-                json,
-                &serde_json::json!({ "removed": before }),
-                &format!("Provider {name} removed, with this machine's client key for it.\n"),
-            )
+            remove(&paths, name, json).await
         }
         TenantSideCommand::Tunnels(crate::cli::TunnelsCommand::Run {
             config,
@@ -472,89 +257,360 @@ pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
             name,
             description,
             json,
-        } => {
-            let token = super::token::read_token(token.as_deref(), token_file.as_deref())?;
-            let saved =
-                loud(cloudgate_tenant::join(&paths, &token, name.as_deref(), &description).await)?;
-            drop(token);
-            report(
-                json,
-                &view(&saved),
-                &format!(
-                    "Provider {} added with the join token: the gateway presented the key the token pins ({}), and this machine is enrolled as tenant {}. Services: {}.\n",
-                    saved.name,
-                    saved.thumbprint,
-                    saved.username,
-                    if saved.services.is_empty() {
-                        "none yet".to_string()
-                    } else {
-                        saved.services.join(", ")
-                    }
-                ),
-            )
-        }
-        TenantSideCommand::Check { name, json } => {
-            let report = loud(cloudgate_tenant::check(&paths, &name).await)?;
-            expiry_notice(&name, report.days_left)?;
-            if json {
-                return print_json(&report);
-            }
-            print_text(&format!(
-                "OK: {} at {} is reachable and presents the pinned certificate {}; enrolled as tenant {}; services: {}.\n",
-                report.name,
-                cloudgate_addr::endpoint(&report.address, report.port),
-                report.thumbprint,
-                report.username,
-                if report.services.is_empty() {
-                    "none".to_string()
-                } else {
-                    report.services.join(", ")
-                }
-            ))
-        }
+        } => join(&paths, token, token_file, name, description, json).await,
+        TenantSideCommand::Check { name, json } => check(&paths, name, json).await,
         TenantSideCommand::Tunnel {
             name,
             service,
             listen,
             check_interval,
             json,
-        } => {
-            let addr = cloudgate_addr::parse_listen(&listen, cloudgate_addr::LOOPBACK)
-                .map_err(|e| usage(format!("--listen: {e}")))?;
-            if !addr.ip().is_loopback() {
-                warn(&format!(
-                    "the tunnel listens on {addr}, not on a loopback address: anyone who reaches this machine on that network reaches {name}/{service} as your tenant"
-                ));
+        } => tunnel(&paths, name, service, listen, check_interval, json).await,
+    }
+}
+
+async fn add(paths: &TenantPaths, args: AddProviderArgs) -> anyhow::Result<()> {
+    let AddProviderArgs {
+        address,
+        username,
+        password,
+        name,
+        description,
+        thumbprint,
+        accept_new,
+        trust,
+        json,
+    } = args;
+    let ca = trust == TrustMode::Ca;
+    if ca && (thumbprint.is_some() || accept_new) {
+        return Err(usage(
+            "--trust ca checks the system's roots and the host name; --thumbprint and --accept-new go with --trust pinned",
+        ));
+    }
+    let (host, port) = parse_address(&address)?;
+    let name = name.unwrap_or_else(|| cloudgate_addr::endpoint(&host, port));
+    if name.trim().is_empty() || name.chars().any(char::is_control) || name.chars().count() > 128 {
+        return Err(usage(
+            "the provider name must be 1-128 characters without control characters",
+        ));
+    }
+    if username.trim().is_empty() || username.chars().any(char::is_control) {
+        return Err(usage("--username is empty or has control characters"));
+    }
+    let thumbprint = given_thumbprint(thumbprint.as_deref())?;
+    let endpoint = cloudgate_addr::endpoint(&host, port);
+    let probe = loud(cloudgate_tenant::probe(&host, port, ca).await)?;
+    eprint!("{}", presented_text(&probe, &endpoint));
+    if ca {
+        eprintln!(
+            "The certificate chains to a trusted root and matches {host}: no thumbprint needed (--trust ca)."
+        );
+    } else {
+        verify(&probe, &endpoint, thumbprint.as_ref(), accept_new)?;
+    }
+    let saved = enroll_with_password(
+        paths,
+        AddRequest {
+            name: &name,
+            address: &host,
+            port,
+            description: &description,
+            credentials: cloudgate_tenant::Credentials::Password {
+                username: &username,
+                password: "",
+            },
+            ca,
+        },
+        &password,
+        &probe,
+    )
+    .await?;
+    if json {
+        return print_json(&view(&saved));
+    }
+    print_text(&format!(
+        "Provider {} added: certificate {} pinned, enrolled as {}. Services: {}.\n",
+        saved.name,
+        saved.thumbprint,
+        saved.username,
+        if saved.services.is_empty() {
+            "none yet".to_string()
+        } else {
+            saved.services.join(", ")
+        }
+    ))
+}
+
+/// Enrolls with the tenant password over the verified probe. A password typed at the prompt gets
+/// three tries; the certificate stays verified between them (the same probe), so only the
+/// password is asked again. `request`'s password is replaced by the one given or typed.
+async fn enroll_with_password(
+    paths: &TenantPaths,
+    request: AddRequest<'_>,
+    password: &crate::cli::PasswordArgs,
+    probe: &cloudgate_tenant::Probe,
+) -> anyhow::Result<PinnedProvider> {
+    let cloudgate_tenant::Credentials::Password { username, .. } = request.credentials else {
+        return Err(anyhow::anyhow!("enrollment by password needs a user name"));
+    };
+    let given = given_password(password)?;
+    if given.is_none() && !interactive() {
+        return Err(usage(
+            "give the tenant password with --password-file FILE or --password-stdin",
+        ));
+    }
+    let tries = if given.is_some() { 1 } else { PASSWORD_TRIES };
+    let mut given = given;
+    let mut attempt = 1;
+    loop {
+        let password = match given.take() {
+            Some(p) => p,
+            None => prompt_password(
+                &format!("Password for tenant {username}:"),
+                "sent only over the verified, pinned connection",
+                false,
+            )?,
+        };
+        let request = AddRequest {
+            credentials: cloudgate_tenant::Credentials::Password {
+                username,
+                password: &password,
+            },
+            ..request
+        };
+        match cloudgate_tenant::add_provider(paths, request, probe).await {
+            Err(TenantError::Authentication(why)) if attempt < tries => {
+                eprintln!(
+                    "The service provider refused the password ({why}). Try again ({} left).",
+                    tries - attempt
+                );
+                attempt += 1;
             }
-            let (listener, checked) = loud(
-                cloudgate_tenant::open_tunnel(
-                    &paths,
-                    &name,
-                    &service,
-                    addr,
-                    std::time::Duration::from_secs(check_interval),
-                )
-                .await,
-            )?;
-            expiry_notice(&name, checked.days_left)?;
-            let shutdown = Box::pin(async {
-                let _ = tokio::signal::ctrl_c().await;
-            });
-            let local = listener.local_addr();
-            report_line(
-                json,
-                &TunnelStarted {
-                    event: "listening",
-                    listen: local.to_string(),
-                    provider: name.clone(),
-                    service: service.clone(),
-                    thumbprint: checked.thumbprint.clone(),
-                },
-                &format!("cloudgate tunnel listening on {local} for {name}/{service}\n"),
-            )?;
-            loud(listener.serve(shutdown).await)
+            other => return loud(other),
         }
     }
+}
+
+async fn list(paths: &TenantPaths, json: bool) -> anyhow::Result<()> {
+    let providers = paths.db().await?.list().await?;
+    let views: Vec<ProviderView> = providers.iter().map(view).collect();
+    if json {
+        return print_json(&views);
+    }
+    if views.is_empty() {
+        return print_text(
+            "No providers yet. Add one with `cloudgate tenant provider add ADDRESS --username USER`.\n",
+        );
+    }
+    let rows: Vec<Vec<String>> = views
+        .iter()
+        .map(|v| {
+            vec![
+                v.name.clone(),
+                cloudgate_addr::endpoint(&v.address, v.port),
+                v.username.clone(),
+                v.thumbprint.clone(),
+                v.last_seen.clone(),
+                v.services.join(","),
+            ]
+        })
+        .collect();
+    print_text(&table(
+        &[
+            "NAME",
+            "GATEWAY",
+            "USER",
+            "PINNED THUMBPRINT",
+            "LAST SEEN",
+            "SERVICES",
+        ],
+        &rows,
+    ))
+}
+
+async fn show(paths: &TenantPaths, name: String, json: bool) -> anyhow::Result<()> {
+    let p = paths.db().await?.get(&name).await?;
+    let v = view(&p);
+    if json {
+        return print_json(&v);
+    }
+    print_text(&format!(
+        "Provider: {}\nGateway: {}:{}\nDescription: {}\nTrust: {}\nThumbprint: {}\nSHA-256: {}\nPublic key pin: {}\nExpires: {}\nFirst seen: {}\nLast seen: {}\nUser name: {}\nClient certificate SHA-256: {}\nServices: {}\n",
+        v.name,
+        v.address,
+        v.port,
+        if v.description.is_empty() {
+            "-"
+        } else {
+            &v.description
+        },
+        v.trust,
+        v.thumbprint,
+        v.sha256,
+        v.spki_sha256,
+        v.not_after,
+        v.first_seen,
+        v.last_seen,
+        v.username,
+        v.client_sha256,
+        if v.services.is_empty() {
+            "-".to_string()
+        } else {
+            v.services.join(", ")
+        }
+    ))
+}
+
+async fn refresh(
+    paths: &TenantPaths,
+    name: String,
+    thumbprint: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let db = paths.db().await?;
+    let thumbprint = given_thumbprint(thumbprint.as_deref())?;
+    let p = db.get(&name).await?;
+    let endpoint = cloudgate_addr::endpoint(&p.address, p.port);
+    if p.trust == cloudgate_db::TrustMode::Ca {
+        return Err(usage(format!(
+            "provider {name} is trusted through the system's roots (--trust ca); there is no pin to refresh"
+        )));
+    }
+    let probe = loud(cloudgate_tenant::probe(&p.address, p.port, false).await)?;
+    if probe.cert.fingerprints.sha256_hex() == p.sha256 && !p.compromised {
+        db.seen(&name, &p.services).await?;
+        return report(
+            json,
+            &Refreshed {
+                changed: false,
+                provider: view(&db.get(&name).await?),
+            },
+            &format!(
+                "Provider {name}: the certificate is unchanged ({}).\n",
+                p.thumbprint
+            ),
+        );
+    }
+    eprint!(
+        "Pinned now: thumbprint {}, SHA-256 {}\n\n",
+        p.thumbprint, p.sha256
+    );
+    eprint!("{}", presented_text(&probe, &endpoint));
+    verify(&probe, &endpoint, thumbprint.as_ref(), false)?;
+    loud(cloudgate_tenant::refresh_pin(paths, &name, &probe).await)?;
+    report(
+        json,
+        &Refreshed {
+            changed: true,
+            provider: view(&db.get(&name).await?),
+        },
+        &format!(
+            "Provider {name}: now pinned to {}.\n",
+            probe.cert.fingerprints.thumbprint()
+        ),
+    )
+}
+
+async fn remove(paths: &TenantPaths, name: String, json: bool) -> anyhow::Result<()> {
+    let before = view(&paths.db().await?.get(&name).await?);
+    cloudgate_tenant::remove_provider(paths, &name).await?;
+    report(
+        json,
+        &serde_json::json!({ "removed": before }),
+        &format!("Provider {name} removed, with this machine's client key for it.\n"),
+    )
+}
+
+async fn join(
+    paths: &TenantPaths,
+    token: Option<String>,
+    token_file: Option<std::path::PathBuf>,
+    name: Option<String>,
+    description: String,
+    json: bool,
+) -> anyhow::Result<()> {
+    let token = super::token::read_token(token.as_deref(), token_file.as_deref())?;
+    let saved = loud(cloudgate_tenant::join(paths, &token, name.as_deref(), &description).await)?;
+    drop(token);
+    report(
+        json,
+        &view(&saved),
+        &format!(
+            "Provider {} added with the join token: the gateway presented the key the token pins ({}), and this machine is enrolled as tenant {}. Services: {}.\n",
+            saved.name,
+            saved.thumbprint,
+            saved.username,
+            if saved.services.is_empty() {
+                "none yet".to_string()
+            } else {
+                saved.services.join(", ")
+            }
+        ),
+    )
+}
+
+async fn check(paths: &TenantPaths, name: String, json: bool) -> anyhow::Result<()> {
+    let report = loud(cloudgate_tenant::check(paths, &name).await)?;
+    expiry_notice(&name, report.days_left)?;
+    if json {
+        return print_json(&report);
+    }
+    print_text(&format!(
+        "OK: {} at {} is reachable and presents the pinned certificate {}; enrolled as tenant {}; services: {}.\n",
+        report.name,
+        cloudgate_addr::endpoint(&report.address, report.port),
+        report.thumbprint,
+        report.username,
+        if report.services.is_empty() {
+            "none".to_string()
+        } else {
+            report.services.join(", ")
+        }
+    ))
+}
+
+async fn tunnel(
+    paths: &TenantPaths,
+    name: String,
+    service: String,
+    listen: String,
+    check_interval: u64,
+    json: bool,
+) -> anyhow::Result<()> {
+    let addr = cloudgate_addr::parse_listen(&listen, cloudgate_addr::LOOPBACK)
+        .map_err(|e| usage(format!("--listen: {e}")))?;
+    if !addr.ip().is_loopback() {
+        warn(&format!(
+            "the tunnel listens on {addr}, not on a loopback address: anyone who reaches this machine on that network reaches {name}/{service} as your tenant"
+        ));
+    }
+    let (listener, checked) = loud(
+        cloudgate_tenant::open_tunnel(
+            paths,
+            &name,
+            &service,
+            addr,
+            std::time::Duration::from_secs(check_interval),
+        )
+        .await,
+    )?;
+    expiry_notice(&name, checked.days_left)?;
+    let shutdown = Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    let local = listener.local_addr();
+    report_line(
+        json,
+        &TunnelStarted {
+            event: "listening",
+            listen: local.to_string(),
+            provider: name.clone(),
+            service: service.clone(),
+            thumbprint: checked.thumbprint.clone(),
+        },
+        &format!("cloudgate tunnel listening on {local} for {name}/{service}\n"),
+    )?;
+    loud(listener.serve(shutdown).await)
 }
 
 /// The pinned certificate's expiry: an error once expired, a warning within 14 days.

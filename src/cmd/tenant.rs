@@ -231,56 +231,18 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             description,
             json,
         } => {
-            let store = ctx.store_for_read();
-            cloudgate_sp::check_new_tenant(&store, &name, &description)?;
-            let pw = new_password(&password, &name)?;
-            cloudgate_sp::add_tenant(&store, &*db, &name, &description, &pw).await?;
-            let v = view(&*db, &name, current.as_deref()).await?;
-            if json {
-                print_json(&v)
-            } else {
-                print_text(&format!(
-                    "Tenant {name} created.\nGive it a join token instead of sending the password (one string with the address, the pin and a one-time credential):\n  cloudgate sp tenant token create {name}\n"
-                ))
-            }
+            add(
+                ctx,
+                &*db,
+                name,
+                password,
+                description,
+                json,
+                current.as_deref(),
+            )
+            .await
         }
-        TenantCommand::List { json } => {
-            let tenants = db.tenants().await?;
-            let mut views = Vec::new();
-            for t in &tenants {
-                views.push(view(&*db, &t.name, current.as_deref()).await?);
-            }
-            if json {
-                return print_json(&views);
-            }
-            if views.is_empty() {
-                return print_text(
-                    "No tenants yet. Create one with `cloudgate sp tenant add NAME`.\n",
-                );
-            }
-            let rows: Vec<Vec<String>> = views
-                .iter()
-                .map(|v| {
-                    vec![
-                        v.name.clone(),
-                        if v.enabled { "yes".into() } else { "no".into() },
-                        v.services.len().to_string(),
-                        v.client_certificates.len().to_string(),
-                        v.description.clone(),
-                    ]
-                })
-                .collect();
-            print_text(&table(
-                &[
-                    "TENANT",
-                    "ENABLED",
-                    "SERVICES",
-                    "CLIENT CERTS",
-                    "DESCRIPTION",
-                ],
-                &rows,
-            ))
-        }
+        TenantCommand::List { json } => list(&*db, json, current.as_deref()).await,
         TenantCommand::Show { name, json } => {
             let v = view(&*db, &name, current.as_deref()).await?;
             if json {
@@ -301,18 +263,10 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             report(json, &v, &format!("Password of tenant {name} replaced.\n"))
         }
         TenantCommand::Disable { name, json } => {
-            db.set_enabled(&name, false).await?;
-            let v = view(&*db, &name, current.as_deref()).await?;
-            report(
-                json,
-                &v,
-                &format!("Tenant {name} disabled: it can neither enroll nor open tunnels.\n"),
-            )
+            set_enabled(&*db, &name, false, json, current.as_deref()).await
         }
         TenantCommand::Enable { name, json } => {
-            db.set_enabled(&name, true).await?;
-            let v = view(&*db, &name, current.as_deref()).await?;
-            report(json, &v, &format!("Tenant {name} enabled.\n"))
+            set_enabled(&*db, &name, true, json, current.as_deref()).await
         }
         TenantCommand::Remove { name, json } => {
             let v = view(&*db, &name, current.as_deref()).await?;
@@ -327,92 +281,8 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             name,
             unseen_days,
             json,
-        } => {
-            let before =
-                time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(unseen_days));
-            let removed = db.prune_client_certs(&name, before).await?;
-            let views: Vec<Revoked> = removed
-                .iter()
-                .map(|c| Revoked {
-                    tenant: name.clone(),
-                    sha256: c.sha256.clone(),
-                })
-                .collect();
-            let mut text = format!(
-                "Removed {} machine(s) of tenant {name} not seen for {unseen_days} days.\n",
-                removed.len()
-            );
-            for c in &removed {
-                text.push_str(&format!(
-                    "  {}  {}  last seen {}\n",
-                    c.label.as_deref().unwrap_or("(no label)"),
-                    c.sha256,
-                    c.last_seen
-                        .map(format_rfc3339)
-                        .unwrap_or_else(|| "never".into())
-                ));
-            }
-            report(json, &Removed { removed: views }, &text)
-        }
-        TenantCommand::Revoke { name, sha256, json } => {
-            let normalized: String = sha256
-                .chars()
-                .filter(|c| c.is_ascii_hexdigit())
-                .collect::<String>()
-                .to_ascii_uppercase();
-            if normalized.len() != 64 {
-                return Err(usage(format!(
-                    "{sha256:?} is not a SHA-256 (64 hex digits); `cloudgate sp tenant show {name}` lists them"
-                )));
-            }
-            db.revoke_client_cert(&name, &normalized).await?;
-            report(
-                json,
-                &Revoked {
-                    tenant: name.clone(),
-                    sha256: normalized.clone(),
-                },
-                &format!("Client certificate {normalized} of tenant {name} revoked.\n"),
-            )
-        }
-        TenantCommand::Service(ServiceCommand::Add {
-            tenant,
-            service,
-            target,
-            json,
-        }) => {
-            name_arg("service", &service)?;
-            parse_target(&target)?;
-            db.add_service(&tenant, &service, &target).await?;
-            report(
-                json,
-                &TenantService {
-                    tenant: tenant.clone(),
-                    name: service.clone(),
-                    target: target.clone(),
-                },
-                &format!("Tenant {tenant} may now reach {service} ({target}).\n"),
-            )
-        }
-        TenantCommand::Service(ServiceCommand::List { tenant, json }) => {
-            let services: Vec<ServiceView> = db
-                .services(&tenant)
-                .await?
-                .into_iter()
-                .map(|s| ServiceView {
-                    name: s.name,
-                    target: s.target,
-                })
-                .collect();
-            if json {
-                return print_json(&services);
-            }
-            let rows: Vec<Vec<String>> = services
-                .iter()
-                .map(|s| vec![s.name.clone(), s.target.clone()])
-                .collect();
-            print_text(&table(&["SERVICE", "TARGET"], &rows))
-        }
+        } => prune(&*db, name, unseen_days, json).await,
+        TenantCommand::Revoke { name, sha256, json } => revoke(&*db, name, sha256, json).await,
         TenantCommand::Token(crate::cli::TokenCommand::Create {
             tenant,
             expires,
@@ -429,29 +299,227 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
         TenantCommand::Token(crate::cli::TokenCommand::Revoke { id, json }) => {
             super::token::revoke(ctx, &*db, &id, json).await
         }
-        TenantCommand::Service(ServiceCommand::Remove {
+        TenantCommand::Service(cmd) => service(&*db, cmd).await,
+    }
+}
+
+async fn add(
+    ctx: &Context,
+    db: &dyn SpRepository,
+    name: String,
+    password: crate::cli::PasswordArgs,
+    description: String,
+    json: bool,
+    current: Option<&str>,
+) -> anyhow::Result<()> {
+    let store = ctx.store_for_read();
+    cloudgate_sp::check_new_tenant(&store, &name, &description)?;
+    let pw = new_password(&password, &name)?;
+    cloudgate_sp::add_tenant(&store, db, &name, &description, &pw).await?;
+    let v = view(db, &name, current).await?;
+    if json {
+        print_json(&v)
+    } else {
+        print_text(&format!(
+            "Tenant {name} created.\nGive it a join token instead of sending the password (one string with the address, the pin and a one-time credential):\n  cloudgate sp tenant token create {name}\n"
+        ))
+    }
+}
+
+async fn list(db: &dyn SpRepository, json: bool, current: Option<&str>) -> anyhow::Result<()> {
+    let tenants = db.tenants().await?;
+    let mut views = Vec::new();
+    for t in &tenants {
+        views.push(view(db, &t.name, current).await?);
+    }
+    if json {
+        return print_json(&views);
+    }
+    if views.is_empty() {
+        return print_text("No tenants yet. Create one with `cloudgate sp tenant add NAME`.\n");
+    }
+    let rows: Vec<Vec<String>> = views
+        .iter()
+        .map(|v| {
+            vec![
+                v.name.clone(),
+                if v.enabled { "yes".into() } else { "no".into() },
+                v.services.len().to_string(),
+                v.client_certificates.len().to_string(),
+                v.description.clone(),
+            ]
+        })
+        .collect();
+    print_text(&table(
+        &[
+            "TENANT",
+            "ENABLED",
+            "SERVICES",
+            "CLIENT CERTS",
+            "DESCRIPTION",
+        ],
+        &rows,
+    ))
+}
+
+async fn prune(
+    db: &dyn SpRepository,
+    name: String,
+    unseen_days: u32,
+    json: bool,
+) -> anyhow::Result<()> {
+    let before = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(unseen_days));
+    let removed = db.prune_client_certs(&name, before).await?;
+    let views: Vec<Revoked> = removed
+        .iter()
+        .map(|c| Revoked {
+            tenant: name.clone(),
+            sha256: c.sha256.clone(),
+        })
+        .collect();
+    let mut text = format!(
+        "Removed {} machine(s) of tenant {name} not seen for {unseen_days} days.\n",
+        removed.len()
+    );
+    for c in &removed {
+        text.push_str(&format!(
+            "  {}  {}  last seen {}\n",
+            c.label.as_deref().unwrap_or("(no label)"),
+            c.sha256,
+            c.last_seen
+                .map(format_rfc3339)
+                .unwrap_or_else(|| "never".into())
+        ));
+    }
+    report(json, &Removed { removed: views }, &text)
+}
+
+async fn revoke(
+    db: &dyn SpRepository,
+    name: String,
+    sha256: String,
+    json: bool,
+) -> anyhow::Result<()> {
+    let normalized: String = sha256
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if normalized.len() != 64 {
+        return Err(usage(format!(
+            "{sha256:?} is not a SHA-256 (64 hex digits); `cloudgate sp tenant show {name}` lists them"
+        )));
+    }
+    db.revoke_client_cert(&name, &normalized).await?;
+    report(
+        json,
+        &Revoked {
+            tenant: name.clone(),
+            sha256: normalized.clone(),
+        },
+        &format!("Client certificate {normalized} of tenant {name} revoked.\n"),
+    )
+}
+
+async fn add_service(
+    db: &dyn SpRepository,
+    tenant: String,
+    service: String,
+    target: String,
+    json: bool,
+) -> anyhow::Result<()> {
+    name_arg("service", &service)?;
+    parse_target(&target)?;
+    db.add_service(&tenant, &service, &target).await?;
+    report(
+        json,
+        &TenantService {
+            tenant: tenant.clone(),
+            name: service.clone(),
+            target: target.clone(),
+        },
+        &format!("Tenant {tenant} may now reach {service} ({target}).\n"),
+    )
+}
+
+async fn list_services(db: &dyn SpRepository, tenant: String, json: bool) -> anyhow::Result<()> {
+    let services: Vec<ServiceView> = db
+        .services(&tenant)
+        .await?
+        .into_iter()
+        .map(|s| ServiceView {
+            name: s.name,
+            target: s.target,
+        })
+        .collect();
+    if json {
+        return print_json(&services);
+    }
+    let rows: Vec<Vec<String>> = services
+        .iter()
+        .map(|s| vec![s.name.clone(), s.target.clone()])
+        .collect();
+    print_text(&table(&["SERVICE", "TARGET"], &rows))
+}
+
+async fn remove_service(
+    db: &dyn SpRepository,
+    tenant: String,
+    service: String,
+    json: bool,
+) -> anyhow::Result<()> {
+    let target = db
+        .services(&tenant)
+        .await?
+        .into_iter()
+        .find(|s| s.name == service)
+        .map(|s| s.target);
+    db.remove_service(&tenant, &service).await?;
+    report(
+        json,
+        &Removed {
+            removed: TenantService {
+                tenant: tenant.clone(),
+                name: service.clone(),
+                target: target.unwrap_or_default(),
+            },
+        },
+        &format!("Service {service} removed from tenant {tenant}.\n"),
+    )
+}
+
+/// `sp tenant disable|enable`.
+async fn set_enabled(
+    db: &dyn SpRepository,
+    name: &str,
+    enabled: bool,
+    json: bool,
+    current: Option<&str>,
+) -> anyhow::Result<()> {
+    db.set_enabled(name, enabled).await?;
+    let v = view(db, name, current).await?;
+    let text = if enabled {
+        format!("Tenant {name} enabled.\n")
+    } else {
+        format!("Tenant {name} disabled: it can neither enroll nor open tunnels.\n")
+    };
+    report(json, &v, &text)
+}
+
+/// `sp tenant service add|list|remove`.
+async fn service(db: &dyn SpRepository, cmd: ServiceCommand) -> anyhow::Result<()> {
+    match cmd {
+        ServiceCommand::Add {
+            tenant,
+            service,
+            target,
+            json,
+        } => add_service(db, tenant, service, target, json).await,
+        ServiceCommand::List { tenant, json } => list_services(db, tenant, json).await,
+        ServiceCommand::Remove {
             tenant,
             service,
             json,
-        }) => {
-            let target = db
-                .services(&tenant)
-                .await?
-                .into_iter()
-                .find(|s| s.name == service)
-                .map(|s| s.target);
-            db.remove_service(&tenant, &service).await?;
-            report(
-                json,
-                &Removed {
-                    removed: TenantService {
-                        tenant: tenant.clone(),
-                        name: service.clone(),
-                        target: target.unwrap_or_default(),
-                    },
-                },
-                &format!("Service {service} removed from tenant {tenant}.\n"),
-            )
-        }
+        } => remove_service(db, tenant, service, json).await,
     }
 }
