@@ -60,35 +60,7 @@ pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
             json,
         ),
         CertCommand::Status { json } => status(ctx, &ctx.store_for_read(), json),
-        CertCommand::Stage { cert, at, json } => {
-            let store = ctx.store_for_write()?;
-            let successor = store.find(&cert)?;
-            if store.applied()?.is_none() {
-                return Err(usage(
-                    "no certificate is in use: apply the successor directly with `cloudgate sp cert apply`",
-                ));
-            }
-            if !successor.info.is_valid_at(OffsetDateTime::now_utc()) {
-                return Err(usage(
-                    "the successor is not valid now; tenants would refuse it",
-                ));
-            }
-            if at.is_some_and(|t| t < OffsetDateTime::now_utc()) {
-                return Err(usage(
-                    "--at is in the past; apply the successor now with `cloudgate sp cert apply`",
-                ));
-            }
-            let record = store.stage(&successor, at)?;
-            if json {
-                return print_json(&record);
-            }
-            print_text(&format!(
-                "Staged {} as the successor, with a rollover proof signed by the key in use.\n\
-                 Tenants learn it on their next connection; apply it with: cloudgate sp cert apply {}\n",
-                successor.info.fingerprints.thumbprint(),
-                successor.info.fingerprints.thumbprint()
-            ))
-        }
+        CertCommand::Stage { cert, at, json } => stage(&ctx.store_for_write()?, &cert, at, json),
         CertCommand::Renew {
             cert,
             valid_days,
@@ -108,24 +80,63 @@ pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
             export(&store, &entry, &args)
         }
         CertCommand::Remove { cert, force, json } => {
-            let store = ctx.store_for_write()?;
-            let entry = store.find(&cert)?;
-            store.remove(&entry, force)?;
-            if json {
-                print_json(&CertificateView::new(&entry))
-            } else {
-                print_text(&format!(
-                    "Removed {} ({}) from the store.{}\n",
-                    entry.info.fingerprints.thumbprint(),
-                    entry.meta.friendly_name,
-                    if entry.applied {
-                        " No certificate is in use now."
-                    } else {
-                        ""
-                    }
-                ))
-            }
+            remove(&ctx.store_for_write()?, &cert, force, json)
         }
+    }
+}
+
+/// `sp cert stage`: the successor, with a rollover proof signed by the key in use.
+fn stage(
+    store: &CertStore,
+    cert: &str,
+    at: Option<OffsetDateTime>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let successor = store.find(cert)?;
+    if store.applied()?.is_none() {
+        return Err(usage(
+            "no certificate is in use: apply the successor directly with `cloudgate sp cert apply`",
+        ));
+    }
+    if !successor.info.is_valid_at(OffsetDateTime::now_utc()) {
+        return Err(usage(
+            "the successor is not valid now; tenants would refuse it",
+        ));
+    }
+    if at.is_some_and(|t| t < OffsetDateTime::now_utc()) {
+        return Err(usage(
+            "--at is in the past; apply the successor now with `cloudgate sp cert apply`",
+        ));
+    }
+    let record = store.stage(&successor, at)?;
+    if json {
+        return print_json(&record);
+    }
+    print_text(&format!(
+        "Staged {} as the successor, with a rollover proof signed by the key in use.\n\
+                 Tenants learn it on their next connection; apply it with: cloudgate sp cert apply {}\n",
+        successor.info.fingerprints.thumbprint(),
+        successor.info.fingerprints.thumbprint()
+    ))
+}
+
+/// `sp cert remove`.
+fn remove(store: &CertStore, cert: &str, force: bool, json: bool) -> anyhow::Result<()> {
+    let entry = store.find(cert)?;
+    store.remove(&entry, force)?;
+    if json {
+        print_json(&CertificateView::new(&entry))
+    } else {
+        print_text(&format!(
+            "Removed {} ({}) from the store.{}\n",
+            entry.info.fingerprints.thumbprint(),
+            entry.meta.friendly_name,
+            if entry.applied {
+                " No certificate is in use now."
+            } else {
+                ""
+            }
+        ))
     }
 }
 
@@ -317,33 +328,8 @@ fn check(store: &CertStore, cert: Option<&str>, json: bool) -> anyhow::Result<()
 }
 
 fn export(store: &CertStore, entry: &StoredCertificate, args: &ExportArgs) -> anyhow::Result<()> {
-    if args.with_key && args.format != ExportFormat::Pem {
-        return Err(usage(
-            "--with-key goes with --format pem (a PKCS#12 file always holds the key)",
-        ));
-    }
-    if args.legacy && args.format != ExportFormat::Pfx {
-        return Err(usage("--legacy goes with --format pfx"));
-    }
-    let has_password = args.password.password_file.is_some() || args.password.password_stdin;
-    if has_password && args.format != ExportFormat::Pfx {
-        return Err(usage("a password goes with --format pfx only"));
-    }
+    check_export_args(args)?;
     let to_stdout = args.out == Path::new("-");
-    if !to_stdout {
-        if args.out.is_dir() {
-            return Err(usage(format!(
-                "{} is a directory; give a file name",
-                args.out.display()
-            )));
-        }
-        if args.out.exists() && !args.force {
-            return Err(usage(format!(
-                "{} already exists; pass --force to replace it",
-                args.out.display()
-            )));
-        }
-    }
     let holds_key = args.with_key || args.format == ExportFormat::Pfx;
     let binary = args.format != ExportFormat::Pem;
     if to_stdout && std::io::stdout().is_terminal() && (binary || holds_key) {
@@ -351,59 +337,7 @@ fn export(store: &CertStore, entry: &StoredCertificate, args: &ExportArgs) -> an
             "refusing to write a binary file or a private key to a terminal; pass --out FILE or redirect stdout",
         ));
     }
-    let bytes: Zeroizing<Vec<u8>> = match args.format {
-        ExportFormat::Der => Zeroizing::new(entry.info.der.clone()),
-        ExportFormat::Pem if !args.with_key => {
-            Zeroizing::new(pem::encode_certificate(&entry.info.der).into_bytes())
-        }
-        ExportFormat::Pem => {
-            let key = store.load_private_key(entry)?;
-            let mut text = pem::encode_certificate(&entry.info.der);
-            for c in &entry.chain {
-                text.push_str(&pem::encode_certificate(c));
-            }
-            let mut out = Zeroizing::new(text.into_bytes());
-            out.extend_from_slice(pem::encode_pkcs8_key(&key).as_bytes());
-            out
-        }
-        ExportFormat::Pfx => {
-            let key = store.load_private_key(entry)?;
-            let password = match given_password(&args.password)? {
-                Some(p) => p,
-                None if interactive() => prompt_password(
-                    "Password to protect the PKCS#12 file:",
-                    "the importer will need it; an empty password leaves the key unprotected",
-                    true,
-                )?,
-                None => {
-                    return Err(usage(
-                        "a PKCS#12 export needs a password: pass --password-file FILE or --password-stdin",
-                    ));
-                }
-            };
-            if password.is_empty() {
-                warn(
-                    "the PKCS#12 file is protected by an empty password: anyone who gets the file gets the key",
-                );
-            }
-            let profile = if args.legacy {
-                Pkcs12Profile::Legacy
-            } else {
-                Pkcs12Profile::Modern
-            };
-            Zeroizing::new(
-                encode_pkcs12(
-                    &entry.info.der,
-                    &entry.chain,
-                    &key,
-                    &entry.meta.friendly_name,
-                    &password,
-                    profile,
-                )
-                .context("encoding the PKCS#12 file")?,
-            )
-        }
-    };
+    let bytes = export_bytes(store, entry, args)?;
     let exported = |out: &str| Exported {
         thumbprint: entry.info.fingerprints.thumbprint(),
         sha256: entry.info.fingerprints.sha256_hex(),
@@ -587,4 +521,97 @@ fn status(ctx: &Context, store: &CertStore, json: bool) -> anyhow::Result<()> {
         ));
     }
     print_text(&out)
+}
+
+/// The flag combinations an export refuses, and an output file it would not replace.
+fn check_export_args(args: &ExportArgs) -> anyhow::Result<()> {
+    if args.with_key && args.format != ExportFormat::Pem {
+        return Err(usage(
+            "--with-key goes with --format pem (a PKCS#12 file always holds the key)",
+        ));
+    }
+    if args.legacy && args.format != ExportFormat::Pfx {
+        return Err(usage("--legacy goes with --format pfx"));
+    }
+    let has_password = args.password.password_file.is_some() || args.password.password_stdin;
+    if has_password && args.format != ExportFormat::Pfx {
+        return Err(usage("a password goes with --format pfx only"));
+    }
+    let to_stdout = args.out == Path::new("-");
+    if !to_stdout {
+        if args.out.is_dir() {
+            return Err(usage(format!(
+                "{} is a directory; give a file name",
+                args.out.display()
+            )));
+        }
+        if args.out.exists() && !args.force {
+            return Err(usage(format!(
+                "{} already exists; pass --force to replace it",
+                args.out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The exported file's bytes, in the format asked for (wiped when dropped: it may hold the key).
+fn export_bytes(
+    store: &CertStore,
+    entry: &StoredCertificate,
+    args: &ExportArgs,
+) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    Ok(match args.format {
+        ExportFormat::Der => Zeroizing::new(entry.info.der.clone()),
+        ExportFormat::Pem if !args.with_key => {
+            Zeroizing::new(pem::encode_certificate(&entry.info.der).into_bytes())
+        }
+        ExportFormat::Pem => {
+            let key = store.load_private_key(entry)?;
+            let mut text = pem::encode_certificate(&entry.info.der);
+            for c in &entry.chain {
+                text.push_str(&pem::encode_certificate(c));
+            }
+            let mut out = Zeroizing::new(text.into_bytes());
+            out.extend_from_slice(pem::encode_pkcs8_key(&key).as_bytes());
+            out
+        }
+        ExportFormat::Pfx => {
+            let key = store.load_private_key(entry)?;
+            let password = match given_password(&args.password)? {
+                Some(p) => p,
+                None if interactive() => prompt_password(
+                    "Password to protect the PKCS#12 file:",
+                    "the importer will need it; an empty password leaves the key unprotected",
+                    true,
+                )?,
+                None => {
+                    return Err(usage(
+                        "a PKCS#12 export needs a password: pass --password-file FILE or --password-stdin",
+                    ));
+                }
+            };
+            if password.is_empty() {
+                warn(
+                    "the PKCS#12 file is protected by an empty password: anyone who gets the file gets the key",
+                );
+            }
+            let profile = if args.legacy {
+                Pkcs12Profile::Legacy
+            } else {
+                Pkcs12Profile::Modern
+            };
+            Zeroizing::new(
+                encode_pkcs12(
+                    &entry.info.der,
+                    &entry.chain,
+                    &key,
+                    &entry.meta.friendly_name,
+                    &password,
+                    profile,
+                )
+                .context("encoding the PKCS#12 file")?,
+            )
+        }
+    })
 }

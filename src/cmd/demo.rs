@@ -188,6 +188,18 @@ pub async fn run() -> anyhow::Result<()> {
     ));
 
     step(5, "Data goes through a tunnel and comes back intact");
+    tunnel_round_trip(&tenant_dir).await?;
+
+    let _ = stop.send(());
+    let _ = gateway_task.await;
+    impostor(addr, &paths).await?;
+
+    println!("\nDone: everything ran on loopback, and the temporary data is removed.");
+    Ok(())
+}
+
+/// Step 5: 4 MiB through a tunnel to the echo service and back, compared by hash.
+async fn tunnel_round_trip(tenant_dir: &Scratch) -> anyhow::Result<()> {
     let (stop_tunnel, tunnel_stopped) = tokio::sync::oneshot::channel::<()>();
     let tunnel_paths = TenantPaths::new(Layout::new(tenant_dir.0.join("data")));
     let (listener, _) = cloudgate_tenant::open_tunnel(
@@ -224,18 +236,22 @@ pub async fn run() -> anyhow::Result<()> {
     let _ = stop_tunnel.send(());
     let _ = tunnel.await;
 
+    Ok(())
+}
+
+/// Step 6: another gateway at the same address with another certificate is refused before the
+/// tenant sends anything.
+async fn impostor(addr: std::net::SocketAddr, paths: &TenantPaths) -> anyhow::Result<()> {
     step(
         6,
         "An impostor takes the gateway's address with another certificate",
     );
-    let _ = stop.send(());
-    let _ = gateway_task.await;
     let impostor_dir = Scratch::new("impostor")?;
     let impostor_store = service_provider(&impostor_dir, "Demo Cloud")?;
     let impostor_db = sp_db(&impostor_store).await?;
     let (_, stop_impostor, impostor_task) =
         start_gateway(impostor_store, impostor_db, addr).await?;
-    match cloudgate_tenant::check(&paths, "demo-sp").await {
+    match cloudgate_tenant::check(paths, "demo-sp").await {
         Err(TenantError::PinMismatch(f)) => {
             print!(
                 "{}",
@@ -254,6 +270,5 @@ pub async fn run() -> anyhow::Result<()> {
     let _ = stop_impostor.send(());
     let _ = impostor_task.await;
 
-    println!("\nDone: everything ran on loopback, and the temporary data is removed.");
     Ok(())
 }

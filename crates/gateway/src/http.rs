@@ -236,34 +236,9 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
         );
         return r;
     }
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    // The body has the same deadline as the head: a client trickling its body must not hold
-    // the connection for longer than one trickling its headers.
-    let body = match read_capped(
-        req.into_body(),
-        declared,
-        ctx.config.max_body_bytes,
-        ctx.config.header_timeout,
-    )
-    .await
-    {
-        Ok(b) => Zeroizing::new(b),
-        Err(BodyError::TooLarge) => {
-            return error(ErrorCode::BodyTooLarge, "the request body is too large");
-        }
-        Err(BodyError::Timeout) => {
-            return error(
-                ErrorCode::BodyTimeout,
-                "the request body did not arrive in time",
-            );
-        }
-        Err(BodyError::Broken) => {
-            return error(ErrorCode::BadRequest, "the request body could not be read");
-        }
+    let body = match read_body(req, ctx).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
     };
     let enroll = enroll_request(&body);
     let label = enroll.as_ref().ok().and_then(|r| r.label.clone());
@@ -295,8 +270,56 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             "send the tenant credentials with HTTP Basic authentication",
         );
     };
+    enroll_with_password(ctx, conn, &user, password, sha256, presented, label).await
+}
+
+/// An enrollment's body, read with a cap and the head's deadline; the refusal otherwise.
+async fn read_body(req: Request<Incoming>, ctx: &Ctx) -> Result<Zeroizing<Vec<u8>>, Resp> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // The body has the same deadline as the head: a client trickling its body must not hold
+    // the connection for longer than one trickling its headers.
+    match read_capped(
+        req.into_body(),
+        declared,
+        ctx.config.max_body_bytes,
+        ctx.config.header_timeout,
+    )
+    .await
+    {
+        Ok(b) => Ok(Zeroizing::new(b)),
+        Err(BodyError::TooLarge) => Err(error(
+            ErrorCode::BodyTooLarge,
+            "the request body is too large",
+        )),
+        Err(BodyError::Timeout) => Err(error(
+            ErrorCode::BodyTimeout,
+            "the request body did not arrive in time",
+        )),
+        Err(BodyError::Broken) => Err(error(
+            ErrorCode::BadRequest,
+            "the request body could not be read",
+        )),
+    }
+}
+
+/// Enrollment with the tenant's name and password (HTTP Basic), checked against the stored
+/// argon2id hash on the blocking pool; failures count towards the address's throttle.
+async fn enroll_with_password(
+    ctx: &Ctx,
+    conn: &ConnInfo,
+    user: &str,
+    password: Zeroizing<String>,
+    sha256: &str,
+    presented: &[u8],
+    label: Option<String>,
+) -> Resp {
+    let ip = conn.peer.ip();
     // Read the account fresh: enrollment is rare, and a tenant created a moment ago must work.
-    let tenant = match ctx.state.db().tenant(&user).await {
+    let tenant = match ctx.state.db().tenant(user).await {
         Ok(t) => Some(t),
         Err(cloudgate_db::DbError::NoSuchTenant(_)) => None,
         Err(e) => {
@@ -439,27 +462,9 @@ async fn tunnel<G: Send + Sync + 'static>(
             "send Connection: Upgrade and Upgrade: cloudgate-tunnel",
         );
     }
-    let backend = match tokio::time::timeout(
-        ctx.config.backend_connect_timeout,
-        tokio::net::TcpStream::connect(&target),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::warn!(tenant = %tenant_name, service = %service, target = %target, error = %e, "backend unreachable");
-            return error(
-                ErrorCode::BackendUnreachable,
-                "the service is not reachable at the service provider",
-            );
-        }
-        Err(_) => {
-            tracing::warn!(tenant = %tenant_name, service = %service, target = %target, "backend connect timed out");
-            return error(
-                ErrorCode::BackendTimeout,
-                "the service did not answer in time",
-            );
-        }
+    let backend = match connect_backend(ctx, &tenant_name, &service, &target).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
     };
     let _ = backend.set_nodelay(true);
     if ctx.last_seen.due(sha256, std::time::Instant::now()) {
@@ -514,6 +519,42 @@ async fn tunnel<G: Send + Sync + 'static>(
             Err(e) => tracing::warn!(peer = %peer, error = %e, "tunnel upgrade failed"),
         }
     });
+    switching_protocols()
+}
+
+/// Connects to a tunnel's backend within the configured time; the refusal otherwise.
+async fn connect_backend(
+    ctx: &Ctx,
+    tenant: &str,
+    service: &str,
+    target: &str,
+) -> Result<tokio::net::TcpStream, Resp> {
+    match tokio::time::timeout(
+        ctx.config.backend_connect_timeout,
+        tokio::net::TcpStream::connect(&target),
+    )
+    .await
+    {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => {
+            tracing::warn!(tenant = %tenant, service = %service, target = %target, error = %e, "backend unreachable");
+            Err(error(
+                ErrorCode::BackendUnreachable,
+                "the service is not reachable at the service provider",
+            ))
+        }
+        Err(_) => {
+            tracing::warn!(tenant = %tenant, service = %service, target = %target, "backend connect timed out");
+            Err(error(
+                ErrorCode::BackendTimeout,
+                "the service did not answer in time",
+            ))
+        }
+    }
+}
+
+/// The answer that turns the connection into a tunnel.
+fn switching_protocols() -> Resp {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     r.headers_mut().insert(

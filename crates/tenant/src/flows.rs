@@ -187,75 +187,12 @@ pub async fn add_provider(
         Err(cloudgate_db::DbError::NoSuchProvider(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    let host = cloudgate_store::license::host_name();
-    let who = match &req.credentials {
-        Credentials::Password { username, .. } => username.to_string(),
-        Credentials::JoinToken(t) => format!("token-{}", &t.id_hex()[..8]),
-    };
-    let generated = cloudgate_pki::generate_self_signed(&cloudgate_pki::SelfSignedRequest {
-        key_type: cloudgate_pki::KeyType::EcdsaP256,
-        subject: cloudgate_pki::dn::SubjectName::parse(&format!(
-            "CN={}@{}",
-            who.replace(',', "_"),
-            host.replace(',', "_")
-        ))
-        .unwrap_or_else(|_| cloudgate_pki::dn::SubjectName::for_licensee("cloudgate tenant")),
-        sans: vec![],
-        valid_days: 3650,
-        now: time::OffsetDateTime::now_utc(),
-    })?;
-    let identity = ClientIdentity {
-        cert_der: generated.cert_der.clone(),
-        key_der: generated.key_pkcs8_der.clone(),
-    };
+    let identity = new_client_identity(&req.credentials)?;
     let pin = verified.cert.fingerprints.sha256;
     let client = GatewayClient::pinned(req.address, req.port, vec![pin], Some(&identity))
         .map_err(TenantError::BadInput)?;
     // The host name labels this machine in the SP's list of enrolled machines.
-    let body = EnrollRequest {
-        client_cert_pem: cloudgate_pki::pem::encode_certificate(&identity.cert_der),
-        label: Some(cloudgate_store::license::host_name()),
-    };
-    let body = serde_json::to_value(&body).ok();
-    let sent = match &req.credentials {
-        Credentials::Password { username, password } => {
-            client
-                .request("POST", "/v1/enroll", Some((username, password)), body)
-                .await
-        }
-        Credentials::JoinToken(t) => {
-            let bearer = t.bearer();
-            client
-                .request_with(
-                    "POST",
-                    "/v1/enroll",
-                    None,
-                    body,
-                    &[("authorization", bearer.to_string())],
-                )
-                .await
-        }
-    };
-    let reply = match sent {
-        Ok(r) => r,
-        Err(ConnectError::Pin(p)) => return Err(presented_other(client.endpoint(), *p)),
-        Err(ConnectError::Untrusted(reason)) => {
-            return Err(TenantError::Untrusted {
-                endpoint: client.endpoint().to_string(),
-                reason,
-            });
-        }
-        Err(ConnectError::Other(reason)) => return Err(unreachable(client.endpoint(), reason)),
-    };
-    if reply.status != 200 {
-        return Err(refusal_error(&reply));
-    }
-    let enrolled = reply.typed::<EnrollReply>().ok_or_else(|| {
-        unreachable(
-            client.endpoint(),
-            "the gateway's answer to the enrollment is not what a cloudgate gateway sends".into(),
-        )
-    })?;
+    let enrolled = send_enrollment(&client, &req.credentials, &identity).await?;
     let services = enrolled.services;
     let username = match &req.credentials {
         Credentials::Password { username, .. } => username.to_string(),
@@ -300,6 +237,84 @@ pub async fn add_provider(
             "trust": provider.trust.as_str(), "sha256": provider.sha256, "username": provider.username }),
     );
     Ok(provider)
+}
+
+/// This machine's client certificate and key for a provider, named after the user (or token)
+/// and the host: ECDSA P-256, ten years (revoked by the SP, not by expiry).
+fn new_client_identity(credentials: &Credentials<'_>) -> Result<ClientIdentity, TenantError> {
+    let host = cloudgate_store::license::host_name();
+    let who = match credentials {
+        Credentials::Password { username, .. } => username.to_string(),
+        Credentials::JoinToken(t) => format!("token-{}", &t.id_hex()[..8]),
+    };
+    let generated = cloudgate_pki::generate_self_signed(&cloudgate_pki::SelfSignedRequest {
+        key_type: cloudgate_pki::KeyType::EcdsaP256,
+        subject: cloudgate_pki::dn::SubjectName::parse(&format!(
+            "CN={}@{}",
+            who.replace(',', "_"),
+            host.replace(',', "_")
+        ))
+        .unwrap_or_else(|_| cloudgate_pki::dn::SubjectName::for_licensee("cloudgate tenant")),
+        sans: vec![],
+        valid_days: 3650,
+        now: time::OffsetDateTime::now_utc(),
+    })?;
+    Ok(ClientIdentity {
+        cert_der: generated.cert_der.clone(),
+        key_der: generated.key_pkcs8_der.clone(),
+    })
+}
+
+/// Sends the enrollment over the pinned client and returns the gateway's typed answer.
+async fn send_enrollment(
+    client: &GatewayClient,
+    credentials: &Credentials<'_>,
+    identity: &ClientIdentity,
+) -> Result<EnrollReply, TenantError> {
+    let body = EnrollRequest {
+        client_cert_pem: cloudgate_pki::pem::encode_certificate(&identity.cert_der),
+        label: Some(cloudgate_store::license::host_name()),
+    };
+    let body = serde_json::to_value(&body).ok();
+    let sent = match credentials {
+        Credentials::Password { username, password } => {
+            client
+                .request("POST", "/v1/enroll", Some((username, password)), body)
+                .await
+        }
+        Credentials::JoinToken(t) => {
+            let bearer = t.bearer();
+            client
+                .request_with(
+                    "POST",
+                    "/v1/enroll",
+                    None,
+                    body,
+                    &[("authorization", bearer.to_string())],
+                )
+                .await
+        }
+    };
+    let reply = match sent {
+        Ok(r) => r,
+        Err(ConnectError::Pin(p)) => return Err(presented_other(client.endpoint(), *p)),
+        Err(ConnectError::Untrusted(reason)) => {
+            return Err(TenantError::Untrusted {
+                endpoint: client.endpoint().to_string(),
+                reason,
+            });
+        }
+        Err(ConnectError::Other(reason)) => return Err(unreachable(client.endpoint(), reason)),
+    };
+    if reply.status != 200 {
+        return Err(refusal_error(&reply));
+    }
+    reply.typed::<EnrollReply>().ok_or_else(|| {
+        unreachable(
+            client.endpoint(),
+            "the gateway's answer to the enrollment is not what a cloudgate gateway sends".into(),
+        )
+    })
 }
 
 /// What `check` found.
