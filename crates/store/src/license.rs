@@ -109,29 +109,39 @@ impl License {
         self.expires.is_some_and(|d| now.date() > d)
     }
 
-    /// The license in TOML, as stored in the data directory.
+    /// The license in TOML, as stored in the data directory, written by the TOML library so
+    /// that any name round-trips.
     pub fn to_toml(&self) -> String {
-        let mut out = format!("licensed_to = {}\n", toml_string(&self.licensed_to));
+        use toml::Value;
+        let mut table = toml::Table::new();
+        table.insert(
+            "licensed_to".into(),
+            Value::String(self.licensed_to.clone()),
+        );
         if let Some(d) = self.expires {
-            out.push_str(&format!(
-                "expires = {:04}-{:02}-{:02}\n",
-                d.year(),
-                u8::from(d.month()),
-                d.day()
-            ));
+            let date = toml::value::Date {
+                // Parsed from a TOML date, the year is never negative.
+                year: u16::try_from(d.year()).unwrap_or(9999),
+                month: u8::from(d.month()),
+                day: d.day(),
+            };
+            table.insert(
+                "expires".into(),
+                Value::Datetime(toml::value::Datetime {
+                    date: Some(date),
+                    time: None,
+                    offset: None,
+                }),
+            );
         }
         if let Some(e) = &self.edition {
-            out.push_str(&format!("edition = {}\n", toml_string(e)));
+            table.insert("edition".into(), Value::String(e.clone()));
         }
         if let Some(id) = &self.license_id {
-            out.push_str(&format!("license_id = {}\n", toml_string(id)));
+            table.insert("license_id".into(), Value::String(id.clone()));
         }
-        out
+        table.to_string()
     }
-}
-
-fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
 }
 
 /// Reads the installed license file: a regular file (not a link) of at most
