@@ -84,13 +84,21 @@ const SECURITY_HEADERS: &[(hyper::header::HeaderName, &str)] = &[
 
 fn error(code: ErrorCode, message: &str) -> Resp {
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json(
+    let mut r = json(
         status,
         &ErrorBody {
             code: code.name().to_string(),
             message: message.to_string(),
         },
-    )
+    );
+    // Kept on the response for the metrics, which count by code rather than by status.
+    r.extensions_mut().insert(code);
+    r
+}
+
+/// The refusal an answer carries, if it is one.
+fn refusal(r: &Resp) -> Option<ErrorCode> {
+    r.extensions().get::<ErrorCode>().copied()
 }
 
 /// The answer to a library error the request cannot go on after: its status follows its kind
@@ -112,13 +120,7 @@ pub async fn handle<G: Send + Sync + 'static>(
         Route::Provider => provider(&ctx),
         Route::Enroll => {
             let r = enroll(req, &conn, &ctx).await;
-            let outcome = match r.status() {
-                StatusCode::OK => "ok",
-                StatusCode::UNAUTHORIZED => "bad_credentials",
-                StatusCode::TOO_MANY_REQUESTS => "throttled",
-                StatusCode::FORBIDDEN => "disabled",
-                _ => "invalid",
-            };
+            let outcome = refusal(&r).map_or("ok", ErrorCode::enrollment_outcome);
             Metrics::count(&ctx.metrics.enrollments, "outcome", outcome);
             r
         }
@@ -126,10 +128,10 @@ pub async fn handle<G: Send + Sync + 'static>(
         Route::Tunnel(service) => {
             let service = service.to_string();
             let r = tunnel(req, service, &conn, &ctx, guard).await;
-            let outcome = if r.status() == StatusCode::SWITCHING_PROTOCOLS {
-                "opened"
-            } else {
+            let outcome = if refusal(&r).is_some() {
                 "refused"
+            } else {
+                "opened"
             };
             Metrics::count(&ctx.metrics.tunnels, "outcome", outcome);
             r

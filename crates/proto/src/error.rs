@@ -93,6 +93,24 @@ impl ErrorCode {
         }
     }
 
+    /// The `outcome` label a refused enrollment is counted under in the gateway's metrics:
+    /// credentials (a password or token refused), throttled, disabled, the gateway's own
+    /// failure, or a request that was not valid.
+    pub fn enrollment_outcome(self) -> &'static str {
+        match self {
+            ErrorCode::CredentialsRequired
+            | ErrorCode::BadCredentials
+            | ErrorCode::TokenUnknown
+            | ErrorCode::TokenExpired
+            | ErrorCode::TokenUsedUp
+            | ErrorCode::TokenRevoked => "bad_credentials",
+            ErrorCode::TooManyFailures => "throttled",
+            ErrorCode::TenantDisabled => "disabled",
+            ErrorCode::Internal | ErrorCode::Unavailable => "error",
+            _ => "invalid",
+        }
+    }
+
     /// Whether the refusal is about the tenant's credentials or account (the tenant exits 4).
     pub fn is_authentication(self) -> bool {
         matches!(self.status(), 401 | 403)
@@ -114,6 +132,25 @@ mod tests {
         assert_eq!(ErrorCode::from_name("nope"), None);
         assert!(ErrorCode::TokenExpired.is_authentication());
         assert!(!ErrorCode::BackendTimeout.is_authentication());
+    }
+
+    #[test]
+    fn every_refusal_is_counted_under_a_documented_outcome() {
+        let documented = [
+            "bad_credentials",
+            "throttled",
+            "disabled",
+            "invalid",
+            "error",
+        ];
+        for c in ErrorCode::ALL {
+            assert!(documented.contains(&c.enrollment_outcome()), "{c:?}");
+        }
+        assert_eq!(
+            ErrorCode::TokenRevoked.enrollment_outcome(),
+            "bad_credentials"
+        );
+        assert_eq!(ErrorCode::Unavailable.enrollment_outcome(), "error");
     }
 
     #[test]
