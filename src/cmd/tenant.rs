@@ -2,7 +2,6 @@
 
 use cloudgate_db::prelude::*;
 use cloudgate_pki::format_rfc3339;
-use cloudgate_sp::credentials::check_name;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -45,10 +44,6 @@ struct ClientCertView {
     confirmed_current: bool,
     /// SHA-256 of the staged successor it had learned, if any.
     successor_sha256: Option<String>,
-}
-
-fn name_arg(kind: &str, name: &str) -> anyhow::Result<()> {
-    check_name(kind, name).map_err(|e| usage(format!("{e} ({name:?})")))
 }
 
 /// The tenant password: from a file or stdin, else asked twice on a terminal.
@@ -207,12 +202,6 @@ struct TenantService {
     tenant: String,
     name: String,
     target: String,
-}
-
-fn parse_target(target: &str) -> anyhow::Result<()> {
-    cloudgate_addr::HostPort::parse(target, None)
-        .map(|_| ())
-        .map_err(|e| usage(format!("service target {e}")))
 }
 
 pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
@@ -428,9 +417,7 @@ async fn add_service(
     target: String,
     json: bool,
 ) -> anyhow::Result<()> {
-    name_arg("service", &service)?;
-    parse_target(&target)?;
-    db.add_service(&tenant, &service, &target).await?;
+    cloudgate_sp::services::add_service(db, &tenant, &service, &target).await?;
     report(
         json,
         &TenantService {

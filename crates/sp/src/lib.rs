@@ -10,6 +10,7 @@
 pub mod certs;
 pub mod credentials;
 pub mod repository;
+pub mod services;
 pub mod tenants;
 
 pub use tenants::{SpError, add_tenant, check_new_tenant, set_tenant_password};
