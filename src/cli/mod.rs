@@ -7,11 +7,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::exit::EXIT_CODES_HELP;
 
 mod cert;
+mod db;
 mod gateway;
 mod tenant;
 mod tenant_side;
 
 pub use cert::*;
+pub use db::*;
 pub use gateway::*;
 pub use tenant::*;
 pub use tenant_side::*;
@@ -151,6 +153,9 @@ pub enum SpCommand {
     /// The gateway daemon that tenants connect to (port 6180)
     #[command(subcommand)]
     Gateway(GatewayCommand),
+    /// The SP database: where it is and its schema version
+    #[command(subcommand)]
+    Db(DbCommand),
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! One module per command group; each command gathers its data and hands it to the renderer.
 
 mod cert;
+mod db;
 mod demo;
 mod gateway;
 pub mod generate;
@@ -47,6 +48,7 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
             match sp {
                 SpCommand::License(cmd) => license::run(&ctx, cmd),
                 SpCommand::Tenant(cmd) => runtime()?.block_on(tenant::run(&ctx, cmd)),
+                SpCommand::Db(cmd) => runtime()?.block_on(db::run(&ctx, cmd)),
                 SpCommand::Gateway(GatewayCommand::Run(run_args)) => {
                     runtime()?.block_on(gateway::run(&ctx, run_args))
                 }

@@ -472,8 +472,24 @@ async fn every_tenant_command_reports_json_and_fails_as_json() {
 #[test]
 fn a_database_from_a_newer_cloudgate_is_refused_with_its_own_code() {
     let sp = Env::new();
+    let none = json_ok(&sp, &["sp", "db", "status"]);
+    assert_eq!(
+        (&none["exists"], &none["version"]),
+        (&false.into(), &0.into())
+    );
+    assert!(!sp.data.join("sp.db").exists(), "status creates nothing");
     sp.ok(&["sp", "cert", "generate", "--apply"]);
-    sp.ok(&["sp", "tenant", "list"]);
+    let migrated = json_ok(&sp, &["sp", "db", "migrate"]);
+    has(
+        &migrated,
+        &["location", "backend", "version", "applied", "pending"],
+        "db migrate",
+    );
+    assert_eq!(migrated["pending"], serde_json::json!([]));
+    assert_eq!(
+        json_ok(&sp, &["sp", "db", "status"])["version"],
+        migrated["version"]
+    );
     let db = sp.data.join("sp.db");
     let status = std::process::Command::new("python3")
         .args([

@@ -21,13 +21,14 @@ mod stamp;
 pub use error::DbError;
 pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 pub use records::{
-    ClientCertRecord, GatewayState, JoinTokenRecord, ServiceRecord, TenantRecord, TokenRefusal,
+    ClientCertRecord, GatewayState, JoinTokenRecord, Migration, SchemaStatus, ServiceRecord,
+    TenantRecord, TokenRefusal,
 };
 pub use repo::{
     EnrollmentRepository, JoinTokenRepository, ServiceRepository, SharedRepository, SpRepository,
     StateRepository, TenantRepository,
 };
-pub use sqlite::SqliteSpRepository;
+pub use sqlite::{SqliteSpRepository, sqlite_schema_status};
 
 /// The repository traits, for `use cloudgate_db::prelude::*` where their methods are called.
 pub mod prelude {

@@ -141,3 +141,72 @@ impl GatewayState {
         names
     }
 }
+
+/// One schema migration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migration {
+    /// Its number; migrations apply in this order.
+    pub version: i64,
+    /// What it does.
+    pub description: String,
+}
+
+/// Where a database's schema stands against the migrations this cloudgate knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// The database (a file, a server).
+    pub location: String,
+    /// `sqlite` (a server database later).
+    pub backend: &'static str,
+    /// Applied, oldest first.
+    pub applied: Vec<Migration>,
+    /// Known to this cloudgate and not applied yet (the next open applies them).
+    pub pending: Vec<Migration>,
+    /// Applied but unknown to this cloudgate: the database was written by a newer version.
+    pub unknown: Vec<i64>,
+}
+
+impl SchemaStatus {
+    /// Compares applied `(version, description)` pairs with the known ones.
+    pub fn new(
+        location: String,
+        backend: &'static str,
+        applied: Vec<(i64, String)>,
+        known: Vec<(i64, String)>,
+    ) -> Self {
+        let is_applied = |v: i64| applied.iter().any(|(a, _)| *a == v);
+        let is_known = |v: i64| known.iter().any(|(k, _)| *k == v);
+        let describe = |v: i64, d: &str| Migration {
+            version: v,
+            description: if d.is_empty() {
+                known
+                    .iter()
+                    .find(|(k, _)| *k == v)
+                    .map(|(_, d)| d.clone())
+                    .unwrap_or_default()
+            } else {
+                d.to_string()
+            },
+        };
+        SchemaStatus {
+            location,
+            backend,
+            unknown: applied
+                .iter()
+                .map(|(v, _)| *v)
+                .filter(|v| !is_known(*v))
+                .collect(),
+            pending: known
+                .iter()
+                .filter(|(v, _)| !is_applied(*v))
+                .map(|(v, d)| describe(*v, d))
+                .collect(),
+            applied: applied.iter().map(|(v, d)| describe(*v, d)).collect(),
+        }
+    }
+
+    /// The newest applied version (0 for an empty database).
+    pub fn version(&self) -> i64 {
+        self.applied.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+}

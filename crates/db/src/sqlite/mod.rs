@@ -2,6 +2,7 @@
 
 mod enrollment;
 mod join_tokens;
+mod schema;
 mod state;
 mod tenants;
 
@@ -12,6 +13,8 @@ use std::time::Duration;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Sqlite, Transaction};
+
+pub use schema::sqlite_schema_status;
 
 use crate::error::classify;
 use crate::{DbError, SpRepository};

@@ -311,3 +311,37 @@ async fn an_up_to_date_database_opens_while_another_process_writes() {
     );
     drop(tx);
 }
+
+#[tokio::test]
+async fn the_schema_status_tells_applied_pending_and_unknown_without_changing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sp.db");
+    assert_eq!(sqlite_schema_status(&path).await.unwrap(), None);
+    legacy_database(&path, &[1, 2]).await;
+    let old = sqlite_schema_status(&path).await.unwrap().unwrap();
+    assert_eq!(old.version(), 2);
+    assert_eq!(
+        old.pending.iter().map(|m| m.version).collect::<Vec<_>>(),
+        [3, 4]
+    );
+    assert!(
+        old.applied.iter().all(|m| !m.description.is_empty()),
+        "legacy versions get their descriptions"
+    );
+    let again = sqlite_schema_status(&path).await.unwrap().unwrap();
+    assert_eq!(again, old, "reading the status migrates nothing");
+    drop(SqliteSpRepository::open(&path).await.unwrap());
+    let now = sqlite_schema_status(&path).await.unwrap().unwrap();
+    assert!(now.pending.is_empty() && now.unknown.is_empty());
+    assert_eq!(now.version(), 4);
+    let pool = connect(&path).await.unwrap();
+    sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'future', TRUE, x'00', 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(
+        sqlite_schema_status(&path).await.unwrap().unwrap().unknown,
+        [9999]
+    );
+}
