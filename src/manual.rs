@@ -275,6 +275,26 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         )],
     ),
     (
+        "cloudgate-sp-db-status",
+        &[
+            (
+                "cloudgate sp db status",
+                "Where the SP database is, its schema version, applied and pending migrations.",
+            ),
+            (
+                "cloudgate sp db status --json | jq .version",
+                "The schema version, for a script.",
+            ),
+        ],
+    ),
+    (
+        "cloudgate-sp-db-migrate",
+        &[(
+            "cloudgate sp db migrate",
+            "Apply pending migrations now, e.g. right after upgrading cloudgate.",
+        )],
+    ),
+    (
         "cloudgate-tenant-provider-add",
         &[
             (

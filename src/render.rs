@@ -313,6 +313,15 @@ pub fn warn(msg: &str) {
     eprintln!("warning: {msg}");
 }
 
+/// Items joined with ", " for a sentence, or `none` when there are none.
+pub fn list_or(items: &[String], none: &str) -> String {
+    if items.is_empty() {
+        none.to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

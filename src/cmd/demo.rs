@@ -13,7 +13,7 @@ use cloudgate_tenant::{AddRequest, TenantError, TenantPaths};
 use sha2::Digest as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::cmd::provider::trust_failure_text;
+use crate::cmd::verify::trust_failure_text;
 use crate::render::summary_lines;
 
 const TENANT: &str = "demo-tenant";

@@ -3,6 +3,7 @@
 mod cert;
 mod db;
 mod demo;
+mod export;
 mod gateway;
 pub mod generate;
 pub mod import;
@@ -13,6 +14,7 @@ mod switch;
 mod tenant;
 pub mod token;
 mod tunnels;
+mod verify;
 
 use crate::cli::{CertCommand, Cli, Command, GatewayCommand, SpCommand};
 use crate::context::Context;

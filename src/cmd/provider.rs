@@ -1,15 +1,16 @@
 //! `cloudgate tenant …`: add, list, show, refresh and remove providers; check; tunnel.
 
 use cloudgate_db::PinnedProvider;
-use cloudgate_pki::{CertificateInfo, FingerprintQuery, format_summary_date};
-use cloudgate_tenant::{AddRequest, Probe, Refusal, TenantError, TenantPaths, TrustFailure};
+use cloudgate_pki::CertificateInfo;
+use cloudgate_tenant::{AddRequest, TenantError, TenantPaths};
 use serde::Serialize;
 
+use super::verify::{given_thumbprint, loud, presented_text, verify};
 use crate::cli::{AddProviderArgs, ProviderCommand, TenantSideCommand, TrustMode};
 use crate::context::Context;
 use crate::exit::usage;
 use crate::input::{given_password, interactive, prompt_password};
-use crate::render::{print_json, print_text, report, report_line, table, warn};
+use crate::render::{list_or, print_json, print_text, report, report_line, table, warn};
 
 /// How often a password typed at the prompt may be tried.
 const PASSWORD_TRIES: u32 = 3;
@@ -79,155 +80,6 @@ fn view(p: &PinnedProvider) -> ProviderView {
         client_sha256: client,
         services: p.services.clone(),
     }
-}
-
-/// The Summary lines of a presented certificate, named as the SP named it when it said.
-fn presented_text(probe: &Probe, endpoint: &str) -> String {
-    let c = &probe.cert;
-    let name = probe
-        .provider
-        .as_ref()
-        .map_or("(not given)", |p| p.certificate.friendly_name.as_str());
-    format!(
-        "The service provider at {endpoint} presented this certificate:\n\n\
-         Name: {name}\nIssued to: {}\nIssued by: {}\nExpiration date: {}\nThumbprint: {}\nSerial number: {}\n\
-         SHA-256: {}\nPublic key pin: {}\n\n",
-        c.subject_display,
-        c.issuer_display,
-        format_summary_date(c.not_after),
-        c.fingerprints.thumbprint(),
-        c.serial,
-        c.fingerprints.sha256_colons(),
-        c.fingerprints.spki_pin()
-    )
-}
-
-/// A thumbprint as given on the command line, checked for its form before any connection.
-fn given_thumbprint(given: Option<&str>) -> anyhow::Result<Option<FingerprintQuery>> {
-    given
-        .map(|t| {
-            FingerprintQuery::parse_whole(t)
-                .map_err(|e| usage(format!("--thumbprint (or CLOUDGATE_THUMBPRINT): {e}")))
-        })
-        .transpose()
-}
-
-/// Out-of-band verification: a thumbprint given or typed must match; `yes` or `--accept-new`
-/// accept. Anything else is a trust failure, before any credential is sent.
-fn verify(
-    probe: &Probe,
-    endpoint: &str,
-    thumbprint: Option<&FingerprintQuery>,
-    accept_new: bool,
-) -> anyhow::Result<()> {
-    let mismatch = || {
-        anyhow::Error::new(TenantError::ThumbprintMismatch {
-            endpoint: endpoint.to_string(),
-            thumbprint: probe.cert.fingerprints.thumbprint(),
-            sha256: probe.cert.fingerprints.sha256_colons(),
-        })
-    };
-    if let Some(q) = thumbprint {
-        return if q.matches(&probe.cert.fingerprints) {
-            Ok(())
-        } else {
-            Err(mismatch())
-        };
-    }
-    if accept_new {
-        warn("pinning the presented certificate without verification (--accept-new)");
-        tracing::warn!(endpoint, thumbprint = %probe.cert.fingerprints.thumbprint(), "certificate pinned without verification (--accept-new)");
-        return Ok(());
-    }
-    if !interactive() {
-        return Err(usage(
-            "without a terminal, verify the certificate with --thumbprint THUMBPRINT (what the SP sent you) or pin it unverified with --accept-new",
-        ));
-    }
-    loop {
-        let answer = inquire::Text::new("Type yes, or paste the thumbprint you received:")
-            .with_help_message(
-                "compare with the Summary the service provider sent you; no (or an empty answer) refuses",
-            )
-            .prompt()
-            .map_err(|_| anyhow::anyhow!("cancelled; nothing was saved"))?;
-        let a = answer.trim();
-        if a.eq_ignore_ascii_case("yes") {
-            return Ok(());
-        }
-        if a.is_empty() || a.eq_ignore_ascii_case("no") || a.eq_ignore_ascii_case("n") {
-            return Err(mismatch().context("the certificate was not accepted"));
-        }
-        if a.eq_ignore_ascii_case("y") {
-            eprintln!("Type yes in full to accept what you compared, or paste the thumbprint.");
-            continue;
-        }
-        match FingerprintQuery::parse_whole(a) {
-            Ok(q) if q.matches(&probe.cert.fingerprints) => return Ok(()),
-            Ok(_) => return Err(mismatch()),
-            Err(e) => eprintln!("{e}. Try again."),
-        }
-    }
-}
-
-/// The loud message for a changed certificate, in the spirit of OpenSSH's.
-pub fn trust_failure_text(f: &TrustFailure) -> String {
-    let why = match f.reason {
-        Refusal::Compromised => {
-            "The service provider marked this change as a compromise of its previous key, so it published no\n\
-             rollover proof: verify the new thumbprint with them out of band before you refresh.\n"
-        }
-        Refusal::KeyCompromised => {
-            "The service provider earlier marked the pinned key as compromised: nothing is trusted until you\n\
-             verify the new certificate by hand.\n"
-        }
-        Refusal::BadProof => {
-            "A rollover proof the gateway published does not verify against the pinned key: it was\n\
-             tampered with or forged. Someone may be intercepting the connection.\n"
-        }
-        Refusal::Unproven => {
-            "The service provider replaced its certificate with a new key without a rollover proof\n\
-             (it did not stage the successor first).\n"
-        }
-        Refusal::NoProof => {
-            "Someone may be intercepting the connection, or the service provider replaced its certificate.\n"
-        }
-    };
-    let presented_thumb = f
-        .presented
-        .as_ref()
-        .map(|p| p.thumbprint())
-        .unwrap_or_else(|| "(unreadable)".into());
-    format!(
-        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-         @   WARNING: SERVICE PROVIDER CERTIFICATE HAS CHANGED!    @\n\
-         @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-         The gateway at {} presented a certificate that is not the one pinned for provider {:?}.\n\
-                  {why}\
-         Nothing was sent: no credentials, no data.\n\n\
-         Pinned (first seen {}):\n  Thumbprint: {}\n  SHA-256:    {}\n\
-         Presented:\n  Thumbprint: {}\n  SHA-256:    {}\n\n\
-         Check with the service provider. If they confirm the new certificate, verify its thumbprint and run:\n  \
-         cloudgate tenant provider refresh {} --thumbprint <the new thumbprint they sent you>\n",
-        f.endpoint,
-        f.provider,
-        f.first_seen,
-        f.expected_thumbprint,
-        f.expected_sha256,
-        presented_thumb,
-        f.presented_sha256,
-        f.provider
-    )
-}
-
-/// Prints the loud message before the error travels up, when it is a pin mismatch.
-fn loud<T>(result: Result<T, TenantError>) -> anyhow::Result<T> {
-    result.map_err(|e| {
-        if let TenantError::PinMismatch(f) = &e {
-            eprint!("{}", trust_failure_text(f));
-        }
-        anyhow::Error::new(e)
-    })
 }
 
 pub async fn run(ctx: &Context, cmd: TenantSideCommand) -> anyhow::Result<()> {
@@ -333,11 +185,7 @@ async fn add(paths: &TenantPaths, args: AddProviderArgs) -> anyhow::Result<()> {
         saved.name,
         saved.thumbprint,
         saved.username,
-        if saved.services.is_empty() {
-            "none yet".to_string()
-        } else {
-            saved.services.join(", ")
-        }
+        list_or(&saved.services, "none yet")
     ))
 }
 
@@ -453,11 +301,7 @@ async fn show(paths: &TenantPaths, name: String, json: bool) -> anyhow::Result<(
         v.last_seen,
         v.username,
         v.client_sha256,
-        if v.services.is_empty() {
-            "-".to_string()
-        } else {
-            v.services.join(", ")
-        }
+        list_or(&v.services, "-")
     ))
 }
 
@@ -540,11 +384,7 @@ async fn join(
             saved.name,
             saved.thumbprint,
             saved.username,
-            if saved.services.is_empty() {
-                "none yet".to_string()
-            } else {
-                saved.services.join(", ")
-            }
+            list_or(&saved.services, "none yet")
         ),
     )
 }
@@ -561,11 +401,7 @@ async fn check(paths: &TenantPaths, name: String, json: bool) -> anyhow::Result<
         cloudgate_addr::endpoint(&report.address, report.port),
         report.thumbprint,
         report.username,
-        if report.services.is_empty() {
-            "none".to_string()
-        } else {
-            report.services.join(", ")
-        }
+        list_or(&report.services, "none")
     ))
 }
 

@@ -32,6 +32,7 @@ mod server;
 mod state;
 mod throttle;
 pub mod tls;
+mod tunnel;
 
 pub use config::GatewayConfig;
 pub use error::GatewayError;
