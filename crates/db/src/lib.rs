@@ -15,6 +15,7 @@ mod error;
 mod provider;
 mod records;
 mod repo;
+mod shared;
 mod sqlite;
 mod stamp;
 

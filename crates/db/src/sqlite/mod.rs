@@ -1,10 +1,6 @@
 //! SQLite, the embedded default: one file in the data directory, nothing to run or configure.
 
-mod enrollment;
-mod join_tokens;
 mod schema;
-mod state;
-mod tenants;
 
 use std::path::Path;
 use std::str::FromStr as _;
@@ -12,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Row as _, Sqlite, Transaction};
 
 pub use schema::sqlite_schema_status;
 
@@ -223,6 +219,50 @@ impl SqliteSpRepository {
             .map_err(|e| self.sql(e))?;
         tx.commit().await.map_err(|e| self.sql(e))
     }
+}
+
+impl SqliteSpRepository {
+    /// A time as SQLite stores it: RFC 3339 text.
+    fn stamp(&self, t: time::OffsetDateTime) -> String {
+        crate::stamp::to_text(t)
+    }
+
+    /// A stored time read back.
+    fn time_of(
+        &self,
+        r: &sqlx::sqlite::SqliteRow,
+        column: &str,
+    ) -> Result<time::OffsetDateTime, DbError> {
+        let text: String = r.try_get(column).map_err(|e| self.sql(e))?;
+        crate::stamp::from_text(&self.path, column, &text)
+    }
+
+    /// A stored time that may be absent, read back.
+    fn optional_time_of(
+        &self,
+        r: &sqlx::sqlite::SqliteRow,
+        column: &str,
+    ) -> Result<Option<time::OffsetDateTime>, DbError> {
+        let text: Option<String> = r.try_get(column).map_err(|e| self.sql(e))?;
+        crate::stamp::from_optional_text(&self.path, column, text)
+    }
+}
+
+mod repository {
+    use async_trait::async_trait;
+    use sqlx::Row as _;
+    use time::OffsetDateTime;
+
+    use super::SqliteSpRepository;
+    use crate::repo::token_refusal;
+    use crate::stamp::now;
+    use crate::{
+        ClientCertRecord, DbError, EnrollmentRepository, GatewayState, JoinTokenRecord,
+        JoinTokenRepository, ServiceRecord, ServiceRepository, StateRepository, TenantRecord,
+        TenantRepository, TokenRefusal,
+    };
+
+    crate::shared::impl_sp_repository!(SqliteSpRepository, sqlx::Sqlite);
 }
 
 impl SpRepository for SqliteSpRepository {

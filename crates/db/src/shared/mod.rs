@@ -1,0 +1,25 @@
+//! The SP repository's SQL, written once for SQLite and PostgreSQL: each file is a macro that
+//! expands to trait implementations for one repository type. The SQL is the dialect both share
+//! (`$n` placeholders); what differs (transactions, errors, how times are stored) is asked of
+//! the repository through methods of the same name.
+
+mod enrollment;
+mod join_tokens;
+mod state;
+mod tenants;
+
+pub(crate) use enrollment::impl_enrollment;
+pub(crate) use join_tokens::impl_join_tokens;
+pub(crate) use state::impl_state;
+pub(crate) use tenants::impl_tenants;
+
+/// Expands every SP repository trait for `$repo` over the sqlx database `$db`.
+macro_rules! impl_sp_repository {
+    ($repo:ty, $db:ty) => {
+        $crate::shared::impl_tenants!($repo, $db);
+        $crate::shared::impl_enrollment!($repo, $db);
+        $crate::shared::impl_join_tokens!($repo, $db);
+        $crate::shared::impl_state!($repo, $db);
+    };
+}
+pub(crate) use impl_sp_repository;
