@@ -32,6 +32,24 @@ pub enum DbError {
         /// The driver's error.
         source: sqlx::Error,
     },
+    /// The database server could not be reached (or refused the connection).
+    #[error(
+        "cannot reach the database at {path}: {source}; check the URL (--database or CLOUDGATE_DATABASE_URL) and that the server runs and accepts this host"
+    )]
+    Unreachable {
+        /// The server, without its password.
+        path: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// A database URL that cannot be used.
+    #[error("invalid database URL {url}: {reason}")]
+    BadUrl {
+        /// The URL, without its password.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// A migration failed.
     #[error("database {path}: applying the schema migrations failed: {source}")]
     Migrate {
@@ -166,7 +184,8 @@ impl Classify for DbError {
             | DbError::ClientCertTaken
             | DbError::AmbiguousToken(_) => ErrorKind::Conflict,
             DbError::Locked { .. } | DbError::DiskFull { .. } => ErrorKind::Unavailable,
-            DbError::SchemaNewer { .. } => ErrorKind::Unavailable,
+            DbError::SchemaNewer { .. } | DbError::Unreachable { .. } => ErrorKind::Unavailable,
+            DbError::BadUrl { .. } => ErrorKind::Usage,
             DbError::NotRegularFile { .. } | DbError::Corrupt { .. } => ErrorKind::Io,
             DbError::Sql { .. } | DbError::Migrate { .. } => ErrorKind::Io,
         }
@@ -178,6 +197,7 @@ impl Classify for DbError {
             DbError::Locked { .. } => "locked",
             DbError::DiskFull { .. } => "disk_full",
             DbError::SchemaNewer { .. } => "schema_newer",
+            DbError::Unreachable { .. } => "unreachable",
             DbError::NotRegularFile { .. } | DbError::Corrupt { .. } => "corrupt",
             DbError::Sql { .. } | DbError::Migrate { .. } => "runtime",
             _ => self.kind().name(),

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod postgres;
 mod provider;
 mod records;
 mod repo;
@@ -20,6 +21,7 @@ mod sqlite;
 mod stamp;
 
 pub use error::DbError;
+pub use postgres::{PgSpRepository, redact_url};
 pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 pub use records::{
     ClientCertRecord, GatewayState, JoinTokenRecord, Migration, SchemaStatus, ServiceRecord,

@@ -8,6 +8,9 @@ mod join_tokens;
 mod state;
 mod tenants;
 
+#[cfg(test)]
+pub(crate) mod suite;
+
 pub(crate) use enrollment::impl_enrollment;
 pub(crate) use join_tokens::impl_join_tokens;
 pub(crate) use state::impl_state;

@@ -1,0 +1,206 @@
+//! The SP repository's behaviour, run against every implementation: SQLite always, PostgreSQL
+//! where a server is given (`CLOUDGATE_TEST_DATABASE_URL`).
+
+use crate::stamp::now;
+use crate::*;
+
+/// Everything below, in order.
+pub(crate) async fn all(db: &dyn SpRepository) {
+    join_tokens(db).await;
+    confirmations(db).await;
+    tenants_services_and_certs(db).await;
+    prune(db).await;
+}
+
+/// Join tokens: redeemed once, refused with their reason, gone with their tenant.
+pub(crate) async fn join_tokens(db: &dyn SpRepository) {
+    db.add_tenant("acme", "", "hash").await.unwrap();
+    let token = |id: &str, expires: time::OffsetDateTime, uses: i64| JoinTokenRecord {
+        id: id.into(),
+        tenant: "acme".into(),
+        secret_sha256: "aa".repeat(32),
+        label: String::new(),
+        created_by: "root".into(),
+        created_at: now(),
+        expires_at: expires,
+        uses_left: uses,
+        revoked_at: None,
+    };
+    db.add_join_token(&token(
+        "t1",
+        time::macros::datetime!(2999-01-01 00:00 UTC),
+        1,
+    ))
+    .await
+    .unwrap();
+    db.add_join_token(&token(
+        "t2",
+        time::macros::datetime!(2000-01-01 00:00 UTC),
+        1,
+    ))
+    .await
+    .unwrap();
+    let good = "aa".repeat(32);
+    let v = db.version().await.unwrap();
+    assert_eq!(
+        db.enroll_with_token("t1", &"bb".repeat(32), "M1", &[1], None)
+            .await
+            .unwrap(),
+        Err(TokenRefusal::Unknown),
+        "a wrong secret is an unknown token"
+    );
+    assert_eq!(
+        db.enroll_with_token("t1", &good, "M1", &[1], Some("laptop"))
+            .await
+            .unwrap(),
+        Ok("acme".to_string())
+    );
+    assert!(db.version().await.unwrap() > v, "the gateway reloads");
+    assert_eq!(
+        db.client_certs("acme").await.unwrap()[0].label.as_deref(),
+        Some("laptop")
+    );
+    assert_eq!(
+        db.enroll_with_token("t1", &good, "M2", &[2], None)
+            .await
+            .unwrap(),
+        Err(TokenRefusal::UsedUp)
+    );
+    assert_eq!(
+        db.enroll_with_token("t2", &good, "M2", &[2], None)
+            .await
+            .unwrap(),
+        Err(TokenRefusal::Expired)
+    );
+    db.add_join_token(&token(
+        "t3abcdef0",
+        time::macros::datetime!(2999-01-01 00:00 UTC),
+        5,
+    ))
+    .await
+    .unwrap();
+    db.revoke_join_token("t3abcdef").await.unwrap();
+    assert_eq!(
+        db.enroll_with_token("t3abcdef0", &good, "M2", &[2], None)
+            .await
+            .unwrap(),
+        Err(TokenRefusal::Revoked)
+    );
+    assert_eq!(
+        db.client_certs("acme").await.unwrap().len(),
+        1,
+        "nothing bound on refusal"
+    );
+    db.remove_tenant("acme").await.unwrap();
+    assert!(
+        db.join_tokens(None).await.unwrap().is_empty(),
+        "tokens go with their tenant"
+    );
+}
+
+/// A machine's confirmation of the SP certificate it trusts.
+pub(crate) async fn confirmations(db: &dyn SpRepository) {
+    db.add_tenant("acme", "", "hash").await.unwrap();
+    db.bind_client_cert("acme", "M1", &[1], Some("host-1"))
+        .await
+        .unwrap();
+    db.confirm_client_cert("M1", "CUR", Some("NEXT"))
+        .await
+        .unwrap();
+    let all = db.all_client_certs().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].confirmed_sha256.as_deref(), Some("CUR"));
+    assert_eq!(all[0].successor_sha256.as_deref(), Some("NEXT"));
+    assert!(all[0].confirmed_at.is_some() && all[0].last_seen.is_some());
+    assert_eq!(db.client_certs("acme").await.unwrap(), all);
+    db.remove_tenant("acme").await.unwrap();
+}
+
+/// Tenants, services and enrolled certificates, with their refusals.
+pub(crate) async fn tenants_services_and_certs(db: &dyn SpRepository) {
+    let v0 = db.version().await.unwrap();
+    db.add_tenant("acme", "Acme Corp", "hash").await.unwrap();
+    assert!(matches!(
+        db.add_tenant("acme", "", "h").await,
+        Err(DbError::TenantExists(_))
+    ));
+    db.add_service("acme", "repo", "127.0.0.1:9000")
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.add_service("acme", "repo", "x:1").await,
+        Err(DbError::ServiceExists { .. })
+    ));
+    assert!(matches!(
+        db.add_service("nobody", "repo", "x:1").await,
+        Err(DbError::NoSuchTenant(_))
+    ));
+    db.bind_client_cert("acme", "AB", b"der", None)
+        .await
+        .unwrap();
+    db.bind_client_cert("acme", "AB", b"der", None)
+        .await
+        .unwrap();
+    db.add_tenant("other", "", "h").await.unwrap();
+    assert!(matches!(
+        db.bind_client_cert("other", "AB", b"der", None).await,
+        Err(DbError::ClientCertTaken)
+    ));
+    db.touch_client_cert("AB").await.unwrap();
+    assert!(
+        db.client_certs("acme").await.unwrap()[0]
+            .last_seen
+            .is_some()
+    );
+    let state = db.gateway_state().await.unwrap();
+    assert_eq!(
+        state.client_certs.get("AB").map(String::as_str),
+        Some("acme")
+    );
+    assert_eq!(
+        state
+            .services
+            .get(&("acme".into(), "repo".into()))
+            .map(String::as_str),
+        Some("127.0.0.1:9000")
+    );
+    assert!(state.version > v0);
+    db.set_enabled("acme", false).await.unwrap();
+    assert!(!db.tenant("acme").await.unwrap().enabled);
+    db.revoke_client_cert("acme", "AB").await.unwrap();
+    assert!(matches!(
+        db.revoke_client_cert("acme", "AB").await,
+        Err(DbError::NoSuchClientCert { .. })
+    ));
+    db.remove_tenant("acme").await.unwrap();
+    assert!(db.services("acme").await.is_err());
+    assert!(matches!(
+        db.remove_tenant("acme").await,
+        Err(DbError::NoSuchTenant(_))
+    ));
+}
+
+/// Pruning removes machines quiet since the cutoff, and only those.
+pub(crate) async fn prune(db: &dyn SpRepository) {
+    db.add_tenant("prune", "", "h").await.unwrap();
+    db.bind_client_cert("prune", "P1", b"1", None)
+        .await
+        .unwrap();
+    db.bind_client_cert("prune", "P2", b"2", None)
+        .await
+        .unwrap();
+    let past = now() - time::Duration::days(30);
+    assert!(
+        db.prune_client_certs("prune", past)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(db.client_certs("prune").await.unwrap().len(), 2);
+    let future = now() + time::Duration::days(1);
+    assert_eq!(
+        db.prune_client_certs("prune", future).await.unwrap().len(),
+        2
+    );
+    assert!(db.client_certs("prune").await.unwrap().is_empty());
+}
