@@ -12,6 +12,7 @@ use crate::exit::usage;
 pub struct Context {
     pub layout: Layout,
     admin_group: Option<String>,
+    database: Option<String>,
 }
 
 impl Context {
@@ -28,6 +29,7 @@ impl Context {
         Ok(Context {
             layout: Layout::new(data_dir),
             admin_group: global.admin_group.clone(),
+            database: checked_database_flag(global.database.as_deref())?,
         })
     }
 
@@ -42,10 +44,21 @@ impl Context {
         Ok(CertStore::new(self.layout.clone(), self.ownership()?))
     }
 
-    /// The SP database, created with the store's owner and mode if missing.
+    /// The SP database: the PostgreSQL server given by --database, CLOUDGATE_DATABASE_URL or
+    /// `database` in the gateway configuration, else SQLite in the data directory (created with
+    /// the store's owner and mode if missing).
     pub async fn sp_db(&self) -> anyhow::Result<cloudgate_db::SharedRepository> {
         let own = self.ownership()?;
-        Ok(cloudgate_sp::repository::open(&self.layout, &own).await?)
+        let url = self.database_url()?;
+        Ok(cloudgate_sp::repository::open(&self.layout, &own, url.as_deref()).await?)
+    }
+
+    /// The configured database server's URL, if the SP database is on one.
+    pub fn database_url(&self) -> anyhow::Result<Option<String>> {
+        if let Some(url) = &self.database {
+            return Ok(Some(url.clone()));
+        }
+        Ok(crate::public_address::file_config(self)?.and_then(|c| c.database))
     }
 
     /// The store, for commands that only read: they create nothing, so the admin group is only
@@ -56,4 +69,19 @@ impl Context {
             FileOwnership::resolve_for_reading(self.admin_group.as_deref()),
         )
     }
+}
+
+/// A database URL from the command line must not carry a password: command lines are visible
+/// to every user of the machine (`ps`). The same URL from CLOUDGATE_DATABASE_URL is fine.
+fn checked_database_flag(url: Option<&str>) -> anyhow::Result<Option<String>> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let from_env = std::env::var("CLOUDGATE_DATABASE_URL").is_ok_and(|v| v == url);
+    if !from_env && cloudgate_db::redact_url(url) != url {
+        return Err(usage(
+            "--database carries a password, which other users can read on the command line; put the URL in CLOUDGATE_DATABASE_URL or `database` in DATA_DIR/gateway.toml, or the password in ~/.pgpass",
+        ));
+    }
+    Ok(Some(url.to_string()))
 }

@@ -22,8 +22,8 @@ fn config_text(path: &Path) -> anyhow::Result<Option<String>> {
     Ok(Some(text))
 }
 
-/// The configured public address, if any.
-pub fn configured(ctx: &Context) -> anyhow::Result<Option<HostPort>> {
+/// The gateway configuration file's settings, if there is a file.
+pub fn file_config(ctx: &Context) -> anyhow::Result<Option<GatewayConfig>> {
     let path = ctx.layout.gateway_config();
     let Some(text) = config_text(&path)? else {
         return Ok(None);
@@ -31,7 +31,12 @@ pub fn configured(ctx: &Context) -> anyhow::Result<Option<HostPort>> {
     let config = GatewayConfig::default()
         .merge_toml(&text)
         .map_err(|e| usage(format!("{}: {e}", path.display())))?;
-    Ok(config.public_address)
+    Ok(Some(config))
+}
+
+/// The configured public address, if any.
+pub fn configured(ctx: &Context) -> anyhow::Result<Option<HostPort>> {
+    Ok(file_config(ctx)?.and_then(|c| c.public_address))
 }
 
 /// This host's fully qualified name, as `hostname --fqdn` tells it, else its host name: what a

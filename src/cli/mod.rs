@@ -52,6 +52,18 @@ pub struct GlobalArgs {
         value_name = "NAME"
     )]
     pub admin_group: Option<String>,
+    /// The SP database, when it is a PostgreSQL server rather than DATA_DIR/sp.db:
+    /// postgres://USER@HOST/DB (the password in CLOUDGATE_DATABASE_URL, ~/.pgpass or
+    /// `database` in DATA_DIR/gateway.toml, never on the command line)
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "CLOUDGATE_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database: Option<String>,
     /// More log output on stderr (-v info, -vv debug); CLOUDGATE_LOG overrides
     #[arg(short, long, global = true, hide = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -67,12 +79,15 @@ Global options (every command takes them):
                        else $XDG_DATA_HOME/cloudgate or ~/.local/share/cloudgate]
   --admin-group NAME   Group whose members may read private keys [env: CLOUDGATE_ADMIN_GROUP]
                        [default: group `cloudgate` if it exists, else root's group]
+  --database URL       The SP database on a PostgreSQL server, postgres://USER@HOST/DB
+                       [env: CLOUDGATE_DATABASE_URL] [default: `database` in DATA_DIR/gateway.toml,
+                       else SQLite in DATA_DIR/sp.db]; a password goes in the environment variable,
+                       ~/.pgpass or the file, never on the command line
   -v, --verbose        More log output on stderr (-v info, -vv debug); CLOUDGATE_LOG overrides
   --log-format FORMAT  Log format on stderr: text or json [env: CLOUDGATE_LOG_FORMAT]";
 
 /// The one line each subcommand's `--help` has instead of the global options.
-const GLOBAL_OPTIONS_POINTER: &str =
-    "Global options (--data-dir, --admin-group, -v, --log-format): see `cloudgate --help`.";
+const GLOBAL_OPTIONS_POINTER: &str = "Global options (--data-dir, --admin-group, --database, -v, --log-format): see `cloudgate --help`.";
 
 /// The grammar as parsed and shown: the global options listed once at the top and pointed to
 /// from every subcommand.

@@ -1,6 +1,6 @@
 //! `cloudgate sp db status|migrate`.
 
-use cloudgate_db::{SchemaStatus, sqlite_schema_status};
+use cloudgate_db::{SchemaStatus, pg_schema_status, sqlite_schema_status};
 use serde::Serialize;
 
 use crate::cli::DbCommand;
@@ -68,12 +68,22 @@ fn text(v: &StatusView) -> String {
     out
 }
 
+/// The schema status of the configured database; `None` when the SQLite file does not exist.
+async fn schema_status(ctx: &Context) -> anyhow::Result<Option<SchemaStatus>> {
+    Ok(match ctx.database_url()? {
+        Some(url) => Some(pg_schema_status(&url).await?),
+        None => sqlite_schema_status(&ctx.layout.sp_database()).await?,
+    })
+}
+
 pub async fn run(ctx: &Context, cmd: DbCommand) -> anyhow::Result<()> {
-    let path = ctx.layout.sp_database();
-    let location = path.display().to_string();
+    let location = match ctx.database_url()? {
+        Some(url) => cloudgate_db::redact_url(&url),
+        None => ctx.layout.sp_database().display().to_string(),
+    };
     match cmd {
         DbCommand::Status { json } => {
-            let status = sqlite_schema_status(&path).await?;
+            let status = schema_status(ctx).await?;
             if let Some(newest) = status.as_ref().and_then(|s| s.unknown.iter().max()) {
                 return Err(cloudgate_db::DbError::SchemaNewer {
                     path: location,
@@ -85,9 +95,9 @@ pub async fn run(ctx: &Context, cmd: DbCommand) -> anyhow::Result<()> {
             report(json, &v, &text(&v))
         }
         DbCommand::Migrate { json } => {
-            let before = sqlite_schema_status(&path).await?;
+            let before = schema_status(ctx).await?;
             ctx.sp_db().await?;
-            let after = sqlite_schema_status(&path).await?;
+            let after = schema_status(ctx).await?;
             let applied = after.as_ref().map_or(0, |a| {
                 a.applied
                     .len()

@@ -62,7 +62,7 @@ fn service_provider(dir: &Scratch, licensee: &str) -> anyhow::Result<CertStore> 
 }
 
 async fn sp_db(store: &CertStore) -> anyhow::Result<SharedRepository> {
-    Ok(cloudgate_sp::repository::open(store.layout(), store.ownership()).await?)
+    Ok(cloudgate_sp::repository::open(store.layout(), store.ownership(), None).await?)
 }
 
 /// Starts a gateway on `listen`; returns its address and a handle that stops it.

@@ -18,6 +18,7 @@ mod json_output;
 mod license;
 mod openssl;
 mod permissions;
+mod postgres;
 mod secrets;
 mod tables;
 mod tenant_cli;

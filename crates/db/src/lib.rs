@@ -21,7 +21,7 @@ mod sqlite;
 mod stamp;
 
 pub use error::DbError;
-pub use postgres::{PgSpRepository, redact_url};
+pub use postgres::{PgSpRepository, pg_schema_status, redact_url};
 pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 pub use records::{
     ClientCertRecord, GatewayState, JoinTokenRecord, Migration, SchemaStatus, ServiceRecord,

@@ -168,6 +168,38 @@ mod repository {
     crate::shared::impl_sp_repository!(PgSpRepository, sqlx::Postgres);
 }
 
+/// The schema of the database at `url`, read without migrating it.
+pub async fn pg_schema_status(url: &str) -> Result<crate::SchemaStatus, DbError> {
+    let path = redact_url(url);
+    let options = PgConnectOptions::from_str(url).map_err(|e| DbError::BadUrl {
+        url: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| classify(&path, e))?;
+    let tracked: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| classify(&path, e))?;
+    let applied: Vec<(i64, String)> = if tracked {
+        sqlx::query_as(
+            "SELECT version, description FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| classify(&path, e))?
+    } else {
+        Vec::new()
+    };
+    let _ = conn.close().await;
+    let known = PG_MIGRATIONS
+        .iter()
+        .map(|m| (m.version, m.description.to_string()))
+        .collect();
+    Ok(crate::SchemaStatus::new(path, "postgres", applied, known))
+}
+
 impl SpRepository for PgSpRepository {
     fn location(&self) -> &str {
         &self.path

@@ -18,6 +18,9 @@ pub struct GatewayConfig {
     /// The address tenants reach this gateway at (a DNS name, usually), printed in the commands
     /// the SP sends its tenants; `None` until configured.
     pub public_address: Option<cloudgate_addr::HostPort>,
+    /// The SP database's URL (`database` in the file), when it is a server rather than the
+    /// embedded SQLite file.
+    pub database: Option<String>,
     /// Most connections open at once (handshakes, requests and tunnels); more are closed at once.
     pub max_connections: usize,
     /// Most connections open at once from one source address.
@@ -52,6 +55,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             listen: SocketAddr::new(cloudgate_addr::ANY_DUAL_STACK, DEFAULT_PORT),
             public_address: None,
+            database: None,
             max_connections: 4096,
             max_connections_per_address: 256,
             handshake_timeout: Duration::from_secs(10),
@@ -75,6 +79,7 @@ impl Default for GatewayConfig {
 struct ConfigFile {
     listen: Option<String>,
     public_address: Option<String>,
+    database: Option<String>,
     max_connections: Option<usize>,
     max_connections_per_address: Option<usize>,
     handshake_timeout_secs: Option<u64>,
@@ -123,6 +128,9 @@ impl GatewayConfig {
         }
         if let Some(a) = f.public_address {
             self.public_address = Some(parse_public_address(&a)?);
+        }
+        if let Some(d) = f.database {
+            self.database = Some(d);
         }
         if let Some(n) = f.max_connections {
             if n == 0 {

@@ -3,16 +3,23 @@
 
 use std::sync::Arc;
 
-use cloudgate_db::{SharedRepository, SqliteSpRepository};
+use cloudgate_db::{PgSpRepository, SharedRepository, SqliteSpRepository};
 use cloudgate_store::fsio::{self, FileSpec};
 use cloudgate_store::{FileOwnership, Layout, StoreError};
 
 use crate::SpError;
 
-/// Opens the SP database of a data directory: SQLite in `sp.db`, created first (with the data
-/// directory if needed) with the store's owner, group and mode, so SQLite never creates it
-/// with the process's umask.
-pub async fn open(layout: &Layout, own: &FileOwnership) -> Result<SharedRepository, SpError> {
+/// Opens the SP database: the PostgreSQL server at `server` when one is configured, else SQLite
+/// in the data directory's `sp.db`, created first (with the data directory if needed) with the
+/// store's owner, group and mode, so SQLite never creates it with the process's umask.
+pub async fn open(
+    layout: &Layout,
+    own: &FileOwnership,
+    server: Option<&str>,
+) -> Result<SharedRepository, SpError> {
+    if let Some(url) = server {
+        return Ok(Arc::new(PgSpRepository::connect(url).await?));
+    }
     let path = layout.sp_database();
     if !path.exists() {
         fsio::ensure_private_dir(layout.data_dir(), own)?;
@@ -38,14 +45,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path().join("data"));
         let own = FileOwnership::resolve(None).unwrap();
-        let db = open(&layout, &own).await.unwrap();
+        let db = open(&layout, &own, None).await.unwrap();
         db.add_tenant("acme", "", "h").await.unwrap();
         let mode = std::fs::metadata(layout.sp_database())
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o007, 0, "no access for others: {mode:o}");
-        let again = open(&layout, &own).await.unwrap();
+        let again = open(&layout, &own, None).await.unwrap();
         assert_eq!(again.tenants().await.unwrap().len(), 1);
     }
 }
