@@ -11,7 +11,26 @@ pub enum GatewayCommand {
         after_help = "Settings come from the defaults, then --config FILE or DATA_DIR/gateway.toml (TOML; see \
 dist/gateway.toml), then the flags. With no certificate applied, the first start generates and applies one and logs its thumbprint."
     )]
-    Run(GatewayRunArgs),
+    Run(Box<GatewayRunArgs>),
+    /// List the gateways of the fleet, up or down by their heartbeat
+    #[command(
+        after_help = "Every running gateway records itself in the SP database and heartbeats every 2 seconds; one not heard \
+from for 10 seconds is down. With one SQLite database that is the gateways of this host; with PostgreSQL \
+(--database) the whole fleet."
+    )]
+    List {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a gateway that is gone for good (one that runs again records itself again)
+    Forget {
+        /// Its id, as `sp gateway list` shows it
+        id: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Show or set the address tenants reach the gateway at (`public_address` in DATA_DIR/gateway.toml)
     #[command(
         after_help = "The address is printed in the `cloudgate tenant provider add` command that the wizard, \
@@ -32,6 +51,18 @@ pub struct GatewayRunArgs {
     /// Address to listen on: PORT, ADDR:PORT or [IPv6]:PORT [default: [::]:6180, IPv6 and IPv4]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
+    /// The address tenants reach this gateway at, HOST[:PORT] (behind NAT it differs from
+    /// --listen) [default: public_address in the configuration, else this host's name and the
+    /// listen port]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub public_address: Option<String>,
+    /// This gateway's id in the fleet [default: HOSTNAME:PORT]
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// The pool of gateways it serves (tenants are put in pools with `sp tenant set --pool`)
+    /// [default: default]
+    #[arg(long, value_name = "POOL")]
+    pub pool: Option<String>,
     /// Configuration file (TOML) [default: DATA_DIR/gateway.toml when it exists]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -47,7 +78,7 @@ pub struct GatewayRunArgs {
     /// Seconds a tunnel may stay idle [default: 300]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub idle_timeout: Option<u64>,
-    /// Seconds between checks for a new certificate or changed tenants [default: 2]
+    /// Seconds between checks for a new certificate or changed tenants [default: 1]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub reload_interval: Option<u64>,
     /// Renew the applied certificate (same key) and apply it this many days before it expires

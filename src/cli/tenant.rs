@@ -55,6 +55,22 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a tenant's settings: the pool of gateways its machines use
+    #[command(
+        after_help = "Examples:\n  cloudgate sp tenant set acme --pool eu\n  cloudgate sp tenant set acme --failover-outside-pool true\n\nA tenant's machines are told the live gateways of its pool (`sp gateway run --pool`) and fail over among them; with --failover-outside-pool true, also to other pools' gateways when none of its own answers."
+    )]
+    Set {
+        name: String,
+        /// The pool of gateways (`default` until set)
+        #[arg(long, value_name = "POOL")]
+        pool: Option<String>,
+        /// Whether its machines may fail over to gateways of other pools
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        failover_outside_pool: Option<bool>,
+        /// Print the tenant as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a tenant with its services and client certificates
     Remove {
         name: String,

@@ -1,10 +1,13 @@
 //! `cloudgate sp db status|migrate`.
 
+use cloudgate_db::DbError;
+use cloudgate_db::prelude::*;
 use cloudgate_db::{SchemaStatus, pg_schema_status, sqlite_schema_status};
 use serde::Serialize;
 
 use crate::cli::DbCommand;
 use crate::context::Context;
+use crate::exit::usage;
 use crate::render::report;
 
 /// What `status` and `migrate` report.
@@ -94,6 +97,7 @@ pub async fn run(ctx: &Context, cmd: DbCommand) -> anyhow::Result<()> {
             let v = view(location, status.as_ref());
             report(json, &v, &text(&v))
         }
+        DbCommand::ImportSqlite { file, json } => import_sqlite(ctx, &file, json).await,
         DbCommand::Migrate { json } => {
             let before = schema_status(ctx).await?;
             ctx.sp_db().await?;
@@ -109,4 +113,61 @@ pub async fn run(ctx: &Context, cmd: DbCommand) -> anyhow::Result<()> {
             report(json, &v, &t)
         }
     }
+}
+
+/// What `import-sqlite` moved.
+#[derive(Serialize)]
+struct ImportView {
+    from: String,
+    to: String,
+    tenants: usize,
+    services: usize,
+    client_certificates: usize,
+    join_tokens: usize,
+}
+
+/// `sp db import-sqlite FILE`: the whole SQLite database into the configured PostgreSQL one.
+async fn import_sqlite(ctx: &Context, file: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let Some(url) = ctx.database_url()? else {
+        return Err(usage(
+            "import-sqlite moves into PostgreSQL: name the server with --database, CLOUDGATE_DATABASE_URL or `database` in gateway.toml",
+        ));
+    };
+    let meta = std::fs::metadata(file).map_err(|e| {
+        usage(format!(
+            "{}: {e}; give the SQLite SP database (DATA_DIR/sp.db)",
+            file.display()
+        ))
+    })?;
+    if !meta.is_file() || meta.len() == 0 {
+        return Err(usage(format!(
+            "{} is not an SP database (not a file, or empty)",
+            file.display()
+        )));
+    }
+    let source = cloudgate_db::SqliteSpRepository::open(file)
+        .await
+        .map_err(|e| match e {
+            DbError::Sql { .. } | DbError::Corrupt { .. } | DbError::Migrate { .. } => usage(
+                format!("{} is not a cloudgate SP database: {e}", file.display()),
+            ),
+            e => anyhow::Error::new(e).context(format!("reading {}", file.display())),
+        })?;
+    let dump = source.dump().await?;
+    let target = cloudgate_db::PgSpRepository::connect(&url).await?;
+    target.import(&dump).await?;
+    let v = ImportView {
+        from: file.display().to_string(),
+        to: target.location().to_string(),
+        tenants: dump.tenants.len(),
+        services: dump.services.len(),
+        client_certificates: dump.client_certs.len(),
+        join_tokens: dump.join_tokens.len(),
+    };
+    let text = format!(
+        "Moved {} tenant(s), {} service(s), {} enrolled machine(s) and {} join token(s) from {} into {}.\n\
+Point every gateway at the new database (`database` in gateway.toml or CLOUDGATE_DATABASE_URL) and restart it.\n",
+        v.tenants, v.services, v.client_certificates, v.join_tokens, v.from, v.to
+    );
+    report(json, &v, &text)
 }

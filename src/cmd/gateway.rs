@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cloudgate_gateway::config::parse_listen;
+use cloudgate_gateway::config::{check_fleet_name, parse_listen, parse_public_address};
 use cloudgate_gateway::{Gateway, GatewayConfig, SharedState};
 
 use crate::cli::GatewayRunArgs;
@@ -28,6 +28,18 @@ fn config(ctx: &Context, args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig>
     }
     if let Some(l) = &args.listen {
         config.listen = parse_listen(l).map_err(|e| usage(e.to_string()))?;
+    }
+    if let Some(a) = &args.public_address {
+        config.public_address =
+            Some(parse_public_address(a).map_err(|e| usage(format!("--public-address: {e}")))?);
+    }
+    if let Some(id) = &args.id {
+        check_fleet_name("id", id).map_err(|e| usage(format!("--id: {e}")))?;
+        config.id = Some(id.clone());
+    }
+    if let Some(pool) = &args.pool {
+        check_fleet_name("pool", pool).map_err(|e| usage(format!("--pool: {e}")))?;
+        config.pool = pool.clone();
     }
     if let Some(n) = args.max_connections {
         config.max_connections = n as usize;
@@ -56,7 +68,7 @@ fn config(ctx: &Context, args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig>
     Ok(config)
 }
 
-pub async fn run(ctx: &Context, args: GatewayRunArgs) -> anyhow::Result<()> {
+pub async fn run(ctx: &Context, args: Box<GatewayRunArgs>) -> anyhow::Result<()> {
     let config = config(ctx, &args)?;
     let store = ctx.store_for_write()?;
     let db = ctx.sp_db().await?;

@@ -4,6 +4,7 @@ mod cert;
 mod db;
 mod demo;
 mod export;
+mod fleet;
 mod gateway;
 pub mod generate;
 pub mod import;
@@ -53,6 +54,12 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
                 SpCommand::Db(cmd) => runtime()?.block_on(db::run(&ctx, cmd)),
                 SpCommand::Gateway(GatewayCommand::Run(run_args)) => {
                     runtime()?.block_on(gateway::run(&ctx, run_args))
+                }
+                SpCommand::Gateway(GatewayCommand::List { json }) => {
+                    runtime()?.block_on(fleet::list(&ctx, json))
+                }
+                SpCommand::Gateway(GatewayCommand::Forget { id, json }) => {
+                    runtime()?.block_on(fleet::forget(&ctx, &id, json))
                 }
                 SpCommand::Gateway(GatewayCommand::Address { address, json }) => {
                     gateway::address(&ctx, address, json)

@@ -55,6 +55,9 @@ struct ProviderView {
     username: String,
     client_sha256: String,
     services: Vec<String>,
+    /// The provider's gateways as they last told this machine, least loaded first; `check`
+    /// and `tunnel` try them before `address`.
+    gateways: Vec<String>,
 }
 
 fn view(p: &PinnedProvider) -> ProviderView {
@@ -79,6 +82,7 @@ fn view(p: &PinnedProvider) -> ProviderView {
         username: p.username.clone(),
         client_sha256: client,
         services: p.services.clone(),
+        gateways: p.gateways.clone(),
     }
 }
 
@@ -283,7 +287,7 @@ async fn show(paths: &TenantPaths, name: String, json: bool) -> anyhow::Result<(
         return print_json(&v);
     }
     print_text(&format!(
-        "Provider: {}\nGateway: {}:{}\nDescription: {}\nTrust: {}\nThumbprint: {}\nSHA-256: {}\nPublic key pin: {}\nExpires: {}\nFirst seen: {}\nLast seen: {}\nUser name: {}\nClient certificate SHA-256: {}\nServices: {}\n",
+        "Provider: {}\nGateway: {}:{}\nDescription: {}\nTrust: {}\nThumbprint: {}\nSHA-256: {}\nPublic key pin: {}\nExpires: {}\nFirst seen: {}\nLast seen: {}\nUser name: {}\nClient certificate SHA-256: {}\nServices: {}\nGateways: {}\n",
         v.name,
         v.address,
         v.port,
@@ -301,7 +305,15 @@ async fn show(paths: &TenantPaths, name: String, json: bool) -> anyhow::Result<(
         v.last_seen,
         v.username,
         v.client_sha256,
-        list_or(&v.services, "-")
+        list_or(&v.services, "-"),
+        if v.gateways.is_empty() {
+            "the address above (the provider has told of no other)".to_string()
+        } else {
+            format!(
+                "{} (tried in this order, then the address above)",
+                v.gateways.join(", ")
+            )
+        }
     ))
 }
 
@@ -322,7 +334,7 @@ async fn refresh(
     }
     let probe = loud(cloudgate_tenant::probe(&p.address, p.port, false).await)?;
     if probe.cert.fingerprints.sha256_hex() == p.sha256 && !p.compromised {
-        db.seen(&name, &p.services).await?;
+        db.seen(&name, &p.services, None).await?;
         return report(
             json,
             &Refreshed {

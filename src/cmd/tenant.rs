@@ -17,6 +17,10 @@ struct TenantView {
     description: String,
     enabled: bool,
     created_at: String,
+    /// The pool of gateways its machines use.
+    pool: String,
+    /// Whether its machines may fail over to gateways of other pools.
+    failover_outside_pool: bool,
     services: Vec<ServiceView>,
     client_certificates: Vec<ClientCertView>,
     /// Its join tokens (never their secrets).
@@ -74,6 +78,8 @@ async fn view(
         description: t.description,
         enabled: t.enabled,
         created_at: format_rfc3339(t.created_at),
+        pool: t.pool,
+        failover_outside_pool: t.failover_outside_pool,
         services: services
             .into_iter()
             .map(|s| ServiceView {
@@ -125,7 +131,7 @@ fn view_text(v: &TenantView) -> String {
 
 fn view_head(v: &TenantView) -> String {
     let mut out = format!(
-        "Tenant: {}\nDescription: {}\nEnabled: {}\nCreated: {}\n",
+        "Tenant: {}\nDescription: {}\nEnabled: {}\nCreated: {}\nPool: {}{}\n",
         v.name,
         if v.description.is_empty() {
             "-"
@@ -133,7 +139,13 @@ fn view_head(v: &TenantView) -> String {
             &v.description
         },
         if v.enabled { "yes" } else { "no" },
-        v.created_at
+        v.created_at,
+        v.pool,
+        if v.failover_outside_pool {
+            " (fails over to other pools)"
+        } else {
+            ""
+        }
     );
     out.push_str("\nServices:\n");
     if v.services.is_empty() {
@@ -256,6 +268,22 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
         }
         TenantCommand::Enable { name, json } => {
             set_enabled(&*db, &name, true, json, current.as_deref()).await
+        }
+        TenantCommand::Set {
+            name,
+            pool,
+            failover_outside_pool,
+            json,
+        } => {
+            set(
+                &*db,
+                &name,
+                pool,
+                failover_outside_pool,
+                json,
+                current.as_deref(),
+            )
+            .await
         }
         TenantCommand::Remove { name, json } => {
             let v = view(&*db, &name, current.as_deref()).await?;
@@ -490,6 +518,39 @@ async fn set_enabled(
     } else {
         format!("Tenant {name} disabled: it can neither enroll nor open tunnels.\n")
     };
+    report(json, &v, &text)
+}
+
+/// `sp tenant set NAME --pool POOL --failover-outside-pool BOOL`.
+async fn set(
+    db: &dyn SpRepository,
+    name: &str,
+    pool: Option<String>,
+    outside: Option<bool>,
+    json: bool,
+    current: Option<&str>,
+) -> anyhow::Result<()> {
+    if pool.is_none() && outside.is_none() {
+        return Err(usage(
+            "nothing to set: give --pool POOL and/or --failover-outside-pool true|false",
+        ));
+    }
+    if let Some(p) = &pool {
+        cloudgate_gateway::config::check_fleet_name("pool", p).map_err(|e| usage(e.to_string()))?;
+    }
+    let t = db.tenant(name).await?;
+    let pool = pool.unwrap_or(t.pool);
+    let outside = outside.unwrap_or(t.failover_outside_pool);
+    db.set_pool(name, &pool, outside).await?;
+    let v = view(db, name, current).await?;
+    let text = format!(
+        "Tenant {name} now uses the gateways of pool {pool}{}; its machines learn it at their next connection.\n",
+        if outside {
+            ", and those of other pools when none of its own answers"
+        } else {
+            " only"
+        }
+    );
     report(json, &v, &text)
 }
 

@@ -28,6 +28,12 @@ pub struct GatewayProc {
 
 impl GatewayProc {
     pub fn start(env: &Env, extra: &[&str]) -> Self {
+        Self::start_logged(env, "gateway.log", extra)
+    }
+
+    /// Like [`GatewayProc::start`], logging to `log` in the test's directory (several gateways
+    /// of one data directory each have their own).
+    pub fn start_logged(env: &Env, log: &str, extra: &[&str]) -> Self {
         let bin = assert_cmd::cargo::cargo_bin("cloudgate");
         let mut child = std::process::Command::new(bin)
             .args(["sp", "gateway", "run"])
@@ -46,9 +52,7 @@ impl GatewayProc {
             .env("CLOUDGATE_HOME", &env.data)
             .env("CLOUDGATE_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(env.path("gateway.log")).unwrap(),
-            ))
+            .stderr(Stdio::from(std::fs::File::create(env.path(log)).unwrap()))
             .spawn()
             .unwrap();
         let line = crate::util::first_stdout_line(&mut child);
@@ -59,13 +63,13 @@ impl GatewayProc {
             .unwrap_or_else(|| {
                 panic!(
                     "no address in {line:?}; log: {}",
-                    std::fs::read_to_string(env.path("gateway.log")).unwrap_or_default()
+                    std::fs::read_to_string(env.path(log)).unwrap_or_default()
                 )
             });
         GatewayProc {
             child,
             addr,
-            log: env.path("gateway.log"),
+            log: env.path(log),
         }
     }
 

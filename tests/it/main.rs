@@ -7,6 +7,7 @@ mod crash;
 mod demo;
 mod faults;
 mod first_hour;
+mod fleet;
 mod fuzz_regressions;
 mod gateway;
 mod gateway_util;

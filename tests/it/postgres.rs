@@ -56,7 +56,7 @@ async fn the_sp_runs_on_postgres_from_the_configuration_file() {
     );
     let status: serde_json::Value =
         serde_json::from_str(&env.ok(&["sp", "db", "status", "--json"])).unwrap();
-    assert_eq!(status["version"], 4, "{status}");
+    assert_eq!(status["version"], 5, "{status}");
     assert!(
         !status["location"]
             .as_str()
@@ -120,5 +120,257 @@ fn a_password_on_the_command_line_is_refused_and_an_unreachable_server_is_said()
     assert!(
         e.contains("cannot reach the database") && !e.contains("hunter2"),
         "{e}"
+    );
+}
+
+/// Makes `env`'s SP use the database at `url` (`database` in gateway.toml).
+fn use_database(env: &Env, url: &str) {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&env.data);
+    std::fs::write(
+        env.data.join("gateway.toml"),
+        format!("database = \"{url}\"\n"),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set CLOUDGATE_TEST_DATABASE_URL (.ci/run starts a server)"]
+async fn a_single_host_install_moves_into_postgres_and_its_machines_notice_nothing() {
+    let env = Env::new();
+    let (mut gw, pin, id) = gateway_with_enrolled_tenant(&env, &[]).await;
+    env.ok(&[
+        "sp",
+        "tenant",
+        "service",
+        "add",
+        "acme",
+        "mount",
+        "10.0.0.9:10006",
+    ]);
+    let token = env.ok(&["sp", "tenant", "token", "create", "acme", "--json"]);
+    assert!(token.contains("acme"), "{token}");
+    assert!(gw.stop().success());
+    let before = env.ok(&["sp", "tenant", "show", "acme", "--json"]);
+    let url = fresh_database();
+    let sqlite = env.data.join("sp.db");
+    let out = env
+        .cmd()
+        .env("CLOUDGATE_DATABASE_URL", &url)
+        .args([
+            "sp",
+            "db",
+            "import-sqlite",
+            sqlite.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let moved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            &moved["tenants"],
+            &moved["services"],
+            &moved["client_certificates"],
+            &moved["join_tokens"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        ),
+        "{moved}"
+    );
+    assert!(!moved.to_string().contains("ci-only-password"), "{moved}");
+    use_database(&env, &url);
+    let after = env.ok(&["sp", "tenant", "show", "acme", "--json"]);
+    assert_eq!(before, after, "the tenant reads the same from PostgreSQL");
+    let e = env
+        .cmd()
+        .args(["sp", "db", "import-sqlite", sqlite.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(e.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("already holds"));
+    // The machine enrolled on SQLite opens a tunnel through a gateway on PostgreSQL: its pin
+    // and client certificate are as valid as before, nothing is enrolled again.
+    let gw = GatewayProc::start(&env, &[]);
+    let data = vec![3u8; 10_000];
+    let stream = tunnel(gw.addr, pin, Some(&id), "echo")
+        .await
+        .unwrap_or_else(|r| panic!("{}", r.json));
+    assert_eq!(echo_roundtrip(stream, data.clone()).await, data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: set CLOUDGATE_TEST_DATABASE_URL (.ci/run starts a server)"]
+async fn a_change_reaches_three_gateways_at_once_and_cuts_their_tunnels() {
+    let env = Env::new();
+    use_database(&env, &fresh_database());
+    provider_with_tenant(&env, "acme").await;
+    // A poll every 60 s: only the database's notification can explain a change seen sooner.
+    let gateways: Vec<GatewayProc> = (0..3)
+        .map(|i| {
+            GatewayProc::start_logged(
+                &env,
+                &format!("gw{i}.log"),
+                &["--reload-interval", "60", "--id", &format!("gw{i}")],
+            )
+        })
+        .collect();
+    let pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme");
+    let r = enroll(gateways[0].addr, pin, &id, "acme", TENANT_PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let mut open = Vec::new();
+    for gw in &gateways {
+        let stream = tunnel(gw.addr, pin, Some(&id), "echo")
+            .await
+            .unwrap_or_else(|r| panic!("enrolled on gw0, tunnel through {}: {}", gw.addr, r.json));
+        open.push(stream);
+    }
+    let disabled = std::time::Instant::now();
+    env.ok(&["sp", "tenant", "disable", "acme"]);
+    for (i, mut stream) in open.into_iter().enumerate() {
+        use tokio::io::AsyncReadExt as _;
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("gw{i} did not cut the disabled tenant's tunnel"));
+        assert!(matches!(read, Ok(0) | Err(_)), "gw{i}: {read:?}");
+    }
+    let cut = disabled.elapsed();
+    eprintln!("tunnels cut on three gateways {cut:?} after `sp tenant disable` returned");
+    for gw in &gateways {
+        assert!(tunnel(gw.addr, pin, Some(&id), "echo").await.is_err());
+    }
+    let list: Vec<serde_json::Value> =
+        serde_json::from_str(&env.ok(&["sp", "gateway", "list", "--json"])).unwrap();
+    assert_eq!(list.len(), 3, "{list:?}");
+}
+
+/// A TCP relay in front of the database server, which the test cuts and restores: the database
+/// "goes down" for the gateway while the server goes on serving the other tests.
+struct Relay {
+    port: u16,
+    upstream: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(upstream: &str, port: u16) -> Relay {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = upstream.to_string();
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((mut down, _)) = listener.accept().await {
+                let target = target.clone();
+                conns.spawn(async move {
+                    if let Ok(mut up) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    }
+                });
+            }
+        });
+        Relay {
+            port,
+            upstream: upstream.to_string(),
+            task: Some(task),
+        }
+    }
+
+    /// Drops the listener and every relayed connection.
+    fn cut(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+
+    async fn restore(&mut self) {
+        *self = Relay::start(&self.upstream, self.port).await;
+    }
+}
+
+/// `postgres://USER:PASS@HOST[:PORT]/DB?Q` → (`HOST:PORT`, the URL with `127.0.0.1:port` instead).
+fn through(url: &str, port: u16) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, rest) = rest.split_once('@').unwrap();
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (host, tail) = rest.split_at(end);
+    let upstream = if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:5432")
+    };
+    (
+        upstream,
+        format!("{scheme}://{userinfo}@127.0.0.1:{port}{tail}"),
+    )
+}
+
+async fn provider_health(gw: &GatewayProc, pin: [u8; 32]) -> String {
+    let r = request(gw.addr, pin, None, "GET", "/v1/provider", None, None).await;
+    r.json["health"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: set CLOUDGATE_TEST_DATABASE_URL (.ci/run starts a server)"]
+async fn when_the_database_is_down_tunnels_go_on_enrollments_wait_and_service_recovers() {
+    let env = Env::new();
+    let url = fresh_database();
+    let (upstream, _) = through(&url, 0);
+    let mut relay = Relay::start(&upstream, 0).await;
+    let (_, relayed) = through(&url, relay.port);
+    use_database(&env, &relayed);
+    let (gw, pin, id) = gateway_with_enrolled_tenant(&env, &[]).await;
+    assert_eq!(provider_health(&gw, pin).await, "ok");
+
+    relay.cut();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while provider_health(&gw, pin).await != "degraded" {
+        assert!(std::time::Instant::now() < deadline, "never degraded");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let data = vec![5u8; 4096];
+    let stream = tunnel(gw.addr, pin, Some(&id), "echo")
+        .await
+        .unwrap_or_else(|r| panic!("tunnels go on from the last state: {}", r.json));
+    assert_eq!(echo_roundtrip(stream, data.clone()).await, data);
+    let other = ClientIdentity::new("acme");
+    let r = enroll(gw.addr, pin, &other, "acme", TENANT_PASSWORD).await;
+    assert_eq!(
+        (r.status, r.json["code"].as_str()),
+        (503, Some("unavailable")),
+        "{}",
+        r.json
+    );
+    let log = std::fs::read_to_string(&gw.log).unwrap();
+    assert!(log.contains("degraded"), "{log}");
+
+    relay.restore().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while provider_health(&gw, pin).await != "ok" {
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let r = enroll(gw.addr, pin, &other, "acme", TENANT_PASSWORD).await;
+    assert_eq!(
+        r.status, 200,
+        "enrollments work again without a restart: {}",
+        r.json
+    );
+    assert!(
+        std::fs::read_to_string(&gw.log)
+            .unwrap()
+            .contains("recovered")
     );
 }

@@ -42,6 +42,18 @@ pub enum DbError {
         /// The driver's error.
         source: sqlx::Error,
     },
+    /// An import into a database that already holds tenants or join tokens.
+    #[error(
+        "database {path} already holds {tenants} tenant(s) and {tokens} join token(s); import into an empty database (nothing was written)"
+    )]
+    NotEmpty {
+        /// The database, without its password.
+        path: String,
+        /// Tenants it holds.
+        tenants: i64,
+        /// Join tokens it holds.
+        tokens: i64,
+    },
     /// A database URL that cannot be used.
     #[error("invalid database URL {url}: {reason}")]
     BadUrl {
@@ -182,7 +194,8 @@ impl Classify for DbError {
             | DbError::ServiceExists { .. }
             | DbError::ProviderExists(_)
             | DbError::ClientCertTaken
-            | DbError::AmbiguousToken(_) => ErrorKind::Conflict,
+            | DbError::AmbiguousToken(_)
+            | DbError::NotEmpty { .. } => ErrorKind::Conflict,
             DbError::Locked { .. } | DbError::DiskFull { .. } => ErrorKind::Unavailable,
             DbError::SchemaNewer { .. } | DbError::Unreachable { .. } => ErrorKind::Unavailable,
             DbError::BadUrl { .. } => ErrorKind::Usage,
@@ -194,6 +207,7 @@ impl Classify for DbError {
     fn code(&self) -> &'static str {
         match self {
             DbError::AmbiguousToken(_) => "ambiguous",
+            DbError::NotEmpty { .. } => "not_empty",
             DbError::Locked { .. } => "locked",
             DbError::DiskFull { .. } => "disk_full",
             DbError::SchemaNewer { .. } => "schema_newer",

@@ -24,19 +24,19 @@ pub use error::DbError;
 pub use postgres::{PgSpRepository, pg_schema_status, redact_url};
 pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 pub use records::{
-    ClientCertRecord, GatewayState, JoinTokenRecord, Migration, SchemaStatus, ServiceRecord,
-    TenantRecord, TokenRefusal,
+    ClientCertDump, ClientCertRecord, GatewayRecord, GatewayState, JoinTokenRecord, Migration,
+    SchemaStatus, ServiceDump, ServiceRecord, SpDump, TenantDump, TenantRecord, TokenRefusal,
 };
 pub use repo::{
-    EnrollmentRepository, JoinTokenRepository, ServiceRepository, SharedRepository, SpRepository,
-    StateRepository, TenantRepository,
+    ChangeFeed, EnrollmentRepository, FleetRepository, JoinTokenRepository, ServiceRepository,
+    SharedRepository, SpRepository, StateRepository, TenantRepository, TransferRepository,
 };
 pub use sqlite::{SqliteSpRepository, sqlite_schema_status};
 
 /// The repository traits, for `use cloudgate_db::prelude::*` where their methods are called.
 pub mod prelude {
     pub use crate::repo::{
-        EnrollmentRepository, JoinTokenRepository, ServiceRepository, SpRepository,
-        StateRepository, TenantRepository,
+        EnrollmentRepository, FleetRepository, JoinTokenRepository, ServiceRepository,
+        SpRepository, StateRepository, TenantRepository, TransferRepository,
     };
 }

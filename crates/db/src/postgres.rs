@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sqlx::Connection as _;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row as _, Transaction};
 use time::OffsetDateTime;
 
@@ -26,20 +26,35 @@ pub struct PgSpRepository {
     path: String,
 }
 
-/// A database URL without the password it may carry, fit for messages and logs.
+/// A database URL without the password it may carry (in its user information or as a
+/// `password=` query parameter), fit for messages and logs; a URL without one is returned as is.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
             let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{tail}")
+            format!("{user}:***@{host}")
         }
-        None => url.to_string(),
-    }
+        _ => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// A driver error, classified by PostgreSQL's SQLSTATE (never by its message).
@@ -127,9 +142,15 @@ impl PgSpRepository {
             .map_err(|e| self.sql(e))
     }
 
-    /// Commits a change the gateways must see, bumping the change counter with it.
+    /// Commits a change the gateways must see, bumping the change counter with it and telling
+    /// the listening gateways (PostgreSQL delivers the notification at commit, not before).
     async fn commit(&self, mut tx: Transaction<'_, Postgres>) -> Result<(), DbError> {
         sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANGES_CHANNEL)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.sql(e))?;
@@ -160,9 +181,10 @@ mod repository {
     use crate::repo::token_refusal;
     use crate::stamp::now;
     use crate::{
-        ClientCertRecord, DbError, EnrollmentRepository, GatewayState, JoinTokenRecord,
-        JoinTokenRepository, ServiceRecord, ServiceRepository, StateRepository, TenantRecord,
-        TenantRepository, TokenRefusal,
+        ClientCertDump, ClientCertRecord, DbError, EnrollmentRepository, FleetRepository,
+        GatewayRecord, GatewayState, JoinTokenRecord, JoinTokenRepository, ServiceDump,
+        ServiceRecord, ServiceRepository, SpDump, StateRepository, TenantDump, TenantRecord,
+        TenantRepository, TokenRefusal, TransferRepository,
     };
 
     crate::shared::impl_sp_repository!(PgSpRepository, sqlx::Postgres);
@@ -200,9 +222,44 @@ pub async fn pg_schema_status(url: &str) -> Result<crate::SchemaStatus, DbError>
     Ok(crate::SchemaStatus::new(path, "postgres", applied, known))
 }
 
+/// The channel commits are told on.
+const CHANGES_CHANNEL: &str = "cloudgate_state";
+
+#[async_trait::async_trait]
 impl SpRepository for PgSpRepository {
     fn location(&self) -> &str {
         &self.path
+    }
+
+    async fn change_feed(&self) -> Result<Option<Box<dyn crate::ChangeFeed>>, DbError> {
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(|e| self.sql(e))?;
+        listener
+            .listen(CHANGES_CHANNEL)
+            .await
+            .map_err(|e| self.sql(e))?;
+        Ok(Some(Box::new(PgChangeFeed {
+            listener,
+            path: self.path.clone(),
+        })))
+    }
+}
+
+/// LISTEN on the changes channel. The listener reconnects by itself when its connection drops.
+struct PgChangeFeed {
+    listener: PgListener,
+    path: String,
+}
+
+#[async_trait::async_trait]
+impl crate::ChangeFeed for PgChangeFeed {
+    async fn changed(&mut self) -> Result<(), DbError> {
+        self.listener
+            .recv()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&self.path, e))
     }
 }
 
@@ -221,6 +278,15 @@ mod tests {
             "postgres://db.example/cloudgate"
         );
         assert!(!redact_url("postgres://u:p%40ss@h/d").contains("p%40ss"));
+        // No password: nothing to hide, the URL is shown whole.
+        assert_eq!(
+            redact_url("postgres://cloudgate@db.example/cg"),
+            "postgres://cloudgate@db.example/cg"
+        );
+        assert_eq!(
+            redact_url("postgres://cg@h/d?sslmode=require&password=s3cret"),
+            "postgres://cg@h/d?sslmode=require&password=***"
+        );
     }
 }
 
@@ -272,6 +338,19 @@ mod server_tests {
             .await
             .unwrap();
         crate::shared::suite::all(&db).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: set CLOUDGATE_TEST_DATABASE_URL (.ci/run starts a server)"]
+    async fn a_sqlite_database_moves_whole_into_postgres() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = crate::SqliteSpRepository::open(&dir.path().join("sp.db"))
+            .await
+            .unwrap();
+        let dst = PgSpRepository::connect(&fresh_database().await)
+            .await
+            .unwrap();
+        crate::shared::suite::transfer(&src, &dst).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -87,6 +87,9 @@ pub struct PinnedProvider {
     /// The provider marked the pinned key compromised: nothing is accepted until the user
     /// verifies a certificate by hand.
     pub compromised: bool,
+    /// The provider's gateways (`HOST:PORT`), least loaded first, as they last told this
+    /// machine; `check` and `tunnel` connect to them, the address above coming last.
+    pub gateways: Vec<String>,
 }
 
 /// The tenant database.
@@ -167,6 +170,9 @@ impl TenantDb {
             )
             .unwrap_or_default(),
             compromised: r.try_get("compromised").map_err(get)?,
+            // Like the chain: a list that does not decode is dropped (the address remains).
+            gateways: serde_json::from_str(r.try_get::<&str, _>("gateways").map_err(get)?)
+                .unwrap_or_default(),
         })
     }
 
@@ -225,15 +231,40 @@ impl TenantDb {
         }
     }
 
-    /// Records a successful contact: last seen now, and the services offered.
-    pub async fn seen(&self, name: &str, services: &[String]) -> Result<(), DbError> {
-        sqlx::query("UPDATE providers SET last_seen = $1, services = $2 WHERE name = $3")
-            .bind(to_text(now()))
-            .bind(services.join("\n"))
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.sql(e))?;
+    /// Records a successful contact: last seen now, the services offered and, when the
+    /// provider told them, its gateways.
+    pub async fn seen(
+        &self,
+        name: &str,
+        services: &[String],
+        gateways: Option<&[String]>,
+    ) -> Result<(), DbError> {
+        match gateways {
+            Some(g) => {
+                let list = serde_json::to_string(g).map_err(|e| DbError::Corrupt {
+                    path: self.path.clone(),
+                    reason: format!("cannot encode the gateway list: {e}"),
+                })?;
+                sqlx::query(
+                    "UPDATE providers SET last_seen = $1, services = $2, gateways = $3 WHERE name = $4",
+                )
+                .bind(to_text(now()))
+                .bind(services.join("\n"))
+                .bind(list)
+                .bind(name)
+                .execute(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query("UPDATE providers SET last_seen = $1, services = $2 WHERE name = $3")
+                    .bind(to_text(now()))
+                    .bind(services.join("\n"))
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+            }
+        }
+        .map_err(|e| self.sql(e))?;
         Ok(())
     }
 
@@ -342,6 +373,7 @@ mod tests {
             services: vec!["echo".into()],
             learned_chain: Vec::new(),
             compromised: false,
+            gateways: Vec::new(),
         }
     }
 

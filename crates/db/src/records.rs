@@ -17,6 +17,11 @@ pub struct TenantRecord {
     pub enabled: bool,
     /// When it was added.
     pub created_at: OffsetDateTime,
+    /// The pool of gateways its machines connect to (`default` unless set).
+    pub pool: String,
+    /// Whether its machines may fail over to gateways of other pools when none of its own
+    /// answers.
+    pub failover_outside_pool: bool,
 }
 
 /// A backend a tenant may reach by name.
@@ -112,6 +117,78 @@ impl TokenRefusal {
                 "the tenant account of this join token is disabled; contact the service provider"
             }
         }
+    }
+}
+
+/// What an SP database holds that is the SP's own (the fleet's bookkeeping aside): what
+/// `sp db import-sqlite` moves from one database to another, every column of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpDump {
+    /// Tenants with their password hashes, by name.
+    pub tenants: Vec<TenantDump>,
+    /// Services, by tenant and name.
+    pub services: Vec<ServiceDump>,
+    /// Enrolled machines with their certificates and adoption records, by SHA-256.
+    pub client_certs: Vec<ClientCertDump>,
+    /// Join tokens (their secrets' hashes), by id.
+    pub join_tokens: Vec<JoinTokenRecord>,
+}
+
+/// A tenant as dumped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantDump {
+    /// The account.
+    pub tenant: TenantRecord,
+    /// When it last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A service as dumped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceDump {
+    /// The service.
+    pub service: ServiceRecord,
+    /// When it was given.
+    pub created_at: OffsetDateTime,
+}
+
+/// An enrolled machine as dumped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCertDump {
+    /// The record.
+    pub cert: ClientCertRecord,
+    /// The client certificate, DER.
+    pub cert_der: Vec<u8>,
+}
+
+/// A gateway of the fleet, as it last reported itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayRecord {
+    /// Its id, unique in the fleet (`--id`, else HOST:PORT of its listen address).
+    pub id: String,
+    /// The address tenants reach it at, `HOST:PORT`; empty when it has none configured (it
+    /// is then not told to tenants).
+    pub public_address: String,
+    /// The pool it serves.
+    pub pool: String,
+    /// The cloudgate version it runs.
+    pub version: String,
+    /// SHA-256 (uppercase hex) of the certificate it serves.
+    pub cert_sha256: String,
+    /// Tunnels open through it at its last heartbeat.
+    pub open_tunnels: i64,
+    /// When it started.
+    pub started_at: OffsetDateTime,
+    /// Its last heartbeat.
+    pub heartbeat_at: OffsetDateTime,
+    /// When it stopped gracefully; `None` while it runs (or if it died).
+    pub stopped_at: Option<OffsetDateTime>,
+}
+
+impl GatewayRecord {
+    /// Whether it is up at `now`: running, and heard from within `max_silence`.
+    pub fn is_up(&self, now: OffsetDateTime, max_silence: std::time::Duration) -> bool {
+        self.stopped_at.is_none() && now - self.heartbeat_at <= max_silence
     }
 }
 

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::{
-    ClientCertRecord, DbError, GatewayState, JoinTokenRecord, ServiceRecord, TenantRecord,
-    TokenRefusal,
+    ClientCertRecord, DbError, GatewayRecord, GatewayState, JoinTokenRecord, ServiceRecord, SpDump,
+    TenantRecord, TokenRefusal,
 };
 
 /// Tenant accounts.
@@ -35,6 +35,9 @@ pub trait TenantRepository: Send + Sync {
     async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), DbError>;
     /// Enables or disables a tenant.
     async fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), DbError>;
+    /// Moves a tenant to a pool of gateways, and says whether its machines may fail over
+    /// outside it.
+    async fn set_pool(&self, name: &str, pool: &str, outside: bool) -> Result<(), DbError>;
     /// Removes a tenant with its services, client certificates and join tokens.
     async fn remove_tenant(&self, name: &str) -> Result<(), DbError>;
 }
@@ -110,6 +113,47 @@ pub trait JoinTokenRepository: Send + Sync {
     ) -> Result<Result<String, TokenRefusal>, DbError>;
 }
 
+/// The gateway fleet and what its gateways count together. Bookkeeping: nothing here bumps the
+/// change counter.
+#[async_trait]
+pub trait FleetRepository: Send + Sync {
+    /// Records a gateway's heartbeat (and that it runs, if it had stopped).
+    async fn heartbeat(&self, gateway: &GatewayRecord) -> Result<(), DbError>;
+    /// Records that a gateway stopped gracefully.
+    async fn gateway_stopped(&self, id: &str) -> Result<(), DbError>;
+    /// Every gateway that ever reported, by id.
+    async fn gateways(&self) -> Result<Vec<GatewayRecord>, DbError>;
+    /// Forgets a gateway; false when there was none of that id.
+    async fn remove_gateway(&self, id: &str) -> Result<bool, DbError>;
+    /// Counts a failed enrollment from `source` in its window (which starts anew when it began
+    /// before `window_start`); returns the failures counted in the window, this one included.
+    async fn record_enroll_failure(
+        &self,
+        source: &str,
+        window_start: OffsetDateTime,
+    ) -> Result<i64, DbError>;
+    /// Failed enrollments from `source` in a window that began at or after `window_start`.
+    async fn enroll_failures(
+        &self,
+        source: &str,
+        window_start: OffsetDateTime,
+    ) -> Result<i64, DbError>;
+    /// Forgets `source`'s failures (after a success).
+    async fn clear_enroll_failures(&self, source: &str) -> Result<(), DbError>;
+    /// Forgets windows that began before `window_start`.
+    async fn prune_enroll_failures(&self, window_start: OffsetDateTime) -> Result<(), DbError>;
+}
+
+/// Moving a whole SP database: read it all, or write it all into an empty one.
+#[async_trait]
+pub trait TransferRepository: Send + Sync {
+    /// Everything the SP keeps, read in one consistent view.
+    async fn dump(&self) -> Result<SpDump, DbError>;
+    /// Writes `dump` in one transaction; refuses ([`DbError::NotEmpty`]) a database that holds
+    /// tenants or join tokens already, writing nothing.
+    async fn import(&self, dump: &SpDump) -> Result<(), DbError>;
+}
+
 /// What the gateway loads and reloads.
 #[async_trait]
 pub trait StateRepository: Send + Sync {
@@ -119,17 +163,33 @@ pub trait StateRepository: Send + Sync {
     async fn gateway_state(&self) -> Result<GatewayState, DbError>;
 }
 
+/// Wakes a gateway when a change is committed, where the database can say so.
+#[async_trait]
+pub trait ChangeFeed: Send {
+    /// Waits for the next committed change (several may be told as one).
+    async fn changed(&mut self) -> Result<(), DbError>;
+}
+
 /// The whole SP database.
+#[async_trait]
 pub trait SpRepository:
     TenantRepository
     + ServiceRepository
     + EnrollmentRepository
     + JoinTokenRepository
     + StateRepository
+    + FleetRepository
+    + TransferRepository
     + std::fmt::Debug
 {
     /// Where the data lives (a file, a server), for messages.
     fn location(&self) -> &str;
+
+    /// A feed of committed changes (PostgreSQL's LISTEN/NOTIFY), so that gateways apply a
+    /// change at once rather than at their next poll; `None` where they poll only (SQLite).
+    async fn change_feed(&self) -> Result<Option<Box<dyn ChangeFeed>>, DbError> {
+        Ok(None)
+    }
 }
 
 /// The handle callers share.

@@ -101,6 +101,8 @@ mod tests {
                     password_hash: String::new(),
                     enabled,
                     created_at: time::OffsetDateTime::UNIX_EPOCH,
+                    pool: "default".into(),
+                    failover_outside_pool: false,
                 },
             );
         }

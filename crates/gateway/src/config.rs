@@ -10,6 +10,27 @@ use crate::GatewayError;
 /// The default port, as in the reference product.
 pub const DEFAULT_PORT: u16 = 6180;
 
+/// The pool of gateways and tenants that were not put in another.
+pub const DEFAULT_POOL: &str = "default";
+
+/// Checks a gateway id or pool name: 1–64 letters, digits, `.`, `_`, `-`, `:` (an id is often
+/// `HOST:PORT`), starting with a letter or digit.
+pub fn check_fleet_name(kind: &str, name: &str) -> Result<(), GatewayError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(GatewayError::Config(format!(
+            "{kind} {name:?}: use 1 to 64 letters, digits, '.', '_', '-' or ':', starting with a letter or digit"
+        )))
+    }
+}
+
 /// How the gateway listens and what it allows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatewayConfig {
@@ -21,6 +42,10 @@ pub struct GatewayConfig {
     /// The SP database's URL (`database` in the file), when it is a server rather than the
     /// embedded SQLite file.
     pub database: Option<String>,
+    /// This gateway's id in the fleet; `HOST:PORT` of this host and the listen port when unset.
+    pub id: Option<String>,
+    /// The pool of gateways it belongs to.
+    pub pool: String,
     /// Most connections open at once (handshakes, requests and tunnels); more are closed at once.
     pub max_connections: usize,
     /// Most connections open at once from one source address.
@@ -56,6 +81,8 @@ impl Default for GatewayConfig {
             listen: SocketAddr::new(cloudgate_addr::ANY_DUAL_STACK, DEFAULT_PORT),
             public_address: None,
             database: None,
+            id: None,
+            pool: DEFAULT_POOL.to_string(),
             max_connections: 4096,
             max_connections_per_address: 256,
             handshake_timeout: Duration::from_secs(10),
@@ -80,6 +107,8 @@ struct ConfigFile {
     listen: Option<String>,
     public_address: Option<String>,
     database: Option<String>,
+    id: Option<String>,
+    pool: Option<String>,
     max_connections: Option<usize>,
     max_connections_per_address: Option<usize>,
     handshake_timeout_secs: Option<u64>,
@@ -131,6 +160,14 @@ impl GatewayConfig {
         }
         if let Some(d) = f.database {
             self.database = Some(d);
+        }
+        if let Some(id) = f.id {
+            check_fleet_name("id", &id)?;
+            self.id = Some(id);
+        }
+        if let Some(pool) = f.pool {
+            check_fleet_name("pool", &pool)?;
+            self.pool = pool;
         }
         if let Some(n) = f.max_connections {
             if n == 0 {
@@ -232,6 +269,16 @@ mod tests {
                 .is_err()
         );
         assert_eq!(parse_listen("6180").unwrap().port(), 6180);
+        let c = GatewayConfig::default()
+            .merge_toml("id = \"gw-1\"\npool = \"eu\"\n")
+            .unwrap();
+        assert_eq!((c.id.as_deref(), c.pool.as_str()), (Some("gw-1"), "eu"));
+        assert!(
+            GatewayConfig::default()
+                .merge_toml("pool = \"e u\"")
+                .is_err()
+        );
+        assert!(GatewayConfig::default().merge_toml("id = \"\"").is_err());
         assert!(parse_listen("[::1]:6180").is_ok());
     }
 }

@@ -37,6 +37,7 @@ pub struct ConnInfo {
 /// Everything a request handler needs.
 pub struct Ctx {
     pub state: Arc<SharedState>,
+    pub fleet: Arc<crate::fleet::Fleet>,
     pub config: GatewayConfig,
     pub throttle: EnrollThrottle,
     pub metrics: Arc<Metrics>,
@@ -110,7 +111,7 @@ pub async fn handle<G: Send + Sync + 'static>(
 ) -> Result<Resp, Infallible> {
     let path = req.uri().path().to_string();
     let response = match route(req.method().as_str(), &path) {
-        Route::Provider => provider(&ctx),
+        Route::Provider => provider(&conn, &ctx),
         Route::Enroll => {
             let r = enroll(req, &conn, &ctx).await;
             let outcome = refusal(&r).map_or("ok", ErrorCode::enrollment_outcome);
@@ -137,8 +138,18 @@ pub async fn handle<G: Send + Sync + 'static>(
     Ok(response)
 }
 
-fn provider(ctx: &Ctx) -> Resp {
+fn provider(conn: &ConnInfo, ctx: &Ctx) -> Resp {
     let snap = ctx.state.current();
+    // An enrolled machine is told its own pool's gateways; anyone else this gateway's pool.
+    let tenant = conn
+        .client_cert
+        .as_ref()
+        .and_then(|(sha256, _)| snap.db.client_certs.get(sha256))
+        .and_then(|tenant| snap.db.tenants.get(tenant));
+    let gateways = match tenant {
+        Some(t) => ctx.fleet.endpoints(&t.pool, t.failover_outside_pool),
+        None => ctx.fleet.endpoints(&ctx.fleet.identity().pool, false),
+    };
     let c = &snap.cert;
     let trust = snap.rollover.published(c);
     let info = ProviderInfo {
@@ -158,7 +169,8 @@ fn provider(ctx: &Ctx) -> Resp {
             not_after: cloudgate_pki::format_rfc3339(c.not_after),
         },
         trust,
-        gateways: Vec::new(),
+        gateways,
+        health: ctx.fleet.health(),
     };
     json(StatusCode::OK, &info)
 }
@@ -179,20 +191,30 @@ async fn whoami(req: &Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             "present an enrolled client certificate",
         );
     };
-    let snap = ctx.state.current();
+    let snap = ctx.state.current_knowing(sha256).await;
     let tenant = match authorize(&snap.db, sha256, None) {
         Ok(granted) => granted.tenant,
         Err(denied) => return error(denied.code(), denied.message()),
     };
     if let Some(confirmed) = sha256_header(req, cloudgate_store::CONFIRMED_HEADER) {
+        // Bookkeeping, never long in the way of the answer: skipped while the database is
+        // down, given two seconds otherwise (done before answering, so the SP's view is current
+        // when the check returns).
         let successor = sha256_header(req, cloudgate_store::SUCCESSOR_HEADER);
-        if let Err(e) = ctx
-            .state
-            .db()
-            .confirm_client_cert(sha256, &confirmed, successor.as_deref())
-            .await
-        {
-            tracing::warn!(error = %e, "cannot record which certificate the tenant confirmed");
+        if ctx.fleet.health() == cloudgate_proto::Health::Ok {
+            let write =
+                ctx.state
+                    .db()
+                    .confirm_client_cert(sha256, &confirmed, successor.as_deref());
+            match tokio::time::timeout(std::time::Duration::from_secs(2), write).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot record which certificate the tenant confirmed")
+                }
+                Err(_) => tracing::warn!(
+                    "cannot record which certificate the tenant confirmed: the database did not answer in time"
+                ),
+            }
         }
     }
     json(
@@ -207,7 +229,13 @@ async fn whoami(req: &Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
 
 async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
     let ip = conn.peer.ip();
-    if !ctx.throttle.allowed(ip) {
+    if ctx.fleet.health() == cloudgate_proto::Health::Degraded {
+        return error(
+            ErrorCode::Unavailable,
+            "the gateway cannot reach the SP database just now, so it cannot enroll; tunnels of enrolled machines still work; try again in a minute",
+        );
+    }
+    if !ctx.throttle.allowed(ctx.state.db(), ip).await {
         tracing::warn!(peer = %conn.peer, "enrollment refused: too many failed attempts from this address");
         return error(
             ErrorCode::TooManyFailures,
@@ -327,7 +355,7 @@ async fn enroll_with_password(
         .await
         .unwrap_or(false);
     let Some(tenant) = tenant.filter(|_| ok) else {
-        ctx.throttle.record_failure(ip);
+        ctx.throttle.record_failure(ctx.state.db(), ip).await;
         tracing::warn!(peer = %conn.peer, user = %user, "enrollment refused: bad credentials");
         return error(ErrorCode::BadCredentials, "wrong tenant name or password");
     };
@@ -356,7 +384,7 @@ async fn enroll_with_password(
             return library_error(&e, "the gateway could not record the enrollment");
         }
     }
-    ctx.throttle.record_success(ip);
+    ctx.throttle.record_success(ctx.state.db(), ip).await;
     enrolled(ctx, conn, &tenant.name, sha256, "password").await
 }
 
@@ -396,12 +424,16 @@ async fn enroll_with_token(
         .await;
     match redeemed {
         Ok(Ok(tenant)) => {
-            ctx.throttle.record_success(conn.peer.ip());
+            ctx.throttle
+                .record_success(ctx.state.db(), conn.peer.ip())
+                .await;
             tracing::info!(peer = %conn.peer, token = %id, tenant = %tenant, "join token redeemed");
             enrolled(ctx, conn, &tenant, sha256, "join token").await
         }
         Ok(Err(refusal)) => {
-            ctx.throttle.record_failure(conn.peer.ip());
+            ctx.throttle
+                .record_failure(ctx.state.db(), conn.peer.ip())
+                .await;
             let code = match refusal {
                 cloudgate_db::TokenRefusal::Unknown => ErrorCode::TokenUnknown,
                 cloudgate_db::TokenRefusal::Expired => ErrorCode::TokenExpired,

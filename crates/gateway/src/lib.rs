@@ -22,6 +22,7 @@ pub mod config;
 mod conn_limit;
 mod error;
 mod expiry;
+pub mod fleet;
 mod http;
 mod last_seen;
 mod listen;

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub bytes: Family<Outcome, Counter>,
     /// Connections closed at once because the limit was reached.
     pub connections_refused: Counter,
+    /// 1 while the SP database answers, 0 while the gateway is degraded.
+    pub database_up: Gauge,
 }
 
 impl Metrics {
@@ -52,6 +54,7 @@ impl Metrics {
             enrollments: Family::default(),
             bytes: Family::default(),
             connections_refused: Counter::default(),
+            database_up: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -81,6 +84,12 @@ impl Metrics {
             "Connections closed at once because the connection limit was reached",
             m.connections_refused.clone(),
         );
+        registry.register(
+            "database_up",
+            "1 while the SP database answers, 0 while the gateway serves from its last state",
+            m.database_up.clone(),
+        );
+        m.database_up.set(1);
         Arc::new(Metrics { registry, ..m })
     }
 

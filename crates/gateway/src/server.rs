@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::conn_limit::{AddressSlot, PerAddressLimit};
+use crate::fleet::{Fleet, HEARTBEAT_EVERY, Identity};
 use crate::http::{ConnInfo, Ctx, handle};
 use crate::metrics::Metrics;
 use crate::state::SharedState;
@@ -83,7 +84,13 @@ impl Gateway {
         } = self;
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let per_address = PerAddressLimit::new(config.max_connections_per_address);
+        let listen = listener.local_addr().map_err(|e| GatewayError::Listen {
+            addr: config.listen,
+            source: e,
+        })?;
+        let fleet = Arc::new(Fleet::new(identity(&config, listen)));
         let ctx = Arc::new(Ctx {
+            fleet: fleet.clone(),
             state: state.clone(),
             config: config.clone(),
             throttle: EnrollThrottle::new(
@@ -99,12 +106,19 @@ impl Gateway {
             }
             None => None,
         };
+        let changed = Arc::new(Notify::new());
         let reloader = tokio::spawn(reload_loop(
             state.clone(),
+            fleet.clone(),
             config.reload_interval,
-            reload,
+            Wakers {
+                requested: reload,
+                changed: changed.clone(),
+            },
             config.auto_renew_days,
         ));
+        let heartbeat = tokio::spawn(heartbeat_loop(ctx.clone()));
+        let watcher = tokio::spawn(watch_changes(state.clone(), changed.clone()));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -140,6 +154,9 @@ impl Gateway {
         }
         drop(listener);
         reloader.abort();
+        heartbeat.abort();
+        watcher.abort();
+        fleet.stopped(state.db()).await;
         if let Some(task) = metrics_task {
             task.abort();
         }
@@ -172,10 +189,89 @@ async fn check_expiry(
     .unwrap_or_default()
 }
 
+/// Who this gateway is in the fleet: its configured id, else this host's name with the port it
+/// listens on. Only a configured public address is told to tenants: a guessed one (this host's
+/// name) may not resolve for them, or resolve to another machine.
+fn identity(config: &GatewayConfig, listen: SocketAddr) -> Identity {
+    Identity {
+        id: config.id.clone().unwrap_or_else(|| {
+            format!(
+                "{}:{}",
+                cloudgate_store::license::host_name(),
+                listen.port()
+            )
+        }),
+        public_address: config
+            .public_address
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        pool: config.pool.clone(),
+    }
+}
+
+/// Heartbeats, and forgets enrollment failures whose window has passed.
+async fn heartbeat_loop(ctx: Arc<Ctx>) {
+    let mut beats: u64 = 0;
+    loop {
+        let snap = ctx.state.current();
+        ctx.fleet
+            .beat(
+                ctx.state.db(),
+                &snap.cert.fingerprints.sha256_hex(),
+                ctx.metrics.tunnels_open.get(),
+            )
+            .await;
+        drop(snap);
+        ctx.metrics
+            .database_up
+            .set(i64::from(ctx.fleet.health() == cloudgate_proto::Health::Ok));
+        beats += 1;
+        if beats.is_multiple_of(30) {
+            ctx.throttle.prune(ctx.state.db()).await;
+        }
+        tokio::time::sleep(HEARTBEAT_EVERY).await;
+    }
+}
+
+/// What wakes the reloader before its next poll.
+struct Wakers {
+    /// A reload asked for (SIGHUP); said in the log when done.
+    requested: Arc<Notify>,
+    /// A change the database told of.
+    changed: Arc<Notify>,
+}
+
+/// Wakes the reloader whenever the database tells of a committed change (PostgreSQL), so a
+/// change reaches every gateway in well under the poll interval. Polling stays the fallback:
+/// while the feed is down, changes arrive at the next poll.
+async fn watch_changes(state: Arc<SharedState>, changed: Arc<Notify>) {
+    let mut feed = loop {
+        match state.db().change_feed().await {
+            Ok(Some(feed)) => break feed,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot listen for database changes; polling");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        }
+    };
+    loop {
+        match feed.changed().await {
+            Ok(()) => changed.notify_one(),
+            Err(e) => {
+                tracing::debug!(error = %e, "database change feed interrupted; polling meanwhile");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 async fn reload_loop(
     state: Arc<SharedState>,
+    fleet: Arc<Fleet>,
     every: std::time::Duration,
-    now: Arc<Notify>,
+    wakers: Wakers,
     auto_renew: Option<u32>,
 ) {
     let mut expiry = crate::expiry::ExpiryWatch::default();
@@ -183,7 +279,8 @@ async fn reload_loop(
     loop {
         let requested = tokio::select! {
             () = tokio::time::sleep(every) => false,
-            () = now.notified() => {
+            () = wakers.changed.notified() => false,
+            () = wakers.requested.notified() => {
                 tracing::info!("reload requested");
                 true
             }
@@ -191,6 +288,8 @@ async fn reload_loop(
         match state.refresh().await {
             Ok(true) => tracing::info!("reloaded certificate and tenant state"),
             Ok(false) => {}
+            // Said by the fleet, once, rather than at every attempt.
+            Err(GatewayError::Db(e)) => fleet.database_answered(false, Some(&e)),
             Err(e) => {
                 tracing::error!(error = %e, "reload failed; still serving the previous state")
             }

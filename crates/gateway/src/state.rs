@@ -61,6 +61,26 @@ impl SharedState {
             .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
     }
 
+    /// The current snapshot, made sure to know `client_sha256` if the database does: a
+    /// certificate it does not know may have been enrolled a moment ago through another gateway
+    /// of the fleet, so the database's change counter is read and, if it moved, the state
+    /// reloaded first. An enrollment is thus valid on every gateway at once, not at their next
+    /// reload. A database that does not answer leaves the snapshot as it is.
+    pub async fn current_knowing(&self, client_sha256: &str) -> Arc<Snapshot> {
+        let snap = self.current();
+        if snap.db.client_certs.contains_key(client_sha256) {
+            return snap;
+        }
+        match self.refresh().await {
+            Ok(true) => self.current(),
+            Ok(false) => snap,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot look for a new enrollment");
+                snap
+            }
+        }
+    }
+
     /// A receiver that sees every swap of the snapshot.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<()> {
         self.swapped.subscribe()

@@ -31,7 +31,7 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
             "tunnels need an enrolled client certificate",
         );
     };
-    let snap = ctx.state.current();
+    let snap = ctx.state.current_knowing(sha256).await;
     let (tenant_name, target) = match authorize(&snap.db, sha256, Some(&service)) {
         Ok(granted) => (
             granted.tenant.to_string(),

@@ -84,9 +84,37 @@ pub struct ProviderInfo {
     /// The successor and the chain of key changes.
     #[serde(flatten)]
     pub trust: PublishedTrust,
-    /// Other gateways of the SP (empty until there is a fleet).
+    /// The live gateways a tenant should use, least loaded first: those of its pool (of this
+    /// gateway's, before enrollment), then, if it may fail over outside it, the others. Empty
+    /// when the gateway runs alone.
     #[serde(default)]
-    pub gateways: Vec<String>,
+    pub gateways: Vec<GatewayEndpoint>,
+    /// Whether the gateway reaches the SP database: `degraded` while it serves from its last
+    /// state (tunnels work, enrollments are refused with 503).
+    #[serde(default)]
+    pub health: Health,
+}
+
+/// One gateway of the SP's fleet, as tenants are told of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayEndpoint {
+    /// `HOST:PORT` tenants connect to.
+    pub address: String,
+    /// The pool it serves.
+    pub pool: String,
+    /// Tunnels open through it at its last heartbeat: the load hint.
+    pub open_tunnels: i64,
+}
+
+/// A gateway's health, as `GET /v1/provider` reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// It reaches the SP database.
+    #[default]
+    Ok,
+    /// It does not, and serves from its last state.
+    Degraded,
 }
 
 /// `GET /v1/tenant`: who this client certificate is enrolled as.
@@ -137,7 +165,12 @@ mod tests {
             },
             certificate: CertificateSummary::default(),
             trust: PublishedTrust::default(),
-            gateways: vec![],
+            gateways: vec![GatewayEndpoint {
+                address: "gw1.example:6180".into(),
+                pool: "eu".into(),
+                open_tunnels: 3,
+            }],
+            health: Health::Degraded,
         };
         let v = serde_json::to_value(&info).unwrap();
         for key in [
@@ -147,11 +180,19 @@ mod tests {
             "successor",
             "chain",
             "gateways",
+            "health",
         ] {
             assert!(v.get(key).is_some(), "{key} in {v}");
         }
+        assert_eq!(v["health"], "degraded");
         let back: ProviderInfo = serde_json::from_value(v).unwrap();
         assert_eq!(back, info);
+        // A gateway of before the fleet: no list, healthy.
+        let mut old = serde_json::to_value(&info).unwrap();
+        old.as_object_mut().unwrap().remove("gateways");
+        old.as_object_mut().unwrap().remove("health");
+        let read: ProviderInfo = serde_json::from_value(old).unwrap();
+        assert_eq!((read.gateways.len(), read.health), (0, Health::Ok));
     }
 
     #[test]

@@ -21,6 +21,12 @@ use crate::tickets::TicketStore;
 
 /// Time to connect and finish the TLS handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a gateway of several has to accept the TCP connection before the next is tried.
+const FAILOVER_AFTER: Duration = Duration::from_millis(1500);
+/// How long a gateway that did not answer is tried only after the others.
+const REMEMBER_FAILURE: Duration = Duration::from_secs(30);
+/// Most gateways a provider's list may hold; more are ignored.
+pub const MAX_GATEWAYS: usize = 32;
 /// Time for a request's answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -103,12 +109,52 @@ impl Reply {
     }
 }
 
-/// A client for one gateway endpoint.
-pub struct GatewayClient {
-    endpoint: String,
+/// One address a provider's gateway answers at.
+struct Endpoint {
+    /// `HOST:PORT`.
+    address: String,
     server_name: ServerName<'static>,
+}
+
+/// A client for one provider's gateways: the address the user gave, and the gateways the
+/// provider told of, tried in turn when one does not answer. Every one must present the pinned
+/// certificate: a mismatch is a trust failure at once, never a reason to try the next.
+pub struct GatewayClient {
+    /// In order of preference: the told gateways (least loaded first), then the user's address.
+    endpoints: Vec<Endpoint>,
+    /// The endpoint that answered last (the user's address until one did).
+    answered: std::sync::atomic::AtomicUsize,
     config: Arc<ClientConfig>,
     verifier: Arc<PinnedServerVerifier>,
+}
+
+/// Gateways that did not answer lately, by address: tried after the others for a while.
+static FAILED: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+> = std::sync::LazyLock::new(Default::default);
+
+fn failed_lately(address: &str) -> bool {
+    let failed = FAILED.lock().unwrap_or_else(|p| p.into_inner());
+    failed
+        .get(address)
+        .is_some_and(|t| t.elapsed() < REMEMBER_FAILURE)
+}
+
+fn remember_failure(address: &str, failed: bool) {
+    let mut map = FAILED.lock().unwrap_or_else(|p| p.into_inner());
+    if failed {
+        map.insert(address.to_string(), std::time::Instant::now());
+    } else {
+        map.remove(address);
+    }
+}
+
+/// Why one endpoint did not do.
+enum Attempt {
+    /// It did not answer (or broke off): the next may.
+    NoAnswer(String),
+    /// A trust failure: no other endpoint is tried.
+    Refused(ConnectError),
 }
 
 fn server_name(address: &str) -> ServerName<'static> {
@@ -141,11 +187,43 @@ impl GatewayClient {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.resumption = rustls::client::Resumption::store(TicketStore::new());
         Ok(GatewayClient {
-            endpoint: cloudgate_addr::endpoint(address, port),
-            server_name: server_name(address),
+            endpoints: vec![Endpoint {
+                address: cloudgate_addr::endpoint(address, port),
+                server_name: server_name(address),
+            }],
+            answered: std::sync::atomic::AtomicUsize::new(0),
             config: Arc::new(config),
             verifier,
         })
+    }
+
+    /// Adds the gateways the provider told of (`HOST:PORT`, least loaded first), to be tried
+    /// before the user's address; ones that do not parse, and more than [`MAX_GATEWAYS`], are
+    /// left out.
+    pub fn with_gateways(mut self, gateways: &[String]) -> Self {
+        let mut told: Vec<Endpoint> = Vec::new();
+        for g in gateways.iter().take(MAX_GATEWAYS) {
+            let Ok(hp) = cloudgate_addr::HostPort::parse(g, Some(cloudgate_addr::GATEWAY_PORT))
+            else {
+                continue;
+            };
+            let address = cloudgate_addr::endpoint(&hp.host, hp.port);
+            if told.iter().any(|e| e.address == address) {
+                continue;
+            }
+            told.push(Endpoint {
+                server_name: server_name(&hp.host),
+                address,
+            });
+        }
+        let typed = self.endpoints.remove(0);
+        told.retain(|e| e.address != typed.address);
+        told.push(typed);
+        self.endpoints = told;
+        let last = self.endpoints.len() - 1;
+        self.answered
+            .store(last, std::sync::atomic::Ordering::Relaxed);
+        self
     }
 
     /// First contact: accepts any certificate (after a verified handshake) and records it.
@@ -222,9 +300,15 @@ impl GatewayClient {
         Self::build(address, port, verifier, identity)
     }
 
-    /// `address:port`.
+    /// `address:port` of the gateway that answered last (the user's address until one did).
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        let i = self.answered.load(std::sync::atomic::Ordering::Relaxed);
+        &self.endpoints[i.min(self.endpoints.len() - 1)].address
+    }
+
+    /// Every address this client may connect to, in order of preference.
+    pub fn endpoints(&self) -> Vec<&str> {
+        self.endpoints.iter().map(|e| e.address.as_str()).collect()
     }
 
     /// The chain the gateway presented on the last handshake (leaf first).
@@ -232,44 +316,103 @@ impl GatewayClient {
         self.verifier.presented_chain()
     }
 
-    /// Connects and completes the TLS handshake.
+    /// Connects and completes the TLS handshake with the first gateway that answers: those that
+    /// did not lately come last, and with several each has [`FAILOVER_AFTER`] to accept the
+    /// connection. A certificate that is not the pinned one ends the attempt at once.
     pub async fn connect(
         &self,
     ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
-        let attempt = async {
-            let tcp = TcpStream::connect(&self.endpoint)
-                .await
-                .map_err(|e| ConnectError::Other(tcp_failure(&e)))?;
-            let _ = tcp.set_nodelay(true);
-            tokio_rustls::TlsConnector::from(self.config.clone())
-                .connect(self.server_name.clone(), tcp)
-                .await
-                .map_err(|e| {
-                    let pin = e
-                        .get_ref()
-                        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                        .and_then(pin_mismatch)
-                        .cloned();
-                    let bad_cert = e
-                        .get_ref()
-                        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                        .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
-                    match pin {
-                        Some(p) => ConnectError::Pin(Box::new(p)),
-                        None if bad_cert => ConnectError::Untrusted(e.to_string()),
-                        None => ConnectError::Other(handshake_failure(&e, &self.endpoint)),
+        let several = self.endpoints.len() > 1;
+        let mut order: Vec<usize> = (0..self.endpoints.len()).collect();
+        // Stable: among the fresh, and among those that failed, the preference stays.
+        order.sort_by_key(|&i| several && failed_lately(&self.endpoints[i].address));
+        let mut last = String::new();
+        for i in order {
+            let endpoint = &self.endpoints[i];
+            match self.connect_to(endpoint, several).await {
+                Ok(tls) => {
+                    self.answered.store(i, std::sync::atomic::Ordering::Relaxed);
+                    if several {
+                        remember_failure(&endpoint.address, false);
                     }
-                })
+                    return Ok(tls);
+                }
+                Err(Attempt::Refused(e)) => {
+                    self.answered.store(i, std::sync::atomic::Ordering::Relaxed);
+                    return Err(e);
+                }
+                Err(Attempt::NoAnswer(reason)) => {
+                    if several {
+                        tracing::warn!(gateway = %endpoint.address, "{reason}; trying the next gateway");
+                        remember_failure(&endpoint.address, true);
+                    }
+                    last = reason;
+                }
+            }
+        }
+        Err(ConnectError::Other(if several {
+            format!(
+                "none of the provider's {} gateways answers ({}); the last said: {last}",
+                self.endpoints.len(),
+                self.endpoints().join(", ")
+            )
+        } else {
+            last
+        }))
+    }
+
+    async fn connect_to(
+        &self,
+        endpoint: &Endpoint,
+        several: bool,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Attempt> {
+        let started = std::time::Instant::now();
+        let tcp_limit = if several {
+            FAILOVER_AFTER
+        } else {
+            CONNECT_TIMEOUT
         };
-        tokio::time::timeout(CONNECT_TIMEOUT, attempt)
-            .await
-            .unwrap_or_else(|_| {
-                Err(ConnectError::Other(format!(
-                    "no answer within {} seconds; is the address right, and does a firewall let port {} through?",
-                    CONNECT_TIMEOUT.as_secs(),
-                    self.endpoint.rsplit(':').next().unwrap_or("6180")
-                )))
-            })
+        let port = endpoint.address.rsplit(':').next().unwrap_or("6180");
+        let no_answer = || {
+            Attempt::NoAnswer(format!(
+                "no answer from {} within {} seconds; is the address right, and does a firewall let port {port} through?",
+                endpoint.address,
+                tcp_limit.as_secs_f32()
+            ))
+        };
+        let tcp = match tokio::time::timeout(tcp_limit, TcpStream::connect(&endpoint.address)).await
+        {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => {
+                return Err(Attempt::NoAnswer(format!(
+                    "{}: {}",
+                    endpoint.address,
+                    tcp_failure(&e)
+                )));
+            }
+            Err(_) => return Err(no_answer()),
+        };
+        let _ = tcp.set_nodelay(true);
+        let handshake = tokio_rustls::TlsConnector::from(self.config.clone())
+            .connect(endpoint.server_name.clone(), tcp);
+        let left = CONNECT_TIMEOUT.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, handshake).await {
+            Ok(Ok(tls)) => Ok(tls),
+            Ok(Err(e)) => {
+                let rustls_error = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+                let pin = rustls_error.and_then(pin_mismatch).cloned();
+                let bad_cert =
+                    rustls_error.is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
+                Err(match pin {
+                    Some(p) => Attempt::Refused(ConnectError::Pin(Box::new(p))),
+                    None if bad_cert => Attempt::Refused(ConnectError::Untrusted(e.to_string())),
+                    None => Attempt::NoAnswer(handshake_failure(&e, &endpoint.address)),
+                })
+            }
+            Err(_) => Err(no_answer()),
+        }
     }
 
     /// Sends one request on a new connection and reads the JSON answer.
@@ -299,7 +442,7 @@ impl GatewayClient {
         let mut req = hyper::Request::builder()
             .method(method)
             .uri(path)
-            .header("host", &self.endpoint);
+            .header("host", self.endpoint());
         for (name, value) in headers {
             req = req.header(*name, value.as_str());
         }
@@ -372,7 +515,7 @@ impl GatewayClient {
         let req = hyper::Request::builder()
             .method("GET")
             .uri(format!("/v1/tunnel/{service}"))
-            .header("host", &self.endpoint)
+            .header("host", self.endpoint())
             .header("connection", "upgrade")
             .header("upgrade", cloudgate_proto::TUNNEL_PROTOCOL)
             .body(Full::new(Bytes::new()))

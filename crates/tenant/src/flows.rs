@@ -225,6 +225,7 @@ pub async fn add_provider(
         services,
         learned_chain: Vec::new(),
         compromised: false,
+        gateways: Vec::new(),
     };
     if let Err(e) = db.add(&provider).await {
         let _ = std::fs::remove_file(&key_path);
@@ -349,9 +350,18 @@ pub async fn check(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tenan
 
 pub(crate) async fn check_session(session: &Session) -> Result<CheckReport, TenantError> {
     let (p, doc) = session.request("GET", "/v1/provider", &[]).await?;
-    let p = match doc.typed::<ProviderInfo>() {
-        Some(info) if doc.status == 200 => session.learn(&p, &info.trust).await?,
-        _ => p,
+    let info = doc.typed::<ProviderInfo>().filter(|_| doc.status == 200);
+    // The live gateways of this tenant's pool, as the provider tells them now.
+    let told: Option<Vec<String>> = info.as_ref().map(|i| {
+        i.gateways
+            .iter()
+            .take(crate::client::MAX_GATEWAYS)
+            .map(|g| g.address.clone())
+            .collect()
+    });
+    let p = match info {
+        Some(info) => session.learn(&p, &info.trust).await?,
+        None => p,
     };
     let state = TrustState::of(&p)?;
     let successor = state.successor();
@@ -371,7 +381,7 @@ pub(crate) async fn check_session(session: &Session) -> Result<CheckReport, Tena
     })?;
     let services = info.services;
     let db = session.db();
-    db.seen(&p.name, &services).await?;
+    db.seen(&p.name, &services, told.as_deref()).await?;
     let days_left =
         CertificateInfo::from_der(&p.cert_der)?.days_left(time::OffsetDateTime::now_utc());
     Ok(CheckReport {
@@ -387,8 +397,8 @@ pub(crate) async fn check_session(session: &Session) -> Result<CheckReport, Tena
 }
 
 /// Moves a provider's pin to a certificate the user verified by hand (`refresh`): first-seen
-/// starts again, every successor and proof learned before is dropped, and a compromise flag is
-/// cleared. Audited with both fingerprints.
+/// starts again, every successor and proof learned before is dropped, as are the gateways told
+/// before, and a compromise flag is cleared. Audited with both fingerprints.
 pub async fn refresh_pin(
     paths: &TenantPaths,
     name: &str,
@@ -407,6 +417,9 @@ pub async fn refresh_pin(
         false,
     )
     .await?;
+    // The gateways told under the old trust are forgotten too: whoever held that key may have
+    // told them. The next check learns the list anew from a gateway with the verified key.
+    db.seen(name, &old.services, Some(&[])).await?;
     paths.audit(
         "provider.refreshed",
         "pin moved to a certificate the user verified by hand; learned successors dropped",

@@ -93,6 +93,7 @@ impl Session {
                 )
             }
         }
+        .map(|c| c.with_gateways(&p.gateways))
         .map_err(TenantError::BadInput)
     }
 

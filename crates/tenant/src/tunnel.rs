@@ -18,10 +18,11 @@ use crate::flows::{CheckReport, check_session};
 use crate::paths::TenantPaths;
 use crate::session::{Session, refusal_error};
 
-/// The client in use and the pin it was built for.
+/// The client in use and the pin and gateway list it was built for.
 struct Current {
     client: Arc<GatewayClient>,
     pinned_sha256: String,
+    gateways: Vec<String>,
 }
 
 struct Shared {
@@ -78,6 +79,7 @@ pub async fn open_tunnel(
         current: RwLock::new(Current {
             client,
             pinned_sha256: p.sha256,
+            gateways: p.gateways,
         }),
     });
     Ok((
@@ -102,14 +104,16 @@ impl Shared {
         }
     }
 
-    /// Builds a client for a moved pin (the old one's TLS tickets belong to the old key).
+    /// Builds a client for a moved pin (the old one's TLS tickets belong to the old key) or a
+    /// changed list of gateways.
     fn replace(&self, p: &PinnedProvider) -> Result<Arc<GatewayClient>, TenantError> {
         let client = Arc::new(self.session.client(p)?);
         if let Ok(mut c) = self.current.write() {
-            if c.pinned_sha256 != p.sha256 {
+            if c.pinned_sha256 != p.sha256 || c.gateways != p.gateways {
                 *c = Current {
                     client: client.clone(),
                     pinned_sha256: p.sha256.clone(),
+                    gateways: p.gateways.clone(),
                 };
             } else {
                 return Ok(c.client.clone());

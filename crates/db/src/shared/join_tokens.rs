@@ -9,6 +9,32 @@ macro_rules! impl_join_tokens {
             "id, tenant, secret_sha256, label, created_by, created_at, expires_at, uses_left, revoked_at";
 
         impl $repo {
+            /// Writes a token, every column of it, inside a transaction.
+            async fn insert_token(
+                &self,
+                tx: &mut <$db as sqlx::Database>::Connection,
+                t: &JoinTokenRecord,
+            ) -> Result<(), DbError> {
+                sqlx::query(
+                    "INSERT INTO join_tokens (id, tenant, secret_sha256, label, created_by, \
+                     created_at, expires_at, uses_left, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&t.id)
+                .bind(&t.tenant)
+                .bind(&t.secret_sha256)
+                .bind(&t.label)
+                .bind(&t.created_by)
+                .bind(self.stamp(t.created_at))
+                .bind(self.stamp(t.expires_at))
+                .bind(t.uses_left)
+                .bind(t.revoked_at.map(|r| self.stamp(r)))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.sql(e))?;
+                Ok(())
+            }
+
             fn token_from_row(&self, r: &<$db as sqlx::Database>::Row) -> Result<JoinTokenRecord, DbError> {
                 let get = |e| self.sql(e);
                 Ok(JoinTokenRecord {
@@ -30,21 +56,7 @@ macro_rules! impl_join_tokens {
             async fn add_join_token(&self, t: &JoinTokenRecord) -> Result<(), DbError> {
                 self.tenant(&t.tenant).await?;
                 let mut tx = self.begin().await?;
-                sqlx::query(
-                    "INSERT INTO join_tokens (id, tenant, secret_sha256, label, created_by, created_at, expires_at, uses_left) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&t.id)
-                .bind(&t.tenant)
-                .bind(&t.secret_sha256)
-                .bind(&t.label)
-                .bind(&t.created_by)
-                .bind(self.stamp(t.created_at))
-                .bind(self.stamp(t.expires_at))
-                .bind(t.uses_left)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.sql(e))?;
+                self.insert_token(&mut tx, t).await?;
                 self.commit(tx).await
             }
 

@@ -4,17 +4,21 @@
 //! the repository through methods of the same name.
 
 mod enrollment;
+mod fleet;
 mod join_tokens;
 mod state;
 mod tenants;
+mod transfer;
 
 #[cfg(test)]
 pub(crate) mod suite;
 
 pub(crate) use enrollment::impl_enrollment;
+pub(crate) use fleet::impl_fleet;
 pub(crate) use join_tokens::impl_join_tokens;
 pub(crate) use state::impl_state;
 pub(crate) use tenants::impl_tenants;
+pub(crate) use transfer::impl_transfer;
 
 /// Expands every SP repository trait for `$repo` over the sqlx database `$db`.
 macro_rules! impl_sp_repository {
@@ -23,6 +27,8 @@ macro_rules! impl_sp_repository {
         $crate::shared::impl_enrollment!($repo, $db);
         $crate::shared::impl_join_tokens!($repo, $db);
         $crate::shared::impl_state!($repo, $db);
+        $crate::shared::impl_fleet!($repo, $db);
+        $crate::shared::impl_transfer!($repo, $db);
     };
 }
 pub(crate) use impl_sp_repository;

@@ -10,6 +10,103 @@ pub(crate) async fn all(db: &dyn SpRepository) {
     confirmations(db).await;
     tenants_services_and_certs(db).await;
     prune(db).await;
+    pools(db).await;
+    fleet(db).await;
+    enroll_failures(db).await;
+}
+
+/// A tenant's pool: `default` until set, and setting it is a change the gateways reload for.
+pub(crate) async fn pools(db: &dyn SpRepository) {
+    db.add_tenant("pooled", "", "hash").await.unwrap();
+    let t = db.tenant("pooled").await.unwrap();
+    assert_eq!(
+        (t.pool.as_str(), t.failover_outside_pool),
+        ("default", false)
+    );
+    let v = db.version().await.unwrap();
+    db.set_pool("pooled", "eu", true).await.unwrap();
+    assert!(db.version().await.unwrap() > v);
+    let t = db.tenant("pooled").await.unwrap();
+    assert_eq!((t.pool.as_str(), t.failover_outside_pool), ("eu", true));
+    assert!(matches!(
+        db.set_pool("nobody", "eu", false).await,
+        Err(DbError::NoSuchTenant(_))
+    ));
+    db.remove_tenant("pooled").await.unwrap();
+}
+
+/// Gateways heartbeat, stop and come back; none of it is a change to reload for.
+pub(crate) async fn fleet(db: &dyn SpRepository) {
+    let v = db.version().await.unwrap();
+    let started = now() - time::Duration::seconds(30);
+    let mut g = GatewayRecord {
+        id: "gw-b:6180".into(),
+        public_address: "b.example:6180".into(),
+        pool: "eu".into(),
+        version: "1.0.0".into(),
+        cert_sha256: "AB".repeat(32),
+        open_tunnels: 3,
+        started_at: started,
+        heartbeat_at: now(),
+        stopped_at: None,
+    };
+    db.heartbeat(&g).await.unwrap();
+    let mut a = g.clone();
+    a.id = "gw-a:6180".into();
+    db.heartbeat(&a).await.unwrap();
+    g.open_tunnels = 7;
+    db.heartbeat(&g).await.unwrap();
+    let all = db.gateways().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].id, "gw-a:6180", "by id");
+    assert_eq!(
+        all[1], g,
+        "the last heartbeat wins, times kept to the second"
+    );
+    assert!(all[1].is_up(now(), std::time::Duration::from_secs(10)));
+    assert!(!all[1].is_up(
+        now() + time::Duration::seconds(60),
+        std::time::Duration::from_secs(10)
+    ));
+    db.gateway_stopped("gw-b:6180").await.unwrap();
+    let b = db.gateways().await.unwrap().pop().unwrap();
+    assert!(b.stopped_at.is_some() && !b.is_up(now(), std::time::Duration::from_secs(10)));
+    db.heartbeat(&g).await.unwrap();
+    assert_eq!(db.gateways().await.unwrap()[1].stopped_at, None, "back up");
+    assert!(db.remove_gateway("gw-a:6180").await.unwrap());
+    assert!(!db.remove_gateway("gw-a:6180").await.unwrap());
+    assert_eq!(db.gateways().await.unwrap().len(), 1);
+    assert_eq!(db.version().await.unwrap(), v, "bookkeeping only");
+}
+
+/// Failed enrollments counted per source within a window, by every gateway together.
+pub(crate) async fn enroll_failures(db: &dyn SpRepository) {
+    let window = now() - time::Duration::seconds(300);
+    assert_eq!(db.enroll_failures("192.0.2.1", window).await.unwrap(), 0);
+    for n in 1..=3 {
+        assert_eq!(
+            db.record_enroll_failure("192.0.2.1", window).await.unwrap(),
+            n
+        );
+    }
+    assert_eq!(
+        db.record_enroll_failure("192.0.2.2", window).await.unwrap(),
+        1
+    );
+    assert_eq!(db.enroll_failures("192.0.2.1", window).await.unwrap(), 3);
+    // A window that began before the current one's start has passed: counting starts anew.
+    let later = now() + time::Duration::seconds(1);
+    assert_eq!(db.enroll_failures("192.0.2.1", later).await.unwrap(), 0);
+    assert_eq!(
+        db.record_enroll_failure("192.0.2.1", later).await.unwrap(),
+        1
+    );
+    db.clear_enroll_failures("192.0.2.1").await.unwrap();
+    assert_eq!(db.enroll_failures("192.0.2.1", window).await.unwrap(), 0);
+    db.prune_enroll_failures(now() + time::Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(db.enroll_failures("192.0.2.2", window).await.unwrap(), 0);
 }
 
 /// Join tokens: redeemed once, refused with their reason, gone with their tenant.
@@ -203,4 +300,82 @@ pub(crate) async fn prune(db: &dyn SpRepository) {
         2
     );
     assert!(db.client_certs("prune").await.unwrap().is_empty());
+}
+
+/// A populated database moved into an empty one reads back equal, every column of it; the
+/// target then refuses a second import and keeps what it holds.
+pub(crate) async fn transfer(src: &dyn SpRepository, dst: &dyn SpRepository) {
+    src.add_tenant(
+        "acme",
+        "Acme Backup",
+        "$argon2id$v=19$m=1,t=1,p=1$c2FsdA$aGFzaA",
+    )
+    .await
+    .unwrap();
+    src.add_tenant("off", "", "h2").await.unwrap();
+    src.set_enabled("off", false).await.unwrap();
+    src.set_pool("acme", "eu", true).await.unwrap();
+    src.add_service("acme", "repo", "10.0.0.5:10005")
+        .await
+        .unwrap();
+    src.add_service("acme", "mount", "10.0.0.5:10006")
+        .await
+        .unwrap();
+    src.bind_client_cert("acme", "M1", &[0, 1, 2, 255], Some("laptop"))
+        .await
+        .unwrap();
+    src.bind_client_cert("acme", "M2", &[9; 300], None)
+        .await
+        .unwrap();
+    src.confirm_client_cert("M1", "CC", Some("DD"))
+        .await
+        .unwrap();
+    src.touch_client_cert("M1").await.unwrap();
+    src.add_join_token(&JoinTokenRecord {
+        id: "0123456789abcdef0123456789abcdef".into(),
+        tenant: "acme".into(),
+        secret_sha256: "ee".repeat(32),
+        label: "rollout".into(),
+        created_by: "root".into(),
+        created_at: now(),
+        expires_at: now() + time::Duration::days(7),
+        uses_left: 5,
+        revoked_at: Some(now()),
+    })
+    .await
+    .unwrap();
+    let dump = src.dump().await.unwrap();
+    assert_eq!(
+        (
+            dump.tenants.len(),
+            dump.services.len(),
+            dump.client_certs.len(),
+            dump.join_tokens.len()
+        ),
+        (2, 2, 2, 1)
+    );
+    let v = dst.version().await.unwrap();
+    dst.import(&dump).await.unwrap();
+    assert!(
+        dst.version().await.unwrap() > v,
+        "gateways reload the import"
+    );
+    assert_eq!(
+        dst.dump().await.unwrap(),
+        dump,
+        "nothing lost, nothing changed"
+    );
+    let again = dst.import(&dump).await.unwrap_err();
+    assert!(
+        matches!(
+            again,
+            DbError::NotEmpty {
+                tenants: 2,
+                tokens: 1,
+                ..
+            }
+        ),
+        "{again:?}"
+    );
+    assert_eq!(dst.dump().await.unwrap(), dump);
 }

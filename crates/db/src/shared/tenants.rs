@@ -5,7 +5,8 @@
 
 macro_rules! impl_tenants {
     ($repo:ty, $db:ty) => {
-        const TENANT_COLUMNS: &str = "name, description, password_hash, enabled, created_at";
+        const TENANT_COLUMNS: &str =
+            "name, description, password_hash, enabled, created_at, pool, failover_outside_pool";
 
         impl $repo {
             pub(super) fn tenant_from_row(&self, r: &<$db as sqlx::Database>::Row) -> Result<TenantRecord, DbError> {
@@ -16,6 +17,8 @@ macro_rules! impl_tenants {
                     password_hash: r.try_get("password_hash").map_err(get)?,
                     enabled: r.try_get("enabled").map_err(get)?,
                     created_at: self.time_of(r, "created_at")?,
+                    pool: r.try_get("pool").map_err(get)?,
+                    failover_outside_pool: r.try_get("failover_outside_pool").map_err(get)?,
                 })
             }
 
@@ -102,6 +105,22 @@ macro_rules! impl_tenants {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| self.sql(e))?;
+                self.updated(name, done.rows_affected())?;
+                self.commit(tx).await
+            }
+
+            async fn set_pool(&self, name: &str, pool: &str, outside: bool) -> Result<(), DbError> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE tenants SET pool = $1, failover_outside_pool = $2, updated_at = $3 WHERE name = $4",
+                )
+                .bind(pool)
+                .bind(outside)
+                .bind(self.stamp(now()))
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.sql(e))?;
                 self.updated(name, done.rows_affected())?;
                 self.commit(tx).await
             }

@@ -257,14 +257,16 @@ mod repository {
     use crate::repo::token_refusal;
     use crate::stamp::now;
     use crate::{
-        ClientCertRecord, DbError, EnrollmentRepository, GatewayState, JoinTokenRecord,
-        JoinTokenRepository, ServiceRecord, ServiceRepository, StateRepository, TenantRecord,
-        TenantRepository, TokenRefusal,
+        ClientCertDump, ClientCertRecord, DbError, EnrollmentRepository, FleetRepository,
+        GatewayRecord, GatewayState, JoinTokenRecord, JoinTokenRepository, ServiceDump,
+        ServiceRecord, ServiceRepository, SpDump, StateRepository, TenantDump, TenantRecord,
+        TenantRepository, TokenRefusal, TransferRepository,
     };
 
     crate::shared::impl_sp_repository!(SqliteSpRepository, sqlx::Sqlite);
 }
 
+#[async_trait::async_trait]
 impl SpRepository for SqliteSpRepository {
     fn location(&self) -> &str {
         &self.path

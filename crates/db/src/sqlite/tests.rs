@@ -8,6 +8,13 @@ async fn the_repository_suite_passes_on_sqlite() {
     crate::shared::suite::all(&db).await;
 }
 
+#[tokio::test]
+async fn a_database_moves_whole_into_another() {
+    let (_a, src) = db().await;
+    let (_b, dst) = db().await;
+    crate::shared::suite::transfer(&src, &dst).await;
+}
+
 async fn db() -> (tempfile::TempDir, SqliteSpRepository) {
     let dir = tempfile::tempdir().unwrap();
     let db = SqliteSpRepository::open(&dir.path().join("sp.db"))
@@ -157,7 +164,7 @@ async fn the_schema_status_tells_applied_pending_and_unknown_without_changing_an
     assert_eq!(old.version(), 2);
     assert_eq!(
         old.pending.iter().map(|m| m.version).collect::<Vec<_>>(),
-        [3, 4]
+        [3, 4, 5]
     );
     assert!(
         old.applied.iter().all(|m| !m.description.is_empty()),
@@ -168,7 +175,7 @@ async fn the_schema_status_tells_applied_pending_and_unknown_without_changing_an
     drop(SqliteSpRepository::open(&path).await.unwrap());
     let now = sqlite_schema_status(&path).await.unwrap().unwrap();
     assert!(now.pending.is_empty() && now.unknown.is_empty());
-    assert_eq!(now.version(), 4);
+    assert_eq!(now.version(), 5);
     let pool = connect(&path).await.unwrap();
     sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'future', TRUE, x'00', 0)")
         .execute(&pool)
