@@ -8,12 +8,14 @@ use crate::exit::EXIT_CODES_HELP;
 
 mod cert;
 mod db;
+mod fleet;
 mod gateway;
 mod tenant;
 mod tenant_side;
 
 pub use cert::*;
 pub use db::*;
+pub use fleet::*;
 pub use gateway::*;
 pub use tenant::*;
 pub use tenant_side::*;
@@ -171,6 +173,9 @@ pub enum SpCommand {
     /// The SP database: where it is and its schema version
     #[command(subcommand)]
     Db(DbCommand),
+    /// The fleet key, and the certificate published to every gateway of a fleet
+    #[command(subcommand)]
+    Fleet(FleetCommand),
 }
 
 #[cfg(test)]

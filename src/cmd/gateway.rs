@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cloudgate_gateway::config::{check_fleet_name, parse_listen, parse_public_address};
 use cloudgate_gateway::{Gateway, GatewayConfig, SharedState};
+use cloudgate_sp::fleet::FleetKey;
 
 use crate::cli::GatewayRunArgs;
 use crate::context::Context;
@@ -69,12 +70,29 @@ fn config(ctx: &Context, args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig>
 }
 
 pub async fn run(ctx: &Context, args: Box<GatewayRunArgs>) -> anyhow::Result<()> {
-    let config = config(ctx, &args)?;
+    let mut config = config(ctx, &args)?;
     let store = ctx.store_for_write()?;
     let db = ctx.sp_db().await?;
-    let state = SharedState::load(store, db)
-        .await
-        .context("loading the gateway state")?;
+    let state = if ctx.database_url()?.is_some() {
+        // A gateway of a fleet serves the certificate published to the shared database.
+        let path = ctx.layout.fleet_key();
+        let key = FleetKey::load(&path)?.ok_or_else(|| {
+            usage(format!(
+                "this gateway uses the shared SP database at {}, where the certificate every gateway serves is published with its key sealed under the fleet key, and there is no fleet key at {}: copy fleet.key from the host where `cloudgate sp fleet init` ran (owner root, group cloudgate, mode 0640)",
+                db.location(),
+                path.display()
+            ))
+        })?;
+        if config.auto_renew_days.take().is_some() {
+            tracing::warn!(
+                "auto-renew is off for a gateway of a fleet: renew with `cloudgate sp cert renew --apply` where the SP's store is, and every gateway follows"
+            );
+        }
+        SharedState::load_fleet(store, db, key, path).await
+    } else {
+        SharedState::load(store, db).await
+    }
+    .context("loading the gateway state")?;
     let gateway = Gateway::bind(config, state.clone()).await?;
     let addr = gateway.local_addr()?;
     let cert = &state.current().cert;

@@ -5,6 +5,7 @@ mod db;
 mod demo;
 mod export;
 mod fleet;
+mod fleet_key;
 mod gateway;
 pub mod generate;
 pub mod import;
@@ -64,10 +65,20 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
                 SpCommand::Gateway(GatewayCommand::Address { address, json }) => {
                     gateway::address(&ctx, address, json)
                 }
-                SpCommand::Cert(CertCommand::Generate(gen_args)) => generate::run(&ctx, gen_args),
-                SpCommand::Cert(CertCommand::Manage) => manage::run(&ctx),
-                SpCommand::Cert(CertCommand::Import(import_args)) => import::run(&ctx, import_args),
-                SpCommand::Cert(cmd) => cert::run(&ctx, cmd),
+                SpCommand::Fleet(cmd) => runtime()?.block_on(fleet_key::run(&ctx, cmd)),
+                SpCommand::Cert(cmd) => {
+                    let changes = fleet_key::changes_certificate(&cmd);
+                    match cmd {
+                        CertCommand::Generate(gen_args) => generate::run(&ctx, gen_args),
+                        CertCommand::Manage => manage::run(&ctx),
+                        CertCommand::Import(import_args) => import::run(&ctx, import_args),
+                        cmd => cert::run(&ctx, cmd),
+                    }?;
+                    if changes {
+                        runtime()?.block_on(fleet_key::publish_after(&ctx))?;
+                    }
+                    Ok(())
+                }
             }
         }
     }

@@ -329,6 +329,40 @@ pub(super) const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "cloudgate-sp-fleet-init",
+        &[(
+            "cloudgate --database postgres://cloudgate@db.example/cloudgate sp fleet init",
+            "Make the fleet key and publish the certificate in use (password in ~/.pgpass).",
+        )],
+    ),
+    (
+        "cloudgate-sp-fleet-publish",
+        &[(
+            "cloudgate sp fleet publish",
+            "Publish the certificate in use now (sp cert commands do it themselves).",
+        )],
+    ),
+    (
+        "cloudgate-sp-fleet-status",
+        &[(
+            "cloudgate sp fleet status --json | jq .published.sha256",
+            "What every gateway of the fleet serves.",
+        )],
+    ),
+    (
+        "cloudgate-sp-fleet-rotate-key",
+        &[
+            (
+                "cloudgate sp fleet rotate-key",
+                "Start a rotation: a new key, the certificate sealed under both.",
+            ),
+            (
+                "cloudgate sp fleet rotate-key --finish",
+                "Once every gateway host has the new key: seal under it alone.",
+            ),
+        ],
+    ),
+    (
         "cloudgate-tenant-provider-add",
         &[
             (

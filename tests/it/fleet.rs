@@ -311,3 +311,21 @@ async fn a_tenant_learns_the_fleet_and_fails_over_when_its_gateway_dies() {
     let _ = tunnel.kill();
     let _ = tunnel.wait();
 }
+
+#[test]
+fn a_fleet_needs_a_shared_database() {
+    let env = Env::new();
+    for args in [
+        &["sp", "fleet", "init"][..],
+        &["sp", "fleet", "status"][..],
+        &["sp", "fleet", "publish"][..],
+        &["sp", "fleet", "rotate-key"][..],
+    ] {
+        let e = env.fails(args, 2);
+        assert!(
+            e.contains("PostgreSQL") && e.contains("--database"),
+            "{args:?}: {e}"
+        );
+    }
+    assert!(!env.data.join("fleet.key").exists(), "nothing written");
+}

@@ -28,6 +28,19 @@ fn fresh_database() -> String {
     format!("{server}/{name}")
 }
 
+/// A provider on PostgreSQL with tenant `acme` and its echo service, the fleet key made and the
+/// certificate published, and a gateway with `acme` enrolled: the gateway, the pin, the identity.
+async fn fleet_gateway_with_enrolled_tenant(env: &Env) -> (GatewayProc, [u8; 32], ClientIdentity) {
+    provider_with_tenant(env, "acme").await;
+    env.ok(&["sp", "fleet", "init"]);
+    let gw = GatewayProc::start(env, &[]);
+    let pin = applied_pin(env);
+    let id = ClientIdentity::new("acme");
+    let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    (gw, pin, id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set CLOUDGATE_TEST_DATABASE_URL (.ci/run starts a server)"]
 async fn the_sp_runs_on_postgres_from_the_configuration_file() {
@@ -49,14 +62,14 @@ async fn the_sp_runs_on_postgres_from_the_configuration_file() {
         serde_json::from_str(&env.ok(&["sp", "db", "status", "--json"])).unwrap();
     assert_eq!(status["backend"], "postgres");
     assert_eq!(status["version"], 0, "{status}");
-    let (gw, pin, id) = gateway_with_enrolled_tenant(&env, &[]).await;
+    let (gw, pin, id) = fleet_gateway_with_enrolled_tenant(&env).await;
     assert!(
         !env.data.join("sp.db").exists(),
         "nothing of the SP's state went to SQLite"
     );
     let status: serde_json::Value =
         serde_json::from_str(&env.ok(&["sp", "db", "status", "--json"])).unwrap();
-    assert_eq!(status["version"], 5, "{status}");
+    assert_eq!(status["version"], 6, "{status}");
     assert!(
         !status["location"]
             .as_str()
@@ -200,6 +213,7 @@ async fn a_single_host_install_moves_into_postgres_and_its_machines_notice_nothi
     assert!(String::from_utf8_lossy(&e.stderr).contains("already holds"));
     // The machine enrolled on SQLite opens a tunnel through a gateway on PostgreSQL: its pin
     // and client certificate are as valid as before, nothing is enrolled again.
+    env.ok(&["sp", "fleet", "init"]);
     let gw = GatewayProc::start(&env, &[]);
     let data = vec![3u8; 10_000];
     let stream = tunnel(gw.addr, pin, Some(&id), "echo")
@@ -214,6 +228,7 @@ async fn a_change_reaches_three_gateways_at_once_and_cuts_their_tunnels() {
     let env = Env::new();
     use_database(&env, &fresh_database());
     provider_with_tenant(&env, "acme").await;
+    env.ok(&["sp", "fleet", "init"]);
     // A poll every 60 s: only the database's notification can explain a change seen sooner.
     let gateways: Vec<GatewayProc> = (0..3)
         .map(|i| {
@@ -331,7 +346,7 @@ async fn when_the_database_is_down_tunnels_go_on_enrollments_wait_and_service_re
     let mut relay = Relay::start(&upstream, 0).await;
     let (_, relayed) = through(&url, relay.port);
     use_database(&env, &relayed);
-    let (gw, pin, id) = gateway_with_enrolled_tenant(&env, &[]).await;
+    let (gw, pin, id) = fleet_gateway_with_enrolled_tenant(&env).await;
     assert_eq!(provider_health(&gw, pin).await, "ok");
 
     relay.cut();
@@ -373,4 +388,123 @@ async fn when_the_database_is_down_tunnels_go_on_enrollments_wait_and_service_re
             .unwrap()
             .contains("recovered")
     );
+}
+
+/// The SHA-256 of the certificate a gateway presents, whichever it is.
+async fn served_sha256(gw: &GatewayProc, _pin: [u8; 32]) -> String {
+    let (_, verifier) = connect(gw.addr, None, None).await.expect("TLS connect");
+    let chain = verifier.presented_chain().expect("a certificate");
+    cloudgate_pki::CertificateInfo::from_der(&chain[0])
+        .unwrap()
+        .fingerprints
+        .sha256_hex()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set CLOUDGATE_TEST_DATABASE_URL (.ci/run starts a server)"]
+async fn every_gateway_serves_the_published_certificate_and_needs_the_fleet_key() {
+    let sp = Env::new();
+    let url = fresh_database();
+    use_database(&sp, &url);
+    provider_with_tenant(&sp, "acme").await;
+    // A gateway host: its own data directory with the database named and no store at all.
+    let host = Env::new();
+    use_database(&host, &url);
+    let e = host.fails(&["sp", "gateway", "run", "--listen", "127.0.0.1:0"], 2);
+    assert!(
+        e.contains("fleet.key") && e.contains("sp fleet init"),
+        "{e}"
+    );
+    assert!(!e.contains("ci-only-password"), "{e}");
+
+    let init: serde_json::Value =
+        serde_json::from_str(&sp.ok(&["sp", "fleet", "init", "--json"])).unwrap();
+    assert_eq!(init["published_now"], true, "{init}");
+    sp.fails(&["sp", "fleet", "init"], 2);
+    let key = std::fs::read(sp.data.join("fleet.key")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(sp.data.join("fleet.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o007, 0, "{mode:o}");
+        std::fs::write(host.data.join("fleet.key"), &key).unwrap();
+        std::fs::set_permissions(
+            host.data.join("fleet.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let gw = GatewayProc::start(&host, &[]);
+    let pin = applied_pin(&sp);
+    let applied = |env: &Env| -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
+        v["sha256"].as_str().unwrap().to_string()
+    };
+    let first = applied(&sp);
+    assert_eq!(
+        served_sha256(&gw, pin).await,
+        first,
+        "served from the database, not a store"
+    );
+    let id = ClientIdentity::new("acme");
+    assert_eq!(
+        enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD)
+            .await
+            .status,
+        200
+    );
+
+    // A renewal on the SP host reaches the gateway host by the database.
+    let out = sp.run(&["sp", "cert", "renew", "--apply"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Published to the fleet"));
+    let renewed = applied(&sp);
+    assert_ne!(renewed, first);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while served_sha256(&gw, pin).await != renewed {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewal never reached the gateway"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let pin = applied_pin(&sp);
+    let stream = tunnel(gw.addr, pin, Some(&id), "echo").await;
+    assert!(
+        stream.is_ok(),
+        "enrolled before the renewal, tunnels after it"
+    );
+
+    // A rotation: while under way both keys open; finished, only the new one.
+    let status: serde_json::Value =
+        serde_json::from_str(&sp.ok(&["sp", "fleet", "rotate-key", "--json"])).unwrap();
+    assert_eq!(status["rotating"], true, "{status}");
+    assert_eq!(
+        status["published"]["sealed_under"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{status}"
+    );
+    let old_key_gateway = GatewayProc::start_logged(&host, "old.log", &[]);
+    assert_eq!(served_sha256(&old_key_gateway, pin).await, renewed);
+    drop(old_key_gateway);
+    sp.ok(&["sp", "fleet", "rotate-key", "--finish"]);
+    let e = host.fails(&["sp", "gateway", "run", "--listen", "127.0.0.1:0"], 2);
+    assert!(e.contains("sealed under"), "{e}");
+    std::fs::write(
+        host.data.join("fleet.key"),
+        std::fs::read(sp.data.join("fleet.key")).unwrap(),
+    )
+    .unwrap();
+    let new_key_gateway = GatewayProc::start_logged(&host, "new.log", &[]);
+    assert_eq!(served_sha256(&new_key_gateway, pin).await, renewed);
 }

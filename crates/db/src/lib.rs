@@ -25,18 +25,20 @@ pub use postgres::{PgSpRepository, pg_schema_status, redact_url};
 pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 pub use records::{
     ClientCertDump, ClientCertRecord, GatewayRecord, GatewayState, JoinTokenRecord, Migration,
-    SchemaStatus, ServiceDump, ServiceRecord, SpDump, TenantDump, TenantRecord, TokenRefusal,
+    PublishedCertificate, SchemaStatus, ServiceDump, ServiceRecord, SpDump, TenantDump,
+    TenantRecord, TokenRefusal,
 };
 pub use repo::{
-    ChangeFeed, EnrollmentRepository, FleetRepository, JoinTokenRepository, ServiceRepository,
-    SharedRepository, SpRepository, StateRepository, TenantRepository, TransferRepository,
+    CertificateRepository, ChangeFeed, EnrollmentRepository, FleetRepository, JoinTokenRepository,
+    ServiceRepository, SharedRepository, SpRepository, StateRepository, TenantRepository,
+    TransferRepository,
 };
 pub use sqlite::{SqliteSpRepository, sqlite_schema_status};
 
 /// The repository traits, for `use cloudgate_db::prelude::*` where their methods are called.
 pub mod prelude {
     pub use crate::repo::{
-        EnrollmentRepository, FleetRepository, JoinTokenRepository, ServiceRepository,
-        SpRepository, StateRepository, TenantRepository, TransferRepository,
+        CertificateRepository, EnrollmentRepository, FleetRepository, JoinTokenRepository,
+        ServiceRepository, SpRepository, StateRepository, TenantRepository, TransferRepository,
     };
 }

@@ -181,10 +181,11 @@ mod repository {
     use crate::repo::token_refusal;
     use crate::stamp::now;
     use crate::{
-        ClientCertDump, ClientCertRecord, DbError, EnrollmentRepository, FleetRepository,
-        GatewayRecord, GatewayState, JoinTokenRecord, JoinTokenRepository, ServiceDump,
-        ServiceRecord, ServiceRepository, SpDump, StateRepository, TenantDump, TenantRecord,
-        TenantRepository, TokenRefusal, TransferRepository,
+        CertificateRepository, ClientCertDump, ClientCertRecord, DbError, EnrollmentRepository,
+        FleetRepository, GatewayRecord, GatewayState, JoinTokenRecord, JoinTokenRepository,
+        PublishedCertificate, ServiceDump, ServiceRecord, ServiceRepository, SpDump,
+        StateRepository, TenantDump, TenantRecord, TenantRepository, TokenRefusal,
+        TransferRepository,
     };
 
     crate::shared::impl_sp_repository!(PgSpRepository, sqlx::Postgres);

@@ -161,6 +161,28 @@ pub struct ClientCertDump {
     pub cert_der: Vec<u8>,
 }
 
+/// The certificate every gateway of a fleet serves, as published to the SP database. The
+/// database keeps what it is given: the sealing of the key is `cloudgate-sp`'s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedCertificate {
+    /// SHA-256 of the certificate, uppercase hex.
+    pub sha256: String,
+    /// The certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// The intermediates served with it, PEM (empty for none).
+    pub chain_pem: String,
+    /// Its friendly name.
+    pub friendly_name: String,
+    /// The SP's name, as its license says.
+    pub provider_name: String,
+    /// The rollover record (staged successor, switches), JSON.
+    pub rollover: String,
+    /// The private key sealed under one or more fleet keys, JSON.
+    pub sealed_keys: String,
+    /// When it was published.
+    pub published_at: OffsetDateTime,
+}
+
 /// A gateway of the fleet, as it last reported itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatewayRecord {

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::{
-    ClientCertRecord, DbError, GatewayRecord, GatewayState, JoinTokenRecord, ServiceRecord, SpDump,
-    TenantRecord, TokenRefusal,
+    ClientCertRecord, DbError, GatewayRecord, GatewayState, JoinTokenRecord, PublishedCertificate,
+    ServiceRecord, SpDump, TenantRecord, TokenRefusal,
 };
 
 /// Tenant accounts.
@@ -154,6 +154,15 @@ pub trait TransferRepository: Send + Sync {
     async fn import(&self, dump: &SpDump) -> Result<(), DbError>;
 }
 
+/// The certificate a fleet of gateways serves, published by the SP's certificate commands.
+#[async_trait]
+pub trait CertificateRepository: Send + Sync {
+    /// Replaces the published certificate; a change every gateway reloads for.
+    async fn publish_certificate(&self, c: &PublishedCertificate) -> Result<(), DbError>;
+    /// The published certificate, if one was.
+    async fn published_certificate(&self) -> Result<Option<PublishedCertificate>, DbError>;
+}
+
 /// What the gateway loads and reloads.
 #[async_trait]
 pub trait StateRepository: Send + Sync {
@@ -180,6 +189,7 @@ pub trait SpRepository:
     + StateRepository
     + FleetRepository
     + TransferRepository
+    + CertificateRepository
     + std::fmt::Debug
 {
     /// Where the data lives (a file, a server), for messages.

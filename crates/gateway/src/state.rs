@@ -1,11 +1,16 @@
 //! What the gateway serves and decides with, swapped as a whole when the certificate or the
 //! tenants change: a reload builds the new state aside and swaps it in; a failed reload logs and
 //! keeps the old one. Connections already open keep the state they started with.
+//!
+//! The certificate comes from this host's store, or, for a gateway of a fleet, from the SP
+//! database, where the SP's certificate commands publish it with its key sealed under the fleet
+//! key (`cloudgate_sp::fleet`).
 
 use std::sync::{Arc, RwLock};
 
 use cloudgate_db::{GatewayState, SharedRepository};
 use cloudgate_pki::CertificateInfo;
+use cloudgate_sp::fleet::{FleetCertificate, FleetKey};
 use cloudgate_store::license::{DefaultIdentity, Licensee};
 use cloudgate_store::{CertStore, RolloverHistory};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -28,10 +33,24 @@ pub struct Snapshot {
     pub rollover: RolloverHistory,
 }
 
+/// Where the served certificate comes from.
+pub enum CertSource {
+    /// This host's certificate store.
+    Store,
+    /// The certificate published to the SP database, opened with the fleet key.
+    Fleet {
+        /// The fleet key.
+        key: FleetKey,
+        /// Its file, for messages.
+        path: std::path::PathBuf,
+    },
+}
+
 /// The gateway's state, shared by every connection.
 pub struct SharedState {
     store: CertStore,
     db: SharedRepository,
+    source: CertSource,
     current: RwLock<Arc<Snapshot>>,
     /// Ticks whenever a new snapshot is swapped in, so open tunnels re-check their grant.
     swapped: tokio::sync::watch::Sender<()>,
@@ -44,13 +63,39 @@ impl SharedState {
         if store.applied()?.is_none() {
             first_certificate(&store)?;
         }
-        let snapshot = build(&store, &db, None).await?;
+        Self::start(store, db, CertSource::Store).await
+    }
+
+    /// Loads the first state of a gateway of a fleet: the certificate published to the
+    /// database, opened with `key`. Refuses to start when none is published or `key` does not
+    /// open it.
+    pub async fn load_fleet(
+        store: CertStore,
+        db: SharedRepository,
+        key: FleetKey,
+        path: std::path::PathBuf,
+    ) -> Result<Arc<Self>, GatewayError> {
+        Self::start(store, db, CertSource::Fleet { key, path }).await
+    }
+
+    async fn start(
+        store: CertStore,
+        db: SharedRepository,
+        source: CertSource,
+    ) -> Result<Arc<Self>, GatewayError> {
+        let snapshot = build(&store, &db, &source, None).await?;
         Ok(Arc::new(SharedState {
             store,
             db,
+            source,
             current: RwLock::new(Arc::new(snapshot)),
             swapped: tokio::sync::watch::Sender::new(()),
         }))
+    }
+
+    /// Whether this gateway serves the fleet's published certificate.
+    pub fn is_fleet(&self) -> bool {
+        matches!(self.source, CertSource::Fleet { .. })
     }
 
     /// The current snapshot.
@@ -94,6 +139,11 @@ impl SharedState {
     /// Renews the applied certificate with the same key, subject and names for as long as it was
     /// valid, and applies it; the next refresh serves it. Returns the new thumbprint.
     pub fn renew_applied(&self) -> Result<String, GatewayError> {
+        if self.is_fleet() {
+            return Err(GatewayError::Config(
+                "a gateway of a fleet does not renew: renew with `cloudgate sp cert renew --apply` where the SP's store is, which publishes to every gateway".into(),
+            ));
+        }
         let entry = self
             .store
             .applied()?
@@ -111,6 +161,9 @@ impl SharedState {
     /// Puts a staged successor into use when its `stage --at` time has come. Returns its
     /// thumbprint when it switched.
     pub fn switch_if_due(&self) -> Result<Option<String>, GatewayError> {
+        if self.is_fleet() {
+            return Ok(None);
+        }
         let snap = self.current();
         let Some(record) = snap.rollover.staged.as_ref() else {
             return Ok(None);
@@ -132,12 +185,29 @@ impl SharedState {
     /// it did. On error the old snapshot stays.
     pub async fn refresh(&self) -> Result<bool, GatewayError> {
         let old = self.current();
-        let applied = self.store.applied_record()?;
         let version = self.db.version().await?;
-        let rollover = self.store.rollover_history()?;
-        let cert_changed = applied.as_ref().map(|a| a.sha256.as_str())
-            != Some(old.cert.fingerprints.sha256_hex().as_str());
-        if !cert_changed && version == old.db.version && rollover == old.rollover {
+        let (cert_changed, rollover_changed) = match &self.source {
+            CertSource::Store => {
+                let applied = self.store.applied_record()?;
+                let rollover = self.store.rollover_history()?;
+                (
+                    applied.as_ref().map(|a| a.sha256.as_str())
+                        != Some(old.cert.fingerprints.sha256_hex().as_str()),
+                    rollover != old.rollover,
+                )
+            }
+            // Publishing bumps the change counter: nothing to look at until it moves.
+            CertSource::Fleet { .. } if version == old.db.version => (false, false),
+            CertSource::Fleet { .. } => {
+                let published = self.db.published_certificate().await?;
+                (
+                    published.as_ref().map(|p| p.sha256.as_str())
+                        != Some(old.cert.fingerprints.sha256_hex().as_str()),
+                    true,
+                )
+            }
+        };
+        if !cert_changed && !rollover_changed && version == old.db.version {
             return Ok(false);
         }
         let keep_tls = if cert_changed {
@@ -145,7 +215,7 @@ impl SharedState {
         } else {
             Some(old.clone())
         };
-        let new = build(&self.store, &self.db, keep_tls).await?;
+        let new = build(&self.store, &self.db, &self.source, keep_tls).await?;
         if cert_changed {
             tracing::info!(
                 thumbprint = %new.cert.fingerprints.thumbprint(),
@@ -178,10 +248,23 @@ fn first_certificate(store: &CertStore) -> Result<(), GatewayError> {
 async fn build(
     store: &CertStore,
     db: &SharedRepository,
+    source: &CertSource,
     keep_tls_of: Option<Arc<Snapshot>>,
 ) -> Result<Snapshot, GatewayError> {
     let db_state = db.gateway_state().await?;
-    let rollover = store.rollover_history()?;
+    let served = match source {
+        CertSource::Store => Served::Store(Box::new(from_store(store, keep_tls_of.is_none())?)),
+        CertSource::Fleet { key, path } => {
+            let published = cloudgate_sp::fleet::open_published(&**db, key, path)
+                .await?
+                .ok_or_else(|| {
+                    GatewayError::Config(
+                        "no certificate is published for the fleet yet: run `cloudgate sp fleet init` where the SP's certificate store is".into(),
+                    )
+                })?;
+            Served::Fleet(Box::new(published))
+        }
+    };
     if let Some(old) = keep_tls_of {
         return Ok(Snapshot {
             tls: old.tls.clone(),
@@ -189,28 +272,81 @@ async fn build(
             friendly_name: old.friendly_name.clone(),
             provider_name: old.provider_name.clone(),
             db: db_state,
-            rollover,
+            rollover: served.rollover(),
         });
     }
+    let c = served.into_certificate();
+    let mut chain = vec![CertificateDer::from(c.info.der.clone())];
+    chain.extend(c.chain.iter().map(|d| CertificateDer::from(d.clone())));
+    let tls = crate::tls::server_config(
+        chain,
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(c.key_der.to_vec())),
+    )?;
+    Ok(Snapshot {
+        tls: Arc::new(tls),
+        cert: c.info,
+        friendly_name: c.friendly_name,
+        provider_name: c.provider_name,
+        db: db_state,
+        rollover: c.rollover,
+    })
+}
+
+/// The certificate to serve, as read from its source.
+enum Served {
+    Store(Box<StoreServed>),
+    Fleet(Box<FleetCertificate>),
+}
+
+/// The store's applied certificate; its key is read only when the TLS configuration is built.
+struct StoreServed {
+    entry: cloudgate_store::StoredCertificate,
+    provider_name: String,
+    rollover: RolloverHistory,
+    key_der: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+fn from_store(store: &CertStore, with_key: bool) -> Result<StoreServed, GatewayError> {
     let entry = store.applied()?.ok_or_else(|| {
         GatewayError::Config(
             "no certificate is applied; run `cloudgate sp cert generate --apply`".into(),
         )
     })?;
-    let key = store.load_private_key(&entry)?;
-    let mut chain = vec![CertificateDer::from(entry.info.der.clone())];
-    chain.extend(entry.chain.iter().map(|c| CertificateDer::from(c.clone())));
-    let tls = crate::tls::server_config(
-        chain,
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec())),
-    )?;
-    let provider_name = Licensee::resolve(store.layout())?.name().to_string();
-    Ok(Snapshot {
-        tls: Arc::new(tls),
-        cert: entry.info,
-        friendly_name: entry.meta.friendly_name,
-        provider_name,
-        db: db_state,
-        rollover,
+    let key_der = if with_key {
+        Some(store.load_private_key(&entry)?)
+    } else {
+        None
+    };
+    Ok(StoreServed {
+        provider_name: Licensee::resolve(store.layout())?.name().to_string(),
+        rollover: store.rollover_history()?,
+        entry,
+        key_der,
     })
+}
+
+impl Served {
+    fn rollover(&self) -> RolloverHistory {
+        match self {
+            Served::Store(s) => s.rollover.clone(),
+            Served::Fleet(f) => f.rollover.clone(),
+        }
+    }
+
+    fn into_certificate(self) -> FleetCertificate {
+        match self {
+            Served::Fleet(f) => *f,
+            Served::Store(s) => {
+                let s = *s;
+                FleetCertificate {
+                    info: s.entry.info,
+                    chain: s.entry.chain,
+                    key_der: s.key_der.unwrap_or_default(),
+                    friendly_name: s.entry.meta.friendly_name,
+                    provider_name: s.provider_name,
+                    rollover: s.rollover,
+                }
+            }
+        }
+    }
 }

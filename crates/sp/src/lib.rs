@@ -9,6 +9,7 @@
 
 pub mod certs;
 pub mod credentials;
+pub mod fleet;
 pub mod repository;
 pub mod services;
 pub mod tenants;

@@ -34,6 +34,10 @@ pub enum SpError {
     /// Hashing could not run.
     #[error("hashing the password failed: {0}")]
     Hashing(String),
+    /// The fleet's certificate cannot be opened or published (no fleet key, the wrong one, none
+    /// published): what to copy or run is in the message.
+    #[error("{0}")]
+    Fleet(String),
 }
 
 impl SpError {
@@ -49,7 +53,7 @@ impl SpError {
 impl Classify for SpError {
     fn kind(&self) -> ErrorKind {
         match self {
-            SpError::Invalid(_) | SpError::NoCertificate => ErrorKind::Usage,
+            SpError::Invalid(_) | SpError::NoCertificate | SpError::Fleet(_) => ErrorKind::Usage,
             SpError::Db(e) => e.kind(),
             SpError::Store(e) => e.kind(),
             SpError::Pki(e) => e.kind(),

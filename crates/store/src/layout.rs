@@ -72,6 +72,12 @@ impl Layout {
         self.data_dir.join("tunnels.toml")
     }
 
+    /// The fleet key: seals the certificate's private key where a fleet of gateways shares it
+    /// through the SP database.
+    pub fn fleet_key(&self) -> PathBuf {
+        self.data_dir.join("fleet.key")
+    }
+
     /// The SP database (SQLite): tenants, services, enrolled client certificates.
     pub fn sp_database(&self) -> PathBuf {
         self.data_dir.join("sp.db")

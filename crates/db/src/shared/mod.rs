@@ -3,6 +3,7 @@
 //! (`$n` placeholders); what differs (transactions, errors, how times are stored) is asked of
 //! the repository through methods of the same name.
 
+mod certificate;
 mod enrollment;
 mod fleet;
 mod join_tokens;
@@ -13,6 +14,7 @@ mod transfer;
 #[cfg(test)]
 pub(crate) mod suite;
 
+pub(crate) use certificate::impl_certificate;
 pub(crate) use enrollment::impl_enrollment;
 pub(crate) use fleet::impl_fleet;
 pub(crate) use join_tokens::impl_join_tokens;
@@ -29,6 +31,7 @@ macro_rules! impl_sp_repository {
         $crate::shared::impl_state!($repo, $db);
         $crate::shared::impl_fleet!($repo, $db);
         $crate::shared::impl_transfer!($repo, $db);
+        $crate::shared::impl_certificate!($repo, $db);
     };
 }
 pub(crate) use impl_sp_repository;

@@ -13,6 +13,7 @@ pub(crate) async fn all(db: &dyn SpRepository) {
     pools(db).await;
     fleet(db).await;
     enroll_failures(db).await;
+    published_certificate(db).await;
 }
 
 /// A tenant's pool: `default` until set, and setting it is a change the gateways reload for.
@@ -378,4 +379,27 @@ pub(crate) async fn transfer(src: &dyn SpRepository, dst: &dyn SpRepository) {
         "{again:?}"
     );
     assert_eq!(dst.dump().await.unwrap(), dump);
+}
+
+/// The fleet's certificate: none until published, replaced whole, a change to reload for.
+pub(crate) async fn published_certificate(db: &dyn SpRepository) {
+    assert_eq!(db.published_certificate().await.unwrap(), None);
+    let mut c = PublishedCertificate {
+        sha256: "AB".repeat(32),
+        cert_der: vec![0, 1, 2, 255],
+        chain_pem: String::new(),
+        friendly_name: "SP".into(),
+        provider_name: "Acme Cloud".into(),
+        rollover: "{}".into(),
+        sealed_keys: "[]".into(),
+        published_at: now(),
+    };
+    let v = db.version().await.unwrap();
+    db.publish_certificate(&c).await.unwrap();
+    assert!(db.version().await.unwrap() > v, "gateways reload it");
+    assert_eq!(db.published_certificate().await.unwrap().as_ref(), Some(&c));
+    c.sha256 = "CD".repeat(32);
+    c.sealed_keys = "[{}]".into();
+    db.publish_certificate(&c).await.unwrap();
+    assert_eq!(db.published_certificate().await.unwrap(), Some(c));
 }
