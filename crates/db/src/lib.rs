@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod gateway_state;
 mod postgres;
 mod provider;
 mod records;
@@ -21,10 +22,11 @@ mod sqlite;
 mod stamp;
 
 pub use error::DbError;
+pub use gateway_state::{GatewayState, GatewayTenant, StateDelta, TenantSlice};
 pub use postgres::{PgSpRepository, pg_schema_status, redact_url};
 pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 pub use records::{
-    ClientCertDump, ClientCertRecord, GatewayRecord, GatewayState, JoinTokenRecord, Migration,
+    ClientCertDump, ClientCertRecord, GatewayRecord, JoinTokenRecord, Migration,
     PublishedCertificate, SchemaStatus, ServiceDump, ServiceRecord, SpDump, TenantDump,
     TenantRecord, TokenRefusal,
 };

@@ -144,8 +144,22 @@ impl PgSpRepository {
 
     /// Commits a change the gateways must see, bumping the change counter with it and telling
     /// the listening gateways (PostgreSQL delivers the notification at commit, not before).
-    async fn commit(&self, mut tx: Transaction<'_, Postgres>) -> Result<(), DbError> {
+    async fn commit(
+        &self,
+        mut tx: Transaction<'_, Postgres>,
+        tenant: Option<&str>,
+    ) -> Result<(), DbError> {
         sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        sqlx::query(crate::repo::LOG_CHANGE)
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        sqlx::query(crate::repo::PRUNE_CHANGES)
+            .bind(crate::repo::CHANGES_KEPT)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.sql(e))?;
@@ -187,6 +201,7 @@ mod repository {
         StateRepository, TenantDump, TenantRecord, TenantRepository, TokenRefusal,
         TransferRepository,
     };
+    use crate::{GatewayTenant, StateDelta, TenantSlice};
 
     crate::shared::impl_sp_repository!(PgSpRepository, sqlx::Postgres);
 }

@@ -1,7 +1,5 @@
 //! What the SP database holds, as the repository hands it out.
 
-use std::collections::HashMap;
-
 use time::OffsetDateTime;
 
 /// A tenant account.
@@ -211,33 +209,6 @@ impl GatewayRecord {
     /// Whether it is up at `now`: running, and heard from within `max_silence`.
     pub fn is_up(&self, now: OffsetDateTime, max_silence: std::time::Duration) -> bool {
         self.stopped_at.is_none() && now - self.heartbeat_at <= max_silence
-    }
-}
-
-/// Everything the gateway needs to decide who may do what, read in one go.
-#[derive(Clone, Debug, Default)]
-pub struct GatewayState {
-    /// Tenants by name.
-    pub tenants: HashMap<String, TenantRecord>,
-    /// Services by (tenant, service).
-    pub services: HashMap<(String, String), String>,
-    /// Enrolled client certificates: SHA-256 → tenant.
-    pub client_certs: HashMap<String, String>,
-    /// The change counter this state was read at.
-    pub version: i64,
-}
-
-impl GatewayState {
-    /// A tenant's service names, sorted.
-    pub fn services_of(&self, tenant: &str) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .services
-            .keys()
-            .filter(|(t, _)| t == tenant)
-            .map(|(_, s)| s.clone())
-            .collect();
-        names.sort();
-        names
     }
 }
 

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::{
     ClientCertRecord, DbError, GatewayRecord, GatewayState, JoinTokenRecord, PublishedCertificate,
-    ServiceRecord, SpDump, TenantRecord, TokenRefusal,
+    ServiceRecord, SpDump, StateDelta, TenantRecord, TokenRefusal,
 };
 
 /// Tenant accounts.
@@ -170,6 +170,10 @@ pub trait StateRepository: Send + Sync {
     async fn version(&self) -> Result<i64, DbError>;
     /// Everything the gateway decides with, read in one consistent view.
     async fn gateway_state(&self) -> Result<GatewayState, DbError>;
+    /// What changed since `version`, as the tenants to read again, in one consistent view;
+    /// `None` when the change log does not reach back that far or a change touched more than
+    /// tenants (the gateway then reads the whole state).
+    async fn state_delta(&self, version: i64) -> Result<Option<StateDelta>, DbError>;
 }
 
 /// Wakes a gateway when a change is committed, where the database can say so.
@@ -201,6 +205,17 @@ pub trait SpRepository:
         Ok(None)
     }
 }
+
+/// Logs which tenant a change touched (`NULL`: more than tenants), under the version the
+/// change counter was just bumped to; run by every repository's commit.
+pub(crate) const LOG_CHANGE: &str = "INSERT INTO state_changes (version, tenant) SELECT version, $1 FROM state_version WHERE id = 1";
+
+/// Forgets changes older than the last [`CHANGES_KEPT`]: a gateway further behind reads the
+/// whole state.
+pub(crate) const PRUNE_CHANGES: &str = "DELETE FROM state_changes WHERE version <= (SELECT version FROM state_version WHERE id = 1) - $1";
+
+/// How many changes the log keeps.
+pub(crate) const CHANGES_KEPT: i64 = 10_000;
 
 /// The handle callers share.
 pub type SharedRepository = Arc<dyn SpRepository>;

@@ -74,13 +74,7 @@ pub fn authorize<'a>(
     }
     let target = match service {
         None => None,
-        Some(s) => Some(
-            state
-                .services
-                .get(&(tenant.clone(), s.to_string()))
-                .ok_or(Denial::NoSuchService)?
-                .as_str(),
-        ),
+        Some(s) => Some(state.service(tenant, s).ok_or(Denial::NoSuchService)?),
     };
     Ok(Authorized { tenant, target })
 }
@@ -88,31 +82,27 @@ pub fn authorize<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cloudgate_db::TenantRecord;
+    use cloudgate_db::{GatewayTenant, TenantSlice};
 
     fn state() -> GatewayState {
         let mut s = GatewayState::default();
-        for (name, enabled) in [("acme", true), ("off", false)] {
-            s.tenants.insert(
-                name.into(),
-                TenantRecord {
-                    name: name.into(),
-                    description: String::new(),
-                    password_hash: String::new(),
+        for (name, enabled, cert, target) in [
+            ("acme", true, "A1", "10.0.0.1:9000"),
+            ("off", false, "B1", "10.0.0.2:9000"),
+        ] {
+            s.set_tenant(TenantSlice {
+                name: name.into(),
+                tenant: Some(GatewayTenant {
                     enabled,
-                    created_at: time::OffsetDateTime::UNIX_EPOCH,
                     pool: "default".into(),
                     failover_outside_pool: false,
-                },
-            );
+                }),
+                services: vec![("repo".into(), target.into())],
+                client_certs: vec![cert.into()],
+            });
         }
-        s.client_certs.insert("A1".into(), "acme".into());
-        s.client_certs.insert("B1".into(), "off".into());
+        // A certificate whose tenant is gone (a state read mid-removal).
         s.client_certs.insert("C1".into(), "gone".into());
-        s.services
-            .insert(("acme".into(), "repo".into()), "10.0.0.1:9000".into());
-        s.services
-            .insert(("off".into(), "repo".into()), "10.0.0.2:9000".into());
         s
     }
 

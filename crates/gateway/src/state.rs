@@ -83,7 +83,8 @@ impl SharedState {
         db: SharedRepository,
         source: CertSource,
     ) -> Result<Arc<Self>, GatewayError> {
-        let snapshot = build(&store, &db, &source, None).await?;
+        let db_state = db.gateway_state().await?;
+        let snapshot = build(&store, &db, &source, db_state, None).await?;
         Ok(Arc::new(SharedState {
             store,
             db,
@@ -181,11 +182,15 @@ impl SharedState {
         Ok(Some(successor.info.fingerprints.thumbprint()))
     }
 
-    /// Rebuilds the snapshot if the applied certificate or the database changed. Returns whether
-    /// it did. On error the old snapshot stays.
+    /// Rebuilds the snapshot if the applied certificate or the database changed: the tenants
+    /// changed since the state held are read again and applied to a copy of it (the whole state
+    /// only when the change log does not reach back). Returns whether anything changed. On error
+    /// the old snapshot stays.
     pub async fn refresh(&self) -> Result<bool, GatewayError> {
         let old = self.current();
-        let version = self.db.version().await?;
+        let delta = self.db.state_delta(old.db.version).await?;
+        let version = delta.as_ref().map(|d| d.version);
+        let db_changed = version != Some(old.db.version);
         let (cert_changed, rollover_changed) = match &self.source {
             CertSource::Store => {
                 let applied = self.store.applied_record()?;
@@ -197,7 +202,7 @@ impl SharedState {
                 )
             }
             // Publishing bumps the change counter: nothing to look at until it moves.
-            CertSource::Fleet { .. } if version == old.db.version => (false, false),
+            CertSource::Fleet { .. } if !db_changed => (false, false),
             CertSource::Fleet { .. } => {
                 let published = self.db.published_certificate().await?;
                 (
@@ -207,15 +212,23 @@ impl SharedState {
                 )
             }
         };
-        if !cert_changed && !rollover_changed && version == old.db.version {
+        if !cert_changed && !rollover_changed && !db_changed {
             return Ok(false);
         }
+        let db_state = match delta {
+            Some(delta) => {
+                let mut state = old.db.clone();
+                state.apply(delta);
+                state
+            }
+            None => self.db.gateway_state().await?,
+        };
         let keep_tls = if cert_changed {
             None
         } else {
             Some(old.clone())
         };
-        let new = build(&self.store, &self.db, &self.source, keep_tls).await?;
+        let new = build(&self.store, &self.db, &self.source, db_state, keep_tls).await?;
         if cert_changed {
             tracing::info!(
                 thumbprint = %new.cert.fingerprints.thumbprint(),
@@ -249,11 +262,21 @@ async fn build(
     store: &CertStore,
     db: &SharedRepository,
     source: &CertSource,
+    db_state: GatewayState,
     keep_tls_of: Option<Arc<Snapshot>>,
 ) -> Result<Snapshot, GatewayError> {
-    let db_state = db.gateway_state().await?;
     let served = match source {
         CertSource::Store => Served::Store(Box::new(from_store(store, keep_tls_of.is_none())?)),
+        // The certificate stays: only the rollover record may have moved, and it needs no key.
+        CertSource::Fleet { .. } if keep_tls_of.is_some() => {
+            let rollover = match db.published_certificate().await? {
+                Some(p) => serde_json::from_str(&p.rollover).map_err(|e| {
+                    GatewayError::Config(format!("the published rollover record is damaged: {e}"))
+                })?,
+                None => RolloverHistory::default(),
+            };
+            Served::Rollover(Box::new(rollover))
+        }
         CertSource::Fleet { key, path } => {
             let published = cloudgate_sp::fleet::open_published(&**db, key, path)
                 .await?
@@ -275,7 +298,7 @@ async fn build(
             rollover: served.rollover(),
         });
     }
-    let c = served.into_certificate();
+    let c = served.into_certificate()?;
     let mut chain = vec![CertificateDer::from(c.info.der.clone())];
     chain.extend(c.chain.iter().map(|d| CertificateDer::from(d.clone())));
     let tls = crate::tls::server_config(
@@ -292,10 +315,12 @@ async fn build(
     })
 }
 
-/// The certificate to serve, as read from its source.
+/// The certificate to serve, as read from its source (or only its rollover record, when the
+/// certificate itself stays).
 enum Served {
     Store(Box<StoreServed>),
     Fleet(Box<FleetCertificate>),
+    Rollover(Box<RolloverHistory>),
 }
 
 /// The store's applied certificate; its key is read only when the TLS configuration is built.
@@ -330,12 +355,19 @@ impl Served {
         match self {
             Served::Store(s) => s.rollover.clone(),
             Served::Fleet(f) => f.rollover.clone(),
+            Served::Rollover(r) => (**r).clone(),
         }
     }
 
-    fn into_certificate(self) -> FleetCertificate {
-        match self {
+    fn into_certificate(self) -> Result<FleetCertificate, GatewayError> {
+        Ok(match self {
             Served::Fleet(f) => *f,
+            Served::Rollover(_) => {
+                return Err(GatewayError::Config(
+                    "internal: a certificate was needed where only the rollover record was read"
+                        .into(),
+                ));
+            }
             Served::Store(s) => {
                 let s = *s;
                 FleetCertificate {
@@ -347,6 +379,6 @@ impl Served {
                     rollover: s.rollover,
                 }
             }
-        }
+        })
     }
 }

@@ -29,7 +29,7 @@ macro_rules! impl_certificate {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| self.sql(e))?;
-                self.commit(tx).await
+                self.commit(tx, None).await
             }
 
             async fn published_certificate(&self) -> Result<Option<PublishedCertificate>, DbError> {

@@ -255,15 +255,35 @@ pub(crate) async fn tenants_services_and_certs(db: &dyn SpRepository) {
         state.client_certs.get("AB").map(String::as_str),
         Some("acme")
     );
-    assert_eq!(
-        state
-            .services
-            .get(&("acme".into(), "repo".into()))
-            .map(String::as_str),
-        Some("127.0.0.1:9000")
-    );
+    assert_eq!(state.service("acme", "repo"), Some("127.0.0.1:9000"));
     assert!(state.version > v0);
+    // One tenant's change is read back as that tenant alone, and applied it equals a full read.
     db.set_enabled("acme", false).await.unwrap();
+    let delta = db
+        .state_delta(state.version)
+        .await
+        .unwrap()
+        .expect("logged");
+    assert_eq!(delta.version, state.version + 1);
+    assert_eq!(delta.tenants.len(), 1);
+    assert_eq!(delta.tenants[0].name, "acme");
+    assert_eq!(
+        delta.tenants[0].tenant.as_ref().map(|t| t.enabled),
+        Some(false)
+    );
+    let mut patched = state.clone();
+    patched.apply(delta);
+    let full = db.gateway_state().await.unwrap();
+    assert_eq!(patched.version, full.version);
+    assert_eq!(patched.tenants, full.tenants);
+    assert_eq!(patched.client_certs, full.client_certs);
+    assert_eq!(patched.services_of("acme"), full.services_of("acme"));
+    assert!(
+        state.tenants["acme"].enabled,
+        "the copy held before is untouched"
+    );
+    let unchanged = db.state_delta(full.version).await.unwrap().unwrap();
+    assert!(unchanged.tenants.is_empty() && unchanged.version == full.version);
     assert!(!db.tenant("acme").await.unwrap().enabled);
     db.revoke_client_cert("acme", "AB").await.unwrap();
     assert!(matches!(
@@ -381,7 +401,8 @@ pub(crate) async fn transfer(src: &dyn SpRepository, dst: &dyn SpRepository) {
     assert_eq!(dst.dump().await.unwrap(), dump);
 }
 
-/// The fleet's certificate: none until published, replaced whole, a change to reload for.
+/// The fleet's certificate: none until published, replaced whole, a change to reload for
+/// (read whole by the gateways: not a tenant's change).
 pub(crate) async fn published_certificate(db: &dyn SpRepository) {
     assert_eq!(db.published_certificate().await.unwrap(), None);
     let mut c = PublishedCertificate {
@@ -397,6 +418,11 @@ pub(crate) async fn published_certificate(db: &dyn SpRepository) {
     let v = db.version().await.unwrap();
     db.publish_certificate(&c).await.unwrap();
     assert!(db.version().await.unwrap() > v, "gateways reload it");
+    assert_eq!(
+        db.state_delta(v).await.unwrap(),
+        None,
+        "not one tenant's change"
+    );
     assert_eq!(db.published_certificate().await.unwrap().as_ref(), Some(&c));
     c.sha256 = "CD".repeat(32);
     c.sealed_keys = "[{}]".into();

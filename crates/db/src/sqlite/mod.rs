@@ -212,8 +212,22 @@ impl SqliteSpRepository {
     }
 
     /// Commits a change the gateway must see, bumping the change counter with it.
-    async fn commit(&self, mut tx: Transaction<'_, Sqlite>) -> Result<(), DbError> {
+    async fn commit(
+        &self,
+        mut tx: Transaction<'_, Sqlite>,
+        tenant: Option<&str>,
+    ) -> Result<(), DbError> {
         sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        sqlx::query(crate::repo::LOG_CHANGE)
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.sql(e))?;
+        sqlx::query(crate::repo::PRUNE_CHANGES)
+            .bind(crate::repo::CHANGES_KEPT)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.sql(e))?;
@@ -263,6 +277,7 @@ mod repository {
         StateRepository, TenantDump, TenantRecord, TenantRepository, TokenRefusal,
         TransferRepository,
     };
+    use crate::{GatewayTenant, StateDelta, TenantSlice};
 
     crate::shared::impl_sp_repository!(SqliteSpRepository, sqlx::Sqlite);
 }
