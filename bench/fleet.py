@@ -14,7 +14,7 @@ Cases, each printed as a markdown table:
               the time to the first byte echoed through another, median of --rounds.
 
 Usage (root; needs a PostgreSQL role that may create databases, as the tests do):
-    cargo build --release -p cloudgate -p cloudgate-loadgen
+    cargo build --release -p cloudgate -p cloudgate-bench
     python3 bench/fleet.py --database postgres://USER:PASSWORD@127.0.0.1/postgres \
         [--tenants 100000] [--seconds 5] [--repeat 3] [--changes 20] [--rounds 10] \
         [--only repository,scale,failover]
@@ -328,7 +328,7 @@ def main():
     args = ap.parse_args()
     for tool in (CG, LG):
         if not tool.exists():
-            sys.exit(f"{tool} is missing: cargo build --release -p cloudgate -p cloudgate-loadgen")
+            sys.exit(f"{tool} is missing: cargo build --release -p cloudgate -p cloudgate-bench")
     with tempfile.TemporaryDirectory(prefix="cg-fleet-bench-") as tmp:
         work = Path(tmp)
         only = args.only.split(",")
