@@ -239,17 +239,17 @@ def scale_case(work, args):
         p, addr = sp.gateway()
         server = sp.enroll(addr)
         probe = Probe(work / "scale", sp, addr)
-        rows = []
+        rows, rss_at = [], {}
         for tenants in (1, args.tenants):
             if tenants > 1:
                 sp.add_bulk_tenants(tenants - 1)
             rate(server, 1)
             r = statistics.median(rate(server, args.seconds)["rate"] for _ in range(args.repeat))
-            rss = rss_kib(p.pid)
+            rss = rss_at[tenants] = rss_kib(p.pid)
             p50, p99, cpu = propagation(sp, p.pid, probe, args.changes)
             rows.append([f"{tenants:,}", f"{r:,.0f}", f"{rss / 1024:,.1f}",
                          f"{p50 * 1000:,.0f}", f"{p99 * 1000:,.0f}", f"{cpu * 1e6:,.0f}"])
-        per_tenant = (rss_kib(p.pid) - int(float(rows[0][2].replace(",", "")) * 1024)) / max(args.tenants - 1, 1)
+        per_tenant = (rss_at[args.tenants] - rss_at[1]) / max(args.tenants - 1, 1)
         table(f"PostgreSQL, 1 and {args.tenants:,} tenants (each with a service and an enrolled "
               "machine)",
               ["tenants", "tunnels/s", "gateway RSS MiB", "change seen p50 ms",
