@@ -69,7 +69,7 @@ async fn the_sp_runs_on_postgres_from_the_configuration_file() {
     );
     let status: serde_json::Value =
         serde_json::from_str(&env.ok(&["sp", "db", "status", "--json"])).unwrap();
-    assert_eq!(status["version"], 7, "{status}");
+    assert_eq!(status["version"], 8, "{status}");
     assert!(
         !status["location"]
             .as_str()
@@ -481,6 +481,26 @@ async fn every_gateway_serves_the_published_certificate_and_needs_the_fleet_key(
         stream.is_ok(),
         "enrolled before the renewal, tunnels after it"
     );
+
+    // Status tells what is published and whether it is the store's certificate in use; a
+    // publish with nothing new publishes nothing; a host without the key cannot publish.
+    let status: serde_json::Value =
+        serde_json::from_str(&sp.ok(&["sp", "fleet", "status", "--json"])).unwrap();
+    assert_eq!(status["published"]["sha256"], renewed.as_str(), "{status}");
+    assert_eq!(status["published"]["same_as_store"], true, "{status}");
+    assert_eq!(status["rotating"], false, "{status}");
+    let again: serde_json::Value =
+        serde_json::from_str(&sp.ok(&["sp", "fleet", "publish", "--json"])).unwrap();
+    assert_eq!(again["published_now"], false, "nothing new: {again}");
+    let shown = host.ok(&["sp", "fleet", "status"]);
+    assert!(
+        shown.contains(&renewed) && shown.contains("Fleet key:"),
+        "{shown}"
+    );
+    let keyless = Env::new();
+    use_database(&keyless, &url);
+    let e = keyless.fails(&["sp", "fleet", "publish"], 2);
+    assert!(e.contains("no fleet key") && e.contains("fleet.key"), "{e}");
 
     // A rotation: while under way both keys open; finished, only the new one.
     let status: serde_json::Value =

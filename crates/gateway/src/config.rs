@@ -16,19 +16,8 @@ pub const DEFAULT_POOL: &str = "default";
 /// Checks a gateway id or pool name: 1–64 letters, digits, `.`, `_`, `-`, `:` (an id is often
 /// `HOST:PORT`), starting with a letter or digit.
 pub fn check_fleet_name(kind: &str, name: &str) -> Result<(), GatewayError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));
-    if ok {
-        Ok(())
-    } else {
-        Err(GatewayError::Config(format!(
-            "{kind} {name:?}: use 1 to 64 letters, digits, '.', '_', '-' or ':', starting with a letter or digit"
-        )))
-    }
+    cloudgate_sp::credentials::check_name_allowing(kind, name, &[':'])
+        .map_err(|e| GatewayError::Config(format!("{e} ({name:?})")))
 }
 
 /// How the gateway listens and what it allows.

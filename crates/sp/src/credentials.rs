@@ -9,6 +9,12 @@ pub const MAX_NAME_LEN: usize = 64;
 /// Checks a tenant or service name: 1–64 characters of letters, digits, `.`, `_`, `-`, starting
 /// with a letter or digit. Returns why not.
 pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    check_name_allowing(kind, name, &[])
+}
+
+/// Checks a name as [`check_name`] does, allowing the characters of `also` too (a gateway's id
+/// or pool may hold `:`, as in `host:port`).
+pub fn check_name_allowing(kind: &str, name: &str, also: &[char]) -> Result<(), String> {
     if name.is_empty() {
         return Err(format!("the {kind} name is empty"));
     }
@@ -24,12 +30,12 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
     {
         return Err(format!("the {kind} name must start with a letter or digit"));
     }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') || also.contains(&c);
+    if let Some(bad) = name.chars().find(|&c| !allowed(c)) {
+        let extra: String = also.iter().map(|c| format!(", '{c}'")).collect();
         return Err(format!(
-            "the {kind} name contains {bad:?}; use letters, digits, '.', '_' and '-'"
+            "the {kind} name contains {bad:?}; use letters, digits, '.', '_', '-'{extra}"
         ));
     }
     Ok(())
