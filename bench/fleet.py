@@ -6,10 +6,11 @@ Cases, each printed as a markdown table:
   repository  new-tunnel rate and gateway CPU per tunnel, SQLite against PostgreSQL, rounds
               interleaved (the ratio is the median of the rounds' ratios);
   scale       on PostgreSQL, at 1 tenant and at --tenants: the tunnel rate, the gateway's
-              memory per tenant, and one change (`sp tenant disable|enable` of one tenant)
+              memory per tenant (its RSS, and its state counted in-process by
+              cloudgate-state-memory), one change (`sp tenant disable|enable` of one tenant)
               seen by the gateway: p50/p99 from the command's return to the first `tenant
-              check` that sees it, and the gateway's CPU per change (the CPU of the probing
-              checks, measured without changes, taken off);
+              check` that sees it, and the gateway's CPU per change over --cpu-changes
+              changes with nothing else talking to it (its idle CPU taken off);
   failover    two gateways, a running `tenant tunnel`, `kill -9` of the gateway it uses:
               the time to the first byte echoed through another, median of --rounds.
 
@@ -39,6 +40,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from run import CG, LG, cpu_seconds, free_port, rss_kib, sh, start, addr_in  # noqa: E402
 
 PASSWORD = "bench password 1"
+SM = ROOT / "target" / "release" / "cloudgate-state-memory"
 
 
 def new_database(url):
@@ -208,29 +210,67 @@ class Probe:
                               capture_output=True).returncode
 
 
-def propagation(sp, gw_pid, probe, changes):
-    # What the probing costs the gateway, without changes.
-    before, checks = cpu_seconds(gw_pid), 0
-    for _ in range(changes * 3):
-        probe.check()
-        checks += 1
-    per_check = (cpu_seconds(gw_pid) - before) / checks
-    times, checks, before = [], 0, cpu_seconds(gw_pid)
+def propagation(sp, probe, changes):
+    """p50 and p99 of the time from a change's command returning to the first `tenant check`
+    that sees it."""
+    times = []
     for i in range(changes):
         verb, want = ("disable", 4) if i % 2 == 0 else ("enable", 0)
         sp.cg("sp", "tenant", verb, "bench0")
         t0 = time.monotonic()
-        while True:
-            checks += 1
-            if probe.check() == want:
-                break
+        while probe.check() != want:
             if time.monotonic() - t0 > 30:
                 raise RuntimeError(f"the change ({verb}) was not seen in 30 s")
         times.append(time.monotonic() - t0)
-    cpu = cpu_seconds(gw_pid) - before - checks * per_check
     times.sort()
     p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-    return statistics.median(times), p99, max(cpu, 0) / changes
+    return statistics.median(times), p99
+
+
+def thread_cpu(pid):
+    """Each thread's time on a CPU, in seconds, by thread id: nanoseconds from schedstat,
+    where /proc/PID/stat counts 10 ms ticks."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[task.name] = int((task / "schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def cpu_between(before, after):
+    """CPU time between two thread_cpu readings: threads in both, and threads started since
+    (a thread gone since took its time with it; the gateway's are long-lived)."""
+    return sum(t - before.get(tid, 0.0) for tid, t in after.items())
+
+
+def change_cpu(sp, gw_pid, changes, spacing=0.1):
+    """The gateway's CPU per change, nothing else talking to it: its CPU over `changes`
+    changes made `spacing` seconds apart, less its CPU over as long without changes (the
+    heartbeat). Changes go through psql in one session, so that only the gateway's own work
+    is counted; each is a commit as `sp tenant disable|enable` makes it."""
+    stmts, span = [], changes * spacing
+    for i in range(changes):
+        enabled = "TRUE" if i % 2 else "FALSE"
+        stmts.append(f"""BEGIN;
+UPDATE tenants SET enabled = {enabled} WHERE name = 'bench0';
+UPDATE state_version SET version = version + 1 WHERE id = 1;
+INSERT INTO state_changes (version, tenant) SELECT version, 'bench0' FROM state_version;
+SELECT pg_notify('cloudgate_state', '');
+COMMIT;
+SELECT pg_sleep({spacing});""")
+    results = []
+    for _ in range(3):
+        before = thread_cpu(gw_pid)
+        time.sleep(span)
+        idle = cpu_between(before, thread_cpu(gw_pid))
+        before = thread_cpu(gw_pid)
+        subprocess.run(["psql", sp.database, "-q", "-o", "/dev/null"],
+                       input="\n".join(stmts), text=True, check=True)
+        busy = cpu_between(before, thread_cpu(gw_pid))
+        results.append(max(busy - idle, 0) / changes)
+    return statistics.median(results)
 
 
 def scale_case(work, args):
@@ -246,7 +286,8 @@ def scale_case(work, args):
             rate(server, 1)
             r = statistics.median(rate(server, args.seconds)["rate"] for _ in range(args.repeat))
             rss = rss_at[tenants] = rss_kib(p.pid)
-            p50, p99, cpu = propagation(sp, p.pid, probe, args.changes)
+            cpu = change_cpu(sp, p.pid, args.cpu_changes)
+            p50, p99 = propagation(sp, probe, args.changes)
             rows.append([f"{tenants:,}", f"{r:,.0f}", f"{rss / 1024:,.1f}",
                          f"{p50 * 1000:,.0f}", f"{p99 * 1000:,.0f}", f"{cpu * 1e6:,.0f}"])
         per_tenant = (rss_at[args.tenants] - rss_at[1]) / max(args.tenants - 1, 1)
@@ -254,7 +295,13 @@ def scale_case(work, args):
               "machine)",
               ["tenants", "tunnels/s", "gateway RSS MiB", "change seen p50 ms",
                "change seen p99 ms", "gateway CPU µs/change"], rows)
-        print(f"\nGateway memory per tenant: {per_tenant * 1024:,.0f} bytes")
+        print(f"\nGateway memory per tenant (RSS): {per_tenant * 1024:,.0f} bytes")
+        counted = json.loads(subprocess.run([SM, "--tenants", str(args.tenants)], check=True,
+                                            capture_output=True, text=True).stdout)
+        print(f"State memory per tenant (counted, malloc chunks): "
+              f"{counted['bytes_per_tenant']:,.0f} bytes; one change applied to a copy: "
+              f"{counted['change_us']['1']:.1f} µs at 1 tenant, "
+              f"{counted['change_us']['many']:.1f} µs at {args.tenants:,}")
     finally:
         sp.close()
 
@@ -323,6 +370,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--changes", type=int, default=20)
+    ap.add_argument("--cpu-changes", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--only", default="repository,scale,failover")
     args = ap.parse_args()

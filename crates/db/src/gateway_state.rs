@@ -1,9 +1,15 @@
 //! What a gateway decides with, kept in persistent maps (`imbl`): a copy shares everything
 //! with the original, so applying one tenant's change to a copy costs the same at ten tenants
 //! as at a hundred thousand, and connections holding the old state keep it intact.
+//!
+//! Kept small, because a gateway holds every tenant: a tenant's name is stored once and shared
+//! by both maps, pool names once for all tenants, certificate digests as 32 bytes rather than 64
+//! hex digits, and a tenant's few services in a sorted boxed slice rather than a map.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// The SHA-256 of an enrolled client certificate.
+pub type CertDigest = [u8; 32];
 
 /// What a gateway keeps of a tenant: whether it may connect, and which gateways it is told.
 /// Never its password hash: enrollment reads the account fresh.
@@ -12,7 +18,7 @@ pub struct GatewayTenant {
     /// Whether it may enroll and open tunnels.
     pub enabled: bool,
     /// Its pool of gateways.
-    pub pool: String,
+    pub pool: Arc<str>,
     /// Whether it is told other pools' gateways too.
     pub failover_outside_pool: bool,
 }
@@ -37,41 +43,105 @@ pub struct StateDelta {
     pub version: i64,
     /// Every tenant changed since, as it is now.
     pub tenants: Vec<TenantSlice>,
+    /// Whether the published certificate changed since.
+    pub certificate: bool,
+}
+
+/// One tenant as the state holds it.
+#[derive(Debug, PartialEq, Eq)]
+struct TenantEntry {
+    tenant: GatewayTenant,
+    /// (name, target), sorted by name.
+    services: Box<[(Box<str>, Box<str>)]>,
+    /// Its enrolled certificates, to drop them from the digest map when it changes.
+    certs: Box<[CertDigest]>,
 }
 
 /// Everything the gateway needs to decide who may do what.
 #[derive(Clone, Debug, Default)]
 pub struct GatewayState {
     /// Tenants by name.
-    pub tenants: imbl::HashMap<String, GatewayTenant>,
-    /// Each tenant's services: name → target.
-    services: imbl::HashMap<String, Arc<BTreeMap<String, String>>>,
-    /// Enrolled client certificates: SHA-256 → tenant.
-    pub client_certs: imbl::HashMap<String, String>,
-    /// Each tenant's enrolled client certificates, to drop them when it changes.
-    certs_of: imbl::HashMap<String, Arc<Vec<String>>>,
+    tenants: imbl::OrdMap<Arc<str>, Arc<TenantEntry>>,
+    /// Enrolled client certificates: digest → tenant (the same `Arc` as the tenant's key).
+    client_certs: imbl::OrdMap<CertDigest, Arc<str>>,
+    /// Every pool name seen, so that tenants share one copy of it (an SP has a few pools).
+    pools: Arc<Vec<Arc<str>>>,
     /// The change counter this state was read at.
     pub version: i64,
 }
 
+/// Two states are equal when they decide the same: the pool names kept for sharing do not count.
+impl PartialEq for GatewayState {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version
+            && self.tenants == other.tenants
+            && self.client_certs == other.client_certs
+    }
+}
+
+impl Eq for GatewayState {}
+
 impl GatewayState {
+    /// A state of `version` holding `tenants` (a full read of the database).
+    pub fn from_tenants(version: i64, tenants: impl IntoIterator<Item = TenantSlice>) -> Self {
+        let mut state = Self {
+            version,
+            ..Self::default()
+        };
+        for slice in tenants {
+            state.set_tenant(slice);
+        }
+        state
+    }
+
+    /// How many tenants it holds.
+    pub fn tenant_count(&self) -> usize {
+        self.tenants.len()
+    }
+
+    /// A tenant, by name.
+    pub fn tenant(&self, name: &str) -> Option<&GatewayTenant> {
+        self.tenants.get(name).map(|e| &e.tenant)
+    }
+
+    /// The tenant a client certificate with this SHA-256 is enrolled for.
+    pub fn tenant_of(&self, digest: &CertDigest) -> Option<&str> {
+        self.client_certs.get(digest).map(|name| &**name)
+    }
+
+    /// [`Self::tenant_of`], for the SHA-256 in hex; `None` when it is not a SHA-256.
+    pub fn tenant_of_hex(&self, sha256_hex: &str) -> Option<&str> {
+        cloudgate_pki::fingerprint::from_hex(sha256_hex).and_then(|d| self.tenant_of(&d))
+    }
+
     /// The target of a tenant's service.
     pub fn service(&self, tenant: &str, service: &str) -> Option<&str> {
-        self.services
-            .get(tenant)
-            .and_then(|s| s.get(service))
-            .map(String::as_str)
+        let services = &self.tenants.get(tenant)?.services;
+        services
+            .binary_search_by(|(name, _)| (**name).cmp(service))
+            .ok()
+            .map(|i| &*services[i].1)
     }
 
     /// A tenant's service names, sorted.
     pub fn services_of(&self, tenant: &str) -> Vec<String> {
-        self.services
+        self.tenants
             .get(tenant)
-            .map(|s| s.keys().cloned().collect())
+            .map(|e| e.services.iter().map(|(n, _)| n.to_string()).collect())
             .unwrap_or_default()
     }
 
+    /// The shared copy of a pool name.
+    fn pool(&mut self, pool: Arc<str>) -> Arc<str> {
+        if let Some(shared) = self.pools.iter().find(|p| **p == pool) {
+            return shared.clone();
+        }
+        Arc::make_mut(&mut self.pools).push(pool.clone());
+        pool
+    }
+
     /// Replaces everything of one tenant with `slice` (or removes it, when it is gone).
+    /// A certificate digest that is not a SHA-256 in hex is not kept: nothing could match it.
     pub fn set_tenant(&mut self, slice: TenantSlice) {
         let TenantSlice {
             name,
@@ -79,31 +149,41 @@ impl GatewayState {
             services,
             client_certs,
         } = slice;
-        if let Some(old) = self.certs_of.remove(&name) {
-            for sha in old.iter() {
+        if let Some(old) = self.tenants.remove(name.as_str()) {
+            for digest in old.certs.iter() {
                 // A certificate since bound to another tenant (revoked, then enrolled there)
                 // is that tenant's now.
-                if self.client_certs.get(sha) == Some(&name) {
-                    self.client_certs.remove(sha);
+                if self.client_certs.get(digest).map(|t| &**t) == Some(name.as_str()) {
+                    self.client_certs.remove(digest);
                 }
             }
         }
-        self.services.remove(&name);
-        self.tenants.remove(&name);
-        let Some(tenant) = tenant else {
+        let Some(mut tenant) = tenant else {
             return;
         };
-        for sha in &client_certs {
-            self.client_certs.insert(sha.clone(), name.clone());
+        tenant.pool = self.pool(tenant.pool);
+        let name: Arc<str> = name.into();
+        let mut certs: Vec<CertDigest> = client_certs
+            .iter()
+            .filter_map(|hex| cloudgate_pki::fingerprint::from_hex(hex))
+            .collect();
+        certs.sort_unstable();
+        certs.dedup();
+        for digest in &certs {
+            self.client_certs.insert(*digest, name.clone());
         }
-        if !client_certs.is_empty() {
-            self.certs_of.insert(name.clone(), Arc::new(client_certs));
-        }
-        if !services.is_empty() {
-            self.services
-                .insert(name.clone(), Arc::new(services.into_iter().collect()));
-        }
-        self.tenants.insert(name, tenant);
+        let mut services: Vec<(Box<str>, Box<str>)> = services
+            .into_iter()
+            .map(|(n, t)| (n.into_boxed_str(), t.into_boxed_str()))
+            .collect();
+        services.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        services.dedup_by(|a, b| a.0 == b.0);
+        let entry = TenantEntry {
+            tenant,
+            services: services.into_boxed_slice(),
+            certs: certs.into_boxed_slice(),
+        };
+        self.tenants.insert(name, Arc::new(entry));
     }
 
     /// Applies what changed since this state's version.
@@ -119,7 +199,12 @@ impl GatewayState {
 mod tests {
     use super::*;
 
-    fn slice(name: &str, enabled: bool, services: &[(&str, &str)], certs: &[&str]) -> TenantSlice {
+    /// A SHA-256 in hex made of one repeated byte.
+    fn sha(b: u8) -> String {
+        cloudgate_pki::fingerprint::upper_hex(&[b; 32])
+    }
+
+    fn slice(name: &str, enabled: bool, services: &[(&str, &str)], certs: &[u8]) -> TenantSlice {
         TenantSlice {
             name: name.into(),
             tenant: Some(GatewayTenant {
@@ -131,7 +216,7 @@ mod tests {
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
-            client_certs: certs.iter().map(|c| c.to_string()).collect(),
+            client_certs: certs.iter().map(|&c| sha(c)).collect(),
         }
     }
 
@@ -142,14 +227,14 @@ mod tests {
             "acme",
             true,
             &[("repo", "10.0.0.1:1"), ("b", "h:2")],
-            &["A1", "A2"],
+            &[0xA1, 0xA2],
         ));
-        s.set_tenant(slice("beta", true, &[], &["B1"]));
+        s.set_tenant(slice("beta", true, &[], &[0xB1]));
         let before = s.clone();
         s.apply(StateDelta {
             version: 7,
             tenants: vec![
-                slice("acme", false, &[("repo", "10.0.0.9:1")], &["A2"]),
+                slice("acme", false, &[("repo", "10.0.0.9:1")], &[0xA2]),
                 TenantSlice {
                     name: "beta".into(),
                     tenant: None,
@@ -157,33 +242,76 @@ mod tests {
                     client_certs: vec![],
                 },
             ],
+            certificate: false,
         });
         assert_eq!(s.version, 7);
         assert_eq!(s.service("acme", "repo"), Some("10.0.0.9:1"));
+        assert_eq!(s.service("acme", "b"), None);
         assert_eq!(s.services_of("acme"), ["repo"]);
-        assert!(!s.tenants["acme"].enabled);
-        assert_eq!(s.client_certs.get("A1"), None);
-        assert_eq!(s.client_certs.get("B1"), None);
-        assert!(s.tenants.get("beta").is_none());
+        assert!(!s.tenant("acme").unwrap().enabled);
+        assert_eq!(s.tenant_of_hex(&sha(0xA1)), None);
+        assert_eq!(s.tenant_of_hex(&sha(0xA2)), Some("acme"));
+        assert_eq!(s.tenant_of_hex(&sha(0xB1)), None);
+        assert!(s.tenant("beta").is_none());
+        assert_eq!(s.tenant_count(), 1);
         assert_eq!(
             before.services_of("acme"),
             ["b", "repo"],
             "the copy is untouched"
         );
-        assert_eq!(
-            before.client_certs.get("B1").map(String::as_str),
-            Some("beta")
-        );
+        assert_eq!(before.tenant_of_hex(&sha(0xB1)), Some("beta"));
     }
 
     #[test]
     fn a_certificate_moved_to_another_tenant_stays_with_it_whatever_the_order() {
         let mut s = GatewayState::default();
-        s.set_tenant(slice("a", true, &[], &["X"]));
+        s.set_tenant(slice("a", true, &[], &[1]));
         s.set_tenant(slice("b", true, &[], &[]));
         // Revoked from a, enrolled for b: b's slice happens to be applied first.
-        s.set_tenant(slice("b", true, &[], &["X"]));
+        s.set_tenant(slice("b", true, &[], &[1]));
         s.set_tenant(slice("a", true, &[], &[]));
-        assert_eq!(s.client_certs.get("X").map(String::as_str), Some("b"));
+        assert_eq!(s.tenant_of_hex(&sha(1)), Some("b"));
+    }
+
+    #[test]
+    fn lookups_find_what_was_stored_and_reject_what_is_not_a_digest() {
+        let mut s = GatewayState::default();
+        let mut t = slice(
+            "acme",
+            true,
+            &[("z", "h:3"), ("a", "h:1"), ("m", "h:2")],
+            &[7],
+        );
+        t.client_certs.push("not a digest".into());
+        t.client_certs.push(sha(7).to_lowercase());
+        s.set_tenant(t);
+        assert_eq!(s.services_of("acme"), ["a", "m", "z"]);
+        for (name, target) in [("a", "h:1"), ("m", "h:2"), ("z", "h:3")] {
+            assert_eq!(s.service("acme", name), Some(target));
+        }
+        assert_eq!(s.service("acme", "b"), None);
+        assert_eq!(s.service("nobody", "a"), None);
+        assert_eq!(s.tenant_of(&[7; 32]), Some("acme"));
+        assert_eq!(s.tenant_of_hex("not a digest"), None);
+        assert_eq!(s.tenant_of_hex(""), None);
+    }
+
+    #[test]
+    fn tenants_share_one_copy_of_their_pool_name_and_equality_ignores_it() {
+        let mut s = GatewayState::default();
+        s.set_tenant(slice("a", true, &[], &[]));
+        s.set_tenant(slice("b", true, &[], &[]));
+        assert!(Arc::ptr_eq(
+            &s.tenant("a").unwrap().pool,
+            &s.tenant("b").unwrap().pool
+        ));
+        let fresh = GatewayState::from_tenants(0, [slice("b", true, &[], &[])]);
+        s.set_tenant(TenantSlice {
+            name: "a".into(),
+            tenant: None,
+            services: vec![],
+            client_certs: vec![],
+        });
+        assert_eq!(s, fresh);
     }
 }

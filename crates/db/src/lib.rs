@@ -22,7 +22,7 @@ mod sqlite;
 mod stamp;
 
 pub use error::DbError;
-pub use gateway_state::{GatewayState, GatewayTenant, StateDelta, TenantSlice};
+pub use gateway_state::{CertDigest, GatewayState, GatewayTenant, StateDelta, TenantSlice};
 pub use postgres::{PgSpRepository, pg_schema_status, redact_url};
 pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 pub use records::{

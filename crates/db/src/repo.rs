@@ -170,9 +170,9 @@ pub trait StateRepository: Send + Sync {
     async fn version(&self) -> Result<i64, DbError>;
     /// Everything the gateway decides with, read in one consistent view.
     async fn gateway_state(&self) -> Result<GatewayState, DbError>;
-    /// What changed since `version`, as the tenants to read again, in one consistent view;
-    /// `None` when the change log does not reach back that far or a change touched more than
-    /// tenants (the gateway then reads the whole state).
+    /// What changed since `version`, as the tenants to read again and whether the published
+    /// certificate changed, in one consistent view; `None` when the change log does not reach
+    /// back that far or a change touched more than that (the gateway then reads the whole state).
     async fn state_delta(&self, version: i64) -> Result<Option<StateDelta>, DbError>;
 }
 
@@ -206,9 +206,35 @@ pub trait SpRepository:
     }
 }
 
-/// Logs which tenant a change touched (`NULL`: more than tenants), under the version the
-/// change counter was just bumped to; run by every repository's commit.
-pub(crate) const LOG_CHANGE: &str = "INSERT INTO state_changes (version, tenant) SELECT version, $1 FROM state_version WHERE id = 1";
+/// What a committed change touched, as the change log records it for the gateways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Change<'a> {
+    /// One tenant (its account, services, machines or tokens): read again that tenant alone.
+    Tenant(&'a str),
+    /// The published certificate: read it again, and no tenant.
+    Certificate,
+    /// More than that (an import): read everything.
+    Everything,
+}
+
+impl Change<'_> {
+    /// The tenant column: the tenant touched, if one.
+    pub(crate) fn tenant(self) -> Option<String> {
+        match self {
+            Change::Tenant(name) => Some(name.to_string()),
+            Change::Certificate | Change::Everything => None,
+        }
+    }
+
+    /// The certificate column.
+    pub(crate) fn is_certificate(self) -> bool {
+        self == Change::Certificate
+    }
+}
+
+/// Logs what a change touched, under the version the change counter was just bumped to; run by
+/// every repository's commit ([`record_change`](crate::shared::record_change)).
+pub(crate) const LOG_CHANGE: &str = "INSERT INTO state_changes (version, tenant, certificate) SELECT version, $1, $2 FROM state_version WHERE id = 1";
 
 /// Forgets changes older than the last [`CHANGES_KEPT`]: a gateway further behind reads the
 /// whole state.

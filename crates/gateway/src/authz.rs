@@ -65,10 +65,9 @@ pub fn authorize<'a>(
     service: Option<&str>,
 ) -> Result<Authorized<'a>, Denial> {
     let tenant = state
-        .client_certs
-        .get(client_sha256)
+        .tenant_of_hex(client_sha256)
         .ok_or(Denial::NotEnrolled)?;
-    let record = state.tenants.get(tenant).ok_or(Denial::NotEnrolled)?;
+    let record = state.tenant(tenant).ok_or(Denial::NotEnrolled)?;
     if !record.enabled {
         return Err(Denial::TenantDisabled);
     }
@@ -84,11 +83,17 @@ mod tests {
     use super::*;
     use cloudgate_db::{GatewayTenant, TenantSlice};
 
+    /// A client certificate's SHA-256 in hex, made of one repeated byte.
+    fn sha(b: u8) -> String {
+        cloudgate_pki::fingerprint::upper_hex(&[b; 32])
+    }
+
     fn state() -> GatewayState {
         let mut s = GatewayState::default();
         for (name, enabled, cert, target) in [
-            ("acme", true, "A1", "10.0.0.1:9000"),
-            ("off", false, "B1", "10.0.0.2:9000"),
+            ("acme", true, 0xA1, "10.0.0.1:9000"),
+            ("off", false, 0xB1, "10.0.0.2:9000"),
+            ("gone", true, 0xC1, "10.0.0.3:9000"),
         ] {
             s.set_tenant(TenantSlice {
                 name: name.into(),
@@ -98,11 +103,15 @@ mod tests {
                     failover_outside_pool: false,
                 }),
                 services: vec![("repo".into(), target.into())],
-                client_certs: vec![cert.into()],
+                client_certs: vec![sha(cert)],
             });
         }
-        // A certificate whose tenant is gone (a state read mid-removal).
-        s.client_certs.insert("C1".into(), "gone".into());
+        s.set_tenant(TenantSlice {
+            name: "gone".into(),
+            tenant: None,
+            services: vec![],
+            client_certs: vec![],
+        });
         s
     }
 
@@ -110,43 +119,43 @@ mod tests {
     fn an_enrolled_certificate_of_an_enabled_tenant_reaches_its_own_services_only() {
         let s = state();
         assert_eq!(
-            authorize(&s, "A1", Some("repo")),
+            authorize(&s, &sha(0xA1), Some("repo")),
             Ok(Authorized {
                 tenant: "acme",
                 target: Some("10.0.0.1:9000")
             })
         );
         assert_eq!(
-            authorize(&s, "A1", None),
+            authorize(&s, &sha(0xA1), None),
             Ok(Authorized {
                 tenant: "acme",
                 target: None
             })
         );
         assert_eq!(
-            authorize(&s, "A1", Some("other")),
+            authorize(&s, &sha(0xA1), Some("other")),
             Err(Denial::NoSuchService)
         );
     }
 
     #[test]
-    fn unknown_disabled_and_orphaned_certificates_are_refused_before_any_service() {
+    fn unknown_disabled_and_removed_tenants_certificates_are_refused_before_any_service() {
         let s = state();
-        assert_eq!(authorize(&s, "ZZ", None), Err(Denial::NotEnrolled));
+        assert_eq!(authorize(&s, &sha(0xEE), None), Err(Denial::NotEnrolled));
         assert_eq!(
-            authorize(&s, "a1", Some("repo")),
+            authorize(&s, &sha(0xA1)[..62], Some("repo")),
             Err(Denial::NotEnrolled),
-            "the hash is compared exactly"
+            "a truncated hash matches nothing"
         );
         assert_eq!(
-            authorize(&s, "B1", Some("repo")),
+            authorize(&s, &sha(0xB1), Some("repo")),
             Err(Denial::TenantDisabled),
             "a disabled tenant's services stay closed"
         );
         assert_eq!(
-            authorize(&s, "C1", None),
+            authorize(&s, &sha(0xC1), None),
             Err(Denial::NotEnrolled),
-            "a certificate whose tenant is gone"
+            "a certificate whose tenant was removed"
         );
     }
 

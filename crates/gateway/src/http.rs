@@ -144,8 +144,8 @@ fn provider(conn: &ConnInfo, ctx: &Ctx) -> Resp {
     let tenant = conn
         .client_cert
         .as_ref()
-        .and_then(|(sha256, _)| snap.db.client_certs.get(sha256))
-        .and_then(|tenant| snap.db.tenants.get(tenant));
+        .and_then(|(sha256, _)| snap.db.tenant_of_hex(sha256))
+        .and_then(|tenant| snap.db.tenant(tenant));
     let gateways = match tenant {
         Some(t) => ctx.fleet.endpoints(&t.pool, t.failover_outside_pool),
         None => ctx.fleet.endpoints(&ctx.fleet.identity().pool, false),

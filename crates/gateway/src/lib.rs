@@ -38,6 +38,6 @@ mod tunnel;
 pub use config::GatewayConfig;
 pub use error::GatewayError;
 pub use server::{Gateway, ShutdownSignal};
-pub use state::SharedState;
+pub use state::{MISS_READ_EVERY, SharedState};
 
 pub use cloudgate_proto::TUNNEL_PROTOCOL;

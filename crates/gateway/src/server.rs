@@ -362,7 +362,7 @@ async fn serve_connection(
         });
     let tenant = client_cert
         .as_ref()
-        .and_then(|(sha, _)| ctx.state.current().db.client_certs.get(sha).cloned());
+        .and_then(|(sha, _)| ctx.state.current().db.tenant_of_hex(sha).map(str::to_owned));
     tracing::debug!(peer = %peer, tenant = tenant.as_deref().unwrap_or("-"), "connection");
     let info = Arc::new(ConnInfo { peer, client_cert });
     let guard = Arc::new(slot);

@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use cloudgate_db::{GatewayState, SharedRepository};
+use cloudgate_db::{GatewayState, PublishedCertificate, SharedRepository};
 use cloudgate_pki::CertificateInfo;
 use cloudgate_sp::fleet::{FleetCertificate, FleetKey};
 use cloudgate_store::license::{DefaultIdentity, Licensee};
@@ -54,7 +54,14 @@ pub struct SharedState {
     current: RwLock<Arc<Snapshot>>,
     /// Ticks whenever a new snapshot is swapped in, so open tunnels re-check their grant.
     swapped: tokio::sync::watch::Sender<()>,
+    /// When the database was last read for an unknown client certificate.
+    miss_read: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
+
+/// The least time between two database reads made because a client certificate was unknown:
+/// a stranger presenting certificates nobody enrolled makes a gateway read the database at
+/// most this often, however fast it connects.
+pub const MISS_READ_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl SharedState {
     /// Loads the first state. With no certificate applied it generates one with the defaults,
@@ -84,13 +91,15 @@ impl SharedState {
         source: CertSource,
     ) -> Result<Arc<Self>, GatewayError> {
         let db_state = db.gateway_state().await?;
-        let snapshot = build(&store, &db, &source, db_state, None).await?;
+        cloudgate_alloc::release_free_memory();
+        let snapshot = build(&store, &db, &source, db_state, None, None).await?;
         Ok(Arc::new(SharedState {
             store,
             db,
             source,
             current: RwLock::new(Arc::new(snapshot)),
             swapped: tokio::sync::watch::Sender::new(()),
+            miss_read: tokio::sync::Mutex::new(None),
         }))
     }
 
@@ -112,11 +121,26 @@ impl SharedState {
     /// of the fleet, so the database's change counter is read and, if it moved, the state
     /// reloaded first. An enrollment is thus valid on every gateway at once, not at their next
     /// reload. A database that does not answer leaves the snapshot as it is.
+    ///
+    /// Anyone can present a certificate nobody enrolled, so these reads are made one at a time
+    /// and at most one per [`MISS_READ_EVERY`]; one read serves every caller that arrived
+    /// before it began (it knows every enrollment committed before they asked), so a caller
+    /// waits at most about two intervals.
     pub async fn current_knowing(&self, client_sha256: &str) -> Arc<Snapshot> {
         let snap = self.current();
-        if snap.db.client_certs.contains_key(client_sha256) {
+        if snap.db.tenant_of_hex(client_sha256).is_some() {
             return snap;
         }
+        let arrived = tokio::time::Instant::now();
+        let mut last = self.miss_read.lock().await;
+        if let Some(began) = *last {
+            if began >= arrived {
+                return self.current();
+            }
+            tokio::time::sleep_until(began + MISS_READ_EVERY).await;
+        }
+        *last = Some(tokio::time::Instant::now());
+        let snap = self.current();
         match self.refresh().await {
             Ok(true) => self.current(),
             Ok(false) => snap,
@@ -191,6 +215,8 @@ impl SharedState {
         let delta = self.db.state_delta(old.db.version).await?;
         let version = delta.as_ref().map(|d| d.version);
         let db_changed = version != Some(old.db.version);
+        // The published certificate, when it may have changed: read once, here.
+        let mut published = None;
         let (cert_changed, rollover_changed) = match &self.source {
             CertSource::Store => {
                 let applied = self.store.applied_record()?;
@@ -201,15 +227,18 @@ impl SharedState {
                     rollover != old.rollover,
                 )
             }
-            // Publishing bumps the change counter: nothing to look at until it moves.
-            CertSource::Fleet { .. } if !db_changed => (false, false),
+            // Publishing is logged as such: nothing to look at until it is.
+            CertSource::Fleet { .. }
+                if !db_changed || delta.as_ref().is_some_and(|d| !d.certificate) =>
+            {
+                (false, false)
+            }
             CertSource::Fleet { .. } => {
-                let published = self.db.published_certificate().await?;
-                (
-                    published.as_ref().map(|p| p.sha256.as_str())
-                        != Some(old.cert.fingerprints.sha256_hex().as_str()),
-                    true,
-                )
+                let p = self.db.published_certificate().await?;
+                let changed = p.as_ref().map(|p| p.sha256.as_str())
+                    != Some(old.cert.fingerprints.sha256_hex().as_str());
+                published = p;
+                (changed, true)
             }
         };
         if !cert_changed && !rollover_changed && !db_changed {
@@ -228,7 +257,15 @@ impl SharedState {
         } else {
             Some(old.clone())
         };
-        let new = build(&self.store, &self.db, &self.source, db_state, keep_tls).await?;
+        let new = build(
+            &self.store,
+            &self.db,
+            &self.source,
+            db_state,
+            keep_tls,
+            published,
+        )
+        .await?;
         if cert_changed {
             tracing::info!(
                 thumbprint = %new.cert.fingerprints.thumbprint(),
@@ -240,6 +277,11 @@ impl SharedState {
             *slot = Arc::new(new);
         }
         self.swapped.send_replace(());
+        if version.is_none() {
+            // A whole read's rows and the state it replaced are freed: give the pages back.
+            drop(old);
+            cloudgate_alloc::release_free_memory();
+        }
         Ok(true)
     }
 }
@@ -258,18 +300,26 @@ fn first_certificate(store: &CertStore) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// A snapshot of `db_state` with the certificate of `source`; the TLS configuration of
+/// `keep_tls_of` when the certificate did not change. `published` is the fleet's published
+/// certificate when the caller has already read it.
 async fn build(
     store: &CertStore,
     db: &SharedRepository,
     source: &CertSource,
     db_state: GatewayState,
     keep_tls_of: Option<Arc<Snapshot>>,
+    published: Option<PublishedCertificate>,
 ) -> Result<Snapshot, GatewayError> {
+    let published = match (source, published) {
+        (CertSource::Fleet { .. }, None) => db.published_certificate().await?,
+        (_, p) => p,
+    };
     let served = match source {
         CertSource::Store => Served::Store(Box::new(from_store(store, keep_tls_of.is_none())?)),
         // The certificate stays: only the rollover record may have moved, and it needs no key.
         CertSource::Fleet { .. } if keep_tls_of.is_some() => {
-            let rollover = match db.published_certificate().await? {
+            let rollover = match published {
                 Some(p) => serde_json::from_str(&p.rollover).map_err(|e| {
                     GatewayError::Config(format!("the published rollover record is damaged: {e}"))
                 })?,
@@ -278,8 +328,9 @@ async fn build(
             Served::Rollover(Box::new(rollover))
         }
         CertSource::Fleet { key, path } => {
-            let published = cloudgate_sp::fleet::open_published(&**db, key, path)
-                .await?
+            let published = published
+                .map(|p| cloudgate_sp::fleet::open(&p, key, path))
+                .transpose()?
                 .ok_or_else(|| {
                     GatewayError::Config(
                         "no certificate is published for the fleet yet: run `cloudgate sp fleet init` where the SP's certificate store is".into(),

@@ -158,3 +158,53 @@ async fn a_revoked_machine_is_refused_and_the_password_still_enrolls_another() {
     let (_t2, other) = enrolled_tenant(&gw).await;
     cloudgate_tenant::check(&other, "sp").await.unwrap();
 }
+
+/// A certificate enrolled behind the gateway's back (through another gateway of the fleet) is
+/// known at its first use, even right after a stranger's unknown certificate made the gateway
+/// read the database; those reads are spaced, and a crowd of strangers is answered together.
+#[tokio::test]
+async fn an_enrollment_elsewhere_is_known_at_once_and_strangers_reads_are_spaced() {
+    use cloudgate_pki::fingerprint::upper_hex;
+    let gw = gateway().await;
+    let stranger = upper_hex(&[0xEE; 32]);
+    let started = std::time::Instant::now();
+    let snap = gw.state.current_knowing(&stranger).await;
+    assert_eq!(snap.db.tenant_of_hex(&stranger), None);
+
+    let machine = upper_hex(&[0x11; 32]);
+    gw.state
+        .db()
+        .bind_client_cert("acme", &machine, b"der", None)
+        .await
+        .unwrap();
+    let snap = gw.state.current_knowing(&machine).await;
+    assert_eq!(snap.db.tenant_of_hex(&machine), Some("acme"));
+    assert!(
+        started.elapsed() >= cloudgate_gateway::MISS_READ_EVERY,
+        "the second read waited for the first's interval"
+    );
+
+    let crowd: Vec<_> = (0x80u8..0xB2)
+        .map(|i| {
+            let state = gw.state.clone();
+            tokio::spawn(async move {
+                let sha = upper_hex(&[i; 32]);
+                state
+                    .current_knowing(&sha)
+                    .await
+                    .db
+                    .tenant_of_hex(&sha)
+                    .is_none()
+            })
+        })
+        .collect();
+    for unknown in crowd {
+        assert!(unknown.await.unwrap());
+    }
+    let snap = gw.state.current_knowing(&machine).await;
+    assert_eq!(
+        snap.db.tenant_of_hex(&machine),
+        Some("acme"),
+        "known: no read"
+    );
+}

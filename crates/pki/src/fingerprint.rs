@@ -74,6 +74,29 @@ pub fn upper_hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The bytes of exactly `N * 2` hex digits (either case, no separators), as [`upper_hex`]
+/// writes them; `None` for anything else. Strict on purpose: it reads what cloudgate stored,
+/// not what a person typed (that is [`FingerprintQuery::parse`]).
+pub fn from_hex<const N: usize>(hex: &str) -> Option<[u8; N]> {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    let hex = hex.as_bytes();
+    if hex.len() != N * 2 {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        *o = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(out)
+}
+
 /// Uppercase hex pairs joined by colons.
 pub fn colon_hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 3);
@@ -302,6 +325,17 @@ fn decode_hex(hex: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_hex_reads_back_upper_hex_and_nothing_else() {
+        let bytes = [0x00, 0x9f, 0xa5, 0xff];
+        assert_eq!(from_hex::<4>(&upper_hex(&bytes)), Some(bytes));
+        assert_eq!(from_hex::<4>("009fa5ff"), Some(bytes));
+        assert_eq!(from_hex::<4>("009FA5F"), None, "too short");
+        assert_eq!(from_hex::<4>("009FA5FF00"), None, "too long");
+        assert_eq!(from_hex::<4>("009FA5FG"), None, "not hex");
+        assert_eq!(from_hex::<1>("é"), None, "two bytes, not ASCII");
+    }
 
     fn sample() -> Fingerprints {
         Fingerprints::compute(b"certificate", b"spki")

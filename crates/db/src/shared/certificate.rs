@@ -29,7 +29,7 @@ macro_rules! impl_certificate {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| self.sql(e))?;
-                self.commit(tx, None).await
+                self.commit(tx, crate::repo::Change::Certificate).await
             }
 
             async fn published_certificate(&self) -> Result<Option<PublishedCertificate>, DbError> {

@@ -71,7 +71,7 @@ macro_rules! impl_enrollment {
                     .bind_in(&mut tx, tenant, sha256, cert_der, label)
                     .await?
                 {
-                    self.commit(tx, Some(tenant)).await
+                    self.commit(tx, crate::repo::Change::Tenant(tenant)).await
                 } else {
                     // Enrolled already: nothing the gateway needs to reload.
                     Ok(())
@@ -134,7 +134,7 @@ macro_rules! impl_enrollment {
                         sha256: sha256.into(),
                     });
                 }
-                self.commit(tx, Some(tenant)).await
+                self.commit(tx, crate::repo::Change::Tenant(tenant)).await
             }
 
             async fn prune_client_certs(
@@ -160,7 +160,7 @@ macro_rules! impl_enrollment {
                         .await
                         .map_err(|e| self.sql(e))?;
                 }
-                self.commit(tx, Some(tenant)).await?;
+                self.commit(tx, crate::repo::Change::Tenant(tenant)).await?;
                 Ok(stale)
             }
 

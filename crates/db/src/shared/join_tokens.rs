@@ -57,7 +57,7 @@ macro_rules! impl_join_tokens {
                 self.tenant(&t.tenant).await?;
                 let mut tx = self.begin().await?;
                 self.insert_token(&mut tx, t).await?;
-                self.commit(tx, Some(&t.tenant)).await
+                self.commit(tx, crate::repo::Change::Tenant(&t.tenant)).await
             }
 
             async fn join_tokens(&self, tenant: Option<&str>) -> Result<Vec<JoinTokenRecord>, DbError> {
@@ -95,7 +95,7 @@ macro_rules! impl_join_tokens {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| self.sql(e))?;
-                self.commit(tx, Some(&token.tenant)).await?;
+                self.commit(tx, crate::repo::Change::Tenant(&token.tenant)).await?;
                 Ok(JoinTokenRecord {
                     revoked_at: Some(revoked_at),
                     ..token
@@ -139,7 +139,7 @@ macro_rules! impl_join_tokens {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| self.sql(e))?;
-                self.commit(tx, Some(&token.tenant)).await?;
+                self.commit(tx, crate::repo::Change::Tenant(&token.tenant)).await?;
                 Ok(Ok(token.tenant))
             }
         }

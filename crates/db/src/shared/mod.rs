@@ -22,6 +22,32 @@ pub(crate) use state::impl_state;
 pub(crate) use tenants::impl_tenants;
 pub(crate) use transfer::impl_transfer;
 
+/// Bumps the change counter and logs what the change touched under its new version, forgetting
+/// changes older than the last `CHANGES_KEPT`: the part of a commit every repository shares,
+/// inside its write transaction `$tx`.
+macro_rules! record_change {
+    ($repo:expr, $tx:expr, $change:expr) => {{
+        let change: $crate::repo::Change<'_> = $change;
+        let sql = |e| $repo.sql(e);
+        sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut *$tx)
+            .await
+            .map_err(sql)?;
+        sqlx::query($crate::repo::LOG_CHANGE)
+            .bind(change.tenant())
+            .bind(change.is_certificate())
+            .execute(&mut *$tx)
+            .await
+            .map_err(sql)?;
+        sqlx::query($crate::repo::PRUNE_CHANGES)
+            .bind($crate::repo::CHANGES_KEPT)
+            .execute(&mut *$tx)
+            .await
+            .map_err(sql)?;
+    }};
+}
+pub(crate) use record_change;
+
 /// Expands every SP repository trait for `$repo` over the sqlx database `$db`.
 macro_rules! impl_sp_repository {
     ($repo:ty, $db:ty) => {

@@ -3,8 +3,9 @@
 //! `begin_read`, `commit`, `sql` (its error classifier), `stamp` and `time_of` (how it stores
 //! times), and its `pool` and `path`.
 //!
-//! Every change the gateways reload for is logged with the tenant it touched
-//! (`state_changes`), so a gateway reads again only the tenants changed since its version.
+//! Every change the gateways reload for is logged with the tenant it touched, or as a change
+//! of the published certificate (`state_changes`), so a gateway reads again only the tenants
+//! changed since its version, and the certificate only when it changed.
 
 macro_rules! impl_state {
     ($repo:ty, $db:ty) => {
@@ -39,7 +40,7 @@ macro_rules! impl_state {
                     name: name.to_string(),
                     tenant: tenant.map(|(enabled, pool, failover_outside_pool)| GatewayTenant {
                         enabled,
-                        pool,
+                        pool: pool.into(),
                         failover_outside_pool,
                     }),
                     services,
@@ -65,55 +66,55 @@ macro_rules! impl_state {
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(sql)?;
-                let tenants: Vec<(String, bool, String, bool)> = sqlx::query_as(
-                    "SELECT name, enabled, pool, failover_outside_pool FROM tenants",
-                )
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(sql)?;
-                let services: Vec<(String, String, String)> =
-                    sqlx::query_as("SELECT tenant, name, target FROM services")
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(sql)?;
-                let certs: Vec<(String, String)> =
-                    sqlx::query_as("SELECT tenant, sha256 FROM client_certs")
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(sql)?;
-                tx.rollback().await.map_err(sql)?;
-                let mut slices: std::collections::HashMap<String, TenantSlice> = tenants
-                    .into_iter()
-                    .map(|(name, enabled, pool, failover_outside_pool)| {
+                // Rows are streamed into the slices, never all held at once: at 100,000
+                // tenants the rows would take more memory than the state built from them.
+                let mut slices: std::collections::HashMap<String, TenantSlice> =
+                    std::collections::HashMap::new();
+                {
+                    let mut rows = sqlx::query_as::<_, (String, bool, String, bool)>(
+                        "SELECT name, enabled, pool, failover_outside_pool FROM tenants",
+                    )
+                    .fetch(&mut *tx);
+                    while let Some((name, enabled, pool, failover_outside_pool)) =
+                        futures_util::TryStreamExt::try_next(&mut rows).await.map_err(sql)?
+                    {
                         let slice = TenantSlice {
                             name: name.clone(),
                             tenant: Some(GatewayTenant {
                                 enabled,
-                                pool,
+                                pool: pool.into(),
                                 failover_outside_pool,
                             }),
                             services: Vec::new(),
                             client_certs: Vec::new(),
                         };
-                        (name, slice)
-                    })
-                    .collect();
-                for (tenant, name, target) in services {
-                    if let Some(s) = slices.get_mut(&tenant) {
-                        s.services.push((name, target));
+                        slices.insert(name, slice);
                     }
                 }
-                for (tenant, sha256) in certs {
-                    if let Some(s) = slices.get_mut(&tenant) {
-                        s.client_certs.push(sha256);
+                {
+                    let mut rows = sqlx::query_as::<_, (String, String, String)>(
+                        "SELECT tenant, name, target FROM services",
+                    )
+                    .fetch(&mut *tx);
+                    while let Some((tenant, name, target)) = futures_util::TryStreamExt::try_next(&mut rows).await.map_err(sql)? {
+                        if let Some(s) = slices.get_mut(&tenant) {
+                            s.services.push((name, target));
+                        }
                     }
                 }
-                let mut state = GatewayState::default();
-                for (_, slice) in slices {
-                    state.set_tenant(slice);
+                {
+                    let mut rows = sqlx::query_as::<_, (String, String)>(
+                        "SELECT tenant, sha256 FROM client_certs",
+                    )
+                    .fetch(&mut *tx);
+                    while let Some((tenant, sha256)) = futures_util::TryStreamExt::try_next(&mut rows).await.map_err(sql)? {
+                        if let Some(s) = slices.get_mut(&tenant) {
+                            s.client_certs.push(sha256);
+                        }
+                    }
                 }
-                state.version = version;
-                Ok(state)
+                tx.rollback().await.map_err(sql)?;
+                Ok(GatewayState::from_tenants(version, slices.into_values()))
             }
 
             async fn state_delta(&self, since: i64) -> Result<Option<StateDelta>, DbError> {
@@ -127,8 +128,8 @@ macro_rules! impl_state {
                 if version < since {
                     return Ok(None);
                 }
-                let changes: Vec<(i64, Option<String>)> = sqlx::query_as(
-                    "SELECT version, tenant FROM state_changes WHERE version > $1 AND version <= $2 ORDER BY version",
+                let changes: Vec<(i64, Option<String>, bool)> = sqlx::query_as(
+                    "SELECT version, tenant, certificate FROM state_changes WHERE version > $1 AND version <= $2 ORDER BY version",
                 )
                 .bind(since)
                 .bind(version)
@@ -137,18 +138,23 @@ macro_rules! impl_state {
                 .map_err(sql)?;
                 // Every version since must be logged, each for one tenant: else read it all.
                 let complete = i64::try_from(changes.len()).ok() == Some(version - since)
-                    && changes.first().is_none_or(|(v, _)| *v == since + 1);
-                if !complete || changes.iter().any(|(_, t)| t.is_none()) {
+                    && changes.first().is_none_or(|(v, _, _)| *v == since + 1);
+                if !complete || changes.iter().any(|(_, t, c)| t.is_none() && !c) {
                     return Ok(None);
                 }
+                let certificate = changes.iter().any(|(_, _, c)| *c);
                 let names: std::collections::BTreeSet<String> =
-                    changes.into_iter().filter_map(|(_, t)| t).collect();
+                    changes.into_iter().filter_map(|(_, t, _)| t).collect();
                 let mut tenants = Vec::with_capacity(names.len());
                 for name in &names {
                     tenants.push(self.tenant_slice(&mut tx, name).await?);
                 }
                 tx.rollback().await.map_err(sql)?;
-                Ok(Some(StateDelta { version, tenants }))
+                Ok(Some(StateDelta {
+                    version,
+                    tenants,
+                    certificate,
+                }))
             }
         }
     };

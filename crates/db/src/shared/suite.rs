@@ -233,28 +233,27 @@ pub(crate) async fn tenants_services_and_certs(db: &dyn SpRepository) {
         db.add_service("nobody", "repo", "x:1").await,
         Err(DbError::NoSuchTenant(_))
     ));
-    db.bind_client_cert("acme", "AB", b"der", None)
+    // A client certificate's SHA-256, as the gateway computes it.
+    let ab = "AB".repeat(32);
+    db.bind_client_cert("acme", &ab, b"der", None)
         .await
         .unwrap();
-    db.bind_client_cert("acme", "AB", b"der", None)
+    db.bind_client_cert("acme", &ab, b"der", None)
         .await
         .unwrap();
     db.add_tenant("other", "", "h").await.unwrap();
     assert!(matches!(
-        db.bind_client_cert("other", "AB", b"der", None).await,
+        db.bind_client_cert("other", &ab, b"der", None).await,
         Err(DbError::ClientCertTaken)
     ));
-    db.touch_client_cert("AB").await.unwrap();
+    db.touch_client_cert(&ab).await.unwrap();
     assert!(
         db.client_certs("acme").await.unwrap()[0]
             .last_seen
             .is_some()
     );
     let state = db.gateway_state().await.unwrap();
-    assert_eq!(
-        state.client_certs.get("AB").map(String::as_str),
-        Some("acme")
-    );
+    assert_eq!(state.tenant_of_hex(&ab), Some("acme"));
     assert_eq!(state.service("acme", "repo"), Some("127.0.0.1:9000"));
     assert!(state.version > v0);
     // One tenant's change is read back as that tenant alone, and applied it equals a full read.
@@ -275,19 +274,17 @@ pub(crate) async fn tenants_services_and_certs(db: &dyn SpRepository) {
     patched.apply(delta);
     let full = db.gateway_state().await.unwrap();
     assert_eq!(patched.version, full.version);
-    assert_eq!(patched.tenants, full.tenants);
-    assert_eq!(patched.client_certs, full.client_certs);
-    assert_eq!(patched.services_of("acme"), full.services_of("acme"));
+    assert_eq!(patched, full);
     assert!(
-        state.tenants["acme"].enabled,
+        state.tenant("acme").unwrap().enabled,
         "the copy held before is untouched"
     );
     let unchanged = db.state_delta(full.version).await.unwrap().unwrap();
     assert!(unchanged.tenants.is_empty() && unchanged.version == full.version);
     assert!(!db.tenant("acme").await.unwrap().enabled);
-    db.revoke_client_cert("acme", "AB").await.unwrap();
+    db.revoke_client_cert("acme", &ab).await.unwrap();
     assert!(matches!(
-        db.revoke_client_cert("acme", "AB").await,
+        db.revoke_client_cert("acme", &ab).await,
         Err(DbError::NoSuchClientCert { .. })
     ));
     db.remove_tenant("acme").await.unwrap();
@@ -401,8 +398,8 @@ pub(crate) async fn transfer(src: &dyn SpRepository, dst: &dyn SpRepository) {
     assert_eq!(dst.dump().await.unwrap(), dump);
 }
 
-/// The fleet's certificate: none until published, replaced whole, a change to reload for
-/// (read whole by the gateways: not a tenant's change).
+/// The fleet's certificate: none until published, replaced whole, a change to reload for,
+/// logged as a certificate change (the gateways read it again, and no tenant).
 pub(crate) async fn published_certificate(db: &dyn SpRepository) {
     assert_eq!(db.published_certificate().await.unwrap(), None);
     let mut c = PublishedCertificate {
@@ -420,9 +417,18 @@ pub(crate) async fn published_certificate(db: &dyn SpRepository) {
     assert!(db.version().await.unwrap() > v, "gateways reload it");
     assert_eq!(
         db.state_delta(v).await.unwrap(),
-        None,
-        "not one tenant's change"
+        Some(StateDelta {
+            version: v + 1,
+            tenants: vec![],
+            certificate: true,
+        }),
+        "a certificate change, no tenant's"
     );
+    db.add_tenant("cert-and-tenant", "", "h").await.unwrap();
+    let both = db.state_delta(v).await.unwrap().expect("logged");
+    assert!(both.certificate && both.tenants.len() == 1, "{both:?}");
+    let after = db.state_delta(v + 1).await.unwrap().expect("logged");
+    assert!(!after.certificate, "{after:?}");
     assert_eq!(db.published_certificate().await.unwrap().as_ref(), Some(&c));
     c.sha256 = "CD".repeat(32);
     c.sealed_keys = "[{}]".into();

@@ -50,7 +50,7 @@ macro_rules! impl_tenants {
                 .execute(&mut *tx)
                 .await;
                 match result {
-                    Ok(_) => self.commit(tx, Some(name)).await,
+                    Ok(_) => self.commit(tx, crate::repo::Change::Tenant(name)).await,
                     Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                         Err(DbError::TenantExists(name.to_string()))
                     }
@@ -93,7 +93,7 @@ macro_rules! impl_tenants {
                         .await
                         .map_err(|e| self.sql(e))?;
                 self.updated(name, done.rows_affected())?;
-                self.commit(tx, Some(name)).await
+                self.commit(tx, crate::repo::Change::Tenant(name)).await
             }
 
             async fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), DbError> {
@@ -106,7 +106,7 @@ macro_rules! impl_tenants {
                     .await
                     .map_err(|e| self.sql(e))?;
                 self.updated(name, done.rows_affected())?;
-                self.commit(tx, Some(name)).await
+                self.commit(tx, crate::repo::Change::Tenant(name)).await
             }
 
             async fn set_pool(&self, name: &str, pool: &str, outside: bool) -> Result<(), DbError> {
@@ -122,7 +122,7 @@ macro_rules! impl_tenants {
                 .await
                 .map_err(|e| self.sql(e))?;
                 self.updated(name, done.rows_affected())?;
-                self.commit(tx, Some(name)).await
+                self.commit(tx, crate::repo::Change::Tenant(name)).await
             }
 
             async fn remove_tenant(&self, name: &str) -> Result<(), DbError> {
@@ -133,7 +133,7 @@ macro_rules! impl_tenants {
                     .await
                     .map_err(|e| self.sql(e))?;
                 self.updated(name, done.rows_affected())?;
-                self.commit(tx, Some(name)).await
+                self.commit(tx, crate::repo::Change::Tenant(name)).await
             }
         }
 
@@ -152,7 +152,7 @@ macro_rules! impl_tenants {
                 .execute(&mut *tx)
                 .await;
                 match result {
-                    Ok(_) => self.commit(tx, Some(tenant)).await,
+                    Ok(_) => self.commit(tx, crate::repo::Change::Tenant(tenant)).await,
                     Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                         Err(DbError::ServiceExists {
                             tenant: tenant.into(),
@@ -198,7 +198,7 @@ macro_rules! impl_tenants {
                         service: service.into(),
                     });
                 }
-                self.commit(tx, Some(tenant)).await
+                self.commit(tx, crate::repo::Change::Tenant(tenant)).await
             }
         }
     };

@@ -134,7 +134,7 @@ macro_rules! impl_transfer {
                 for t in &dump.join_tokens {
                     self.insert_token(&mut tx, t).await?;
                 }
-                self.commit(tx, None).await
+                self.commit(tx, crate::repo::Change::Everything).await
             }
         }
     };

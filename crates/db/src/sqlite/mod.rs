@@ -215,22 +215,9 @@ impl SqliteSpRepository {
     async fn commit(
         &self,
         mut tx: Transaction<'_, Sqlite>,
-        tenant: Option<&str>,
+        change: crate::repo::Change<'_>,
     ) -> Result<(), DbError> {
-        sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.sql(e))?;
-        sqlx::query(crate::repo::LOG_CHANGE)
-            .bind(tenant)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.sql(e))?;
-        sqlx::query(crate::repo::PRUNE_CHANGES)
-            .bind(crate::repo::CHANGES_KEPT)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.sql(e))?;
+        crate::shared::record_change!(self, tx, change);
         tx.commit().await.map_err(|e| self.sql(e))
     }
 }
