@@ -78,10 +78,11 @@ fn print_json_error(code: &str, message: &str, exit_code: u8) {
 /// Logs go to stderr: warnings by default (information for the gateway daemon), more with
 /// `-v`/`-vv`; `CLOUDGATE_LOG` overrides; `--log-format json` for one object per line.
 fn init_tracing(verbose: u8, format: cli::LogFormat, daemon: bool) {
-    // Libraries (rustls, hyper) speak only of errors by default: their warnings are about a
-    // peer's behaviour, which our own messages already explain in the user's terms.
+    // Libraries (rustls, hyper) speak only of errors by default, and only in the daemon: their
+    // warnings are about a peer's behaviour, and a command reports the failure itself, in the
+    // user's terms (a second, lower-level line would only confuse; `-v` shows them).
     let default = match (verbose, daemon) {
-        (0, false) => "error,cloudgate=warn",
+        (0, false) => "off,cloudgate=warn",
         (0, true) => "error,cloudgate=info",
         (1, _) => "warn,cloudgate=info",
         _ => "debug",

@@ -140,6 +140,9 @@ friendly name is on both the certificate and the key bag. Without --password-fil
 password is asked twice on a terminal."
     )]
     Export(ExportArgs),
+    /// Certificates from a CA over ACME (Let's Encrypt, a private step-ca…), renewed with the same key
+    #[command(subcommand)]
+    Acme(super::acme::AcmeCommand),
     /// Remove a certificate and its key from the store
     Remove {
         #[arg(help = CERT_ARG_HELP)]
@@ -268,7 +271,7 @@ fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
         .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2027-01-15T02:00:00Z ({e})"))
 }
 
-fn parse_key_type(s: &str) -> Result<KeyType, String> {
+pub(super) fn parse_key_type(s: &str) -> Result<KeyType, String> {
     s.parse()
         .map_err(|e: cloudgate_pki::PkiError| e.to_string())
 }

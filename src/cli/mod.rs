@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::EXIT_CODES_HELP;
 
+mod acme;
 mod cert;
 mod db;
 mod fleet;
@@ -13,6 +14,7 @@ mod gateway;
 mod tenant;
 mod tenant_side;
 
+pub use acme::*;
 pub use cert::*;
 pub use db::*;
 pub use fleet::*;

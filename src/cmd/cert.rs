@@ -14,9 +14,12 @@ use crate::render::{
 
 pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
     match cmd {
-        CertCommand::Generate(_) | CertCommand::Import(_) | CertCommand::Manage => {
-            unreachable!("these have their own modules")
-        }
+        CertCommand::Generate(_)
+        | CertCommand::Import(_)
+        | CertCommand::Manage
+        | CertCommand::Acme(_) => Err(anyhow::anyhow!(
+            "internal: this command has its own module and is not dispatched here"
+        )),
         CertCommand::List { json } => list(&ctx.store_for_read(), json),
         CertCommand::Show { cert, copy, json } => {
             let entry = ctx.store_for_read().find(&cert)?;

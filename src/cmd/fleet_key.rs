@@ -254,6 +254,7 @@ pub fn changes_certificate(cmd: &CertCommand) -> bool {
         CertCommand::Generate(_)
             | CertCommand::Import(_)
             | CertCommand::Manage
+            | CertCommand::Acme(_)
             | CertCommand::Stage { .. }
             | CertCommand::Renew { .. }
             | CertCommand::Apply { .. }

@@ -1,5 +1,6 @@
 //! One module per command group; each command gathers its data and hands it to the renderer.
 
+mod acme;
 mod cert;
 mod db;
 mod demo;
@@ -72,6 +73,9 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
                         CertCommand::Generate(gen_args) => generate::run(&ctx, gen_args),
                         CertCommand::Manage => manage::run(&ctx),
                         CertCommand::Import(import_args) => import::run(&ctx, import_args),
+                        CertCommand::Acme(acme_cmd) => {
+                            runtime()?.block_on(acme::run(&ctx, acme_cmd))
+                        }
                         cmd => cert::run(&ctx, cmd),
                     }?;
                     if changes {

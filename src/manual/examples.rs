@@ -81,6 +81,32 @@ pub(super) const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         )],
     ),
     (
+        "cloudgate-sp-cert-acme-issue",
+        &[
+            (
+                "cloudgate sp cert acme issue --domain backup.example.com --email ops@example.com --http-01 --apply",
+                "A certificate from Let's Encrypt, validated over HTTP on port 80, put into use.",
+            ),
+            (
+                "cloudgate sp cert acme issue --domain backup.example.com --directory https://ca.internal:9000/acme/acme/directory --directory-ca /etc/step/root_ca.crt --dns-hook /usr/local/sbin/acme-dns-hook",
+                "From a private step-ca, validated through DNS by a hook.",
+            ),
+        ],
+    ),
+    (
+        "cloudgate-sp-cert-acme-renew",
+        &[
+            (
+                "cloudgate sp cert acme renew --apply",
+                "Renew with the same CA, names and key: pinned tenants notice nothing.",
+            ),
+            (
+                "cloudgate sp cert acme renew --new-key",
+                "A new key, staged as the successor with a rollover proof.",
+            ),
+        ],
+    ),
+    (
         "cloudgate-sp-cert-list",
         &[(
             "cloudgate sp cert list --json | jq '.[].thumbprint'",

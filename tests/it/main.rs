@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `cloudgate` binary in a temporary data directory, checked with
 //! the real `openssl` tool where interoperability is the point.
 
+mod acme;
 mod cert;
 mod concurrency;
 mod crash;

@@ -161,7 +161,7 @@ fn sign(
     })
 }
 
-fn generate_key(key_type: KeyType) -> Result<KeyPair, PkiError> {
+pub(crate) fn generate_key(key_type: KeyType) -> Result<KeyPair, PkiError> {
     let gen_err = |e: rcgen::Error| PkiError::KeyGeneration(e.to_string());
     match key_type {
         KeyType::Rsa2048 => {

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod certs;
 pub mod credentials;
 pub mod fleet;

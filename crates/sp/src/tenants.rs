@@ -38,6 +38,9 @@ pub enum SpError {
     /// published): what to copy or run is in the message.
     #[error("{0}")]
     Fleet(String),
+    /// An ACME CA could not issue (unreachable, rate limited, a name not validated…).
+    #[error(transparent)]
+    Acme(#[from] crate::acme::AcmeError),
 }
 
 impl SpError {
@@ -58,6 +61,7 @@ impl Classify for SpError {
             SpError::Store(e) => e.kind(),
             SpError::Pki(e) => e.kind(),
             SpError::Hashing(_) => ErrorKind::Internal,
+            SpError::Acme(e) => e.kind(),
         }
     }
 
@@ -66,6 +70,7 @@ impl Classify for SpError {
             SpError::Db(e) => e.code(),
             SpError::Store(e) => e.code(),
             SpError::Pki(e) => e.code(),
+            SpError::Acme(e) => e.code(),
             _ => self.kind().name(),
         }
     }

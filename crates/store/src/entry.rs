@@ -18,6 +18,8 @@ pub enum Source {
     Imported,
     /// Renewed from another entry: same key, subject and names, new serial and validity.
     Renewed,
+    /// Issued by a CA over ACME (`cloudgate sp cert acme issue|renew`).
+    Acme,
 }
 
 impl Source {
@@ -27,6 +29,7 @@ impl Source {
             Source::Generated => "generated",
             Source::Imported => "imported",
             Source::Renewed => "renewed",
+            Source::Acme => "acme",
         }
     }
 }

@@ -103,6 +103,22 @@ impl Layout {
         self.store_dir().join("rollover.json")
     }
 
+    /// ACME accounts (their keys) and the settings renewals reuse, with the store's permissions.
+    pub fn acme_dir(&self) -> PathBuf {
+        self.store_dir().join("acme")
+    }
+
+    /// The account at one ACME directory: its key and URL (`account-<id>.json`, where the id
+    /// is a hash of the directory's URL).
+    pub fn acme_account(&self, directory_id: &str) -> PathBuf {
+        self.acme_dir().join(format!("account-{directory_id}.json"))
+    }
+
+    /// How the ACME certificate was issued (CA, names, challenge), for its renewals.
+    pub fn acme_settings(&self) -> PathBuf {
+        self.acme_dir().join("settings.json")
+    }
+
     /// The directory holding one directory per entry.
     pub fn certs_dir(&self) -> PathBuf {
         self.store_dir().join("certs")

@@ -1,7 +1,7 @@
 //! The SP certificate store: entries, the record of the one in use, and the operations on them.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cloudgate_pki::{CertificateInfo, FingerprintQuery, pem, private_key_matches};
 use serde::{Deserialize, Serialize};
@@ -414,6 +414,14 @@ impl CertStore {
             applied: false,
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// The directory of the ACME account and settings, made (with the store's) if need be.
+    pub fn acme_dir(&self) -> Result<PathBuf, StoreError> {
+        self.prepare_dirs()?;
+        let dir = self.layout.acme_dir();
+        fsio::ensure_private_dir(&dir, &self.own).map_err(|e| self.name_group(e))?;
+        Ok(dir)
     }
 
     fn prepare_dirs(&self) -> Result<(), StoreError> {

@@ -1,0 +1,161 @@
+//! `cloudgate sp cert acme issue|renew`.
+
+use anyhow::Context as _;
+use cloudgate_sp::acme::{self, AcmeSettings, ChallengeMethod, KeyChoice};
+use cloudgate_sp::certs;
+use cloudgate_store::{CertStore, StoredCertificate};
+
+use crate::cli::{AcmeCommand, IssueArgs, RenewArgs};
+use crate::context::Context;
+use crate::exit::usage;
+use crate::render::{CertificateView, certificate_text, print_json, print_text};
+
+pub async fn run(ctx: &Context, cmd: AcmeCommand) -> anyhow::Result<()> {
+    match cmd {
+        AcmeCommand::Issue(args) => issue(ctx, args).await,
+        AcmeCommand::Renew(args) => renew(ctx, args).await,
+    }
+}
+
+/// Says each step on stderr when it is a terminal (an issuance takes seconds to minutes), so
+/// that stdout keeps the one report and a script's stderr holds only errors.
+fn progress(step: &str) {
+    use std::io::IsTerminal as _;
+    if std::io::stderr().is_terminal() {
+        eprintln!("ACME: {step}…");
+    }
+}
+
+async fn issue(ctx: &Context, args: IssueArgs) -> anyhow::Result<()> {
+    let store = ctx.store_for_write()?;
+    let challenge = match args.dns_hook {
+        Some(command) => ChallengeMethod::DnsHook { command },
+        None => ChallengeMethod::Http01 {
+            listen: args.http_01_listen,
+        },
+    };
+    let settings = AcmeSettings {
+        directory: args.directory,
+        directory_ca: args.directory_ca,
+        email: args.email,
+        domains: args.domains,
+        challenge,
+    };
+    let friendly_name = args
+        .friendly_name
+        .unwrap_or_else(|| settings.domains.first().cloned().unwrap_or_default());
+    let mut entry = acme::issue(
+        &store,
+        &settings,
+        KeyChoice::New(args.key_type),
+        friendly_name,
+        &progress,
+    )
+    .await?;
+    audit(&store, &entry, "issued by the CA")?;
+    if args.apply {
+        super::switch::confirm_switch(ctx, &store, &entry, args.force).with_context(|| {
+            format!(
+                "{} was added to the store but not put into use",
+                entry.info.fingerprints.thumbprint()
+            )
+        })?;
+        certs::apply(&store, &mut entry).context("putting the new certificate into use")?;
+    }
+    report(
+        &entry,
+        args.json,
+        "Issued by the CA and saved in the store.",
+        if args.apply {
+            "The certificate is now in use: Cloud Connect certificate is being updated.\n"
+        } else {
+            "Put it into use with `cloudgate sp cert apply` and its thumbprint (or stage it first with `cloudgate sp cert stage` so that tenants follow without asking).\n"
+        },
+    )
+}
+
+async fn renew(ctx: &Context, args: RenewArgs) -> anyhow::Result<()> {
+    let store = ctx.store_for_write()?;
+    let settings = AcmeSettings::load(&store)?.ok_or_else(|| {
+        usage("no certificate was issued here over ACME: run `cloudgate sp cert acme issue` first")
+    })?;
+    let current = store
+        .applied()?
+        .ok_or_else(|| usage("no certificate is in use: apply the ACME certificate first"))?;
+    if args.new_key {
+        let entry = acme::issue(
+            &store,
+            &settings,
+            KeyChoice::New(cloudgate_pki::KeyType::EcdsaP256),
+            current.meta.friendly_name.clone(),
+            &progress,
+        )
+        .await?;
+        store
+            .stage(&entry, None)
+            .context("staging the renewed certificate as the successor")?;
+        audit(&store, &entry, "renewed (new key, staged)")?;
+        return report(
+            &entry,
+            args.json,
+            "Renewed by the CA with a new key, and staged as the successor with a rollover proof signed by the key in use.",
+            &format!(
+                "Tenants learn it on their next connection and follow it with the proof; apply it once `cloudgate sp cert status` shows they have: cloudgate sp cert apply {}\n",
+                entry.info.fingerprints.thumbprint()
+            ),
+        );
+    }
+    let key = store.load_private_key(&current)?;
+    let mut entry = acme::issue(
+        &store,
+        &settings,
+        KeyChoice::Same(&key),
+        current.meta.friendly_name.clone(),
+        &progress,
+    )
+    .await?;
+    drop(key);
+    audit(&store, &entry, "renewed (same key)")?;
+    if args.apply {
+        certs::apply(&store, &mut entry).context("putting the renewed certificate into use")?;
+    }
+    report(
+        &entry,
+        args.json,
+        &format!(
+            "Renewed {} by the CA with the same key.",
+            current.info.fingerprints.thumbprint()
+        ),
+        if args.apply {
+            "The renewed certificate is now in use. Tenants that pinned the key accept it without asking (same key).\n"
+        } else {
+            "Put it into use with `cloudgate sp cert apply` and its thumbprint; tenants accept it without asking (same key).\n"
+        },
+    )
+}
+
+fn audit(store: &CertStore, entry: &StoredCertificate, what: &str) -> anyhow::Result<()> {
+    cloudgate_store::audit::record(
+        store.layout(),
+        store.ownership(),
+        "cert.acme",
+        &format!("ACME certificate {what}"),
+        serde_json::json!({
+            "thumbprint": entry.info.fingerprints.thumbprint(),
+            "sha256": entry.info.fingerprints.sha256_hex(),
+            "issuer": entry.info.issuer_display,
+        }),
+    )?;
+    Ok(())
+}
+
+fn report(entry: &StoredCertificate, json: bool, head: &str, tail: &str) -> anyhow::Result<()> {
+    if json {
+        return print_json(&CertificateView::new(entry));
+    }
+    let mut out = format!("{head}\n\n");
+    out.push_str(&certificate_text(entry));
+    out.push('\n');
+    out.push_str(tail);
+    print_text(&out)
+}

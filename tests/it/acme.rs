@@ -1,0 +1,469 @@
+//! ACME against Pebble, the test CA of the best-known public CA (Debian's `pebble` package,
+//! which `.ci/run` installs): a real directory over HTTPS (its certificate made here and trusted
+//! through `--directory-ca` only), real HTTP-01 validation of our responder, DNS-01 through a
+//! hook that feeds Pebble's challenge test server, and Pebble's random nonce rejections left on.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::gateway_util::{GatewayProc, TENANT_PASSWORD, add_tenant};
+use crate::util::{Env, openssl};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Pebble and its challenge test server (the DNS Pebble asks), on free loopback ports.
+struct Pebble {
+    children: Vec<Child>,
+    dir: tempfile::TempDir,
+    /// The directory URL.
+    directory: String,
+    /// The CA certificate that Pebble's HTTPS certificate chains to.
+    ca: PathBuf,
+    /// Where Pebble's validator fetches HTTP-01 tokens.
+    http_port: u16,
+    /// The challenge test server's management API (TXT records).
+    dns_management: u16,
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Pebble {
+    fn start() -> Pebble {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+        // A CA and, signed by it, the certificate Pebble serves its directory with.
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cloudgate test ACME directory CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &p("server.key"),
+            "-out",
+            &p("server.csr"),
+            "-subj",
+            "/CN=localhost",
+        ]);
+        std::fs::write(
+            dir.path().join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &p("server.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &p("server.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &p("ext.cnf"),
+        ]);
+        let (listen, management, http_port, tls_port, dns, dns_management) = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
+        let config = serde_json::json!({"pebble": {
+            "listenAddress": format!("127.0.0.1:{listen}"),
+            "managementListenAddress": format!("127.0.0.1:{management}"),
+            "certificate": p("server.pem"),
+            "privateKey": p("server.key"),
+            "httpPort": http_port,
+            "tlsPort": tls_port,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+        }});
+        std::fs::write(dir.path().join("pebble.json"), config.to_string()).unwrap();
+        let log = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
+        let challtestsrv = Command::new("pebble-challtestsrv")
+            .args([
+                "-defaultIPv4",
+                "127.0.0.1",
+                "-defaultIPv6",
+                "",
+                "-dns01",
+                &format!("127.0.0.1:{dns}"),
+                "-management",
+                &format!("127.0.0.1:{dns_management}"),
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+            ])
+            .stdout(log("challtestsrv.log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "pebble-challtestsrv is installed (Debian package pebble; .ci/run installs it)",
+            );
+        let pebble = Command::new("pebble")
+            .args([
+                "-config",
+                &p("pebble.json"),
+                "-dnsserver",
+                &format!("127.0.0.1:{dns}"),
+            ])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .stdout(log("pebble.log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pebble is installed (Debian package pebble; .ci/run installs it)");
+        let pebble = Pebble {
+            children: vec![challtestsrv, pebble],
+            directory: format!("https://127.0.0.1:{listen}/dir"),
+            ca: dir.path().join("ca.pem"),
+            http_port,
+            dns_management,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for port in [listen, dns_management] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "Pebble did not start: {}",
+                    pebble.log()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        pebble
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pebble.log")).unwrap_or_default()
+    }
+
+    /// A DNS hook that puts TXT records into the challenge test server, as a DNS server's API
+    /// would be called.
+    fn dns_hook(&self, at: &Path) -> PathBuf {
+        let hook = at.join("dns-hook.sh");
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\nset -e\ncase \"$1\" in\n  add) path=set-txt; body=\"{{\\\"host\\\":\\\"$2.\\\",\\\"value\\\":\\\"$3\\\"}}\" ;;\n  remove) path=clear-txt; body=\"{{\\\"host\\\":\\\"$2.\\\"}}\" ;;\n  *) echo \"unknown action $1\" >&2; exit 2 ;;\nesac\necho \"$1 $2\" >> \"{log}\"\ncurl -sSf -X POST -d \"$body\" http://127.0.0.1:{port}/$path\n",
+                log = at.join("dns-hook.log").display(),
+                port = self.dns_management
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        hook
+    }
+
+    fn issue_args<'a>(&'a self, domain: &'a str) -> Vec<String> {
+        [
+            "sp",
+            "cert",
+            "acme",
+            "issue",
+            "--domain",
+            domain,
+            "--email",
+            "ops@example.test",
+            "--directory",
+            &self.directory,
+            "--directory-ca",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([self.ca.to_string_lossy().into_owned()])
+        .collect()
+    }
+}
+
+fn run(env: &Env, args: &[String]) -> std::process::Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    env.run(&args)
+}
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn http_01_issues_and_a_same_key_renewal_keeps_the_pin() {
+    let pebble = Pebble::start();
+    let env = Env::new();
+    let mut args = pebble.issue_args("sp.example.test");
+    args.extend([
+        "--http-01".into(),
+        "--http-01-listen".into(),
+        format!("127.0.0.1:{}", pebble.http_port),
+        "--apply".into(),
+        "--json".into(),
+    ]);
+    let issued = json_of(&run(&env, &args));
+    assert_eq!(issued["source"], "acme", "{issued}");
+    assert!(issued["chain_length"].as_u64().unwrap() >= 1, "{issued}");
+    assert!(
+        issued["sans"].to_string().contains("sp.example.test"),
+        "{issued}"
+    );
+    // What we wrote, openssl reads: the certificate with its chain, verified against Pebble's
+    // root as served by its management API would be; here: the chain file parses.
+    let cert_path = issued["cert_path"].as_str().unwrap();
+    let text = openssl(&[
+        "x509",
+        "-in",
+        cert_path,
+        "-noout",
+        "-issuer",
+        "-ext",
+        "subjectAltName",
+    ]);
+    assert!(
+        text.contains("Pebble") && text.contains("sp.example.test"),
+        "{text}"
+    );
+
+    // The account is kept in the store, owner and group only.
+    let acme_dir = env.data.join("store/acme");
+    let account = std::fs::read_dir(&acme_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with("account-"))
+        .expect("an account file");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = account.metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o007, 0, "{mode:o}");
+    }
+
+    // A tenant that verified and pinned the CA-issued certificate.
+    add_tenant(&env, "acme");
+    let gw = GatewayProc::start(&env, &[]);
+    let tenant = Env::new();
+    let pw = tenant.path("pw");
+    std::fs::write(&pw, format!("{TENANT_PASSWORD}\n")).unwrap();
+    tenant.ok(&[
+        "tenant",
+        "provider",
+        "add",
+        &gw.addr.to_string(),
+        "--name",
+        "sp",
+        "--username",
+        "acme",
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--thumbprint",
+        issued["thumbprint"].as_str().unwrap(),
+    ]);
+
+    // Renewal with the same key: same public key pin, new certificate, no question asked.
+    let renewed = json_of(&env.run(&["sp", "cert", "acme", "renew", "--apply", "--json"]));
+    assert_ne!(renewed["sha256"], issued["sha256"]);
+    assert_eq!(renewed["spki_sha256"], issued["spki_sha256"], "same key");
+    let audit = std::fs::read_to_string(env.data.join("audit.log")).unwrap_or_default();
+    assert!(audit.contains("renewed (same key)"), "{audit}");
+    let current: serde_json::Value =
+        serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
+    assert_eq!(current["sha256"], renewed["sha256"]);
+    gw.reload().await;
+    let out = tenant.run(&["tenant", "check", "sp"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("renewed (same key)"), "{said}");
+
+    // A new key: staged with a rollover proof, not applied.
+    let rotated = json_of(&env.run(&["sp", "cert", "acme", "renew", "--new-key", "--json"]));
+    assert_ne!(rotated["spki_sha256"], issued["spki_sha256"], "a new key");
+    let status = env.ok(&["sp", "cert", "status", "--json"]);
+    assert!(
+        status.contains(rotated["thumbprint"].as_str().unwrap()),
+        "staged: {status}"
+    );
+}
+
+#[test]
+fn dns_01_issues_through_the_hook_and_removes_its_records() {
+    let pebble = Pebble::start();
+    let env = Env::new();
+    let hook = pebble.dns_hook(env.dir.path());
+    let mut args = pebble.issue_args("dns.example.test");
+    args.extend([
+        "--domain".into(),
+        "*.dns.example.test".into(),
+        "--dns-hook".into(),
+        hook.to_string_lossy().into_owned(),
+        "--json".into(),
+    ]);
+    let issued = json_of(&run(&env, &args));
+    assert!(
+        issued["sans"].to_string().contains("*.dns.example.test"),
+        "{issued}"
+    );
+    let calls = std::fs::read_to_string(env.dir.path().join("dns-hook.log")).unwrap();
+    let adds = calls.lines().filter(|l| l.starts_with("add ")).count();
+    let removes = calls.lines().filter(|l| l.starts_with("remove ")).count();
+    assert!(adds >= 1 && adds == removes, "{calls}");
+}
+
+#[test]
+fn acme_failures_say_what_went_wrong_and_write_nothing() {
+    let pebble = Pebble::start();
+    let env = Env::new();
+    env.generate(&["--apply"]);
+    let before = env.list().len();
+
+    // Nothing answers the CA's HTTP-01 fetch: what the CA saw is said.
+    let mut args = pebble.issue_args("nobody.example.test");
+    args.extend([
+        "--http-01".into(),
+        "--http-01-listen".into(),
+        format!("127.0.0.1:{}", free_port()),
+    ]);
+    let out = run(&env, &args);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("could not validate nobody.example.test"), "{e}");
+
+    // A directory that does not answer.
+    let e = env.fails(
+        &[
+            "sp",
+            "cert",
+            "acme",
+            "issue",
+            "--domain",
+            "a.example.test",
+            "--http-01",
+            "--directory",
+            &format!("https://127.0.0.1:{}/dir", free_port()),
+            "--directory-ca",
+            &pebble.ca.to_string_lossy(),
+        ],
+        1,
+    );
+    assert!(
+        e.contains("cannot be reached") && e.contains("--directory"),
+        "{e}"
+    );
+
+    // Pebble's HTTPS certificate, without --directory-ca: not trusted.
+    let e = env.fails(
+        &[
+            "sp",
+            "cert",
+            "acme",
+            "issue",
+            "--domain",
+            "a.example.test",
+            "--http-01",
+            "--directory",
+            &pebble.directory,
+        ],
+        1,
+    );
+    assert!(
+        e.contains("cannot be reached") && e.contains("--directory-ca"),
+        "{e}"
+    );
+
+    // Bad input, before any CA is asked.
+    for (bad, said) in [
+        (
+            vec!["--domain", "not a name", "--http-01"],
+            "not a DNS name",
+        ),
+        (vec!["--domain", "*.example.test", "--http-01"], "wildcard"),
+        (
+            vec!["--domain", "a.example.test", "--http-01", "--email", "nope"],
+            "--email",
+        ),
+        (
+            vec![
+                "--domain",
+                "a.example.test",
+                "--http-01",
+                "--directory",
+                "http://x/dir",
+            ],
+            "https://",
+        ),
+        (
+            vec![
+                "--domain",
+                "a.example.test",
+                "--http-01",
+                "--directory-ca",
+                "/nonexistent.pem",
+            ],
+            "--directory-ca",
+        ),
+    ] {
+        let mut a = vec!["sp", "cert", "acme", "issue"];
+        a.extend(bad);
+        let e = env.fails(&a, 2);
+        assert!(e.contains(said), "{said}: {e}");
+    }
+    // The port of the responder is taken.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut args = pebble.issue_args("busy.example.test");
+    args.extend([
+        "--http-01".into(),
+        "--http-01-listen".into(),
+        held.local_addr().unwrap().to_string(),
+    ]);
+    let out = run(&env, &args);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("--http-01-listen"), "{e}");
+
+    // Renewal with nothing issued over ACME.
+    let e = env.fails(&["sp", "cert", "acme", "renew"], 2);
+    assert!(e.contains("acme issue"), "{e}");
+    assert_eq!(env.list().len(), before, "nothing was added to the store");
+}
