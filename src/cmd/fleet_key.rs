@@ -13,7 +13,7 @@ use crate::render::report;
 
 /// The previous key, kept while a rotation is under way.
 fn old_key_path(ctx: &Context) -> std::path::PathBuf {
-    ctx.layout.data_dir().join("fleet.key.old")
+    ctx.layout.fleet_key_old()
 }
 
 /// The shared database; a fleet needs a server.

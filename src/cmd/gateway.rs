@@ -83,9 +83,10 @@ pub async fn run(ctx: &Context, args: Box<GatewayRunArgs>) -> anyhow::Result<()>
                 path.display()
             ))
         })?;
-        if config.auto_renew_days.take().is_some() {
+        if config.auto_renew_days.is_some() && store.applied_record()?.is_none() {
+            config.auto_renew_days = None;
             tracing::warn!(
-                "auto-renew is off for a gateway of a fleet: renew with `cloudgate sp cert renew --apply` where the SP's store is, and every gateway follows"
+                "auto-renew is off for this gateway of a fleet: it has no SP store; run the gateway where the store is with --auto-renew (it renews and publishes for every gateway), or renew there with `cloudgate sp cert renew --apply`"
             );
         }
         SharedState::load_fleet(store, db, key, path).await

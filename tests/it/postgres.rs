@@ -528,3 +528,98 @@ async fn every_gateway_serves_the_published_certificate_and_needs_the_fleet_key(
     let new_key_gateway = GatewayProc::start_logged(&host, "new.log", &[]);
     assert_eq!(served_sha256(&new_key_gateway, pin).await, renewed);
 }
+
+/// Waits until `gw` serves the certificate with this SHA-256.
+async fn until_served(gw: &GatewayProc, sha256: &str, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while served_sha256(gw, [0; 32]).await != sha256 {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set CLOUDGATE_TEST_DATABASE_URL (.ci/run starts a server)"]
+async fn the_gateway_where_the_store_is_renews_and_switches_for_the_whole_fleet() {
+    let sp = Env::new();
+    let url = fresh_database();
+    use_database(&sp, &url);
+    sp.ok(&[
+        "sp",
+        "cert",
+        "generate",
+        "--key-type",
+        "ecdsa-p256",
+        "--valid-days",
+        "5",
+        "--apply",
+    ]);
+    add_tenant(&sp, "acme");
+    sp.ok(&["sp", "fleet", "init"]);
+    let first: serde_json::Value =
+        serde_json::from_str(&sp.ok(&["sp", "cert", "current", "--json"])).unwrap();
+    // A gateway host without a store: it cannot renew, and says so.
+    let host = Env::new();
+    use_database(&host, &url);
+    std::fs::write(
+        host.data.join("fleet.key"),
+        std::fs::read(sp.data.join("fleet.key")).unwrap(),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            host.data.join("fleet.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let far = GatewayProc::start_logged(&host, "far.log", &["--auto-renew", "10"]);
+    until_served(
+        &far,
+        first["sha256"].as_str().unwrap(),
+        "the far gateway serves",
+    )
+    .await;
+
+    // The gateway where the store is renews (5 days left, --auto-renew 10) and publishes: the
+    // far gateway serves the renewal, with the same key.
+    let near = GatewayProc::start_logged(&sp, "near.log", &["--auto-renew", "10"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let renewed = loop {
+        let now: serde_json::Value =
+            serde_json::from_str(&sp.ok(&["sp", "cert", "current", "--json"])).unwrap();
+        if now["source"] == "renewed" {
+            break now;
+        }
+        assert!(std::time::Instant::now() < deadline, "no auto-renewal");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(renewed["spki_sha256"], first["spki_sha256"]);
+    let logs = || {
+        format!(
+            "the renewal reached the far gateway\nnear: {}\nfar: {}",
+            std::fs::read_to_string(sp.path("near.log")).unwrap_or_default(),
+            std::fs::read_to_string(host.path("far.log")).unwrap_or_default()
+        )
+    };
+    until_served(&far, renewed["sha256"].as_str().unwrap(), &logs()).await;
+    drop(near);
+    let log = std::fs::read_to_string(host.path("far.log")).unwrap_or_default();
+    assert!(log.contains("auto-renew is off for this gateway"), "{log}");
+
+    // A successor staged to switch at a set time: the store's gateway switches and publishes.
+    let next = sp.generate(&["--key-type", "ecdsa-p256"]);
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(3);
+    let at = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    sp.ok(&["sp", "cert", "stage", &next.thumbprint, "--at", &at]);
+    let _near = GatewayProc::start_logged(&sp, "near2.log", &[]);
+    until_served(
+        &far,
+        &next.sha256,
+        "the staged successor reached the far gateway at its time",
+    )
+    .await;
+}

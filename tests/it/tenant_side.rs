@@ -778,12 +778,13 @@ async fn the_gateway_warns_before_expiry_and_auto_renews_with_the_same_key() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("renewed (same key)"));
+    // The renewal (5 days) is inside the 10-day window too: renewed once, not at every check.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     drop(gw);
-    assert!(
-        std::fs::read_to_string(sp.path("gateway.log"))
-            .unwrap()
-            .contains("auto-renew: renewed")
-    );
+    let log = std::fs::read_to_string(sp.path("gateway.log")).unwrap();
+    assert_eq!(log.matches("auto-renew: renewed").count(), 1, "{log}");
+    assert!(log.contains("not renewed again"), "{log}");
+    assert_eq!(sp.list().len(), 2, "one renewal in the store");
 }
 
 fn add_tenant_machine(w: &World) -> Env {

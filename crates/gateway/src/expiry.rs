@@ -22,20 +22,49 @@ pub fn threshold(days_left: i64) -> Option<i64> {
 #[derive(Default)]
 pub struct ExpiryWatch {
     last: Option<(String, i64)>,
+    /// Whether the last check renewed the certificate (for a fleet: to publish).
+    renewed: bool,
+    /// The thumbprint of the certificate the last renewal made: it is not renewed again, or a
+    /// lifetime shorter than the auto-renew window would renew at every check.
+    renewed_to: Option<String>,
+    /// Whether that was said for the certificate the last renewal made.
+    window_warned: bool,
 }
 
 impl ExpiryWatch {
+    /// Whether a check renewed the certificate since this was last asked.
+    pub fn take_renewed(&mut self) -> bool {
+        std::mem::take(&mut self.renewed)
+    }
+
     /// Checks the current certificate; renews it when `auto_renew_days` says so.
     pub fn check(&mut self, state: &SharedState, auto_renew_days: Option<u32>) {
         let snap = state.current();
         let cert = &snap.cert;
         let days = cert.days_left(OffsetDateTime::now_utc());
         let sha = cert.fingerprints.sha256_hex();
+        let thumbprint_now = cert.fingerprints.thumbprint();
+        let made_by_us = self.renewed_to.as_deref() == Some(thumbprint_now.as_str());
         if let Some(limit) = auto_renew_days
             && days <= i64::from(limit)
+            && made_by_us
+            && !self.window_warned
+        {
+            self.window_warned = true;
+            tracing::warn!(
+                thumbprint = %thumbprint_now, days_left = days, auto_renew_days = limit,
+                "auto-renew: the renewed certificate is already within the --auto-renew window (its lifetime is shorter); it is not renewed again until a new one is applied"
+            );
+        }
+        if let Some(limit) = auto_renew_days
+            && days <= i64::from(limit)
+            && !made_by_us
         {
             match state.renew_applied() {
                 Ok(thumbprint) => {
+                    self.renewed = true;
+                    self.renewed_to = Some(thumbprint.clone());
+                    self.window_warned = false;
                     tracing::warn!(
                         old_thumbprint = %cert.fingerprints.thumbprint(),
                         new_thumbprint = %thumbprint,

@@ -175,6 +175,14 @@ impl Gateway {
 }
 
 /// The expiry check (which may renew, writing the store under its lock) on the blocking pool.
+/// After this gateway renewed or switched the store's certificate: in a fleet, publish it, so
+/// that every gateway serves it (and this one, once the change comes back).
+async fn publish_to_fleet(state: &SharedState) {
+    if let Err(e) = state.publish_from_store().await {
+        tracing::error!(error = %e, "publishing the certificate to the fleet failed; run `cloudgate sp fleet publish` where the store is");
+    }
+}
+
 async fn check_expiry(
     mut expiry: crate::expiry::ExpiryWatch,
     state: &Arc<SharedState>,
@@ -276,6 +284,9 @@ async fn reload_loop(
 ) {
     let mut expiry = crate::expiry::ExpiryWatch::default();
     expiry = check_expiry(expiry, &state, auto_renew).await;
+    if expiry.take_renewed() {
+        publish_to_fleet(&state).await;
+    }
     loop {
         let requested = tokio::select! {
             () = tokio::time::sleep(every) => false,
@@ -300,6 +311,7 @@ async fn reload_loop(
             tracing::info!("requested reload done");
         }
         expiry = check_expiry(expiry, &state, auto_renew).await;
+        let mut changed_store = expiry.take_renewed();
         // Switching writes the store under its lock, which may wait: off the async workers.
         let due = {
             let state = state.clone();
@@ -309,10 +321,14 @@ async fn reload_loop(
         };
         match due {
             Ok(Some(thumbprint)) => {
+                changed_store = true;
                 tracing::warn!(thumbprint = %thumbprint, "stage --at: the staged successor is now in use")
             }
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "stage --at: switching to the successor failed"),
+        }
+        if changed_store {
+            publish_to_fleet(&state).await;
         }
     }
 }

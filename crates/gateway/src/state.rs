@@ -164,9 +164,9 @@ impl SharedState {
     /// Renews the applied certificate with the same key, subject and names for as long as it was
     /// valid, and applies it; the next refresh serves it. Returns the new thumbprint.
     pub fn renew_applied(&self) -> Result<String, GatewayError> {
-        if self.is_fleet() {
+        if self.is_fleet() && !self.holds_the_store() {
             return Err(GatewayError::Config(
-                "a gateway of a fleet does not renew: renew with `cloudgate sp cert renew --apply` where the SP's store is, which publishes to every gateway".into(),
+                "a gateway of a fleet without the SP's store does not renew: run the gateway with --auto-renew where the store is, or renew there with `cloudgate sp cert renew --apply`; either publishes to every gateway".into(),
             ));
         }
         let entry = self
@@ -183,10 +183,30 @@ impl SharedState {
         Ok(new.info.fingerprints.thumbprint())
     }
 
+    /// Whether this gateway runs where the SP's store is (it has a certificate in use): in a
+    /// fleet, the one that renews and switches for all, and publishes what it did.
+    fn holds_the_store(&self) -> bool {
+        self.store.applied_record().ok().flatten().is_some()
+    }
+
+    /// In a fleet, publishes the store's certificate in use (under the fleet key, and the old
+    /// one too while a rotation is under way), as the `sp cert` commands do: after this gateway
+    /// renewed or switched. Elsewhere, nothing to do.
+    pub async fn publish_from_store(&self) -> Result<(), GatewayError> {
+        let CertSource::Fleet { key, .. } = &self.source else {
+            return Ok(());
+        };
+        let old = FleetKey::load(&self.store.layout().fleet_key_old())?;
+        let mut keys = vec![key];
+        keys.extend(old.as_ref());
+        cloudgate_sp::fleet::publish(&self.store, &*self.db, &keys).await?;
+        Ok(())
+    }
+
     /// Puts a staged successor into use when its `stage --at` time has come. Returns its
     /// thumbprint when it switched.
     pub fn switch_if_due(&self) -> Result<Option<String>, GatewayError> {
-        if self.is_fleet() {
+        if self.is_fleet() && !self.holds_the_store() {
             return Ok(None);
         }
         let snap = self.current();

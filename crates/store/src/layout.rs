@@ -78,6 +78,11 @@ impl Layout {
         self.data_dir.join("fleet.key")
     }
 
+    /// The previous fleet key, kept while a rotation is under way.
+    pub fn fleet_key_old(&self) -> PathBuf {
+        self.data_dir.join("fleet.key.old")
+    }
+
     /// The SP database (SQLite): tenants, services, enrolled client certificates.
     pub fn sp_database(&self) -> PathBuf {
         self.data_dir.join("sp.db")
