@@ -181,6 +181,55 @@ async fn failed_enrollments_are_counted_across_the_fleet() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_spread_over_gateways_lock_the_account_as_fast_as_on_one() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    add_tenant(&env, "beta");
+    // The address's own limit out of the way: the account's (20 per 15 minutes) is tested.
+    std::fs::write(
+        env.data.join("gateway.toml"),
+        "enroll_failures_per_window = 1000\n",
+    )
+    .unwrap();
+    let gateways = [
+        start_member(&env, "gw-a", "default"),
+        start_member(&env, "gw-b", "default"),
+        start_member(&env, "gw-c", "default"),
+    ];
+    let pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme");
+    for i in 0..20 {
+        let r = enroll(gateways[i % 3].addr, pin, &id, "acme", "wrong password").await;
+        assert_eq!(r.status, 401, "guess {i}: {}", r.json);
+    }
+    for gw in &gateways {
+        let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
+        assert_eq!(r.status, 429, "locked, even the right password: {}", r.json);
+        assert_eq!(r.json["code"], "too_many_failures");
+    }
+    // Another account is not locked, and names nobody has cannot fill the count.
+    let other = ClientIdentity::new("beta");
+    let r = enroll(gateways[0].addr, pin, &other, "beta", TENANT_PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let log = std::fs::read_to_string(env.path("gw-a.log")).unwrap();
+    assert!(log.contains("the account is locked"), "{log}");
+
+    // A new password ends the lockout.
+    let pw = env.path("new-password");
+    std::fs::write(&pw, "a brand new password 2\n").unwrap();
+    env.ok(&[
+        "sp",
+        "tenant",
+        "set-password",
+        "acme",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    let r = enroll(gateways[1].addr, pin, &id, "acme", "a brand new password 2").await;
+    assert_eq!(r.status, 200, "{}", r.json);
+}
+
 #[test]
 fn gateway_flags_are_checked() {
     let env = Env::new();

@@ -31,9 +31,9 @@ pub use records::{
     TenantRecord, TokenRefusal,
 };
 pub use repo::{
-    CertificateRepository, ChangeFeed, EnrollmentRepository, FleetRepository, JoinTokenRepository,
-    ServiceRepository, SharedRepository, SpRepository, StateRepository, TenantRepository,
-    TransferRepository,
+    ACCOUNT_FAILURES_PREFIX, CertificateRepository, ChangeFeed, EnrollmentRepository,
+    FleetRepository, JoinTokenRepository, ServiceRepository, SharedRepository, SpRepository,
+    StateRepository, TenantRepository, TransferRepository,
 };
 pub use sqlite::{SqliteSpRepository, sqlite_schema_status};
 

@@ -240,6 +240,10 @@ pub(crate) const LOG_CHANGE: &str = "INSERT INTO state_changes (version, tenant,
 /// whole state.
 pub(crate) const PRUNE_CHANGES: &str = "DELETE FROM state_changes WHERE version <= (SELECT version FROM state_version WHERE id = 1) - $1";
 
+/// The failure counts of a tenant account (its lockout) are kept beside those of source
+/// addresses, under this prefix and the tenant's name.
+pub const ACCOUNT_FAILURES_PREFIX: &str = "account:";
+
 /// How many changes the log keeps.
 pub(crate) const CHANGES_KEPT: i64 = 10_000;
 

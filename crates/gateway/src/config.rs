@@ -54,6 +54,12 @@ pub struct GatewayConfig {
     pub enroll_failures_per_window: u32,
     /// See `enroll_failures_per_window`.
     pub enroll_failure_window: Duration,
+    /// Wrong passwords for one tenant account, from any address and through any gateway of the
+    /// fleet, per `account_lockout_window` before the account is locked for enrollment (429)
+    /// until the window passes or its password is set anew.
+    pub account_failures_per_window: u32,
+    /// See `account_failures_per_window`.
+    pub account_lockout_window: Duration,
     /// How often the gateway checks for a new certificate or changed tenants.
     pub reload_interval: Duration,
     /// On SIGTERM/SIGINT, how long open tunnels may take to finish.
@@ -81,6 +87,8 @@ impl Default for GatewayConfig {
             max_body_bytes: 64 * 1024,
             enroll_failures_per_window: 10,
             enroll_failure_window: Duration::from_secs(300),
+            account_failures_per_window: 20,
+            account_lockout_window: Duration::from_secs(900),
             reload_interval: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(30),
             auto_renew_days: None,
@@ -107,6 +115,8 @@ struct ConfigFile {
     max_body_bytes: Option<usize>,
     enroll_failures_per_window: Option<u32>,
     enroll_failure_window_secs: Option<u64>,
+    account_failures_per_window: Option<u32>,
+    account_lockout_window_secs: Option<u64>,
     reload_interval_secs: Option<u64>,
     drain_timeout_secs: Option<u64>,
     auto_renew_days: Option<u32>,
@@ -205,6 +215,14 @@ impl GatewayConfig {
             "enroll_failure_window_secs",
             f.enroll_failure_window_secs,
             self.enroll_failure_window,
+        )?;
+        if let Some(n) = f.account_failures_per_window {
+            self.account_failures_per_window = n.max(1);
+        }
+        self.account_lockout_window = secs(
+            "account_lockout_window_secs",
+            f.account_lockout_window_secs,
+            self.account_lockout_window,
         )?;
         self.reload_interval = secs(
             "reload_interval_secs",

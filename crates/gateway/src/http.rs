@@ -20,7 +20,7 @@ use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
 use crate::request::{EnrollBodyError, Route, basic_credentials, enroll_request, route};
 use crate::state::SharedState;
-use crate::throttle::EnrollThrottle;
+use crate::throttle::{Account, AccountLockout, EnrollThrottle};
 use cloudgate_proto::{
     CertificateSummary, EnrollReply, ErrorBody, ErrorCode, ProviderInfo, Software, TenantInfo,
 };
@@ -40,6 +40,8 @@ pub struct Ctx {
     pub fleet: Arc<crate::fleet::Fleet>,
     pub config: GatewayConfig,
     pub throttle: EnrollThrottle,
+    /// Wrong passwords per tenant account, across the fleet.
+    pub lockout: AccountLockout,
     pub metrics: Arc<Metrics>,
     pub last_seen: LastSeen,
 }
@@ -235,7 +237,7 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             "the gateway cannot reach the SP database just now, so it cannot enroll; tunnels of enrolled machines still work; try again in a minute",
         );
     }
-    if !ctx.throttle.allowed(ctx.state.db(), ip).await {
+    if !ctx.throttle.allowed(ctx.state.db(), &ip).await {
         tracing::warn!(peer = %conn.peer, "enrollment refused: too many failed attempts from this address");
         return error(
             ErrorCode::TooManyFailures,
@@ -350,12 +352,28 @@ async fn enroll_with_password(
             return library_error(&e, "the gateway could not read the tenant account");
         }
     };
+    // A locked account refuses even the right password: the guesses stop counting for anyone.
+    let account = tenant.as_ref().map(|t| Account(t.name.clone()));
+    if let Some(account) = &account
+        && !ctx.lockout.allowed(ctx.state.db(), account).await
+    {
+        ctx.throttle.record_failure(ctx.state.db(), &ip).await;
+        tracing::warn!(peer = %conn.peer, tenant = %account, "enrollment refused: the account is locked after too many wrong passwords");
+        return error(
+            ErrorCode::TooManyFailures,
+            "too many failed enrollments for this account or from this address; wait and try again, or ask the service provider",
+        );
+    }
     let stored = tenant.as_ref().map(|t| t.password_hash.clone());
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
         .await
         .unwrap_or(false);
     let Some(tenant) = tenant.filter(|_| ok) else {
-        ctx.throttle.record_failure(ctx.state.db(), ip).await;
+        // Only accounts that exist are counted: names a guesser makes up cannot fill the table.
+        if let Some(account) = &account {
+            ctx.lockout.record_failure(ctx.state.db(), account).await;
+        }
+        ctx.throttle.record_failure(ctx.state.db(), &ip).await;
         tracing::warn!(peer = %conn.peer, user = %user, "enrollment refused: bad credentials");
         return error(ErrorCode::BadCredentials, "wrong tenant name or password");
     };
@@ -384,7 +402,7 @@ async fn enroll_with_password(
             return library_error(&e, "the gateway could not record the enrollment");
         }
     }
-    ctx.throttle.record_success(ctx.state.db(), ip).await;
+    ctx.throttle.record_success(ctx.state.db(), &ip).await;
     enrolled(ctx, conn, &tenant.name, sha256, "password").await
 }
 
@@ -425,14 +443,14 @@ async fn enroll_with_token(
     match redeemed {
         Ok(Ok(tenant)) => {
             ctx.throttle
-                .record_success(ctx.state.db(), conn.peer.ip())
+                .record_success(ctx.state.db(), &conn.peer.ip())
                 .await;
             tracing::info!(peer = %conn.peer, token = %id, tenant = %tenant, "join token redeemed");
             enrolled(ctx, conn, &tenant, sha256, "join token").await
         }
         Ok(Err(refusal)) => {
             ctx.throttle
-                .record_failure(ctx.state.db(), conn.peer.ip())
+                .record_failure(ctx.state.db(), &conn.peer.ip())
                 .await;
             let code = match refusal {
                 cloudgate_db::TokenRefusal::Unknown => ErrorCode::TokenUnknown,

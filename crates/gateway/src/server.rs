@@ -16,7 +16,7 @@ use crate::fleet::{Fleet, HEARTBEAT_EVERY, Identity};
 use crate::http::{ConnInfo, Ctx, handle};
 use crate::metrics::Metrics;
 use crate::state::SharedState;
-use crate::throttle::EnrollThrottle;
+use crate::throttle::{AccountLockout, EnrollThrottle};
 use crate::{GatewayConfig, GatewayError};
 
 /// Resolves when the gateway should stop accepting and drain.
@@ -96,6 +96,10 @@ impl Gateway {
             throttle: EnrollThrottle::new(
                 config.enroll_failures_per_window,
                 config.enroll_failure_window,
+            ),
+            lockout: AccountLockout::new(
+                config.account_failures_per_window,
+                config.account_lockout_window,
             ),
             metrics: Metrics::new(),
             last_seen: Default::default(),
@@ -237,6 +241,7 @@ async fn heartbeat_loop(ctx: Arc<Ctx>) {
         beats += 1;
         if beats.is_multiple_of(30) {
             ctx.throttle.prune(ctx.state.db()).await;
+            ctx.lockout.prune(ctx.state.db()).await;
         }
         tokio::time::sleep(HEARTBEAT_EVERY).await;
     }

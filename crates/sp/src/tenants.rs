@@ -125,6 +125,9 @@ pub async fn set_tenant_password(
     db.tenant(name).await?;
     let hashed = hash(password).await?;
     db.set_password_hash(name, &hashed).await?;
+    // A new password ends a lockout: the guesses were at the old one.
+    db.clear_enroll_failures(&format!("{}{name}", cloudgate_db::ACCOUNT_FAILURES_PREFIX))
+        .await?;
     Ok(())
 }
 
