@@ -29,6 +29,32 @@ proof signed by the key in use, so tenants follow it even when they were offline
 once they have seen it (`sp cert status` counts them)."
     )]
     Renew(RenewArgs),
+    /// Ask the CA that issued a certificate to revoke it (the entry stays in the store)
+    #[command(
+        after_help = "Revoke a certificate whose key may be known to others, or that is no longer used. The \
+certificate in use is refused without --force: tenants that validate the chain (`--trust ca`) would refuse it. \
+Uses the account kept in the store for the CA of the last issuance."
+    )]
+    Revoke {
+        #[arg(help = super::cert::CERT_ARG_HELP)]
+        cert: String,
+        /// Revoke it even if it is the certificate in use
+        #[arg(long)]
+        force: bool,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the ACME account's key, at the CA and in the store
+    #[command(
+        after_help = "The CA is told the new key, signed by the old one (RFC 8555 account key rollover); only \
+then is the account file in the store replaced, atomically, with the store's permissions."
+    )]
+    RotateAccountKey {
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `sp cert acme issue`.

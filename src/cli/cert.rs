@@ -8,7 +8,7 @@ use cloudgate_pki::san::SubjectAltName;
 use cloudgate_pki::{KeyType, MAX_VALID_DAYS};
 
 /// How a certificate is named on the command line.
-const CERT_ARG_HELP: &str = "Thumbprint (SHA-1), SHA-256, public key pin (sha256//...), or a unique prefix of at \
+pub(super) const CERT_ARG_HELP: &str = "Thumbprint (SHA-1), SHA-256, public key pin (sha256//...), or a unique prefix of at \
 least 8 hex digits; case, spaces, colons and invisible marks are ignored";
 
 #[derive(Debug, Subcommand)]

@@ -84,6 +84,13 @@ pub struct GatewayRunArgs {
     /// Renew the applied certificate (same key) and apply it this many days before it expires
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=365))]
     pub auto_renew: Option<u32>,
+    /// Renew the ACME certificate in use with its CA (same key) at two thirds of its lifetime,
+    /// retrying with back-off (see `sp cert acme issue`)
+    #[arg(long)]
+    pub acme_renew: bool,
+    /// With --acme-renew: renew this many days before expiry instead
+    #[arg(long, value_name = "DAYS", requires = "acme_renew", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub acme_renew_before: Option<u32>,
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default; keep it private)
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<String>,

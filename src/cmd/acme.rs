@@ -14,7 +14,65 @@ pub async fn run(ctx: &Context, cmd: AcmeCommand) -> anyhow::Result<()> {
     match cmd {
         AcmeCommand::Issue(args) => issue(ctx, args).await,
         AcmeCommand::Renew(args) => renew(ctx, args).await,
+        AcmeCommand::Revoke { cert, force, json } => revoke(ctx, &cert, force, json).await,
+        AcmeCommand::RotateAccountKey { json } => rotate_account_key(ctx, json).await,
     }
+}
+
+/// The settings of the last issuance, or how to get some.
+fn settings(store: &CertStore) -> anyhow::Result<AcmeSettings> {
+    AcmeSettings::load(store)?.ok_or_else(|| {
+        usage("no certificate was issued here over ACME: run `cloudgate sp cert acme issue` first")
+    })
+}
+
+async fn revoke(ctx: &Context, cert: &str, force: bool, json: bool) -> anyhow::Result<()> {
+    let store = ctx.store_for_write()?;
+    let settings = settings(&store)?;
+    let entry = store.find(cert)?;
+    if entry.applied && !force {
+        return Err(usage(format!(
+            "{} is the certificate in use: tenants that validate the chain would refuse it once revoked; put another into use first, or pass --force",
+            entry.info.fingerprints.thumbprint()
+        )));
+    }
+    acme::revoke(&store, &settings, &entry).await?;
+    audit(&store, &entry, "revoked at the CA")?;
+    let thumbprint = entry.info.fingerprints.thumbprint();
+    if json {
+        return print_json(&serde_json::json!({
+            "thumbprint": thumbprint,
+            "sha256": entry.info.fingerprints.sha256_hex(),
+            "revoked": true,
+        }));
+    }
+    print_text(&format!(
+        "Revoked {thumbprint} at the CA. It stays in the store; remove it with `cloudgate sp cert remove {thumbprint}`.\n"
+    ))
+}
+
+async fn rotate_account_key(ctx: &Context, json: bool) -> anyhow::Result<()> {
+    let store = ctx.store_for_write()?;
+    let settings = settings(&store)?;
+    let account = acme::rotate_account_key(&store, &settings).await?;
+    cloudgate_store::audit::record(
+        store.layout(),
+        store.ownership(),
+        "cert.acme",
+        "ACME account key replaced",
+        serde_json::json!({ "account": account, "directory": settings.directory }),
+    )?;
+    if json {
+        return print_json(&serde_json::json!({
+            "account": account,
+            "directory": settings.directory,
+            "rotated": true,
+        }));
+    }
+    print_text(&format!(
+        "The account {account} at {} has a new key, kept in the store; the old one is gone.\n",
+        settings.directory
+    ))
 }
 
 /// Says each step on stderr when it is a terminal (an issuance takes seconds to minutes), so
@@ -76,9 +134,7 @@ async fn issue(ctx: &Context, args: IssueArgs) -> anyhow::Result<()> {
 
 async fn renew(ctx: &Context, args: RenewArgs) -> anyhow::Result<()> {
     let store = ctx.store_for_write()?;
-    let settings = AcmeSettings::load(&store)?.ok_or_else(|| {
-        usage("no certificate was issued here over ACME: run `cloudgate sp cert acme issue` first")
-    })?;
+    let settings = settings(&store)?;
     let current = store
         .applied()?
         .ok_or_else(|| usage("no certificate is in use: apply the ACME certificate first"))?;

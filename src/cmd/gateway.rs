@@ -63,6 +63,12 @@ fn config(ctx: &Context, args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig>
     if let Some(d) = args.auto_renew {
         config.auto_renew_days = Some(d);
     }
+    if args.acme_renew {
+        config.acme_renew = true;
+    }
+    if let Some(d) = args.acme_renew_before {
+        config.acme_renew_before_days = Some(d);
+    }
     if let Some(s) = args.drain_timeout {
         config.drain_timeout = Duration::from_secs(s);
     }
@@ -83,8 +89,11 @@ pub async fn run(ctx: &Context, args: Box<GatewayRunArgs>) -> anyhow::Result<()>
                 path.display()
             ))
         })?;
-        if config.auto_renew_days.is_some() && store.applied_record()?.is_none() {
+        if (config.auto_renew_days.is_some() || config.acme_renew)
+            && store.applied_record()?.is_none()
+        {
             config.auto_renew_days = None;
+            config.acme_renew = false;
             tracing::warn!(
                 "auto-renew is off for this gateway of a fleet: it has no SP store; run the gateway where the store is with --auto-renew (it renews and publishes for every gateway), or renew there with `cloudgate sp cert renew --apply`"
             );

@@ -107,6 +107,20 @@ pub(super) const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "cloudgate-sp-cert-acme-revoke",
+        &[(
+            "cloudgate sp cert acme revoke 3F2A9C01",
+            "Ask the CA to revoke a certificate it issued that is no longer in use.",
+        )],
+    ),
+    (
+        "cloudgate-sp-cert-acme-rotate-account-key",
+        &[(
+            "cloudgate sp cert acme rotate-account-key",
+            "Give the ACME account a new key.",
+        )],
+    ),
+    (
         "cloudgate-sp-cert-list",
         &[(
             "cloudgate sp cert list --json | jq '.[].thumbprint'",

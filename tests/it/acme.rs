@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::gateway_util::{GatewayProc, TENANT_PASSWORD, add_tenant};
+use crate::gateway_util::{
+    ClientIdentity, GatewayProc, TENANT_PASSWORD, add_tenant, applied_pin, echo_backend, enroll,
+    tunnel,
+};
 use crate::util::{Env, openssl};
 
 fn free_port() -> u16 {
@@ -325,6 +328,24 @@ async fn http_01_issues_and_a_same_key_renewal_keeps_the_pin() {
         status.contains(rotated["thumbprint"].as_str().unwrap()),
         "staged: {status}"
     );
+
+    // Revocation: the first certificate, no longer in use; twice is refused by the CA; the
+    // one in use only with --force.
+    let first = issued["thumbprint"].as_str().unwrap();
+    let r = json_of(&env.run(&["sp", "cert", "acme", "revoke", first, "--json"]));
+    assert_eq!(r["revoked"], true, "{r}");
+    let e = env.fails(&["sp", "cert", "acme", "revoke", first], 2);
+    assert!(e.contains("refused"), "{e}");
+    let in_use = renewed["thumbprint"].as_str().unwrap();
+    let e = env.fails(&["sp", "cert", "acme", "revoke", in_use], 2);
+    assert!(e.contains("--force"), "{e}");
+
+    // A new account key: the CA takes it, and the next order is signed with it.
+    let before = std::fs::read(account.path()).unwrap();
+    let r = json_of(&env.run(&["sp", "cert", "acme", "rotate-account-key", "--json"]));
+    assert_eq!(r["rotated"], true, "{r}");
+    assert_ne!(std::fs::read(account.path()).unwrap(), before);
+    json_of(&env.run(&["sp", "cert", "acme", "renew", "--json"]));
 }
 
 #[test]
@@ -466,4 +487,95 @@ fn acme_failures_say_what_went_wrong_and_write_nothing() {
     let e = env.fails(&["sp", "cert", "acme", "renew"], 2);
     assert!(e.contains("acme issue"), "{e}");
     assert_eq!(env.list().len(), before, "nothing was added to the store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_renews_by_itself_while_a_tunnel_carries_data() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let pebble = Pebble::start();
+    let env = Env::new();
+    let mut args = pebble.issue_args("renew.example.test");
+    args.extend([
+        "--http-01".into(),
+        "--http-01-listen".into(),
+        format!("127.0.0.1:{}", pebble.http_port),
+        "--apply".into(),
+        "--json".into(),
+    ]);
+    let issued = json_of(&run(&env, &args));
+    add_tenant(&env, "acme");
+    let echo = echo_backend().await;
+    env.ok(&[
+        "sp",
+        "tenant",
+        "service",
+        "add",
+        "acme",
+        "echo",
+        &echo.to_string(),
+    ]);
+    // Pebble's certificates live for years: --acme-renew-before makes this one due at once;
+    // the first renewal turn comes after the first reload interval (3 s), time to open a
+    // tunnel.
+    let gw = GatewayProc::start(
+        &env,
+        &[
+            "--acme-renew",
+            "--acme-renew-before",
+            "3650",
+            "--reload-interval",
+            "3",
+        ],
+    );
+    let pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme");
+    assert_eq!(
+        enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD)
+            .await
+            .status,
+        200
+    );
+    let Ok(mut stream) = tunnel(gw.addr, pin, Some(&id), "echo").await else {
+        panic!("no tunnel");
+    };
+    let mut buf = [0u8; 6];
+    stream.write_all(b"before").await.unwrap();
+    stream.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"before");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let renewed = loop {
+        let now: serde_json::Value =
+            serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
+        if now["sha256"] != issued["sha256"] {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no renewal: {}",
+            std::fs::read_to_string(&gw.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(renewed["source"], "acme");
+    assert_eq!(renewed["spki_sha256"], issued["spki_sha256"], "same key");
+    // The tunnel opened before goes on; a new one is pinned to the same key.
+    stream.write_all(b"after!").await.unwrap();
+    stream.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"after!");
+    gw.reload().await;
+    let new_pin = applied_pin(&env);
+    assert!(
+        tunnel(gw.addr, new_pin, Some(&id), "echo").await.is_ok(),
+        "the gateway serves the renewal, and the machine enrolled before is still enrolled"
+    );
+    // Renewed once, not at every turn, although the renewal is itself "due".
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let log = std::fs::read_to_string(&gw.log).unwrap();
+    assert_eq!(
+        log.matches("acme-renew: renewed (same key)").count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("not renewed again"), "{log}");
 }

@@ -66,6 +66,10 @@ pub struct GatewayConfig {
     pub drain_timeout: Duration,
     /// Renew the applied certificate (same key) and apply it this many days before it expires.
     pub auto_renew_days: Option<u32>,
+    /// Renew the ACME certificate in use by itself (`--acme-renew`).
+    pub acme_renew: bool,
+    /// Renew it this many days before expiry rather than at two thirds of its lifetime.
+    pub acme_renew_before_days: Option<u32>,
     /// Address of the Prometheus metrics endpoint; off when `None`.
     pub metrics: Option<SocketAddr>,
 }
@@ -92,6 +96,8 @@ impl Default for GatewayConfig {
             reload_interval: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(30),
             auto_renew_days: None,
+            acme_renew: false,
+            acme_renew_before_days: None,
             metrics: None,
         }
     }
@@ -120,6 +126,8 @@ struct ConfigFile {
     reload_interval_secs: Option<u64>,
     drain_timeout_secs: Option<u64>,
     auto_renew_days: Option<u32>,
+    acme_renew: Option<bool>,
+    acme_renew_before_days: Option<u32>,
     metrics: Option<String>,
 }
 
@@ -236,6 +244,17 @@ impl GatewayConfig {
         )?;
         if let Some(m) = f.metrics {
             self.metrics = Some(parse_listen(&m)?);
+        }
+        if let Some(on) = f.acme_renew {
+            self.acme_renew = on;
+        }
+        if let Some(d) = f.acme_renew_before_days {
+            if !(1..=3650).contains(&d) {
+                return Err(GatewayError::Config(
+                    "acme_renew_before_days must be between 1 and 3650".into(),
+                ));
+            }
+            self.acme_renew_before_days = Some(d);
         }
         if let Some(d) = f.auto_renew_days {
             if !(1..=365).contains(&d) {

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod acme_renew;
 pub mod authz;
 pub mod body;
 pub mod config;

@@ -40,6 +40,10 @@ pub struct Metrics {
     pub connections_refused: Counter,
     /// 1 while the SP database answers, 0 while the gateway is degraded.
     pub database_up: Gauge,
+    /// ACME renewals by outcome (`--acme-renew`).
+    pub acme_renewals: Family<Outcome, Counter>,
+    /// ACME renewals failed in a row; 0 after a success.
+    pub acme_renewal_failures: Gauge,
 }
 
 impl Metrics {
@@ -55,6 +59,8 @@ impl Metrics {
             bytes: Family::default(),
             connections_refused: Counter::default(),
             database_up: Gauge::default(),
+            acme_renewals: Family::default(),
+            acme_renewal_failures: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -88,6 +94,16 @@ impl Metrics {
             "database_up",
             "1 while the SP database answers, 0 while the gateway serves from its last state",
             m.database_up.clone(),
+        );
+        registry.register(
+            "acme_renewals",
+            "ACME renewals by the gateway (--acme-renew) by outcome",
+            m.acme_renewals.clone(),
+        );
+        registry.register(
+            "acme_renewal_failures",
+            "ACME renewals failed in a row (0 after a success): alert when it grows as expiry nears",
+            m.acme_renewal_failures.clone(),
         );
         m.database_up.set(1);
         Arc::new(Metrics { registry, ..m })

@@ -11,6 +11,7 @@ use sha2::Digest as _;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::acme_renew::AcmeRenewal;
 use crate::conn_limit::{AddressSlot, PerAddressLimit};
 use crate::fleet::{Fleet, HEARTBEAT_EVERY, Identity};
 use crate::http::{ConnInfo, Ctx, handle};
@@ -120,6 +121,9 @@ impl Gateway {
                 changed: changed.clone(),
             },
             config.auto_renew_days,
+            config
+                .acme_renew
+                .then(|| AcmeRenewal::new(config.acme_renew_before_days, ctx.metrics.clone())),
         ));
         let heartbeat = tokio::spawn(heartbeat_loop(ctx.clone()));
         let watcher = tokio::spawn(watch_changes(state.clone(), changed.clone()));
@@ -286,6 +290,7 @@ async fn reload_loop(
     every: std::time::Duration,
     wakers: Wakers,
     auto_renew: Option<u32>,
+    mut acme: Option<AcmeRenewal>,
 ) {
     let mut expiry = crate::expiry::ExpiryWatch::default();
     expiry = check_expiry(expiry, &state, auto_renew).await;
@@ -331,6 +336,9 @@ async fn reload_loop(
             }
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "stage --at: switching to the successor failed"),
+        }
+        if let Some(acme) = acme.as_mut() {
+            changed_store |= acme.tick(&state).await;
         }
         if changed_store {
             publish_to_fleet(&state).await;

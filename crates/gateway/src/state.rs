@@ -103,6 +103,11 @@ impl SharedState {
         }))
     }
 
+    /// The SP's certificate store on this host (empty on a gateway host of a fleet).
+    pub fn store(&self) -> &CertStore {
+        &self.store
+    }
+
     /// Whether this gateway serves the fleet's published certificate.
     pub fn is_fleet(&self) -> bool {
         matches!(self.source, CertSource::Fleet { .. })

@@ -221,6 +221,59 @@ async fn account(store: &CertStore, settings: &AcmeSettings) -> Result<Account, 
     Ok(account)
 }
 
+/// Asks the CA that issued it to revoke `entry` (RFC 8555 §7.6), with the account kept here.
+/// The entry stays in the store; the caller says what to do with it.
+pub async fn revoke(
+    store: &CertStore,
+    settings: &AcmeSettings,
+    entry: &StoredCertificate,
+) -> Result<(), SpError> {
+    let account = account(store, settings).await?;
+    let der = rustls::pki_types::CertificateDer::from(entry.info.der.clone());
+    account
+        .revoke(&instant_acme::RevocationRequest {
+            certificate: &der,
+            reason: None,
+        })
+        .await
+        .map_err(|e| SpError::Acme(from_acme(e, &settings.directory, "")))
+}
+
+/// Replaces the account's key with a new one at the CA (RFC 8555 §7.3.5) and keeps the new
+/// one in the store, replacing the old file atomically once the CA has agreed. Returns the
+/// account's URL.
+pub async fn rotate_account_key(
+    store: &CertStore,
+    settings: &AcmeSettings,
+) -> Result<String, SpError> {
+    let path = store
+        .layout()
+        .acme_account(&directory_id(&settings.directory));
+    if !path.exists() {
+        return Err(SpError::Invalid(format!(
+            "no ACME account at {} yet: `cloudgate sp cert acme issue` creates it",
+            settings.directory
+        )));
+    }
+    let mut account = account(store, settings).await?;
+    let credentials = account
+        .update_key()
+        .await
+        .map_err(|e| SpError::Acme(from_acme(e, &settings.directory, "")))?;
+    let json = Zeroizing::new(serde_json::to_vec(&credentials).map_err(|e| {
+        SpError::Acme(AcmeError::Other(format!(
+            "the account cannot be written: {e}"
+        )))
+    })?);
+    fsio::replace_file_via(
+        &path,
+        &json,
+        FileSpec::store(store.ownership()),
+        &store.acme_dir()?,
+    )?;
+    Ok(account.id().to_string())
+}
+
 /// Why an order attempt failed: for a passing reason (try again) or not.
 enum Failure {
     Transient(instant_acme::Error),
