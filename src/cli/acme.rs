@@ -20,7 +20,7 @@ fetches a token from port 80 of each name, answered by a responder that runs onl
 `HOOK add|remove _acme-challenge.NAME VALUE` and must return once the record is in place or gone; wildcards \
 need DNS-01. The certificate is ready to `sp cert apply` or `sp cert stage` (or applied at once with --apply)."
     )]
-    Issue(IssueArgs),
+    Issue(Box<IssueArgs>),
     /// Renew the ACME certificate in use with the same CA, names and, by default, the same key
     #[command(
         after_help = "With the same key (the default), tenants that pinned the certificate in use accept the \
@@ -73,6 +73,13 @@ pub struct IssueArgs {
     /// Trust the directory's HTTPS certificate through this CA certificate (PEM), for a private CA
     #[arg(long, value_name = "FILE")]
     pub directory_ca: Option<PathBuf>,
+    /// External account binding: the key id the CA gave (with --eab-hmac-key-file)
+    #[arg(long, value_name = "ID", requires = "eab_hmac_key_file")]
+    pub eab_kid: Option<String>,
+    /// External account binding: a file holding the HMAC key the CA gave (base64url, as CAs
+    /// print it)
+    #[arg(long, value_name = "FILE", requires = "eab_kid")]
+    pub eab_hmac_key_file: Option<PathBuf>,
     /// Answer HTTP-01 challenges with the built-in responder
     #[arg(long = "http-01")]
     pub http_01: bool,

@@ -12,11 +12,39 @@ use crate::render::{CertificateView, certificate_text, print_json, print_text};
 
 pub async fn run(ctx: &Context, cmd: AcmeCommand) -> anyhow::Result<()> {
     match cmd {
-        AcmeCommand::Issue(args) => issue(ctx, args).await,
+        AcmeCommand::Issue(args) => issue(ctx, *args).await,
         AcmeCommand::Renew(args) => renew(ctx, args).await,
         AcmeCommand::Revoke { cert, force, json } => revoke(ctx, &cert, force, json).await,
         AcmeCommand::RotateAccountKey { json } => rotate_account_key(ctx, json).await,
     }
+}
+
+/// The external account binding from `--eab-kid` and the key in `file`.
+fn external_account(kid: String, file: &std::path::Path) -> anyhow::Result<acme::ExternalAccount> {
+    use base64::Engine as _;
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(file)
+            .map_err(|e| usage(format!("--eab-hmac-key-file {}: {e}", file.display())))?,
+    );
+    let trimmed = text.trim().trim_end_matches('=');
+    let hmac_key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(trimmed)
+        .map_err(|_| {
+            usage(format!(
+                "--eab-hmac-key-file {}: not a base64url key as the CA prints it",
+                file.display()
+            ))
+        })?;
+    if hmac_key.is_empty() {
+        return Err(usage(format!(
+            "--eab-hmac-key-file {} is empty",
+            file.display()
+        )));
+    }
+    Ok(acme::ExternalAccount {
+        kid,
+        hmac_key: zeroize::Zeroizing::new(hmac_key),
+    })
 }
 
 /// The settings of the last issuance, or how to get some.
@@ -102,11 +130,16 @@ async fn issue(ctx: &Context, args: IssueArgs) -> anyhow::Result<()> {
     let friendly_name = args
         .friendly_name
         .unwrap_or_else(|| settings.domains.first().cloned().unwrap_or_default());
-    let mut entry = acme::issue(
+    let external = match (args.eab_kid, args.eab_hmac_key_file) {
+        (Some(kid), Some(file)) => Some(external_account(kid, &file)?),
+        _ => None,
+    };
+    let mut entry = acme::issue_bound(
         &store,
         &settings,
         KeyChoice::New(args.key_type),
         friendly_name,
+        external.as_ref(),
         &progress,
     )
     .await?;

@@ -43,8 +43,17 @@ impl Drop for Pebble {
     }
 }
 
+/// The external account binding the EAB Pebble requires: key id and HMAC key (base64url).
+const EAB_KID: &str = "kid-cloudgate";
+const EAB_KEY: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+
 impl Pebble {
     fn start() -> Pebble {
+        Pebble::start_with(false)
+    }
+
+    /// Pebble, requiring an external account binding when `eab`.
+    fn start_with(eab: bool) -> Pebble {
         let dir = tempfile::tempdir().unwrap();
         let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
         // A CA and, signed by it, the certificate Pebble serves its directory with.
@@ -117,7 +126,8 @@ impl Pebble {
             "httpPort": http_port,
             "tlsPort": tls_port,
             "ocspResponderURL": "",
-            "externalAccountBindingRequired": false,
+            "externalAccountBindingRequired": eab,
+            "externalAccountMACKeys": { EAB_KID: EAB_KEY },
         }});
         std::fs::write(dir.path().join("pebble.json"), config.to_string()).unwrap();
         let log = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
@@ -578,4 +588,56 @@ async fn the_gateway_renews_by_itself_while_a_tunnel_carries_data() {
         "{log}"
     );
     assert!(log.contains("not renewed again"), "{log}");
+}
+
+#[test]
+fn a_ca_that_binds_accounts_gets_the_binding() {
+    let pebble = Pebble::start_with(true);
+    let env = Env::new();
+    let base = {
+        let mut a = pebble.issue_args("eab.example.test");
+        a.extend([
+            "--http-01".into(),
+            "--http-01-listen".into(),
+            format!("127.0.0.1:{}", pebble.http_port),
+        ]);
+        a
+    };
+    // Without the binding the CA refuses to make the account: said, and nothing written.
+    let out = run(&env, &base);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(e.contains("refused"), "{e}");
+    assert!(!env.data.join("store/acme/settings.json").exists());
+    // A key file that is not base64url.
+    let bad = env.path("bad.key");
+    std::fs::write(&bad, "not base64 !!\n").unwrap();
+    let mut args = base.clone();
+    args.extend([
+        "--eab-kid".into(),
+        EAB_KID.into(),
+        "--eab-hmac-key-file".into(),
+        bad.to_string_lossy().into_owned(),
+    ]);
+    let out = run(&env, &args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--eab-hmac-key-file"));
+    // With it.
+    let key = env.path("eab.key");
+    std::fs::write(&key, format!("{EAB_KEY}\n")).unwrap();
+    let mut args = base.clone();
+    args.extend([
+        "--eab-kid".into(),
+        EAB_KID.into(),
+        "--eab-hmac-key-file".into(),
+        key.to_string_lossy().into_owned(),
+        "--json".into(),
+    ]);
+    let issued = json_of(&run(&env, &args));
+    assert_eq!(issued["source"], "acme", "{issued}");
+    let settings = std::fs::read_to_string(env.data.join("store/acme/settings.json")).unwrap();
+    assert!(
+        !settings.contains(EAB_KEY),
+        "the HMAC key is not kept: {settings}"
+    );
 }

@@ -74,6 +74,24 @@ pub struct AcmeSettings {
     pub challenge: ChallengeMethod,
 }
 
+/// An external account binding (RFC 8555 §7.3.4), for a CA that ties ACME accounts to
+/// accounts of its own: the key id and the HMAC key it gave. Used once, when the account is
+/// created; never kept.
+pub struct ExternalAccount {
+    /// The key id.
+    pub kid: String,
+    /// The HMAC key, raw bytes.
+    pub hmac_key: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ExternalAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalAccount")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Which key the certificate is for.
 #[derive(Clone, Copy, Debug)]
 pub enum KeyChoice<'a> {
@@ -180,6 +198,15 @@ fn builder(settings: &AcmeSettings) -> Result<instant_acme::AccountBuilder, SpEr
 
 /// The account at the settings' directory: the one kept in the store, or a new one (kept).
 async fn account(store: &CertStore, settings: &AcmeSettings) -> Result<Account, SpError> {
+    account_with(store, settings, None).await
+}
+
+/// [`account`], binding a new account to `external` when the CA asks for it.
+async fn account_with(
+    store: &CertStore,
+    settings: &AcmeSettings,
+    external: Option<&ExternalAccount>,
+) -> Result<Account, SpError> {
     let path = store
         .layout()
         .acme_account(&directory_id(&settings.directory));
@@ -199,6 +226,7 @@ async fn account(store: &CertStore, settings: &AcmeSettings) -> Result<Account, 
     }
     let contact = settings.email.as_ref().map(|e| format!("mailto:{e}"));
     let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
+    let eab = external.map(|e| instant_acme::ExternalAccountKey::new(e.kid.clone(), &e.hmac_key));
     let (account, credentials) = builder(settings)?
         .create(
             &NewAccount {
@@ -207,7 +235,7 @@ async fn account(store: &CertStore, settings: &AcmeSettings) -> Result<Account, 
                 only_return_existing: false,
             },
             settings.directory.clone(),
-            None,
+            eab.as_ref(),
         )
         .await
         .map_err(unreachable)?;
@@ -317,6 +345,18 @@ pub async fn issue(
     friendly_name: String,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<StoredCertificate, SpError> {
+    issue_bound(store, settings, key, friendly_name, None, progress).await
+}
+
+/// [`issue`], binding the account to `external` if it has to be created.
+pub async fn issue_bound(
+    store: &CertStore,
+    settings: &AcmeSettings,
+    key: KeyChoice<'_>,
+    friendly_name: String,
+    external: Option<&ExternalAccount>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<StoredCertificate, SpError> {
     settings.check()?;
     let (key_type, same) = match key {
         KeyChoice::New(t) => (t, None),
@@ -324,7 +364,7 @@ pub async fn issue(
     };
     let request = cloudgate_pki::csr::signing_request(&settings.domains, key_type, same)?;
     progress("account");
-    let account = account(store, settings).await?;
+    let account = account_with(store, settings, external).await?;
     let mut attempt = 1;
     let chain_pem = loop {
         match order(&account, settings, &request.csr_der, progress).await {
