@@ -20,6 +20,21 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A free port below the ephemeral range, for the servers Pebble's processes start: a port the
+/// system hands out for `:0` could be taken by another test's listener between this check and
+/// Pebble's bind, which then answers in Pebble's place.
+fn pebble_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 400) as u16 * 25;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 2_700;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// Pebble and its challenge test server (the DNS Pebble asks), on free loopback ports.
 struct Pebble {
     children: Vec<Child>,
@@ -111,12 +126,12 @@ impl Pebble {
             &p("ext.cnf"),
         ]);
         let (listen, management, http_port, tls_port, dns, dns_management) = (
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
+            pebble_port(),
+            pebble_port(),
+            pebble_port(),
+            pebble_port(),
+            pebble_port(),
+            pebble_port(),
         );
         let config = serde_json::json!({"pebble": {
             "listenAddress": format!("127.0.0.1:{listen}"),

@@ -210,9 +210,58 @@ async fn account_with(
     let path = store
         .layout()
         .acme_account(&directory_id(&settings.directory));
-    let unreachable = |e| SpError::Acme(from_acme(e, &settings.directory, ""));
+    // A directory that fails for a passing reason (a dropped connection) is asked again.
+    for attempt in 1..=ORDER_ATTEMPTS {
+        match account_once(store, settings, external, &path).await {
+            Err(AccountFailure::Transient(_)) if attempt < ORDER_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(AccountFailure::Transient(e)) => {
+                return Err(SpError::Acme(from_acme(e, &settings.directory, "")));
+            }
+            Err(AccountFailure::Final(e)) => return Err(e),
+            Ok(account) => return Ok(account),
+        }
+    }
+    Err(SpError::Acme(AcmeError::Other(
+        "the account could not be reached".into(),
+    )))
+}
+
+/// Why reaching the account failed: for a passing reason (try again) or not.
+enum AccountFailure {
+    Transient(instant_acme::Error),
+    Final(SpError),
+}
+
+impl From<SpError> for AccountFailure {
+    fn from(e: SpError) -> Self {
+        AccountFailure::Final(e)
+    }
+}
+
+impl From<cloudgate_store::StoreError> for AccountFailure {
+    fn from(e: cloudgate_store::StoreError) -> Self {
+        AccountFailure::Final(e.into())
+    }
+}
+
+/// One attempt of [`account_with`].
+async fn account_once(
+    store: &CertStore,
+    settings: &AcmeSettings,
+    external: Option<&ExternalAccount>,
+    path: &std::path::Path,
+) -> Result<Account, AccountFailure> {
+    let unreachable = |e: instant_acme::Error| {
+        if is_transient(&e) {
+            AccountFailure::Transient(e)
+        } else {
+            AccountFailure::Final(SpError::Acme(from_acme(e, &settings.directory, "")))
+        }
+    };
     if path.exists() {
-        let bytes = fsio::read_secret_file(&path)?;
+        let bytes = fsio::read_secret_file(path)?;
         let credentials: AccountCredentials = serde_json::from_slice(&bytes).map_err(|e| {
             SpError::Invalid(format!(
                 "{} is damaged ({e}); move it away to create a new account",
@@ -245,7 +294,7 @@ async fn account_with(
         )))
     })?);
     store.acme_dir()?;
-    fsio::write_new_file(&path, &json, FileSpec::store(store.ownership()))?;
+    fsio::write_new_file(path, &json, FileSpec::store(store.ownership()))?;
     Ok(account)
 }
 
