@@ -279,8 +279,8 @@ async fn http_01_issues_and_a_same_key_renewal_keeps_the_pin() {
         issued["sans"].to_string().contains("sp.example.test"),
         "{issued}"
     );
-    // What we wrote, openssl reads: the certificate with its chain, verified against Pebble's
-    // root as served by its management API would be; here: the chain file parses.
+    // What we wrote, openssl reads: the certificate file, with Pebble as its issuer and the
+    // name asked for.
     let cert_path = issued["cert_path"].as_str().unwrap();
     let text = openssl(&[
         "x509",

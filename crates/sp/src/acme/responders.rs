@@ -53,6 +53,8 @@ impl Http01 {
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
+                    // Out of file descriptors, say: wait rather than spin on the error.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
