@@ -135,6 +135,20 @@ pub enum TrustMode {
     Pinned,
     /// Trust the system's root certificates and check the host name (no pin, no thumbprint)
     Ca,
+    /// Both: the chain must validate to a system root and match the host name, and the key must
+    /// be the pinned one (or one it handed over to with a rollover proof)
+    #[value(name = "ca+pin")]
+    CaPin,
+}
+
+impl From<TrustMode> for cloudgate_db::TrustMode {
+    fn from(t: TrustMode) -> Self {
+        match t {
+            TrustMode::Pinned => cloudgate_db::TrustMode::Pinned,
+            TrustMode::Ca => cloudgate_db::TrustMode::Ca,
+            TrustMode::CaPin => cloudgate_db::TrustMode::CaPin,
+        }
+    }
 }
 
 /// `tenant provider add`.
@@ -165,8 +179,10 @@ pub struct AddProviderArgs {
     /// Pin whatever certificate is presented, without verification (logged; not recommended)
     #[arg(long)]
     pub accept_new: bool,
-    /// How to trust the provider: pin its certificate (default), or, for a certificate from a
-    /// public CA, the system's trusted roots and the host name like a browser
+    /// How to trust the provider: pin its certificate (default); for a certificate from a
+    /// public CA, the system's trusted roots and the host name like a browser (`ca`), or both
+    /// (`ca+pin`: the chain must validate and the key stay the pinned one or be reached by a
+    /// rollover proof)
     #[arg(long, value_enum, default_value_t = TrustMode::Pinned)]
     pub trust: TrustMode,
     /// Print the saved provider as JSON

@@ -177,7 +177,7 @@ pub async fn run() -> anyhow::Result<()> {
                 username: TENANT,
                 password: PASSWORD,
             },
-            ca: false,
+            trust: cloudgate_db::TrustMode::Pinned,
         },
         &probe,
     )

@@ -137,12 +137,17 @@ async fn add(paths: &TenantPaths, args: AddProviderArgs) -> anyhow::Result<()> {
         trust,
         json,
     } = args;
-    let ca = trust == TrustMode::Ca;
-    if ca && (thumbprint.is_some() || accept_new) {
+    if trust == TrustMode::Ca && (thumbprint.is_some() || accept_new) {
         return Err(usage(
-            "--trust ca checks the system's roots and the host name; --thumbprint and --accept-new go with --trust pinned",
+            "--trust ca checks the system's roots and the host name; --thumbprint and --accept-new go with --trust pinned (or --thumbprint with --trust ca+pin)",
         ));
     }
+    if trust == TrustMode::CaPin && accept_new {
+        return Err(usage(
+            "--trust ca+pin pins the key of a certificate the system's roots vouch for; --accept-new goes with --trust pinned",
+        ));
+    }
+    let trust = cloudgate_db::TrustMode::from(trust);
     let (host, port) = parse_address(&address)?;
     let name = name.unwrap_or_else(|| cloudgate_addr::endpoint(&host, port));
     if name.trim().is_empty() || name.chars().any(char::is_control) || name.chars().count() > 128 {
@@ -155,14 +160,23 @@ async fn add(paths: &TenantPaths, args: AddProviderArgs) -> anyhow::Result<()> {
     }
     let thumbprint = given_thumbprint(thumbprint.as_deref())?;
     let endpoint = cloudgate_addr::endpoint(&host, port);
-    let probe = loud(cloudgate_tenant::probe(&host, port, ca).await)?;
+    let probe = loud(cloudgate_tenant::probe(&host, port, trust.checks_chain()).await)?;
     eprint!("{}", presented_text(&probe, &endpoint));
-    if ca {
-        eprintln!(
+    match trust {
+        cloudgate_db::TrustMode::Ca => eprintln!(
             "The certificate chains to a trusted root and matches {host}: no thumbprint needed (--trust ca)."
-        );
-    } else {
-        verify(&probe, &endpoint, thumbprint.as_ref(), accept_new)?;
+        ),
+        cloudgate_db::TrustMode::CaPin => {
+            if thumbprint.is_some() {
+                verify(&probe, &endpoint, thumbprint.as_ref(), false)?;
+            }
+            eprintln!(
+                "The certificate chains to a trusted root and matches {host}; its key is pinned as well (--trust ca+pin): from now on the provider's certificate must chain to a trusted root and carry this key, or one it hands over to with a rollover proof."
+            );
+        }
+        cloudgate_db::TrustMode::Pinned => {
+            verify(&probe, &endpoint, thumbprint.as_ref(), accept_new)?;
+        }
     }
     let saved = enroll_with_password(
         paths,
@@ -175,7 +189,7 @@ async fn add(paths: &TenantPaths, args: AddProviderArgs) -> anyhow::Result<()> {
                 username: &username,
                 password: "",
             },
-            ca,
+            trust,
         },
         &password,
         &probe,
@@ -327,12 +341,12 @@ async fn refresh(
     let thumbprint = given_thumbprint(thumbprint.as_deref())?;
     let p = db.get(&name).await?;
     let endpoint = cloudgate_addr::endpoint(&p.address, p.port);
-    if p.trust == cloudgate_db::TrustMode::Ca {
+    if !p.trust.pins_key() {
         return Err(usage(format!(
             "provider {name} is trusted through the system's roots (--trust ca); there is no pin to refresh"
         )));
     }
-    let probe = loud(cloudgate_tenant::probe(&p.address, p.port, false).await)?;
+    let probe = loud(cloudgate_tenant::probe(&p.address, p.port, p.trust.checks_chain()).await)?;
     if probe.cert.fingerprints.sha256_hex() == p.sha256 && !p.compromised {
         db.seen(&name, &p.services, None).await?;
         return report(

@@ -47,6 +47,8 @@ struct Pebble {
     http_port: u16,
     /// The challenge test server's management API (TXT records).
     dns_management: u16,
+    /// Pebble's management API (its issuing roots).
+    management: u16,
 }
 
 impl Drop for Pebble {
@@ -187,6 +189,7 @@ impl Pebble {
             ca: dir.path().join("ca.pem"),
             http_port,
             dns_management,
+            management,
             dir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -201,6 +204,26 @@ impl Pebble {
             }
         }
         pebble
+    }
+
+    /// The root Pebble issues under (made afresh at every start), as a PEM file: what a tenant
+    /// trusting "the system's roots" trusts in these tests.
+    fn issuing_root(&self) -> PathBuf {
+        let path = self.dir.path().join("issuing-root.pem");
+        let out = Command::new("curl")
+            .args(["-sSf", "--cacert"])
+            .arg(&self.ca)
+            .arg(format!("https://127.0.0.1:{}/roots/0", self.management))
+            .arg("-o")
+            .arg(&path)
+            .output()
+            .expect("curl is installed (.ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
     }
 
     fn log(&self) -> String {
@@ -654,5 +677,142 @@ fn a_ca_that_binds_accounts_gets_the_binding() {
     assert!(
         !settings.contains(EAB_KEY),
         "the HMAC key is not kept: {settings}"
+    );
+}
+
+/// A tenant that trusts both the CA and the key (`--trust ca+pin`) follows a same-key renewal and
+/// a new key reached by a proof while it was offline, and refuses a certificate the CA issued
+/// for another key, which a tenant trusting the CA alone accepts.
+#[tokio::test]
+async fn ca_and_pin_follows_the_key_and_refuses_a_valid_chain_with_another() {
+    let pebble = Pebble::start();
+    let env = Env::new();
+    let http_01 = |domain: &str| {
+        let mut args = pebble.issue_args(domain);
+        args.extend([
+            "--http-01".into(),
+            "--http-01-listen".into(),
+            format!("127.0.0.1:{}", pebble.http_port),
+            "--json".into(),
+        ]);
+        args
+    };
+    let mut args = http_01("localhost");
+    args.push("--apply".into());
+    let issued = json_of(&run(&env, &args));
+    add_tenant(&env, "acme");
+    let gw = GatewayProc::start(&env, &[]);
+    let root = pebble.issuing_root();
+    let target = format!("localhost:{}", gw.addr.port());
+    let tenant = |trust: &str| {
+        let t = Env::new();
+        std::fs::write(t.path("pw"), format!("{TENANT_PASSWORD}\n")).unwrap();
+        (t, trust.to_string())
+    };
+    let with_roots = |t: &Env, roots: &Path, args: &[&str]| {
+        t.cmd()
+            .env("SSL_CERT_FILE", roots)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let add = |(t, trust): &(Env, String), roots: &Path| {
+        let pw = t.path("pw");
+        with_roots(
+            t,
+            roots,
+            &[
+                "tenant",
+                "provider",
+                "add",
+                &target,
+                "--name",
+                "sp",
+                "--trust",
+                trust,
+                "--username",
+                "acme",
+                "--password-file",
+                pw.to_str().unwrap(),
+            ],
+        )
+    };
+    let both = tenant("ca+pin");
+    let ca_only = tenant("ca");
+    // Roots that do not include Pebble's: refused as untrusted, nothing saved.
+    let out = add(&both, &pebble.ca);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{e}");
+    assert!(e.contains("not trusted"), "{e}");
+    assert!(
+        both.0
+            .run(&["tenant", "provider", "show", "sp"])
+            .status
+            .code()
+            != Some(0)
+    );
+    for t in [&both, &ca_only] {
+        let out = add(t, &root);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let shown: serde_json::Value =
+        serde_json::from_str(&both.0.ok(&["tenant", "provider", "show", "sp", "--json"])).unwrap();
+    assert_eq!(shown["trust"], "ca+pin");
+    assert_eq!(
+        shown["sha256"], issued["sha256"],
+        "the key is pinned as well"
+    );
+    let check = |t: &Env| with_roots(t, &root, &["tenant", "check", "sp"]);
+
+    // Same key: followed without a question.
+    json_of(&env.run(&["sp", "cert", "acme", "renew", "--apply", "--json"]));
+    gw.reload().await;
+    let out = check(&both.0);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("renewed (same key)"), "{said}");
+
+    // A new key, staged with a proof and applied while the tenant was offline: followed
+    // through the chain of key changes.
+    let rotated = json_of(&env.run(&["sp", "cert", "acme", "renew", "--new-key", "--json"]));
+    env.ok(&[
+        "sp",
+        "cert",
+        "apply",
+        rotated["thumbprint"].as_str().unwrap(),
+    ]);
+    gw.reload().await;
+    let out = check(&both.0);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("rollover (proof verified)"), "{said}");
+
+    // The CA issues for another key, and that certificate is put in use with no proof: the
+    // chain is valid, the key is not the pinned one.
+    let other = json_of(&run(&env, &http_01("localhost")));
+    assert_ne!(other["spki_sha256"], rotated["spki_sha256"]);
+    env.ok(&[
+        "sp",
+        "cert",
+        "apply",
+        other["thumbprint"].as_str().unwrap(),
+        "--force",
+    ]);
+    gw.reload().await;
+    let out = check(&both.0);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    let shown: serde_json::Value =
+        serde_json::from_str(&both.0.ok(&["tenant", "provider", "show", "sp", "--json"])).unwrap();
+    assert_eq!(shown["sha256"], rotated["sha256"], "the pin did not move");
+    let out = check(&ca_only.0);
+    assert!(
+        out.status.success(),
+        "the CA alone accepts it: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -20,6 +20,9 @@ pub enum TrustMode {
     Pinned,
     /// The system's root certificates and the host name, like a browser (`--trust ca`).
     Ca,
+    /// Both (`--trust ca+pin`): the chain must validate to a system root and match the host
+    /// name, *and* the key must be the pinned one or one it handed over to with a proof.
+    CaPin,
 }
 
 impl TrustMode {
@@ -28,7 +31,18 @@ impl TrustMode {
         match self {
             TrustMode::Pinned => "pinned",
             TrustMode::Ca => "ca",
+            TrustMode::CaPin => "ca+pin",
         }
+    }
+
+    /// Whether the presented chain must validate to a system root and match the host name.
+    pub fn checks_chain(self) -> bool {
+        matches!(self, TrustMode::Ca | TrustMode::CaPin)
+    }
+
+    /// Whether a pinned key (and the proofs that move it) is held and checked.
+    pub fn pins_key(self) -> bool {
+        matches!(self, TrustMode::Pinned | TrustMode::CaPin)
     }
 
     /// The mode of a stored or typed name.
@@ -36,6 +50,7 @@ impl TrustMode {
         match s {
             "pinned" => Some(TrustMode::Pinned),
             "ca" => Some(TrustMode::Ca),
+            "ca+pin" => Some(TrustMode::CaPin),
             _ => None,
         }
     }

@@ -2,7 +2,8 @@
 //! who pinned it notice nothing), at two thirds of its lifetime less a jitter fixed per
 //! certificate (so that SPs do not all ask the CA at the same moment, and a restart does not
 //! draw again); or, with `--acme-renew-before DAYS`, that many days before expiry. A failure is
-//! retried with exponential back-off (an hour at least after a rate limit), logged as a warning,
+//! retried with exponential back-off (after a rate limit, until the CA's `Retry-After`, or an hour
+//! when it gave none), logged as a warning,
 //! as an error once expiry is a week away, and counted in the metrics. The renewal runs beside
 //! the reload loop, never in its way.
 
@@ -139,12 +140,7 @@ impl AcmeRenewal {
             }
             Err(e) => {
                 self.failures += 1;
-                let mut wait = FIRST_BACKOFF
-                    .saturating_mul(1 << self.failures.saturating_sub(1).min(16))
-                    .min(MAX_BACKOFF);
-                if matches!(e, SpError::Acme(AcmeError::RateLimited { .. })) {
-                    wait = wait.max(RATE_LIMIT_BACKOFF);
-                }
+                let wait = retry_wait(self.failures, &e, std::time::SystemTime::now());
                 self.retry_at = Some(Instant::now() + wait);
                 self.metrics
                     .acme_renewal_failures
@@ -165,6 +161,22 @@ impl AcmeRenewal {
                 false
             }
         }
+    }
+}
+
+/// How long to wait after the `failures`th failure in a row, `e`: back-off doubling from
+/// [`FIRST_BACKOFF`] to [`MAX_BACKOFF`]; after a rate limit at least until the CA's
+/// `Retry-After`, or [`RATE_LIMIT_BACKOFF`] when it gave none.
+fn retry_wait(failures: u32, e: &SpError, now: std::time::SystemTime) -> Duration {
+    let backoff = FIRST_BACKOFF
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF);
+    match e {
+        SpError::Acme(e @ AcmeError::RateLimited { .. }) => match e.retry_after() {
+            Some(at) => backoff.max(at.duration_since(now).unwrap_or_default()),
+            None => backoff.max(RATE_LIMIT_BACKOFF),
+        },
+        _ => backoff,
     }
 }
 
@@ -228,6 +240,35 @@ mod tests {
         assert_eq!(
             due_at(&cert, Some(10)),
             cert.not_after - time::Duration::days(10)
+        );
+    }
+
+    #[test]
+    fn back_off_doubles_and_a_rate_limit_waits_for_the_ca() {
+        let now = std::time::SystemTime::now();
+        let other = SpError::Acme(AcmeError::Timeout("slow".into()));
+        assert_eq!(retry_wait(1, &other, now), FIRST_BACKOFF);
+        assert_eq!(retry_wait(3, &other, now), FIRST_BACKOFF * 4);
+        assert_eq!(retry_wait(40, &other, now), MAX_BACKOFF);
+        let limited = |after: Option<Duration>| {
+            SpError::Acme(AcmeError::RateLimited {
+                detail: "too many".into(),
+                retry_after: after.map(|d| now + d),
+            })
+        };
+        assert_eq!(retry_wait(1, &limited(None), now), RATE_LIMIT_BACKOFF);
+        let asked = Duration::from_secs(5 * 60);
+        assert_eq!(
+            retry_wait(1, &limited(Some(asked)), now),
+            asked,
+            "the CA's word, not an hour"
+        );
+        let long = Duration::from_secs(3 * 3600);
+        assert_eq!(retry_wait(1, &limited(Some(long)), now), long);
+        assert_eq!(
+            retry_wait(5, &limited(Some(Duration::from_secs(1))), now),
+            FIRST_BACKOFF * 16,
+            "never sooner than the back-off"
         );
     }
 }

@@ -89,7 +89,7 @@ async fn enrolled_tenant(gw: &Running) -> (tempfile::TempDir, TenantPaths) {
                 username: "acme",
                 password: PASSWORD,
             },
-            ca: false,
+            trust: cloudgate_db::TrustMode::Pinned,
         },
         &probe,
     )

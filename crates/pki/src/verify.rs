@@ -62,6 +62,10 @@ enum Acceptance {
     Capture,
     /// A certificate that chains to these roots and matches the server name, like a browser.
     Ca(Arc<rustls::client::WebPkiServerVerifier>),
+    /// Both: a chain to these roots matching the server name, whose leaf carries one of these
+    /// keys. The chain is judged first, so a certificate no root vouches for is untrusted
+    /// whatever its key; a valid chain with another key is a pin mismatch, resolved by proofs.
+    CaAndKeys(Arc<rustls::client::WebPkiServerVerifier>, Vec<[u8; 32]>),
 }
 
 /// The tenant's verifier of the SP certificate.
@@ -126,6 +130,24 @@ impl PinnedServerVerifier {
         }))
     }
 
+    /// Accepts certificates that chain to `roots`, match the server name *and* carry one of the
+    /// keys `spki_sha256s` (for providers added with `--trust ca+pin`).
+    pub fn ca_and_keys(
+        provider: Arc<CryptoProvider>,
+        roots: rustls::RootCertStore,
+        spki_sha256s: Vec<[u8; 32]>,
+    ) -> Result<Arc<Self>, rustls::client::VerifierBuilderError> {
+        let algorithms = provider.signature_verification_algorithms;
+        let inner =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()?;
+        Ok(Arc::new(PinnedServerVerifier {
+            acceptance: Acceptance::CaAndKeys(inner, spki_sha256s),
+            algorithms,
+            presented: Mutex::new(None),
+        }))
+    }
+
     /// The certificate chain the server presented (leaf first), once a handshake got that far.
     pub fn presented_chain(&self) -> Option<Vec<Vec<u8>>> {
         self.presented.lock().ok().and_then(|p| p.clone())
@@ -154,6 +176,20 @@ impl ServerCertVerifier for PinnedServerVerifier {
             Acceptance::Capture => Ok(ServerCertVerified::assertion()),
             Acceptance::Ca(inner) => {
                 inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            Acceptance::CaAndKeys(inner, spkis) => {
+                inner.verify_server_cert(
+                    end_entity,
+                    intermediates,
+                    server_name,
+                    ocsp_response,
+                    now,
+                )?;
+                if key_of(end_entity.as_ref()).is_some_and(|k| spkis.contains(&k)) {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(mismatch(end_entity.as_ref(), sha256, spkis))
+                }
             }
             Acceptance::Pinned(pins) if pins.contains(&sha256) => {
                 Ok(ServerCertVerified::assertion())
@@ -423,6 +459,67 @@ mod tests {
             capture.presented_chain().unwrap()[0],
             sp.cert_der,
             "what was presented is recorded"
+        );
+    }
+
+    /// A CA and, issued by it for `sp.example`, two leaves with different keys.
+    fn ca_and_two_leaves() -> (Vec<u8>, GeneratedCertificate, GeneratedCertificate) {
+        let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Test CA");
+        let ca_der = params.self_signed(&ca_key).unwrap().der().to_vec();
+        let issuer = rcgen::Issuer::new(params, &ca_key);
+        let leaf = || {
+            let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            let params = rcgen::CertificateParams::new(vec!["sp.example".into()]).unwrap();
+            GeneratedCertificate {
+                cert_der: params.signed_by(&key, &issuer).unwrap().der().to_vec(),
+                key_pkcs8_der: zeroize::Zeroizing::new(key.serialize_der()),
+            }
+        };
+        (ca_der, leaf(), leaf())
+    }
+
+    fn ca_and_keys(ca_der: &[u8], keys: &[&GeneratedCertificate]) -> Arc<PinnedServerVerifier> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(ca_der.to_vec())).unwrap();
+        let spkis = keys.iter().map(|g| key_of(&g.cert_der).unwrap()).collect();
+        PinnedServerVerifier::ca_and_keys(
+            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            roots,
+            spkis,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ca_and_pin_wants_a_valid_chain_and_the_pinned_key() {
+        let (ca, pinned, other) = ca_and_two_leaves();
+        handshake(&pinned, &pinned, ca_and_keys(&ca, &[&pinned])).unwrap();
+        // A valid chain with another key: a pin mismatch, which only a proof can resolve.
+        let err = handshake(&other, &other, ca_and_keys(&ca, &[&pinned])).unwrap_err();
+        assert!(pin_mismatch(&err).is_some(), "{err:?}");
+        // The pinned key in a certificate no root vouches for: untrusted, not a mismatch.
+        let self_signed = identity("sp.example");
+        let err = handshake(
+            &self_signed,
+            &self_signed,
+            ca_and_keys(&ca, &[&self_signed]),
+        )
+        .unwrap_err();
+        assert!(pin_mismatch(&err).is_none(), "{err:?}");
+        assert!(matches!(err, Error::InvalidCertificate(_)), "{err:?}");
+        // The pinned certificate presented without its private key.
+        let err = handshake(&pinned, &other, ca_and_keys(&ca, &[&pinned])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidCertificate(CertificateError::BadSignature)
+            ),
+            "{err:?}"
         );
     }
 }

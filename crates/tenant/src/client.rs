@@ -101,6 +101,17 @@ fn handshake_failure(e: &std::io::Error, endpoint: &str) -> String {
     }
 }
 
+/// The system's trusted root certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` are honoured).
+fn system_roots() -> Result<rustls::RootCertStore, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        return Err("no trusted root certificates found on this system (install ca-certificates, or set SSL_CERT_FILE)".into());
+    }
+    Ok(roots)
+}
+
 impl Reply {
     /// The body read into one of the protocol's types; `None` when it is not that (a peer that
     /// is not a cloudgate gateway, or a refusal where an answer was expected).
@@ -289,14 +300,24 @@ impl GatewayClient {
     /// Trusts the system's root certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` are honoured) and
     /// checks the host name, like a browser; for providers added with `--trust ca`.
     pub fn ca(address: &str, port: u16, identity: Option<&ClientIdentity>) -> Result<Self, String> {
-        let found = rustls_native_certs::load_native_certs();
-        let mut roots = rustls::RootCertStore::empty();
-        let (added, _) = roots.add_parsable_certificates(found.certs);
-        if added == 0 {
-            return Err("no trusted root certificates found on this system (install ca-certificates, or set SSL_CERT_FILE)".into());
-        }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier = PinnedServerVerifier::ca(provider, roots).map_err(|e| e.to_string())?;
+        let verifier =
+            PinnedServerVerifier::ca(provider, system_roots()?).map_err(|e| e.to_string())?;
+        Self::build(address, port, verifier, identity)
+    }
+
+    /// Both the system's roots with the host name and the pinned key (`--trust ca+pin`): a
+    /// chain no root vouches for is untrusted, a valid chain with another key a pin mismatch.
+    pub fn ca_pinned_key(
+        address: &str,
+        port: u16,
+        spki_sha256: [u8; 32],
+        identity: Option<&ClientIdentity>,
+    ) -> Result<Self, String> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier =
+            PinnedServerVerifier::ca_and_keys(provider, system_roots()?, vec![spki_sha256])
+                .map_err(|e| e.to_string())?;
         Self::build(address, port, verifier, identity)
     }
 

@@ -105,8 +105,9 @@ pub struct AddRequest<'a> {
     pub description: &'a str,
     /// How to enroll.
     pub credentials: Credentials<'a>,
-    /// Trust the system roots and host name instead of a pin (`--trust ca`).
-    pub ca: bool,
+    /// How the provider is to be trusted from now on; the probe was made accordingly (a
+    /// chain checked against the roots for `ca` and `ca+pin`).
+    pub trust: TrustMode,
 }
 
 /// First contact through a join token: only a gateway presenting one of the token's keys
@@ -161,7 +162,7 @@ pub async fn join(
                         port: hp.port,
                         description,
                         credentials: Credentials::JoinToken(token),
-                        ca: false,
+                        trust: TrustMode::Pinned,
                     },
                     &probe,
                 )
@@ -209,11 +210,7 @@ pub async fn add_provider(
         address: req.address.to_string(),
         port: req.port,
         description: req.description.to_string(),
-        trust: if req.ca {
-            TrustMode::Ca
-        } else {
-            TrustMode::Pinned
-        },
+        trust: req.trust,
         cert_der: verified.cert.der.clone(),
         thumbprint: f.thumbprint(),
         sha256: f.sha256_hex(),

@@ -92,6 +92,15 @@ impl Session {
                     Some(&self.identity),
                 )
             }
+            TrustMode::CaPin => {
+                let pinned = CertificateInfo::from_der(&p.cert_der)?;
+                GatewayClient::ca_pinned_key(
+                    &p.address,
+                    p.port,
+                    pinned.fingerprints.spki_sha256,
+                    Some(&self.identity),
+                )
+            }
         }
         .map(|c| c.with_gateways(&p.gateways))
         .map_err(TenantError::BadInput)
@@ -147,7 +156,7 @@ impl Session {
         p: &PinnedProvider,
         client: &GatewayClient,
     ) -> Result<PinnedProvider, TenantError> {
-        if p.trust == TrustMode::Ca {
+        if !p.trust.pins_key() {
             return Ok(p.clone());
         }
         let Some(chain) = client.presented_chain() else {
@@ -187,7 +196,8 @@ impl Session {
             return Ok(p);
         }
         let state = TrustState::of(&p)?;
-        let probe = match probe(&p.address, p.port, false).await {
+        // With `ca+pin` the successor must chain to a root as well as be reached by a proof.
+        let probe = match probe(&p.address, p.port, p.trust.checks_chain()).await {
             Ok(probe) => probe,
             Err(e) => {
                 let note = format!("the provider's rollover chain could not be fetched: {e}");
@@ -229,7 +239,7 @@ impl Session {
         p: &PinnedProvider,
         published: &PublishedTrust,
     ) -> Result<PinnedProvider, TenantError> {
-        if p.trust == TrustMode::Ca {
+        if !p.trust.pins_key() {
             return Ok(p.clone());
         }
         let state = TrustState::of(p)?;

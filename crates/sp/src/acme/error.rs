@@ -16,10 +16,12 @@ pub enum AcmeError {
         detail: String,
     },
     /// The CA's rate limit: nothing to do but wait.
-    #[error("the CA refused for now, rate limited: {detail}; try again later")]
+    #[error("the CA refused for now, rate limited: {detail}; {}", wait_words(*.retry_after))]
     RateLimited {
         /// What the CA said.
         detail: String,
+        /// When the CA said to ask again (its `Retry-After`), if it did.
+        retry_after: Option<std::time::SystemTime>,
     },
     /// The CA could not validate a name: what it saw.
     #[error("the CA could not validate {identifier}: {detail}")]
@@ -104,6 +106,44 @@ impl Classify for AcmeError {
     }
 }
 
+impl AcmeError {
+    /// When the CA said to ask again, for a rate limit that said so.
+    pub fn retry_after(&self) -> Option<std::time::SystemTime> {
+        match self {
+            AcmeError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// This error with the CA's `Retry-After`, where it is a rate limit that has none yet.
+    pub(crate) fn with_retry_after(self, at: Option<std::time::SystemTime>) -> Self {
+        match self {
+            AcmeError::RateLimited {
+                detail,
+                retry_after: None,
+            } => AcmeError::RateLimited {
+                detail,
+                retry_after: at,
+            },
+            other => other,
+        }
+    }
+}
+
+/// "try again after TIME" (UTC, to the second) or "try again later".
+fn wait_words(at: Option<std::time::SystemTime>) -> String {
+    match at.map(time::OffsetDateTime::from) {
+        Some(at) => format!(
+            "the CA asks to try again after {}",
+            at.replace_nanosecond(0)
+                .unwrap_or(at)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| at.to_string())
+        ),
+        None => "try again later".to_string(),
+    }
+}
+
 /// The problem type's last word (`rateLimited` of `urn:ietf:params:acme:error:rateLimited`).
 fn problem_kind(p: &instant_acme::Problem) -> &str {
     p.r#type
@@ -172,7 +212,10 @@ pub(crate) fn from_acme(e: instant_acme::Error, directory: &str, identifier: &st
 pub(crate) fn from_problem(p: &instant_acme::Problem, identifier: &str) -> AcmeError {
     let detail = problem_detail(p);
     match problem_kind(p) {
-        "rateLimited" => AcmeError::RateLimited { detail },
+        "rateLimited" => AcmeError::RateLimited {
+            detail,
+            retry_after: None,
+        },
         "caa" => AcmeError::Caa { detail },
         "connection" | "dns" | "incorrectResponse" | "unauthorized" | "tls" => {
             AcmeError::Challenge {
@@ -218,6 +261,16 @@ mod tests {
         let e = from_problem(&problem("rateLimited", "too many certificates"), "a.test");
         assert_eq!(e.code(), "acme_rate_limited");
         assert!(e.to_string().contains("too many certificates"));
+        assert!(e.to_string().contains("try again later"), "{e}");
+        // With the CA's Retry-After, the time is said, to the second, in UTC.
+        let at = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let e = e.with_retry_after(Some(at));
+        assert_eq!(e.retry_after(), Some(at));
+        assert!(
+            e.to_string()
+                .contains("try again after 2027-01-15T08:00:00Z"),
+            "{e}"
+        );
         let e = from_problem(
             &problem("caa", "CAA record for a.test prevents issuance"),
             "a.test",

@@ -7,6 +7,7 @@
 //! How a certificate was issued is kept ([`AcmeSettings`], `store/acme/settings.json`) so that
 //! a renewal asks the same CA for the same names the same way.
 
+mod client;
 mod error;
 mod responders;
 
@@ -28,6 +29,7 @@ pub use error::AcmeError;
 pub use responders::{Http01, dns_hook};
 
 use crate::SpError;
+use client::{RetryAfter, WatchingClient};
 use error::{from_acme, from_problem, is_transient};
 
 /// How many times an order is tried when the CA fails it for a passing reason (a rejected
@@ -182,23 +184,53 @@ fn directory_id(url: &str) -> String {
     cloudgate_pki::fingerprint::upper_hex(&digest.as_ref()[..8]).to_ascii_lowercase()
 }
 
-/// An HTTP client for the directory: the system's roots, or the private CA's certificate.
-fn builder(settings: &AcmeSettings) -> Result<instant_acme::AccountBuilder, SpError> {
-    match &settings.directory_ca {
-        Some(ca) => Account::builder_with_root(ca).map_err(|e| {
-            SpError::Invalid(format!(
-                "--directory-ca {}: not a readable PEM certificate ({e})",
-                ca.display()
-            ))
-        }),
-        None => Account::builder()
-            .map_err(|e| SpError::Acme(AcmeError::Other(format!("no HTTPS client: {e}")))),
+/// An HTTP client for the directory: the system's roots, or the private CA's certificate;
+/// refusals' `Retry-After` go to `retry_after`.
+fn builder(
+    settings: &AcmeSettings,
+    retry_after: &RetryAfter,
+) -> Result<instant_acme::AccountBuilder, SpError> {
+    let roots = match &settings.directory_ca {
+        Some(ca) => {
+            let unreadable = |why: String| {
+                SpError::Invalid(format!(
+                    "--directory-ca {}: not a readable PEM certificate ({why})",
+                    ca.display()
+                ))
+            };
+            let bytes = std::fs::read(ca).map_err(|e| unreadable(e.to_string()))?;
+            let certs = cloudgate_pki::pem::decode_certificates(&bytes)
+                .map_err(|e| unreadable(e.to_string()))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for der in certs {
+                roots
+                    .add(rustls::pki_types::CertificateDer::from(der))
+                    .map_err(|e| unreadable(e.to_string()))?;
+            }
+            Some(roots)
+        }
+        None => None,
+    };
+    let client = WatchingClient::new(roots, retry_after.clone())
+        .map_err(|e| SpError::Acme(AcmeError::Other(format!("no HTTPS client: {e}"))))?;
+    Ok(Account::builder_with_http(Box::new(client)))
+}
+
+/// A failure of an operation that used `retry_after`'s client, with the CA's `Retry-After`.
+fn with_wait(e: SpError, retry_after: &RetryAfter) -> SpError {
+    match e {
+        SpError::Acme(e) => SpError::Acme(e.with_retry_after(retry_after.take())),
+        other => other,
     }
 }
 
 /// The account at the settings' directory: the one kept in the store, or a new one (kept).
-async fn account(store: &CertStore, settings: &AcmeSettings) -> Result<Account, SpError> {
-    account_with(store, settings, None).await
+async fn account(
+    store: &CertStore,
+    settings: &AcmeSettings,
+    retry_after: &RetryAfter,
+) -> Result<Account, SpError> {
+    account_with(store, settings, None, retry_after).await
 }
 
 /// [`account`], binding a new account to `external` when the CA asks for it.
@@ -206,13 +238,14 @@ async fn account_with(
     store: &CertStore,
     settings: &AcmeSettings,
     external: Option<&ExternalAccount>,
+    retry_after: &RetryAfter,
 ) -> Result<Account, SpError> {
     let path = store
         .layout()
         .acme_account(&directory_id(&settings.directory));
     // A directory that fails for a passing reason (a dropped connection) is asked again.
     for attempt in 1..=ORDER_ATTEMPTS {
-        match account_once(store, settings, external, &path).await {
+        match account_once(store, settings, external, &path, retry_after).await {
             Err(AccountFailure::Transient(_)) if attempt < ORDER_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -252,6 +285,7 @@ async fn account_once(
     settings: &AcmeSettings,
     external: Option<&ExternalAccount>,
     path: &std::path::Path,
+    retry_after: &RetryAfter,
 ) -> Result<Account, AccountFailure> {
     let unreachable = |e: instant_acme::Error| {
         if is_transient(&e) {
@@ -268,7 +302,7 @@ async fn account_once(
                 path.display()
             ))
         })?;
-        return builder(settings)?
+        return builder(settings, retry_after)?
             .from_credentials(credentials)
             .await
             .map_err(unreachable);
@@ -276,7 +310,7 @@ async fn account_once(
     let contact = settings.email.as_ref().map(|e| format!("mailto:{e}"));
     let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
     let eab = external.map(|e| instant_acme::ExternalAccountKey::new(e.kid.clone(), &e.hmac_key));
-    let (account, credentials) = builder(settings)?
+    let (account, credentials) = builder(settings, retry_after)?
         .create(
             &NewAccount {
                 contact: &contacts,
@@ -305,7 +339,10 @@ pub async fn revoke(
     settings: &AcmeSettings,
     entry: &StoredCertificate,
 ) -> Result<(), SpError> {
-    let account = account(store, settings).await?;
+    let retry_after = RetryAfter::default();
+    let account = account(store, settings, &retry_after)
+        .await
+        .map_err(|e| with_wait(e, &retry_after))?;
     let der = rustls::pki_types::CertificateDer::from(entry.info.der.clone());
     account
         .revoke(&instant_acme::RevocationRequest {
@@ -313,7 +350,12 @@ pub async fn revoke(
             reason: None,
         })
         .await
-        .map_err(|e| SpError::Acme(from_acme(e, &settings.directory, "")))
+        .map_err(|e| {
+            with_wait(
+                SpError::Acme(from_acme(e, &settings.directory, "")),
+                &retry_after,
+            )
+        })
 }
 
 /// Replaces the account's key with a new one at the CA (RFC 8555 §7.3.5) and keeps the new
@@ -332,11 +374,16 @@ pub async fn rotate_account_key(
             settings.directory
         )));
     }
-    let mut account = account(store, settings).await?;
-    let credentials = account
-        .update_key()
+    let retry_after = RetryAfter::default();
+    let mut account = account(store, settings, &retry_after)
         .await
-        .map_err(|e| SpError::Acme(from_acme(e, &settings.directory, "")))?;
+        .map_err(|e| with_wait(e, &retry_after))?;
+    let credentials = account.update_key().await.map_err(|e| {
+        with_wait(
+            SpError::Acme(from_acme(e, &settings.directory, "")),
+            &retry_after,
+        )
+    })?;
     let json = Zeroizing::new(serde_json::to_vec(&credentials).map_err(|e| {
         SpError::Acme(AcmeError::Other(format!(
             "the account cannot be written: {e}"
@@ -406,6 +453,30 @@ pub async fn issue_bound(
     external: Option<&ExternalAccount>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<StoredCertificate, SpError> {
+    let retry_after = RetryAfter::default();
+    issue_watched(
+        store,
+        settings,
+        key,
+        friendly_name,
+        external,
+        progress,
+        &retry_after,
+    )
+    .await
+    .map_err(|e| with_wait(e, &retry_after))
+}
+
+/// [`issue_bound`], the CA's `Retry-After` going to `retry_after`.
+async fn issue_watched(
+    store: &CertStore,
+    settings: &AcmeSettings,
+    key: KeyChoice<'_>,
+    friendly_name: String,
+    external: Option<&ExternalAccount>,
+    progress: &(dyn Fn(&str) + Sync),
+    retry_after: &RetryAfter,
+) -> Result<StoredCertificate, SpError> {
     settings.check()?;
     let (key_type, same) = match key {
         KeyChoice::New(t) => (t, None),
@@ -413,7 +484,7 @@ pub async fn issue_bound(
     };
     let request = cloudgate_pki::csr::signing_request(&settings.domains, key_type, same)?;
     progress("account");
-    let account = account_with(store, settings, external).await?;
+    let account = account_with(store, settings, external, retry_after).await?;
     let mut attempt = 1;
     let chain_pem = loop {
         match order(&account, settings, &request.csr_der, progress).await {
