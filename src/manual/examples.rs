@@ -413,6 +413,10 @@ pub(super) const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
                 "CLOUDGATE_THUMBPRINT=6573… cloudgate tenant provider add backup.example.com --username globex --password-file pw.txt",
                 "Non-interactive, thumbprint from the environment.",
             ),
+            (
+                "cloudgate tenant provider add backup.example.com --username globex --trust ca+pin",
+                "A CA-issued certificate: the chain must validate and its key stays pinned.",
+            ),
         ],
     ),
     (
