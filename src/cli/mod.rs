@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::exit::EXIT_CODES_HELP;
 
 mod acme;
+mod admin;
 mod cert;
 mod db;
 mod fleet;
@@ -15,6 +16,7 @@ mod tenant;
 mod tenant_side;
 
 pub use acme::*;
+pub use admin::*;
 pub use cert::*;
 pub use db::*;
 pub use fleet::*;
@@ -178,6 +180,9 @@ pub enum SpCommand {
     /// The fleet key, and the certificate published to every gateway of a fleet
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// The console's administrators and API tokens
+    #[command(subcommand)]
+    Admin(AdminCommand),
 }
 
 #[cfg(test)]

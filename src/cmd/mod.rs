@@ -1,6 +1,7 @@
 //! One module per command group; each command gathers its data and hands it to the renderer.
 
 mod acme;
+mod admin;
 mod cert;
 mod db;
 mod demo;
@@ -67,6 +68,7 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
                     gateway::address(&ctx, address, json)
                 }
                 SpCommand::Fleet(cmd) => runtime()?.block_on(fleet_key::run(&ctx, cmd)),
+                SpCommand::Admin(cmd) => runtime()?.block_on(admin::run(&ctx, cmd)),
                 SpCommand::Cert(cmd) => {
                     let changes = fleet_key::changes_certificate(&cmd);
                     match cmd {

@@ -403,6 +403,49 @@ pub(super) const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "cloudgate-sp-admin-add",
+        &[(
+            "cloudgate sp admin add alice --password-stdin < pw.txt",
+            "An administrator for the console, password from a file.",
+        )],
+    ),
+    (
+        "cloudgate-sp-admin-list",
+        &[("cloudgate sp admin list --json", "Every administrator.")],
+    ),
+    (
+        "cloudgate-sp-admin-set-password",
+        &[(
+            "cloudgate sp admin set-password alice",
+            "Asks for the new password twice.",
+        )],
+    ),
+    (
+        "cloudgate-sp-admin-remove",
+        &[("cloudgate sp admin remove alice", "No more console access.")],
+    ),
+    (
+        "cloudgate-sp-admin-token-create",
+        &[(
+            "cloudgate sp admin token create --name ci --expires 30d --json | jq -r .token > ci.token",
+            "A token for a script, kept in a file; shown this once.",
+        )],
+    ),
+    (
+        "cloudgate-sp-admin-token-list",
+        &[(
+            "cloudgate sp admin token list",
+            "Tokens, their state and last use.",
+        )],
+    ),
+    (
+        "cloudgate-sp-admin-token-revoke",
+        &[(
+            "cloudgate sp admin token revoke 3f9a1c",
+            "By a unique prefix of its id.",
+        )],
+    ),
+    (
         "cloudgate-tenant-provider-add",
         &[
             (

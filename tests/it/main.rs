@@ -4,6 +4,7 @@
 mod acme;
 mod cert;
 mod concurrency;
+mod console;
 mod crash;
 mod demo;
 mod faults;

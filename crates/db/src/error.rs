@@ -119,11 +119,20 @@ pub enum DbError {
     /// The client certificate is enrolled for another tenant.
     #[error("this client certificate is enrolled for another tenant")]
     ClientCertTaken,
+    /// An administrator of that name exists already.
+    #[error("an administrator named {0:?} exists already")]
+    AdminExists(String),
+    /// No administrator of that name.
+    #[error("no administrator named {0:?}; `cloudgate sp admin list` shows them")]
+    NoSuchAdmin(String),
+    /// No API token with that id.
+    #[error("no API token {0}; `cloudgate sp admin token list` shows them")]
+    NoSuchApiToken(String),
     /// No join token with that id.
     #[error("no join token {0}; `cloudgate sp tenant token list` shows them")]
     NoSuchToken(String),
     /// Several join tokens start with that prefix.
-    #[error("several join tokens start with {0}; give more of the id")]
+    #[error("several tokens start with {0}; give more of the id")]
     AmbiguousToken(String),
     /// The database path is a link or not a regular file.
     #[error(
@@ -189,8 +198,11 @@ impl Classify for DbError {
             | DbError::NoSuchService { .. }
             | DbError::NoSuchClientCert { .. }
             | DbError::NoSuchProvider(_)
-            | DbError::NoSuchToken(_) => ErrorKind::NotFound,
+            | DbError::NoSuchToken(_)
+            | DbError::NoSuchAdmin(_)
+            | DbError::NoSuchApiToken(_) => ErrorKind::NotFound,
             DbError::TenantExists(_)
+            | DbError::AdminExists(_)
             | DbError::ServiceExists { .. }
             | DbError::ProviderExists(_)
             | DbError::ClientCertTaken

@@ -26,21 +26,22 @@ pub use gateway_state::{CertDigest, GatewayState, GatewayTenant, StateDelta, Ten
 pub use postgres::{PgSpRepository, pg_schema_status, redact_url};
 pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 pub use records::{
-    ClientCertDump, ClientCertRecord, GatewayRecord, JoinTokenRecord, Migration,
-    PublishedCertificate, SchemaStatus, ServiceDump, ServiceRecord, SpDump, TenantDump,
+    AdminRecord, ApiTokenRecord, ClientCertDump, ClientCertRecord, GatewayRecord, JoinTokenRecord,
+    Migration, PublishedCertificate, SchemaStatus, ServiceDump, ServiceRecord, SpDump, TenantDump,
     TenantRecord, TokenRefusal,
 };
 pub use repo::{
-    ACCOUNT_FAILURES_PREFIX, CertificateRepository, ChangeFeed, EnrollmentRepository,
-    FleetRepository, JoinTokenRepository, ServiceRepository, SharedRepository, SpRepository,
-    StateRepository, TenantRepository, TransferRepository,
+    ACCOUNT_FAILURES_PREFIX, AdminRepository, CertificateRepository, ChangeFeed,
+    EnrollmentRepository, FleetRepository, JoinTokenRepository, ServiceRepository,
+    SharedRepository, SpRepository, StateRepository, TenantRepository, TransferRepository,
 };
 pub use sqlite::{SqliteSpRepository, sqlite_schema_status};
 
 /// The repository traits, for `use cloudgate_db::prelude::*` where their methods are called.
 pub mod prelude {
     pub use crate::repo::{
-        CertificateRepository, EnrollmentRepository, FleetRepository, JoinTokenRepository,
-        ServiceRepository, SpRepository, StateRepository, TenantRepository, TransferRepository,
+        AdminRepository, CertificateRepository, EnrollmentRepository, FleetRepository,
+        JoinTokenRepository, ServiceRepository, SpRepository, StateRepository, TenantRepository,
+        TransferRepository,
     };
 }

@@ -181,6 +181,7 @@ mod repository {
     use super::PgSpRepository;
     use crate::repo::token_refusal;
     use crate::stamp::now;
+    use crate::{AdminRecord, AdminRepository, ApiTokenRecord};
     use crate::{
         CertificateRepository, ClientCertDump, ClientCertRecord, DbError, EnrollmentRepository,
         FleetRepository, GatewayRecord, GatewayState, JoinTokenRecord, JoinTokenRepository,

@@ -61,6 +61,51 @@ impl ClientCertRecord {
     }
 }
 
+/// An administrator of the console.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminRecord {
+    /// Unique name, the one typed at the login page and written in the audit log.
+    pub name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// When it was added.
+    pub created_at: OffsetDateTime,
+    /// When its password last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for AdminRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminRecord")
+            .field("name", &self.name)
+            .field("password_hash", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+/// An API token for scripts, as the SP database keeps it (never the secret itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiTokenRecord {
+    /// Public id, 16 lowercase hex digits.
+    pub id: String,
+    /// What it is for (`ci`), shown in lists and written in the audit log.
+    pub name: String,
+    /// SHA-256 of the secret, lowercase hex.
+    pub secret_sha256: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// Refused from then on.
+    pub expires_at: OffsetDateTime,
+    /// When a request last carried it.
+    pub last_used_at: Option<OffsetDateTime>,
+    /// When it was revoked.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
 /// A join token as the SP database keeps it (never the secret itself).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JoinTokenRecord {
@@ -130,6 +175,10 @@ pub struct SpDump {
     pub client_certs: Vec<ClientCertDump>,
     /// Join tokens (their secrets' hashes), by id.
     pub join_tokens: Vec<JoinTokenRecord>,
+    /// Console administrators (their password hashes), by name.
+    pub admins: Vec<AdminRecord>,
+    /// API tokens (their secrets' hashes), by id.
+    pub api_tokens: Vec<ApiTokenRecord>,
 }
 
 /// A tenant as dumped.

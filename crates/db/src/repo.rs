@@ -13,8 +13,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::{
-    ClientCertRecord, DbError, GatewayRecord, GatewayState, JoinTokenRecord, PublishedCertificate,
-    ServiceRecord, SpDump, StateDelta, TenantRecord, TokenRefusal,
+    AdminRecord, ApiTokenRecord, ClientCertRecord, DbError, GatewayRecord, GatewayState,
+    JoinTokenRecord, PublishedCertificate, ServiceRecord, SpDump, StateDelta, TenantRecord,
+    TokenRefusal,
 };
 
 /// Tenant accounts.
@@ -183,10 +184,37 @@ pub trait ChangeFeed: Send {
     async fn changed(&mut self) -> Result<(), DbError>;
 }
 
+/// The console's administrators and the API tokens scripts use. Bookkeeping for the gateways:
+/// nothing here bumps the change counter.
+#[async_trait]
+pub trait AdminRepository: Send + Sync {
+    /// Adds an administrator; refuses a name in use.
+    async fn add_admin(&self, admin: &AdminRecord) -> Result<(), DbError>;
+    /// Every administrator, by name.
+    async fn admins(&self) -> Result<Vec<AdminRecord>, DbError>;
+    /// One administrator.
+    async fn admin(&self, name: &str) -> Result<AdminRecord, DbError>;
+    /// Replaces an administrator's password hash.
+    async fn set_admin_password_hash(&self, name: &str, hash: &str) -> Result<(), DbError>;
+    /// Removes an administrator.
+    async fn remove_admin(&self, name: &str) -> Result<(), DbError>;
+    /// Stores a new API token.
+    async fn add_api_token(&self, token: &ApiTokenRecord) -> Result<(), DbError>;
+    /// Every API token, newest first.
+    async fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>, DbError>;
+    /// One API token by its full id, if there is one.
+    async fn api_token(&self, id: &str) -> Result<Option<ApiTokenRecord>, DbError>;
+    /// Revokes an API token by its id (or a unique prefix of at least 6 hex digits).
+    async fn revoke_api_token(&self, id: &str) -> Result<ApiTokenRecord, DbError>;
+    /// Records that a request carried the token.
+    async fn touch_api_token(&self, id: &str, at: OffsetDateTime) -> Result<(), DbError>;
+}
+
 /// The whole SP database.
 #[async_trait]
 pub trait SpRepository:
     TenantRepository
+    + AdminRepository
     + ServiceRepository
     + EnrollmentRepository
     + JoinTokenRepository

@@ -52,7 +52,7 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         ));
     }
     let mut salt_bytes = [0u8; 16];
-    aws_lc_rs_fill(&mut salt_bytes)?;
+    random_fill(&mut salt_bytes)?;
     let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| e.to_string())?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -60,8 +60,9 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-fn aws_lc_rs_fill(buf: &mut [u8]) -> Result<(), String> {
-    // rustls' provider already links AWS-LC; use its kernel-seeded generator for salts.
+/// Fills `buf` from AWS-LC's kernel-seeded generator (rustls' provider already links it): for
+/// salts and token secrets.
+pub(crate) fn random_fill(buf: &mut [u8]) -> Result<(), String> {
     rustls::crypto::aws_lc_rs::default_provider()
         .secure_random
         .fill(buf)

@@ -1,5 +1,5 @@
 //! The SP's operations as a library, so the command line, the wizard, the demo, the gateway and
-//! a future console apply the same rules in one place: tenant names and passwords
+//! the console apply the same rules in one place: tenant names and passwords
 //! ([`credentials`]), and tenant accounts with the rule that none exists before a certificate is
 //! in use ([`tenants`]), certificate sources and renewal ([`certs`]), and which database an install
 //! uses ([`repository`]). Blocking work (argon2)
@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acme;
+pub mod admins;
 pub mod certs;
 pub mod credentials;
 pub mod fleet;

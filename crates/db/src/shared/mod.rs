@@ -3,6 +3,7 @@
 //! (`$n` placeholders); what differs (transactions, errors, how times are stored) is asked of
 //! the repository through methods of the same name.
 
+mod admins;
 mod certificate;
 mod enrollment;
 mod fleet;
@@ -14,6 +15,7 @@ mod transfer;
 #[cfg(test)]
 pub(crate) mod suite;
 
+pub(crate) use admins::impl_admins;
 pub(crate) use certificate::impl_certificate;
 pub(crate) use enrollment::impl_enrollment;
 pub(crate) use fleet::impl_fleet;
@@ -58,6 +60,7 @@ macro_rules! impl_sp_repository {
         $crate::shared::impl_fleet!($repo, $db);
         $crate::shared::impl_transfer!($repo, $db);
         $crate::shared::impl_certificate!($repo, $db);
+        $crate::shared::impl_admins!($repo, $db);
     };
 }
 pub(crate) use impl_sp_repository;

@@ -14,6 +14,66 @@ pub(crate) async fn all(db: &dyn SpRepository) {
     fleet(db).await;
     enroll_failures(db).await;
     published_certificate(db).await;
+    admins_and_api_tokens(db).await;
+}
+
+/// Administrators and API tokens: names unique, tokens revoked by a unique prefix, nothing a
+/// gateway reloads for; both carried by a dump.
+pub(crate) async fn admins_and_api_tokens(db: &dyn SpRepository) {
+    let at = now();
+    let admin = |name: &str| AdminRecord {
+        name: name.into(),
+        password_hash: "hash".into(),
+        created_at: at,
+        updated_at: at,
+    };
+    let v = db.version().await.unwrap();
+    db.add_admin(&admin("alice")).await.unwrap();
+    assert!(matches!(
+        db.add_admin(&admin("alice")).await,
+        Err(DbError::AdminExists(_))
+    ));
+    db.set_admin_password_hash("alice", "other").await.unwrap();
+    assert_eq!(db.admin("alice").await.unwrap().password_hash, "other");
+    assert!(matches!(
+        db.set_admin_password_hash("nobody", "x").await,
+        Err(DbError::NoSuchAdmin(_))
+    ));
+    let token = |id: &str| ApiTokenRecord {
+        id: id.into(),
+        name: "ci".into(),
+        secret_sha256: "ab".repeat(32),
+        created_by: "root".into(),
+        created_at: at,
+        expires_at: at + time::Duration::days(30),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    db.add_api_token(&token("0123456789abcdef")).await.unwrap();
+    db.add_api_token(&token("0123459999abcdef")).await.unwrap();
+    assert!(matches!(
+        db.revoke_api_token("012345").await,
+        Err(DbError::AmbiguousToken(_))
+    ));
+    assert!(matches!(
+        db.revoke_api_token("fff").await,
+        Err(DbError::NoSuchApiToken(_))
+    ));
+    let revoked = db.revoke_api_token("0123456").await.unwrap();
+    assert!(revoked.revoked_at.is_some());
+    db.touch_api_token("0123459999abcdef", at).await.unwrap();
+    let kept = db.api_token("0123459999abcdef").await.unwrap().unwrap();
+    assert!(kept.last_used_at.is_some() && kept.revoked_at.is_none());
+    assert!(db.api_token("nope").await.unwrap().is_none());
+    assert_eq!(db.version().await.unwrap(), v, "nothing for the gateways");
+    let dump = db.dump().await.unwrap();
+    assert_eq!(dump.admins.len(), 1);
+    assert_eq!(dump.api_tokens.len(), 2);
+    db.remove_admin("alice").await.unwrap();
+    assert!(matches!(
+        db.remove_admin("alice").await,
+        Err(DbError::NoSuchAdmin(_))
+    ));
 }
 
 /// A tenant's pool: `default` until set, and setting it is a change the gateways reload for.

@@ -33,8 +33,26 @@ macro_rules! impl_transfer {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(sql)?;
+                let admins = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {ADMIN_COLUMNS} FROM admins ORDER BY name"
+                )))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(sql)?;
+                let api_tokens = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {API_TOKEN_COLUMNS} FROM api_tokens ORDER BY id"
+                )))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(sql)?;
                 tx.rollback().await.map_err(sql)?;
                 let mut dump = SpDump::default();
+                for r in &admins {
+                    dump.admins.push(self.admin_from_row(r)?);
+                }
+                for r in &api_tokens {
+                    dump.api_tokens.push(self.api_token_from_row(r)?);
+                }
                 for r in &tenants {
                     dump.tenants.push(TenantDump {
                         tenant: self.tenant_from_row(r)?,
@@ -133,6 +151,14 @@ macro_rules! impl_transfer {
                 }
                 for t in &dump.join_tokens {
                     self.insert_token(&mut tx, t).await?;
+                }
+                for a in &dump.admins {
+                    if !self.insert_admin(&mut *tx, a).await? {
+                        return Err(DbError::AdminExists(a.name.clone()));
+                    }
+                }
+                for t in &dump.api_tokens {
+                    self.insert_api_token(&mut *tx, t).await?;
                 }
                 self.commit(tx, crate::repo::Change::Everything).await
             }

@@ -257,6 +257,7 @@ mod repository {
     use super::SqliteSpRepository;
     use crate::repo::token_refusal;
     use crate::stamp::now;
+    use crate::{AdminRecord, AdminRepository, ApiTokenRecord};
     use crate::{
         CertificateRepository, ClientCertDump, ClientCertRecord, DbError, EnrollmentRepository,
         FleetRepository, GatewayRecord, GatewayState, JoinTokenRecord, JoinTokenRepository,

@@ -1,0 +1,18 @@
+-- The console's administrators and the API tokens scripts use. Passwords are argon2id PHC
+-- strings and token secrets SHA-256: neither is ever kept in clear.
+CREATE TABLE admins (
+    name          TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL,
+    updated_at    TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE api_tokens (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    secret_sha256 TEXT NOT NULL,
+    created_by    TEXT NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL,
+    expires_at    TIMESTAMPTZ NOT NULL,
+    last_used_at  TIMESTAMPTZ,
+    revoked_at    TIMESTAMPTZ
+);
