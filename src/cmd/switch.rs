@@ -1,50 +1,14 @@
-//! Before the SP breaks its tenants: what putting a certificate into use means for the enrolled
-//! machines (follow silently, follow by proof, or verify by hand), and how far they have adopted
-//! a staged successor (`sp cert status`, `sp tenant show`).
+//! Before the SP breaks its tenants, on the command line: the refusal (or the question on a
+//! terminal) before a switch that would make enrolled machines verify by hand. What a switch
+//! means and how far tenants adopted live in [`cloudgate_sp::switch`].
 
 use cloudgate_db::ClientCertRecord;
+pub use cloudgate_sp::switch::{Adoption, SwitchImpact, adoption, impact};
 use cloudgate_store::{CertStore, StoredCertificate};
-use serde::Serialize;
 
 use crate::context::Context;
 use crate::exit::usage;
 use crate::input::interactive;
-
-/// What tenants that pinned the certificate in use will do after a switch to another one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SwitchImpact {
-    /// Nothing is in use yet, or it is the same certificate.
-    Nothing,
-    /// The same key: a renewal, followed without asking.
-    Renewal,
-    /// Staged with a rollover proof from the key in use: followed without asking.
-    Staged,
-    /// A new key without a proof: every enrolled machine must verify by hand.
-    ManualReverify,
-}
-
-/// The impact of putting `entry` into use now.
-pub fn impact(store: &CertStore, entry: &StoredCertificate) -> anyhow::Result<SwitchImpact> {
-    let Some(current) = store.applied()? else {
-        return Ok(SwitchImpact::Nothing);
-    };
-    let (cur, new) = (&current.info.fingerprints, &entry.info.fingerprints);
-    if cur.sha256 == new.sha256 {
-        return Ok(SwitchImpact::Nothing);
-    }
-    if cur.spki_sha256 == new.spki_sha256 {
-        return Ok(SwitchImpact::Renewal);
-    }
-    let staged = store.rollover_history()?.staged.is_some_and(|s| {
-        s.to_sha256 == new.sha256_hex()
-            && s.from_spki_sha256 == cloudgate_pki::fingerprint::upper_hex(&cur.spki_sha256)
-    });
-    Ok(if staged {
-        SwitchImpact::Staged
-    } else {
-        SwitchImpact::ManualReverify
-    })
-}
 
 /// Every enrolled machine, without creating the SP database when there is none yet.
 pub fn enrolled_machines(ctx: &Context) -> anyhow::Result<Vec<ClientCertRecord>> {
@@ -103,92 +67,4 @@ pub fn confirm_switch(
     Err(usage(format!(
         "refusing to apply: {what}. Instead, {instead}; or pass --force to switch anyway"
     )))
-}
-
-/// How far the enrolled machines have adopted the certificate in use and the staged successor.
-#[derive(Serialize)]
-pub struct Adoption {
-    /// Enrolled machines.
-    pub machines: usize,
-    /// Tenants with at least one enrolled machine.
-    pub tenants: usize,
-    /// Machines whose last confirmation named the certificate in use.
-    pub machines_confirmed_current: usize,
-    /// The staged successor's SHA-256, if one is staged.
-    pub successor_sha256: Option<String>,
-    /// Machines that reported the staged successor.
-    pub machines_seen_successor: usize,
-    /// Tenants all of whose machines reported the staged successor.
-    pub tenants_seen_successor: usize,
-}
-
-/// Counts adoption from the machines' last confirmations.
-pub fn adoption(
-    machines: &[ClientCertRecord],
-    current_sha256: Option<&str>,
-    successor_sha256: Option<&str>,
-) -> Adoption {
-    let seen = |m: &ClientCertRecord| {
-        successor_sha256.is_some() && m.successor_sha256.as_deref() == successor_sha256
-    };
-    let mut tenants: Vec<&str> = machines.iter().map(|m| m.tenant.as_str()).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
-    let tenants_seen = tenants
-        .iter()
-        .filter(|t| machines.iter().filter(|m| m.tenant == **t).all(seen))
-        .count();
-    Adoption {
-        machines: machines.len(),
-        tenants: tenants.len(),
-        machines_confirmed_current: machines
-            .iter()
-            .filter(|m| current_sha256.is_some() && m.confirmed_sha256.as_deref() == current_sha256)
-            .count(),
-        successor_sha256: successor_sha256.map(str::to_string),
-        machines_seen_successor: machines.iter().filter(|m| seen(m)).count(),
-        tenants_seen_successor: if successor_sha256.is_some() {
-            tenants_seen
-        } else {
-            0
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn machine(tenant: &str, confirmed: Option<&str>, successor: Option<&str>) -> ClientCertRecord {
-        ClientCertRecord {
-            sha256: format!("{tenant}-{confirmed:?}-{successor:?}"),
-            tenant: tenant.into(),
-            enrolled_at: time::OffsetDateTime::UNIX_EPOCH,
-            last_seen: None,
-            confirmed_sha256: confirmed.map(str::to_string),
-            successor_sha256: successor.map(str::to_string),
-            confirmed_at: None,
-            label: None,
-        }
-    }
-
-    #[test]
-    fn a_tenant_has_seen_the_successor_when_every_machine_has() {
-        let machines = vec![
-            machine("a", Some("C"), Some("N")),
-            machine("a", Some("C"), None),
-            machine("b", Some("C"), Some("N")),
-            machine("c", Some("OLD"), None),
-        ];
-        let a = adoption(&machines, Some("C"), Some("N"));
-        assert_eq!((a.machines, a.tenants), (4, 3));
-        assert_eq!(a.machines_confirmed_current, 3);
-        assert_eq!(a.machines_seen_successor, 2);
-        assert_eq!(a.tenants_seen_successor, 1);
-        let none = adoption(&machines, Some("C"), None);
-        assert_eq!(
-            (none.machines_seen_successor, none.tenants_seen_successor),
-            (0, 0)
-        );
-    }
 }

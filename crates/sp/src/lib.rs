@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod fleet;
 pub mod repository;
 pub mod services;
+pub mod switch;
 pub mod tenants;
 
 pub use tenants::{SpError, add_tenant, check_new_tenant, set_tenant_password};
