@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use cloudgate_pki::{CertificateInfo, format_rfc3339, format_summary_date};
+use cloudgate_pki::{format_rfc3339, format_summary_date};
 use cloudgate_store::StoredCertificate;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -58,19 +58,7 @@ impl CertificateView {
     }
 }
 
-/// The six lines of the reference product's Summary, exactly in its form: what an SP sends to
-/// tenants for out-of-band verification.
-pub fn summary_lines(friendly_name: &str, info: &CertificateInfo) -> String {
-    format!(
-        "Name: {}\nIssued to: {}\nIssued by: {}\nExpiration date: {}\nThumbprint: {}\nSerial number: {}\n",
-        friendly_name,
-        info.subject_display,
-        info.issuer_display,
-        format_summary_date(info.not_after),
-        info.fingerprints.thumbprint(),
-        info.serial,
-    )
-}
+pub use cloudgate_pki::summary_lines;
 
 /// The Summary lines, a blank line, then everything else worth knowing about an entry.
 pub fn certificate_text(entry: &StoredCertificate) -> String {

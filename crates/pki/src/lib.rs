@@ -38,4 +38,4 @@ pub use generate::{
 };
 pub use info::{CertificateInfo, PublicKeyKind, private_key_matches};
 pub use key_type::KeyType;
-pub use time_fmt::{format_rfc3339, format_summary_date};
+pub use time_fmt::{format_rfc3339, format_summary_date, summary_lines};

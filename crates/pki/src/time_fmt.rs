@@ -35,6 +35,20 @@ pub fn format_summary_date(t: OffsetDateTime) -> String {
     )
 }
 
+/// The six lines of the reference product's Summary, exactly in its form: what an SP sends to
+/// tenants for out-of-band verification. The command line, the wizard and the console show it.
+pub fn summary_lines(friendly_name: &str, info: &crate::CertificateInfo) -> String {
+    format!(
+        "Name: {}\nIssued to: {}\nIssued by: {}\nExpiration date: {}\nThumbprint: {}\nSerial number: {}\n",
+        friendly_name,
+        info.subject_display,
+        info.issuer_display,
+        format_summary_date(info.not_after),
+        info.fingerprints.thumbprint(),
+        info.serial,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
