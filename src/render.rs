@@ -7,56 +7,9 @@ use cloudgate_store::StoredCertificate;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-/// A certificate entry as JSON (the documented contract of list, show, current, generate).
-#[derive(Debug, Serialize)]
-pub struct CertificateView {
-    pub thumbprint: String,
-    pub sha256: String,
-    pub spki_sha256: String,
-    pub friendly_name: String,
-    pub subject: String,
-    pub issuer: String,
-    pub serial: String,
-    pub not_before: String,
-    pub not_after: String,
-    pub days_left: i64,
-    pub key_type: String,
-    pub sans: Vec<String>,
-    pub applied: bool,
-    pub source: String,
-    pub created_by: String,
-    pub created_at: String,
-    pub chain_length: usize,
-    pub cert_path: String,
-    pub key_path: String,
-}
-
-impl CertificateView {
-    pub fn new(entry: &StoredCertificate) -> Self {
-        let info = &entry.info;
-        CertificateView {
-            thumbprint: info.fingerprints.thumbprint(),
-            sha256: info.fingerprints.sha256_hex(),
-            spki_sha256: info.fingerprints.spki_pin(),
-            friendly_name: entry.meta.friendly_name.clone(),
-            subject: info.subject.clone(),
-            issuer: info.issuer.clone(),
-            serial: info.serial.clone(),
-            not_before: format_rfc3339(info.not_before),
-            not_after: format_rfc3339(info.not_after),
-            days_left: info.days_left(OffsetDateTime::now_utc()),
-            key_type: info.key_kind.to_string(),
-            sans: info.sans.clone(),
-            applied: entry.applied,
-            source: entry.meta.source.as_str().to_string(),
-            created_by: entry.meta.created_by.clone(),
-            created_at: format_rfc3339(entry.meta.created_at),
-            chain_length: entry.chain.len(),
-            cert_path: entry.cert_path().display().to_string(),
-            key_path: entry.key_path().display().to_string(),
-        }
-    }
-}
+/// A certificate entry as JSON (the documented contract of list, show, current, generate): the
+/// administration API's type, so the console and `--json` say the same.
+pub type CertificateView = cloudgate_proto::admin::Certificate;
 
 pub use cloudgate_pki::summary_lines;
 

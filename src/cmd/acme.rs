@@ -8,7 +8,7 @@ use cloudgate_store::{CertStore, StoredCertificate};
 use crate::cli::{AcmeCommand, IssueArgs, RenewArgs};
 use crate::context::Context;
 use crate::exit::usage;
-use crate::render::{CertificateView, certificate_text, print_json, print_text};
+use crate::render::{certificate_text, print_json, print_text};
 
 pub async fn run(ctx: &Context, cmd: AcmeCommand) -> anyhow::Result<()> {
     match cmd {
@@ -240,7 +240,7 @@ fn audit(store: &CertStore, entry: &StoredCertificate, what: &str) -> anyhow::Re
 
 fn report(entry: &StoredCertificate, json: bool, head: &str, tail: &str) -> anyhow::Result<()> {
     if json {
-        return print_json(&CertificateView::new(entry));
+        return print_json(&cloudgate_sp::views::certificate(entry));
     }
     let mut out = format!("{head}\n\n");
     out.push_str(&certificate_text(entry));

@@ -119,7 +119,7 @@ fn remove(store: &CertStore, cert: &str, force: bool, json: bool) -> anyhow::Res
     let entry = store.find(cert)?;
     store.remove(&entry, force)?;
     if json {
-        print_json(&CertificateView::new(&entry))
+        print_json(&cloudgate_sp::views::certificate(&entry))
     } else {
         print_text(&format!(
             "Removed {} ({}) from the store.{}\n",
@@ -136,7 +136,7 @@ fn remove(store: &CertStore, cert: &str, force: bool, json: bool) -> anyhow::Res
 
 fn output(entry: &StoredCertificate, json: bool) -> anyhow::Result<()> {
     if json {
-        print_json(&CertificateView::new(entry))
+        print_json(&cloudgate_sp::views::certificate(entry))
     } else {
         print_text(&certificate_text(entry))
     }
@@ -145,7 +145,10 @@ fn output(entry: &StoredCertificate, json: bool) -> anyhow::Result<()> {
 fn list(store: &CertStore, json: bool) -> anyhow::Result<()> {
     let entries = store.list()?;
     if json {
-        let views: Vec<CertificateView> = entries.iter().map(CertificateView::new).collect();
+        let views: Vec<CertificateView> = entries
+            .iter()
+            .map(cloudgate_sp::views::certificate)
+            .collect();
         return print_json(&views);
     }
     if entries.is_empty() {
@@ -196,7 +199,7 @@ fn apply(
     })?;
     entry.applied = true;
     if json {
-        return print_json(&CertificateView::new(&entry));
+        return print_json(&cloudgate_sp::views::certificate(&entry));
     }
     let mut out = format!(
         "Cloud Connect certificate is being updated: {} ({}) is now in use.\n",
@@ -236,7 +239,7 @@ fn renew(
     )
     .with_context(|| format!("renewing {}", old.info.fingerprints.thumbprint()))?;
     if json {
-        return print_json(&CertificateView::new(&entry));
+        return print_json(&cloudgate_sp::views::certificate(&entry));
     }
     let mut out = format!(
         "Renewed {} with the same key, subject and names.\n\n",
@@ -366,7 +369,7 @@ fn status(ctx: &Context, store: &CertStore, json: bool) -> anyhow::Result<()> {
         days_left: current
             .as_ref()
             .map(|c| c.info.days_left(OffsetDateTime::now_utc())),
-        current: current.as_ref().map(CertificateView::new),
+        current: current.as_ref().map(cloudgate_sp::views::certificate),
         staged: staged.map(|s| StagedView {
             thumbprint: s.to_thumbprint.clone(),
             sha256: s.to_sha256.clone(),

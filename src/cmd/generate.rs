@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::cli::GenerateArgs;
 use crate::context::Context;
-use crate::render::{CertificateView, certificate_text, print_json, print_text, warn};
+use crate::render::{certificate_text, print_json, print_text, warn};
 
 /// The default identity; warns when the host name stands in for a license and a default that
 /// depends on it is used.
@@ -109,7 +109,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
     }
 
     if args.json {
-        return print_json(&CertificateView::new(&entry));
+        return print_json(&cloudgate_sp::views::certificate(&entry));
     }
     let mut out =
         String::from("Generated a self-signed certificate and saved it in the store.\n\n");

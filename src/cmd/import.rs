@@ -9,7 +9,7 @@ use crate::cli::ImportArgs;
 use crate::context::Context;
 use crate::exit::usage;
 use crate::input::{given_password, interactive, prompt_password, read_input_file};
-use crate::render::{CertificateView, certificate_text, print_json, print_text, warn};
+use crate::render::{certificate_text, print_json, print_text, warn};
 
 /// Opens a certificate file, asking for its password on a terminal when it needs one, and which
 /// key to import when a PKCS#12 file holds several (without a terminal: `--select`).
@@ -132,7 +132,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
             .context("putting the imported certificate into use")?;
     }
     if args.json {
-        return print_json(&CertificateView::new(&entry));
+        return print_json(&cloudgate_sp::views::certificate(&entry));
     }
     let mut out = format!(
         "Imported a certificate from {} ({}{}).\n\n",

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 mod error;
 
 pub use cloudgate_pki::rollover::ChainLink;

@@ -1,0 +1,207 @@
+//! The SP administration API (`/api/v1` of the console): what the console's pages, scripts and
+//! the command line's `--json` say about certificates, tenants and gateways, and the bodies of
+//! the requests that change them. Times are RFC 3339 strings, fingerprints uppercase hex.
+
+use serde::{Deserialize, Serialize};
+
+/// A certificate of the SP's store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// SHA-1 thumbprint, as the reference product shows it.
+    pub thumbprint: String,
+    /// SHA-256 of the certificate.
+    pub sha256: String,
+    /// `sha256//…` public key pin.
+    pub spki_sha256: String,
+    /// The friendly name.
+    pub friendly_name: String,
+    /// Subject, RFC 4514.
+    pub subject: String,
+    /// Issuer, RFC 4514.
+    pub issuer: String,
+    /// Serial number, hex.
+    pub serial: String,
+    /// Valid from.
+    pub not_before: String,
+    /// Valid until.
+    pub not_after: String,
+    /// Whole days until it expires (negative once expired).
+    pub days_left: i64,
+    /// `RSA 2048`, `ECDSA P-256`…
+    pub key_type: String,
+    /// Subject alternative names.
+    pub sans: Vec<String>,
+    /// Whether it is the certificate in use.
+    pub applied: bool,
+    /// `generated`, `imported`, `renewed`, `acme`.
+    pub source: String,
+    /// Who added it.
+    pub created_by: String,
+    /// When it was added.
+    pub created_at: String,
+    /// Certificates of its chain (CA-issued), leaf excluded.
+    pub chain_length: usize,
+    /// Where the certificate file is.
+    pub cert_path: String,
+    /// Where the key file is.
+    pub key_path: String,
+}
+
+/// `POST /api/v1/certificates`: a new self-signed certificate. Every field has the command
+/// line's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCertificate {
+    /// The friendly name [default: the licensee's].
+    #[serde(default)]
+    pub friendly_name: Option<String>,
+    /// `rsa2048`, `rsa3072`, `rsa4096`, `ecdsa-p256`, `ecdsa-p384`, `ed25519` [default: rsa2048].
+    #[serde(default)]
+    pub key_type: Option<String>,
+    /// Days of validity [default: 365].
+    #[serde(default)]
+    pub valid_days: Option<u32>,
+    /// Subject, e.g. `CN=backup.example.com,O=Example` [default: the licensee's].
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Subject alternative names (DNS names or IP addresses) [default: the host's names].
+    #[serde(default)]
+    pub sans: Vec<String>,
+}
+
+/// `POST /api/v1/certificates/{id}/apply`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    /// Switch to a new key without a proof even though machines are enrolled (every one must
+    /// verify by hand).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// A tenant account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// The name it enrolls with.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Whether it may enroll and open tunnels.
+    pub enabled: bool,
+    /// When it was added.
+    pub created_at: String,
+    /// Its gateways' pool.
+    pub pool: String,
+    /// Services it may reach.
+    pub services: Vec<Service>,
+    /// Enrolled machines.
+    pub machines: Vec<Machine>,
+}
+
+/// `POST /api/v1/tenants`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// The name.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// The tenant's password (at least 8 characters).
+    pub password: String,
+}
+
+impl std::fmt::Debug for NewTenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewTenant")
+            .field("name", &self.name)
+            .field("description", &self.description)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `PUT /api/v1/tenants/{name}/password`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// The new password (at least 8 characters).
+    pub password: String,
+}
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword { password: <redacted> }")
+    }
+}
+
+/// A service a tenant may reach.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// The name the tenant asks for.
+    pub name: String,
+    /// `HOST:PORT` on the SP side.
+    pub target: String,
+}
+
+/// An enrolled machine of a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    /// SHA-256 of its client certificate.
+    pub sha256: String,
+    /// Its host name, as it said at enrollment.
+    pub label: Option<String>,
+    /// When it enrolled.
+    pub enrolled_at: String,
+    /// When a tunnel last used it.
+    pub last_seen: Option<String>,
+    /// SHA-256 of the SP certificate it last confirmed it trusts.
+    pub confirmed_sha256: Option<String>,
+    /// Whether that is the certificate in use.
+    pub confirmed_current: bool,
+}
+
+/// A gateway of the fleet (or the one gateway).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gateway {
+    /// Its id.
+    pub id: String,
+    /// The address tenants reach it at.
+    pub public_address: String,
+    /// Its pool.
+    pub pool: String,
+    /// cloudgate version it runs.
+    pub version: String,
+    /// Tunnels open at the last heartbeat.
+    pub open_tunnels: i64,
+    /// Last heartbeat.
+    pub heartbeat_at: String,
+    /// `up`, `late` (no heartbeat lately) or `stopped`.
+    pub state: String,
+}
+
+/// One line of the audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub time: String,
+    /// The stable event name (`cert.applied`…).
+    pub event: String,
+    /// What happened.
+    pub message: String,
+    /// The operating-system user who did it.
+    pub user: String,
+    /// The event's other fields (names, fingerprints; never a secret).
+    #[serde(default)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A refusal of the administration API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Stable, for scripts (`unauthorized`, `csrf`, `not_found`, `conflict`, `usage`…).
+    pub code: String,
+    /// What was wrong and how to fix it.
+    pub message: String,
+}

@@ -1,0 +1,93 @@
+//! The store's and the database's records as the administration API says them
+//! ([`cloudgate_proto::admin`]): one conversion for the command line's `--json` and the console.
+
+use cloudgate_db::{ClientCertRecord, GatewayRecord, ServiceRecord, TenantRecord};
+use cloudgate_pki::format_rfc3339;
+use cloudgate_proto::admin::{Certificate, Gateway, Machine, Service, Tenant};
+use cloudgate_store::StoredCertificate;
+use time::OffsetDateTime;
+
+/// A heartbeat older than this makes a gateway `late`.
+pub const GATEWAY_LATE_AFTER: time::Duration = time::Duration::seconds(30);
+
+/// A store entry.
+pub fn certificate(entry: &StoredCertificate) -> Certificate {
+    let info = &entry.info;
+    Certificate {
+        thumbprint: info.fingerprints.thumbprint(),
+        sha256: info.fingerprints.sha256_hex(),
+        spki_sha256: info.fingerprints.spki_pin(),
+        friendly_name: entry.meta.friendly_name.clone(),
+        subject: info.subject.clone(),
+        issuer: info.issuer.clone(),
+        serial: info.serial.clone(),
+        not_before: format_rfc3339(info.not_before),
+        not_after: format_rfc3339(info.not_after),
+        days_left: info.days_left(OffsetDateTime::now_utc()),
+        key_type: info.key_kind.to_string(),
+        sans: info.sans.clone(),
+        applied: entry.applied,
+        source: entry.meta.source.as_str().to_string(),
+        created_by: entry.meta.created_by.clone(),
+        created_at: format_rfc3339(entry.meta.created_at),
+        chain_length: entry.chain.len(),
+        cert_path: entry.cert_path().display().to_string(),
+        key_path: entry.key_path().display().to_string(),
+    }
+}
+
+/// A tenant with its services and machines; `current` is the SHA-256 of the certificate in use.
+pub fn tenant(
+    t: &TenantRecord,
+    services: &[ServiceRecord],
+    machines: &[ClientCertRecord],
+    current: Option<&str>,
+) -> Tenant {
+    Tenant {
+        name: t.name.clone(),
+        description: t.description.clone(),
+        enabled: t.enabled,
+        created_at: format_rfc3339(t.created_at),
+        pool: t.pool.clone(),
+        services: services
+            .iter()
+            .map(|s| Service {
+                name: s.name.clone(),
+                target: s.target.clone(),
+            })
+            .collect(),
+        machines: machines.iter().map(|m| machine(m, current)).collect(),
+    }
+}
+
+/// An enrolled machine.
+pub fn machine(m: &ClientCertRecord, current: Option<&str>) -> Machine {
+    Machine {
+        sha256: m.sha256.clone(),
+        label: m.label.clone(),
+        enrolled_at: format_rfc3339(m.enrolled_at),
+        last_seen: m.last_seen.map(format_rfc3339),
+        confirmed_sha256: m.confirmed_sha256.clone(),
+        confirmed_current: current.is_some() && m.confirmed_sha256.as_deref() == current,
+    }
+}
+
+/// A gateway, `up`, `late` or `stopped` as of `now`.
+pub fn gateway(g: &GatewayRecord, now: OffsetDateTime) -> Gateway {
+    let state = if g.stopped_at.is_some() {
+        "stopped"
+    } else if now - g.heartbeat_at > GATEWAY_LATE_AFTER {
+        "late"
+    } else {
+        "up"
+    };
+    Gateway {
+        id: g.id.clone(),
+        public_address: g.public_address.clone(),
+        pool: g.pool.clone(),
+        version: g.version.clone(),
+        open_tunnels: g.open_tunnels,
+        heartbeat_at: format_rfc3339(g.heartbeat_at),
+        state: state.to_string(),
+    }
+}
