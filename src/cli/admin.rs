@@ -1,6 +1,6 @@
 //! `cloudgate sp admin`: the console's administrators and the API tokens scripts use.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use super::PasswordArgs;
 
@@ -83,4 +83,25 @@ only the script reads, never on a command line."
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `sp console`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cloudgate sp admin add alice && cloudgate sp console\n  ssh -L 6181:127.0.0.1:6181 sp-host     # then open https://127.0.0.1:6181/ on your machine\n  cloudgate sp console --listen 10.0.0.2:6181 --public\n\n\
+Served over HTTPS with the certificate in use (the one tenants pin), so the browser shows its thumbprint: \
+compare it with `cloudgate sp cert current`. Loopback only unless --public: the console changes what tenants \
+trust, and a login page on a public address is a target. The REST API is at /api/v1 (OpenAPI at \
+/api/v1/openapi.json), for scripts with `cloudgate sp admin token create`."
+)]
+pub struct ConsoleArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:6181", value_name = "ADDR")]
+    pub listen: String,
+    /// Allow a non-loopback --listen address
+    #[arg(long)]
+    pub public: bool,
+    /// Print the listening line as JSON
+    #[arg(long)]
+    pub json: bool,
 }

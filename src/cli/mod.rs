@@ -183,6 +183,8 @@ pub enum SpCommand {
     /// The console's administrators and API tokens
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The web console and REST API for administrators (HTTPS, loopback by default)
+    Console(ConsoleArgs),
 }
 
 #[cfg(test)]

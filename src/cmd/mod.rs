@@ -3,6 +3,7 @@
 mod acme;
 mod admin;
 mod cert;
+mod console;
 mod db;
 mod demo;
 mod export;
@@ -69,6 +70,7 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
                 }
                 SpCommand::Fleet(cmd) => runtime()?.block_on(fleet_key::run(&ctx, cmd)),
                 SpCommand::Admin(cmd) => runtime()?.block_on(admin::run(&ctx, cmd)),
+                SpCommand::Console(args) => runtime()?.block_on(console::run(&ctx, args)),
                 SpCommand::Cert(cmd) => {
                     let changes = fleet_key::changes_certificate(&cmd);
                     match cmd {

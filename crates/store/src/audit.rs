@@ -27,6 +27,45 @@ pub struct AuditEvent {
     pub details: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The most recent events, oldest first, as they were written: read from the last `max_bytes` of
+/// the log (a longer log is rotated by logrotate; its older part is not the console's to page
+/// through). Lines that are not JSON objects are skipped; no log yet is no events.
+pub fn read_recent(
+    layout: &Layout,
+    max_bytes: u64,
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let path = layout.audit_log();
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io("reading", &path, e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| StoreError::io("reading", &path, e))?
+        .len();
+    let start = len.saturating_sub(max_bytes);
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| StoreError::io("reading", &path, e))?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes)
+        .read_to_end(&mut bytes)
+        .map_err(|e| StoreError::io("reading", &path, e))?;
+    let text = String::from_utf8_lossy(&bytes);
+    // Reading from the middle of the file: the first line is a tail of a longer one.
+    let skip = usize::from(start > 0);
+    Ok(text
+        .lines()
+        .skip(skip)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| match v {
+            serde_json::Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .collect())
+}
+
 /// Appends an event to the audit log and emits it as a tracing event.
 pub fn record(
     layout: &Layout,

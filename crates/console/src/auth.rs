@@ -1,0 +1,278 @@
+//! Who is asking: an administrator's session (the pages, and the API from a page) or an API
+//! token (scripts). Logging in is throttled in the SP database beside the gateway's enrollment
+//! throttle, per address and per account, so a fleet of consoles counts together. A changing
+//! request with a session must carry the session's CSRF token, and a browser's `Origin`, when
+//! sent, must be the console's own.
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::server::Peer;
+use crate::session::{self, Session};
+use crate::{Console, views};
+
+/// Failed logins from one address in a window before it is refused.
+const ADDRESS_FAILURES: i64 = 10;
+/// Failed logins for one account, from anywhere, in a window before it is refused.
+const ACCOUNT_FAILURES: i64 = 20;
+/// The window.
+const WINDOW: time::Duration = time::Duration::minutes(15);
+
+/// Who is asking.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// An administrator, through their session.
+    Admin(Session),
+    /// A script, through an API token.
+    Token {
+        /// The token's id.
+        id: String,
+        /// Its name.
+        name: String,
+    },
+}
+
+impl Principal {
+    /// The name the audit log records.
+    pub fn who(&self) -> String {
+        match self {
+            Principal::Admin(s) => s.admin.clone(),
+            Principal::Token { name, id } => format!("token:{name}:{id}"),
+        }
+    }
+}
+
+/// Why a request was not let in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No session, or no valid token: 401.
+    Unauthenticated,
+    /// A session without the CSRF token, or from another origin: 403.
+    Csrf,
+}
+
+/// The administrator's live session, if the request carries one whose administrator still
+/// exists.
+pub async fn session_of(console: &Console, headers: &HeaderMap) -> Option<Session> {
+    let id = session::cookie_of(headers)?;
+    let s = console.sessions.touch(&id)?;
+    match console.db.admin(&s.admin).await {
+        Ok(_) => Some(s),
+        Err(_) => {
+            console.sessions.end_all_of(&s.admin);
+            None
+        }
+    }
+}
+
+/// Whether a browser's `Origin` (sent on every cross-site POST) is this console.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    origin == format!("https://{host}")
+}
+
+/// Who is asking an API call: a bearer token, or a session (with its CSRF token in
+/// `X-CSRF-Token` for anything but a read).
+pub async fn api_principal(
+    console: &Console,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Principal, Refusal> {
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let presented = auth
+            .strip_prefix("Bearer ")
+            .ok_or(Refusal::Unauthenticated)?;
+        return match cloudgate_sp::admins::check_api_token(
+            &*console.db,
+            presented.trim(),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        {
+            Ok(Ok(t)) => Ok(Principal::Token {
+                id: t.id,
+                name: t.name,
+            }),
+            Ok(Err(why)) => {
+                tracing::info!(reason = ?why, "console: API token refused");
+                Err(Refusal::Unauthenticated)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "console: API token not checked");
+                Err(Refusal::Unauthenticated)
+            }
+        };
+    }
+    let s = session_of(console, headers)
+        .await
+        .ok_or(Refusal::Unauthenticated)?;
+    if !matches!(*method, Method::GET | Method::HEAD) {
+        let sent = headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !session::same(sent, &s.csrf) || !same_origin(headers) {
+            return Err(Refusal::Csrf);
+        }
+    }
+    Ok(Principal::Admin(s))
+}
+
+/// A page's administrator, or the way to the login page.
+pub async fn page_session(console: &Console, headers: &HeaderMap) -> Result<Session, Response> {
+    session_of(console, headers)
+        .await
+        .ok_or_else(|| Redirect::to("/login").into_response())
+}
+
+/// The refusal of a form whose CSRF token or origin is not the session's; `None` when it is.
+pub fn form_refusal(s: &Session, headers: &HeaderMap, csrf: &str) -> Option<Response> {
+    if session::same(csrf, &s.csrf) && same_origin(headers) {
+        None
+    } else {
+        Some((
+            StatusCode::FORBIDDEN,
+            views::message_page(
+                "Refused",
+                "The form did not come from this console's page (its CSRF token is missing or stale). Reload the page and try again.",
+            ),
+        )
+            .into_response())
+    }
+}
+
+/// `GET /login`.
+pub async fn login_page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    if session_of(&console, &headers).await.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    views::login_page(None).into_response()
+}
+
+/// The login form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    name: String,
+    password: String,
+}
+
+/// `POST /login`.
+pub async fn login(
+    State(console): State<Arc<Console>>,
+    axum::Extension(Peer(peer)): axum::Extension<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let LoginForm { name, password } = form;
+    let password = Zeroizing::new(password);
+    let form = LoginForm {
+        name,
+        password: String::new(),
+    };
+    if !same_origin(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            views::login_page(Some("This login form did not come from this console.")),
+        )
+            .into_response();
+    }
+    let now = OffsetDateTime::now_utc();
+    let address = format!("console:{}", peer.ip());
+    let account = format!("console-admin:{}", form.name);
+    let db = &*console.db;
+    let throttled = async {
+        let by_address = db.enroll_failures(&address, now - WINDOW).await?;
+        let by_account = db.enroll_failures(&account, now - WINDOW).await?;
+        Ok::<bool, cloudgate_db::DbError>(
+            by_address >= ADDRESS_FAILURES || by_account >= ACCOUNT_FAILURES,
+        )
+    };
+    match throttled.await {
+        Ok(false) => {}
+        Ok(true) => {
+            tracing::warn!(%peer, admin = %form.name, "console: login throttled");
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                views::login_page(Some(
+                    "Too many failed logins: wait 15 minutes, or have another administrator replace the password (`cloudgate sp admin set-password`).",
+                )),
+            )
+                .into_response();
+        }
+        Err(e) => return views::server_error(&e.to_string()),
+    }
+    match cloudgate_sp::admins::check_admin_password(db, &form.name, &password).await {
+        Ok(Some(admin)) => {
+            let _ = db.clear_enroll_failures(&address).await;
+            let _ = db.clear_enroll_failures(&account).await;
+            let s = console.sessions.start(&admin.name);
+            tracing::info!(admin = %admin.name, %peer, "console: logged in");
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (header::SET_COOKIE, session::set_cookie(&s.id)),
+                    (header::LOCATION, "/".to_string()),
+                ],
+            )
+                .into_response()
+        }
+        Ok(None) => {
+            let _ = db.record_enroll_failure(&address, now - WINDOW).await;
+            // Only accounts that exist are counted: made-up names cannot fill the table.
+            if db.admin(&form.name).await.is_ok() {
+                let _ = db.record_enroll_failure(&account, now - WINDOW).await;
+            }
+            tracing::info!(%peer, "console: login refused");
+            (
+                StatusCode::UNAUTHORIZED,
+                views::login_page(Some("Wrong name or password.")),
+            )
+                .into_response()
+        }
+        Err(e) => views::server_error(&e.to_string()),
+    }
+}
+
+/// The logout form.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(s) = session_of(&console, &headers).await {
+        if let Some(r) = form_refusal(&s, &headers, &form.csrf) {
+            return r;
+        }
+        console.sessions.end(&s.id);
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, session::clear_cookie()),
+            (header::LOCATION, "/login".to_string()),
+        ],
+    )
+        .into_response()
+}

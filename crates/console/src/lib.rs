@@ -1,0 +1,141 @@
+//! The SP console: the administrator's pages (dashboard, certificates, tenants, gateways, the
+//! audit log) and the `/api/v1` REST API, served over HTTPS with the SP's certificate in use.
+//!
+//! Every operation lives once, in [`ops`], on the SP library (`cloudgate_sp`): the pages
+//! ([`pages`]) and the API ([`api`]) are two ways of calling it, and the command line calls the
+//! same library. Pages are rendered on the server with `maud` (escaping everything it is given:
+//! friendly names, tenant names, subjects and audit text are attacker-controlled), with one
+//! stylesheet and one small script of our own, under a Content-Security-Policy that allows
+//! nothing inline.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+mod auth;
+mod openapi;
+pub mod ops;
+pub mod pages;
+pub mod server;
+pub mod session;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cloudgate_db::SharedRepository;
+use cloudgate_sp::fleet::FleetKey;
+use cloudgate_store::CertStore;
+
+pub use server::{Peer, serve, tls_config};
+
+/// Largest request body: a form, a JSON call, a PFX file.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// Why the console cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The TLS settings could not be made from the certificate in use.
+    #[error("the console's TLS settings: {0}")]
+    Tls(String),
+}
+
+/// What the console works on, shared by every request.
+pub struct Console {
+    pub(crate) store: CertStore,
+    pub(crate) db: SharedRepository,
+    pub(crate) sessions: session::Sessions,
+    /// Keys the certificate in use is published under after a change (a fleet); none on one host.
+    pub(crate) fleet_keys: Vec<FleetKey>,
+}
+
+impl Console {
+    /// A console on `store` and `db`; with `fleet_keys`, a change of the certificate in use is
+    /// published to the fleet's gateways as `sp cert` commands do.
+    pub fn new(store: CertStore, db: SharedRepository, fleet_keys: Vec<FleetKey>) -> Arc<Self> {
+        Arc::new(Console {
+            store,
+            db,
+            sessions: session::Sessions::default(),
+            fleet_keys,
+        })
+    }
+}
+
+/// Every page and API route, with the security headers and the body limit.
+pub fn router(console: Arc<Console>) -> Router {
+    Router::new()
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/", get(pages::dashboard))
+        .route("/certificates", get(pages::certificates))
+        .route("/certificates/generate", post(pages::generate))
+        .route("/certificates/{id}/apply", post(pages::apply))
+        .route("/certificates/{id}/stage", post(pages::stage))
+        .route("/tenants", get(pages::tenants).post(pages::add_tenant))
+        .route("/tenants/{name}", get(pages::tenant))
+        .route("/tenants/{name}/enabled", post(pages::set_enabled))
+        .route("/tenants/{name}/password", post(pages::set_password))
+        .route("/tenants/{name}/services", post(pages::add_service))
+        .route("/gateways", get(pages::gateways))
+        .route("/audit", get(pages::audit))
+        .route("/static/console.css", get(stylesheet))
+        .route("/static/console.js", get(script))
+        .nest("/api/v1", api::router())
+        .fallback(pages::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(console)
+}
+
+/// Headers on every answer: nothing inline may run, nothing may frame the console, nothing is
+/// cached or leaked in a referrer.
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../assets/console.css"),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../assets/console.js"),
+    )
+}

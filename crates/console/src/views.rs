@@ -1,0 +1,498 @@
+//! The pages' HTML, with `maud`: every value is escaped where it is written, so a friendly name,
+//! a tenant name, a subject or an audit line holding `<script>` shows as text. No inline script
+//! or style: the Content-Security-Policy forbids them, and `console.js` binds the buttons.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use cloudgate_proto::admin::{AuditEntry, Certificate, Gateway, Tenant};
+use cloudgate_sp::switch::Adoption;
+use maud::{DOCTYPE, Markup, html};
+
+use crate::session::Session;
+
+/// The frame of every page after login: navigation, who is logged in, logout.
+pub fn page(title: &str, s: &Session, current: &str, body: Markup) -> Html<String> {
+    let nav = [
+        ("/", "Dashboard"),
+        ("/certificates", "Certificates"),
+        ("/tenants", "Tenants"),
+        ("/gateways", "Gateways"),
+        ("/audit", "Audit log"),
+    ];
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · cloudgate" }
+                    link rel="stylesheet" href="/static/console.css";
+                    script src="/static/console.js" defer {}
+                }
+                body {
+                    a.skip href="#main" { "Skip to content" }
+                    header {
+                        nav aria-label="Main" {
+                            span.brand { "cloudgate" }
+                            ul {
+                                @for (href, label) in nav {
+                                    li {
+                                        @if href == current {
+                                            a href=(href) aria-current="page" { (label) }
+                                        } @else {
+                                            a href=(href) { (label) }
+                                        }
+                                    }
+                                }
+                            }
+                            form.logout method="post" action="/logout" {
+                                input type="hidden" name="csrf" value=(s.csrf);
+                                span { "Signed in as " strong { (s.admin) } }
+                                button type="submit" { "Log out" }
+                            }
+                        }
+                    }
+                    main id="main" {
+                        h1 { (title) }
+                        (body)
+                    }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// A page without the navigation: login, errors.
+fn bare(title: &str, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · cloudgate" }
+                    link rel="stylesheet" href="/static/console.css";
+                }
+                body {
+                    main id="main" class="narrow" {
+                        h1 { (title) }
+                        (body)
+                    }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// The login page, with what went wrong.
+pub fn login_page(error: Option<&str>) -> Html<String> {
+    bare(
+        "cloudgate console",
+        html! {
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form method="post" action="/login" {
+                label for="name" { "Administrator" }
+                input id="name" name="name" autocomplete="username" required autofocus;
+                label for="password" { "Password" }
+                input id="password" name="password" type="password" autocomplete="current-password" required;
+                button type="submit" { "Log in" }
+            }
+            p.hint { "Administrators are added on the SP host with " code { "cloudgate sp admin add NAME" } "." }
+        },
+    )
+}
+
+/// A page that only says something.
+pub fn message_page(title: &str, text: &str) -> Html<String> {
+    bare(
+        title,
+        html! { p { (text) } p { a href="/" { "Back to the dashboard" } } },
+    )
+}
+
+/// A 500 page; the details go to the log, not to the page.
+pub fn server_error(detail: &str) -> Response {
+    tracing::error!(detail, "console: request failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        message_page(
+            "Something failed",
+            "The console could not do that; the SP's log says why.",
+        ),
+    )
+        .into_response()
+}
+
+/// The days left, with the class that colours them.
+fn days(d: i64) -> Markup {
+    let class = if d < 0 {
+        "expired"
+    } else if d <= 14 {
+        "urgent"
+    } else if d <= 30 {
+        "soon"
+    } else {
+        "fine"
+    };
+    html! { span class=(format!("days {class}")) { (d) " days" } }
+}
+
+/// The Summary in a block with a Copy button.
+fn summary_block(summary: &str) -> Markup {
+    html! {
+        div.summary {
+            pre id="summary" { (summary) }
+            button type="button" data-copy="summary" { "Copy" }
+            span.copied role="status" aria-live="polite" {}
+        }
+    }
+}
+
+/// What the dashboard shows.
+pub struct Dashboard {
+    /// The certificate in use.
+    pub current: Option<Certificate>,
+    /// Its Summary.
+    pub summary: Option<String>,
+    /// The staged successor.
+    pub staged: Option<Certificate>,
+    /// Adoption by the enrolled machines.
+    pub adoption: Adoption,
+    /// The fleet.
+    pub gateways: Vec<Gateway>,
+    /// Tenants.
+    pub tenants: usize,
+    /// The latest refusals and alarms from the audit log.
+    pub recent: Vec<AuditEntry>,
+}
+
+/// `/`.
+pub fn dashboard(s: &Session, d: &Dashboard) -> Html<String> {
+    let up = d.gateways.iter().filter(|g| g.state == "up").count();
+    let tunnels: i64 = d.gateways.iter().map(|g| g.open_tunnels).sum();
+    page(
+        "Dashboard",
+        s,
+        "/",
+        html! {
+            section aria-labelledby="cert-h" {
+                h2 id="cert-h" { "Certificate in use" }
+                @match (&d.current, &d.summary) {
+                    (Some(c), Some(summary)) => {
+                        p { "Expires in " (days(c.days_left)) " (" (c.not_after) ")." }
+                        (summary_block(summary))
+                        p.hint { "Send these six lines to your tenants so that they can verify the thumbprint." }
+                    }
+                    _ => {
+                        p { "No certificate is in use. " a href="/certificates" { "Generate one" } "." }
+                    }
+                }
+                @if let Some(st) = &d.staged {
+                    p {
+                        "Staged successor: " strong { (st.friendly_name) } " (" code { (st.thumbprint) } "). "
+                        (d.adoption.tenants_seen_successor) " of " (d.adoption.tenants) " tenants have seen it ("
+                        (d.adoption.machines_seen_successor) " of " (d.adoption.machines) " machines)."
+                    }
+                }
+            }
+            section.cards aria-label="Figures" {
+                div.card { span.figure { (d.tenants) } span { "tenants" } }
+                div.card { span.figure { (d.adoption.machines) } span { "enrolled machines" } }
+                div.card { span.figure { (up) "/" (d.gateways.len()) } span { "gateways up" } }
+                div.card { span.figure { (tunnels) } span { "tunnels open" } }
+            }
+            section aria-labelledby="recent-h" {
+                h2 id="recent-h" { "Recent refusals and alarms" }
+                @if d.recent.is_empty() { p { "None." } }
+                @else { (audit_table(&d.recent)) }
+            }
+        },
+    )
+}
+
+fn csrf(s: &Session) -> Markup {
+    html! { input type="hidden" name="csrf" value=(s.csrf); }
+}
+
+/// `/certificates`.
+pub fn certificates(s: &Session, all: &[Certificate], flash: Option<&str>) -> Html<String> {
+    page(
+        "Certificates",
+        s,
+        "/certificates",
+        html! {
+            @if let Some(f) = flash { p.flash role="status" { (f) } }
+            table {
+                caption { "The SP's certificate store" }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Thumbprint" } th scope="col" { "Key" } th scope="col" { "Expires" } th scope="col" { "Source" } th scope="col" { "Actions" } } }
+                tbody {
+                    @for c in all {
+                        tr {
+                            td { (c.friendly_name) @if c.applied { " " span.badge { "in use" } } }
+                            td { code { (c.thumbprint) } }
+                            td { (c.key_type) }
+                            td { (days(c.days_left)) }
+                            td { (c.source) }
+                            td {
+                                @if !c.applied {
+                                    form.inline method="post" action=(format!("/certificates/{}/stage", c.sha256)) {
+                                        (csrf(s)) button type="submit" { "Stage" }
+                                    }
+                                    form.inline method="post" action=(format!("/certificates/{}/apply", c.sha256)) {
+                                        (csrf(s)) button type="submit" { "Apply" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Generate a self-signed certificate" }
+            form method="post" action="/certificates/generate" {
+                (csrf(s))
+                label for="friendly_name" { "Friendly name" }
+                input id="friendly_name" name="friendly_name" placeholder="the licensee's name";
+                label for="key_type" { "Key type" }
+                select id="key_type" name="key_type" {
+                    option value="rsa2048" selected { "RSA 2048" }
+                    option value="rsa3072" { "RSA 3072" }
+                    option value="rsa4096" { "RSA 4096" }
+                    option value="ecdsa-p256" { "ECDSA P-256" }
+                    option value="ecdsa-p384" { "ECDSA P-384" }
+                    option value="ed25519" { "Ed25519" }
+                }
+                label for="valid_days" { "Valid for (days)" }
+                input id="valid_days" name="valid_days" type="number" min="1" max="3650" value="365";
+                label for="subject" { "Subject" }
+                input id="subject" name="subject" placeholder="CN=backup.example.com,O=Example";
+                label for="sans" { "Alternative names (comma-separated)" }
+                input id="sans" name="sans" placeholder="backup.example.com, 203.0.113.7";
+                button type="submit" { "Generate" }
+            }
+        },
+    )
+}
+
+/// After a generation: the Summary of the new certificate.
+pub fn generated(s: &Session, c: &Certificate, summary: &str) -> Html<String> {
+    page(
+        "Certificate generated",
+        s,
+        "/certificates",
+        html! {
+            p { "Saved in the store, not in use yet." }
+            (summary_block(summary))
+            form.inline method="post" action=(format!("/certificates/{}/stage", c.sha256)) {
+                (csrf(s)) button type="submit" { "Stage as successor" }
+            }
+            form.inline method="post" action=(format!("/certificates/{}/apply", c.sha256)) {
+                (csrf(s)) button type="submit" { "Apply now" }
+            }
+            p { a href="/certificates" { "Back to the certificates" } }
+        },
+    )
+}
+
+/// The warning before a switch that would make tenants verify by hand.
+pub fn confirm_switch(s: &Session, id: &str, message: &str) -> Html<String> {
+    page(
+        "Tenants would have to verify again",
+        s,
+        "/certificates",
+        html! {
+            p.error role="alert" { (message) }
+            form.inline method="post" action=(format!("/certificates/{id}/stage")) {
+                (csrf(s)) button type="submit" { "Stage it instead (recommended)" }
+            }
+            form.inline method="post" action=(format!("/certificates/{id}/apply")) {
+                (csrf(s))
+                input type="hidden" name="force" value="true";
+                button.danger type="submit" { "Apply anyway" }
+            }
+        },
+    )
+}
+
+/// `/tenants`.
+pub fn tenants(s: &Session, all: &[Tenant], query: &str, flash: Option<&str>) -> Html<String> {
+    page(
+        "Tenants",
+        s,
+        "/tenants",
+        html! {
+            @if let Some(f) = flash { p.flash role="status" { (f) } }
+            form.search method="get" action="/tenants" role="search" {
+                label for="q" { "Search" }
+                input id="q" name="q" value=(query) type="search";
+                button type="submit" { "Search" }
+            }
+            table {
+                caption { "Tenant accounts" }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Description" } th scope="col" { "State" } th scope="col" { "Services" } th scope="col" { "Machines" } } }
+                tbody {
+                    @for t in all {
+                        tr {
+                            td { a href=(format!("/tenants/{}", t.name)) { (t.name) } }
+                            td { (t.description) }
+                            td { @if t.enabled { "enabled" } @else { "disabled" } }
+                            td { (t.services.len()) }
+                            td { (t.machines.len()) }
+                        }
+                    }
+                }
+            }
+            h2 { "Add a tenant" }
+            form method="post" action="/tenants" {
+                (csrf(s))
+                label for="name" { "Name" }
+                input id="name" name="name" required;
+                label for="description" { "Description" }
+                input id="description" name="description";
+                label for="password" { "Password (at least 8 characters)" }
+                input id="password" name="password" type="password" autocomplete="new-password" required minlength="8";
+                button type="submit" { "Add" }
+            }
+        },
+    )
+}
+
+/// `/tenants/NAME`.
+pub fn tenant(s: &Session, t: &Tenant, flash: Option<&str>) -> Html<String> {
+    page(
+        &format!("Tenant {}", t.name),
+        s,
+        "/tenants",
+        html! {
+            @if let Some(f) = flash { p.flash role="status" { (f) } }
+            p { (t.description) }
+            p { "State: " strong { @if t.enabled { "enabled" } @else { "disabled" } } " · pool " (t.pool) }
+            form.inline method="post" action=(format!("/tenants/{}/enabled", t.name)) {
+                (csrf(s))
+                input type="hidden" name="enabled" value=(if t.enabled { "false" } else { "true" });
+                button type="submit" { @if t.enabled { "Disable" } @else { "Enable" } }
+            }
+            h2 { "Services" }
+            @if t.services.is_empty() { p { "None yet." } }
+            ul { @for sv in &t.services { li { code { (sv.name) } " → " (sv.target) } } }
+            form method="post" action=(format!("/tenants/{}/services", t.name)) {
+                (csrf(s))
+                label for="svc-name" { "Service name" }
+                input id="svc-name" name="name" required;
+                label for="svc-target" { "Target (HOST:PORT on the SP side)" }
+                input id="svc-target" name="target" required placeholder="10.0.0.5:10005";
+                button type="submit" { "Add service" }
+            }
+            h2 { "Enrolled machines" }
+            @if t.machines.is_empty() { p { "None yet." } }
+            @else {
+                table {
+                    thead { tr { th scope="col" { "Machine" } th scope="col" { "Enrolled" } th scope="col" { "Last seen" } th scope="col" { "Trusts the certificate in use" } } }
+                    tbody {
+                        @for m in &t.machines {
+                            tr {
+                                td { (m.label.as_deref().unwrap_or("(no name)")) }
+                                td { (m.enrolled_at) }
+                                td { (m.last_seen.as_deref().unwrap_or("never")) }
+                                td { @if m.confirmed_current { "yes" } @else { "not yet" } }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Password" }
+            form method="post" action=(format!("/tenants/{}/password", t.name)) {
+                (csrf(s))
+                label for="new-password" { "New password" }
+                input id="new-password" name="password" type="password" autocomplete="new-password" required minlength="8";
+                button type="submit" { "Replace" }
+            }
+        },
+    )
+}
+
+/// `/gateways`.
+pub fn gateways(s: &Session, all: &[Gateway]) -> Html<String> {
+    page(
+        "Gateways",
+        s,
+        "/gateways",
+        html! {
+            @if all.is_empty() { p { "No gateway has reported to the SP database yet." } }
+            @else {
+                table {
+                    thead { tr { th scope="col" { "Gateway" } th scope="col" { "Address" } th scope="col" { "Pool" } th scope="col" { "Version" } th scope="col" { "Tunnels" } th scope="col" { "Heartbeat" } th scope="col" { "State" } } }
+                    tbody {
+                        @for g in all {
+                            tr {
+                                td { (g.id) } td { (g.public_address) } td { (g.pool) } td { (g.version) }
+                                td { (g.open_tunnels) } td { (g.heartbeat_at) }
+                                td { span class=(format!("state {}", g.state)) { (g.state) } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn audit_table(entries: &[AuditEntry]) -> Markup {
+    html! {
+        table.audit {
+            thead { tr { th scope="col" { "Time" } th scope="col" { "Event" } th scope="col" { "What" } th scope="col" { "Details" } } }
+            tbody {
+                @for e in entries {
+                    tr {
+                        td { (e.time) } td { code { (e.event) } } td { (e.message) }
+                        td { code { (serde_json::Value::Object(e.details.clone()).to_string()) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `/audit`.
+pub fn audit(
+    s: &Session,
+    entries: &[AuditEntry],
+    query: &str,
+    page_no: usize,
+    pages: usize,
+) -> Html<String> {
+    let link = |p: usize| format!("/audit?q={}&page={p}", url_encode(query));
+    page(
+        "Audit log",
+        s,
+        "/audit",
+        html! {
+            form.search method="get" action="/audit" role="search" {
+                label for="q" { "Filter" }
+                input id="q" name="q" value=(query) type="search";
+                button type="submit" { "Filter" }
+            }
+            (audit_table(entries))
+            nav.pager aria-label="Pages" {
+                @if page_no > 1 { a href=(link(page_no - 1)) rel="prev" { "Newer" } }
+                span { "Page " (page_no) " of " (pages.max(1)) }
+                @if page_no < pages { a href=(link(page_no + 1)) rel="next" { "Older" } }
+            }
+        },
+    )
+}
+
+/// Percent-encodes a query value.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
