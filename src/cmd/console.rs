@@ -42,11 +42,6 @@ pub async fn run(ctx: &Context, args: ConsoleArgs) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
-    if db.admins().await?.is_empty() {
-        crate::render::warn(
-            "there is no administrator yet: add one with `cloudgate sp admin add NAME` to log in",
-        );
-    }
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             anyhow::anyhow!("{listen} is in use by another program; choose another with --listen")

@@ -403,6 +403,19 @@ pub(super) const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "cloudgate-sp-console",
+        &[
+            (
+                "cloudgate sp console",
+                "The console on https://127.0.0.1:6181/ (reach it through ssh -L 6181:127.0.0.1:6181).",
+            ),
+            (
+                "curl --cacert sp.pem -H \"Authorization: Bearer $(cat ci.token)\" https://127.0.0.1:6181/api/v1/tenants",
+                "The REST API with an API token.",
+            ),
+        ],
+    ),
+    (
         "cloudgate-sp-admin-add",
         &[(
             "cloudgate sp admin add alice --password-stdin < pw.txt",

@@ -89,7 +89,7 @@ fn failed(e: OpError) -> Response {
 }
 
 fn bad_json(e: JsonRejection) -> Response {
-    error(StatusCode::BAD_REQUEST, "usage", &e.body_text())
+    error(StatusCode::BAD_REQUEST, "bad_input", &e.body_text())
 }
 
 fn reply<T: Serialize>(result: Result<T, OpError>) -> Response {

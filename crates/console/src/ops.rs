@@ -68,7 +68,7 @@ impl OpError {
     /// The API's stable code.
     pub fn code(&self) -> &'static str {
         match self {
-            OpError::Invalid(_) => "usage",
+            OpError::Invalid(_) => "bad_input",
             OpError::WouldReverify { .. } => "would_reverify",
             OpError::Sp(e) => e.code(),
         }

@@ -200,7 +200,7 @@ pub struct AuditEntry {
 /// A refusal of the administration API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
-    /// Stable, for scripts (`unauthorized`, `csrf`, `not_found`, `conflict`, `usage`…).
+    /// Stable, for scripts (`unauthorized`, `csrf`, `bad_input`, `not_found`, `would_reverify`…).
     pub code: String,
     /// What was wrong and how to fix it.
     pub message: String,
