@@ -15,12 +15,12 @@ use crate::gateway_util::{
 };
 use crate::util::Env;
 
-const ADMIN_PASSWORD: &str = "correct horse battery";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
 
 /// A running console and the pin of the certificate it serves.
-struct ConsoleProc {
+pub struct ConsoleProc {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
     pin: [u8; 32],
 }
 
@@ -32,7 +32,7 @@ impl Drop for ConsoleProc {
 }
 
 impl ConsoleProc {
-    fn start(env: &Env) -> ConsoleProc {
+    pub fn start(env: &Env) -> ConsoleProc {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cloudgate"))
             .args(["sp", "console", "--listen", "127.0.0.1:0", "--json"])
             .env("CLOUDGATE_HOME", &env.data)
@@ -129,7 +129,7 @@ impl Answer {
 }
 
 /// An SP with a certificate in use, an administrator and an API token.
-fn sp_with_admin() -> (Env, String) {
+pub fn sp_with_admin() -> (Env, String) {
     let env = Env::new();
     env.generate(&["--apply", "--key-type", "ecdsa-p256"]);
     let pw = env.path("admin-pw");

@@ -108,7 +108,9 @@ async fn security_headers(mut response: Response) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        // Not `no-referrer`: with it a browser sends `Origin: null` on the console's own forms,
+        // which the CSRF check must refuse. `same-origin` tells nothing to other sites.
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::STRICT_TRANSPORT_SECURITY,

@@ -1,0 +1,293 @@
+//! The console in a real headless Chromium (Debian's `chromium` and `chromium-driver`, which
+//! `.ci/run` installs), driven over WebDriver with `fantoccini`: log in, read and copy the
+//! Summary, generate a certificate with a hostile friendly name through the form, add a tenant
+//! and a service, see the machine of a real `tenant provider add` appear, stage a successor,
+//! see the tenant adopt it and apply it. Each page is written as a PNG screenshot to
+//! `target/tmp/console-screenshots/` (the README's pictures are copies of them).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::console::{ADMIN_PASSWORD, ConsoleProc, sp_with_admin};
+use crate::gateway_util::{GatewayProc, TENANT_PASSWORD};
+use crate::util::Env;
+
+/// Longest wait for a page after a click.
+const WAIT: Duration = Duration::from_secs(15);
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// chromedriver on a free port, and a session of headless Chromium through it.
+async fn browser() -> (Driver, Client) {
+    let port = free_port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is installed (Debian package chromium-driver; .ci/run installs it)");
+    let driver = Driver(driver);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let caps = serde_json::json!({
+        "browserName": "chrome",
+        // The console's certificate is the SP's self-signed one; the test checks its thumbprint
+        // on the page instead.
+        "acceptInsecureCerts": true,
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--disable-gpu", "--window-size=1280,1000"],
+        },
+    });
+    let caps = match caps {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!(),
+    };
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session");
+    (driver, client)
+}
+
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// The element once it is there, or a failure that shows the page.
+async fn wait_for(c: &Client, locator: Locator<'_>) -> fantoccini::elements::Element {
+    match c.wait().at_most(WAIT).for_element(locator).await {
+        Ok(e) => e,
+        Err(e) => panic!(
+            "{e}: at {:?}: {}",
+            c.current_url().await.map(|u| u.to_string()),
+            c.source().await.unwrap_or_default()
+        ),
+    }
+}
+
+async fn fill(c: &Client, id: &str, text: &str) {
+    let e = c.find(Locator::Id(id)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn press(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// No script on the page that is not a file of the console's (the CSP would block it anyway).
+async fn no_inline_script(c: &Client) {
+    let n = c
+        .execute(
+            "return document.querySelectorAll('script:not([src]), [onerror], [onclick], [onload]').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, serde_json::json!(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and ChromeDriver (Debian's chromium, chromium-driver; .ci/run installs them)"]
+async fn an_administrator_runs_the_sp_from_the_browser() {
+    let (env, _token) = sp_with_admin();
+    let console = ConsoleProc::start(&env);
+    let gw = GatewayProc::start(&env, &[]);
+    let (_driver, c) = browser().await;
+    let base = format!("https://{}", console.addr);
+
+    // Log in.
+    c.goto(&format!("{base}/")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().ends_with("/login"));
+    shot(&c, "login").await;
+    fill(&c, "name", "alice").await;
+    fill(&c, "password", ADMIN_PASSWORD).await;
+    press(&c, "form[action='/login'] button").await;
+    wait_for(&c, Locator::Id("summary")).await;
+    let summary = text_of(&c, "#summary").await;
+    let current: serde_json::Value =
+        serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
+    assert!(
+        summary.contains(&format!(
+            "Thumbprint: {}",
+            current["thumbprint"].as_str().unwrap()
+        )),
+        "{summary}"
+    );
+    no_inline_script(&c).await;
+    // Copy: to the clipboard, or (no clipboard permission in a headless browser) selected.
+    press(&c, "button[data-copy='summary']").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while text_of(&c, ".copied").await.is_empty() {
+        assert!(Instant::now() < deadline, "the Copy button said nothing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shot(&c, "dashboard").await;
+
+    // Generate a certificate whose friendly name is a script: shown as text, never run.
+    c.goto(&format!("{base}/certificates")).await.unwrap();
+    let hostile = "<script>alert(1)</script>";
+    fill(&c, "friendly_name", hostile).await;
+    c.find(Locator::Id("key_type"))
+        .await
+        .unwrap()
+        .select_by_value("ecdsa-p256")
+        .await
+        .unwrap();
+    fill(&c, "valid_days", "90").await;
+    press(&c, "form[action='/certificates/generate'] button").await;
+    wait_for(&c, Locator::Id("summary")).await;
+    let made = text_of(&c, "#summary").await;
+    assert!(made.contains(&format!("Name: {hostile}")), "{made}");
+    no_inline_script(&c).await;
+    shot(&c, "generated").await;
+    c.goto(&format!("{base}/certificates")).await.unwrap();
+    shot(&c, "certificates").await;
+
+    // A tenant with a hostile description, and a service.
+    c.goto(&format!("{base}/tenants")).await.unwrap();
+    fill(&c, "name", "acme").await;
+    fill(&c, "description", "\"><img src=x onerror=alert(1)>").await;
+    fill(&c, "password", TENANT_PASSWORD).await;
+    press(&c, "form[method='post'][action='/tenants'] button").await;
+    wait_for(&c, Locator::Id("svc-name")).await;
+    fill(&c, "svc-name", "vbr").await;
+    fill(&c, "svc-target", "127.0.0.1:10005").await;
+    press(&c, "form[action='/tenants/acme/services'] button").await;
+    wait_for(&c, Locator::Css("p.flash")).await;
+    assert!(c.source().await.unwrap().contains("vbr"));
+    no_inline_script(&c).await;
+
+    // A real tenant adds the provider: its machine shows on the tenant's page.
+    let tenant = Env::new();
+    let pw = tenant.path("pw");
+    std::fs::write(&pw, format!("{TENANT_PASSWORD}\n")).unwrap();
+    tenant.ok(&[
+        "tenant",
+        "provider",
+        "add",
+        &gw.addr.to_string(),
+        "--name",
+        "sp",
+        "--username",
+        "acme",
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--thumbprint",
+        current["thumbprint"].as_str().unwrap(),
+    ]);
+    c.goto(&format!("{base}/tenants/acme")).await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(
+        !page.contains("Enrolled machines</h2><p>None yet"),
+        "{page}"
+    );
+    shot(&c, "tenant").await;
+    c.goto(&format!("{base}/tenants")).await.unwrap();
+    shot(&c, "tenants").await;
+
+    // Stage the generated certificate; the tenant learns it; the dashboard counts it; apply.
+    let list: serde_json::Value =
+        serde_json::from_str(&env.ok(&["sp", "cert", "list", "--json"])).unwrap();
+    let next = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["friendly_name"] == hostile)
+        .unwrap()["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.goto(&format!("{base}/certificates")).await.unwrap();
+    press(
+        &c,
+        &format!("form[action='/certificates/{next}/stage'] button"),
+    )
+    .await;
+    wait_for(&c, Locator::Css("p.flash")).await;
+    gw.reload().await;
+    tenant.ok(&["tenant", "check", "sp"]);
+    c.goto(&format!("{base}/")).await.unwrap();
+    let dash = c.source().await.unwrap();
+    assert!(dash.contains("1 of 1 tenants have seen it"), "{dash}");
+    shot(&c, "dashboard-staged").await;
+    c.goto(&format!("{base}/certificates")).await.unwrap();
+    press(
+        &c,
+        &format!("form[action='/certificates/{next}/apply'] button"),
+    )
+    .await;
+    let flash = wait_for(&c, Locator::Css("p.flash"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(flash.contains("is now in use"), "{flash}");
+    let now: serde_json::Value =
+        serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
+    assert_eq!(now["sha256"].as_str().unwrap(), next);
+
+    c.goto(&format!("{base}/gateways")).await.unwrap();
+    let gateways = c.source().await.unwrap();
+    assert!(gateways.contains("state up"), "{gateways}");
+    shot(&c, "gateways").await;
+    c.goto(&format!("{base}/audit?q=console")).await.unwrap();
+    let audit = c.source().await.unwrap();
+    assert!(
+        audit.contains("tenant.added") && audit.contains("alice"),
+        "{audit}"
+    );
+    no_inline_script(&c).await;
+    shot(&c, "audit").await;
+
+    // Narrow screen: the pages still read (the navigation wraps, tables scroll).
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{base}/")).await.unwrap();
+    shot(&c, "dashboard-phone").await;
+    c.close().await.unwrap();
+}
