@@ -97,6 +97,13 @@ pub struct GatewayRunArgs {
     /// Seconds open tunnels get to finish after SIGTERM [default: 30]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub drain_timeout: Option<u64>,
+    /// Also serve the SP console and REST API from this process, on ADDR (loopback unless
+    /// --console-public; see `cloudgate sp console`)
+    #[arg(long, value_name = "ADDR")]
+    pub console: Option<String>,
+    /// Allow a non-loopback --console address
+    #[arg(long, requires = "console")]
+    pub console_public: bool,
     /// Print the startup line on stdout as JSON (address, certificate)
     #[arg(long)]
     pub json: bool,

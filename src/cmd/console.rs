@@ -1,23 +1,34 @@
-//! `cloudgate sp console`: the web console and REST API, over HTTPS with the certificate in use.
+//! `cloudgate sp console`, and the console inside `sp gateway run --console ADDR`: the web
+//! console and REST API over HTTPS with the certificate in use.
 
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
+use cloudgate_console::CurrentCertificate;
 use cloudgate_sp::fleet::FleetKey;
 
 use crate::cli::ConsoleArgs;
 use crate::context::Context;
 use crate::exit::usage;
 
-/// Runs the console until SIGINT or SIGTERM.
-pub async fn run(ctx: &Context, args: ConsoleArgs) -> anyhow::Result<()> {
-    let listen: SocketAddr = args.listen.parse().map_err(|_| {
+/// A console bound to its address, ready to serve.
+pub struct Prepared {
+    /// The server.
+    pub server: cloudgate_console::ConsoleServer,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The thumbprint of the certificate it serves.
+    pub thumbprint: String,
+}
+
+/// Checks the address (loopback unless `public`), loads the certificate in use and binds.
+pub async fn prepare(ctx: &Context, listen: &str, public: bool) -> anyhow::Result<Prepared> {
+    let listen: SocketAddr = listen.parse().map_err(|_| {
         usage(format!(
-            "--listen {:?} is not an address such as 127.0.0.1:6181 or [::1]:6181",
-            args.listen
+            "--listen {listen:?} is not an address such as 127.0.0.1:6181 or [::1]:6181"
         ))
     })?;
-    if !listen.ip().is_loopback() && !args.public {
+    if !listen.ip().is_loopback() && !public {
         return Err(usage(format!(
             "refusing to serve the console on {listen}, which is not a loopback address: the console changes what every tenant trusts, and its login page should not face the internet. Reach it through an SSH tunnel (ssh -L 6181:127.0.0.1:6181 THIS_HOST), or pass --public to listen there anyway"
         )));
@@ -28,11 +39,7 @@ pub async fn run(ctx: &Context, args: ConsoleArgs) -> anyhow::Result<()> {
             "no certificate is in use, and the console serves HTTPS with it: create one first (`cloudgate sp cert generate --apply` or `cloudgate sp cert manage`)",
         ));
     };
-    let key = store.load_private_key(&current)?;
-    let mut chain = vec![current.info.der.clone()];
-    chain.extend(current.chain.iter().cloned());
-    let tls = cloudgate_console::tls_config(chain, &key)?;
-    drop(key);
+    let served = CurrentCertificate::load(store.clone())?;
     let db = ctx.sp_db().await?;
     let fleet_keys = if ctx.database_url()?.is_some() {
         match FleetKey::load(&ctx.layout.fleet_key())? {
@@ -42,18 +49,40 @@ pub async fn run(ctx: &Context, args: ConsoleArgs) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            anyhow::anyhow!("{listen} is in use by another program; choose another with --listen")
-        } else {
-            anyhow::anyhow!("cannot listen on {listen}: {e}; choose another address with --listen")
-        }
-    })?;
-    let addr = listener
+    let console =
+        cloudgate_console::Console::new(store, db.clone(), fleet_keys, Some(served.clone()));
+    let server =
+        cloudgate_console::ConsoleServer::bind(listen, served, cloudgate_console::router(console))
+            .await
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    anyhow::anyhow!(
+                        "{listen} is in use by another program; choose another with --listen"
+                    )
+                } else {
+                    anyhow::anyhow!(
+                        "cannot listen on {listen}: {e}; choose another address with --listen"
+                    )
+                }
+            })?;
+    let addr = server
         .local_addr()
         .context("reading the console's address")?;
-    let console = cloudgate_console::Console::new(store, db, fleet_keys);
-    let app = cloudgate_console::router(console);
+    if db.admins().await?.is_empty() {
+        crate::render::warn(
+            "there is no administrator yet: add one with `cloudgate sp admin add NAME` to log in",
+        );
+    }
+    Ok(Prepared {
+        server,
+        addr,
+        thumbprint: current.info.fingerprints.thumbprint(),
+    })
+}
+
+/// Runs the console until SIGINT or SIGTERM.
+pub async fn run(ctx: &Context, args: ConsoleArgs) -> anyhow::Result<()> {
+    let console = prepare(ctx, &args.listen, args.public).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let shutdown = async move {
         tokio::select! {
@@ -61,7 +90,7 @@ pub async fn run(ctx: &Context, args: ConsoleArgs) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => {}
         }
     };
-    let thumbprint = current.info.fingerprints.thumbprint();
+    let (addr, thumbprint) = (console.addr, console.thumbprint.clone());
     crate::render::report_line(
         args.json,
         &serde_json::json!({ "event": "listening", "listen": addr.to_string(), "url": format!("https://{addr}/"), "thumbprint": thumbprint }),
@@ -69,6 +98,6 @@ pub async fn run(ctx: &Context, args: ConsoleArgs) -> anyhow::Result<()> {
             "cloudgate console on https://{addr}/ (certificate {thumbprint}: the browser shows this thumbprint)\n"
         ),
     )?;
-    cloudgate_console::serve(listener, tls, app, shutdown).await;
+    console.server.serve(shutdown).await?;
     Ok(())
 }

@@ -103,6 +103,14 @@ pub async fn run(ctx: &Context, args: Box<GatewayRunArgs>) -> anyhow::Result<()>
         SharedState::load(store, db).await
     }
     .context("loading the gateway state")?;
+    let console = match &args.console {
+        Some(listen) => Some(
+            super::console::prepare(ctx, listen, args.console_public)
+                .await
+                .map_err(|e| e.context("--console"))?,
+        ),
+        None => None,
+    };
     let gateway = Gateway::bind(config, state.clone()).await?;
     let addr = gateway.local_addr()?;
     let cert = &state.current().cert;
@@ -128,21 +136,35 @@ pub async fn run(ctx: &Context, args: Box<GatewayRunArgs>) -> anyhow::Result<()>
     });
     // Signal handlers are in place before the address is announced, so a SIGHUP right after
     // start reloads instead of killing. One line on stdout so scripts (and tests using port 0) learn the address.
+    let console_addr = console.as_ref().map(|c| c.addr.to_string());
     let started = serde_json::json!({
         "event": "listening",
         "listen": addr.to_string(),
         "thumbprint": cert.fingerprints.thumbprint(),
         "sha256": cert.fingerprints.sha256_hex(),
+        "console": console_addr,
     });
     crate::render::report_line(
         args.json,
         &started,
         &format!(
-            "cloudgate gateway listening on {addr} with certificate {}\n",
-            cert.fingerprints.thumbprint()
+            "cloudgate gateway listening on {addr} with certificate {}\n{}",
+            cert.fingerprints.thumbprint(),
+            console_addr
+                .as_ref()
+                .map(|a| format!("console on https://{a}/\n"))
+                .unwrap_or_default()
         ),
     )?;
-    gateway.run(shutdown).await?;
+    let console = console.map(|c| {
+        tracing::info!(listen = %c.addr, "console listening");
+        tokio::spawn(c.server.serve(std::future::pending()))
+    });
+    let ran = gateway.run(shutdown).await;
+    if let Some(c) = console {
+        c.abort();
+    }
+    ran?;
     Ok(())
 }
 

@@ -96,6 +96,26 @@ async fn wait_for(c: &Client, locator: Locator<'_>) -> fantoccini::elements::Ele
     }
 }
 
+/// Waits until the page's flash message says `words` (the previous page may have had one).
+async fn wait_for_flash(c: &Client, words: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(e) = c.find(Locator::Css("p.flash")).await
+            && let Ok(text) = e.text().await
+            && text.contains(words)
+        {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {words:?} at {:?}: {}",
+            c.current_url().await.map(|u| u.to_string()),
+            c.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn fill(c: &Client, id: &str, text: &str) {
     let e = c.find(Locator::Id(id)).await.unwrap();
     e.clear().await.unwrap();
@@ -199,7 +219,7 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
     fill(&c, "svc-name", "vbr").await;
     fill(&c, "svc-target", "127.0.0.1:10005").await;
     press(&c, "form[action='/tenants/acme/services'] button").await;
-    wait_for(&c, Locator::Css("p.flash")).await;
+    wait_for_flash(&c, "Service added").await;
     assert!(c.source().await.unwrap().contains("vbr"));
     no_inline_script(&c).await;
 
@@ -249,7 +269,7 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
         &format!("form[action='/certificates/{next}/stage'] button"),
     )
     .await;
-    wait_for(&c, Locator::Css("p.flash")).await;
+    wait_for_flash(&c, "is staged as the successor").await;
     gw.reload().await;
     tenant.ok(&["tenant", "check", "sp"]);
     c.goto(&format!("{base}/")).await.unwrap();
@@ -262,12 +282,7 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
         &format!("form[action='/certificates/{next}/apply'] button"),
     )
     .await;
-    let flash = wait_for(&c, Locator::Css("p.flash"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(flash.contains("is now in use"), "{flash}");
+    wait_for_flash(&c, "is now in use").await;
     let now: serde_json::Value =
         serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
     assert_eq!(now["sha256"].as_str().unwrap(), next);

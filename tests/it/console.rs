@@ -173,7 +173,7 @@ fn form(fields: &[(&str, &str)]) -> (&'static str, String) {
 #[tokio::test]
 async fn the_api_does_every_operation_with_a_token_and_nothing_without() {
     let (env, token) = sp_with_admin();
-    let console = ConsoleProc::start(&env);
+    let mut console = ConsoleProc::start(&env);
 
     // No token, a made-up one: 401, and the body says how to get one.
     let a = console.call("GET", "/api/v1/certificates", &[], None).await;
@@ -336,6 +336,8 @@ async fn the_api_does_every_operation_with_a_token_and_nothing_without() {
         "staged with a proof: applied without force: {}",
         a.text
     );
+    // The console serves the certificate in use from now on.
+    console.pin = applied_pin(&env);
     let current = console
         .api("GET", "/certificates/current", &token, None)
         .await
@@ -698,5 +700,90 @@ fn administrators_and_api_tokens_are_kept_hashed_and_audited() {
             .as_array()
             .unwrap()
             .is_empty()
+    );
+}
+
+/// The console inside the gateway process, and a console that serves the certificate in use
+/// after `sp cert apply` changed it behind its back.
+#[tokio::test]
+async fn the_gateway_serves_the_console_and_it_follows_the_certificate_in_use() {
+    let (env, token) = sp_with_admin();
+    let mut gw = std::process::Command::new(assert_cmd::cargo::cargo_bin("cloudgate"))
+        .args([
+            "sp",
+            "gateway",
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--console",
+            "127.0.0.1:0",
+            "--json",
+        ])
+        .env("CLOUDGATE_HOME", &env.data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = crate::util::first_stdout_line(&mut gw);
+    let started: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let console = ConsoleProc {
+        child: gw,
+        addr: started["console"].as_str().unwrap().parse().unwrap(),
+        pin: applied_pin(&env),
+    };
+    let a = console
+        .api("GET", "/certificates/current", &token, None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    // A non-loopback console needs --console-public.
+    let e = env.fails(
+        &[
+            "sp",
+            "gateway",
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--console",
+            "0.0.0.0:0",
+        ],
+        2,
+    );
+    assert!(
+        e.contains("--public") || e.contains("--console-public") || e.contains("loopback"),
+        "{e}"
+    );
+
+    // Another certificate put into use by the command line: the console serves it within
+    // seconds (its TLS pin is the new certificate's).
+    let next = env.generate(&["--key-type", "ecdsa-p256"]);
+    env.ok(&["sp", "cert", "apply", &next.thumbprint, "--force"]);
+    let moved = ConsoleProc {
+        child: std::process::Command::new("true").spawn().unwrap(),
+        addr: console.addr,
+        pin: applied_pin(&env),
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (tls, _) = connect(moved.addr, None, None).await.unwrap();
+        let presented = tls.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+        let sha: [u8; 32] = {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(&presented).into()
+        };
+        if sha == moved.pin {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the console still serves the old certificate"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        moved
+            .api("GET", "/certificates/current", &token, None)
+            .await
+            .status,
+        200
     );
 }

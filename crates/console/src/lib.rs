@@ -30,7 +30,7 @@ use cloudgate_db::SharedRepository;
 use cloudgate_sp::fleet::FleetKey;
 use cloudgate_store::CertStore;
 
-pub use server::{Peer, serve, tls_config};
+pub use server::{ConsoleServer, CurrentCertificate, Peer, serve};
 
 /// Largest request body: a form, a JSON call, a PFX file.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -46,6 +46,8 @@ pub enum ConsoleError {
 /// What the console works on, shared by every request.
 pub struct Console {
     pub(crate) store: CertStore,
+    /// What the console serves over TLS; refreshed after a change of the certificate in use.
+    pub(crate) served: Option<Arc<CurrentCertificate>>,
     pub(crate) db: SharedRepository,
     pub(crate) sessions: session::Sessions,
     /// Keys the certificate in use is published under after a change (a fleet); none on one host.
@@ -55,9 +57,15 @@ pub struct Console {
 impl Console {
     /// A console on `store` and `db`; with `fleet_keys`, a change of the certificate in use is
     /// published to the fleet's gateways as `sp cert` commands do.
-    pub fn new(store: CertStore, db: SharedRepository, fleet_keys: Vec<FleetKey>) -> Arc<Self> {
+    pub fn new(
+        store: CertStore,
+        db: SharedRepository,
+        fleet_keys: Vec<FleetKey>,
+        served: Option<Arc<CurrentCertificate>>,
+    ) -> Arc<Self> {
         Arc::new(Console {
             store,
+            served,
             db,
             sessions: session::Sessions::default(),
             fleet_keys,

@@ -251,6 +251,11 @@ pub async fn apply(
         });
     }
     certs::apply(&console.store, &mut entry)?;
+    if let Some(served) = &console.served
+        && let Err(e) = served.refresh()
+    {
+        tracing::warn!(error = %e, "console: still serving the previous certificate");
+    }
     audit(
         console,
         who,

@@ -10,8 +10,14 @@ use std::time::Duration;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::sync::RwLock;
+
+use cloudgate_store::CertStore;
 use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::ResolvesServerCert;
+use rustls::sign::CertifiedKey;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
@@ -31,22 +37,101 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
 
-/// TLS settings for the console: the SP's certificate chain and key, TLS 1.3 and 1.2, HTTP/1.1.
-pub fn tls_config(
-    chain: Vec<Vec<u8>>,
-    key_pkcs8_der: &[u8],
-) -> Result<Arc<ServerConfig>, ConsoleError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8_der.to_vec()));
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| {
-            b.with_no_client_auth()
-                .with_single_cert(chain.into_iter().map(CertificateDer::from).collect(), key)
-        })
-        .map_err(|e| ConsoleError::Tls(e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+/// How often the console looks whether the certificate in use changed (by `sp cert` or a
+/// gateway's renewal); its own changes take effect at once.
+pub const CERTIFICATE_CHECK: Duration = Duration::from_secs(5);
+
+/// The certificate the console serves: the one in use, swapped when it changes, so the browser
+/// always sees the thumbprint tenants pin.
+#[derive(Debug)]
+pub struct CurrentCertificate {
+    store: CertStore,
+    provider: Arc<CryptoProvider>,
+    served: RwLock<(String, Arc<CertifiedKey>)>,
+}
+
+impl CurrentCertificate {
+    /// The certificate in use now; an error when there is none or its key cannot be read.
+    pub fn load(store: CertStore) -> Result<Arc<Self>, ConsoleError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let (sha256, key) = certified(&store, &provider)?;
+        Ok(Arc::new(CurrentCertificate {
+            store,
+            provider,
+            served: RwLock::new((sha256, key)),
+        }))
+    }
+
+    /// Serves the certificate in use if it is not the one served; says whether it changed.
+    pub fn refresh(&self) -> Result<bool, ConsoleError> {
+        let in_use = self
+            .store
+            .applied_record()
+            .map_err(|e| ConsoleError::Tls(e.to_string()))?
+            .map(|r| r.sha256);
+        let served = self
+            .served
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone();
+        if in_use.is_none() || in_use.as_deref() == Some(served.as_str()) {
+            return Ok(false);
+        }
+        let next = certified(&self.store, &self.provider)?;
+        *self.served.write().unwrap_or_else(|p| p.into_inner()) = next;
+        Ok(true)
+    }
+
+    /// TLS settings that serve it: TLS 1.3 and 1.2, HTTP/1.1, no client certificates.
+    pub fn tls_config(self: &Arc<Self>) -> Result<Arc<ServerConfig>, ConsoleError> {
+        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConsoleError::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_cert_resolver(self.clone());
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+impl ResolvesServerCert for CurrentCertificate {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.served
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .1
+                .clone(),
+        )
+    }
+}
+
+/// The certificate in use with its chain and key, for rustls.
+fn certified(
+    store: &CertStore,
+    provider: &CryptoProvider,
+) -> Result<(String, Arc<CertifiedKey>), ConsoleError> {
+    let tls = |e: String| ConsoleError::Tls(e);
+    let current = store
+        .applied()
+        .map_err(|e| tls(e.to_string()))?
+        .ok_or_else(|| tls("no certificate is in use".into()))?;
+    let key_der = store
+        .load_private_key(&current)
+        .map_err(|e| tls(e.to_string()))?;
+    let key = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            key_der.to_vec(),
+        )))
+        .map_err(|e| tls(e.to_string()))?;
+    let mut chain = vec![CertificateDer::from(current.info.der.clone())];
+    chain.extend(current.chain.iter().cloned().map(CertificateDer::from));
+    Ok((
+        current.info.fingerprints.sha256_hex(),
+        Arc::new(CertifiedKey::new(chain, key)),
+    ))
 }
 
 /// Serves `app` on `listener` over TLS until `shutdown` completes.
@@ -100,5 +185,53 @@ pub async fn serve(
                 .serve_connection(TokioIo::new(tls), service);
             let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
         });
+    }
+}
+
+/// A console bound to its address, serving the certificate in use and following it.
+pub struct ConsoleServer {
+    listener: TcpListener,
+    served: Arc<CurrentCertificate>,
+    app: Router,
+}
+
+impl ConsoleServer {
+    /// Binds `addr` for `app`, serving `served`.
+    pub async fn bind(
+        addr: SocketAddr,
+        served: Arc<CurrentCertificate>,
+        app: Router,
+    ) -> std::io::Result<Self> {
+        Ok(ConsoleServer {
+            listener: TcpListener::bind(addr).await?,
+            served,
+            app,
+        })
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown`, looking every [`CERTIFICATE_CHECK`] whether the certificate in
+    /// use changed.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), ConsoleError> {
+        let tls = self.served.tls_config()?;
+        let served = self.served.clone();
+        let follow = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CERTIFICATE_CHECK);
+            loop {
+                tick.tick().await;
+                match served.refresh() {
+                    Ok(true) => tracing::info!("console: serving the new certificate in use"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "console: certificate not reloaded"),
+                }
+            }
+        });
+        serve(self.listener, tls, self.app, shutdown).await;
+        follow.abort();
+        Ok(())
     }
 }
