@@ -2,7 +2,6 @@
 
 use anyhow::Context as _;
 use cloudgate_pki::import::{KeyMaterial, check_serviceable, needs_password, read_key_material};
-use cloudgate_store::{NewEntry, Source};
 use time::OffsetDateTime;
 
 use crate::cli::ImportArgs;
@@ -68,13 +67,7 @@ fn choose_key(
     read_key_material(data, key_bytes, password, Some(thumbprint))
 }
 
-/// The friendly name of imported material: the file's, else the common name, else the thumbprint.
-pub fn imported_name(m: &KeyMaterial) -> String {
-    m.friendly_name
-        .clone()
-        .or_else(|| m.cert.common_name.clone())
-        .unwrap_or_else(|| m.cert.fingerprints.thumbprint())
-}
+pub use cloudgate_sp::certs::imported_name;
 
 pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
     let store = ctx.store_for_write()?;
@@ -103,24 +96,14 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
     if args.apply && !material.cert.is_valid_at(now) {
         return Err(usage("refusing --apply: the certificate is not valid now"));
     }
-    let friendly_name = args
-        .friendly_name
-        .clone()
-        .unwrap_or_else(|| imported_name(&material));
-    let mut entry = store
-        .add(NewEntry {
-            cert_der: &material.cert.der,
-            key_pkcs8_der: &material.key_pkcs8_der,
-            chain: material.chain.clone(),
-            friendly_name,
-            source: Source::Imported,
-        })
-        .with_context(|| {
-            format!(
-                "saving the certificate in the store at {}",
-                ctx.layout.store_dir().display()
-            )
-        })?;
+    let mut entry =
+        cloudgate_sp::certs::save_imported(&store, &material, args.friendly_name.clone())
+            .with_context(|| {
+                format!(
+                    "saving the certificate in the store at {}",
+                    ctx.layout.store_dir().display()
+                )
+            })?;
     if args.apply {
         super::switch::confirm_switch(ctx, &store, &entry, args.force).with_context(|| {
             format!(

@@ -206,6 +206,20 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
     assert!(made.contains(&format!("Name: {hostile}")), "{made}");
     no_inline_script(&c).await;
     shot(&c, "generated").await;
+    // Import a PKCS#12 file that openssl wrote, by upload, with its password.
+    let pfx = crate::util::openssl_pfx(&env, "upload", "uploaded.example");
+    c.goto(&format!("{base}/certificates")).await.unwrap();
+    c.find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(pfx.to_str().unwrap())
+        .await
+        .unwrap();
+    fill(&c, "import-password", "pfx secret").await;
+    press(&c, "form#import button").await;
+    wait_for(&c, Locator::Id("summary")).await;
+    let imported = text_of(&c, "#summary").await;
+    assert!(imported.contains("uploaded.example"), "{imported}");
     c.goto(&format!("{base}/certificates")).await.unwrap();
     shot(&c, "certificates").await;
 

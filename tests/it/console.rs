@@ -225,6 +225,50 @@ async fn the_api_does_every_operation_with_a_token_and_nothing_without() {
         assert_eq!(a.status, 400, "{bad}: {}", a.text);
         assert!(a.text.contains(said), "{bad}: {}", a.text);
     }
+    // A PKCS#12 file that openssl wrote, uploaded as the command line would import it.
+    let pfx = crate::util::openssl_pfx(&env, "import", "imported.example");
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&pfx).unwrap())
+    };
+    let a = console
+        .api(
+            "POST",
+            "/certificates/import",
+            &token,
+            Some(serde_json::json!({
+            "file_base64": b64, "password": "wrong" })),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert!(a.text.contains("password"), "{}", a.text);
+    let a = console
+        .api(
+            "POST",
+            "/certificates/import",
+            &token,
+            Some(serde_json::json!({
+            "file_base64": "bm90IGEgY2VydGlmaWNhdGU=", "password": "" })),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    let a = console
+        .api(
+            "POST",
+            "/certificates/import",
+            &token,
+            Some(serde_json::json!({
+            "file_base64": b64, "password": "pfx secret", "friendly_name": "From openssl" })),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(a.json()["friendly_name"], "From openssl");
+    assert_eq!(a.json()["source"], "imported");
+    assert_eq!(
+        env.list().len(),
+        3,
+        "generated, made in the console, imported"
+    );
     let a = console
         .api("POST", "/certificates/FFFFFFFF/apply", &token, None)
         .await;

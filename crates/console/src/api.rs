@@ -13,7 +13,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use cloudgate_errors::ErrorKind;
 use cloudgate_proto::admin::{
-    ApiError, ApplyRequest, NewCertificate, NewPassword, NewTenant, Service,
+    ApiError, ApplyRequest, ImportRequest, NewCertificate, NewPassword, NewTenant, Service,
 };
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -31,6 +31,7 @@ pub fn router() -> Router<Arc<Console>> {
         .route("/openapi.json", get(openapi_document))
         .route("/certificates", get(certificates).post(generate))
         .route("/certificates/current", get(current))
+        .route("/certificates/import", post(import))
         .route("/certificates/{id}/apply", post(apply))
         .route("/certificates/{id}/stage", post(stage))
         .route("/tenants", get(tenants).post(add_tenant))
@@ -156,6 +157,43 @@ async fn generate(
     authed!(console, method, headers, |who| match body {
         Ok(Json(request)) => {
             match ops::generate(&console, &who.who(), request).await {
+                Ok(c) => (StatusCode::CREATED, Json(c)).into_response(),
+                Err(e) => failed(e),
+            }
+        }
+        Err(e) => bad_json(e),
+    })
+}
+
+async fn import(
+    State(console): State<Arc<Console>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Result<Json<ImportRequest>, JsonRejection>,
+) -> Response {
+    use base64::Engine as _;
+    authed!(console, method, headers, |who| match body {
+        Ok(Json(request)) => {
+            let password = Zeroizing::new(request.password);
+            let file = match base64::engine::general_purpose::STANDARD
+                .decode(request.file_base64.trim())
+            {
+                Ok(f) => Zeroizing::new(f),
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "bad_input",
+                        &format!("file_base64 is not base64: {e}"),
+                    );
+                }
+            };
+            match ops::import(
+                &console,
+                &who.who(),
+                &file,
+                &password,
+                request.friendly_name,
+            ) {
                 Ok(c) => (StatusCode::CREATED, Json(c)).into_response(),
                 Err(e) => failed(e),
             }

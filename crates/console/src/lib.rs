@@ -81,6 +81,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/", get(pages::dashboard))
         .route("/certificates", get(pages::certificates))
         .route("/certificates/generate", post(pages::generate))
+        .route("/certificates/import", post(pages::import))
         .route("/certificates/{id}/apply", post(pages::apply))
         .route("/certificates/{id}/stage", post(pages::stage))
         .route("/tenants", get(pages::tenants).post(pages::add_tenant))

@@ -123,6 +123,8 @@ fn schemas() -> Value {
         "NewCertificate": object(&[], json!({ "friendly_name": os, "key_type": os,
             "valid_days": { "type": ["integer", "null"] }, "subject": os, "sans": strings })),
         "ApplyRequest": object(&[], json!({ "force": b })),
+        "ImportRequest": object(&["file_base64"], json!({ "file_base64": s,
+            "password": { "type": "string", "writeOnly": true }, "friendly_name": os })),
         "Service": object(&["name", "target"], json!({ "name": s, "target": s })),
         "Machine": object(&["sha256", "enrolled_at", "confirmed_current"], json!({ "sha256": s,
             "label": os, "enrolled_at": s, "last_seen": os, "confirmed_sha256": os,

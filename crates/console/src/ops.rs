@@ -201,6 +201,44 @@ pub async fn generate(
     Ok(views::certificate(&entry))
 }
 
+/// Imports a certificate with its key from a file's bytes (PKCS#12 or PEM), as `sp cert import`
+/// does: the same reader, the same refusals (a wrong password, a CA certificate, an expired one),
+/// the same store entry. Not applied.
+pub fn import(
+    console: &Console,
+    who: &str,
+    file: &[u8],
+    password: &str,
+    friendly_name: Option<String>,
+) -> Result<Certificate, OpError> {
+    let material = cloudgate_pki::import::read_key_material(file, None, password, None)
+        .map_err(SpError::from)?;
+    cloudgate_pki::import::check_serviceable(&material.cert, OffsetDateTime::now_utc(), false)
+        .map_err(SpError::from)?;
+    let friendly_name = friendly_name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if friendly_name
+        .as_ref()
+        .is_some_and(|n| n.chars().any(char::is_control) || n.chars().count() > 128)
+    {
+        return Err(OpError::Invalid(
+            "the friendly name must be at most 128 characters, without control characters".into(),
+        ));
+    }
+    let entry = certs::save_imported(&console.store, &material, friendly_name)?;
+    audit(
+        console,
+        who,
+        "cert.imported",
+        "certificate imported in the console",
+        serde_json::json!({ "thumbprint": entry.info.fingerprints.thumbprint(),
+            "sha256": entry.info.fingerprints.sha256_hex(), "friendly_name": entry.meta.friendly_name,
+            "format": material.format }),
+    )?;
+    Ok(views::certificate(&entry))
+}
+
 /// What putting `id` into use would mean for the tenants, and how many machines are enrolled.
 pub async fn switch_impact(
     console: &Console,

@@ -149,6 +149,60 @@ pub async fn generate(
     }
 }
 
+/// `POST /certificates/import`: a multipart form with the file, its password and a friendly
+/// name (the body is capped at [`crate::MAX_BODY`]).
+pub async fn import(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    let s = match page_session(&console, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (mut csrf, mut file, mut friendly) = (String::new(), Vec::new(), String::new());
+    let mut password = Zeroizing::new(String::new());
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return failed(&s, OpError::Invalid(format!("the upload was refused: {e}")));
+            }
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let bytes = match field.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return failed(&s, OpError::Invalid(format!("the upload was refused: {e}")));
+            }
+        };
+        let text = || String::from_utf8_lossy(&bytes).into_owned();
+        match name.as_str() {
+            "csrf" => csrf = text(),
+            "file" => file = bytes.to_vec(),
+            "password" => password = Zeroizing::new(text()),
+            "friendly_name" => friendly = text(),
+            _ => {}
+        }
+    }
+    if let Some(r) = form_refusal(&s, &headers, &csrf) {
+        return r;
+    }
+    if file.is_empty() {
+        return failed(&s, OpError::Invalid("choose a file to import".into()));
+    }
+    let result = async {
+        let c = ops::import(&console, &s.admin, &file, &password, Some(friendly))?;
+        let summary = ops::summary(&console, &c.sha256)?;
+        Ok::<_, OpError>((c, summary))
+    };
+    match result.await {
+        Ok((c, summary)) => views::generated(&s, &c, &summary).into_response(),
+        Err(e) => failed(&s, e),
+    }
+}
+
 /// A form that only carries its CSRF token (and, for apply, whether to force).
 #[derive(Deserialize)]
 pub struct ActionForm {

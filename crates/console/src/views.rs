@@ -273,6 +273,17 @@ pub fn certificates(s: &Session, all: &[Certificate], flash: Option<&str>) -> Ht
                 input id="sans" name="sans" placeholder="backup.example.com, 203.0.113.7";
                 button type="submit" { "Generate" }
             }
+            h2 { "Import a certificate with its key" }
+            form id="import" method="post" action="/certificates/import" enctype="multipart/form-data" {
+                (csrf(s))
+                label for="file" { "PKCS#12 (.pfx, .p12) or PEM file, at most 256 KiB" }
+                input id="file" name="file" type="file" accept=".pfx,.p12,.pem,.crt,.key" required;
+                label for="import-password" { "Its password" }
+                input id="import-password" name="password" type="password" autocomplete="off";
+                label for="import-name" { "Friendly name" }
+                input id="import-name" name="friendly_name" placeholder="the file's";
+                button type="submit" { "Import" }
+            }
         },
     )
 }
@@ -280,7 +291,11 @@ pub fn certificates(s: &Session, all: &[Certificate], flash: Option<&str>) -> Ht
 /// After a generation: the Summary of the new certificate.
 pub fn generated(s: &Session, c: &Certificate, summary: &str) -> Html<String> {
     page(
-        "Certificate generated",
+        if c.source == "imported" {
+            "Certificate imported"
+        } else {
+            "Certificate generated"
+        },
         s,
         "/certificates",
         html! {

@@ -69,6 +69,34 @@ pub struct NewCertificate {
     pub sans: Vec<String>,
 }
 
+/// `POST /api/v1/certificates/import`: a PKCS#12 (.pfx/.p12) or PEM file, as the command line's
+/// `sp cert import` reads it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// The file's bytes, base64.
+    pub file_base64: String,
+    /// Its password (empty for none).
+    #[serde(default)]
+    pub password: String,
+    /// The friendly name [default: the file's, else the common name].
+    #[serde(default)]
+    pub friendly_name: Option<String>,
+}
+
+impl std::fmt::Debug for ImportRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportRequest")
+            .field(
+                "file_base64",
+                &format_args!("{} bytes", self.file_base64.len()),
+            )
+            .field("password", &"<redacted>")
+            .field("friendly_name", &self.friendly_name)
+            .finish()
+    }
+}
+
 /// `POST /api/v1/certificates/{id}/apply`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

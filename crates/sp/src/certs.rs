@@ -137,6 +137,31 @@ pub fn save_issued(
     })?)
 }
 
+/// The friendly name of imported material: the file's, else the common name, else the
+/// thumbprint.
+pub fn imported_name(m: &cloudgate_pki::import::KeyMaterial) -> String {
+    m.friendly_name
+        .clone()
+        .or_else(|| m.cert.common_name.clone())
+        .unwrap_or_else(|| m.cert.fingerprints.thumbprint())
+}
+
+/// Saves imported key material (a PKCS#12 file, PEM, a key beside a certificate) as a new
+/// store entry with its chain, named `friendly_name` or by [`imported_name`].
+pub fn save_imported(
+    store: &CertStore,
+    material: &cloudgate_pki::import::KeyMaterial,
+    friendly_name: Option<String>,
+) -> Result<StoredCertificate, SpError> {
+    Ok(store.add(NewEntry {
+        cert_der: &material.cert.der,
+        key_pkcs8_der: &material.key_pkcs8_der,
+        chain: material.chain.clone(),
+        friendly_name: friendly_name.unwrap_or_else(|| imported_name(material)),
+        source: Source::Imported,
+    })?)
+}
+
 /// Puts a stored certificate into use.
 pub fn apply(store: &CertStore, entry: &mut StoredCertificate) -> Result<(), SpError> {
     store.apply(entry)?;
