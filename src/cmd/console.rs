@@ -51,20 +51,19 @@ pub async fn prepare(ctx: &Context, listen: &str, public: bool) -> anyhow::Resul
     };
     let console =
         cloudgate_console::Console::new(store, db.clone(), fleet_keys, Some(served.clone()));
-    let server =
-        cloudgate_console::ConsoleServer::bind(listen, served, cloudgate_console::router(console))
-            .await
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AddrInUse {
-                    anyhow::anyhow!(
-                        "{listen} is in use by another program; choose another with --listen"
-                    )
-                } else {
-                    anyhow::anyhow!(
-                        "cannot listen on {listen}: {e}; choose another address with --listen"
-                    )
-                }
-            })?;
+    let server = cloudgate_console::ConsoleServer::bind(listen, served, console)
+        .await
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                anyhow::anyhow!(
+                    "{listen} is in use by another program; choose another with --listen"
+                )
+            } else {
+                anyhow::anyhow!(
+                    "cannot listen on {listen}: {e}; choose another address with --listen"
+                )
+            }
+        })?;
     let addr = server
         .local_addr()
         .context("reading the console's address")?;

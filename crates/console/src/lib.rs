@@ -12,6 +12,7 @@
 
 pub mod api;
 mod auth;
+mod charts;
 mod openapi;
 pub mod ops;
 pub mod pages;
@@ -50,6 +51,8 @@ pub struct Console {
     pub(crate) served: Option<Arc<CurrentCertificate>>,
     pub(crate) db: SharedRepository,
     pub(crate) sessions: session::Sessions,
+    /// Open tunnels over the last hour, sampled from the gateways' heartbeats.
+    pub(crate) tunnels: charts::TunnelHistory,
     /// Keys the certificate in use is published under after a change (a fleet); none on one host.
     pub(crate) fleet_keys: Vec<FleetKey>,
 }
@@ -68,8 +71,27 @@ impl Console {
             served,
             db,
             sessions: session::Sessions::default(),
+            tunnels: charts::TunnelHistory::default(),
             fleet_keys,
         })
+    }
+}
+
+impl Console {
+    /// Samples the gateways' open tunnels every [`charts::SAMPLE_EVERY`], for the dashboard.
+    pub(crate) async fn sample_tunnels(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(charts::SAMPLE_EVERY);
+        loop {
+            tick.tick().await;
+            if let Ok(gateways) = ops::gateways(&self).await {
+                let open = gateways
+                    .iter()
+                    .filter(|g| g.state == "up")
+                    .map(|g| g.open_tunnels)
+                    .sum();
+                self.tunnels.record(time::OffsetDateTime::now_utc(), open);
+            }
+        }
     }
 }
 

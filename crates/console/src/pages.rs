@@ -70,6 +70,7 @@ pub async fn dashboard(State(console): State<Arc<Console>>, headers: HeaderMap) 
             gateways: ops::gateways(&console).await?,
             tenants: ops::tenants(&console, "").await?.len(),
             recent,
+            tunnels: console.tunnels.samples(),
         })
     };
     match gather.await {

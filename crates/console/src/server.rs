@@ -192,20 +192,20 @@ pub async fn serve(
 pub struct ConsoleServer {
     listener: TcpListener,
     served: Arc<CurrentCertificate>,
-    app: Router,
+    console: Arc<crate::Console>,
 }
 
 impl ConsoleServer {
-    /// Binds `addr` for `app`, serving `served`.
+    /// Binds `addr` for `console`, serving `served`.
     pub async fn bind(
         addr: SocketAddr,
         served: Arc<CurrentCertificate>,
-        app: Router,
+        console: Arc<crate::Console>,
     ) -> std::io::Result<Self> {
         Ok(ConsoleServer {
             listener: TcpListener::bind(addr).await?,
             served,
-            app,
+            console,
         })
     }
 
@@ -230,8 +230,11 @@ impl ConsoleServer {
                 }
             }
         });
-        serve(self.listener, tls, self.app, shutdown).await;
+        let sampler = tokio::spawn(self.console.clone().sample_tunnels());
+        let app = crate::router(self.console);
+        serve(self.listener, tls, app, shutdown).await;
         follow.abort();
+        sampler.abort();
         Ok(())
     }
 }

@@ -168,6 +168,8 @@ pub struct Dashboard {
     pub tenants: usize,
     /// The latest refusals and alarms from the audit log.
     pub recent: Vec<AuditEntry>,
+    /// Open tunnels over the last hour.
+    pub tunnels: Vec<(time::OffsetDateTime, i64)>,
 }
 
 /// `/`.
@@ -204,6 +206,10 @@ pub fn dashboard(s: &Session, d: &Dashboard) -> Html<String> {
                 div.card { span.figure { (d.adoption.machines) } span { "enrolled machines" } }
                 div.card { span.figure { (up) "/" (d.gateways.len()) } span { "gateways up" } }
                 div.card { span.figure { (tunnels) } span { "tunnels open" } }
+            }
+            section aria-labelledby="tunnels-h" {
+                h2 id="tunnels-h" { "Tunnels" }
+                (crate::charts::tunnel_sparkline(&d.tunnels))
             }
             section aria-labelledby="recent-h" {
                 h2 id="recent-h" { "Recent refusals and alarms" }
@@ -251,6 +257,8 @@ pub fn certificates(s: &Session, all: &[Certificate], flash: Option<&str>) -> Ht
                     }
                 }
             }
+            h2 { "Expiry" }
+            (crate::charts::expiry_timeline(all, time::OffsetDateTime::now_utc()))
             h2 { "Generate a self-signed certificate" }
             form method="post" action="/certificates/generate" {
                 (csrf(s))
