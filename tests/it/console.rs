@@ -269,6 +269,32 @@ async fn the_api_does_every_operation_with_a_token_and_nothing_without() {
         3,
         "generated, made in the console, imported"
     );
+    // Its PEM (never a key), then it goes; the certificate in use does not.
+    let imported = a.json()["sha256"].as_str().unwrap().to_string();
+    let p = console
+        .api(
+            "GET",
+            &format!("/certificates/{imported}/pem"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(p.status, 200);
+    assert!(
+        p.text.starts_with("-----BEGIN CERTIFICATE-----") && !p.text.contains("PRIVATE"),
+        "{}",
+        p.text
+    );
+    let r = console
+        .api("DELETE", &format!("/certificates/{imported}"), &token, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(env.list().len(), 2);
+    let in_use = list[0]["sha256"].as_str().unwrap();
+    let r = console
+        .api("DELETE", &format!("/certificates/{in_use}"), &token, None)
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
     let a = console
         .api("POST", "/certificates/FFFFFFFF/apply", &token, None)
         .await;
@@ -382,11 +408,24 @@ async fn the_api_does_every_operation_with_a_token_and_nothing_without() {
     );
     // The console serves the certificate in use from now on.
     console.pin = applied_pin(&env);
+    // A renewal of the certificate in use keeps the key and is put into use.
+    let r = console
+        .api(
+            "POST",
+            &format!("/certificates/{sha}/renew"),
+            &token,
+            Some(serde_json::json!({ "valid_days": 30 })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["spki_sha256"], next["spki_sha256"]);
+    assert_eq!(r.json()["applied"], true);
+    console.pin = applied_pin(&env);
     let current = console
         .api("GET", "/certificates/current", &token, None)
         .await
         .json();
-    assert_eq!(current["sha256"], next["sha256"]);
+    assert_eq!(current["spki_sha256"], next["spki_sha256"]);
     assert_eq!(
         console.api("GET", "/gateways", &token, None).await.status,
         200

@@ -34,6 +34,9 @@ pub fn router() -> Router<Arc<Console>> {
         .route("/certificates/import", post(import))
         .route("/certificates/{id}/apply", post(apply))
         .route("/certificates/{id}/stage", post(stage))
+        .route("/certificates/{id}/renew", post(renew))
+        .route("/certificates/{id}", axum::routing::delete(remove))
+        .route("/certificates/{id}/pem", get(pem))
         .route("/tenants", get(tenants).post(add_tenant))
         .route("/tenants/{name}", get(tenant))
         .route("/tenants/{name}/enable", post(enable))
@@ -224,6 +227,72 @@ async fn stage(
     authed!(console, method, headers, |who| reply(
         ops::stage(&console, &who.who(), &id).await
     ))
+}
+
+/// `POST /api/v1/certificates/{id}/renew`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RenewRequest {
+    #[serde(default)]
+    valid_days: Option<u32>,
+}
+
+async fn renew(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Option<Json<RenewRequest>>,
+) -> Response {
+    let days = body
+        .and_then(|Json(b)| b.valid_days)
+        .unwrap_or(cloudgate_sp::certs::DEFAULT_VALID_DAYS);
+    authed!(
+        console,
+        method,
+        headers,
+        |who| match ops::renew(&console, &who.who(), &id, days).await {
+            Ok(c) => (StatusCode::CREATED, Json(c)).into_response(),
+            Err(e) => failed(e),
+        }
+    )
+}
+
+async fn remove(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    authed!(console, method, headers, |who| reply(ops::remove(
+        &console,
+        &who.who(),
+        &id
+    )))
+}
+
+async fn pem(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    authed!(
+        console,
+        method,
+        headers,
+        |_who| match ops::certificate_pem(&console, &id) {
+            Ok((_, pem)) => (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "application/pem-certificate-chain",
+                )],
+                pem,
+            )
+                .into_response(),
+            Err(e) => failed(e),
+        }
+    )
 }
 
 #[derive(Deserialize)]

@@ -147,6 +147,8 @@ fn schemas() -> Value {
             "offset": int, "entries": list("AuditEntry") })),
         "ApiError": object(&["code", "message"], json!({ "code": s, "message": s })),
         "Empty": { "type": "null" },
+        "Pem": { "type": "string", "contentMediaType": "application/pem-certificate-chain" },
+        "RenewRequest": object(&[], json!({ "valid_days": { "type": ["integer", "null"] } })),
     })
 }
 
@@ -165,7 +167,7 @@ pub fn document() -> Value {
             },
         });
         if let Some(req) = request {
-            op["requestBody"] = json!({ "required": *method != "post" || *req != "ApplyRequest",
+            op["requestBody"] = json!({ "required": !matches!(*req, "ApplyRequest" | "RenewRequest"),
                 "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{req}") } } } });
         }
         let entry = paths

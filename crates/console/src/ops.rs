@@ -239,6 +239,65 @@ pub fn import(
     Ok(views::certificate(&entry))
 }
 
+/// Renews a certificate with the same key (tenants follow without asking) for `valid_days`,
+/// as `sp cert renew` does; applied when it renews the one in use.
+pub async fn renew(
+    console: &Console,
+    who: &str,
+    id: &str,
+    valid_days: u32,
+) -> Result<Certificate, OpError> {
+    cloudgate_pki::check_valid_days(valid_days).map_err(|e| OpError::Invalid(e.to_string()))?;
+    let old = console.store.find(id)?;
+    let apply = old.applied;
+    let entry = certs::renew(
+        &console.store,
+        &certs::SelfSigned,
+        &old,
+        certs::Lifetime::Days(valid_days),
+        apply,
+    )?;
+    if apply && let Some(served) = &console.served {
+        let _ = served.refresh();
+    }
+    audit(
+        console,
+        who,
+        "cert.renewed",
+        "certificate renewed (same key) in the console",
+        serde_json::json!({ "old_thumbprint": old.info.fingerprints.thumbprint(),
+            "thumbprint": entry.info.fingerprints.thumbprint(), "applied": apply }),
+    )?;
+    if apply {
+        publish(console).await?;
+    }
+    Ok(views::certificate(&entry))
+}
+
+/// Removes a certificate that is not in use, and its key.
+pub fn remove(console: &Console, who: &str, id: &str) -> Result<Certificate, OpError> {
+    let entry = console.store.find(id)?;
+    console.store.remove(&entry, false)?;
+    audit(
+        console,
+        who,
+        "cert.removed",
+        "certificate removed in the console",
+        serde_json::json!({ "thumbprint": entry.info.fingerprints.thumbprint() }),
+    )?;
+    Ok(views::certificate(&entry))
+}
+
+/// A certificate with its chain, PEM: the public part only (the console never hands out a key).
+pub fn certificate_pem(console: &Console, id: &str) -> Result<(String, String), OpError> {
+    let entry = console.store.find(id)?;
+    let mut pem = cloudgate_pki::pem::encode_certificate(&entry.info.der);
+    for c in &entry.chain {
+        pem.push_str(&cloudgate_pki::pem::encode_certificate(c));
+    }
+    Ok((entry.info.fingerprints.thumbprint(), pem))
+}
+
 /// What putting `id` into use would mean for the tenants, and how many machines are enrolled.
 pub async fn switch_impact(
     console: &Console,

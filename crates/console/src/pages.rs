@@ -274,6 +274,98 @@ pub async fn stage(
     }
 }
 
+/// `POST /certificates/ID/renew`: a year with the same key.
+pub async fn renew(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    let s = match page_session(&console, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(r) = form_refusal(&s, &headers, &form.csrf) {
+        return r;
+    }
+    match ops::renew(
+        &console,
+        &s.admin,
+        &id,
+        cloudgate_sp::certs::DEFAULT_VALID_DAYS,
+    )
+    .await
+    {
+        Ok(c) => {
+            let all = ops::certificates(&console).unwrap_or_default();
+            let flash = format!(
+                "Renewed with the same key: {} ({}){}. Tenants follow without asking.",
+                c.friendly_name,
+                c.thumbprint,
+                if c.applied { ", in use" } else { "" }
+            );
+            views::certificates(&s, &all, Some(&flash)).into_response()
+        }
+        Err(e) => failed(&s, e),
+    }
+}
+
+/// `POST /certificates/ID/remove`.
+pub async fn remove(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    let s = match page_session(&console, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(r) = form_refusal(&s, &headers, &form.csrf) {
+        return r;
+    }
+    match ops::remove(&console, &s.admin, &id) {
+        Ok(c) => {
+            let all = ops::certificates(&console).unwrap_or_default();
+            let flash = format!(
+                "Removed {} ({}) and its key.",
+                c.friendly_name, c.thumbprint
+            );
+            views::certificates(&s, &all, Some(&flash)).into_response()
+        }
+        Err(e) => failed(&s, e),
+    }
+}
+
+/// `GET /certificates/ID/pem`: the certificate and its chain as a download.
+pub async fn pem(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let s = match page_session(&console, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match ops::certificate_pem(&console, &id) {
+        Ok((thumbprint, pem)) => (
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/pem-certificate-chain".to_string(),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{thumbprint}.pem\""),
+                ),
+            ],
+            pem,
+        )
+            .into_response(),
+        Err(e) => failed(&s, e),
+    }
+}
+
 /// The tenant search.
 #[derive(Deserialize)]
 pub struct SearchQuery {

@@ -252,6 +252,17 @@ pub fn certificates(s: &Session, all: &[Certificate], flash: Option<&str>) -> Ht
                                         (csrf(s)) button type="submit" { "Apply" }
                                     }
                                 }
+                                @if c.source != "imported" && c.source != "acme" {
+                                    form.inline method="post" action=(format!("/certificates/{}/renew", c.sha256)) {
+                                        (csrf(s)) button type="submit" { "Renew" }
+                                    }
+                                }
+                                @if !c.applied {
+                                    form.inline method="post" action=(format!("/certificates/{}/remove", c.sha256)) {
+                                        (csrf(s)) button.danger type="submit" { "Remove" }
+                                    }
+                                }
+                                a href=(format!("/certificates/{}/pem", c.sha256)) download { "PEM" }
                             }
                         }
                     }
