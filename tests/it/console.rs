@@ -431,6 +431,48 @@ async fn the_api_does_every_operation_with_a_token_and_nothing_without() {
         200
     );
 
+    // A machine revoked, a service taken away, the tenant removed.
+    let machine = acme["machines"][0]["sha256"].as_str().unwrap().to_string();
+    let t = console
+        .api(
+            "DELETE",
+            &format!("/tenants/acme/machines/{machine}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(t.status, 200, "{}", t.text);
+    assert!(t.json()["machines"].as_array().unwrap().is_empty());
+    let t = console
+        .api("DELETE", "/tenants/acme/services/vbr", &token, None)
+        .await;
+    assert!(
+        t.json()["services"].as_array().unwrap().is_empty(),
+        "{}",
+        t.text
+    );
+    assert_eq!(
+        console
+            .api("DELETE", "/tenants/acme/machines/abc", &token, None)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        console
+            .api("DELETE", "/tenants/acme", &token, None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        console
+            .api("GET", "/tenants/acme", &token, None)
+            .await
+            .status,
+        404
+    );
+
     // Every change is in the audit log with who made it.
     let audit = console
         .api("GET", "/audit?q=tenant.added", &token, None)

@@ -38,7 +38,15 @@ pub fn router() -> Router<Arc<Console>> {
         .route("/certificates/{id}", axum::routing::delete(remove))
         .route("/certificates/{id}/pem", get(pem))
         .route("/tenants", get(tenants).post(add_tenant))
-        .route("/tenants/{name}", get(tenant))
+        .route("/tenants/{name}", get(tenant).delete(remove_tenant))
+        .route(
+            "/tenants/{name}/services/{service}",
+            axum::routing::delete(remove_service),
+        )
+        .route(
+            "/tenants/{name}/machines/{sha256}",
+            axum::routing::delete(revoke_machine),
+        )
         .route("/tenants/{name}/enable", post(enable))
         .route("/tenants/{name}/disable", post(disable))
         .route("/tenants/{name}/password", put(set_password))
@@ -344,6 +352,39 @@ async fn add_tenant(
         }
         Err(e) => bad_json(e),
     })
+}
+
+async fn remove_tenant(
+    State(console): State<Arc<Console>>,
+    Path(name): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    authed!(console, method, headers, |who| reply(
+        ops::remove_tenant(&console, &who.who(), &name).await
+    ))
+}
+
+async fn remove_service(
+    State(console): State<Arc<Console>>,
+    Path((name, service)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    authed!(console, method, headers, |who| reply(
+        ops::remove_service(&console, &who.who(), &name, &service).await
+    ))
+}
+
+async fn revoke_machine(
+    State(console): State<Arc<Console>>,
+    Path((name, sha256)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    authed!(console, method, headers, |who| reply(
+        ops::revoke_machine(&console, &who.who(), &name, &sha256).await
+    ))
 }
 
 async fn enable(

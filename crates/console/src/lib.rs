@@ -114,6 +114,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/tenants/{name}/enabled", post(pages::set_enabled))
         .route("/tenants/{name}/password", post(pages::set_password))
         .route("/tenants/{name}/services", post(pages::add_service))
+        .route("/tenants/{name}/remove", post(pages::remove_from_tenant))
         .route("/gateways", get(pages::gateways))
         .route("/audit", get(pages::audit))
         .route("/static/console.css", get(stylesheet))

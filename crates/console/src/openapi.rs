@@ -56,6 +56,27 @@ pub(crate) const CALLS: &[(&str, &str, &str, Option<&str>, &str)] = &[
     ),
     ("get", "/tenants/{name}", "One tenant", None, "Tenant"),
     (
+        "delete",
+        "/tenants/{name}",
+        "Remove a tenant with its services and machines",
+        None,
+        "Tenant",
+    ),
+    (
+        "delete",
+        "/tenants/{name}/services/{service}",
+        "Take a service away from a tenant",
+        None,
+        "Tenant",
+    ),
+    (
+        "delete",
+        "/tenants/{name}/machines/{sha256}",
+        "Revoke an enrolled machine",
+        None,
+        "Tenant",
+    ),
+    (
         "post",
         "/tenants/{name}/enable",
         "Enable a tenant",

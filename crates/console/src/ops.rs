@@ -508,6 +508,70 @@ pub async fn add_service(
     tenant(console, tenant_name).await
 }
 
+/// Removes a tenant with its services and enrolled machines.
+pub async fn remove_tenant(console: &Console, who: &str, name: &str) -> Result<Tenant, OpError> {
+    let gone = tenant(console, name).await?;
+    console.db.remove_tenant(name).await?;
+    audit(
+        console,
+        who,
+        "tenant.removed",
+        "tenant removed in the console",
+        serde_json::json!({ "tenant": name }),
+    )?;
+    Ok(gone)
+}
+
+/// Takes a service away from a tenant.
+pub async fn remove_service(
+    console: &Console,
+    who: &str,
+    tenant_name: &str,
+    service: &str,
+) -> Result<Tenant, OpError> {
+    console.db.remove_service(tenant_name, service).await?;
+    audit(
+        console,
+        who,
+        "service.removed",
+        "service removed in the console",
+        serde_json::json!({ "tenant": tenant_name, "service": service }),
+    )?;
+    tenant(console, tenant_name).await
+}
+
+/// Revokes an enrolled machine's client certificate (its tunnels end at the gateways' next
+/// reload).
+pub async fn revoke_machine(
+    console: &Console,
+    who: &str,
+    tenant_name: &str,
+    sha256: &str,
+) -> Result<Tenant, OpError> {
+    let normalized: String = sha256
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if normalized.len() != 64 {
+        return Err(OpError::Invalid(format!(
+            "{sha256:?} is not a SHA-256 (64 hex digits)"
+        )));
+    }
+    console
+        .db
+        .revoke_client_cert(tenant_name, &normalized)
+        .await?;
+    audit(
+        console,
+        who,
+        "machine.revoked",
+        "enrolled machine revoked in the console",
+        serde_json::json!({ "tenant": tenant_name, "sha256": normalized }),
+    )?;
+    tenant(console, tenant_name).await
+}
+
 /// The gateways that reported to the SP database.
 pub async fn gateways(console: &Console) -> Result<Vec<Gateway>, OpError> {
     let now = OffsetDateTime::now_utc();

@@ -537,6 +537,51 @@ pub async fn add_service(
     }
 }
 
+/// The form of a removal on a tenant's page: what to remove.
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    csrf: String,
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    machine: Option<String>,
+}
+
+/// `POST /tenants/NAME/remove`: the tenant, one of its services or one of its machines.
+pub async fn remove_from_tenant(
+    State(console): State<Arc<Console>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<RemoveForm>,
+) -> Response {
+    let s = match page_session(&console, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(r) = form_refusal(&s, &headers, &form.csrf) {
+        return r;
+    }
+    let done = match (&form.service, &form.machine) {
+        (Some(service), _) => ops::remove_service(&console, &s.admin, &name, service)
+            .await
+            .map(|t| (Some(t), "Service removed.")),
+        (None, Some(machine)) => ops::revoke_machine(&console, &s.admin, &name, machine)
+            .await
+            .map(|t| (Some(t), "Machine revoked: it can no longer open tunnels.")),
+        (None, None) => ops::remove_tenant(&console, &s.admin, &name)
+            .await
+            .map(|_| (None, "Tenant removed with its services and machines.")),
+    };
+    match done {
+        Ok((Some(t), flash)) => views::tenant(&s, &t, Some(flash)).into_response(),
+        Ok((None, flash)) => {
+            let all = ops::tenants(&console, "").await.unwrap_or_default();
+            views::tenants(&s, &all, "", Some(flash)).into_response()
+        }
+        Err(e) => failed(&s, e),
+    }
+}
+
 /// `GET /gateways`.
 pub async fn gateways(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
     let s = match page_session(&console, &headers).await {

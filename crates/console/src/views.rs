@@ -411,7 +411,18 @@ pub fn tenant(s: &Session, t: &Tenant, flash: Option<&str>) -> Html<String> {
             }
             h2 { "Services" }
             @if t.services.is_empty() { p { "None yet." } }
-            ul { @for sv in &t.services { li { code { (sv.name) } " → " (sv.target) } } }
+            ul {
+                @for sv in &t.services {
+                    li {
+                        code { (sv.name) } " → " (sv.target) " "
+                        form.inline method="post" action=(format!("/tenants/{}/remove", t.name)) {
+                            (csrf(s))
+                            input type="hidden" name="service" value=(sv.name);
+                            button.danger type="submit" aria-label=(format!("Remove service {}", sv.name)) { "Remove" }
+                        }
+                    }
+                }
+            }
             form method="post" action=(format!("/tenants/{}/services", t.name)) {
                 (csrf(s))
                 label for="svc-name" { "Service name" }
@@ -424,7 +435,7 @@ pub fn tenant(s: &Session, t: &Tenant, flash: Option<&str>) -> Html<String> {
             @if t.machines.is_empty() { p { "None yet." } }
             @else {
                 table {
-                    thead { tr { th scope="col" { "Machine" } th scope="col" { "Enrolled" } th scope="col" { "Last seen" } th scope="col" { "Trusts the certificate in use" } } }
+                    thead { tr { th scope="col" { "Machine" } th scope="col" { "Enrolled" } th scope="col" { "Last seen" } th scope="col" { "Trusts the certificate in use" } th scope="col" { "" } } }
                     tbody {
                         @for m in &t.machines {
                             tr {
@@ -432,10 +443,23 @@ pub fn tenant(s: &Session, t: &Tenant, flash: Option<&str>) -> Html<String> {
                                 td { (m.enrolled_at) }
                                 td { (m.last_seen.as_deref().unwrap_or("never")) }
                                 td { @if m.confirmed_current { "yes" } @else { "not yet" } }
+                                td {
+                                    form.inline method="post" action=(format!("/tenants/{}/remove", t.name)) {
+                                        (csrf(s))
+                                        input type="hidden" name="machine" value=(m.sha256);
+                                        button.danger type="submit" { "Revoke" }
+                                    }
+                                }
                             }
                         }
                     }
                 }
+            }
+            h2 { "Remove the tenant" }
+            form method="post" action=(format!("/tenants/{}/remove", t.name)) {
+                (csrf(s))
+                p.hint { "Its services and enrolled machines go with it; its machines can no longer open tunnels." }
+                button.danger type="submit" { "Remove tenant " (t.name) }
             }
             h2 { "Password" }
             form method="post" action=(format!("/tenants/{}/password", t.name)) {
