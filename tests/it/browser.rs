@@ -188,6 +188,21 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     shot(&c, "dashboard").await;
+    // The dashboard weighs little and loads nothing from elsewhere (what a Lighthouse audit would
+    // look at, offline): HTML, one stylesheet, one script.
+    let weight = c
+        .execute(
+            "const n = performance.getEntriesByType('navigation')[0]; \
+             const r = performance.getEntriesByType('resource'); \
+             return { bytes: n.decodedBodySize + r.reduce((a, e) => a + e.decodedBodySize, 0), \
+                      foreign: r.filter(e => !e.name.startsWith(location.origin)).length, \
+                      resources: r.length };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(weight["bytes"].as_u64().unwrap() < 32 * 1024, "{weight}");
+    assert_eq!(weight["foreign"], 0, "{weight}");
 
     // Generate a certificate whose friendly name is a script: shown as text, never run.
     c.goto(&format!("{base}/certificates")).await.unwrap();

@@ -83,7 +83,11 @@ impl Sessions {
 
     /// The live session `id`, marked used; `None` when there is none or it timed out.
     pub fn touch(&self, id: &str) -> Option<Session> {
-        let now = Instant::now();
+        self.touch_at(id, Instant::now())
+    }
+
+    /// [`Sessions::touch`] as of `now`.
+    fn touch_at(&self, id: &str, now: Instant) -> Option<Session> {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         let entry = live.get_mut(id)?;
         if !alive(entry, now) {
@@ -172,6 +176,42 @@ mod tests {
         assert!(s.touch(&b.id).is_some());
         s.end(&b.id);
         assert!(s.touch(&b.id).is_none());
+    }
+
+    #[test]
+    fn a_session_ends_when_idle_and_at_its_absolute_limit() {
+        let s = Sessions::default();
+        let start = Instant::now();
+        let idle = s.start("alice");
+        assert!(
+            s.touch_at(&idle.id, start + IDLE - Duration::from_secs(1))
+                .is_some()
+        );
+        // Used a moment ago: the idle clock started again.
+        assert!(
+            s.touch_at(&idle.id, start + 2 * IDLE - Duration::from_secs(2))
+                .is_some()
+        );
+        assert!(
+            s.touch_at(&idle.id, start + 3 * IDLE).is_none(),
+            "idle too long"
+        );
+        assert!(s.touch_at(&idle.id, start).is_none(), "and gone for good");
+        let busy = s.start("bob");
+        let mut t = start;
+        while t + IDLE / 2 < start + ABSOLUTE {
+            t += IDLE / 2;
+            assert!(s.touch_at(&busy.id, t).is_some());
+        }
+        assert!(
+            s.touch_at(&busy.id, start + ABSOLUTE - Duration::from_secs(1))
+                .is_some()
+        );
+        assert!(
+            s.touch_at(&busy.id, start + ABSOLUTE + Duration::from_secs(1))
+                .is_none(),
+            "used all along, still ends after the absolute limit"
+        );
     }
 
     #[test]
