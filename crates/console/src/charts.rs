@@ -16,24 +16,27 @@ pub const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(10)
 /// Samples kept: an hour.
 const SAMPLES: usize = 360;
 
-/// Open tunnels over time, as the gateways reported them.
+/// One sample of the fleet: when, tunnels open, bytes relayed so far (summed over the gateways).
+pub type Sample = (OffsetDateTime, i64, i64);
+
+/// Open tunnels and relayed bytes over time, as the gateways reported them.
 #[derive(Default)]
 pub struct TunnelHistory {
-    samples: Mutex<VecDeque<(OffsetDateTime, i64)>>,
+    samples: Mutex<VecDeque<Sample>>,
 }
 
 impl TunnelHistory {
     /// Records a sample.
-    pub fn record(&self, at: OffsetDateTime, open: i64) {
+    pub fn record(&self, at: OffsetDateTime, open: i64, relayed: i64) {
         let mut s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
         if s.len() == SAMPLES {
             s.pop_front();
         }
-        s.push_back((at, open));
+        s.push_back((at, open, relayed));
     }
 
     /// The samples, oldest first.
-    pub fn samples(&self) -> Vec<(OffsetDateTime, i64)> {
+    pub fn samples(&self) -> Vec<Sample> {
         self.samples
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -90,36 +93,53 @@ pub fn expiry_timeline(certs: &[Certificate], now: OffsetDateTime) -> Markup {
     }
 }
 
-/// The open tunnels of the last hour as a line.
-pub fn tunnel_sparkline(samples: &[(OffsetDateTime, i64)]) -> Markup {
+/// The open tunnels of the last hour, and the bytes relayed per second, as lines.
+pub fn fleet_charts(samples: &[Sample]) -> Markup {
     if samples.len() < 2 {
-        return html! { p.hint { "Open tunnels over time: sampled every 10 seconds from the gateways' heartbeats; the line appears after the first samples." } };
+        return html! { p.hint { "Open tunnels and relayed bytes over time: sampled every 10 seconds from the gateways' heartbeats; the lines appear after the first samples." } };
     }
+    let open: Vec<(OffsetDateTime, f64)> = samples.iter().map(|s| (s.0, s.1 as f64)).collect();
+    // Bytes per second between two samples; a gateway that restarted counts from zero again.
+    let rate: Vec<(OffsetDateTime, f64)> = samples
+        .windows(2)
+        .map(|w| {
+            let dt = (w[1].0 - w[0].0).as_seconds_f64().max(1.0);
+            (w[1].0, (w[1].2 - w[0].2).max(0) as f64 / dt)
+        })
+        .collect();
+    html! {
+        (sparkline("tunnels", "Open tunnels", &open, ""))
+        (sparkline("bytes", "Relayed bytes per second", &rate, " B/s"))
+    }
+}
+
+/// One line of `points`, with its peak and its last value.
+fn sparkline(id: &str, what: &str, points: &[(OffsetDateTime, f64)], unit: &str) -> Markup {
     let (w, h) = (WIDTH, 120.0);
-    let first = samples[0].0;
-    let span = (samples[samples.len() - 1].0 - first)
-        .as_seconds_f64()
-        .max(1.0);
-    let peak = samples.iter().map(|s| s.1).max().unwrap_or(0).max(1) as f64;
-    let points: Vec<String> = samples
+    let Some((first, last)) = points.first().zip(points.last()) else {
+        return html! {};
+    };
+    let span = (last.0 - first.0).as_seconds_f64().max(1.0);
+    let peak = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0);
+    let line: Vec<String> = points
         .iter()
-        .map(|(t, n)| {
-            let x = 40.0 + (*t - first).as_seconds_f64() / span * (w - 50.0);
-            let y = h - 20.0 - (*n as f64) / peak * (h - 40.0);
+        .map(|(t, v)| {
+            let x = 60.0 + (*t - first.0).as_seconds_f64() / span * (w - 70.0);
+            let y = h - 20.0 - v / peak * (h - 40.0);
             format!("{x:.1},{y:.1}")
         })
         .collect();
-    let last = samples[samples.len() - 1].1;
+    let title_id = format!("{id}-title");
     html! {
         figure {
-            svg.sparkline role="img" aria-labelledby="tunnels-title" viewBox=(format!("0 0 {w} {h}")) width="100%" {
-                title id="tunnels-title" { "Open tunnels over the last samples; now " (last) ", at most " (peak as i64) }
-                line x1="40" x2=(w - 10.0) y1=(h - 20.0) y2=(h - 20.0) stroke="#d0d7de" {}
-                text x="0" y="24" font-size="12" fill="#57606a" { (peak as i64) }
+            svg.sparkline role="img" aria-labelledby=(title_id) viewBox=(format!("0 0 {w} {h}")) width="100%" {
+                title id=(title_id) { (what) ": now " (format!("{:.0}", last.1)) (unit) ", at most " (format!("{peak:.0}")) (unit) }
+                line x1="60" x2=(w - 10.0) y1=(h - 20.0) y2=(h - 20.0) stroke="#d0d7de" {}
+                text x="0" y="24" font-size="12" fill="#57606a" { (format!("{peak:.0}")) }
                 text x="0" y=(h - 20.0) font-size="12" fill="#57606a" { "0" }
-                polyline points=(points.join(" ")) fill="none" stroke="#0a58ca" stroke-width="2" {}
+                polyline points=(line.join(" ")) fill="none" stroke="#0a58ca" stroke-width="2" {}
             }
-            figcaption { "Open tunnels, " (date_time(first)) " to now: " (last) " now." }
+            figcaption { (what) ", " (date_time(first.0)) " to now: " (format!("{:.0}", last.1)) (unit) " now." }
         }
     }
 }
@@ -149,13 +169,14 @@ mod tests {
         let h = TunnelHistory::default();
         let t0 = OffsetDateTime::UNIX_EPOCH;
         for i in 0..(SAMPLES as i64 + 5) {
-            h.record(t0 + time::Duration::seconds(i * 10), i);
+            h.record(t0 + time::Duration::seconds(i * 10), i, i * 1000);
         }
         let s = h.samples();
         assert_eq!(s.len(), SAMPLES);
         assert_eq!(s[0].1, 5, "the oldest went first");
-        let svg = tunnel_sparkline(&s).into_string();
-        assert!(svg.contains("<polyline") && svg.contains("<title"), "{svg}");
+        let svg = fleet_charts(&s).into_string();
+        assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
+        assert!(svg.contains("now 100 B/s"), "1000 bytes every 10 s: {svg}");
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub struct Console {
     pub(crate) served: Option<Arc<CurrentCertificate>>,
     pub(crate) db: SharedRepository,
     pub(crate) sessions: session::Sessions,
-    /// Open tunnels over the last hour, sampled from the gateways' heartbeats.
+    /// Open tunnels and relayed bytes over the last hour, sampled from the gateways' heartbeats.
     pub(crate) tunnels: charts::TunnelHistory,
     /// Keys the certificate in use is published under after a change (a fleet); none on one host.
     pub(crate) fleet_keys: Vec<FleetKey>,
@@ -84,12 +84,11 @@ impl Console {
         loop {
             tick.tick().await;
             if let Ok(gateways) = ops::gateways(&self).await {
-                let open = gateways
-                    .iter()
-                    .filter(|g| g.state == "up")
-                    .map(|g| g.open_tunnels)
-                    .sum();
-                self.tunnels.record(time::OffsetDateTime::now_utc(), open);
+                let up = gateways.iter().filter(|g| g.state == "up");
+                let open = up.clone().map(|g| g.open_tunnels).sum();
+                let relayed = up.map(|g| g.relayed_bytes).sum();
+                self.tunnels
+                    .record(time::OffsetDateTime::now_utc(), open, relayed);
             }
         }
     }

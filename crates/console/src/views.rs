@@ -168,8 +168,8 @@ pub struct Dashboard {
     pub tenants: usize,
     /// The latest refusals and alarms from the audit log.
     pub recent: Vec<AuditEntry>,
-    /// Open tunnels over the last hour.
-    pub tunnels: Vec<(time::OffsetDateTime, i64)>,
+    /// Open tunnels and relayed bytes over the last hour.
+    pub tunnels: Vec<crate::charts::Sample>,
 }
 
 /// `/`.
@@ -209,7 +209,7 @@ pub fn dashboard(s: &Session, d: &Dashboard) -> Html<String> {
             }
             section aria-labelledby="tunnels-h" {
                 h2 id="tunnels-h" { "Tunnels" }
-                (crate::charts::tunnel_sparkline(&d.tunnels))
+                (crate::charts::fleet_charts(&d.tunnels))
             }
             section aria-labelledby="recent-h" {
                 h2 id="recent-h" { "Recent refusals and alarms" }
@@ -482,12 +482,12 @@ pub fn gateways(s: &Session, all: &[Gateway]) -> Html<String> {
             @if all.is_empty() { p { "No gateway has reported to the SP database yet." } }
             @else {
                 table {
-                    thead { tr { th scope="col" { "Gateway" } th scope="col" { "Address" } th scope="col" { "Pool" } th scope="col" { "Version" } th scope="col" { "Tunnels" } th scope="col" { "Heartbeat" } th scope="col" { "State" } } }
+                    thead { tr { th scope="col" { "Gateway" } th scope="col" { "Address" } th scope="col" { "Pool" } th scope="col" { "Version" } th scope="col" { "Tunnels" } th scope="col" { "Relayed" } th scope="col" { "Heartbeat" } th scope="col" { "State" } } }
                     tbody {
                         @for g in all {
                             tr {
                                 td { (g.id) } td { (g.public_address) } td { (g.pool) } td { (g.version) }
-                                td { (g.open_tunnels) } td { (g.heartbeat_at) }
+                                td { (g.open_tunnels) } td { (human_bytes(g.relayed_bytes)) } td { (g.heartbeat_at) }
                                 td { span class=(format!("state {}", g.state)) { (g.state) } }
                             }
                         }
@@ -541,6 +541,18 @@ pub fn audit(
             }
         },
     )
+}
+
+/// Bytes in the unit that reads best.
+fn human_bytes(n: i64) -> String {
+    let n = n.max(0) as f64;
+    match n {
+        n if n >= 1e12 => format!("{:.1} TB", n / 1e12),
+        n if n >= 1e9 => format!("{:.1} GB", n / 1e9),
+        n if n >= 1e6 => format!("{:.1} MB", n / 1e6),
+        n if n >= 1e3 => format!("{:.1} kB", n / 1e3),
+        n => format!("{n:.0} B"),
+    }
 }
 
 /// Percent-encodes a query value.

@@ -246,6 +246,8 @@ pub struct GatewayRecord {
     pub cert_sha256: String,
     /// Tunnels open through it at its last heartbeat.
     pub open_tunnels: i64,
+    /// Bytes its closed tunnels relayed since it started, at its last heartbeat.
+    pub relayed_bytes: i64,
     /// When it started.
     pub started_at: OffsetDateTime,
     /// Its last heartbeat.

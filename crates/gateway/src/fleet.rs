@@ -104,7 +104,13 @@ impl Fleet {
 
     /// One heartbeat: records this gateway (serving `cert_sha256` with `open_tunnels` open)
     /// and reads the fleet back.
-    pub async fn beat(&self, db: &SharedRepository, cert_sha256: &str, open_tunnels: i64) {
+    pub async fn beat(
+        &self,
+        db: &SharedRepository,
+        cert_sha256: &str,
+        open_tunnels: i64,
+        relayed_bytes: i64,
+    ) {
         let record = GatewayRecord {
             id: self.me.id.clone(),
             public_address: self.me.public_address.clone(),
@@ -112,6 +118,7 @@ impl Fleet {
             version: env!("CARGO_PKG_VERSION").to_string(),
             cert_sha256: cert_sha256.to_string(),
             open_tunnels,
+            relayed_bytes,
             started_at: self.started_at,
             heartbeat_at: OffsetDateTime::now_utc(),
             stopped_at: None,
@@ -156,6 +163,7 @@ mod tests {
             version: "1".into(),
             cert_sha256: String::new(),
             open_tunnels: tunnels,
+            relayed_bytes: 0,
             started_at: now,
             heartbeat_at: now - time::Duration::seconds(age_secs),
             stopped_at: None,

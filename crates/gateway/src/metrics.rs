@@ -109,6 +109,13 @@ impl Metrics {
         Arc::new(Metrics { registry, ..m })
     }
 
+    /// Bytes relayed both ways by the tunnels closed so far.
+    pub fn relayed_bytes(&self) -> i64 {
+        let up = self.bytes.get_or_create(&[("direction", "up")]).get();
+        let down = self.bytes.get_or_create(&[("direction", "down")]).get();
+        i64::try_from(up.saturating_add(down)).unwrap_or(i64::MAX)
+    }
+
     /// Counts one event of a family by outcome.
     pub fn count(family: &Family<Outcome, Counter>, key: &'static str, value: &'static str) {
         family.get_or_create(&[(key, value)]).inc();

@@ -236,6 +236,7 @@ async fn heartbeat_loop(ctx: Arc<Ctx>) {
                 ctx.state.db(),
                 &snap.cert.fingerprints.sha256_hex(),
                 ctx.metrics.tunnels_open.get(),
+                ctx.metrics.relayed_bytes(),
             )
             .await;
         drop(snap);

@@ -203,6 +203,8 @@ pub struct Gateway {
     pub version: String,
     /// Tunnels open at the last heartbeat.
     pub open_tunnels: i64,
+    /// Bytes its closed tunnels relayed since it started, at the last heartbeat.
+    pub relayed_bytes: i64,
     /// Last heartbeat.
     pub heartbeat_at: String,
     /// `up`, `late` (no heartbeat lately) or `stopped`.

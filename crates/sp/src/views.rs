@@ -87,6 +87,7 @@ pub fn gateway(g: &GatewayRecord, now: OffsetDateTime) -> Gateway {
         pool: g.pool.clone(),
         version: g.version.clone(),
         open_tunnels: g.open_tunnels,
+        relayed_bytes: g.relayed_bytes,
         heartbeat_at: format_rfc3339(g.heartbeat_at),
         state: state.to_string(),
     }

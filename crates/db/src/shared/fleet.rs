@@ -6,7 +6,7 @@
 macro_rules! impl_fleet {
     ($repo:ty, $db:ty) => {
         const GATEWAY_COLUMNS: &str = "id, public_address, pool, version, cert_sha256, \
-            open_tunnels, started_at, heartbeat_at, stopped_at";
+            open_tunnels, relayed_bytes, started_at, heartbeat_at, stopped_at";
 
         impl $repo {
             fn gateway_from_row(
@@ -21,6 +21,7 @@ macro_rules! impl_fleet {
                     version: r.try_get("version").map_err(get)?,
                     cert_sha256: r.try_get("cert_sha256").map_err(get)?,
                     open_tunnels: r.try_get("open_tunnels").map_err(get)?,
+                    relayed_bytes: r.try_get("relayed_bytes").map_err(get)?,
                     started_at: self.time_of(r, "started_at")?,
                     heartbeat_at: self.time_of(r, "heartbeat_at")?,
                     stopped_at: self.optional_time_of(r, "stopped_at")?,
@@ -33,11 +34,12 @@ macro_rules! impl_fleet {
             async fn heartbeat(&self, g: &GatewayRecord) -> Result<(), DbError> {
                 sqlx::query(
                     "INSERT INTO gateways (id, public_address, pool, version, cert_sha256, \
-                     open_tunnels, started_at, heartbeat_at, stopped_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL) \
+                     open_tunnels, relayed_bytes, started_at, heartbeat_at, stopped_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) \
                      ON CONFLICT (id) DO UPDATE SET public_address = excluded.public_address, \
                      pool = excluded.pool, version = excluded.version, \
                      cert_sha256 = excluded.cert_sha256, open_tunnels = excluded.open_tunnels, \
+                     relayed_bytes = excluded.relayed_bytes, \
                      started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, \
                      stopped_at = NULL",
                 )
@@ -47,6 +49,7 @@ macro_rules! impl_fleet {
                 .bind(&g.version)
                 .bind(&g.cert_sha256)
                 .bind(g.open_tunnels)
+                .bind(g.relayed_bytes)
                 .bind(self.stamp(g.started_at))
                 .bind(self.stamp(g.heartbeat_at))
                 .execute(&self.pool)

@@ -107,6 +107,7 @@ pub(crate) async fn fleet(db: &dyn SpRepository) {
         version: "1.0.0".into(),
         cert_sha256: "AB".repeat(32),
         open_tunnels: 3,
+        relayed_bytes: 0,
         started_at: started,
         heartbeat_at: now(),
         stopped_at: None,

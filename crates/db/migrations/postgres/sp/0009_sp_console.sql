@@ -16,3 +16,5 @@ CREATE TABLE api_tokens (
     last_used_at  TIMESTAMPTZ,
     revoked_at    TIMESTAMPTZ
 );
+-- What the gateways relayed, as each reported in its last heartbeat (for the console's chart).
+ALTER TABLE gateways ADD COLUMN relayed_bytes BIGINT NOT NULL DEFAULT 0;
