@@ -851,7 +851,7 @@ async fn the_gateway_serves_the_console_and_it_follows_the_certificate_in_use() 
         .unwrap();
     let line = crate::util::first_stdout_line(&mut gw);
     let started: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let console = ConsoleProc {
+    let mut console = ConsoleProc {
         child: gw,
         addr: started["console"].as_str().unwrap().parse().unwrap(),
         pin: applied_pin(&env),
@@ -882,20 +882,16 @@ async fn the_gateway_serves_the_console_and_it_follows_the_certificate_in_use() 
     // seconds (its TLS pin is the new certificate's).
     let next = env.generate(&["--key-type", "ecdsa-p256"]);
     env.ok(&["sp", "cert", "apply", &next.thumbprint, "--force"]);
-    let moved = ConsoleProc {
-        child: std::process::Command::new("true").spawn().unwrap(),
-        addr: console.addr,
-        pin: applied_pin(&env),
-    };
+    console.pin = applied_pin(&env);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
-        let (tls, _) = connect(moved.addr, None, None).await.unwrap();
+        let (tls, _) = connect(console.addr, None, None).await.unwrap();
         let presented = tls.get_ref().1.peer_certificates().unwrap()[0].to_vec();
         let sha: [u8; 32] = {
             use sha2::Digest as _;
             sha2::Sha256::digest(&presented).into()
         };
-        if sha == moved.pin {
+        if sha == console.pin {
             break;
         }
         assert!(
@@ -905,7 +901,7 @@ async fn the_gateway_serves_the_console_and_it_follows_the_certificate_in_use() 
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert_eq!(
-        moved
+        console
             .api("GET", "/certificates/current", &token, None)
             .await
             .status,

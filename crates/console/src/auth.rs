@@ -127,7 +127,7 @@ pub async fn api_principal(
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !session::same(sent, &s.csrf) || !same_origin(headers) {
+        if !cloudgate_sp::credentials::same_secret(sent, &s.csrf) || !same_origin(headers) {
             return Err(Refusal::Csrf);
         }
     }
@@ -143,7 +143,7 @@ pub async fn page_session(console: &Console, headers: &HeaderMap) -> Result<Sess
 
 /// The refusal of a form whose CSRF token or origin is not the session's; `None` when it is.
 pub fn form_refusal(s: &Session, headers: &HeaderMap, csrf: &str) -> Option<Response> {
-    if session::same(csrf, &s.csrf) && same_origin(headers) {
+    if cloudgate_sp::credentials::same_secret(csrf, &s.csrf) && same_origin(headers) {
         None
     } else {
         Some((

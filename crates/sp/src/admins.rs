@@ -162,10 +162,7 @@ pub async fn check_api_token(
     let Some(record) = db.api_token(id).await? else {
         return Ok(Err(ApiTokenRefusal::Unknown));
     };
-    if !constant_time_eq(
-        sha256_hex(secret.as_bytes()).as_bytes(),
-        record.secret_sha256.as_bytes(),
-    ) {
+    if !crate::credentials::same_secret(&sha256_hex(secret.as_bytes()), &record.secret_sha256) {
         return Ok(Err(ApiTokenRefusal::Unknown));
     }
     if record.revoked_at.is_some() {
@@ -188,11 +185,6 @@ fn hex(bytes: &[u8]) -> String {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
-}
-
-/// Equal lengths compared without an early exit.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

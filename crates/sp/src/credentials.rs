@@ -41,6 +41,16 @@ pub fn check_name_allowing(kind: &str, name: &str, also: &[char]) -> Result<(), 
     Ok(())
 }
 
+/// Two secrets (or their hashes) compared without an early exit: for token hashes and CSRF
+/// tokens.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// Shortest password accepted for a tenant.
 pub const MIN_PASSWORD_LEN: usize = 8;
 
