@@ -417,16 +417,7 @@ async fn revoke(
     sha256: String,
     json: bool,
 ) -> anyhow::Result<()> {
-    let normalized: String = sha256
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    if normalized.len() != 64 {
-        return Err(usage(format!(
-            "{sha256:?} is not a SHA-256 (64 hex digits); `cloudgate sp tenant show {name}` lists them"
-        )));
-    }
+    let normalized = cloudgate_sp::tenants::machine_sha256(&sha256).map_err(|e| usage(e.to_string()))?;
     db.revoke_client_cert(&name, &normalized).await?;
     report(
         json,

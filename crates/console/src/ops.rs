@@ -548,16 +548,7 @@ pub async fn revoke_machine(
     tenant_name: &str,
     sha256: &str,
 ) -> Result<Tenant, OpError> {
-    let normalized: String = sha256
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    if normalized.len() != 64 {
-        return Err(OpError::Invalid(format!(
-            "{sha256:?} is not a SHA-256 (64 hex digits)"
-        )));
-    }
+    let normalized = cloudgate_sp::tenants::machine_sha256(sha256)?;
     console
         .db
         .revoke_client_cert(tenant_name, &normalized)

@@ -28,6 +28,7 @@ mod http;
 mod last_seen;
 mod listen;
 pub mod metrics;
+pub mod public_address;
 mod relay;
 pub mod request;
 mod server;

@@ -235,3 +235,73 @@ pub struct ApiError {
     /// What was wrong and how to fix it.
     pub message: String,
 }
+
+/// A join token as lists show it (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinTokenInfo {
+    /// Its id (the public half of the token).
+    pub id: String,
+    /// The tenant it enrolls.
+    pub tenant: String,
+    /// What the SP noted about it.
+    pub label: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created_at: String,
+    /// When it stops working.
+    pub expires_at: String,
+    /// Enrollments it may still make.
+    pub uses_left: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+    /// `valid`, `used`, `expired` or `revoked`.
+    pub state: String,
+}
+
+/// A request for a join token.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewJoinToken {
+    /// How long it works: `30m`, `24h`, `7d` (default `24h`).
+    #[serde(default)]
+    pub expires: Option<String>,
+    /// Enrollments it may make (default 1).
+    #[serde(default)]
+    pub uses: Option<u32>,
+    /// A note for the SP (who it was sent to).
+    #[serde(default)]
+    pub label: String,
+    /// Addresses the tenant tries, `HOST[:PORT]` (default: the gateway's public address).
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+/// A join token just created: the only time its secret is shown.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedJoinToken {
+    /// The token, to send to the tenant by a channel only they read.
+    pub token: String,
+    /// The stored token.
+    #[serde(flatten)]
+    pub info: JoinTokenInfo,
+    /// The addresses it carries.
+    pub addresses: Vec<String>,
+    /// The key pins it carries (SHA-256 of the public key, hex).
+    pub pins: Vec<String>,
+}
+
+impl std::fmt::Debug for CreatedJoinToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedJoinToken")
+            .field("token", &"<redacted>")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl Drop for CreatedJoinToken {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.token);
+    }
+}

@@ -12,6 +12,7 @@ pub mod admins;
 pub mod certs;
 pub mod credentials;
 pub mod fleet;
+pub mod join_tokens;
 pub mod repository;
 pub mod services;
 pub mod switch;

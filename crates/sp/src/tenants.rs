@@ -131,8 +131,35 @@ pub async fn set_tenant_password(
     Ok(())
 }
 
+/// A machine's client-certificate SHA-256 as an operator pastes it (any case, with or without
+/// colons or spaces), in the database's form: 64 upper-case hex digits.
+pub fn machine_sha256(text: &str) -> Result<String, SpError> {
+    let normalized: String = text
+        .chars()
+        .filter(|c| !matches!(c, ':' | ' ' | '-'))
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if normalized.len() != 64 || !normalized.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(SpError::Invalid(format!(
+            "{text:?} is not a SHA-256 (64 hex digits); the tenant's page or `cloudgate sp tenant show TENANT` lists its machines'"
+        )));
+    }
+    Ok(normalized)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_pasted_machine_sha256_is_normalised_and_anything_else_refused() {
+        let hex = "ab".repeat(32);
+        assert_eq!(super::machine_sha256(&hex).unwrap(), hex.to_uppercase());
+        let colons = hex.as_bytes().chunks(2).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(":");
+        assert_eq!(super::machine_sha256(&colons).unwrap(), hex.to_uppercase());
+        assert!(super::machine_sha256(&hex[..62]).is_err());
+        assert!(super::machine_sha256(&format!("{}zz", &hex[..62])).is_err());
+        assert!(super::machine_sha256("../../etc").is_err());
+    }
+
     use super::*;
     use cloudgate_store::{FileOwnership, Layout};
 
@@ -157,3 +184,4 @@ mod tests {
         );
     }
 }
+
