@@ -167,23 +167,17 @@ async fn issue(ctx: &Context, args: IssueArgs) -> anyhow::Result<()> {
 
 async fn renew(ctx: &Context, args: RenewArgs) -> anyhow::Result<()> {
     let store = ctx.store_for_write()?;
-    let settings = settings(&store)?;
-    let current = store
-        .applied()?
-        .ok_or_else(|| usage("no certificate is in use: apply the ACME certificate first"))?;
-    if args.new_key {
-        let entry = acme::issue(
-            &store,
-            &settings,
-            KeyChoice::New(cloudgate_pki::KeyType::EcdsaP256),
-            current.meta.friendly_name.clone(),
-            &progress,
-        )
-        .await?;
-        store
-            .stage(&entry, None)
-            .context("staging the renewed certificate as the successor")?;
-        audit(&store, &entry, "renewed (new key, staged)")?;
+    let acme::Renewal {
+        previous,
+        mut entry,
+        new_key,
+    } = acme::renew(&store, args.new_key, &progress)
+        .await
+        .map_err(|e| match e {
+            cloudgate_sp::SpError::Invalid(m) => usage(m),
+            other => other.into(),
+        })?;
+    if new_key {
         return report(
             &entry,
             args.json,
@@ -194,17 +188,6 @@ async fn renew(ctx: &Context, args: RenewArgs) -> anyhow::Result<()> {
             ),
         );
     }
-    let key = store.load_private_key(&current)?;
-    let mut entry = acme::issue(
-        &store,
-        &settings,
-        KeyChoice::Same(&key),
-        current.meta.friendly_name.clone(),
-        &progress,
-    )
-    .await?;
-    drop(key);
-    audit(&store, &entry, "renewed (same key)")?;
     if args.apply {
         certs::apply(&store, &mut entry).context("putting the renewed certificate into use")?;
     }
@@ -213,7 +196,7 @@ async fn renew(ctx: &Context, args: RenewArgs) -> anyhow::Result<()> {
         args.json,
         &format!(
             "Renewed {} by the CA with the same key.",
-            current.info.fingerprints.thumbprint()
+            previous.info.fingerprints.thumbprint()
         ),
         if args.apply {
             "The renewed certificate is now in use. Tenants that pinned the key accept it without asking (same key).\n"

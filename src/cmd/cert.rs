@@ -2,7 +2,6 @@
 
 use anyhow::Context as _;
 use cloudgate_store::{CertStore, StoredCertificate};
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::cli::CertCommand;
@@ -254,19 +253,6 @@ fn renew(
     print_text(&out)
 }
 
-#[derive(Serialize)]
-struct CheckReport {
-    thumbprint: String,
-    friendly_name: String,
-    key_path: String,
-    key_matches: bool,
-    signature_valid: bool,
-    valid_now: bool,
-    days_left: i64,
-    ok: bool,
-    problems: Vec<String>,
-}
-
 fn check(store: &CertStore, cert: Option<&str>, json: bool) -> anyhow::Result<()> {
     let entry = match cert {
         Some(c) => store.find(c)?,
@@ -274,37 +260,7 @@ fn check(store: &CertStore, cert: Option<&str>, json: bool) -> anyhow::Result<()
             .applied()?
             .ok_or_else(|| usage("no certificate is in use; name the certificate to check"))?,
     };
-    // Reading the key checks its mode and that it belongs to the certificate.
-    drop(store.load_private_key(&entry)?);
-    let info = &entry.info;
-    let now = OffsetDateTime::now_utc();
-    let mut problems = Vec::new();
-    let signature_valid = !info.is_self_issued || info.verify_self_signature();
-    if !signature_valid {
-        problems.push("the self-signature does not verify".to_string());
-    }
-    let valid_now = info.is_valid_at(now);
-    if !valid_now {
-        problems.push(
-            if now > info.not_after {
-                "the certificate has expired"
-            } else {
-                "the certificate is not valid yet"
-            }
-            .into(),
-        );
-    }
-    let report = CheckReport {
-        thumbprint: info.fingerprints.thumbprint(),
-        friendly_name: entry.meta.friendly_name.clone(),
-        key_path: entry.key_path().display().to_string(),
-        key_matches: true,
-        signature_valid,
-        valid_now,
-        days_left: info.days_left(now),
-        ok: problems.is_empty(),
-        problems,
-    };
+    let report = cloudgate_sp::certs::check(store, &entry)?;
     if json {
         print_json(&report)?;
     } else if report.ok {
@@ -324,71 +280,11 @@ fn check(store: &CertStore, cert: Option<&str>, json: bool) -> anyhow::Result<()
     }
 }
 
-#[derive(Serialize)]
-struct StatusView {
-    current: Option<CertificateView>,
-    days_left: Option<i64>,
-    staged: Option<StagedView>,
-    key_changes: Vec<SwitchView>,
-    adoption: super::switch::Adoption,
-}
-
-#[derive(Serialize)]
-struct StagedView {
-    thumbprint: String,
-    sha256: String,
-    #[serde(with = "time::serde::rfc3339::option")]
-    switch_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    staged_at: OffsetDateTime,
-}
-
-#[derive(Serialize)]
-struct SwitchView {
-    from_sha256: String,
-    to_sha256: String,
-    proof: bool,
-    compromised: bool,
-    #[serde(with = "time::serde::rfc3339")]
-    at: OffsetDateTime,
-}
-
 /// `sp cert status`: what is in use, what is staged, the published key changes, and adoption.
 fn status(ctx: &Context, store: &CertStore, json: bool) -> anyhow::Result<()> {
     let current = store.applied()?;
-    let history = store.rollover_history()?;
     let machines = super::switch::enrolled_machines(ctx)?;
-    let current_sha = current.as_ref().map(|c| c.info.fingerprints.sha256_hex());
-    let staged = history.staged.as_ref();
-    let adoption = super::switch::adoption(
-        &machines,
-        current_sha.as_deref(),
-        staged.map(|s| s.to_sha256.as_str()),
-    );
-    let view = StatusView {
-        days_left: current
-            .as_ref()
-            .map(|c| c.info.days_left(OffsetDateTime::now_utc())),
-        current: current.as_ref().map(cloudgate_sp::views::certificate),
-        staged: staged.map(|s| StagedView {
-            thumbprint: s.to_thumbprint.clone(),
-            sha256: s.to_sha256.clone(),
-            switch_at: s.switch_at,
-            staged_at: s.staged_at,
-        }),
-        key_changes: history
-            .switches
-            .iter()
-            .map(|s| SwitchView {
-                from_sha256: s.from_sha256.clone(),
-                to_sha256: s.to_sha256.clone(),
-                proof: s.proof.is_some(),
-                compromised: s.compromised,
-                at: s.at,
-            })
-            .collect(),
-        adoption,
-    };
+    let view = cloudgate_sp::switch::status(store, &machines)?;
     if json {
         return print_json(&view);
     }
@@ -410,7 +306,8 @@ fn status(ctx: &Context, store: &CertStore, json: bool) -> anyhow::Result<()> {
             "Staged successor: {} (rollover proof signed by the key in use){}\n",
             s.thumbprint,
             s.switch_at
-                .map(|t| format!(", switches at {}", cloudgate_pki::format_rfc3339(t)))
+                .as_ref()
+                .map(|t| format!(", switches at {t}"))
                 .unwrap_or_else(|| ", applied by hand".into())
         )),
         None => out.push_str("Staged successor: none\n"),
@@ -422,7 +319,7 @@ fn status(ctx: &Context, store: &CertStore, json: bool) -> anyhow::Result<()> {
     for k in &view.key_changes {
         out.push_str(&format!(
             "  {}  {} -> {}  {}\n",
-            cloudgate_pki::format_rfc3339(k.at),
+            k.at,
             &k.from_sha256[..16],
             &k.to_sha256[..16],
             if k.compromised {

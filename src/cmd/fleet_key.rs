@@ -2,9 +2,8 @@
 //! `sp cert` command changing the certificate in use.
 
 use cloudgate_db::SharedRepository;
-use cloudgate_sp::fleet::{self, FleetKey, SealedKey};
+use cloudgate_sp::fleet::{self, FleetKey};
 use cloudgate_store::fsio;
-use serde::Serialize;
 
 use crate::cli::{CertCommand, FleetCommand};
 use crate::context::Context;
@@ -46,59 +45,14 @@ pub fn sealing_keys(ctx: &Context, key: FleetKey) -> anyhow::Result<Vec<FleetKey
     Ok(keys)
 }
 
-#[derive(Serialize)]
-struct FleetView {
-    key_file: String,
-    /// The id of the fleet key here (a hash of it, never the key).
-    key_id: Option<String>,
-    /// Whether a rotation is under way (the old key is kept beside the new).
-    rotating: bool,
-    /// Whether this command published the certificate.
-    published_now: bool,
-    published: Option<PublishedView>,
-}
-
-#[derive(Serialize)]
-struct PublishedView {
-    sha256: String,
-    thumbprint: String,
-    friendly_name: String,
-    published_at: String,
-    /// The fleet keys its private key is sealed under.
-    sealed_under: Vec<String>,
-    /// Whether it is the certificate in use in this host's store.
-    same_as_store: Option<bool>,
-}
+type FleetView = cloudgate_proto::admin::FleetStatus;
 
 async fn view(
     ctx: &Context,
     db: &SharedRepository,
     published_now: bool,
 ) -> anyhow::Result<FleetView> {
-    let key = FleetKey::load(&ctx.layout.fleet_key())?;
-    let applied = ctx.store_for_read().applied_record().ok().flatten();
-    let published = match db.published_certificate().await? {
-        Some(p) => {
-            let info = cloudgate_pki::CertificateInfo::from_der(&p.cert_der)?;
-            let sealed: Vec<SealedKey> = serde_json::from_str(&p.sealed_keys).unwrap_or_default();
-            Some(PublishedView {
-                thumbprint: info.fingerprints.thumbprint(),
-                friendly_name: p.friendly_name.clone(),
-                published_at: cloudgate_pki::format_rfc3339(p.published_at),
-                sealed_under: sealed.into_iter().map(|s| s.key_id).collect(),
-                same_as_store: applied.as_ref().map(|a| a.sha256 == p.sha256),
-                sha256: p.sha256,
-            })
-        }
-        None => None,
-    };
-    Ok(FleetView {
-        key_file: ctx.layout.fleet_key().display().to_string(),
-        key_id: key.map(|k| k.id()),
-        rotating: old_key_path(ctx).exists(),
-        published_now,
-        published,
-    })
+    Ok(fleet::status(&ctx.store_for_read(), &**db, published_now).await?)
 }
 
 fn text(v: &FleetView) -> String {

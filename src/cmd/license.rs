@@ -1,8 +1,7 @@
 //! `cloudgate sp license install|show`.
 
 use anyhow::Context as _;
-use cloudgate_store::license::{self, License, Licensee};
-use serde::Serialize;
+use cloudgate_store::license::{self, License};
 use time::OffsetDateTime;
 
 use crate::cli::LicenseCommand;
@@ -10,43 +9,20 @@ use crate::context::Context;
 use crate::exit::usage;
 use crate::render::{print_json, print_text, warn};
 
-#[derive(Serialize)]
-struct LicenseView<'a> {
-    installed: bool,
-    licensee: &'a str,
-    licensed_to: Option<&'a str>,
-    expires: Option<String>,
-    expired: bool,
-    edition: Option<&'a str>,
-    license_id: Option<&'a str>,
-    path: String,
-}
+type LicenseView = cloudgate_proto::admin::LicenseInfo;
 
-fn view<'a>(ctx: &Context, licensee: &'a str, license: Option<&'a License>) -> LicenseView<'a> {
-    LicenseView {
-        installed: license.is_some(),
-        licensee,
-        licensed_to: license.map(|l| l.licensed_to.as_str()),
-        expires: license.and_then(|l| l.expires).map(|d| d.to_string()),
-        expired: license.is_some_and(|l| l.is_expired_at(OffsetDateTime::now_utc())),
-        edition: license.and_then(|l| l.edition.as_deref()),
-        license_id: license.and_then(|l| l.license_id.as_deref()),
-        path: ctx.layout.license_file().display().to_string(),
-    }
-}
-
-fn text(v: &LicenseView<'_>) -> String {
-    let Some(to) = v.licensed_to else {
+fn text(v: &LicenseView) -> String {
+    let Some(to) = &v.licensed_to else {
         return format!(
             "No license installed; the host name {:?} stands in as licensee.\nInstall one with `cloudgate sp license install FILE`.\n",
             v.licensee
         );
     };
     let mut out = format!("Licensed to: {to}\n");
-    if let Some(e) = v.edition {
+    if let Some(e) = &v.edition {
         out.push_str(&format!("Edition: {e}\n"));
     }
-    if let Some(id) = v.license_id {
+    if let Some(id) = &v.license_id {
         out.push_str(&format!("License ID: {id}\n"));
     }
     out.push_str(&format!(
@@ -77,7 +53,7 @@ pub fn run(ctx: &Context, cmd: LicenseCommand) -> anyhow::Result<()> {
                     ctx.layout.data_dir().display()
                 )
             })?;
-            let v = view(ctx, &lic.licensed_to, Some(&lic));
+            let v = cloudgate_sp::views::license(&ctx.layout)?;
             if json {
                 print_json(&v)
             } else {
@@ -85,9 +61,7 @@ pub fn run(ctx: &Context, cmd: LicenseCommand) -> anyhow::Result<()> {
             }
         }
         LicenseCommand::Show { json } => {
-            let installed = license::installed(&ctx.layout)?;
-            let licensee = Licensee::resolve(&ctx.layout)?;
-            let v = view(ctx, licensee.name(), installed.as_ref());
+            let v = cloudgate_sp::views::license(&ctx.layout)?;
             if v.expired {
                 warn("the installed license has expired");
             }

@@ -3,7 +3,7 @@
 //! means and how far tenants adopted live in [`cloudgate_sp::switch`].
 
 use cloudgate_db::ClientCertRecord;
-pub use cloudgate_sp::switch::{Adoption, SwitchImpact, adoption, impact};
+pub use cloudgate_sp::switch::{SwitchImpact, impact};
 use cloudgate_store::{CertStore, StoredCertificate};
 
 use crate::context::Context;

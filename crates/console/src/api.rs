@@ -1,29 +1,34 @@
 //! `/api/v1`: the console's operations as JSON, with the types of
 //! [`cloudgate_proto::admin`], for scripts (`Authorization: Bearer cgapi_…`) and for the pages'
 //! own script (the session cookie and `X-CSRF-Token`). The OpenAPI document is at
-//! `/api/v1/openapi.json`.
+//! `/api/v1/openapi.json`. Every handler names its caller ([`Caller`]) first, so a request
+//! without a valid token or session is refused before its body is read.
 
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use cloudgate_errors::ErrorKind;
 use cloudgate_proto::admin::{
-    ApiError, ApplyRequest, ImportRequest, NewCertificate, NewPassword, NewTenant, Service,
+    AcmeRenewRequest, ApiError, ApplyRequest, ImportRequest, LicenseFile, NewCertificate,
+    NewJoinToken, NewPassword, NewPublicAddress, NewTenant, PoolSetting, PruneRequest, Service,
 };
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::auth::{Principal, Refusal, api_principal};
+use crate::auth::{Caller, Refusal};
 use crate::ops::{self, OpError};
 use crate::{Console, openapi};
 
 /// Most audit entries one call returns.
 const MAX_AUDIT_LIMIT: usize = 500;
+
+type Shared = State<Arc<Console>>;
 
 /// The API's routes.
 pub fn router() -> Router<Arc<Console>> {
@@ -31,27 +36,38 @@ pub fn router() -> Router<Arc<Console>> {
         .route("/openapi.json", get(openapi_document))
         .route("/certificates", get(certificates).post(generate))
         .route("/certificates/current", get(current))
+        .route("/certificates/status", get(status))
         .route("/certificates/import", post(import))
+        .route("/certificates/acme/renew", post(acme_renew))
+        .route("/certificates/{id}", get(certificate).delete(remove))
         .route("/certificates/{id}/apply", post(apply))
         .route("/certificates/{id}/stage", post(stage))
         .route("/certificates/{id}/renew", post(renew))
-        .route("/certificates/{id}", axum::routing::delete(remove))
+        .route("/certificates/{id}/check", post(check))
         .route("/certificates/{id}/pem", get(pem))
+        .route("/certificates/{id}/der", get(der))
         .route("/tenants", get(tenants).post(add_tenant))
         .route("/tenants/{name}", get(tenant).delete(remove_tenant))
-        .route(
-            "/tenants/{name}/services/{service}",
-            axum::routing::delete(remove_service),
-        )
-        .route(
-            "/tenants/{name}/machines/{sha256}",
-            axum::routing::delete(revoke_machine),
-        )
+        .route("/tenants/{name}/services/{service}", delete(remove_service))
+        .route("/tenants/{name}/machines/{sha256}", delete(revoke_machine))
         .route("/tenants/{name}/enable", post(enable))
         .route("/tenants/{name}/disable", post(disable))
         .route("/tenants/{name}/password", put(set_password))
         .route("/tenants/{name}/services", post(add_service))
+        .route("/tenants/{name}/pool", put(set_pool))
+        .route("/tenants/{name}/prune", post(prune))
+        .route(
+            "/tenants/{name}/tokens",
+            get(tenant_tokens).post(create_token),
+        )
+        .route("/tokens", get(tokens))
+        .route("/tokens/{id}", delete(revoke_token))
         .route("/gateways", get(gateways))
+        .route("/gateways/{id}", delete(forget_gateway))
+        .route("/address", get(address).put(set_address))
+        .route("/fleet", get(fleet))
+        .route("/fleet/publish", post(fleet_publish))
+        .route("/license", get(license).put(install_license))
         .route("/audit", get(audit))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such API call") })
 }
@@ -67,7 +83,8 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn refused(r: Refusal) -> Response {
+/// A caller that was not let in.
+pub(crate) fn refused(r: Refusal) -> Response {
     match r {
         Refusal::Unauthenticated => error(
             StatusCode::UNAUTHORIZED,
@@ -100,10 +117,6 @@ fn failed(e: OpError) -> Response {
     error(status, e.code(), &e.to_string())
 }
 
-fn bad_json(e: JsonRejection) -> Response {
-    error(StatusCode::BAD_REQUEST, "bad_input", &e.body_text())
-}
-
 fn reply<T: Serialize>(result: Result<T, OpError>) -> Response {
     match result {
         Ok(v) => Json(v).into_response(),
@@ -111,130 +124,128 @@ fn reply<T: Serialize>(result: Result<T, OpError>) -> Response {
     }
 }
 
-/// Authenticates, then runs `$body` with the principal bound to `$who`.
-macro_rules! authed {
-    ($console:expr, $method:expr, $headers:expr, |$who:ident| $body:expr) => {
-        match api_principal(&$console, &$method, &$headers).await {
-            Ok(principal) => {
-                let $who: Principal = principal;
-                $body
-            }
-            Err(r) => refused(r),
+fn created<T: Serialize>(result: Result<T, OpError>) -> Response {
+    match result {
+        Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+fn done(result: Result<(), OpError>) -> Response {
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+/// A JSON body; one that is not the call's type is refused with 400 and what was wrong.
+struct Body<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| Body(v))
+            .map_err(|e: JsonRejection| error(StatusCode::BAD_REQUEST, "bad_input", &e.body_text()))
+    }
+}
+
+/// A JSON body that may be left out.
+struct OptionalBody<T>(T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        // No body at all: neither a length above 0 nor a type (a body without a type is refused
+        // by the JSON reader, so a forgotten header is said, not ignored).
+        let length = req.headers().get(header::CONTENT_LENGTH);
+        let empty = length.is_some_and(|l| l == "0")
+            || (length.is_none() && !req.headers().contains_key(header::CONTENT_TYPE));
+        if empty {
+            return Ok(OptionalBody(T::default()));
         }
-    };
+        Body::<T>::from_request(req, state)
+            .await
+            .map(|Body(v)| OptionalBody(v))
+    }
 }
 
 async fn openapi_document() -> Response {
     Json(openapi::document()).into_response()
 }
 
-async fn certificates(
-    State(console): State<Arc<Console>>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    authed!(console, method, headers, |_who| reply(ops::certificates(
-        &console
-    )))
+async fn certificates(State(console): Shared, _: Caller) -> Response {
+    reply(ops::certificates(&console))
 }
 
-async fn current(
-    State(console): State<Arc<Console>>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    authed!(
-        console,
-        method,
-        headers,
-        |_who| match ops::current(&console) {
-            Ok(Some(c)) => Json(c).into_response(),
-            Ok(None) => error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no certificate is in use",
-            ),
-            Err(e) => failed(e),
-        }
-    )
+async fn current(State(console): Shared, _: Caller) -> Response {
+    match ops::current(&console) {
+        Ok(Some(c)) => Json(c).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no certificate is in use",
+        ),
+        Err(e) => failed(e),
+    }
+}
+
+async fn status(State(console): Shared, _: Caller) -> Response {
+    reply(ops::status(&console).await)
+}
+
+async fn certificate(State(console): Shared, _: Caller, Path(id): Path<String>) -> Response {
+    reply(ops::certificate(&console, &id))
 }
 
 async fn generate(
-    State(console): State<Arc<Console>>,
-    method: Method,
-    headers: HeaderMap,
-    body: Result<Json<NewCertificate>, JsonRejection>,
+    State(console): Shared,
+    Caller(who): Caller,
+    Body(request): Body<NewCertificate>,
 ) -> Response {
-    authed!(console, method, headers, |who| match body {
-        Ok(Json(request)) => {
-            match ops::generate(&console, &who.who(), request).await {
-                Ok(c) => (StatusCode::CREATED, Json(c)).into_response(),
-                Err(e) => failed(e),
-            }
-        }
-        Err(e) => bad_json(e),
-    })
+    created(ops::generate(&console, &who.who(), request).await)
 }
 
 async fn import(
-    State(console): State<Arc<Console>>,
-    method: Method,
-    headers: HeaderMap,
-    body: Result<Json<ImportRequest>, JsonRejection>,
+    State(console): Shared,
+    Caller(who): Caller,
+    Body(request): Body<ImportRequest>,
 ) -> Response {
     use base64::Engine as _;
-    authed!(console, method, headers, |who| match body {
-        Ok(Json(request)) => {
-            let password = Zeroizing::new(request.password);
-            let file = match base64::engine::general_purpose::STANDARD
-                .decode(request.file_base64.trim())
-            {
-                Ok(f) => Zeroizing::new(f),
-                Err(e) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        "bad_input",
-                        &format!("file_base64 is not base64: {e}"),
-                    );
-                }
-            };
-            match ops::import(
-                &console,
-                &who.who(),
-                &file,
-                &password,
-                request.friendly_name,
-            ) {
-                Ok(c) => (StatusCode::CREATED, Json(c)).into_response(),
-                Err(e) => failed(e),
-            }
+    let password = Zeroizing::new(request.password);
+    let file = match base64::engine::general_purpose::STANDARD.decode(request.file_base64.trim()) {
+        Ok(f) => Zeroizing::new(f),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_input",
+                &format!("file_base64 is not base64: {e}"),
+            );
         }
-        Err(e) => bad_json(e),
-    })
+    };
+    created(ops::import(
+        &console,
+        &who.who(),
+        &file,
+        &password,
+        request.friendly_name,
+    ))
 }
 
 async fn apply(
-    State(console): State<Arc<Console>>,
+    State(console): Shared,
+    Caller(who): Caller,
     Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Option<Json<ApplyRequest>>,
+    OptionalBody(request): OptionalBody<ApplyRequest>,
 ) -> Response {
-    let force = body.map(|Json(b)| b.force).unwrap_or(false);
-    authed!(console, method, headers, |who| reply(
-        ops::apply(&console, &who.who(), &id, force).await
-    ))
+    reply(ops::apply(&console, &who.who(), &id, request.force).await)
 }
 
-async fn stage(
-    State(console): State<Arc<Console>>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    authed!(console, method, headers, |who| reply(
-        ops::stage(&console, &who.who(), &id).await
-    ))
+async fn stage(State(console): Shared, Caller(who): Caller, Path(id): Path<String>) -> Response {
+    reply(ops::stage(&console, &who.who(), &id).await)
 }
 
 /// `POST /api/v1/certificates/{id}/renew`.
@@ -246,61 +257,49 @@ struct RenewRequest {
 }
 
 async fn renew(
-    State(console): State<Arc<Console>>,
+    State(console): Shared,
+    Caller(who): Caller,
     Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Option<Json<RenewRequest>>,
+    OptionalBody(request): OptionalBody<RenewRequest>,
 ) -> Response {
-    let days = body
-        .and_then(|Json(b)| b.valid_days)
+    let days = request
+        .valid_days
         .unwrap_or(cloudgate_sp::certs::DEFAULT_VALID_DAYS);
-    authed!(
-        console,
-        method,
-        headers,
-        |who| match ops::renew(&console, &who.who(), &id, days).await {
-            Ok(c) => (StatusCode::CREATED, Json(c)).into_response(),
-            Err(e) => failed(e),
-        }
-    )
+    created(ops::renew(&console, &who.who(), &id, days).await)
 }
 
-async fn remove(
-    State(console): State<Arc<Console>>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
+async fn acme_renew(
+    State(console): Shared,
+    Caller(who): Caller,
+    OptionalBody(request): OptionalBody<AcmeRenewRequest>,
 ) -> Response {
-    authed!(console, method, headers, |who| reply(ops::remove(
-        &console,
-        &who.who(),
-        &id
-    )))
+    created(ops::acme_renew(&console, &who.who(), &request).await)
 }
 
-async fn pem(
-    State(console): State<Arc<Console>>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    authed!(
-        console,
-        method,
-        headers,
-        |_who| match ops::certificate_pem(&console, &id) {
-            Ok((_, pem)) => (
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    "application/pem-certificate-chain",
-                )],
-                pem,
-            )
-                .into_response(),
-            Err(e) => failed(e),
-        }
-    )
+async fn check(State(console): Shared, _: Caller, Path(id): Path<String>) -> Response {
+    reply(ops::check(&console, &id))
+}
+
+async fn remove(State(console): Shared, Caller(who): Caller, Path(id): Path<String>) -> Response {
+    reply(ops::remove(&console, &who.who(), &id))
+}
+
+async fn pem(State(console): Shared, _: Caller, Path(id): Path<String>) -> Response {
+    match ops::certificate_pem(&console, &id) {
+        Ok((_, pem)) => (
+            [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
+            pem,
+        )
+            .into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+async fn der(State(console): Shared, _: Caller, Path(id): Path<String>) -> Response {
+    match ops::certificate_der(&console, &id) {
+        Ok((_, der)) => ([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response(),
+        Err(e) => failed(e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -313,145 +312,164 @@ struct Search {
     limit: Option<usize>,
 }
 
-async fn tenants(
-    State(console): State<Arc<Console>>,
-    method: Method,
-    headers: HeaderMap,
-    Query(search): Query<Search>,
-) -> Response {
-    authed!(console, method, headers, |_who| reply(
-        ops::tenants(&console, &search.q).await
-    ))
+async fn tenants(State(console): Shared, _: Caller, Query(search): Query<Search>) -> Response {
+    reply(ops::tenants(&console, &search.q).await)
 }
 
-async fn tenant(
-    State(console): State<Arc<Console>>,
-    Path(name): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    authed!(console, method, headers, |_who| reply(
-        ops::tenant(&console, &name).await
-    ))
+async fn tenant(State(console): Shared, _: Caller, Path(name): Path<String>) -> Response {
+    reply(ops::tenant(&console, &name).await)
 }
 
 async fn add_tenant(
-    State(console): State<Arc<Console>>,
-    method: Method,
-    headers: HeaderMap,
-    body: Result<Json<NewTenant>, JsonRejection>,
+    State(console): Shared,
+    Caller(who): Caller,
+    Body(new): Body<NewTenant>,
 ) -> Response {
-    authed!(console, method, headers, |who| match body {
-        Ok(Json(new)) => {
-            let result = ops::add_tenant(&console, &who.who(), &new).await;
-            drop(Zeroizing::new(new.password));
-            match result {
-                Ok(t) => (StatusCode::CREATED, Json(t)).into_response(),
-                Err(e) => failed(e),
-            }
-        }
-        Err(e) => bad_json(e),
-    })
+    let result = ops::add_tenant(&console, &who.who(), &new).await;
+    drop(Zeroizing::new(new.password));
+    created(result)
 }
 
 async fn remove_tenant(
-    State(console): State<Arc<Console>>,
+    State(console): Shared,
+    Caller(who): Caller,
     Path(name): Path<String>,
-    method: Method,
-    headers: HeaderMap,
 ) -> Response {
-    authed!(console, method, headers, |who| reply(
-        ops::remove_tenant(&console, &who.who(), &name).await
-    ))
+    reply(ops::remove_tenant(&console, &who.who(), &name).await)
 }
 
 async fn remove_service(
-    State(console): State<Arc<Console>>,
+    State(console): Shared,
+    Caller(who): Caller,
     Path((name, service)): Path<(String, String)>,
-    method: Method,
-    headers: HeaderMap,
 ) -> Response {
-    authed!(console, method, headers, |who| reply(
-        ops::remove_service(&console, &who.who(), &name, &service).await
-    ))
+    reply(ops::remove_service(&console, &who.who(), &name, &service).await)
 }
 
 async fn revoke_machine(
-    State(console): State<Arc<Console>>,
+    State(console): Shared,
+    Caller(who): Caller,
     Path((name, sha256)): Path<(String, String)>,
-    method: Method,
-    headers: HeaderMap,
 ) -> Response {
-    authed!(console, method, headers, |who| reply(
-        ops::revoke_machine(&console, &who.who(), &name, &sha256).await
-    ))
+    reply(ops::revoke_machine(&console, &who.who(), &name, &sha256).await)
 }
 
-async fn enable(
-    State(console): State<Arc<Console>>,
-    Path(name): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    authed!(console, method, headers, |who| reply(
-        ops::set_enabled(&console, &who.who(), &name, true).await
-    ))
+async fn enable(State(console): Shared, Caller(who): Caller, Path(name): Path<String>) -> Response {
+    reply(ops::set_enabled(&console, &who.who(), &name, true).await)
 }
 
 async fn disable(
-    State(console): State<Arc<Console>>,
+    State(console): Shared,
+    Caller(who): Caller,
     Path(name): Path<String>,
-    method: Method,
-    headers: HeaderMap,
 ) -> Response {
-    authed!(console, method, headers, |who| reply(
-        ops::set_enabled(&console, &who.who(), &name, false).await
-    ))
+    reply(ops::set_enabled(&console, &who.who(), &name, false).await)
 }
 
 async fn set_password(
-    State(console): State<Arc<Console>>,
+    State(console): Shared,
+    Caller(who): Caller,
     Path(name): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Result<Json<NewPassword>, JsonRejection>,
+    Body(new): Body<NewPassword>,
 ) -> Response {
-    authed!(console, method, headers, |who| match body {
-        Ok(Json(new)) => {
-            let password = Zeroizing::new(new.password);
-            match ops::set_password(&console, &who.who(), &name, &password).await {
-                Ok(()) => StatusCode::NO_CONTENT.into_response(),
-                Err(e) => failed(e),
-            }
-        }
-        Err(e) => bad_json(e),
-    })
+    let password = Zeroizing::new(new.password);
+    done(ops::set_password(&console, &who.who(), &name, &password).await)
 }
 
 async fn add_service(
-    State(console): State<Arc<Console>>,
+    State(console): Shared,
+    Caller(who): Caller,
     Path(name): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Result<Json<Service>, JsonRejection>,
+    Body(service): Body<Service>,
 ) -> Response {
-    authed!(console, method, headers, |who| match body {
-        Ok(Json(service)) => match ops::add_service(&console, &who.who(), &name, &service).await {
-            Ok(t) => (StatusCode::CREATED, Json(t)).into_response(),
-            Err(e) => failed(e),
-        },
-        Err(e) => bad_json(e),
-    })
+    created(ops::add_service(&console, &who.who(), &name, &service).await)
 }
 
-async fn gateways(
-    State(console): State<Arc<Console>>,
-    method: Method,
-    headers: HeaderMap,
+async fn set_pool(
+    State(console): Shared,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    Body(setting): Body<PoolSetting>,
 ) -> Response {
-    authed!(console, method, headers, |_who| reply(
-        ops::gateways(&console).await
-    ))
+    reply(ops::set_pool(&console, &who.who(), &name, &setting).await)
+}
+
+async fn prune(
+    State(console): Shared,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    Body(request): Body<PruneRequest>,
+) -> Response {
+    reply(ops::prune(&console, &who.who(), &name, request.unseen_days).await)
+}
+
+async fn tenant_tokens(State(console): Shared, _: Caller, Path(name): Path<String>) -> Response {
+    reply(ops::join_tokens(&console, Some(&name)).await)
+}
+
+async fn create_token(
+    State(console): Shared,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    OptionalBody(request): OptionalBody<NewJoinToken>,
+) -> Response {
+    created(ops::create_join_token(&console, &who.who(), &name, &request).await)
+}
+
+async fn tokens(State(console): Shared, _: Caller) -> Response {
+    reply(ops::join_tokens(&console, None).await)
+}
+
+async fn revoke_token(
+    State(console): Shared,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Response {
+    reply(ops::revoke_join_token(&console, &who.who(), &id).await)
+}
+
+async fn gateways(State(console): Shared, _: Caller) -> Response {
+    reply(ops::gateways(&console).await)
+}
+
+async fn forget_gateway(
+    State(console): Shared,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Response {
+    done(ops::forget_gateway(&console, &who.who(), &id).await)
+}
+
+async fn address(State(console): Shared, _: Caller) -> Response {
+    reply(ops::public_address(&console))
+}
+
+async fn set_address(
+    State(console): Shared,
+    Caller(who): Caller,
+    Body(new): Body<NewPublicAddress>,
+) -> Response {
+    reply(ops::set_public_address(&console, &who.who(), &new.public_address))
+}
+
+async fn fleet(State(console): Shared, _: Caller) -> Response {
+    reply(ops::fleet_status(&console).await)
+}
+
+async fn fleet_publish(State(console): Shared, Caller(who): Caller) -> Response {
+    reply(ops::fleet_publish(&console, &who.who()).await)
+}
+
+async fn license(State(console): Shared, _: Caller) -> Response {
+    reply(ops::license(&console))
+}
+
+async fn install_license(
+    State(console): Shared,
+    Caller(who): Caller,
+    Body(file): Body<LicenseFile>,
+) -> Response {
+    reply(ops::install_license(&console, &who.who(), &file.toml))
 }
 
 /// A page of the audit log.
@@ -462,20 +480,15 @@ struct AuditPage {
     entries: Vec<cloudgate_proto::admin::AuditEntry>,
 }
 
-async fn audit(
-    State(console): State<Arc<Console>>,
-    method: Method,
-    headers: HeaderMap,
-    Query(search): Query<Search>,
-) -> Response {
+async fn audit(State(console): Shared, _: Caller, Query(search): Query<Search>) -> Response {
     let limit = search.limit.unwrap_or(100).min(MAX_AUDIT_LIMIT);
-    authed!(console, method, headers, |_who| reply(
+    reply(
         ops::audit_log(&console, &search.q, search.offset, limit).map(|(entries, total)| {
             AuditPage {
                 total,
                 offset: search.offset,
                 entries,
             }
-        })
-    ))
+        }),
+    )
 }

@@ -7,10 +7,13 @@
 use std::sync::Arc;
 
 use axum::Form;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -154,6 +157,75 @@ pub fn form_refusal(s: &Session, headers: &HeaderMap, csrf: &str) -> Option<Resp
             ),
         )
             .into_response())
+    }
+}
+
+/// An API caller that was let in: a valid token, or a session (with its CSRF token and the
+/// console's origin for anything but a read). Refused with 401 or 403 before the body is read.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<Arc<Console>> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        console: &Arc<Console>,
+    ) -> Result<Self, Response> {
+        api_principal(console, &parts.method, &parts.headers)
+            .await
+            .map(Caller)
+            .map_err(crate::api::refused)
+    }
+}
+
+/// A page's administrator; without a live session, the way to the login page.
+pub struct Admin(pub Session);
+
+impl FromRequestParts<Arc<Console>> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        console: &Arc<Console>,
+    ) -> Result<Self, Response> {
+        page_session(console, &parts.headers).await.map(Admin)
+    }
+}
+
+/// A form an administrator posted from this console's page: the session, then the form's CSRF
+/// token and the browser's `Origin`, are checked before the form itself is read.
+pub struct AdminForm<T>(pub Session, pub T);
+
+/// The one field every form carries.
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl<T: DeserializeOwned> FromRequest<Arc<Console>> for AdminForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, console: &Arc<Console>) -> Result<Self, Response> {
+        let headers = req.headers().clone();
+        let s = page_session(console, &headers).await?;
+        let body = Bytes::from_request(req, console)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let csrf = serde_urlencoded::from_bytes::<CsrfField>(&body)
+            .map(|f| f.csrf)
+            .unwrap_or_default();
+        if let Some(refusal) = form_refusal(&s, &headers, &csrf) {
+            return Err(refusal);
+        }
+        let form = serde_urlencoded::from_bytes::<T>(&body).map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                views::message_page("Not done", &format!("The form was not understood: {e}.")),
+            )
+                .into_response()
+        })?;
+        Ok(AdminForm(s, form))
     }
 }
 

@@ -113,6 +113,148 @@ pub(crate) const CALLS: &[(&str, &str, &str, Option<&str>, &str)] = &[
     ),
     (
         "get",
+        "/certificates/status",
+        "The certificate in use, the staged successor, the key changes and how far machines followed",
+        None,
+        "CertificateStatus",
+    ),
+    (
+        "get",
+        "/certificates/{id}",
+        "One certificate with the Summary's six lines",
+        None,
+        "CertificateDetail",
+    ),
+    (
+        "delete",
+        "/certificates/{id}",
+        "Remove a certificate that is not in use, with its key",
+        None,
+        "Certificate",
+    ),
+    (
+        "post",
+        "/certificates/import",
+        "Import a PKCS#12 or PEM file with its key (not applied)",
+        Some("ImportRequest"),
+        "Certificate",
+    ),
+    (
+        "post",
+        "/certificates/{id}/renew",
+        "Renew with the same key (applied when it renews the one in use)",
+        Some("RenewRequest"),
+        "Certificate",
+    ),
+    (
+        "post",
+        "/certificates/acme/renew",
+        "Renew the ACME certificate in use with its CA: the same key (apply to put it into use) or a new key, staged",
+        Some("AcmeRenewRequest"),
+        "Certificate",
+    ),
+    (
+        "post",
+        "/certificates/{id}/check",
+        "Check an entry: key readable, private and matching; certificate intact and valid",
+        None,
+        "CheckReport",
+    ),
+    (
+        "get",
+        "/certificates/{id}/pem",
+        "The certificate and its chain, PEM (never the key)",
+        None,
+        "Pem",
+    ),
+    (
+        "get",
+        "/certificates/{id}/der",
+        "The certificate, DER (never the key)",
+        None,
+        "Der",
+    ),
+    (
+        "put",
+        "/tenants/{name}/pool",
+        "Set the pool of gateways a tenant's machines use",
+        Some("PoolSetting"),
+        "Tenant",
+    ),
+    (
+        "post",
+        "/tenants/{name}/prune",
+        "Remove a tenant's machines not seen for unseen_days days",
+        Some("PruneRequest"),
+        "Pruned",
+    ),
+    (
+        "get",
+        "/tenants/{name}/tokens",
+        "A tenant's join tokens (never their secrets)",
+        None,
+        "JoinTokenList",
+    ),
+    (
+        "post",
+        "/tenants/{name}/tokens",
+        "Create a join token; its secret is in this answer only",
+        Some("NewJoinToken"),
+        "CreatedJoinToken",
+    ),
+    ("get", "/tokens", "Every join token", None, "JoinTokenList"),
+    (
+        "delete",
+        "/tokens/{id}",
+        "Revoke a join token",
+        None,
+        "JoinTokenInfo",
+    ),
+    (
+        "delete",
+        "/gateways/{id}",
+        "Forget a gateway that is gone for good (204)",
+        None,
+        "Empty",
+    ),
+    (
+        "get",
+        "/address",
+        "The address tenants reach the gateway at",
+        None,
+        "PublicAddress",
+    ),
+    (
+        "put",
+        "/address",
+        "Set the address tenants reach the gateway at",
+        Some("NewPublicAddress"),
+        "PublicAddress",
+    ),
+    (
+        "get",
+        "/fleet",
+        "The fleet key here and the certificate published to the gateways",
+        None,
+        "FleetStatus",
+    ),
+    (
+        "post",
+        "/fleet/publish",
+        "Publish the certificate in use to the fleet now",
+        None,
+        "FleetStatus",
+    ),
+    ("get", "/license", "The installed license", None, "LicenseInfo"),
+    (
+        "put",
+        "/license",
+        "Install a license (its TOML text)",
+        Some("LicenseFile"),
+        "LicenseInfo",
+    ),
+    (
+        "get",
         "/audit",
         "The audit log, newest first (q, offset, limit)",
         None,
@@ -132,7 +274,7 @@ fn schemas() -> Value {
     let strings = json!({ "type": "array", "items": { "type": "string" } });
     let r = |name: &str| json!({ "$ref": format!("#/components/schemas/{name}") });
     let list = |name: &str| json!({ "type": "array", "items": r(name) });
-    json!({
+    let first = json!({
         "Certificate": object(
             &["thumbprint", "sha256", "friendly_name", "not_after", "days_left", "applied"],
             json!({ "thumbprint": s, "sha256": s, "spki_sha256": s, "friendly_name": s, "subject": s,
@@ -170,7 +312,53 @@ fn schemas() -> Value {
         "Empty": { "type": "null" },
         "Pem": { "type": "string", "contentMediaType": "application/pem-certificate-chain" },
         "RenewRequest": object(&[], json!({ "valid_days": { "type": ["integer", "null"] } })),
-    })
+    });
+    let more = json!({
+        "Der": { "type": "string", "contentMediaType": "application/pkix-cert" },
+        "CertificateDetail": { "allOf": [r("Certificate"), object(&["summary"], json!({ "summary": s }))] },
+        "Adoption": object(&["machines", "tenants"], json!({ "machines": int, "tenants": int,
+            "machines_confirmed_current": int, "successor_sha256": os,
+            "machines_seen_successor": int, "tenants_seen_successor": int })),
+        "CertificateStatus": object(&["key_changes", "adoption"], json!({
+            "current": { "oneOf": [r("Certificate"), { "type": "null" }] },
+            "days_left": { "type": ["integer", "null"] },
+            "staged": { "type": ["object", "null"], "properties": { "thumbprint": s, "sha256": s,
+                "switch_at": os, "staged_at": s } },
+            "key_changes": { "type": "array", "items": object(&["from_sha256", "to_sha256", "at"],
+                json!({ "from_sha256": s, "to_sha256": s, "proof": b, "compromised": b, "at": s })) },
+            "adoption": r("Adoption") })),
+        "CheckReport": object(&["thumbprint", "ok", "problems"], json!({ "thumbprint": s,
+            "friendly_name": s, "key_path": s, "key_matches": b, "signature_valid": b,
+            "valid_now": b, "days_left": int, "ok": b, "problems": strings })),
+        "AcmeRenewRequest": object(&[], json!({ "new_key": b, "apply": b })),
+        "PoolSetting": object(&[], json!({ "pool": os, "failover_outside_pool": { "type": ["boolean", "null"] } })),
+        "PruneRequest": object(&["unseen_days"], json!({ "unseen_days": { "type": "integer", "minimum": 1 } })),
+        "Pruned": object(&["tenant", "removed"], json!({ "tenant": s, "removed": list("Machine") })),
+        "JoinTokenInfo": object(&["id", "tenant", "state"], json!({ "id": s, "tenant": s,
+            "label": s, "created_by": s, "created_at": s, "expires_at": s, "uses_left": int,
+            "revoked_at": os, "state": { "enum": ["valid", "used", "expired", "revoked"] } })),
+        "JoinTokenList": list("JoinTokenInfo"),
+        "NewJoinToken": object(&[], json!({ "expires": { "type": ["string", "null"], "examples": ["24h", "7d"] },
+            "uses": { "type": ["integer", "null"], "minimum": 1 }, "label": s, "addresses": strings })),
+        "CreatedJoinToken": { "allOf": [r("JoinTokenInfo"), object(&["token", "addresses", "pins"],
+            json!({ "token": { "type": "string", "description": "the credential, shown once" },
+                "addresses": strings, "pins": strings }))] },
+        "PublicAddress": object(&["public_address", "source"], json!({ "public_address": s,
+            "source": { "enum": ["configured", "host name"] }, "config": s })),
+        "NewPublicAddress": object(&["public_address"], json!({ "public_address": s })),
+        "FleetStatus": object(&["key_file", "rotating"], json!({ "key_file": s, "key_id": os,
+            "rotating": b, "published_now": b, "published": { "type": ["object", "null"],
+            "properties": { "sha256": s, "thumbprint": s, "friendly_name": s, "published_at": s,
+            "sealed_under": strings, "same_as_store": { "type": ["boolean", "null"] } } } })),
+        "LicenseInfo": object(&["installed", "licensee"], json!({ "installed": b, "licensee": s,
+            "licensed_to": os, "expires": os, "expired": b, "edition": os, "license_id": os, "path": s })),
+        "LicenseFile": object(&["toml"], json!({ "toml": s })),
+    });
+    let (Value::Object(mut all), Value::Object(more)) = (first, more) else {
+        unreachable!("both are objects")
+    };
+    all.extend(more);
+    Value::Object(all)
 }
 
 /// The document.
@@ -188,7 +376,7 @@ pub fn document() -> Value {
             },
         });
         if let Some(req) = request {
-            op["requestBody"] = json!({ "required": !matches!(*req, "ApplyRequest" | "RenewRequest"),
+            op["requestBody"] = json!({ "required": !matches!(*req, "ApplyRequest" | "RenewRequest" | "AcmeRenewRequest" | "NewJoinToken"),
                 "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{req}") } } } });
         }
         let entry = paths
@@ -230,10 +418,30 @@ mod tests {
                 assert!(schemas.contains_key(*r), "{r}");
             }
         }
-        // The routes the router serves are those of the table (the router's source names them).
+        // The routes the router serves are those of the table, both ways (read from the
+        // router's source: each `.route(PATH, METHOD(handler)…)`).
         let api = include_str!("api.rs");
-        for (_, path, _, _, _) in CALLS {
-            assert!(api.contains(&format!("\"{path}\"")), "{path} is routed");
+        let router = &api[api.find("pub fn router()").unwrap()..api.find(".fallback(").unwrap()];
+        let mut routed = Vec::new();
+        for chunk in router.split(".route(").skip(1) {
+            let path = chunk.split('"').nth(1).unwrap();
+            for method in ["get", "post", "put", "delete"] {
+                let called = chunk
+                    .match_indices(&format!("{method}("))
+                    .any(|(i, _)| i == 0 || !chunk.as_bytes()[i - 1].is_ascii_alphanumeric() && chunk.as_bytes()[i - 1] != b'_');
+                if called && path != "/openapi.json" {
+                    routed.push((method, path));
+                }
+            }
+        }
+        for (method, path, _, _, _) in CALLS {
+            assert!(routed.contains(&(*method, *path)), "{method} {path} is routed");
+        }
+        for (method, path) in &routed {
+            assert!(
+                CALLS.iter().any(|c| c.0 == *method && c.1 == *path),
+                "{method} {path} is documented"
+            );
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use cloudgate_pki::CertificateInfo;
 use cloudgate_sp::SpError;
-use cloudgate_sp::acme::{AcmeError, AcmeSettings, KeyChoice};
+use cloudgate_sp::acme::{AcmeError, AcmeSettings};
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -96,8 +96,8 @@ impl AcmeRenewal {
             }
             return false;
         }
-        let settings = match AcmeSettings::load(state.store()) {
-            Ok(Some(s)) => s,
+        match AcmeSettings::load(state.store()) {
+            Ok(Some(_)) => {}
             Ok(None) => {
                 if !std::mem::replace(&mut self.warned, true) {
                     tracing::warn!(
@@ -110,13 +110,13 @@ impl AcmeRenewal {
                 tracing::error!(error = %e, "acme-renew: cannot read the ACME settings");
                 return false;
             }
-        };
+        }
         tracing::info!(
             thumbprint = %cert.fingerprints.thumbprint(),
             "acme-renew: renewing the certificate in use with the same key"
         );
         let state = state.clone();
-        self.running = Some(tokio::spawn(async move { renew(&state, &settings).await }));
+        self.running = Some(tokio::spawn(async move { renew(&state).await }));
         false
     }
 
@@ -187,33 +187,15 @@ struct Renewed {
 }
 
 /// Asks the CA for the same names with the key in use, and applies the result.
-async fn renew(state: &SharedState, settings: &AcmeSettings) -> Result<Renewed, SpError> {
+async fn renew(state: &SharedState) -> Result<Renewed, SpError> {
     let store = state.store();
-    let current = store.applied()?.ok_or(SpError::NoCertificate)?;
-    let key = store.load_private_key(&current)?;
-    let mut entry = cloudgate_sp::acme::issue(
-        store,
-        settings,
-        KeyChoice::Same(&key),
-        current.meta.friendly_name.clone(),
-        &|step| tracing::debug!(step, "acme-renew"),
-    )
-    .await?;
-    drop(key);
-    cloudgate_store::audit::record(
-        store.layout(),
-        store.ownership(),
-        "cert.acme",
-        "ACME certificate renewed (same key) by the gateway",
-        serde_json::json!({
-            "thumbprint": entry.info.fingerprints.thumbprint(),
-            "sha256": entry.info.fingerprints.sha256_hex(),
-        }),
-    )?;
-    cloudgate_sp::certs::apply(store, &mut entry)?;
+    let mut renewal =
+        cloudgate_sp::acme::renew(store, false, &|step| tracing::debug!(step, "acme-renew"))
+            .await?;
+    cloudgate_sp::certs::apply(store, &mut renewal.entry)?;
     Ok(Renewed {
-        thumbprint: entry.info.fingerprints.thumbprint(),
-        sha256: entry.info.fingerprints.sha256,
+        thumbprint: renewal.entry.info.fingerprints.thumbprint(),
+        sha256: renewal.entry.info.fingerprints.sha256,
     })
 }
 

@@ -305,3 +305,218 @@ impl Drop for CreatedJoinToken {
         zeroize::Zeroize::zeroize(&mut self.token);
     }
 }
+
+/// How far the enrolled machines have adopted the certificate in use and the staged successor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adoption {
+    /// Enrolled machines.
+    pub machines: usize,
+    /// Tenants with at least one enrolled machine.
+    pub tenants: usize,
+    /// Machines whose last confirmation named the certificate in use.
+    pub machines_confirmed_current: usize,
+    /// The staged successor's SHA-256, if one is staged.
+    pub successor_sha256: Option<String>,
+    /// Machines that reported the staged successor.
+    pub machines_seen_successor: usize,
+    /// Tenants all of whose machines reported the staged successor.
+    pub tenants_seen_successor: usize,
+}
+
+/// The staged successor of the certificate in use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedSuccessor {
+    /// Its thumbprint.
+    pub thumbprint: String,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// When the gateway switches to it by itself (`stage --at`), if set.
+    pub switch_at: Option<String>,
+    /// When it was staged.
+    pub staged_at: String,
+}
+
+/// A key change published to tenants.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyChange {
+    /// The certificate before.
+    pub from_sha256: String,
+    /// The certificate after.
+    pub to_sha256: String,
+    /// Whether a rollover proof signed by the old key vouches for it.
+    pub proof: bool,
+    /// Whether the old key was declared compromised.
+    pub compromised: bool,
+    /// When.
+    pub at: String,
+}
+
+/// The certificate in use, the staged successor, the key changes and their adoption
+/// (`sp cert status`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateStatus {
+    /// The certificate in use.
+    pub current: Option<Certificate>,
+    /// Its days to expiry.
+    pub days_left: Option<i64>,
+    /// The staged successor.
+    pub staged: Option<StagedSuccessor>,
+    /// Key changes published to tenants, oldest first.
+    pub key_changes: Vec<KeyChange>,
+    /// How far the machines followed.
+    pub adoption: Adoption,
+}
+
+/// A certificate entry's check (`sp cert check`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// The certificate.
+    pub thumbprint: String,
+    /// Its friendly name.
+    pub friendly_name: String,
+    /// Where its key is.
+    pub key_path: String,
+    /// Whether the key is readable, private and belongs to the certificate.
+    pub key_matches: bool,
+    /// Whether a self-issued certificate's signature verifies.
+    pub signature_valid: bool,
+    /// Whether it is valid now.
+    pub valid_now: bool,
+    /// Days to expiry.
+    pub days_left: i64,
+    /// No problem found.
+    pub ok: bool,
+    /// What is wrong.
+    pub problems: Vec<String>,
+}
+
+/// The installed license (`sp license show`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseInfo {
+    /// Whether a license is installed.
+    pub installed: bool,
+    /// The name certificates are issued to (the license's, else the host name).
+    pub licensee: String,
+    /// The license's licensee.
+    pub licensed_to: Option<String>,
+    /// Its expiry date.
+    pub expires: Option<String>,
+    /// Whether it has expired.
+    pub expired: bool,
+    /// Its edition.
+    pub edition: Option<String>,
+    /// Its id.
+    pub license_id: Option<String>,
+    /// The installed file.
+    pub path: String,
+}
+
+/// A license to install: the file's TOML text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseFile {
+    /// The license file, as text.
+    pub toml: String,
+}
+
+/// Where tenants reach the gateway (`sp gateway address`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAddress {
+    /// `HOST` or `HOST:PORT`.
+    pub public_address: String,
+    /// `configured`, or `host name` when none is set.
+    pub source: String,
+    /// The configuration file it is kept in.
+    pub config: String,
+}
+
+/// A new public address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPublicAddress {
+    /// `HOST`, `HOST:PORT` or `[IPv6]:PORT`.
+    pub public_address: String,
+}
+
+/// A tenant's pool of gateways (`sp tenant set`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSetting {
+    /// The pool its machines use.
+    #[serde(default)]
+    pub pool: Option<String>,
+    /// Whether they may use other pools when none of their own answers.
+    #[serde(default)]
+    pub failover_outside_pool: Option<bool>,
+}
+
+/// Which machines to prune (`sp tenant prune`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneRequest {
+    /// Machines not seen for this many days are removed.
+    pub unseen_days: u32,
+}
+
+/// Machines removed from a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pruned {
+    /// The tenant.
+    pub tenant: String,
+    /// The machines removed.
+    pub removed: Vec<Machine>,
+}
+
+/// The fleet: the key here and the certificate published to the gateways (`sp fleet status`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetStatus {
+    /// Where the fleet key is kept.
+    pub key_file: String,
+    /// The id of the fleet key here (a hash of it, never the key).
+    pub key_id: Option<String>,
+    /// Whether a rotation is under way.
+    pub rotating: bool,
+    /// Whether this call published the certificate.
+    pub published_now: bool,
+    /// The certificate published to the gateways.
+    pub published: Option<PublishedCertificate>,
+}
+
+/// The certificate published to a fleet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedCertificate {
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Its thumbprint.
+    pub thumbprint: String,
+    /// Its friendly name.
+    pub friendly_name: String,
+    /// When it was published.
+    pub published_at: String,
+    /// The ids of the fleet keys its private key is sealed under.
+    pub sealed_under: Vec<String>,
+    /// Whether it is the certificate in use in this host's store.
+    pub same_as_store: Option<bool>,
+}
+
+/// An ACME renewal (`sp cert acme renew`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeRenewRequest {
+    /// A new key, staged with a rollover proof (default: the same key).
+    #[serde(default)]
+    pub new_key: bool,
+    /// Put a same-key renewal into use at once.
+    #[serde(default)]
+    pub apply: bool,
+}
+
+/// A certificate with the Summary's six lines, as the reference product shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateDetail {
+    /// The certificate.
+    #[serde(flatten)]
+    pub certificate: Certificate,
+    /// The six Summary lines.
+    pub summary: String,
+}

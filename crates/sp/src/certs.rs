@@ -181,3 +181,43 @@ pub fn issue_default(
     apply(store, &mut entry)?;
     Ok(entry)
 }
+
+/// Checks a store entry: its key is readable, private and belongs to the certificate (an error
+/// when not), a self-issued certificate's signature verifies, and it is valid now (problems
+/// in the report).
+pub fn check(
+    store: &CertStore,
+    entry: &StoredCertificate,
+) -> Result<cloudgate_proto::admin::CheckReport, SpError> {
+    // Reading the key checks its mode and that it belongs to the certificate.
+    drop(store.load_private_key(entry)?);
+    let info = &entry.info;
+    let now = OffsetDateTime::now_utc();
+    let mut problems = Vec::new();
+    let signature_valid = !info.is_self_issued || info.verify_self_signature();
+    if !signature_valid {
+        problems.push("the self-signature does not verify".to_string());
+    }
+    let valid_now = info.is_valid_at(now);
+    if !valid_now {
+        problems.push(
+            if now > info.not_after {
+                "the certificate has expired"
+            } else {
+                "the certificate is not valid yet"
+            }
+            .into(),
+        );
+    }
+    Ok(cloudgate_proto::admin::CheckReport {
+        thumbprint: info.fingerprints.thumbprint(),
+        friendly_name: entry.meta.friendly_name.clone(),
+        key_path: entry.key_path().display().to_string(),
+        key_matches: true,
+        signature_valid,
+        valid_now,
+        days_left: info.days_left(now),
+        ok: problems.is_empty(),
+        problems,
+    })
+}

@@ -249,6 +249,40 @@ pub async fn publish(
     Ok(true)
 }
 
+/// The fleet key here and the certificate published to the gateways (`sp fleet status`);
+/// `published_now` says whether the caller just published it.
+pub async fn status(
+    store: &CertStore,
+    db: &dyn SpRepository,
+    published_now: bool,
+) -> Result<cloudgate_proto::admin::FleetStatus, SpError> {
+    let layout = store.layout();
+    let key = FleetKey::load(&layout.fleet_key())?;
+    let applied = store.applied_record().ok().flatten();
+    let published = match db.published_certificate().await? {
+        Some(p) => {
+            let info = CertificateInfo::from_der(&p.cert_der)?;
+            let sealed: Vec<SealedKey> = serde_json::from_str(&p.sealed_keys).unwrap_or_default();
+            Some(cloudgate_proto::admin::PublishedCertificate {
+                thumbprint: info.fingerprints.thumbprint(),
+                friendly_name: p.friendly_name.clone(),
+                published_at: cloudgate_pki::format_rfc3339(p.published_at),
+                sealed_under: sealed.into_iter().map(|s| s.key_id).collect(),
+                same_as_store: applied.as_ref().map(|a| a.sha256 == p.sha256),
+                sha256: p.sha256,
+            })
+        }
+        None => None,
+    };
+    Ok(cloudgate_proto::admin::FleetStatus {
+        key_file: layout.fleet_key().display().to_string(),
+        key_id: key.map(|k| k.id()),
+        rotating: layout.fleet_key_old().exists(),
+        published_now,
+        published,
+    })
+}
+
 /// Opens the published certificate with `key`; `None` when none is published.
 pub async fn open_published(
     db: &dyn SpRepository,

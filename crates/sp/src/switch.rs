@@ -4,8 +4,9 @@
 //! ask here.
 
 use cloudgate_db::ClientCertRecord;
+use cloudgate_pki::format_rfc3339;
+use cloudgate_proto::admin::{CertificateStatus, KeyChange, StagedSuccessor};
 use cloudgate_store::{CertStore, StoredCertificate};
-use serde::Serialize;
 
 use crate::SpError;
 
@@ -45,22 +46,7 @@ pub fn impact(store: &CertStore, entry: &StoredCertificate) -> Result<SwitchImpa
     })
 }
 
-/// How far the enrolled machines have adopted the certificate in use and the staged successor.
-#[derive(Clone, Debug, Serialize)]
-pub struct Adoption {
-    /// Enrolled machines.
-    pub machines: usize,
-    /// Tenants with at least one enrolled machine.
-    pub tenants: usize,
-    /// Machines whose last confirmation named the certificate in use.
-    pub machines_confirmed_current: usize,
-    /// The staged successor's SHA-256, if one is staged.
-    pub successor_sha256: Option<String>,
-    /// Machines that reported the staged successor.
-    pub machines_seen_successor: usize,
-    /// Tenants all of whose machines reported the staged successor.
-    pub tenants_seen_successor: usize,
-}
+pub use cloudgate_proto::admin::Adoption;
 
 /// Counts adoption from the machines' last confirmations.
 pub fn adoption(
@@ -93,6 +79,46 @@ pub fn adoption(
             0
         },
     }
+}
+
+/// What is in use, what is staged, the key changes published to tenants, and how far the
+/// enrolled `machines` followed (`sp cert status`, the console's dashboard).
+pub fn status(
+    store: &CertStore,
+    machines: &[ClientCertRecord],
+) -> Result<CertificateStatus, SpError> {
+    let current = store.applied()?;
+    let history = store.rollover_history()?;
+    let current_sha = current.as_ref().map(|c| c.info.fingerprints.sha256_hex());
+    let staged = history.staged.as_ref();
+    Ok(CertificateStatus {
+        days_left: current
+            .as_ref()
+            .map(|c| c.info.days_left(time::OffsetDateTime::now_utc())),
+        current: current.as_ref().map(crate::views::certificate),
+        staged: staged.map(|s| StagedSuccessor {
+            thumbprint: s.to_thumbprint.clone(),
+            sha256: s.to_sha256.clone(),
+            switch_at: s.switch_at.map(format_rfc3339),
+            staged_at: format_rfc3339(s.staged_at),
+        }),
+        key_changes: history
+            .switches
+            .iter()
+            .map(|s| KeyChange {
+                from_sha256: s.from_sha256.clone(),
+                to_sha256: s.to_sha256.clone(),
+                proof: s.proof.is_some(),
+                compromised: s.compromised,
+                at: format_rfc3339(s.at),
+            })
+            .collect(),
+        adoption: adoption(
+            machines,
+            current_sha.as_deref(),
+            staged.map(|s| s.to_sha256.as_str()),
+        ),
+    })
 }
 
 #[cfg(test)]

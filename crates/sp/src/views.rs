@@ -92,3 +92,27 @@ pub fn gateway(g: &GatewayRecord, now: OffsetDateTime) -> Gateway {
         state: state.to_string(),
     }
 }
+
+/// The license installed in `layout` (or the host name standing in for it).
+pub fn license(
+    layout: &cloudgate_store::Layout,
+) -> Result<cloudgate_proto::admin::LicenseInfo, cloudgate_store::StoreError> {
+    use cloudgate_store::license::{Licensee, installed};
+    let license = installed(layout)?;
+    let licensee = Licensee::resolve(layout)?;
+    Ok(cloudgate_proto::admin::LicenseInfo {
+        installed: license.is_some(),
+        licensee: licensee.name().to_string(),
+        licensed_to: license.as_ref().map(|l| l.licensed_to.clone()),
+        expires: license
+            .as_ref()
+            .and_then(|l| l.expires)
+            .map(|d| d.to_string()),
+        expired: license
+            .as_ref()
+            .is_some_and(|l| l.is_expired_at(OffsetDateTime::now_utc())),
+        edition: license.as_ref().and_then(|l| l.edition.clone()),
+        license_id: license.as_ref().and_then(|l| l.license_id.clone()),
+        path: layout.license_file().display().to_string(),
+    })
+}

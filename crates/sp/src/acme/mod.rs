@@ -10,6 +10,7 @@
 mod account;
 mod client;
 mod error;
+mod renewal;
 mod responders;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use zeroize::Zeroizing;
 
 pub use account::{revoke, rotate_account_key};
 pub use error::AcmeError;
+pub use renewal::{Renewal, renew, settings};
 pub use responders::{Http01, dns_hook};
 
 use crate::SpError;

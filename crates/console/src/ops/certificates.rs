@@ -1,111 +1,17 @@
-//! The console's operations, once, for the pages and the API: each reads or changes the SP
-//! through `cloudgate_sp` (the same calls as the command line), and every change is an audit
-//! event naming the administrator (or API token) that made it.
+//! Certificates: list, show, generate, import, renew, stage, apply, remove, PEM.
 
-use cloudgate_db::DbError;
-use cloudgate_errors::{Classify, ErrorKind};
 use cloudgate_pki::{KeyType, SelfSignedRequest, dn::SubjectName};
 use cloudgate_proto::admin::{
-    AuditEntry, Certificate, Gateway, NewCertificate, NewTenant, Service, Tenant,
+    AcmeRenewRequest, Certificate, CertificateDetail, CertificateStatus, CheckReport, NewCertificate,
 };
 use cloudgate_sp::certs::{self, CertificateSource as _};
 use cloudgate_sp::switch::{Adoption, SwitchImpact};
 use cloudgate_sp::{SpError, views};
-use cloudgate_store::StoreError;
 use cloudgate_store::license::DefaultIdentity;
 use time::OffsetDateTime;
 
+use super::{OpError, audit, publish};
 use crate::Console;
-
-/// Bytes of the audit log the console reads back.
-const AUDIT_TAIL: u64 = 4 * 1024 * 1024;
-
-/// Why an operation was refused or failed.
-#[derive(Debug, thiserror::Error)]
-pub enum OpError {
-    /// What was asked is not acceptable.
-    #[error("{0}")]
-    Invalid(String),
-    /// A switch to a new key without a proof while machines are enrolled.
-    #[error(
-        "certificate {thumbprint} has a new key and was not staged: {machines} enrolled machine(s) of {tenants} tenant(s) would all have to verify it by hand; stage it first and apply it once they have seen it, or apply with force"
-    )]
-    WouldReverify {
-        /// The certificate.
-        thumbprint: String,
-        /// Enrolled machines.
-        machines: usize,
-        /// Their tenants.
-        tenants: usize,
-    },
-    /// The SP library refused or failed.
-    #[error(transparent)]
-    Sp(#[from] SpError),
-}
-
-impl From<DbError> for OpError {
-    fn from(e: DbError) -> Self {
-        OpError::Sp(e.into())
-    }
-}
-
-impl From<StoreError> for OpError {
-    fn from(e: StoreError) -> Self {
-        OpError::Sp(e.into())
-    }
-}
-
-impl OpError {
-    /// The kind, for the HTTP status and the API's code.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            OpError::Invalid(_) => ErrorKind::Usage,
-            OpError::WouldReverify { .. } => ErrorKind::Conflict,
-            OpError::Sp(e) => e.kind(),
-        }
-    }
-
-    /// The API's stable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            OpError::Invalid(_) => "bad_input",
-            OpError::WouldReverify { .. } => "would_reverify",
-            OpError::Sp(e) => e.code(),
-        }
-    }
-}
-
-/// Records a change in the audit log with who made it; a log that cannot be written fails the
-/// request after the change (the change is not undone, and the error says so).
-fn audit(
-    console: &Console,
-    who: &str,
-    event: &'static str,
-    message: &str,
-    mut details: serde_json::Value,
-) -> Result<(), OpError> {
-    if let serde_json::Value::Object(map) = &mut details {
-        map.insert("admin".into(), who.into());
-    }
-    cloudgate_store::audit::record(
-        console.store.layout(),
-        console.store.ownership(),
-        event,
-        message,
-        details,
-    )?;
-    Ok(())
-}
-
-/// Publishes the certificate in use to a fleet, when this console serves one.
-async fn publish(console: &Console) -> Result<(), OpError> {
-    if console.fleet_keys.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<_> = console.fleet_keys.iter().collect();
-    cloudgate_sp::fleet::publish(&console.store, &*console.db, &keys).await?;
-    Ok(())
-}
 
 /// Every certificate of the store, the one in use first.
 pub fn certificates(console: &Console) -> Result<Vec<Certificate>, OpError> {
@@ -391,235 +297,64 @@ pub async fn stage(console: &Console, who: &str, id: &str) -> Result<Certificate
     Ok(views::certificate(&successor))
 }
 
-/// The tenants whose name or description contains `query` (every tenant when empty).
-pub async fn tenants(console: &Console, query: &str) -> Result<Vec<Tenant>, OpError> {
-    let query = query.trim().to_lowercase();
-    let current = console.store.applied_record()?.map(|r| r.sha256);
+
+/// One certificate of the store with the Summary's six lines.
+pub fn certificate(console: &Console, id: &str) -> Result<CertificateDetail, OpError> {
+    let entry = console.store.find(id)?;
+    Ok(CertificateDetail {
+        summary: cloudgate_pki::summary_lines(&entry.meta.friendly_name, &entry.info),
+        certificate: views::certificate(&entry),
+    })
+}
+
+/// The certificate in use, the staged successor, the key changes and their adoption.
+pub async fn status(console: &Console) -> Result<CertificateStatus, OpError> {
     let machines = console.db.all_client_certs().await?;
-    let mut out = Vec::new();
-    for t in console.db.tenants().await? {
-        if !query.is_empty()
-            && !t.name.to_lowercase().contains(&query)
-            && !t.description.to_lowercase().contains(&query)
-        {
-            continue;
+    Ok(cloudgate_sp::switch::status(&console.store, &machines)?)
+}
+
+/// Checks a certificate's entry: key readable, private and matching; certificate intact and
+/// valid.
+pub fn check(console: &Console, id: &str) -> Result<CheckReport, OpError> {
+    let entry = console.store.find(id)?;
+    Ok(certs::check(&console.store, &entry)?)
+}
+
+/// A certificate, DER: the public part only.
+pub fn certificate_der(console: &Console, id: &str) -> Result<(String, Vec<u8>), OpError> {
+    let entry = console.store.find(id)?;
+    Ok((entry.info.fingerprints.thumbprint(), entry.info.der.clone()))
+}
+
+/// Renews the ACME certificate in use with the CA of its issuance: the same key (applied with
+/// `apply`), or a new key staged with a rollover proof.
+pub async fn acme_renew(
+    console: &Console,
+    who: &str,
+    request: &AcmeRenewRequest,
+) -> Result<Certificate, OpError> {
+    let mut renewal = cloudgate_sp::acme::renew(&console.store, request.new_key, &|step| {
+        tracing::debug!(step, "console: acme renew")
+    })
+    .await?;
+    let applied = !renewal.new_key && request.apply;
+    if applied {
+        certs::apply(&console.store, &mut renewal.entry)?;
+        if let Some(served) = &console.served {
+            let _ = served.refresh();
         }
-        let services = console.db.services(&t.name).await?;
-        let own: Vec<_> = machines
-            .iter()
-            .filter(|m| m.tenant == t.name)
-            .cloned()
-            .collect();
-        out.push(views::tenant(&t, &services, &own, current.as_deref()));
     }
-    Ok(out)
-}
-
-/// One tenant.
-pub async fn tenant(console: &Console, name: &str) -> Result<Tenant, OpError> {
-    let t = console.db.tenant(name).await?;
-    let services = console.db.services(name).await?;
-    let machines = console.db.client_certs(name).await?;
-    let current = console.store.applied_record()?.map(|r| r.sha256);
-    Ok(views::tenant(&t, &services, &machines, current.as_deref()))
-}
-
-/// Adds a tenant.
-pub async fn add_tenant(console: &Console, who: &str, new: &NewTenant) -> Result<Tenant, OpError> {
-    cloudgate_sp::add_tenant(
-        &console.store,
-        &*console.db,
-        new.name.trim(),
-        &new.description,
-        &new.password,
-    )
-    .await?;
     audit(
         console,
         who,
-        "tenant.added",
-        "tenant added in the console",
-        serde_json::json!({ "tenant": new.name.trim() }),
+        "cert.acme",
+        "ACME certificate renewed in the console",
+        serde_json::json!({ "old_thumbprint": renewal.previous.info.fingerprints.thumbprint(),
+            "thumbprint": renewal.entry.info.fingerprints.thumbprint(),
+            "new_key": renewal.new_key, "applied": applied }),
     )?;
-    tenant(console, new.name.trim()).await
-}
-
-/// Enables or disables a tenant.
-pub async fn set_enabled(
-    console: &Console,
-    who: &str,
-    name: &str,
-    enabled: bool,
-) -> Result<Tenant, OpError> {
-    console.db.set_enabled(name, enabled).await?;
-    let (event, message) = if enabled {
-        ("tenant.enabled", "tenant enabled in the console")
-    } else {
-        ("tenant.disabled", "tenant disabled in the console")
-    };
-    audit(
-        console,
-        who,
-        event,
-        message,
-        serde_json::json!({ "tenant": name }),
-    )?;
-    tenant(console, name).await
-}
-
-/// Replaces a tenant's password.
-pub async fn set_password(
-    console: &Console,
-    who: &str,
-    name: &str,
-    password: &str,
-) -> Result<(), OpError> {
-    cloudgate_sp::set_tenant_password(&*console.db, name, password).await?;
-    audit(
-        console,
-        who,
-        "tenant.password",
-        "tenant password replaced in the console",
-        serde_json::json!({ "tenant": name }),
-    )
-}
-
-/// Lets a tenant reach a service.
-pub async fn add_service(
-    console: &Console,
-    who: &str,
-    tenant_name: &str,
-    service: &Service,
-) -> Result<Tenant, OpError> {
-    cloudgate_sp::services::add_service(
-        &*console.db,
-        tenant_name,
-        service.name.trim(),
-        service.target.trim(),
-    )
-    .await?;
-    audit(
-        console,
-        who,
-        "service.added",
-        "service added in the console",
-        serde_json::json!({ "tenant": tenant_name, "service": service.name.trim(), "target": service.target.trim() }),
-    )?;
-    tenant(console, tenant_name).await
-}
-
-/// Removes a tenant with its services and enrolled machines.
-pub async fn remove_tenant(console: &Console, who: &str, name: &str) -> Result<Tenant, OpError> {
-    let gone = tenant(console, name).await?;
-    console.db.remove_tenant(name).await?;
-    audit(
-        console,
-        who,
-        "tenant.removed",
-        "tenant removed in the console",
-        serde_json::json!({ "tenant": name }),
-    )?;
-    Ok(gone)
-}
-
-/// Takes a service away from a tenant.
-pub async fn remove_service(
-    console: &Console,
-    who: &str,
-    tenant_name: &str,
-    service: &str,
-) -> Result<Tenant, OpError> {
-    console.db.remove_service(tenant_name, service).await?;
-    audit(
-        console,
-        who,
-        "service.removed",
-        "service removed in the console",
-        serde_json::json!({ "tenant": tenant_name, "service": service }),
-    )?;
-    tenant(console, tenant_name).await
-}
-
-/// Revokes an enrolled machine's client certificate (its tunnels end at the gateways' next
-/// reload).
-pub async fn revoke_machine(
-    console: &Console,
-    who: &str,
-    tenant_name: &str,
-    sha256: &str,
-) -> Result<Tenant, OpError> {
-    let normalized = cloudgate_sp::tenants::machine_sha256(sha256)?;
-    console
-        .db
-        .revoke_client_cert(tenant_name, &normalized)
-        .await?;
-    audit(
-        console,
-        who,
-        "machine.revoked",
-        "enrolled machine revoked in the console",
-        serde_json::json!({ "tenant": tenant_name, "sha256": normalized }),
-    )?;
-    tenant(console, tenant_name).await
-}
-
-/// The gateways that reported to the SP database.
-pub async fn gateways(console: &Console) -> Result<Vec<Gateway>, OpError> {
-    let now = OffsetDateTime::now_utc();
-    Ok(console
-        .db
-        .gateways()
-        .await?
-        .iter()
-        .map(|g| views::gateway(g, now))
-        .collect())
-}
-
-/// Audit entries, newest first, whose event or text contains `query`: `(page, total)`.
-pub fn audit_log(
-    console: &Console,
-    query: &str,
-    offset: usize,
-    limit: usize,
-) -> Result<(Vec<AuditEntry>, usize), OpError> {
-    let query = query.trim().to_lowercase();
-    let mut all: Vec<AuditEntry> =
-        cloudgate_store::audit::read_recent(console.store.layout(), AUDIT_TAIL)?
-            .into_iter()
-            .rev()
-            .map(entry_of)
-            .filter(|e| {
-                query.is_empty()
-                    || e.event.to_lowercase().contains(&query)
-                    || e.message.to_lowercase().contains(&query)
-                    || serde_json::Value::Object(e.details.clone())
-                        .to_string()
-                        .to_lowercase()
-                        .contains(&query)
-            })
-            .collect();
-    let total = all.len();
-    let page = all
-        .drain(offset.min(total)..(offset + limit).min(total))
-        .collect();
-    Ok((page, total))
-}
-
-fn entry_of(mut m: serde_json::Map<String, serde_json::Value>) -> AuditEntry {
-    let mut take = |k: &str| match m.remove(k) {
-        Some(serde_json::Value::String(s)) => s,
-        Some(other) => other.to_string(),
-        None => String::new(),
-    };
-    let time = take("time");
-    let event = take("event");
-    let message = take("message");
-    let user = take("user");
-    AuditEntry {
-        time,
-        event,
-        message,
-        user,
-        details: m,
+    if applied || renewal.new_key {
+        publish(console).await?;
     }
+    Ok(views::certificate(&renewal.entry))
 }
