@@ -417,7 +417,8 @@ async fn revoke(
     sha256: String,
     json: bool,
 ) -> anyhow::Result<()> {
-    let normalized = cloudgate_sp::tenants::machine_sha256(&sha256).map_err(|e| usage(e.to_string()))?;
+    let normalized =
+        cloudgate_sp::tenants::machine_sha256(&sha256).map_err(|e| usage(e.to_string()))?;
     db.revoke_client_cert(&name, &normalized).await?;
     report(
         json,

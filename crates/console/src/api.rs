@@ -449,7 +449,11 @@ async fn set_address(
     Caller(who): Caller,
     Body(new): Body<NewPublicAddress>,
 ) -> Response {
-    reply(ops::set_public_address(&console, &who.who(), &new.public_address))
+    reply(ops::set_public_address(
+        &console,
+        &who.who(),
+        &new.public_address,
+    ))
 }
 
 async fn fleet(State(console): Shared, _: Caller) -> Response {

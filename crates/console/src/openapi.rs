@@ -245,7 +245,13 @@ pub(crate) const CALLS: &[(&str, &str, &str, Option<&str>, &str)] = &[
         None,
         "FleetStatus",
     ),
-    ("get", "/license", "The installed license", None, "LicenseInfo"),
+    (
+        "get",
+        "/license",
+        "The installed license",
+        None,
+        "LicenseInfo",
+    ),
     (
         "put",
         "/license",
@@ -293,7 +299,7 @@ fn schemas() -> Value {
             "label": os, "enrolled_at": s, "last_seen": os, "confirmed_sha256": os,
             "confirmed_current": b })),
         "Tenant": object(&["name", "enabled", "services", "machines"], json!({ "name": s,
-            "description": s, "enabled": b, "created_at": s, "pool": s,
+            "description": s, "enabled": b, "created_at": s, "pool": s, "failover_outside_pool": b,
             "services": list("Service"), "machines": list("Machine") })),
         "TenantList": list("Tenant"),
         "NewTenant": object(&["name", "password"], json!({ "name": s, "description": s,
@@ -426,16 +432,21 @@ mod tests {
         for chunk in router.split(".route(").skip(1) {
             let path = chunk.split('"').nth(1).unwrap();
             for method in ["get", "post", "put", "delete"] {
-                let called = chunk
-                    .match_indices(&format!("{method}("))
-                    .any(|(i, _)| i == 0 || !chunk.as_bytes()[i - 1].is_ascii_alphanumeric() && chunk.as_bytes()[i - 1] != b'_');
+                let called = chunk.match_indices(&format!("{method}(")).any(|(i, _)| {
+                    i == 0
+                        || !chunk.as_bytes()[i - 1].is_ascii_alphanumeric()
+                            && chunk.as_bytes()[i - 1] != b'_'
+                });
                 if called && path != "/openapi.json" {
                     routed.push((method, path));
                 }
             }
         }
         for (method, path, _, _, _) in CALLS {
-            assert!(routed.contains(&(*method, *path)), "{method} {path} is routed");
+            assert!(
+                routed.contains(&(*method, *path)),
+                "{method} {path} is routed"
+            );
         }
         for (method, path) in &routed {
             assert!(

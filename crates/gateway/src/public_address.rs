@@ -40,7 +40,8 @@ pub fn configured(layout: &Layout) -> Result<Option<HostPort>, GatewayError> {
 
 /// Reads an address as an operator writes it (`host`, `host:port`, `[v6]:port`).
 pub fn parse(text: &str) -> Result<HostPort, GatewayError> {
-    HostPort::parse(text.trim(), Some(GATEWAY_PORT)).map_err(|e| GatewayError::Config(e.to_string()))
+    HostPort::parse(text.trim(), Some(GATEWAY_PORT))
+        .map_err(|e| GatewayError::Config(e.to_string()))
 }
 
 /// Saves `address` as `public_address`, keeping every other setting of the file; what is
@@ -126,10 +127,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path().to_path_buf());
         let own = FileOwnership::owner_only();
-        std::fs::write(layout.gateway_config(), "listen = \"127.0.0.1:7000\"\npublic_address = \"old.example\"\n").unwrap();
+        std::fs::write(
+            layout.gateway_config(),
+            "listen = \"127.0.0.1:7000\"\npublic_address = \"old.example\"\n",
+        )
+        .unwrap();
         save(&layout, &own, &parse("new.example:7001").unwrap()).unwrap();
         let config = file_config(&layout).unwrap().unwrap();
-        assert_eq!(config.public_address.unwrap().to_string(), "new.example:7001");
+        assert_eq!(
+            config.public_address.unwrap().to_string(),
+            "new.example:7001"
+        );
         assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
         assert!(parse("a b").is_err());
     }

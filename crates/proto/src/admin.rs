@@ -120,6 +120,9 @@ pub struct Tenant {
     pub created_at: String,
     /// Its gateways' pool.
     pub pool: String,
+    /// Whether its machines use other pools when none of its own answers.
+    #[serde(default)]
+    pub failover_outside_pool: bool,
     /// Services it may reach.
     pub services: Vec<Service>,
     /// Enrolled machines.

@@ -153,7 +153,12 @@ mod tests {
     fn a_pasted_machine_sha256_is_normalised_and_anything_else_refused() {
         let hex = "ab".repeat(32);
         assert_eq!(super::machine_sha256(&hex).unwrap(), hex.to_uppercase());
-        let colons = hex.as_bytes().chunks(2).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(":");
+        let colons = hex
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(":");
         assert_eq!(super::machine_sha256(&colons).unwrap(), hex.to_uppercase());
         assert!(super::machine_sha256(&hex[..62]).is_err());
         assert!(super::machine_sha256(&format!("{}zz", &hex[..62])).is_err());
@@ -184,4 +189,3 @@ mod tests {
         );
     }
 }
-

@@ -49,6 +49,7 @@ pub fn tenant(
         enabled: t.enabled,
         created_at: format_rfc3339(t.created_at),
         pool: t.pool.clone(),
+        failover_outside_pool: t.failover_outside_pool,
         services: services
             .iter()
             .map(|s| Service {

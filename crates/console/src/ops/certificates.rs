@@ -2,7 +2,8 @@
 
 use cloudgate_pki::{KeyType, SelfSignedRequest, dn::SubjectName};
 use cloudgate_proto::admin::{
-    AcmeRenewRequest, Certificate, CertificateDetail, CertificateStatus, CheckReport, NewCertificate,
+    AcmeRenewRequest, Certificate, CertificateDetail, CertificateStatus, CheckReport,
+    NewCertificate,
 };
 use cloudgate_sp::certs::{self, CertificateSource as _};
 use cloudgate_sp::switch::{Adoption, SwitchImpact};
@@ -296,7 +297,6 @@ pub async fn stage(console: &Console, who: &str, id: &str) -> Result<Certificate
     publish(console).await?;
     Ok(views::certificate(&successor))
 }
-
 
 /// One certificate of the store with the Summary's six lines.
 pub fn certificate(console: &Console, id: &str) -> Result<CertificateDetail, OpError> {

@@ -121,4 +121,3 @@ async fn publish(console: &Console) -> Result<(), OpError> {
     cloudgate_sp::fleet::publish(&console.store, &*console.db, &keys).await?;
     Ok(())
 }
-

@@ -95,7 +95,12 @@ pub fn public_address(console: &Console) -> Result<PublicAddress, OpError> {
     let (address, configured) = public_address::effective(layout)?;
     Ok(PublicAddress {
         public_address: address,
-        source: if configured { "configured" } else { "host name" }.to_string(),
+        source: if configured {
+            "configured"
+        } else {
+            "host name"
+        }
+        .to_string(),
         config: layout.gateway_config().display().to_string(),
     })
 }
@@ -164,11 +169,7 @@ pub fn install_license(console: &Console, who: &str, toml: &str) -> Result<Licen
             license.expires.map(|d| d.to_string()).unwrap_or_default()
         )));
     }
-    cloudgate_store::license::install(
-        console.store.layout(),
-        console.store.ownership(),
-        &license,
-    )?;
+    cloudgate_store::license::install(console.store.layout(), console.store.ownership(), &license)?;
     audit(
         console,
         who,

@@ -180,7 +180,6 @@ pub async fn revoke_machine(
     tenant(console, tenant_name).await
 }
 
-
 /// Sets the pool of gateways a tenant's machines use, and whether they may fail over outside it.
 pub async fn set_pool(
     console: &Console,
@@ -268,8 +267,9 @@ pub async fn create_join_token(
     use cloudgate_sp::join_tokens;
     let lifetime = match request.expires.as_deref().map(str::trim) {
         None | Some("") => join_tokens::DEFAULT_LIFETIME,
-        Some(e) => join_tokens::parse_lifetime(e)
-            .map_err(|e| OpError::Invalid(format!("expires: {e}")))?,
+        Some(e) => {
+            join_tokens::parse_lifetime(e).map_err(|e| OpError::Invalid(format!("expires: {e}")))?
+        }
     };
     let addresses: Vec<String> = request
         .addresses

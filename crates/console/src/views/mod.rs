@@ -4,11 +4,17 @@
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use cloudgate_proto::admin::{AuditEntry, Certificate, Gateway, Tenant};
+use cloudgate_proto::admin::{AuditEntry, Certificate, Gateway};
 use cloudgate_sp::switch::Adoption;
 use maud::{DOCTYPE, Markup, html};
 
 use crate::session::Session;
+
+mod gateways;
+mod tenants;
+
+pub use gateways::{GatewaysPage, gateways};
+pub use tenants::{TenantPage, tenant, tenants};
 
 /// The frame of every page after login: navigation, who is logged in, logout.
 pub fn page(title: &str, s: &Session, current: &str, body: Markup) -> Html<String> {
@@ -220,7 +226,7 @@ pub fn dashboard(s: &Session, d: &Dashboard) -> Html<String> {
     )
 }
 
-fn csrf(s: &Session) -> Markup {
+pub(crate) fn csrf(s: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(s.csrf); }
 }
 
@@ -351,153 +357,6 @@ pub fn confirm_switch(s: &Session, id: &str, message: &str) -> Html<String> {
     )
 }
 
-/// `/tenants`.
-pub fn tenants(s: &Session, all: &[Tenant], query: &str, flash: Option<&str>) -> Html<String> {
-    page(
-        "Tenants",
-        s,
-        "/tenants",
-        html! {
-            @if let Some(f) = flash { p.flash role="status" { (f) } }
-            form.search method="get" action="/tenants" role="search" {
-                label for="q" { "Search" }
-                input id="q" name="q" value=(query) type="search";
-                button type="submit" { "Search" }
-            }
-            table {
-                caption { "Tenant accounts" }
-                thead { tr { th scope="col" { "Name" } th scope="col" { "Description" } th scope="col" { "State" } th scope="col" { "Services" } th scope="col" { "Machines" } } }
-                tbody {
-                    @for t in all {
-                        tr {
-                            td { a href=(format!("/tenants/{}", t.name)) { (t.name) } }
-                            td { (t.description) }
-                            td { @if t.enabled { "enabled" } @else { "disabled" } }
-                            td { (t.services.len()) }
-                            td { (t.machines.len()) }
-                        }
-                    }
-                }
-            }
-            h2 { "Add a tenant" }
-            form method="post" action="/tenants" {
-                (csrf(s))
-                label for="name" { "Name" }
-                input id="name" name="name" required;
-                label for="description" { "Description" }
-                input id="description" name="description";
-                label for="password" { "Password (at least 8 characters)" }
-                input id="password" name="password" type="password" autocomplete="new-password" required minlength="8";
-                button type="submit" { "Add" }
-            }
-        },
-    )
-}
-
-/// `/tenants/NAME`.
-pub fn tenant(s: &Session, t: &Tenant, flash: Option<&str>) -> Html<String> {
-    page(
-        &format!("Tenant {}", t.name),
-        s,
-        "/tenants",
-        html! {
-            @if let Some(f) = flash { p.flash role="status" { (f) } }
-            p { (t.description) }
-            p { "State: " strong { @if t.enabled { "enabled" } @else { "disabled" } } " · pool " (t.pool) }
-            form.inline method="post" action=(format!("/tenants/{}/enabled", t.name)) {
-                (csrf(s))
-                input type="hidden" name="enabled" value=(if t.enabled { "false" } else { "true" });
-                button type="submit" { @if t.enabled { "Disable" } @else { "Enable" } }
-            }
-            h2 { "Services" }
-            @if t.services.is_empty() { p { "None yet." } }
-            ul {
-                @for sv in &t.services {
-                    li {
-                        code { (sv.name) } " → " (sv.target) " "
-                        form.inline method="post" action=(format!("/tenants/{}/remove", t.name)) {
-                            (csrf(s))
-                            input type="hidden" name="service" value=(sv.name);
-                            button.danger type="submit" aria-label=(format!("Remove service {}", sv.name)) { "Remove" }
-                        }
-                    }
-                }
-            }
-            form method="post" action=(format!("/tenants/{}/services", t.name)) {
-                (csrf(s))
-                label for="svc-name" { "Service name" }
-                input id="svc-name" name="name" required;
-                label for="svc-target" { "Target (HOST:PORT on the SP side)" }
-                input id="svc-target" name="target" required placeholder="10.0.0.5:10005";
-                button type="submit" { "Add service" }
-            }
-            h2 { "Enrolled machines" }
-            @if t.machines.is_empty() { p { "None yet." } }
-            @else {
-                table {
-                    thead { tr { th scope="col" { "Machine" } th scope="col" { "Enrolled" } th scope="col" { "Last seen" } th scope="col" { "Trusts the certificate in use" } th scope="col" { "" } } }
-                    tbody {
-                        @for m in &t.machines {
-                            tr {
-                                td { (m.label.as_deref().unwrap_or("(no name)")) }
-                                td { (m.enrolled_at) }
-                                td { (m.last_seen.as_deref().unwrap_or("never")) }
-                                td { @if m.confirmed_current { "yes" } @else { "not yet" } }
-                                td {
-                                    form.inline method="post" action=(format!("/tenants/{}/remove", t.name)) {
-                                        (csrf(s))
-                                        input type="hidden" name="machine" value=(m.sha256);
-                                        button.danger type="submit" { "Revoke" }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            h2 { "Remove the tenant" }
-            form method="post" action=(format!("/tenants/{}/remove", t.name)) {
-                (csrf(s))
-                p.hint { "Its services and enrolled machines go with it; its machines can no longer open tunnels." }
-                button.danger type="submit" { "Remove tenant " (t.name) }
-            }
-            h2 { "Password" }
-            form method="post" action=(format!("/tenants/{}/password", t.name)) {
-                (csrf(s))
-                label for="new-password" { "New password" }
-                input id="new-password" name="password" type="password" autocomplete="new-password" required minlength="8";
-                button type="submit" { "Replace" }
-            }
-        },
-    )
-}
-
-/// `/gateways`.
-pub fn gateways(s: &Session, all: &[Gateway]) -> Html<String> {
-    page(
-        "Gateways",
-        s,
-        "/gateways",
-        html! {
-            @if all.is_empty() { p { "No gateway has reported to the SP database yet." } }
-            @else {
-                table {
-                    thead { tr { th scope="col" { "Gateway" } th scope="col" { "Address" } th scope="col" { "Pool" } th scope="col" { "Version" } th scope="col" { "Tunnels" } th scope="col" { "Relayed" } th scope="col" { "Heartbeat" } th scope="col" { "State" } } }
-                    tbody {
-                        @for g in all {
-                            tr {
-                                td { (g.id) } td { (g.public_address) } td { (g.pool) } td { (g.version) }
-                                td { (g.open_tunnels) } td { (human_bytes(g.relayed_bytes)) } td { (g.heartbeat_at) }
-                                td { span class=(format!("state {}", g.state)) { (g.state) } }
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    )
-}
-
 fn audit_table(entries: &[AuditEntry]) -> Markup {
     html! {
         table.audit {
@@ -544,7 +403,7 @@ pub fn audit(
 }
 
 /// Bytes in the unit that reads best.
-fn human_bytes(n: i64) -> String {
+pub(crate) fn human_bytes(n: i64) -> String {
     let n = n.max(0) as f64;
     match n {
         n if n >= 1e12 => format!("{:.1} TB", n / 1e12),
@@ -556,7 +415,7 @@ fn human_bytes(n: i64) -> String {
 }
 
 /// Percent-encodes a query value.
-fn url_encode(s: &str) -> String {
+pub(crate) fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

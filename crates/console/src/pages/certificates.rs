@@ -1,0 +1,241 @@
+//! The certificates page: the Manage Certificates wizard in the browser.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use cloudgate_proto::admin::NewCertificate;
+
+use super::{ActionForm, failed};
+use crate::auth::{Admin, AdminForm, form_refusal};
+use crate::ops::{self, OpError};
+use crate::{Console, views};
+
+/// `GET /certificates`.
+pub async fn certificates(State(console): State<Arc<Console>>, Admin(s): Admin) -> Response {
+    match ops::certificates(&console) {
+        Ok(all) => views::certificates(&s, &all, None).into_response(),
+        Err(e) => failed(&s, e),
+    }
+}
+
+/// The generation form.
+#[derive(Deserialize)]
+pub struct GenerateForm {
+    #[serde(default)]
+    friendly_name: String,
+    #[serde(default)]
+    key_type: String,
+    #[serde(default)]
+    valid_days: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    sans: String,
+}
+
+/// `POST /certificates/generate`.
+pub async fn generate(
+    State(console): State<Arc<Console>>,
+    AdminForm(s, form): AdminForm<GenerateForm>,
+) -> Response {
+    let valid_days = match form.valid_days.trim() {
+        "" => None,
+        d => match d.parse::<u32>() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                return failed(
+                    &s,
+                    OpError::Invalid(format!("validity {d:?} is not a number of days")),
+                );
+            }
+        },
+    };
+    let request = NewCertificate {
+        friendly_name: Some(form.friendly_name),
+        key_type: Some(form.key_type),
+        valid_days,
+        subject: Some(form.subject),
+        sans: form.sans.split(',').map(str::to_string).collect(),
+    };
+    let result = async {
+        let c = ops::generate(&console, &s.admin, request).await?;
+        let summary = ops::summary(&console, &c.sha256)?;
+        Ok::<_, OpError>((c, summary))
+    };
+    match result.await {
+        Ok((c, summary)) => views::generated(&s, &c, &summary).into_response(),
+        Err(e) => failed(&s, e),
+    }
+}
+
+/// `POST /certificates/import`: a multipart form with the file, its password and a friendly
+/// name (the body is capped at [`crate::MAX_BODY`]).
+pub async fn import(
+    State(console): State<Arc<Console>>,
+    Admin(s): Admin,
+    headers: HeaderMap,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    let (mut csrf, mut file, mut friendly) = (String::new(), Vec::new(), String::new());
+    let mut password = Zeroizing::new(String::new());
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return failed(&s, OpError::Invalid(format!("the upload was refused: {e}")));
+            }
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let bytes = match field.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return failed(&s, OpError::Invalid(format!("the upload was refused: {e}")));
+            }
+        };
+        let text = || String::from_utf8_lossy(&bytes).into_owned();
+        match name.as_str() {
+            "csrf" => csrf = text(),
+            "file" => file = bytes.to_vec(),
+            "password" => password = Zeroizing::new(text()),
+            "friendly_name" => friendly = text(),
+            _ => {}
+        }
+    }
+    if let Some(r) = form_refusal(&s, &headers, &csrf) {
+        return r;
+    }
+    if file.is_empty() {
+        return failed(&s, OpError::Invalid("choose a file to import".into()));
+    }
+    let result = async {
+        let c = ops::import(&console, &s.admin, &file, &password, Some(friendly))?;
+        let summary = ops::summary(&console, &c.sha256)?;
+        Ok::<_, OpError>((c, summary))
+    };
+    match result.await {
+        Ok((c, summary)) => views::generated(&s, &c, &summary).into_response(),
+        Err(e) => failed(&s, e),
+    }
+}
+
+/// `POST /certificates/ID/apply`.
+pub async fn apply(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    AdminForm(s, form): AdminForm<ActionForm>,
+) -> Response {
+    let force = form.force.as_deref() == Some("true");
+    match ops::apply(&console, &s.admin, &id, force).await {
+        Ok(c) => {
+            let all = ops::certificates(&console).unwrap_or_default();
+            let flash = format!(
+                "{} ({}) is now in use. Cloud Connect certificate is being updated.",
+                c.friendly_name, c.thumbprint
+            );
+            views::certificates(&s, &all, Some(&flash)).into_response()
+        }
+        Err(e @ OpError::WouldReverify { .. }) => (
+            StatusCode::CONFLICT,
+            views::confirm_switch(&s, &id, &e.to_string()),
+        )
+            .into_response(),
+        Err(e) => failed(&s, e),
+    }
+}
+
+/// `POST /certificates/ID/stage`.
+pub async fn stage(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    AdminForm(s, _): AdminForm<ActionForm>,
+) -> Response {
+    match ops::stage(&console, &s.admin, &id).await {
+        Ok(c) => {
+            let all = ops::certificates(&console).unwrap_or_default();
+            let flash = format!(
+                "{} ({}) is staged as the successor, with a rollover proof: tenants learn it at their next connection; apply it once the dashboard shows they have.",
+                c.friendly_name, c.thumbprint
+            );
+            views::certificates(&s, &all, Some(&flash)).into_response()
+        }
+        Err(e) => failed(&s, e),
+    }
+}
+
+/// `POST /certificates/ID/renew`: a year with the same key.
+pub async fn renew(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    AdminForm(s, _): AdminForm<ActionForm>,
+) -> Response {
+    match ops::renew(
+        &console,
+        &s.admin,
+        &id,
+        cloudgate_sp::certs::DEFAULT_VALID_DAYS,
+    )
+    .await
+    {
+        Ok(c) => {
+            let all = ops::certificates(&console).unwrap_or_default();
+            let flash = format!(
+                "Renewed with the same key: {} ({}){}. Tenants follow without asking.",
+                c.friendly_name,
+                c.thumbprint,
+                if c.applied { ", in use" } else { "" }
+            );
+            views::certificates(&s, &all, Some(&flash)).into_response()
+        }
+        Err(e) => failed(&s, e),
+    }
+}
+
+/// `POST /certificates/ID/remove`.
+pub async fn remove(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    AdminForm(s, _): AdminForm<ActionForm>,
+) -> Response {
+    match ops::remove(&console, &s.admin, &id) {
+        Ok(c) => {
+            let all = ops::certificates(&console).unwrap_or_default();
+            let flash = format!(
+                "Removed {} ({}) and its key.",
+                c.friendly_name, c.thumbprint
+            );
+            views::certificates(&s, &all, Some(&flash)).into_response()
+        }
+        Err(e) => failed(&s, e),
+    }
+}
+
+/// `GET /certificates/ID/pem`: the certificate and its chain as a download.
+pub async fn pem(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    Admin(s): Admin,
+) -> Response {
+    match ops::certificate_pem(&console, &id) {
+        Ok((thumbprint, pem)) => (
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/pem-certificate-chain".to_string(),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{thumbprint}.pem\""),
+                ),
+            ],
+            pem,
+        )
+            .into_response(),
+        Err(e) => failed(&s, e),
+    }
+}

@@ -1,0 +1,84 @@
+//! The gateways' page: the fleet (or the one gateway), the address tenants reach it at, and the
+//! certificate published to it.
+
+use axum::response::Html;
+use cloudgate_proto::admin::{FleetStatus, Gateway, PublicAddress};
+use maud::html;
+
+use super::{csrf, human_bytes, page};
+use crate::session::Session;
+
+/// What the gateways' page shows.
+pub struct GatewaysPage<'a> {
+    /// The gateways that reported.
+    pub gateways: &'a [Gateway],
+    /// Where tenants reach them.
+    pub address: &'a PublicAddress,
+    /// The fleet, when the SP database is shared.
+    pub fleet: Option<&'a FleetStatus>,
+    /// What was just done.
+    pub flash: Option<&'a str>,
+}
+
+/// `/gateways`.
+pub fn gateways(s: &Session, p: &GatewaysPage<'_>) -> Html<String> {
+    page(
+        "Gateways",
+        s,
+        "/gateways",
+        html! {
+            @if let Some(f) = p.flash { p.flash role="status" { (f) } }
+            @if p.gateways.is_empty() { p { "No gateway has reported to the SP database yet." } }
+            @else {
+                table {
+                    thead { tr { th scope="col" { "Gateway" } th scope="col" { "Address" } th scope="col" { "Pool" } th scope="col" { "Version" } th scope="col" { "Tunnels" } th scope="col" { "Relayed" } th scope="col" { "Heartbeat" } th scope="col" { "State" } th scope="col" { "" } } }
+                    tbody {
+                        @for g in p.gateways {
+                            tr {
+                                td { (g.id) } td { (g.public_address) } td { (g.pool) } td { (g.version) }
+                                td { (g.open_tunnels) } td { (human_bytes(g.relayed_bytes)) } td { (g.heartbeat_at) }
+                                td { span class=(format!("state {}", g.state)) { (g.state) } }
+                                td {
+                                    @if g.state != "up" {
+                                        form.inline method="post" action="/gateways/forget" {
+                                            (csrf(s))
+                                            input type="hidden" name="id" value=(g.id);
+                                            button.danger type="submit" aria-label=(format!("Forget gateway {}", g.id)) { "Forget" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                p.hint { "A gateway that is gone for good can be forgotten once it stopped; one that runs again records itself again." }
+            }
+            h2 { "Address tenants reach" }
+            p { strong { (p.address.public_address) } " "
+                @if p.address.source == "configured" { "(set in " code { (p.address.config) } ")" }
+                @else { "(this host's name: no address is set)" } }
+            form method="post" action="/gateways/address" {
+                (csrf(s))
+                label for="public-address" { "Public address (HOST or HOST:PORT)" }
+                input id="public-address" name="public_address" value=(p.address.public_address) required;
+                button type="submit" { "Save" }
+            }
+            p.hint { "New join tokens and the command shown to tenants carry it." }
+            @if let Some(f) = p.fleet {
+                h2 { "Fleet" }
+                p { "Fleet key: " @match &f.key_id { Some(id) => { code { (id) } @if f.rotating { " (rotation under way)" } }, None => { "none on this host" } } }
+                @match &f.published {
+                    Some(c) => {
+                        p { "Published to the gateways: " strong { (c.friendly_name) } " " code { (c.thumbprint) } ", " (c.published_at) }
+                        @if c.same_as_store == Some(false) { p.error role="alert" { "The certificate in use here is not the one published: publish it." } }
+                    },
+                    None => { p { "Nothing published yet." } },
+                }
+                form method="post" action="/gateways/publish" {
+                    (csrf(s))
+                    button type="submit" { "Publish the certificate in use" }
+                }
+            }
+        },
+    )
+}
