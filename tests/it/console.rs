@@ -58,7 +58,7 @@ impl ConsoleProc {
     }
 
     /// One request on a fresh connection that accepts only the SP's certificate.
-    async fn call(
+    pub async fn call(
         &self,
         method: &str,
         path: &str,
@@ -89,16 +89,22 @@ impl ConsoleProc {
             .unwrap();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let text = String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes())
-            .into_owned();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
         Answer {
             status,
             headers,
-            text,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
     }
 
-    async fn api(
+    pub async fn api(
         &self,
         method: &str,
         path: &str,
@@ -116,14 +122,15 @@ impl ConsoleProc {
     }
 }
 
-struct Answer {
-    status: u16,
-    headers: hyper::HeaderMap,
-    text: String,
+pub struct Answer {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub text: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Answer {
-    fn json(&self) -> serde_json::Value {
+    pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
     }
 }
@@ -132,6 +139,12 @@ impl Answer {
 pub fn sp_with_admin() -> (Env, String) {
     let env = Env::new();
     env.generate(&["--apply", "--key-type", "ecdsa-p256"]);
+    let token = admin_and_token(&env);
+    (env, token)
+}
+
+/// Adds the administrator `alice` and an API token named `ci` to an SP; returns the token.
+pub fn admin_and_token(env: &Env) -> String {
     let pw = env.path("admin-pw");
     std::fs::write(&pw, format!("{ADMIN_PASSWORD}\n")).unwrap();
     env.ok(&[
@@ -146,10 +159,10 @@ pub fn sp_with_admin() -> (Env, String) {
         &env.ok(&["sp", "admin", "token", "create", "--name", "ci", "--json"]),
     )
     .unwrap();
-    (env, created["token"].as_str().unwrap().to_string())
+    created["token"].as_str().unwrap().to_string()
 }
 
-fn form(fields: &[(&str, &str)]) -> (&'static str, String) {
+pub fn form(fields: &[(&str, &str)]) -> (&'static str, String) {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {

@@ -6,6 +6,7 @@ mod browser;
 mod cert;
 mod concurrency;
 mod console;
+mod console_ops;
 mod crash;
 mod demo;
 mod faults;
