@@ -348,7 +348,7 @@ fn schemas() -> Value {
             "uses": { "type": ["integer", "null"], "minimum": 1 }, "label": s, "addresses": strings })),
         "CreatedJoinToken": { "allOf": [r("JoinTokenInfo"), object(&["token", "addresses", "pins"],
             json!({ "token": { "type": "string", "description": "the credential, shown once" },
-                "addresses": strings, "pins": strings }))] },
+                "uses": int, "addresses": strings, "pins": strings }))] },
         "PublicAddress": object(&["public_address", "source"], json!({ "public_address": s,
             "source": { "enum": ["configured", "host name"] }, "config": s })),
         "NewPublicAddress": object(&["public_address"], json!({ "public_address": s })),

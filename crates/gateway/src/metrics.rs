@@ -109,7 +109,7 @@ impl Metrics {
         Arc::new(Metrics { registry, ..m })
     }
 
-    /// Bytes relayed both ways by the tunnels closed so far.
+    /// Bytes relayed both ways so far (counted as they pass).
     pub fn relayed_bytes(&self) -> i64 {
         let up = self.bytes.get_or_create(&[("direction", "up")]).get();
         let down = self.bytes.get_or_create(&[("direction", "down")]).get();

@@ -125,6 +125,8 @@ mod tests {
     #[test]
     fn saving_keeps_the_other_settings_and_refuses_nothing_that_loads() {
         let dir = tempfile::tempdir().unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let layout = Layout::new(dir.path().to_path_buf());
         let own = FileOwnership::owner_only();
         std::fs::write(

@@ -1,12 +1,14 @@
 //! The tunnel relay: a full-duplex byte copy between the tenant's upgraded connection and the
 //! backend, with backpressure (each direction writes before it reads again), half-close (EOF on
 //! one side shuts down writing on the other, the other direction goes on), and an idle timeout
-//! over both directions together.
+//! over both directions together. Bytes are counted as they pass (the metrics' counters move
+//! during a long backup, not only at its end).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bytes carried each way.
@@ -22,8 +24,26 @@ pub struct RelayStats {
 
 const BUF: usize = 64 * 1024;
 
+/// Counters a relay adds its bytes to as they pass.
+#[derive(Clone, Debug, Default)]
+pub struct LiveBytes {
+    /// Tenant → backend.
+    pub up: Counter,
+    /// Backend → tenant.
+    pub down: Counter,
+}
+
 /// Relays until both directions have ended or the tunnel has been idle for `idle`.
 pub async fn relay<A, B>(a: A, b: B, idle: Duration) -> RelayStats
+where
+    A: AsyncRead + AsyncWrite + Unpin + Send,
+    B: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    relay_counted(a, b, idle, &LiveBytes::default()).await
+}
+
+/// [`relay`], adding the bytes to `live` as they pass.
+pub async fn relay_counted<A, B>(a: A, b: B, idle: Duration, live: &LiveBytes) -> RelayStats
 where
     A: AsyncRead + AsyncWrite + Unpin + Send,
     B: AsyncRead + AsyncWrite + Unpin + Send,
@@ -34,8 +54,20 @@ where
     let (mut br, mut bw) = tokio::io::split(b);
     let up_bytes = Arc::new(AtomicU64::new(0));
     let down_bytes = Arc::new(AtomicU64::new(0));
-    let up = copy_half(&mut ar, &mut bw, last.clone(), start, up_bytes.clone());
-    let down = copy_half(&mut br, &mut aw, last.clone(), start, down_bytes.clone());
+    let up = copy_half(
+        &mut ar,
+        &mut bw,
+        last.clone(),
+        start,
+        (up_bytes.clone(), &live.up),
+    );
+    let down = copy_half(
+        &mut br,
+        &mut aw,
+        last.clone(),
+        start,
+        (down_bytes.clone(), &live.down),
+    );
     let watchdog = async {
         loop {
             tokio::time::sleep(idle.min(Duration::from_secs(1))).await;
@@ -67,7 +99,7 @@ async fn copy_half<R, W>(
     w: &mut W,
     last: Arc<AtomicU64>,
     start: Instant,
-    total: Arc<AtomicU64>,
+    (total, live): (Arc<AtomicU64>, &Counter),
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -88,6 +120,7 @@ async fn copy_half<R, W>(
             break;
         }
         total.fetch_add(n as u64, Ordering::Relaxed);
+        live.inc_by(n as u64);
     }
     // Half-close: tell the other side no more bytes come this way.
     let _ = w.shutdown().await;
@@ -122,6 +155,29 @@ mod tests {
         let stats = task.await.unwrap();
         assert_eq!(stats.up, 200_000);
         assert_eq!(stats.down, 22);
+    }
+
+    #[tokio::test]
+    async fn bytes_are_counted_while_the_tunnel_is_still_open() {
+        let (client, gw_a) = tokio::io::duplex(64 * 1024);
+        let (gw_b, backend) = tokio::io::duplex(64 * 1024);
+        let live = LiveBytes::default();
+        let counted = live.clone();
+        let _task = tokio::spawn(async move {
+            relay_counted(gw_a, gw_b, Duration::from_secs(30), &counted).await
+        });
+        let (_cr, mut cw) = tokio::io::split(client);
+        let (mut br, _bw) = tokio::io::split(backend);
+        cw.write_all(&[7u8; 5000]).await.unwrap();
+        let mut got = vec![0u8; 5000];
+        br.read_exact(&mut got).await.unwrap();
+        // Both ends are still open: the counter already holds what passed.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while live.up.get() < 5000 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(live.up.get(), 5000);
+        assert_eq!(live.down.get(), 0);
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::authz::{Denial, authorize};
 use crate::http::{ConnInfo, Ctx, Resp, error};
-use crate::relay::relay;
+use crate::relay::{LiveBytes, relay_counted};
 use crate::request::is_tunnel_upgrade;
 use crate::state::SharedState;
 use cloudgate_proto::{ErrorCode, TUNNEL_PROTOCOL};
@@ -83,8 +83,15 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
                     tenant: &tenant_name,
                     service: &service,
                 };
+                let live = LiveBytes {
+                    up: metrics.bytes.get_or_create(&[("direction", "up")]).clone(),
+                    down: metrics
+                        .bytes
+                        .get_or_create(&[("direction", "down")])
+                        .clone(),
+                };
                 let stats = tokio::select! {
-                    stats = relay(TokioIo::new(upgraded), backend, idle) => stats,
+                    stats = relay_counted(TokioIo::new(upgraded), backend, idle, &live) => stats,
                     why = grant.withdrawn(&state) => {
                         tracing::warn!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel cut: {why}");
                         metrics.tunnels_open.dec();
@@ -92,14 +99,6 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
                     }
                 };
                 metrics.tunnels_open.dec();
-                metrics
-                    .bytes
-                    .get_or_create(&[("direction", "up")])
-                    .inc_by(stats.up);
-                metrics
-                    .bytes
-                    .get_or_create(&[("direction", "down")])
-                    .inc_by(stats.down);
                 tracing::info!(
                     peer = %peer, tenant = %tenant_name, service = %service,
                     bytes_up = stats.up, bytes_down = stats.down, idle_timeout = stats.idle_timeout,

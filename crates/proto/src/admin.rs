@@ -206,7 +206,7 @@ pub struct Gateway {
     pub version: String,
     /// Tunnels open at the last heartbeat.
     pub open_tunnels: i64,
-    /// Bytes its closed tunnels relayed since it started, at the last heartbeat.
+    /// Bytes its tunnels relayed since it started (counted as they pass), at the last heartbeat.
     pub relayed_bytes: i64,
     /// Last heartbeat.
     pub heartbeat_at: String,
@@ -288,6 +288,8 @@ pub struct CreatedJoinToken {
     /// The stored token.
     #[serde(flatten)]
     pub info: JoinTokenInfo,
+    /// The enrollments it was made for.
+    pub uses: u32,
     /// The addresses it carries.
     pub addresses: Vec<String>,
     /// The key pins it carries (SHA-256 of the public key, hex).

@@ -159,6 +159,7 @@ pub async fn create(
     Ok(CreatedJoinToken {
         token: token.encode().to_string(),
         info: info(&record, now),
+        uses: request.uses,
         addresses,
         pins: token
             .pins
