@@ -33,17 +33,9 @@ pub struct LiveBytes {
     pub down: Counter,
 }
 
-/// Relays until both directions have ended or the tunnel has been idle for `idle`.
-pub async fn relay<A, B>(a: A, b: B, idle: Duration) -> RelayStats
-where
-    A: AsyncRead + AsyncWrite + Unpin + Send,
-    B: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    relay_counted(a, b, idle, &LiveBytes::default()).await
-}
-
-/// [`relay`], adding the bytes to `live` as they pass.
-pub async fn relay_counted<A, B>(a: A, b: B, idle: Duration, live: &LiveBytes) -> RelayStats
+/// Relays until both directions have ended or the tunnel has been idle for `idle`, adding the
+/// bytes to `live` as they pass.
+pub async fn relay<A, B>(a: A, b: B, idle: Duration, live: &LiveBytes) -> RelayStats
 where
     A: AsyncRead + AsyncWrite + Unpin + Send,
     B: AsyncRead + AsyncWrite + Unpin + Send,
@@ -134,7 +126,9 @@ mod tests {
     async fn copies_both_ways_and_half_closes() {
         let (client, gw_a) = tokio::io::duplex(1024);
         let (gw_b, backend) = tokio::io::duplex(1024);
-        let task = tokio::spawn(relay(gw_a, gw_b, Duration::from_secs(5)));
+        let task = tokio::spawn(async move {
+            relay(gw_a, gw_b, Duration::from_secs(5), &LiveBytes::default()).await
+        });
         let (mut cr, mut cw) = tokio::io::split(client);
         let (mut br, mut bw) = tokio::io::split(backend);
         let payload: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
@@ -163,9 +157,8 @@ mod tests {
         let (gw_b, backend) = tokio::io::duplex(64 * 1024);
         let live = LiveBytes::default();
         let counted = live.clone();
-        let _task = tokio::spawn(async move {
-            relay_counted(gw_a, gw_b, Duration::from_secs(30), &counted).await
-        });
+        let _task =
+            tokio::spawn(async move { relay(gw_a, gw_b, Duration::from_secs(30), &counted).await });
         let (_cr, mut cw) = tokio::io::split(client);
         let (mut br, _bw) = tokio::io::split(backend);
         cw.write_all(&[7u8; 5000]).await.unwrap();
@@ -186,11 +179,15 @@ mod tests {
         // must reach the tenant although the backend then stays silent and open.
         let (client, gw_a) = tokio::io::duplex(1024);
         let (gw_b, backend) = tokio::io::duplex(1024);
-        let _task = tokio::spawn(relay(
-            tokio::io::BufStream::new(gw_a),
-            gw_b,
-            Duration::from_secs(30),
-        ));
+        let _task = tokio::spawn(async move {
+            relay(
+                tokio::io::BufStream::new(gw_a),
+                gw_b,
+                Duration::from_secs(30),
+                &LiveBytes::default(),
+            )
+            .await
+        });
         let (mut cr, _cw) = tokio::io::split(client);
         let (_br, mut bw) = tokio::io::split(backend);
         bw.write_all(b"short reply").await.unwrap();
@@ -206,7 +203,13 @@ mod tests {
     async fn idle_tunnels_are_closed() {
         let (_client, gw_a) = tokio::io::duplex(1024);
         let (gw_b, _backend) = tokio::io::duplex(1024);
-        let stats = relay(gw_a, gw_b, Duration::from_millis(300)).await;
+        let stats = relay(
+            gw_a,
+            gw_b,
+            Duration::from_millis(300),
+            &LiveBytes::default(),
+        )
+        .await;
         assert!(stats.idle_timeout);
     }
 }

@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::authz::{Denial, authorize};
 use crate::http::{ConnInfo, Ctx, Resp, error};
-use crate::relay::{LiveBytes, relay_counted};
+use crate::relay::{LiveBytes, relay};
 use crate::request::is_tunnel_upgrade;
 use crate::state::SharedState;
 use cloudgate_proto::{ErrorCode, TUNNEL_PROTOCOL};
@@ -91,7 +91,7 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
                         .clone(),
                 };
                 let stats = tokio::select! {
-                    stats = relay_counted(TokioIo::new(upgraded), backend, idle, &live) => stats,
+                    stats = relay(TokioIo::new(upgraded), backend, idle, &live) => stats,
                     why = grant.withdrawn(&state) => {
                         tracing::warn!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel cut: {why}");
                         metrics.tunnels_open.dec();
