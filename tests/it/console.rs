@@ -21,7 +21,7 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery";
 pub struct ConsoleProc {
     child: Child,
     pub addr: SocketAddr,
-    pin: [u8; 32],
+    pub pin: [u8; 32],
 }
 
 impl Drop for ConsoleProc {

@@ -623,3 +623,63 @@ async fn the_gateway_where_the_store_is_renews_and_switches_for_the_whole_fleet(
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set CLOUDGATE_TEST_DATABASE_URL (.ci/run starts a server)"]
+async fn the_console_shows_the_fleet_and_its_changes_reach_a_gateway_on_another_host() {
+    let sp = Env::new();
+    let url = fresh_database();
+    use_database(&sp, &url);
+    provider_with_tenant(&sp, "acme").await;
+    sp.ok(&["sp", "fleet", "init"]);
+    // A gateway host with only the database and the fleet key: it serves what is published.
+    let host = Env::new();
+    use_database(&host, &url);
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::copy(sp.data.join("fleet.key"), host.data.join("fleet.key")).unwrap();
+        std::fs::set_permissions(
+            host.data.join("fleet.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let gw = GatewayProc::start(&host, &[]);
+    let token = crate::console::admin_and_token(&sp);
+    let mut console = crate::console::ConsoleProc::start(&sp);
+
+    let fleet = console.api("GET", "/fleet", &token, None).await.json();
+    assert!(fleet["key_id"].is_string(), "{fleet}");
+    assert_eq!(fleet["published"]["same_as_store"], true, "{fleet}");
+    // A same-key renewal of the certificate in use, made in the console, is published, and the
+    // gateway on the other host serves it.
+    let current = console
+        .api("GET", "/certificates/current", &token, None)
+        .await
+        .json();
+    let renewed = console
+        .api(
+            "POST",
+            &format!(
+                "/certificates/{}/renew",
+                current["sha256"].as_str().unwrap()
+            ),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(renewed.status, 201, "{}", renewed.text);
+    let new_sha = renewed.json()["sha256"].as_str().unwrap().to_string();
+    until_served(
+        &gw,
+        &new_sha,
+        "the gateway serves the renewal made in the console",
+    )
+    .await;
+    // The console serves it too (these test calls pin the whole certificate).
+    console.pin = applied_pin(&sp);
+    let again = console.api("POST", "/fleet/publish", &token, None).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.json()["published_now"], false, "published already");
+    assert_eq!(again.json()["published"]["sha256"], new_sha.as_str());
+}
