@@ -277,6 +277,36 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
         "{page}"
     );
     shot(&c, "tenant").await;
+    // The address tenants reach, set on the gateways page; then a join token made on the
+    // tenant's page, shown once with its Copy button, with which a second machine joins.
+    c.goto(&format!("{base}/gateways")).await.unwrap();
+    fill(&c, "public-address", &gw.addr.to_string()).await;
+    press(&c, "form[action='/gateways/address'] button").await;
+    wait_for_flash(&c, "Tenants are now sent to").await;
+    shot(&c, "gateways-address").await;
+    c.goto(&format!("{base}/tenants/acme")).await.unwrap();
+    fill(&c, "token-label", "second office").await;
+    press(&c, "form[action='/tenants/acme/tokens'] button").await;
+    let joined = wait_for(&c, Locator::Id("join-token")).await;
+    let token = joined.text().await.unwrap();
+    assert!(token.starts_with("cgt1."), "{token}");
+    press(&c, "button[data-copy='join-token']").await;
+    shot(&c, "join-token").await;
+    let second = Env::new();
+    let file = second.path("token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    second.ok(&[
+        "tenant",
+        "join",
+        "--token-file",
+        file.to_str().unwrap(),
+        "--name",
+        "sp",
+    ]);
+    c.goto(&format!("{base}/tenants/acme")).await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(!page.contains(&token[5..]), "shown once");
+    assert!(page.contains(">used<"), "{page}");
     c.goto(&format!("{base}/tenants")).await.unwrap();
     shot(&c, "tenants").await;
 
@@ -301,6 +331,7 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
     wait_for_flash(&c, "is staged as the successor").await;
     gw.reload().await;
     tenant.ok(&["tenant", "check", "sp"]);
+    second.ok(&["tenant", "check", "sp"]);
     c.goto(&format!("{base}/")).await.unwrap();
     let dash = c.source().await.unwrap();
     assert!(dash.contains("1 of 1 tenants have seen it"), "{dash}");
