@@ -11,14 +11,8 @@ use crate::gateway_util::{
     ClientIdentity, GatewayProc, TENANT_PASSWORD, add_tenant, applied_pin, echo_backend, enroll,
     tunnel,
 };
+use crate::util::free_port;
 use crate::util::{Env, openssl};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// A free port below the ephemeral range, for the servers Pebble's processes start: a port the
 /// system hands out for `:0` could be taken by another test's listener between this check and

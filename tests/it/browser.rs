@@ -14,6 +14,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use crate::console::{ADMIN_PASSWORD, ConsoleProc, sp_with_admin};
 use crate::gateway_util::{GatewayProc, TENANT_PASSWORD};
 use crate::util::Env;
+use crate::util::free_port;
 
 /// Longest wait for a page after a click.
 const WAIT: Duration = Duration::from_secs(15);
@@ -25,13 +26,6 @@ impl Drop for Driver {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// chromedriver on a free port, and a session of headless Chromium through it.

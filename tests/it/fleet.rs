@@ -6,17 +6,10 @@ use std::time::{Duration, Instant};
 
 use crate::gateway_util::*;
 use crate::util::Env;
+use crate::util::free_port;
 
 /// A loopback port free a moment ago, for a gateway whose public address must be known before
 /// it starts.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts gateway `id` on a free loopback port, with that address as its public one.
 fn start_member(env: &Env, id: &str, pool: &str) -> GatewayProc {
     let address = format!("127.0.0.1:{}", free_port());

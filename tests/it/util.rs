@@ -231,3 +231,12 @@ pub fn host_name() -> String {
         .trim()
         .to_string()
 }
+
+/// A loopback port free at the time of asking (another process may take it before it is used;
+/// callers that cannot retry pick from outside the ephemeral range).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}

@@ -293,7 +293,10 @@ pub async fn login(
         Ok(Some(admin)) => {
             let _ = db.clear_enroll_failures(&address).await;
             let _ = db.clear_enroll_failures(&account).await;
-            let s = console.sessions.start(&admin.name);
+            let s = match console.sessions.start(&admin.name) {
+                Ok(s) => s,
+                Err(e) => return views::server_error(&e.to_string()),
+            };
             tracing::info!(admin = %admin.name, %peer, "console: logged in");
             (
                 StatusCode::SEE_OTHER,

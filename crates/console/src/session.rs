@@ -40,24 +40,26 @@ pub struct Sessions {
     live: Mutex<HashMap<String, Entry>>,
 }
 
+/// The system's random generator failed: no session can be started safely.
+#[derive(Debug, thiserror::Error)]
+#[error("the system's random generator failed; no session was started")]
+pub struct NoRandomness;
+
 /// 32 random bytes, hex: a session id or a CSRF token.
-pub(crate) fn random_token() -> String {
+pub(crate) fn random_token() -> Result<String, NoRandomness> {
     let mut bytes = [0u8; 32];
-    // AWS-LC's generator is seeded by the kernel; failing it is failing the machine.
-    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        panic!("the system's random generator failed");
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| NoRandomness)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl Sessions {
     /// Starts a session for `admin`.
-    pub fn start(&self, admin: &str) -> Session {
+    pub fn start(&self, admin: &str) -> Result<Session, NoRandomness> {
         let now = Instant::now();
         let session = Session {
-            id: random_token(),
+            id: random_token()?,
             admin: admin.to_string(),
-            csrf: random_token(),
+            csrf: random_token()?,
         };
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         live.retain(|_, e| alive(e, now));
@@ -78,7 +80,7 @@ impl Sessions {
                 last_used: now,
             },
         );
-        session
+        Ok(session)
     }
 
     /// The live session `id`, marked used; `None` when there is none or it timed out.
@@ -155,13 +157,13 @@ mod tests {
     #[test]
     fn a_session_lives_until_it_ends() {
         let s = Sessions::default();
-        let a = s.start("alice");
+        let a = s.start("alice").unwrap();
         assert_eq!(a.id.len(), 64);
         assert_ne!(a.id, a.csrf);
         let seen = s.touch(&a.id).unwrap();
         assert_eq!((seen.admin.as_str(), seen.csrf), ("alice", a.csrf.clone()));
         assert!(s.touch("nope").is_none());
-        let b = s.start("bob");
+        let b = s.start("bob").unwrap();
         s.end_all_of("alice");
         assert!(s.touch(&a.id).is_none());
         assert!(s.touch(&b.id).is_some());
@@ -173,7 +175,7 @@ mod tests {
     fn a_session_ends_when_idle_and_at_its_absolute_limit() {
         let s = Sessions::default();
         let start = Instant::now();
-        let idle = s.start("alice");
+        let idle = s.start("alice").unwrap();
         assert!(
             s.touch_at(&idle.id, start + IDLE - Duration::from_secs(1))
                 .is_some()
@@ -188,7 +190,7 @@ mod tests {
             "idle too long"
         );
         assert!(s.touch_at(&idle.id, start).is_none(), "and gone for good");
-        let busy = s.start("bob");
+        let busy = s.start("bob").unwrap();
         let mut t = start;
         while t + IDLE / 2 < start + ABSOLUTE {
             t += IDLE / 2;
