@@ -287,16 +287,12 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
     press(&c, "button[data-copy='join-token']").await;
     shot(&c, "join-token").await;
     let second = Env::new();
-    let file = second.path("token");
-    std::fs::write(&file, format!("{token}\n")).unwrap();
-    second.ok(&[
-        "tenant",
-        "join",
-        "--token-file",
-        file.to_str().unwrap(),
-        "--name",
-        "sp",
-    ]);
+    let out = crate::join::join(&second, &token, "sp");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     c.goto(&format!("{base}/tenants/acme")).await.unwrap();
     let page = c.source().await.unwrap();
     assert!(!page.contains(&token[5..]), "shown once");

@@ -5,20 +5,8 @@
 
 use crate::console::{ADMIN_PASSWORD, ConsoleProc, admin_and_token, form};
 use crate::gateway_util::{GatewayProc, provider_with_tenant};
+use crate::join::join;
 use crate::util::Env;
-
-fn join(tenant: &Env, token: &str) -> std::process::Output {
-    let file = tenant.path("token");
-    std::fs::write(&file, format!("{token}\n")).unwrap();
-    tenant.run(&[
-        "tenant",
-        "join",
-        "--token-file",
-        file.to_str().unwrap(),
-        "--name",
-        "sp",
-    ])
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_tokens_pool_prune_and_address_through_the_api() {
@@ -107,7 +95,7 @@ async fn join_tokens_pool_prune_and_address_through_the_api() {
     assert_eq!(cli[0]["id"], created["id"]);
     // A real tenant joins with it.
     let tenant = Env::new();
-    let out = join(&tenant, &secret);
+    let out = join(&tenant, &secret, "sp");
     assert!(
         out.status.success(),
         "{}",
@@ -127,7 +115,7 @@ async fn join_tokens_pool_prune_and_address_through_the_api() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["state"], "revoked");
     let other = Env::new();
-    let out = join(&other, second["token"].as_str().unwrap());
+    let out = join(&other, second["token"].as_str().unwrap(), "sp");
     assert_eq!(
         out.status.code(),
         Some(4),

@@ -29,7 +29,8 @@ impl World {
     }
 }
 
-fn join(tenant: &Env, token: &str, name: &str) -> std::process::Output {
+/// `tenant join` with `token` from a file, as the provider `name`.
+pub fn join(tenant: &Env, token: &str, name: &str) -> std::process::Output {
     let file = tenant.path("token");
     std::fs::write(&file, format!("{token}\n")).unwrap();
     tenant.run(&[

@@ -29,13 +29,7 @@ pub fn page(title: &str, s: &Session, current: &str, body: Markup) -> Html<Strin
         html! {
             (DOCTYPE)
             html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · cloudgate" }
-                    link rel="stylesheet" href="/static/console.css";
-                    script src="/static/console.js" defer {}
-                }
+                (head(title, true))
                 body {
                     a.skip href="#main" { "Skip to content" }
                     header {
@@ -70,18 +64,26 @@ pub fn page(title: &str, s: &Session, current: &str, body: Markup) -> Html<Strin
     )
 }
 
+/// The `<head>` of every page; the script only where a page has buttons for it.
+fn head(title: &str, script: bool) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · cloudgate" }
+            link rel="stylesheet" href="/static/console.css";
+            @if script { script src="/static/console.js" defer {} }
+        }
+    }
+}
+
 /// A page without the navigation: login, errors.
 fn bare(title: &str, body: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
             html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · cloudgate" }
-                    link rel="stylesheet" href="/static/console.css";
-                }
+                (head(title, false))
                 body {
                     main id="main" class="narrow" {
                         h1 { (title) }
