@@ -328,6 +328,20 @@ async fn status_check_der_license_and_fleet_through_the_api() {
         serde_json::from_str(&sp.ok(&["sp", "license", "show", "--json"])).unwrap();
     assert_eq!(cli["licensed_to"], "Acme <b>Cloud</b>");
 
+    // Every refusal of the API is JSON: a wrong method, a query that does not fit.
+    let m = console.api("GET", "/fleet/publish", &token, None).await;
+    assert_eq!(m.status, 405, "{}", m.text);
+    assert_eq!(m.json()["code"], "method_not_allowed");
+    let q = console.api("GET", "/audit?offset=many", &token, None).await;
+    assert_eq!(q.status, 400, "{}", q.text);
+    assert_eq!(q.json()["code"], "bad_input");
+    let doc = console
+        .call("GET", "/api/v1/openapi.json", &[], None)
+        .await
+        .json();
+    assert!(doc["paths"]["/api/v1/tenants/{name}/tokens"]["post"]["responses"]["201"].is_object());
+    assert!(doc["paths"]["/api/v1/gateways/{id}"]["delete"]["responses"]["204"].is_object());
+
     // One host, no fleet: the status says so, publishing is refused.
     let f = console.api("GET", "/fleet", &token, None).await;
     assert_eq!(f.status, 200, "{}", f.text);

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -70,6 +71,13 @@ pub fn router() -> Router<Arc<Console>> {
         .route("/license", get(license).put(install_license))
         .route("/audit", get(audit))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such API call") })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this API call takes another method; /api/v1/openapi.json lists them",
+            )
+        })
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -149,6 +157,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             .await
             .map(|Json(v)| Body(v))
             .map_err(|e: JsonRejection| error(StatusCode::BAD_REQUEST, "bad_input", &e.body_text()))
+    }
+}
+
+/// A query string; one that does not fit is refused with 400 in JSON.
+struct Params<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Params(v))
+            .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_input", &e.body_text()))
     }
 }
 
@@ -312,7 +334,7 @@ struct Search {
     limit: Option<usize>,
 }
 
-async fn tenants(State(console): Shared, _: Caller, Query(search): Query<Search>) -> Response {
+async fn tenants(State(console): Shared, _: Caller, Params(search): Params<Search>) -> Response {
     reply(ops::tenants(&console, &search.q).await)
 }
 
@@ -484,7 +506,7 @@ struct AuditPage {
     entries: Vec<cloudgate_proto::admin::AuditEntry>,
 }
 
-async fn audit(State(console): Shared, _: Caller, Query(search): Query<Search>) -> Response {
+async fn audit(State(console): Shared, _: Caller, Params(search): Params<Search>) -> Response {
     let limit = search.limit.unwrap_or(100).min(MAX_AUDIT_LIMIT);
     reply(
         ops::audit_log(&console, &search.q, search.offset, limit).map(|(entries, total)| {

@@ -268,6 +268,18 @@ pub(crate) const CALLS: &[(&str, &str, &str, Option<&str>, &str)] = &[
     ),
 ];
 
+/// The calls that answer 201 Created (the others answer 200, or 204 when their answer is
+/// `Empty`).
+pub(crate) const CREATED: &[(&str, &str)] = &[
+    ("post", "/certificates"),
+    ("post", "/certificates/import"),
+    ("post", "/certificates/{id}/renew"),
+    ("post", "/certificates/acme/renew"),
+    ("post", "/tenants"),
+    ("post", "/tenants/{name}/services"),
+    ("post", "/tenants/{name}/tokens"),
+];
+
 fn object(required: &[&str], properties: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": properties })
 }
@@ -371,14 +383,22 @@ fn schemas() -> Value {
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
     for (method, path, summary, request, answer) in CALLS {
+        let success = if *answer == "Empty" {
+            "204"
+        } else if CREATED.contains(&(*method, *path)) {
+            "201"
+        } else {
+            "200"
+        };
         let mut op = json!({
             "summary": summary,
             "responses": {
-                "200": { "description": "done", "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{answer}") } } } },
+                (success): { "description": "done", "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{answer}") } } } },
                 "400": { "description": "bad input", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ApiError" } } } },
                 "401": { "description": "no session or token" },
                 "403": { "description": "CSRF token missing (session callers)" },
-                "404": { "description": "no such certificate or tenant" },
+                "404": { "description": "no such certificate, tenant, token or gateway" },
+                "405": { "description": "the path exists, not with this method" },
             },
         });
         if let Some(req) = request {
@@ -446,6 +466,12 @@ mod tests {
             assert!(
                 routed.contains(&(*method, *path)),
                 "{method} {path} is routed"
+            );
+        }
+        for created in CREATED {
+            assert!(
+                CALLS.iter().any(|c| (c.0, c.1) == *created),
+                "{created:?} is a call"
             );
         }
         for (method, path) in &routed {
