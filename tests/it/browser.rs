@@ -19,7 +19,7 @@ use crate::util::free_port;
 /// Longest wait for a page after a click.
 const WAIT: Duration = Duration::from_secs(15);
 
-struct Driver(Child);
+struct Driver(Child, u16);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -37,7 +37,7 @@ async fn browser() -> (Driver, Client) {
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver is installed (Debian package chromium-driver; .ci/run installs it)");
-    let driver = Driver(driver);
+    let driver = Driver(driver, port);
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "chromedriver did not start");
@@ -48,6 +48,8 @@ async fn browser() -> (Driver, Client) {
         // The console's certificate is the SP's self-signed one; the test checks its thumbprint
         // on the page instead.
         "acceptInsecureCerts": true,
+        // The page's console messages, read back by `console_errors`.
+        "goog:loggingPrefs": { "browser": "ALL" },
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
@@ -64,6 +66,40 @@ async fn browser() -> (Driver, Client) {
         .await
         .expect("a Chromium session");
     (driver, client)
+}
+
+/// The errors the browser's console showed since the last call (chromedriver's log endpoint;
+/// a failed load, a CSP refusal, a script error are all `SEVERE`).
+async fn console_errors(driver: &Driver, c: &Client) -> Vec<String> {
+    let session = c.session_id().await.unwrap().unwrap();
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"type":"browser"}"#,
+            &format!("http://127.0.0.1:{}/session/{session}/se/log", driver.1),
+        ])
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "chromedriver's log answer: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    v["value"]
+        .as_array()
+        .unwrap_or_else(|| panic!("chromedriver's log answer: {v}"))
+        .iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 fn shots() -> PathBuf {
@@ -152,7 +188,7 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
     let (env, _token) = sp_with_admin();
     let console = ConsoleProc::start(&env);
     let gw = GatewayProc::start(&env, &[]);
-    let (_driver, c) = browser().await;
+    let (driver, c) = browser().await;
     let base = format!("https://{}", console.addr);
 
     // Log in.
@@ -354,5 +390,9 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
     c.set_window_size(390, 844).await.unwrap();
     c.goto(&format!("{base}/")).await.unwrap();
     shot(&c, "dashboard-phone").await;
+    // Not one error in the browser's console on any page: no failed load, no CSP refusal, no
+    // script error.
+    let errors = console_errors(&driver, &c).await;
+    assert!(errors.is_empty(), "{errors:#?}");
     c.close().await.unwrap();
 }

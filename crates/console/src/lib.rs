@@ -125,6 +125,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/audit", get(pages::audit))
         .route("/static/console.css", get(stylesheet))
         .route("/static/console.js", get(script))
+        .route("/static/favicon.svg", get(icon))
+        .route("/favicon.ico", get(icon))
         .nest("/api/v1", api::router())
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -180,5 +182,16 @@ async fn script() -> impl IntoResponse {
             (header::CACHE_CONTROL, "max-age=3600"),
         ],
         include_str!("../assets/console.js"),
+    )
+}
+
+/// The tab's icon (also at `/favicon.ico`, which browsers ask for whatever the page says).
+async fn icon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_str!("../assets/favicon.svg"),
     )
 }

@@ -72,6 +72,7 @@ fn head(title: &str, script: bool) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · cloudgate" }
             link rel="stylesheet" href="/static/console.css";
+            link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
             @if script { script src="/static/console.js" defer {} }
         }
     }
