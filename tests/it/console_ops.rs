@@ -327,6 +327,15 @@ async fn status_check_der_license_and_fleet_through_the_api() {
     let cli: serde_json::Value =
         serde_json::from_str(&sp.ok(&["sp", "license", "show", "--json"])).unwrap();
     assert_eq!(cli["licensed_to"], "Acme <b>Cloud</b>");
+    // The dashboard names the licensee, escaped.
+    let (cookie, _) = login(&console).await;
+    let dash = console.call("GET", "/", &[("cookie", &cookie)], None).await;
+    assert!(
+        dash.text
+            .contains("Licensed to <strong>Acme &lt;b&gt;Cloud&lt;/b&gt;</strong>"),
+        "{}",
+        dash.text
+    );
 
     // Every refusal of the API is JSON: a wrong method, a query that does not fit.
     let m = console.api("GET", "/fleet/publish", &token, None).await;
@@ -460,6 +469,12 @@ async fn the_pages_make_join_tokens_set_pools_and_addresses_with_their_csrf_toke
     .await;
     assert_eq!(revoked.status, 200, "{}", revoked.text);
     assert_eq!(tokens()[0]["state"], "revoked");
+    assert!(
+        revoked
+            .text
+            .contains("1 used, expired or revoked token(s) not shown"),
+        "spent tokens are counted, not listed"
+    );
 
     // The pool, then a malformed one refused.
     let pool = post(

@@ -72,6 +72,7 @@ pub async fn dashboard(State(console): State<Arc<Console>>, Admin(s): Admin) -> 
             tenants: ops::tenants(&console, "").await?.len(),
             recent,
             tunnels: console.tunnels.samples(),
+            license: ops::license(&console).ok(),
         })
     };
     match gather.await {

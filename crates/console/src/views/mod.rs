@@ -179,6 +179,8 @@ pub struct Dashboard {
     pub recent: Vec<AuditEntry>,
     /// Open tunnels and relayed bytes over the last hour.
     pub tunnels: Vec<crate::charts::Sample>,
+    /// The license (who new certificates are issued to).
+    pub license: Option<cloudgate_proto::admin::LicenseInfo>,
 }
 
 /// `/`.
@@ -208,6 +210,15 @@ pub fn dashboard(s: &Session, d: &Dashboard) -> Html<String> {
                         (d.adoption.tenants_seen_successor) " of " (d.adoption.tenants) " tenants have seen it ("
                         (d.adoption.machines_seen_successor) " of " (d.adoption.machines) " machines)."
                     }
+                }
+            }
+            @if let Some(l) = &d.license {
+                @if l.expired {
+                    p.error role="alert" { "The license of " (l.licensee) " expired on " (l.expires.as_deref().unwrap_or("?")) ": install a current one (" code { "PUT /api/v1/license" } " or " code { "cloudgate sp license install" } ")." }
+                } @else if l.installed {
+                    p.hint { "Licensed to " strong { (l.licensee) } @if let Some(e) = &l.expires { ", until " (e) } "." }
+                } @else {
+                    p.hint { "No license installed: new certificates are issued to this host's name, " strong { (l.licensee) } "." }
                 }
             }
             section.cards aria-label="Figures" {

@@ -78,11 +78,17 @@ fn created_token(c: &CreatedJoinToken) -> maud::Markup {
     }
 }
 
-/// The tenant's join tokens and the form that creates one.
-fn tokens(s: &Session, t: &Tenant, all: &[JoinTokenInfo]) -> maud::Markup {
+/// The tenant's join tokens that still work (the spent ones counted) and the form that creates
+/// one.
+fn tokens(s: &Session, t: &Tenant, every: &[JoinTokenInfo]) -> maud::Markup {
+    let all: Vec<&JoinTokenInfo> = every.iter().filter(|k| k.state == "valid").collect();
+    let spent = every.len() - all.len();
     html! {
         h2 { "Join tokens" }
         p.hint { "One string that carries this SP's address, its key pin and a one-time credential: the tenant needs no password and no thumbprint." }
+        @if spent > 0 {
+            p.hint { (spent) " used, expired or revoked token(s) not shown: " code { "cloudgate sp tenant token list" } " or " code { (format!("GET /api/v1/tenants/{}/tokens", t.name)) } " lists them." }
+        }
         @if !all.is_empty() {
             table {
                 thead { tr { th scope="col" { "Token" } th scope="col" { "State" } th scope="col" { "Uses left" } th scope="col" { "Expires" } th scope="col" { "Label" } th scope="col" { "" } } }
@@ -91,12 +97,10 @@ fn tokens(s: &Session, t: &Tenant, all: &[JoinTokenInfo]) -> maud::Markup {
                         tr {
                             td { code { (k.id) } } td { (k.state) } td { (k.uses_left) } td { (k.expires_at) } td { (k.label) }
                             td {
-                                @if k.state == "valid" {
-                                    form.inline method="post" action=(format!("/tenants/{}/tokens/revoke", t.name)) {
-                                        (csrf(s))
-                                        input type="hidden" name="id" value=(k.id);
-                                        button.danger type="submit" aria-label=(format!("Revoke token {}", k.id)) { "Revoke" }
-                                    }
+                                form.inline method="post" action=(format!("/tenants/{}/tokens/revoke", t.name)) {
+                                    (csrf(s))
+                                    input type="hidden" name="id" value=(k.id);
+                                    button.danger type="submit" aria-label=(format!("Revoke token {}", k.id)) { "Revoke" }
                                 }
                             }
                         }
