@@ -171,7 +171,7 @@ async fn renew(ctx: &Context, args: RenewArgs) -> anyhow::Result<()> {
         previous,
         mut entry,
         new_key,
-    } = acme::renew(&store, args.new_key, &progress)
+    } = acme::renew(&store, args.new_key, "", &progress)
         .await
         .map_err(|e| match e {
             cloudgate_sp::SpError::Invalid(m) => usage(m),

@@ -55,7 +55,7 @@ fn service_provider(dir: &Scratch, licensee: &str) -> anyhow::Result<CertStore> 
         edition: Some("Demo".into()),
         license_id: None,
     };
-    license::install(&layout, &own, &lic)?;
+    license::install(&layout, &own, &lic, None)?;
     let store = CertStore::new(layout, own);
     cloudgate_sp::certs::issue_default(&store, &cloudgate_sp::certs::SelfSigned)?;
     Ok(store)

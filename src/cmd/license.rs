@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, cmd: LicenseCommand) -> anyhow::Result<()> {
                 )));
             }
             let own = ctx.ownership()?;
-            license::install(&ctx.layout, &own, &lic).with_context(|| {
+            license::install(&ctx.layout, &own, &lic, None).with_context(|| {
                 format!(
                     "installing the license into {}",
                     ctx.layout.data_dir().display()

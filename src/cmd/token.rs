@@ -28,22 +28,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     join_tokens::parse_lifetime(s)
 }
 
-/// The addresses a new token carries: those given, else the configured public address, else
-/// this host's name (said).
-pub fn token_addresses(ctx: &Context, given: Vec<String>) -> anyhow::Result<Vec<String>> {
+/// The addresses a new token carries: those given, else the public address (the configured
+/// one, else this host's name, which is said).
+fn token_addresses(ctx: &Context, given: Vec<String>) -> anyhow::Result<Vec<String>> {
     if !given.is_empty() {
         return Ok(given);
     }
-    Ok(vec![match crate::public_address::configured(ctx)? {
-        Some(a) => a.to_string(),
-        None => {
-            let host = crate::public_address::default_address();
-            crate::render::warn(&format!(
-                "no public address is set; the token sends tenants to {host}:6180 (set it with `cloudgate sp gateway address HOST[:PORT]`, or pass --address)"
-            ));
-            cloudgate_addr::endpoint(&host, cloudgate_addr::GATEWAY_PORT)
-        }
-    }])
+    let (address, configured) = cloudgate_gateway::public_address::effective(&ctx.layout)?;
+    if !configured {
+        crate::render::warn(&format!(
+            "no public address is set; the token sends tenants to {address}:6180 (set it with `cloudgate sp gateway address HOST[:PORT]`, or pass --address)"
+        ));
+    }
+    Ok(vec![address])
 }
 
 /// `sp tenant token create`.
@@ -58,12 +55,8 @@ pub async fn create(
     addresses: Vec<String>,
     json: bool,
 ) -> anyhow::Result<()> {
+    // Before the addresses, so that an unknown tenant is said without a warning first.
     db.tenant(tenant).await?;
-    if label.chars().any(char::is_control) || label.chars().count() > join_tokens::MAX_LABEL {
-        return Err(usage(
-            "--label must be at most 128 characters, without control characters",
-        ));
-    }
     let addresses = token_addresses(ctx, addresses)?;
     let store = ctx.store_for_read();
     let created = join_tokens::create(

@@ -327,6 +327,14 @@ async fn status_check_der_license_and_fleet_through_the_api() {
     let cli: serde_json::Value =
         serde_json::from_str(&sp.ok(&["sp", "license", "show", "--json"])).unwrap();
     assert_eq!(cli["licensed_to"], "Acme <b>Cloud</b>");
+    // One audit entry for the installation, naming the token that made it.
+    let audit = std::fs::read_to_string(sp.data.join("audit.log")).unwrap();
+    let installs: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("license.installed"))
+        .collect();
+    assert_eq!(installs.len(), 1, "{audit}");
+    assert!(installs[0].contains("\"admin\":\"token:ci:"), "{audit}");
     // The dashboard names the licensee, escaped.
     let (cookie, _) = login(&console).await;
     let dash = console.call("GET", "/", &[("cookie", &cookie)], None).await;

@@ -124,7 +124,7 @@ pub async fn create(
     db.tenant(request.tenant).await?;
     if request.label.chars().any(char::is_control) || request.label.chars().count() > MAX_LABEL {
         return Err(SpError::Invalid(format!(
-            "the label must be at most {MAX_LABEL} characters, without control characters"
+            "the label (--label) must be at most {MAX_LABEL} characters, without control characters"
         )));
     }
     if request.uses == 0 {

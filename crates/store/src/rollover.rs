@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::entry::StoredCertificate;
 use crate::lock::StoreLock;
-use crate::{CertStore, StoreError, audit};
+use crate::{CertStore, StoreError};
 
 /// The current format of `rollover.json`.
 const HISTORY_VERSION: u32 = 2;
@@ -237,9 +237,7 @@ impl CertStore {
         let mut history = self.rollover_history()?;
         history.staged = Some(staged.clone());
         self.write_rollover_history(&history)?;
-        audit::record(
-            self.layout(),
-            self.ownership(),
+        self.audit(
             "cert.staged",
             "successor certificate staged with a rollover proof",
             serde_json::json!({
@@ -259,9 +257,7 @@ impl CertStore {
         cert: &StoredCertificate,
     ) -> Result<Option<crate::AppliedRecord>, StoreError> {
         let previous = self.apply_switch(cert, true)?;
-        audit::record(
-            self.layout(),
-            self.ownership(),
+        self.audit(
             "cert.compromised",
             "certificate replaced without a rollover proof (previous key marked compromised)",
             serde_json::json!({

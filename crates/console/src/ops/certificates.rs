@@ -11,7 +11,7 @@ use cloudgate_sp::{SpError, views};
 use cloudgate_store::license::DefaultIdentity;
 use time::OffsetDateTime;
 
-use super::{OpError, audit, publish};
+use super::{OpError, publish};
 use crate::Console;
 
 /// Every certificate of the store, the one in use first.
@@ -95,16 +95,13 @@ pub async fn generate(
         .await
         .map_err(|e| OpError::Invalid(format!("generation stopped: {e}")))?
         .map_err(SpError::from)?;
-    let entry = certs::save_issued(&console.store, &certs::SelfSigned, &issued, friendly_name)?;
-    drop(issued);
-    audit(
-        console,
-        who,
-        "cert.generated",
-        "certificate generated in the console",
-        serde_json::json!({ "thumbprint": entry.info.fingerprints.thumbprint(),
-            "sha256": entry.info.fingerprints.sha256_hex(), "friendly_name": entry.meta.friendly_name }),
+    let entry = certs::save_issued(
+        &console.store.acting_as(who),
+        &certs::SelfSigned,
+        &issued,
+        friendly_name,
     )?;
+    drop(issued);
     Ok(views::certificate(&entry))
 }
 
@@ -133,16 +130,7 @@ pub fn import(
             "the friendly name must be at most 128 characters, without control characters".into(),
         ));
     }
-    let entry = certs::save_imported(&console.store, &material, friendly_name)?;
-    audit(
-        console,
-        who,
-        "cert.imported",
-        "certificate imported in the console",
-        serde_json::json!({ "thumbprint": entry.info.fingerprints.thumbprint(),
-            "sha256": entry.info.fingerprints.sha256_hex(), "friendly_name": entry.meta.friendly_name,
-            "format": material.format }),
-    )?;
+    let entry = certs::save_imported(&console.store.acting_as(who), &material, friendly_name)?;
     Ok(views::certificate(&entry))
 }
 
@@ -158,24 +146,16 @@ pub async fn renew(
     let old = console.store.find(id)?;
     let apply = old.applied;
     let entry = certs::renew(
-        &console.store,
+        &console.store.acting_as(who),
         &certs::SelfSigned,
         &old,
         certs::Lifetime::Days(valid_days),
         apply,
     )?;
-    if apply && let Some(served) = &console.served {
-        let _ = served.refresh();
-    }
-    audit(
-        console,
-        who,
-        "cert.renewed",
-        "certificate renewed (same key) in the console",
-        serde_json::json!({ "old_thumbprint": old.info.fingerprints.thumbprint(),
-            "thumbprint": entry.info.fingerprints.thumbprint(), "applied": apply }),
-    )?;
     if apply {
+        if let Some(served) = &console.served {
+            let _ = served.refresh();
+        }
         publish(console).await?;
     }
     Ok(views::certificate(&entry))
@@ -184,14 +164,7 @@ pub async fn renew(
 /// Removes a certificate that is not in use, and its key.
 pub fn remove(console: &Console, who: &str, id: &str) -> Result<Certificate, OpError> {
     let entry = console.store.find(id)?;
-    console.store.remove(&entry, false)?;
-    audit(
-        console,
-        who,
-        "cert.removed",
-        "certificate removed in the console",
-        serde_json::json!({ "thumbprint": entry.info.fingerprints.thumbprint() }),
-    )?;
+    console.store.acting_as(who).remove(&entry, false)?;
     Ok(views::certificate(&entry))
 }
 
@@ -254,20 +227,24 @@ pub async fn apply(
             tenants: adoption.tenants,
         });
     }
-    certs::apply(&console.store, &mut entry)?;
+    certs::apply(&console.store.acting_as(who), &mut entry)?;
+    if force && impact == SwitchImpact::ManualReverify && adoption.machines > 0 {
+        // The store records the switch; that an administrator overrode the warning is a fact
+        // of its own.
+        super::audit(
+            console,
+            who,
+            "cert.apply_forced",
+            "certificate with a new key applied without a proof while machines were enrolled (forced)",
+            serde_json::json!({ "thumbprint": entry.info.fingerprints.thumbprint(),
+                "machines": adoption.machines, "tenants": adoption.tenants }),
+        )?;
+    }
     if let Some(served) = &console.served
         && let Err(e) = served.refresh()
     {
         tracing::warn!(error = %e, "console: still serving the previous certificate");
     }
-    audit(
-        console,
-        who,
-        "cert.applied",
-        cloudgate_store::audit::CERTIFICATE_UPDATED,
-        serde_json::json!({ "thumbprint": entry.info.fingerprints.thumbprint(),
-            "sha256": entry.info.fingerprints.sha256_hex(), "forced": force }),
-    )?;
     publish(console).await?;
     Ok(views::certificate(&entry))
 }
@@ -285,15 +262,7 @@ pub async fn stage(console: &Console, who: &str, id: &str) -> Result<Certificate
             "the successor is not valid now; tenants would refuse it".into(),
         ));
     }
-    console.store.stage(&successor, None)?;
-    audit(
-        console,
-        who,
-        "cert.staged",
-        "successor staged in the console",
-        serde_json::json!({ "thumbprint": successor.info.fingerprints.thumbprint(),
-            "sha256": successor.info.fingerprints.sha256_hex() }),
-    )?;
+    console.store.acting_as(who).stage(&successor, None)?;
     publish(console).await?;
     Ok(views::certificate(&successor))
 }
@@ -333,26 +302,20 @@ pub async fn acme_renew(
     who: &str,
     request: &AcmeRenewRequest,
 ) -> Result<Certificate, OpError> {
-    let mut renewal = cloudgate_sp::acme::renew(&console.store, request.new_key, &|step| {
-        tracing::debug!(step, "console: acme renew")
-    })
+    let mut renewal = cloudgate_sp::acme::renew(
+        &console.store.acting_as(who),
+        request.new_key,
+        who,
+        &|step| tracing::debug!(step, "console: acme renew"),
+    )
     .await?;
     let applied = !renewal.new_key && request.apply;
     if applied {
-        certs::apply(&console.store, &mut renewal.entry)?;
+        certs::apply(&console.store.acting_as(who), &mut renewal.entry)?;
         if let Some(served) = &console.served {
             let _ = served.refresh();
         }
     }
-    audit(
-        console,
-        who,
-        "cert.acme",
-        "ACME certificate renewed in the console",
-        serde_json::json!({ "old_thumbprint": renewal.previous.info.fingerprints.thumbprint(),
-            "thumbprint": renewal.entry.info.fingerprints.thumbprint(),
-            "new_key": renewal.new_key, "applied": applied }),
-    )?;
     if applied || renewal.new_key {
         publish(console).await?;
     }

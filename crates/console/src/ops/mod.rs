@@ -112,12 +112,12 @@ fn audit(
     Ok(())
 }
 
-/// Publishes the certificate in use to a fleet, when this console serves one.
-async fn publish(console: &Console) -> Result<(), OpError> {
+/// Publishes the certificate in use to a fleet, when this console serves one; whether it
+/// published (false when the gateways have it already, or there is no fleet).
+async fn publish(console: &Console) -> Result<bool, OpError> {
     if console.fleet_keys.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let keys: Vec<_> = console.fleet_keys.iter().collect();
-    cloudgate_sp::fleet::publish(&console.store, &*console.db, &keys).await?;
-    Ok(())
+    Ok(cloudgate_sp::fleet::publish(&console.store, &*console.db, &keys).await?)
 }

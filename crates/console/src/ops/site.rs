@@ -140,8 +140,7 @@ pub async fn fleet_publish(console: &Console, who: &str) -> Result<FleetStatus, 
     if console.store.applied_record()?.is_none() {
         return Err(cloudgate_sp::SpError::NoCertificate.into());
     }
-    let keys: Vec<_> = console.fleet_keys.iter().collect();
-    let published = cloudgate_sp::fleet::publish(&console.store, &*console.db, &keys).await?;
+    let published = super::publish(console).await?;
     if published {
         audit(
             console,
@@ -169,13 +168,11 @@ pub fn install_license(console: &Console, who: &str, toml: &str) -> Result<Licen
             license.expires.map(|d| d.to_string()).unwrap_or_default()
         )));
     }
-    cloudgate_store::license::install(console.store.layout(), console.store.ownership(), &license)?;
-    audit(
-        console,
-        who,
-        "license.console",
-        "license installed in the console",
-        serde_json::json!({ "licensed_to": license.licensed_to }),
+    cloudgate_store::license::install(
+        console.store.layout(),
+        console.store.ownership(),
+        &license,
+        Some(who),
     )?;
     self::license(console)
 }

@@ -29,10 +29,13 @@ pub fn settings(store: &CertStore) -> Result<AcmeSettings, SpError> {
 }
 
 /// Asks the CA again for the names of the certificate in use: with its key, or with a new key
-/// that is then staged with a proof signed by the key in use. Nothing is applied here.
+/// that is then staged with a proof signed by the key in use. Nothing is applied here. The one
+/// audit entry names `by` (an administrator, an API token, `gateway`; empty from the command
+/// line, whose entry names the user already).
 pub async fn renew(
     store: &CertStore,
     new_key: bool,
+    by: &str,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Renewal, SpError> {
     let settings = settings(store)?;
@@ -55,6 +58,15 @@ pub async fn renew(
         let key = store.load_private_key(&previous)?;
         issue(store, &settings, KeyChoice::Same(&key), name, progress).await?
     };
+    let mut details = serde_json::json!({
+        "old_thumbprint": previous.info.fingerprints.thumbprint(),
+        "thumbprint": entry.info.fingerprints.thumbprint(),
+        "sha256": entry.info.fingerprints.sha256_hex(),
+        "issuer": entry.info.issuer_display,
+    });
+    if !by.is_empty() {
+        details["admin"] = by.into();
+    }
     cloudgate_store::audit::record(
         store.layout(),
         store.ownership(),
@@ -64,11 +76,7 @@ pub async fn renew(
         } else {
             "ACME certificate renewed (same key)"
         },
-        serde_json::json!({
-            "thumbprint": entry.info.fingerprints.thumbprint(),
-            "sha256": entry.info.fingerprints.sha256_hex(),
-            "issuer": entry.info.issuer_display,
-        }),
+        details,
     )?;
     Ok(Renewal {
         previous,

@@ -48,12 +48,41 @@ pub struct AppliedRecord {
 pub struct CertStore {
     layout: Layout,
     own: FileOwnership,
+    /// Who acts through this handle, beside the operating-system user: an administrator of the
+    /// console or an API token, named in every audit entry the store writes.
+    actor: Option<String>,
 }
 
 impl CertStore {
     /// The store under this layout; files it creates get this ownership.
     pub fn new(layout: Layout, own: FileOwnership) -> Self {
-        CertStore { layout, own }
+        CertStore {
+            layout,
+            own,
+            actor: None,
+        }
+    }
+
+    /// The same store, its audit entries naming `actor` as `"admin"` (the console's
+    /// administrator or API token), so that one change is one entry with who made it.
+    pub fn acting_as(&self, actor: &str) -> CertStore {
+        CertStore {
+            actor: Some(actor.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// Writes an audit entry, naming the actor when there is one.
+    pub(crate) fn audit(
+        &self,
+        event: &'static str,
+        message: &str,
+        mut details: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        if let (Some(actor), serde_json::Value::Object(map)) = (&self.actor, &mut details) {
+            map.insert("admin".into(), actor.as_str().into());
+        }
+        audit::record(&self.layout, &self.own, event, message, details)
     }
 
     /// The layout it lives in.
@@ -184,9 +213,7 @@ impl CertStore {
         }
         let mut entry = self.load_entry(&final_dir)?;
         entry.applied = false;
-        audit::record(
-            &self.layout,
-            &self.own,
+        self.audit(
             "cert.added",
             &format!("certificate added to the store ({})", meta.source.as_str()),
             serde_json::json!({
@@ -294,9 +321,7 @@ impl CertStore {
             reason: format!("cannot encode: {e}"),
         })?;
         self.replace_store_file(&self.layout.applied_file(), &json)?;
-        audit::record(
-            &self.layout,
-            &self.own,
+        self.audit(
             "cert.applied",
             audit::CERTIFICATE_UPDATED,
             serde_json::json!({
@@ -330,9 +355,7 @@ impl CertStore {
         fs::rename(cert.dir(), &doomed).map_err(|e| self.io("removing", cert.dir(), e))?;
         fsio::fsync_dir(&self.layout.certs_dir())?;
         fs::remove_dir_all(&doomed).map_err(|e| self.io("removing", &doomed, e))?;
-        audit::record(
-            &self.layout,
-            &self.own,
+        self.audit(
             "cert.removed",
             "certificate removed from the store",
             serde_json::json!({

@@ -69,6 +69,31 @@ fn add_find_apply_remove() {
 }
 
 #[test]
+fn a_handle_acting_for_someone_names_them_in_its_one_entry_per_change() {
+    let (_d, store) = store();
+    let a = add(&store.acting_as("token:ci:1234"), "a");
+    store.acting_as("alice").apply(&a).unwrap();
+    store.apply(&a).unwrap();
+    let audit = std::fs::read_to_string(store.layout().audit_log()).unwrap();
+    let entries: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let admins: Vec<(&str, Option<&str>)> = entries
+        .iter()
+        .map(|e| (e["event"].as_str().unwrap(), e["admin"].as_str()))
+        .collect();
+    assert_eq!(
+        admins,
+        [
+            ("cert.added", Some("token:ci:1234")),
+            ("cert.applied", Some("alice")),
+            ("cert.applied", None),
+        ]
+    );
+}
+
+#[test]
 fn unknown_and_ambiguous_prefixes() {
     let (_d, store) = store();
     let entries: Vec<_> = (0..20).map(|i| add(&store, &format!("e{i}"))).collect();
