@@ -61,7 +61,7 @@ fn main() -> ExitCode {
             if json {
                 print_json_error(exit::code_name(&err), &message, code);
             }
-            eprintln!("cloudgate: {message}");
+            eprintln!("cloudgate: {}", render::terminal_safe(&message));
             code.into()
         }
     }
@@ -72,7 +72,7 @@ fn print_json_error(code: &str, message: &str, exit_code: u8) {
     let value = serde_json::json!({
         "error": { "code": code, "message": message, "exit_code": exit_code }
     });
-    println!("{value}");
+    println!("{}", render::json_safe(&value.to_string()));
 }
 
 /// Logs go to stderr: warnings by default (information for the gateway daemon), more with

@@ -7,6 +7,8 @@ use cloudgate_store::StoredCertificate;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+pub use cloudgate_proto::text::{one_line, terminal_safe};
+
 /// A certificate entry as JSON (the documented contract of list, show, current, generate): the
 /// administration API's type, so the console and `--json` say the same.
 pub type CertificateView = cloudgate_proto::admin::Certificate;
@@ -159,6 +161,12 @@ fn truncate(s: &str, width: usize) -> String {
 
 /// [`table`] with an explicit width limit.
 pub fn table_within(header: &[&str], rows: &[Vec<String>], limit: Option<usize>) -> String {
+    // A cell is one value on one line, whatever its source wrote into it.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| one_line(c).into_owned()).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| display_width(h)).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -215,9 +223,23 @@ pub fn table_within(header: &[&str], rows: &[Vec<String>], limit: Option<usize>)
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     // Serialise first, so a closed pipe surfaces as the io::Error main() recognises.
-    let mut text = serde_json::to_string_pretty(value)?;
+    let mut text = json_safe(&serde_json::to_string_pretty(value)?);
     text.push('\n');
-    print_text(&text)
+    write_stdout(&text)
+}
+
+/// JSON whose strings carry no raw DEL, C1 or bidirectional control (serde escapes only C0):
+/// each becomes its `\uNNNN` escape, the same value to a parser, inert on a terminal.
+pub fn json_safe(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if cloudgate_proto::text::is_unsafe_char(c) && c != '\n' {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Prints a command's result: `value` as JSON with `--json`, else `text` for people.
@@ -233,25 +255,36 @@ pub fn report<T: Serialize + ?Sized>(json: bool, value: &T, text: &str) -> anyho
 /// of JSON with `--json`, else `text`.
 pub fn report_line<T: Serialize + ?Sized>(json: bool, value: &T, text: &str) -> anyhow::Result<()> {
     if json {
-        let mut line = serde_json::to_string(value)?;
+        let mut line = json_safe(&serde_json::to_string(value)?);
         line.push('\n');
-        print_text(&line)
+        write_stdout(&line)
     } else {
         print_text(text)
     }
 }
 
 /// Prints text on stdout, reporting a closed pipe as an error the caller treats as success.
+/// Controls and bidirectional overrides in any text for people become visible escapes here, the
+/// last guard before the terminal (values should have gone through [`one_line`] already).
 pub fn print_text(text: &str) -> anyhow::Result<()> {
+    write_stdout(&terminal_safe(text))
+}
+
+fn write_stdout(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(())
 }
 
+/// Prints text for people on stderr, through the same guard as [`print_text`].
+pub fn eprint_text(text: &str) {
+    eprint!("{}", terminal_safe(text));
+}
+
 /// Prints a warning for people on stderr.
 pub fn warn(msg: &str) {
-    eprintln!("warning: {msg}");
+    eprintln!("warning: {}", terminal_safe(msg));
 }
 
 /// Items joined with ", " for a sentence, or `none` when there are none.

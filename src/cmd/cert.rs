@@ -197,6 +197,9 @@ fn apply(
         )
     })?;
     entry.applied = true;
+    if compromised && ctx.layout.sp_database().exists() {
+        super::runtime()?.block_on(revoke_tokens_after_compromise(ctx))?;
+    }
     if json {
         return print_json(&cloudgate_sp::views::certificate(&entry));
     }
@@ -214,6 +217,36 @@ fn apply(
         &entry.info.fingerprints.sha256_hex(),
     ));
     print_text(&out)
+}
+
+/// After `apply --compromised`: every join token still usable pins the stolen key, so each is
+/// revoked and audited (the gateways also refuse one made before the switch, should this fail).
+async fn revoke_tokens_after_compromise(ctx: &Context) -> anyhow::Result<()> {
+    let db = ctx
+        .sp_db()
+        .await
+        .context("revoking the join tokens that pin the compromised key")?;
+    let revoked =
+        cloudgate_sp::join_tokens::revoke_issued_before(&*db, OffsetDateTime::now_utc()).await?;
+    if revoked.is_empty() {
+        return Ok(());
+    }
+    let own = ctx.ownership()?;
+    for t in &revoked {
+        cloudgate_store::audit::record(
+            &ctx.layout,
+            &own,
+            "token.revoked",
+            "join token revoked: it pinned a key declared compromised",
+            serde_json::json!({ "token_id": t.id, "tenant": t.tenant, "reason": "key_compromised" }),
+        )
+        .context("writing the audit log")?;
+    }
+    crate::render::warn(&format!(
+        "{} join token(s) made before this switch pinned the compromised key and were revoked; make new ones with `cloudgate sp tenant token create TENANT`",
+        revoked.len()
+    ));
+    Ok(())
 }
 
 fn renew(

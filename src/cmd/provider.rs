@@ -161,7 +161,7 @@ async fn add(paths: &TenantPaths, args: AddProviderArgs) -> anyhow::Result<()> {
     let thumbprint = given_thumbprint(thumbprint.as_deref())?;
     let endpoint = cloudgate_addr::endpoint(&host, port);
     let probe = loud(cloudgate_tenant::probe(&host, port, trust.checks_chain()).await)?;
-    eprint!("{}", presented_text(&probe, &endpoint));
+    crate::render::eprint_text(&presented_text(&probe, &endpoint));
     match trust {
         cloudgate_db::TrustMode::Ca => eprintln!(
             "The certificate chains to a trusted root and matches {host}: no thumbprint needed (--trust ca)."
@@ -246,10 +246,10 @@ async fn enroll_with_password(
         };
         match cloudgate_tenant::add_provider(paths, request, probe).await {
             Err(TenantError::Authentication(why)) if attempt < tries => {
-                eprintln!(
-                    "The service provider refused the password ({why}). Try again ({} left).",
+                crate::render::eprint_text(&format!(
+                    "The service provider refused the password ({why}). Try again ({} left).\n",
                     tries - attempt
-                );
+                ));
                 attempt += 1;
             }
             other => return loud(other),
@@ -348,6 +348,23 @@ async fn refresh(
     }
     let probe = loud(cloudgate_tenant::probe(&p.address, p.port, p.trust.checks_chain()).await)?;
     if probe.cert.fingerprints.sha256_hex() == p.sha256 && !p.compromised {
+        // `--thumbprint T` means "end pinned to T": a gateway that presents the pinned
+        // certificate when T is another (a thief holding the old key, say) is a trust failure.
+        if thumbprint
+            .as_ref()
+            .is_some_and(|q| !q.matches(&probe.cert.fingerprints))
+        {
+            crate::render::eprint_text(&presented_text(&probe, &endpoint));
+            return Err(anyhow::Error::new(TenantError::ThumbprintMismatch {
+                endpoint: endpoint.clone(),
+                thumbprint: probe.cert.fingerprints.thumbprint(),
+                sha256: probe.cert.fingerprints.sha256_colons(),
+            })
+            .context(format!(
+                "the gateway still presents the pinned certificate {}, not the one you gave; the pin was not moved (whoever answers at {endpoint} holds the old key)",
+                p.thumbprint
+            )));
+        }
         db.seen(&name, &p.services, None).await?;
         return report(
             json,
@@ -365,7 +382,7 @@ async fn refresh(
         "Pinned now: thumbprint {}, SHA-256 {}\n\n",
         p.thumbprint, p.sha256
     );
-    eprint!("{}", presented_text(&probe, &endpoint));
+    crate::render::eprint_text(&presented_text(&probe, &endpoint));
     verify(&probe, &endpoint, thumbprint.as_ref(), false)?;
     loud(cloudgate_tenant::refresh_pin(paths, &name, &probe).await)?;
     report(
@@ -418,13 +435,20 @@ async fn join(
 async fn check(paths: &TenantPaths, name: String, json: bool) -> anyhow::Result<()> {
     let report = loud(cloudgate_tenant::check(paths, &name).await)?;
     expiry_notice(&name, report.days_left)?;
+    if !report.first_contact_answered {
+        warn(&format!(
+            "{} did not answer; the provider's trust state was read from {}, a gateway it told of. The address you gave is where a compromise would be announced: check it is reachable",
+            cloudgate_addr::endpoint(&report.address, report.port),
+            report.gateway
+        ));
+    }
     if json {
         return print_json(&report);
     }
     print_text(&format!(
         "OK: {} at {} is reachable and presents the pinned certificate {}; enrolled as tenant {}; services: {}.\n",
         report.name,
-        cloudgate_addr::endpoint(&report.address, report.port),
+        report.gateway,
         report.thumbprint,
         report.username,
         list_or(&report.services, "none")

@@ -15,15 +15,16 @@ pub(crate) fn presented_text(probe: &Probe, endpoint: &str) -> String {
         .provider
         .as_ref()
         .map_or("(not given)", |p| p.certificate.friendly_name.as_str());
+    let name = crate::render::one_line(name);
     format!(
         "The service provider at {endpoint} presented this certificate:\n\n\
          Name: {name}\nIssued to: {}\nIssued by: {}\nExpiration date: {}\nThumbprint: {}\nSerial number: {}\n\
          SHA-256: {}\nPublic key pin: {}\n\n",
-        c.subject_display,
-        c.issuer_display,
+        crate::render::one_line(&c.subject_display),
+        crate::render::one_line(&c.issuer_display),
         format_summary_date(c.not_after),
         c.fingerprints.thumbprint(),
-        c.serial,
+        crate::render::one_line(&c.serial),
         c.fingerprints.sha256_colons(),
         c.fingerprints.spki_pin()
     )
@@ -92,7 +93,7 @@ pub(crate) fn verify(
         match FingerprintQuery::parse_whole(a) {
             Ok(q) if q.matches(&probe.cert.fingerprints) => return Ok(()),
             Ok(_) => return Err(mismatch()),
-            Err(e) => eprintln!("{e}. Try again."),
+            Err(e) => crate::render::eprint_text(&format!("{e}. Try again.\n")),
         }
     }
 }
@@ -151,7 +152,7 @@ pub fn trust_failure_text(f: &TrustFailure) -> String {
 pub(crate) fn loud<T>(result: Result<T, TenantError>) -> anyhow::Result<T> {
     result.map_err(|e| {
         if let TenantError::PinMismatch(f) = &e {
-            eprint!("{}", trust_failure_text(f));
+            crate::render::eprint_text(&trust_failure_text(f));
         }
         anyhow::Error::new(e)
     })

@@ -22,11 +22,11 @@ use crate::session::{self, Session};
 use crate::{Console, views};
 
 /// Failed logins from one address in a window before it is refused.
-const ADDRESS_FAILURES: i64 = 10;
+pub(crate) const ADDRESS_FAILURES: u32 = 10;
 /// Failed logins for one account, from anywhere, in a window before it is refused.
-const ACCOUNT_FAILURES: i64 = 20;
+pub(crate) const ACCOUNT_FAILURES: u32 = 20;
 /// The window.
-const WINDOW: time::Duration = time::Duration::minutes(15);
+pub(crate) const WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Who is asking.
 #[derive(Clone, Debug)]
@@ -66,8 +66,15 @@ pub enum Refusal {
 pub async fn session_of(console: &Console, headers: &HeaderMap) -> Option<Session> {
     let id = session::cookie_of(headers)?;
     let s = console.sessions.touch(&id)?;
+    // A password replaced (here, on the command line or on another console) or an
+    // administrator removed ends every session that was opened with the old one.
     match console.db.admin(&s.admin).await {
-        Ok(_) => Some(s),
+        Ok(admin) if session::same_password(&s, &admin.password_hash) => Some(s),
+        Ok(_) => {
+            tracing::info!(admin = %s.admin, "console: session ended: the password was replaced");
+            console.sessions.end_all_of(&s.admin);
+            None
+        }
         Err(_) => {
             console.sessions.end_all_of(&s.admin);
             None
@@ -264,36 +271,31 @@ pub async fn login(
         )
             .into_response();
     }
-    let now = OffsetDateTime::now_utc();
-    let address = format!("console:{}", peer.ip());
-    let account = format!("console-admin:{}", form.name);
-    let db = &*console.db;
-    let throttled = async {
-        let by_address = db.enroll_failures(&address, now - WINDOW).await?;
-        let by_account = db.enroll_failures(&account, now - WINDOW).await?;
-        Ok::<bool, cloudgate_db::DbError>(
-            by_address >= ADDRESS_FAILURES || by_account >= ACCOUNT_FAILURES,
+    use cloudgate_sp::throttle::{ConsoleAddress, ConsoleAdmin};
+    let db = &console.db;
+    let address = ConsoleAddress(peer.ip());
+    let account = ConsoleAdmin(form.name.clone());
+    let throttled = || {
+        tracing::warn!(%peer, admin = %form.name, "console: login throttled");
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            views::login_page(Some(
+                "Too many failed logins: wait 15 minutes, or have another administrator replace the password (`cloudgate sp admin set-password`).",
+            )),
         )
+            .into_response()
     };
-    match throttled.await {
-        Ok(false) => {}
-        Ok(true) => {
-            tracing::warn!(%peer, admin = %form.name, "console: login throttled");
-            return (
-                StatusCode::TOO_MANY_REQUESTS,
-                views::login_page(Some(
-                    "Too many failed logins: wait 15 minutes, or have another administrator replace the password (`cloudgate sp admin set-password`).",
-                )),
-            )
-                .into_response();
-        }
-        Err(e) => return views::server_error(&e.to_string()),
-    }
-    match cloudgate_sp::admins::check_admin_password(db, &form.name, &password).await {
+    // Both attempts are counted before the password is checked, so concurrent guesses cannot
+    // all be evaluated; a success clears nothing.
+    let Some(_by_address) = console.login_throttle.begin(db, &address).await else {
+        return throttled();
+    };
+    let Some(_by_account) = console.login_lockout.begin(db, &account).await else {
+        return throttled();
+    };
+    match cloudgate_sp::admins::check_admin_password(&**db, &form.name, &password).await {
         Ok(Some(admin)) => {
-            let _ = db.clear_enroll_failures(&address).await;
-            let _ = db.clear_enroll_failures(&account).await;
-            let s = match console.sessions.start(&admin.name) {
+            let s = match console.sessions.start(&admin.name, &admin.password_hash) {
                 Ok(s) => s,
                 Err(e) => return views::server_error(&e.to_string()),
             };
@@ -308,10 +310,10 @@ pub async fn login(
                 .into_response()
         }
         Ok(None) => {
-            let _ = db.record_enroll_failure(&address, now - WINDOW).await;
+            console.login_throttle.record_failure(db, &address).await;
             // Only accounts that exist are counted: made-up names cannot fill the table.
             if db.admin(&form.name).await.is_ok() {
-                let _ = db.record_enroll_failure(&account, now - WINDOW).await;
+                console.login_lockout.record_failure(db, &account).await;
             }
             tracing::info!(%peer, "console: login refused");
             (
@@ -320,6 +322,14 @@ pub async fn login(
             )
                 .into_response()
         }
+        Err(cloudgate_sp::SpError::Busy(_)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "2")],
+            views::login_page(Some(
+                "Too many logins are being checked at once; try again in a moment.",
+            )),
+        )
+            .into_response(),
         Err(e) => views::server_error(&e.to_string()),
     }
 }

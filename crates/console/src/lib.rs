@@ -55,6 +55,12 @@ pub struct Console {
     pub(crate) tunnels: charts::TunnelHistory,
     /// Keys the certificate in use is published under after a change (a fleet); none on one host.
     pub(crate) fleet_keys: Vec<FleetKey>,
+    /// Failed logins per source address, attempts in flight included.
+    pub(crate) login_throttle:
+        cloudgate_sp::throttle::Throttle<cloudgate_sp::throttle::ConsoleAddress>,
+    /// Failed logins per administrator, from anywhere.
+    pub(crate) login_lockout:
+        cloudgate_sp::throttle::Throttle<cloudgate_sp::throttle::ConsoleAdmin>,
 }
 
 impl Console {
@@ -73,6 +79,14 @@ impl Console {
             sessions: session::Sessions::default(),
             tunnels: charts::TunnelHistory::default(),
             fleet_keys,
+            login_throttle: cloudgate_sp::throttle::Throttle::new(
+                auth::ADDRESS_FAILURES,
+                auth::WINDOW,
+            ),
+            login_lockout: cloudgate_sp::throttle::Throttle::new(
+                auth::ACCOUNT_FAILURES,
+                auth::WINDOW,
+            ),
         })
     }
 }

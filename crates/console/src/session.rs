@@ -25,11 +25,14 @@ pub struct Session {
     pub admin: String,
     /// The token every form and every changing API call with this session must carry.
     pub csrf: String,
+    /// A digest of the administrator's password hash at login: a replaced password ends it.
+    password_stamp: [u8; 32],
 }
 
 struct Entry {
     admin: String,
     csrf: String,
+    password_stamp: [u8; 32],
     created: Instant,
     last_used: Instant,
 }
@@ -53,13 +56,14 @@ pub(crate) fn random_token() -> Result<String, NoRandomness> {
 }
 
 impl Sessions {
-    /// Starts a session for `admin`.
-    pub fn start(&self, admin: &str) -> Result<Session, NoRandomness> {
+    /// Starts a session for `admin`, whose stored password hash is `password_hash` now.
+    pub fn start(&self, admin: &str, password_hash: &str) -> Result<Session, NoRandomness> {
         let now = Instant::now();
         let session = Session {
             id: random_token()?,
             admin: admin.to_string(),
             csrf: random_token()?,
+            password_stamp: stamp(password_hash),
         };
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         live.retain(|_, e| alive(e, now));
@@ -76,6 +80,7 @@ impl Sessions {
             Entry {
                 admin: session.admin.clone(),
                 csrf: session.csrf.clone(),
+                password_stamp: session.password_stamp,
                 created: now,
                 last_used: now,
             },
@@ -101,6 +106,7 @@ impl Sessions {
             id: id.to_string(),
             admin: entry.admin.clone(),
             csrf: entry.csrf.clone(),
+            password_stamp: entry.password_stamp,
         })
     }
 
@@ -119,6 +125,18 @@ impl Sessions {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, e| e.admin != admin);
     }
+}
+
+fn stamp(password_hash: &str) -> [u8; 32] {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, password_hash.as_bytes())
+        .as_ref()
+        .try_into()
+        .unwrap_or([0; 32])
+}
+
+/// Whether `s` was opened with the password whose stored hash is `password_hash` now.
+pub fn same_password(s: &Session, password_hash: &str) -> bool {
+    s.password_stamp == stamp(password_hash)
 }
 
 fn alive(e: &Entry, now: Instant) -> bool {
@@ -155,15 +173,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_session_knows_the_password_it_was_opened_with() {
+        let s = Sessions::default();
+        let a = s.start("alice", "$argon2id$old").unwrap();
+        assert!(same_password(&a, "$argon2id$old"));
+        assert!(!same_password(&a, "$argon2id$new"));
+    }
+
+    #[test]
     fn a_session_lives_until_it_ends() {
         let s = Sessions::default();
-        let a = s.start("alice").unwrap();
+        let a = s.start("alice", "h1").unwrap();
         assert_eq!(a.id.len(), 64);
         assert_ne!(a.id, a.csrf);
         let seen = s.touch(&a.id).unwrap();
         assert_eq!((seen.admin.as_str(), seen.csrf), ("alice", a.csrf.clone()));
         assert!(s.touch("nope").is_none());
-        let b = s.start("bob").unwrap();
+        let b = s.start("bob", "h2").unwrap();
         s.end_all_of("alice");
         assert!(s.touch(&a.id).is_none());
         assert!(s.touch(&b.id).is_some());
@@ -175,7 +201,7 @@ mod tests {
     fn a_session_ends_when_idle_and_at_its_absolute_limit() {
         let s = Sessions::default();
         let start = Instant::now();
-        let idle = s.start("alice").unwrap();
+        let idle = s.start("alice", "h1").unwrap();
         assert!(
             s.touch_at(&idle.id, start + IDLE - Duration::from_secs(1))
                 .is_some()
@@ -190,7 +216,7 @@ mod tests {
             "idle too long"
         );
         assert!(s.touch_at(&idle.id, start).is_none(), "and gone for good");
-        let busy = s.start("bob").unwrap();
+        let busy = s.start("bob", "h2").unwrap();
         let mut t = start;
         while t + IDLE / 2 < start + ABSOLUTE {
             t += IDLE / 2;

@@ -84,7 +84,7 @@ pub enum DbError {
     #[error("no tenant named {0:?}; `cloudgate sp tenant list` shows them")]
     NoSuchTenant(String),
     /// A tenant of that name exists already.
-    #[error("a tenant named {0:?} exists already")]
+    #[error("a tenant named {0:?} exists already (tenant names are unique without regard to case)")]
     TenantExists(String),
     /// No such service for that tenant.
     #[error("tenant {tenant:?} has no service named {service:?}")]

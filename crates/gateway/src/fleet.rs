@@ -34,6 +34,8 @@ pub struct Fleet {
     started_at: OffsetDateTime,
     members: RwLock<Arc<Vec<GatewayRecord>>>,
     database_up: AtomicBool,
+    /// What each member's public address presented when this gateway last looked.
+    peers: crate::peers::PeerCheck,
 }
 
 impl Fleet {
@@ -44,6 +46,7 @@ impl Fleet {
             started_at: OffsetDateTime::now_utc(),
             members: RwLock::new(Arc::new(Vec::new())),
             database_up: AtomicBool::new(true),
+            peers: Default::default(),
         }
     }
 
@@ -83,13 +86,20 @@ impl Fleet {
     }
 
     /// The live gateways a tenant of `pool` should use, least loaded first; then, when it may
-    /// fail over outside its pool, the live others, least loaded first.
-    pub fn endpoints(&self, pool: &str, outside: bool) -> Vec<GatewayEndpoint> {
+    /// fail over outside its pool, the live others, least loaded first. Only addresses this
+    /// gateway saw present `serving_sha256` (the certificate it serves itself) are told.
+    pub fn endpoints(
+        &self,
+        pool: &str,
+        outside: bool,
+        serving_sha256: &str,
+    ) -> Vec<GatewayEndpoint> {
         let now = OffsetDateTime::now_utc();
         let members = self.members();
         let mut live: Vec<&GatewayRecord> = members
             .iter()
             .filter(|g| g.is_up(now, UP_WITHIN) && !g.public_address.is_empty())
+            .filter(|g| self.peers.presents(&g.public_address, serving_sha256))
             .collect();
         live.sort_by_key(|g| (g.pool != pool, g.open_tunnels, g.id.clone()));
         live.into_iter()
@@ -136,6 +146,26 @@ impl Fleet {
             }
             Err(e) => self.database_answered(false, Some(&e)),
         }
+    }
+
+    /// Looks at the public addresses of the live members that are due (see `peers.rs`).
+    /// `include_self` is false before this gateway accepts connections: its own address could
+    /// not answer yet.
+    pub async fn check_peers(&self, include_self: bool) {
+        let now = OffsetDateTime::now_utc();
+        let members = self.members();
+        let addresses = members
+            .iter()
+            .filter(|g| g.is_up(now, UP_WITHIN) && !g.public_address.is_empty())
+            .filter(|g| include_self || g.id != self.me.id)
+            .map(|g| g.public_address.as_str());
+        self.peers.probe_due(addresses).await;
+    }
+
+    /// Records what an address presented, as a probe would (tests).
+    #[cfg(test)]
+    fn saw(&self, address: &str, sha256: &str) {
+        self.peers.record(address, sha256.to_string());
     }
 
     /// Records that this gateway stopped, if the database answers in time.
@@ -191,15 +221,28 @@ mod tests {
         ]);
         let addresses =
             |v: Vec<GatewayEndpoint>| -> Vec<String> { v.into_iter().map(|e| e.address).collect() };
+        // Nothing is told before it was seen presenting the certificate served here.
+        assert!(fleet.endpoints("eu", true, "CERT").is_empty());
+        for seen in ["a:6180", "b:6180", "us1:6180", "s:6180", "dead:6180"] {
+            fleet.saw(seen, "CERT");
+        }
         assert_eq!(
-            addresses(fleet.endpoints("eu", false)),
+            addresses(fleet.endpoints("eu", false, "CERT")),
             ["b:6180", "a:6180"]
         );
         assert_eq!(
-            addresses(fleet.endpoints("eu", true)),
+            addresses(fleet.endpoints("eu", true, "CERT")),
             ["b:6180", "a:6180", "us1:6180"]
         );
-        assert_eq!(addresses(fleet.endpoints("us", false)), ["us1:6180"]);
+        assert_eq!(
+            addresses(fleet.endpoints("us", false, "CERT")),
+            ["us1:6180"]
+        );
+        // An address that presents another certificate (a thief's, another server's, a key the
+        // SP replaced) is not told.
+        fleet.saw("b:6180", "OTHER");
+        assert_eq!(addresses(fleet.endpoints("eu", false, "CERT")), ["a:6180"]);
+        assert!(fleet.endpoints("eu", false, "NEW").is_empty());
     }
 
     #[test]

@@ -20,11 +20,10 @@ use crate::last_seen::LastSeen;
 use crate::metrics::Metrics;
 use crate::request::{EnrollBodyError, Route, basic_credentials, enroll_request, route};
 use crate::state::SharedState;
-use crate::throttle::{Account, AccountLockout, EnrollThrottle};
 use cloudgate_proto::{
     CertificateSummary, EnrollReply, ErrorBody, ErrorCode, ProviderInfo, Software, TenantInfo,
 };
-use cloudgate_sp::credentials::verify_password;
+use cloudgate_sp::throttle::{Account, AccountLockout, EnrollThrottle};
 
 /// What the TLS layer learned about a connection.
 pub struct ConnInfo {
@@ -148,11 +147,16 @@ fn provider(conn: &ConnInfo, ctx: &Ctx) -> Resp {
         .as_ref()
         .and_then(|(sha256, _)| snap.db.tenant_of_hex(sha256))
         .and_then(|tenant| snap.db.tenant(tenant));
-    let gateways = match tenant {
-        Some(t) => ctx.fleet.endpoints(&t.pool, t.failover_outside_pool),
-        None => ctx.fleet.endpoints(&ctx.fleet.identity().pool, false),
-    };
     let c = &snap.cert;
+    let serving = c.fingerprints.sha256_hex();
+    let gateways = match tenant {
+        Some(t) => ctx
+            .fleet
+            .endpoints(&t.pool, t.failover_outside_pool, &serving),
+        None => ctx
+            .fleet
+            .endpoints(&ctx.fleet.identity().pool, false, &serving),
+    };
     let trust = snap.rollover.published(c);
     let info = ProviderInfo {
         name: snap.provider_name.clone(),
@@ -237,13 +241,15 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
             "the gateway cannot reach the SP database just now, so it cannot enroll; tunnels of enrolled machines still work; try again in a minute",
         );
     }
-    if !ctx.throttle.allowed(ctx.state.db(), &ip).await {
+    // Counted before anything is verified: concurrent guesses from one address cannot all be
+    // evaluated before the first failure is recorded.
+    let Some(_attempt) = ctx.throttle.begin(ctx.state.db(), &ip).await else {
         tracing::warn!(peer = %conn.peer, "enrollment refused: too many failed attempts from this address");
         return error(
             ErrorCode::TooManyFailures,
             "too many failed enrollments from this address; wait and try again",
         );
-    }
+    };
     let authorization = req.headers().get(AUTHORIZATION);
     // A join token: `Bearer ID.SECRET`, of which only the SHA-256 of the secret is kept.
     let token = authorization
@@ -266,7 +272,18 @@ async fn enroll(req: Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
         Err(refused) => return refused,
     };
     let enroll = enroll_request(&body);
-    let label = enroll.as_ref().ok().and_then(|r| r.label.clone());
+    // The label is a stranger's text shown later in the SP's lists: one line, no controls or
+    // bidirectional overrides, bounded.
+    let label = enroll
+        .as_ref()
+        .ok()
+        .and_then(|r| r.label.as_deref())
+        .map(|l| {
+            cloudgate_pki::text::one_line(l)
+                .chars()
+                .take(128)
+                .collect::<String>()
+        });
     let body_cert = enroll.map(|r| r.cert_der);
     if body_cert == Err(EnrollBodyError::NotJson) {
         return error(
@@ -353,21 +370,31 @@ async fn enroll_with_password(
         }
     };
     // A locked account refuses even the right password: the guesses stop counting for anyone.
+    // The account's attempt is counted before the check, like the address's.
     let account = tenant.as_ref().map(|t| Account(t.name.clone()));
-    if let Some(account) = &account
-        && !ctx.lockout.allowed(ctx.state.db(), account).await
-    {
-        ctx.throttle.record_failure(ctx.state.db(), &ip).await;
-        tracing::warn!(peer = %conn.peer, tenant = %account, "enrollment refused: the account is locked after too many wrong passwords");
-        return error(
-            ErrorCode::TooManyFailures,
-            "too many failed enrollments for this account or from this address; wait and try again, or ask the service provider",
-        );
-    }
+    let _account_attempt = match &account {
+        Some(account) => match ctx.lockout.begin(ctx.state.db(), account).await {
+            Some(attempt) => Some(attempt),
+            None => {
+                ctx.throttle.record_failure(ctx.state.db(), &ip).await;
+                tracing::warn!(peer = %conn.peer, tenant = %account, "enrollment refused: the account is locked after too many wrong passwords");
+                return error(
+                    ErrorCode::TooManyFailures,
+                    "too many failed enrollments for this account or from this address; wait and try again, or ask the service provider",
+                );
+            }
+        },
+        None => None,
+    };
     let stored = tenant.as_ref().map(|t| t.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
-        .await
-        .unwrap_or(false);
+    let ok = match cloudgate_sp::credentials::check_password(password, stored).await {
+        Ok(ok) => ok,
+        Err(busy) => {
+            tracing::warn!(peer = %conn.peer, "enrollment refused: every password-check slot is busy");
+            return error(ErrorCode::Unavailable, &busy.to_string());
+        }
+    };
+    // `_account_attempt` lives until the failure below is recorded.
     let Some(tenant) = tenant.filter(|_| ok) else {
         // Only accounts that exist are counted: names a guesser makes up cannot fill the table.
         if let Some(account) = &account {
@@ -402,7 +429,6 @@ async fn enroll_with_password(
             return library_error(&e, "the gateway could not record the enrollment");
         }
     }
-    ctx.throttle.record_success(ctx.state.db(), &ip).await;
     enrolled(ctx, conn, &tenant.name, sha256, "password").await
 }
 
@@ -425,6 +451,43 @@ async fn enrolled(ctx: &Ctx, conn: &ConnInfo, tenant: &str, sha256: &str, how: &
     )
 }
 
+/// A token made before the SP last declared a key compromised pins that key: whoever holds it
+/// could have completed the token's handshake and learned its secret. Refused (and revoked,
+/// whichever front end made the switch) even when nobody revoked it by hand.
+async fn made_before_compromise(ctx: &Ctx, conn: &ConnInfo, id: &str) -> Option<Resp> {
+    let compromised_at = ctx
+        .state
+        .current()
+        .rollover
+        .switches
+        .iter()
+        .filter(|s| s.compromised)
+        .map(|s| s.at)
+        .max()?;
+    let tokens = ctx.state.db().join_tokens(None).await.ok()?;
+    let token = tokens.iter().find(|t| t.id == id)?;
+    if token.created_at > compromised_at {
+        return None;
+    }
+    if token.revoked_at.is_none() {
+        match ctx.state.db().revoke_join_token(id).await {
+            Ok(_) => {
+                tracing::warn!(token = %id, tenant = %token.tenant, "join token revoked: it was made before the key it pins was declared compromised")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, token = %id, "cannot revoke a join token made before the compromise")
+            }
+        }
+    }
+    ctx.throttle
+        .record_failure(ctx.state.db(), &conn.peer.ip())
+        .await;
+    Some(error(
+        ErrorCode::TokenRevoked,
+        "this join token was made before the service provider declared its key compromised; ask for a new one",
+    ))
+}
+
 /// Enrollment with a join token: redeemed and the machine bound in one database transaction.
 async fn enroll_with_token(
     ctx: &Ctx,
@@ -435,6 +498,9 @@ async fn enroll_with_token(
     presented: &[u8],
     label: Option<String>,
 ) -> Resp {
+    if let Some(refused) = made_before_compromise(ctx, conn, id).await {
+        return refused;
+    }
     let redeemed = ctx
         .state
         .db()
@@ -442,9 +508,6 @@ async fn enroll_with_token(
         .await;
     match redeemed {
         Ok(Ok(tenant)) => {
-            ctx.throttle
-                .record_success(ctx.state.db(), &conn.peer.ip())
-                .await;
             tracing::info!(peer = %conn.peer, token = %id, tenant = %tenant, "join token redeemed");
             enrolled(ctx, conn, &tenant, sha256, "join token").await
         }

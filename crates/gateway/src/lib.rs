@@ -28,12 +28,12 @@ mod http;
 mod last_seen;
 mod listen;
 pub mod metrics;
+mod peers;
 pub mod public_address;
 mod relay;
 pub mod request;
 mod server;
 mod state;
-mod throttle;
 pub mod tls;
 mod tunnel;
 

@@ -17,8 +17,8 @@ use crate::fleet::{Fleet, HEARTBEAT_EVERY, Identity};
 use crate::http::{ConnInfo, Ctx, handle};
 use crate::metrics::Metrics;
 use crate::state::SharedState;
-use crate::throttle::{AccountLockout, EnrollThrottle};
 use crate::{GatewayConfig, GatewayError};
+use cloudgate_sp::throttle::{AccountLockout, EnrollThrottle};
 
 /// Resolves when the gateway should stop accepting and drain.
 pub type ShutdownSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -125,7 +125,15 @@ impl Gateway {
                 .acme_renew
                 .then(|| AcmeRenewal::new(config.acme_renew_before_days, ctx.metrics.clone())),
         ));
+        // The view of the peers is current before anyone is told of them: one heartbeat (which
+        // reads the fleet back) and a look at the peers' addresses, bounded in time.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(4), async {
+            beat(&ctx).await;
+            fleet.check_peers(false).await;
+        })
+        .await;
         let heartbeat = tokio::spawn(heartbeat_loop(ctx.clone()));
+        let peer_check = tokio::spawn(peer_loop(fleet.clone()));
         let watcher = tokio::spawn(watch_changes(state.clone(), changed.clone()));
         tokio::pin!(shutdown);
         loop {
@@ -163,6 +171,7 @@ impl Gateway {
         drop(listener);
         reloader.abort();
         heartbeat.abort();
+        peer_check.abort();
         watcher.abort();
         fleet.stopped(state.db()).await;
         if let Some(task) = metrics_task {
@@ -226,20 +235,32 @@ fn identity(config: &GatewayConfig, listen: SocketAddr) -> Identity {
     }
 }
 
+/// One heartbeat with what this gateway serves and carries now.
+async fn beat(ctx: &Ctx) {
+    let serving = ctx.state.current().cert.fingerprints.sha256_hex();
+    ctx.fleet
+        .beat(
+            ctx.state.db(),
+            &serving,
+            ctx.metrics.tunnels_open.get(),
+            ctx.metrics.relayed_bytes(),
+        )
+        .await;
+}
+
+/// Looks at the peers' public addresses, this gateway's own included, as they fall due.
+async fn peer_loop(fleet: Arc<Fleet>) {
+    loop {
+        fleet.check_peers(true).await;
+        tokio::time::sleep(HEARTBEAT_EVERY).await;
+    }
+}
+
 /// Heartbeats, and forgets enrollment failures whose window has passed.
 async fn heartbeat_loop(ctx: Arc<Ctx>) {
     let mut beats: u64 = 0;
     loop {
-        let snap = ctx.state.current();
-        ctx.fleet
-            .beat(
-                ctx.state.db(),
-                &snap.cert.fingerprints.sha256_hex(),
-                ctx.metrics.tunnels_open.get(),
-                ctx.metrics.relayed_bytes(),
-            )
-            .await;
-        drop(snap);
+        beat(&ctx).await;
         ctx.metrics
             .database_up
             .set(i64::from(ctx.fleet.health() == cloudgate_proto::Health::Ok));

@@ -27,6 +27,7 @@ pub mod pem;
 pub mod pkcs12;
 pub mod rollover;
 pub mod san;
+pub mod text;
 mod time_fmt;
 pub mod verify;
 

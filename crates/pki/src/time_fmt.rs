@@ -40,12 +40,12 @@ pub fn format_summary_date(t: OffsetDateTime) -> String {
 pub fn summary_lines(friendly_name: &str, info: &crate::CertificateInfo) -> String {
     format!(
         "Name: {}\nIssued to: {}\nIssued by: {}\nExpiration date: {}\nThumbprint: {}\nSerial number: {}\n",
-        friendly_name,
-        info.subject_display,
-        info.issuer_display,
+        crate::text::one_line(friendly_name),
+        crate::text::one_line(&info.subject_display),
+        crate::text::one_line(&info.issuer_display),
         format_summary_date(info.not_after),
         info.fingerprints.thumbprint(),
-        info.serial,
+        crate::text::one_line(&info.serial),
     )
 }
 

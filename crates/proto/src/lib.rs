@@ -16,6 +16,8 @@
 
 pub mod admin;
 mod error;
+/// The one sanitizer for foreign text, where the protocol's text is rendered.
+pub use cloudgate_pki::text;
 
 pub use cloudgate_pki::rollover::ChainLink;
 pub use error::{ErrorBody, ErrorCode};

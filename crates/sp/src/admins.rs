@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::SpError;
-use crate::credentials::{check_name, hash_password, random_fill, verify_password};
+use crate::credentials::{check_name, hash_password, random_fill};
 
 /// What every API token starts with, so that a secret scanner (and a person) recognises one.
 pub const API_TOKEN_PREFIX: &str = "cgapi_";
@@ -74,9 +74,7 @@ pub async fn check_admin_password(
     };
     let stored = admin.as_ref().map(|a| a.password_hash.clone());
     let password = Zeroizing::new(password.to_string());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
-        .await
-        .map_err(|e| SpError::Hashing(e.to_string()))?;
+    let ok = crate::credentials::check_password(password, stored).await?;
     Ok(admin.filter(|_| ok))
 }
 

@@ -95,9 +95,119 @@ pub fn verify_password(password: &str, stored_hash: Option<&str>) -> bool {
     ok && stored_hash.is_some()
 }
 
+/// Password checks that may run at once in this process. Each argon2id check takes a 19 MiB
+/// work area: this bounds a flood's memory to `MAX_CONCURRENT_CHECKS × 19 MiB`, whatever the
+/// number of connections.
+pub const MAX_CONCURRENT_CHECKS: usize = 2;
+
+/// What an unknown name waits, until a real check was timed.
+const FIRST_GUESS_OF_A_CHECK: std::time::Duration = std::time::Duration::from_millis(40);
+
+/// A bound on concurrent password checks, with the time a real check takes lately.
+pub struct PasswordGate {
+    slots: tokio::sync::Semaphore,
+    /// How long a real check took lately, in microseconds (a moving average; 0: none yet).
+    check_micros: std::sync::atomic::AtomicU64,
+}
+
+/// Every password check of the process goes through this gate (gateway enrollments, console
+/// logins), so the bound holds for the process as a whole.
+pub static GATE: PasswordGate = PasswordGate::new(MAX_CONCURRENT_CHECKS);
+
+/// All password-check slots are taken: the caller answers "busy, try again" at once instead of
+/// queueing (a queue is memory and time a stranger could fill).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many password checks are running at once; try again in a few seconds")]
+pub struct ChecksBusy;
+
+/// [`PasswordGate::check`] at the process's [`GATE`].
+pub async fn check_password(
+    password: zeroize::Zeroizing<String>,
+    stored: Option<String>,
+) -> Result<bool, ChecksBusy> {
+    GATE.check(password, stored).await
+}
+
+impl PasswordGate {
+    /// A gate letting `slots` checks run at once.
+    pub const fn new(slots: usize) -> Self {
+        PasswordGate {
+            slots: tokio::sync::Semaphore::const_new(slots),
+            check_micros: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Checks `password` against `stored` when a slot is free, else refuses at once. An unknown
+    /// name (`stored` is `None`) takes as long as a real check lately took, but costs no
+    /// hashing and no work area.
+    pub async fn check(
+        &self,
+        password: zeroize::Zeroizing<String>,
+        stored: Option<String>,
+    ) -> Result<bool, ChecksBusy> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let _slot = self.slots.try_acquire().map_err(|_| ChecksBusy)?;
+        let Some(stored) = stored else {
+            let micros = self.check_micros.load(Relaxed);
+            let typical = if micros == 0 {
+                FIRST_GUESS_OF_A_CHECK
+            } else {
+                std::time::Duration::from_micros(micros)
+            };
+            tokio::time::sleep(typical).await;
+            return Ok(false);
+        };
+        let started = std::time::Instant::now();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, Some(&stored)))
+            .await
+            .unwrap_or(false);
+        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let before = self.check_micros.load(Relaxed);
+        let average = if before == 0 {
+            took
+        } else {
+            (before.saturating_mul(7).saturating_add(took)) / 8
+        };
+        self.check_micros.store(average, Relaxed);
+        Ok(ok)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checks_beyond_the_bound_are_refused_at_once_and_unknown_names_cost_no_hash() {
+        let hash = hash_password("correct horse").unwrap();
+        static OWN: PasswordGate = PasswordGate::new(MAX_CONCURRENT_CHECKS);
+        let many: Vec<_> = (0..8)
+            .map(|_| {
+                let h = hash.clone();
+                tokio::spawn(OWN.check(zeroize::Zeroizing::new("wrong password".into()), Some(h)))
+            })
+            .collect();
+        let mut busy = 0;
+        for t in many {
+            match t.await.unwrap() {
+                Ok(ok) => assert!(!ok),
+                Err(ChecksBusy) => busy += 1,
+            }
+        }
+        assert!(busy >= 8 - 2 * MAX_CONCURRENT_CHECKS, "{busy} refused");
+        assert_eq!(
+            OWN.check(zeroize::Zeroizing::new("correct horse".into()), Some(hash))
+                .await,
+            Ok(true)
+        );
+        let started = std::time::Instant::now();
+        assert_eq!(
+            OWN.check(zeroize::Zeroizing::new("x".into()), None).await,
+            Ok(false)
+        );
+        // An unknown name waits about as long as a real check (no hash, no 19 MiB).
+        assert!(started.elapsed() >= std::time::Duration::from_millis(1));
+    }
 
     #[test]
     fn names() {

@@ -141,8 +141,22 @@ pub async fn create(
             .map_err(|e| SpError::Invalid(format!("address {a:?}: {e}")))?;
         addresses.push(hp.to_string());
     }
-    let token = JoinToken::new(pins(store)?, addresses.clone())
-        .map_err(|e| SpError::Invalid(e.to_string()))?;
+    let pins = pins(store)?;
+    // The fleet's gateways that serve the certificate in use come after the given addresses,
+    // so a tenant can join while the first is down. A token only ever completes a handshake
+    // with a gateway that presents one of its pins, wherever an address leads.
+    if let Some(current) = store.applied()? {
+        for told in fleet_addresses(db, &current.info.fingerprints.sha256_hex()).await {
+            if addresses.len() >= MAX_TOKEN_ADDRESSES {
+                break;
+            }
+            if !addresses.contains(&told) {
+                addresses.push(told);
+            }
+        }
+    }
+    let token =
+        JoinToken::new(pins, addresses.clone()).map_err(|e| SpError::Invalid(e.to_string()))?;
     let now = OffsetDateTime::now_utc();
     let record = JoinTokenRecord {
         id: token.id_hex(),
@@ -167,6 +181,51 @@ pub async fn create(
             .map(|p| cloudgate_pki::fingerprint::upper_hex(p))
             .collect(),
     })
+}
+
+/// Most addresses a token carries.
+pub const MAX_TOKEN_ADDRESSES: usize = 8;
+
+/// A gateway heard from within this long is up (the fleet's one liveness rule).
+pub const GATEWAY_UP_WITHIN: Duration = Duration::from_secs(10);
+
+/// The public addresses of the live gateways that serve the certificate `serving_sha256`;
+/// nothing when the database cannot say (a token then carries the given addresses only).
+pub async fn fleet_addresses(db: &dyn SpRepository, serving_sha256: &str) -> Vec<String> {
+    let now = OffsetDateTime::now_utc();
+    let Ok(gateways) = db.gateways().await else {
+        return Vec::new();
+    };
+    let mut addresses: Vec<String> = gateways
+        .iter()
+        .filter(|g| g.is_up(now, GATEWAY_UP_WITHIN) && !g.public_address.is_empty())
+        .filter(|g| g.cert_sha256.eq_ignore_ascii_case(serving_sha256))
+        .filter_map(|g| {
+            cloudgate_addr::HostPort::parse(&g.public_address, Some(cloudgate_addr::GATEWAY_PORT))
+                .ok()
+                .map(|hp| hp.to_string())
+        })
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
+}
+
+/// Revokes every token still usable that was created before `when`: what a compromise of the
+/// key they pin leaves behind (a thief with the key could complete their handshake, learn the
+/// secret and enroll his own machine). The caller audits the list.
+pub async fn revoke_issued_before(
+    db: &dyn SpRepository,
+    when: OffsetDateTime,
+) -> Result<Vec<JoinTokenInfo>, SpError> {
+    let now = OffsetDateTime::now_utc();
+    let mut revoked = Vec::new();
+    for t in db.join_tokens(None).await? {
+        if t.created_at <= when && state(&t, now) == "valid" {
+            revoked.push(info(&db.revoke_join_token(&t.id).await?, now));
+        }
+    }
+    Ok(revoked)
 }
 
 /// Revokes a token by its id.

@@ -17,6 +17,7 @@ pub mod repository;
 pub mod services;
 pub mod switch;
 pub mod tenants;
+pub mod throttle;
 pub mod views;
 
 pub use tenants::{SpError, add_tenant, check_new_tenant, set_tenant_password};

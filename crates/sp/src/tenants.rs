@@ -41,6 +41,9 @@ pub enum SpError {
     /// An ACME CA could not issue (unreachable, rate limited, a name not validated…).
     #[error(transparent)]
     Acme(#[from] crate::acme::AcmeError),
+    /// Every password-check slot is taken: try again in a moment.
+    #[error(transparent)]
+    Busy(#[from] crate::credentials::ChecksBusy),
 }
 
 impl SpError {
@@ -62,6 +65,7 @@ impl Classify for SpError {
             SpError::Pki(e) => e.kind(),
             SpError::Hashing(_) => ErrorKind::Internal,
             SpError::Acme(e) => e.kind(),
+            SpError::Busy(_) => ErrorKind::Unavailable,
         }
     }
 

@@ -222,7 +222,8 @@ pub async fn add_provider(
         services,
         learned_chain: Vec::new(),
         compromised: false,
-        gateways: Vec::new(),
+        // The gateways the verified gateway told of, so tunnels can fail over from the start.
+        gateways: told_gateways(verified.provider.as_ref()),
     };
     if let Err(e) = db.add(&provider).await {
         let _ = std::fs::remove_file(&key_path);
@@ -235,6 +236,18 @@ pub async fn add_provider(
             "trust": provider.trust.as_str(), "sha256": provider.sha256, "username": provider.username }),
     );
     Ok(provider)
+}
+
+/// The addresses a provider's answer tells of, as the tenant keeps them.
+fn told_gateways(info: Option<&ProviderInfo>) -> Vec<String> {
+    info.map(|i| {
+        i.gateways
+            .iter()
+            .take(crate::client::MAX_GATEWAYS)
+            .map(|g| g.address.clone())
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// This machine's client certificate and key for a provider, named after the user (or token)
@@ -324,6 +337,11 @@ pub struct CheckReport {
     pub address: String,
     /// The gateway's port.
     pub port: u16,
+    /// `HOST:PORT` of the gateway that answered (the address above unless it did not answer
+    /// and a gateway the provider told of did).
+    pub gateway: String,
+    /// Whether the address the user gave answered (the trust state was heard there).
+    pub first_contact_answered: bool,
     /// The pinned (and presented) thumbprint.
     pub thumbprint: String,
     /// The tenant this machine is enrolled as (`username`, as in `provider show`).
@@ -346,16 +364,11 @@ pub async fn check(paths: &TenantPaths, name: &str) -> Result<CheckReport, Tenan
 }
 
 pub(crate) async fn check_session(session: &Session) -> Result<CheckReport, TenantError> {
-    let (p, doc) = session.request("GET", "/v1/provider", &[]).await?;
+    // The trust state is heard at the address the user gave, whatever the told list says.
+    let (p, doc, heard_at) = session.request("GET", "/v1/provider", &[]).await?;
     let info = doc.typed::<ProviderInfo>().filter(|_| doc.status == 200);
     // The live gateways of this tenant's pool, as the provider tells them now.
-    let told: Option<Vec<String>> = info.as_ref().map(|i| {
-        i.gateways
-            .iter()
-            .take(crate::client::MAX_GATEWAYS)
-            .map(|g| g.address.clone())
-            .collect()
-    });
+    let told: Option<Vec<String>> = info.as_ref().map(|i| told_gateways(Some(i)));
     let p = match info {
         Some(info) => session.learn(&p, &info.trust).await?,
         None => p,
@@ -366,7 +379,7 @@ pub(crate) async fn check_session(session: &Session) -> Result<CheckReport, Tena
     if let Some(s) = &successor {
         headers.push((SUCCESSOR_HEADER, s.fingerprints.sha256_hex()));
     }
-    let (p, reply) = session.request("GET", "/v1/tenant", &headers).await?;
+    let (p, reply, gateway) = session.request("GET", "/v1/tenant", &headers).await?;
     if reply.status != 200 {
         return Err(refusal_error(&reply));
     }
@@ -381,10 +394,13 @@ pub(crate) async fn check_session(session: &Session) -> Result<CheckReport, Tena
     db.seen(&p.name, &services, told.as_deref()).await?;
     let days_left =
         CertificateInfo::from_der(&p.cert_der)?.days_left(time::OffsetDateTime::now_utc());
+    let first_contact = cloudgate_addr::endpoint(&p.address, p.port);
     Ok(CheckReport {
         name: p.name.clone(),
+        first_contact_answered: heard_at == first_contact,
         address: p.address.clone(),
         port: p.port,
+        gateway,
         thumbprint: p.thumbprint.clone(),
         username: info.tenant,
         services,

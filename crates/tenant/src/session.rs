@@ -106,26 +106,49 @@ impl Session {
         .map_err(TenantError::BadInput)
     }
 
-    /// One request over a trusted connection. A pin mismatch is resolved (followed or refused
-    /// for good) and the request tried once more with the moved pin.
+    /// A client for the address the user gave only (the first-contact address, which may be a
+    /// name that resolves to several gateways): where the provider's trust state is heard.
+    pub fn first_contact_client(&self, p: &PinnedProvider) -> Result<GatewayClient, TenantError> {
+        let mut alone = p.clone();
+        alone.gateways.clear();
+        self.client(&alone)
+    }
+
+    /// One request over a trusted connection to the first-contact address (the gateways the
+    /// provider told of only when it does not answer). A pin mismatch is
+    /// resolved at the gateway that presented it (followed, refused for good, or — at a told
+    /// gateway — that gateway dropped) and the request tried again. Returns the gateway used.
     pub async fn request(
         &self,
         method: &str,
         path: &str,
         headers: &[(&str, String)],
-    ) -> Result<(PinnedProvider, Reply), TenantError> {
+    ) -> Result<(PinnedProvider, Reply, String), TenantError> {
         let mut p = self.provider().await?;
         let mut moved = false;
+        let mut told = false;
+        // Each told gateway can be dropped once; the bound only guards the loop.
+        let mut tries = crate::client::MAX_GATEWAYS + 2;
         loop {
-            let client = self.client(&p)?;
+            tries -= 1;
+            let client = if told {
+                self.client(&p)?
+            } else {
+                self.first_contact_client(&p)?
+            };
             match client.request_with(method, path, None, None, headers).await {
                 Ok(reply) => {
+                    let used = client.endpoint().to_string();
                     let p = self.after_handshake(&p, &client).await?;
-                    return Ok((p, reply));
+                    return Ok((p, reply, used));
                 }
-                Err(ConnectError::Pin(m)) if !moved => {
+                Err(ConnectError::Pin(m))
+                    if tries > 0 && (!moved || !is_first_contact(&p, client.endpoint())) =>
+                {
+                    if is_first_contact(&p, client.endpoint()) {
+                        moved = true;
+                    }
                     p = self.resolve_mismatch(&p, client.endpoint(), &m).await?;
-                    moved = true;
                 }
                 Err(ConnectError::Pin(m)) => {
                     return Err(self.refuse(
@@ -143,6 +166,11 @@ impl Session {
                     });
                 }
                 Err(ConnectError::Other(reason)) => {
+                    if !told && !p.gateways.is_empty() {
+                        tracing::warn!(provider = %p.name, endpoint = %client.endpoint(), "{reason}; asking the gateways the provider told of instead");
+                        told = true;
+                        continue;
+                    }
                     return Err(unreachable(client.endpoint(), reason));
                 }
             }
@@ -195,6 +223,9 @@ impl Session {
         {
             return Ok(p);
         }
+        if !is_first_contact(&p, endpoint) {
+            return self.resolve_at_told(&p, endpoint, mismatch).await;
+        }
         let state = TrustState::of(&p)?;
         // With `ca+pin` the successor must chain to a root as well as be reached by a proof.
         let probe = match probe(&p.address, p.port, p.trust.checks_chain()).await {
@@ -230,6 +261,57 @@ impl Session {
             }
             _ => self.follow(&p, endpoint, &state, &verdict).await,
         }
+    }
+
+    /// A told gateway presented another certificate. It is followed when the gateway that
+    /// presented it proves a renewal or a rollover from the pinned key; anything else drops that
+    /// gateway from the list (audited) and never raises the alarm: told gateways are places to
+    /// open tunnels, and the provider's trust state is heard at the first-contact address.
+    async fn resolve_at_told(
+        &self,
+        p: &PinnedProvider,
+        endpoint: &str,
+        mismatch: &PinMismatch,
+    ) -> Result<PinnedProvider, TenantError> {
+        let presented_fp = mismatch.presented_fingerprints.as_ref();
+        let state = TrustState::of(p)?;
+        let probed = match cloudgate_addr::HostPort::parse(endpoint, Some(p.port)) {
+            Ok(hp) => probe(&hp.host, hp.port, p.trust.checks_chain()).await.ok(),
+            Err(_) => None,
+        };
+        let why = match probed {
+            Some(probe)
+                if presented_fp.is_some_and(|f| f.sha256 == probe.cert.fingerprints.sha256) =>
+            {
+                let published: Option<PublishedTrust> = probe.provider.map(|info| info.trust);
+                let verdict = state.judge(&probe.cert, published.as_ref());
+                match verdict {
+                    Verdict::Renewed(_) | Verdict::RolledOver(_) => {
+                        return self.follow(p, endpoint, &state, &verdict).await;
+                    }
+                    Verdict::Refused(reason) => reason.as_str(),
+                    Verdict::Pinned => "it presented two certificates",
+                }
+            }
+            Some(_) => "a second connection presented another certificate",
+            None => "its rollover chain could not be fetched",
+        };
+        let kept: Vec<String> = p
+            .gateways
+            .iter()
+            .filter(|g| !same_endpoint(g, endpoint))
+            .cloned()
+            .collect();
+        self.db.seen(&p.name, &p.services, Some(&kept)).await?;
+        let presented_sha256 = mismatch.presented.clone();
+        tracing::warn!(provider = %p.name, gateway = %endpoint, presented_sha256 = %presented_sha256, "a gateway the provider told of presented an untrusted certificate ({why}); it is no longer used");
+        self.paths.audit(
+            "provider.gateway_dropped",
+            "a told gateway presented a certificate that is not trusted; dropped from the list",
+            serde_json::json!({ "provider": p.name, "gateway": endpoint, "reason": why,
+                "pinned_sha256": p.sha256, "presented_sha256": presented_sha256 }),
+        );
+        self.provider().await
     }
 
     /// Learns the successor a trusted connection announced, if its proof verifies from the
@@ -369,6 +451,18 @@ impl Session {
             reason,
         }))
     }
+}
+
+/// Whether `endpoint` (`HOST:PORT`, as a client names it) is the address the user gave.
+pub(crate) fn is_first_contact(p: &PinnedProvider, endpoint: &str) -> bool {
+    endpoint == cloudgate_addr::endpoint(&p.address, p.port)
+}
+
+/// Whether a told gateway (`HOST[:PORT]`) is `endpoint`.
+fn same_endpoint(told: &str, endpoint: &str) -> bool {
+    cloudgate_addr::HostPort::parse(told, Some(cloudgate_addr::GATEWAY_PORT))
+        .map(|hp| cloudgate_addr::endpoint(&hp.host, hp.port) == endpoint)
+        .unwrap_or(false)
 }
 
 fn spki_hex(p: &PinnedProvider) -> Option<String> {

@@ -125,16 +125,19 @@ impl Shared {
     /// Carries one local connection. `Err` only for what must stop the listener.
     async fn carry(&self, mut local: TcpStream, peer: SocketAddr) -> Result<(), TenantError> {
         let (client, pinned) = self.client();
-        let opened = match client.open_tunnel(&self.service).await {
-            Err(ConnectError::Pin(m)) => {
-                let p = self.session.provider().await?;
-                let p = self
-                    .session
-                    .resolve_mismatch(&p, client.endpoint(), &m)
-                    .await?;
-                let client = self.replace(&p)?;
-                match client.open_tunnel(&self.service).await {
-                    Err(ConnectError::Pin(m)) => {
+        let mut client = client;
+        let mut pinned = pinned;
+        let mut moved = false;
+        // A told gateway that presents an untrusted certificate is dropped and the next tried;
+        // the bound only guards the loop.
+        let mut tries = crate::client::MAX_GATEWAYS + 2;
+        let opened = loop {
+            tries -= 1;
+            match client.open_tunnel(&self.service).await {
+                Err(ConnectError::Pin(m)) => {
+                    let p = self.session.provider().await?;
+                    let first_contact = crate::session::is_first_contact(&p, client.endpoint());
+                    if tries == 0 || (moved && first_contact) {
                         return Err(self.session.refuse(
                             &p,
                             client.endpoint(),
@@ -143,14 +146,20 @@ impl Shared {
                             "the certificate changed again after the pin moved",
                         ));
                     }
-                    other => other,
+                    moved |= first_contact;
+                    let p = self
+                        .session
+                        .resolve_mismatch(&p, client.endpoint(), &m)
+                        .await?;
+                    client = self.replace(&p)?;
+                    pinned = p.sha256.clone();
                 }
-            }
-            other => {
-                if other.is_ok() {
-                    self.follow_renewal(&client, &pinned).await?;
+                other => {
+                    if other.is_ok() {
+                        self.follow_renewal(&client, &pinned).await?;
+                    }
+                    break other;
                 }
-                other
             }
         };
         match opened {

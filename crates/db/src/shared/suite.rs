@@ -283,6 +283,13 @@ pub(crate) async fn tenants_services_and_certs(db: &dyn SpRepository) {
         db.add_tenant("acme", "", "h").await,
         Err(DbError::TenantExists(_))
     ));
+    // Unique without regard to case.
+    for other_case in ["ACME", "Acme"] {
+        assert!(matches!(
+            db.add_tenant(other_case, "", "h").await,
+            Err(DbError::TenantExists(_))
+        ));
+    }
     db.add_service("acme", "repo", "127.0.0.1:9000")
         .await
         .unwrap();

@@ -40,8 +40,10 @@ macro_rules! impl_tenants {
                 password_hash: &str,
             ) -> Result<(), DbError> {
                 let mut tx = self.begin().await?;
+                // Names are unique without regard to case: `Globex` and `globex` would be two
+                // accounts an operator (and a tenant reading a token) takes for one.
                 let result = sqlx::query(
-                    "INSERT INTO tenants (name, description, password_hash, enabled, created_at, updated_at) VALUES ($1, $2, $3, TRUE, $4, $4)",
+                    "INSERT INTO tenants (name, description, password_hash, enabled, created_at, updated_at) SELECT $1, $2, $3, TRUE, $4, $4 WHERE NOT EXISTS (SELECT 1 FROM tenants WHERE lower(name) = lower($1))",
                 )
                 .bind(name)
                 .bind(description)
@@ -50,6 +52,9 @@ macro_rules! impl_tenants {
                 .execute(&mut *tx)
                 .await;
                 match result {
+                    Ok(done) if done.rows_affected() == 0 => {
+                        Err(DbError::TenantExists(name.to_string()))
+                    }
                     Ok(_) => self.commit(tx, crate::repo::Change::Tenant(name)).await,
                     Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                         Err(DbError::TenantExists(name.to_string()))
