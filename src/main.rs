@@ -22,6 +22,8 @@ use std::process::ExitCode;
 static ALLOCATOR: cloudgate_alloc::ZeroOnFree = cloudgate_alloc::ZeroOnFree;
 
 fn main() -> ExitCode {
+    // Large blocks (argon2's work area, state loads) go back to the system when freed.
+    cloudgate_alloc::return_large_blocks();
     // With --json anywhere, errors are JSON too (on stdout, where the script reads), besides
     // the line for people on stderr.
     let json = std::env::args_os().any(|a| a == "--json");

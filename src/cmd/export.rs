@@ -115,11 +115,28 @@ fn check_export_args(args: &ExportArgs) -> anyhow::Result<()> {
                 args.out.display()
             )));
         }
-        if args.out.exists() && !args.force {
-            return Err(usage(format!(
-                "{} already exists; pass --force to replace it",
-                args.out.display()
-            )));
+        if let Ok(meta) = std::fs::symlink_metadata(&args.out) {
+            use std::os::unix::fs::MetadataExt as _;
+            // --force replaces a regular file of one's own, nothing else: not a device node
+            // such as /dev/null, not a link, not another user's file (root included).
+            if !meta.file_type().is_file() {
+                return Err(usage(format!(
+                    "{} exists and is not a regular file (a link, a device, a FIFO or a socket); export to a new file name",
+                    args.out.display()
+                )));
+            }
+            if meta.uid() != cloudgate_store::owner::effective_uid() {
+                return Err(usage(format!(
+                    "{} belongs to another user; export to a new file name",
+                    args.out.display()
+                )));
+            }
+            if !args.force {
+                return Err(usage(format!(
+                    "{} already exists; pass --force to replace it",
+                    args.out.display()
+                )));
+            }
         }
     }
     Ok(())

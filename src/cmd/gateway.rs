@@ -10,7 +10,6 @@ use cloudgate_sp::fleet::FleetKey;
 use crate::cli::GatewayRunArgs;
 use crate::context::Context;
 use crate::exit::usage;
-use crate::input::read_input_file;
 
 fn config(ctx: &Context, args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig> {
     let mut config = GatewayConfig::default();
@@ -20,11 +19,10 @@ fn config(ctx: &Context, args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig>
         .clone()
         .or_else(|| default_file.exists().then_some(default_file));
     if let Some(path) = &file {
-        let text = read_input_file(path, "configuration file")?;
-        let text = std::str::from_utf8(&text)
-            .map_err(|_| usage(format!("{} is not UTF-8 text", path.display())))?;
+        let text = cloudgate_gateway::public_address::read_config(path)
+            .map_err(|e| usage(e.to_string()))?;
         config = config
-            .merge_toml(text)
+            .merge_toml(&text)
             .map_err(|e| usage(format!("{}: {e}", path.display())))?;
     }
     if let Some(l) = &args.listen {

@@ -3,6 +3,8 @@
 //! `[IPv6]:PORT`, `localhost:PORT`) and an SP service target (`HOST:PORT`). No I/O: names are
 //! kept as names and resolved by whoever connects.
 
+pub mod limit;
+
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

@@ -26,6 +26,9 @@ use crate::ConsoleError;
 
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 128;
+/// Connections served at once from one source address: one address cannot take every slot
+/// (a browser opens six or so).
+const MAX_PER_ADDRESS: usize = 16;
 /// Time to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time to send a request's head.
@@ -143,6 +146,7 @@ pub async fn serve(
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_address = cloudgate_addr::limit::PerAddressLimit::new(MAX_PER_ADDRESS);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -163,10 +167,16 @@ pub async fn serve(
                 }
             },
         };
+        let Some(address_slot) = per_address.try_acquire(peer.ip()) else {
+            tracing::warn!(%peer, max = MAX_PER_ADDRESS, "console: connection refused: too many connections from this address");
+            drop(tcp);
+            continue;
+        };
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _address_slot = address_slot;
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {

@@ -20,7 +20,6 @@ pub mod acme_renew;
 pub mod authz;
 pub mod body;
 pub mod config;
-mod conn_limit;
 mod error;
 mod expiry;
 pub mod fleet;

@@ -13,13 +13,62 @@ const MAX_CONFIG: u64 = 1024 * 1024;
 /// The configuration file's text, if there is one.
 fn config_text(layout: &Layout) -> Result<Option<String>, GatewayError> {
     let path = layout.gateway_config();
-    if !path.exists() {
+    if std::fs::symlink_metadata(&path).is_err() {
         return Ok(None);
     }
-    let bytes = cloudgate_store::bounded::read_input(&path, MAX_CONFIG)?;
+    read_config(&path).map(Some)
+}
+
+/// Reads a gateway configuration file with the store's rules: a regular file, not a link, not
+/// writable by group or others (whoever could write it could send the gateway's tenants
+/// elsewhere or point it at another database), and not readable by others when it holds a
+/// database password.
+pub fn read_config(path: &std::path::Path) -> Result<String, GatewayError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (file, _) =
+        cloudgate_store::bounded::open_regular(path, cloudgate_store::bounded::Links::Refuse)?;
+    let mode = file
+        .metadata()
+        .map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(GatewayError::Config(format!(
+            "{} is writable by {} (mode {mode:04o}); make it writable by its owner only: chmod go-w {}",
+            path.display(),
+            if mode & 0o002 != 0 {
+                "everyone"
+            } else {
+                "its group"
+            },
+            path.display()
+        )));
+    }
+    drop(file);
+    let bytes = cloudgate_store::bounded::read_regular(path, MAX_CONFIG)?;
     let text = String::from_utf8(bytes.to_vec())
         .map_err(|_| GatewayError::Config(format!("{} is not UTF-8 text", path.display())))?;
-    Ok(Some(text))
+    if mode & 0o004 != 0 && holds_a_password(&text) {
+        return Err(GatewayError::Config(format!(
+            "{} holds a database password and is readable by everyone (mode {mode:04o}): chmod o-r {}",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
+/// Whether a configuration's `database` URL carries a password (`scheme://user:password@…`).
+fn holds_a_password(text: &str) -> bool {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("database"))
+        .any(|l| {
+            l.split_once("://")
+                .and_then(|(_, rest)| rest.split_once('@'))
+                .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+        })
 }
 
 /// The configuration file's settings, if there is a file.
@@ -111,6 +160,27 @@ pub fn effective(layout: &Layout) -> Result<(String, bool), GatewayError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_configuration_others_may_write_or_a_link_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, "public_address = \"gw.example\"\n").unwrap();
+        for (mode, ok) in [(0o600, true), (0o644, true), (0o664, false), (0o666, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(read_config(&path).is_ok(), ok, "mode {mode:o}");
+        }
+        std::fs::write(&path, "database = \"postgres://cg:secret@db/cg\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read_config(&path).unwrap_err().to_string();
+        assert!(e.contains("password") && e.contains("chmod o-r"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(read_config(&path).is_ok());
+        let link = dir.path().join("link.toml");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(read_config(&link).is_err());
+    }
 
     #[test]
     fn the_default_port_is_left_out() {

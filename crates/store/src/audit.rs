@@ -36,15 +36,15 @@ pub fn read_recent(
 ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
     use std::io::{Read as _, Seek as _, SeekFrom};
     let path = layout.audit_log();
-    let mut file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(StoreError::io("reading", &path, e)),
+    // With the store's reader rules: a FIFO is never waited on, a link never followed, and
+    // either is an error that names the file rather than an empty or a foreign log.
+    let (mut file, len) = match crate::bounded::open_regular(&path, crate::bounded::Links::Refuse) {
+        Ok(opened) => opened,
+        Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
     };
-    let len = file
-        .metadata()
-        .map_err(|e| StoreError::io("reading", &path, e))?
-        .len();
     let start = len.saturating_sub(max_bytes);
     file.seek(SeekFrom::Start(start))
         .map_err(|e| StoreError::io("reading", &path, e))?;

@@ -193,6 +193,24 @@ pub fn replace_file_via(
     tmp_dir: &Path,
 ) -> Result<(), StoreError> {
     let dir = parent_dir(path);
+    // Only a regular file is ever replaced: a rename over a device node (`/dev/null`), a
+    // FIFO, a socket or a directory would destroy what someone else relies on, and a link
+    // would be replaced rather than written through, surprising whoever made it.
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        let t = meta.file_type();
+        if !t.is_file() {
+            return Err(StoreError::NotRegularFile {
+                path: path.to_path_buf(),
+                what: if t.is_symlink() {
+                    "a symbolic link"
+                } else if t.is_dir() {
+                    "a directory"
+                } else {
+                    "not a regular file (a device, a FIFO or a socket)"
+                },
+            });
+        }
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

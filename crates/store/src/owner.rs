@@ -135,6 +135,11 @@ fn may_use(gid: u32) -> bool {
         || getgroups().map(|gs| gs.contains(&gid)).unwrap_or(false)
 }
 
+/// The effective user id of this process.
+pub fn effective_uid() -> u32 {
+    geteuid().as_raw()
+}
+
 /// The name of the user running this process (its uid when it has no name).
 pub fn current_user_name() -> String {
     let uid = geteuid();

@@ -1,5 +1,6 @@
-//! Connection slots per source address, so that one stranger opening connections (finished or
-//! half-open) cannot take every slot of the gateway-wide limit from the tenants.
+//! Connection slots per source address, for the gateway's and the console's listeners: one
+//! stranger opening connections (finished or half-open) cannot take every slot of the
+//! listener-wide limit from the tenants or the administrators.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
