@@ -30,6 +30,7 @@ mod tenant_cli;
 pub(crate) mod tenant_side;
 mod testssl;
 mod trust;
+mod trust_features;
 mod tunnels_service;
 mod util;
 mod wizard;

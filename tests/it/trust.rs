@@ -16,14 +16,14 @@ use crate::util::{CertJson, Env};
 /// A TCP relay in front of a gateway, as a man in the middle would run one: it forwards to
 /// whichever target is set, and refuses (closes at once) every connection after the first
 /// `forward_budget` ones.
-struct Mitm {
-    addr: SocketAddr,
+pub(crate) struct Mitm {
+    pub(crate) addr: SocketAddr,
     target: Arc<Mutex<SocketAddr>>,
     forward_budget: Arc<AtomicUsize>,
 }
 
 impl Mitm {
-    async fn start(target: SocketAddr) -> Self {
+    pub(crate) async fn start(target: SocketAddr) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let target = Arc::new(Mutex::new(target));
@@ -53,21 +53,21 @@ impl Mitm {
         }
     }
 
-    fn send_to(&self, gw: &GatewayProc) {
+    pub(crate) fn send_to(&self, gw: &GatewayProc) {
         *self.target.lock().unwrap() = gw.addr;
         self.forward_budget.store(usize::MAX, Ordering::SeqCst);
     }
 
-    fn forward_only(&self, n: usize) {
+    pub(crate) fn forward_only(&self, n: usize) {
         self.forward_budget.store(n, Ordering::SeqCst);
     }
 }
 
-fn current(sp: &Env) -> CertJson {
+pub(crate) fn current(sp: &Env) -> CertJson {
     serde_json::from_str(&sp.ok(&["sp", "cert", "current", "--json"])).unwrap()
 }
 
-fn generate(sp: &Env) -> CertJson {
+pub(crate) fn generate(sp: &Env) -> CertJson {
     serde_json::from_str(&sp.ok(&[
         "sp",
         "cert",
@@ -81,7 +81,12 @@ fn generate(sp: &Env) -> CertJson {
 
 /// Tells the gateway to reload now and waits until it serves `sha256` (and, when given, announces
 /// `successor` as staged, or nothing when `Some(None)`).
-async fn reloaded(gw: &GatewayProc, at: SocketAddr, sha256: &str, successor: Option<Option<&str>>) {
+pub(crate) async fn reloaded(
+    gw: &GatewayProc,
+    at: SocketAddr,
+    sha256: &str,
+    successor: Option<Option<&str>>,
+) {
     let _ = std::process::Command::new("kill")
         .args(["-HUP", &gw.child.id().to_string()])
         .status();
@@ -109,7 +114,7 @@ async fn reloaded(gw: &GatewayProc, at: SocketAddr, sha256: &str, successor: Opt
 }
 
 /// A second data directory holding a copy of the SP's: what a thief of the SP's key holds.
-fn stolen_copy(sp: &Env) -> Env {
+pub(crate) fn stolen_copy(sp: &Env) -> Env {
     let thief = Env::new();
     let status = std::process::Command::new("cp")
         .args(["-a"])
@@ -123,14 +128,14 @@ fn stolen_copy(sp: &Env) -> Env {
     thief
 }
 
-struct World {
-    sp: Env,
-    gw: GatewayProc,
-    pw: std::path::PathBuf,
-    backend: SocketAddr,
+pub(crate) struct World {
+    pub(crate) sp: Env,
+    pub(crate) gw: GatewayProc,
+    pub(crate) pw: std::path::PathBuf,
+    pub(crate) backend: SocketAddr,
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let sp = Env::new();
     let backend = provider_with_tenant(&sp, "acme").await;
     let gw = GatewayProc::start(&sp, &[]);
@@ -146,7 +151,7 @@ async fn world() -> World {
 
 impl World {
     /// A tenant machine that added the provider at `at` after verifying the thumbprint.
-    fn tenant_at(&self, at: SocketAddr) -> Env {
+    pub(crate) fn tenant_at(&self, at: SocketAddr) -> Env {
         let t = Env::new();
         t.ok(&[
             "tenant",
@@ -166,7 +171,7 @@ impl World {
     }
 }
 
-fn pinned(tenant: &Env) -> String {
+pub(crate) fn pinned(tenant: &Env) -> String {
     let v: serde_json::Value =
         serde_json::from_str(&tenant.ok(&["tenant", "provider", "show", "sp", "--json"])).unwrap();
     v["thumbprint"].as_str().unwrap().to_string()
@@ -174,7 +179,7 @@ fn pinned(tenant: &Env) -> String {
 
 /// Runs a command that must exit with `code` (after whatever warnings and banner it prints);
 /// returns stderr.
-fn exits(env: &Env, args: &[&str], code: i32) -> String {
+pub(crate) fn exits(env: &Env, args: &[&str], code: i32) -> String {
     let out = env.run(args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
@@ -182,7 +187,7 @@ fn exits(env: &Env, args: &[&str], code: i32) -> String {
     stderr
 }
 
-fn audit(env: &Env) -> String {
+pub(crate) fn audit(env: &Env) -> String {
     std::fs::read_to_string(env.data.join("audit.log")).unwrap_or_default()
 }
 
