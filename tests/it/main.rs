@@ -7,6 +7,7 @@ mod cert;
 mod concurrency;
 mod console;
 mod console_ops;
+mod console_trust;
 mod crash;
 mod demo;
 mod faults;
