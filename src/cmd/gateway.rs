@@ -73,6 +73,29 @@ fn config(ctx: &Context, args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig>
     Ok(config)
 }
 
+/// Refuses a data directory that others may write (or enter and list, when it is open to
+/// everyone): what it holds decides whom the gateway trusts.
+fn refuse_open_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(usage(format!(
+            "the data directory {} is writable by {} (mode {mode:04o}); make it the owner's: chmod 0750 {}",
+            dir.display(),
+            if mode & 0o002 != 0 {
+                "everyone"
+            } else {
+                "its group"
+            },
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 pub async fn run(ctx: &Context, args: Box<GatewayRunArgs>) -> anyhow::Result<()> {
     let mut config = config(ctx, &args)?;
     let store = ctx.store_for_write()?;
@@ -80,6 +103,9 @@ pub async fn run(ctx: &Context, args: Box<GatewayRunArgs>) -> anyhow::Result<()>
     let state = if ctx.database_url()?.is_some() {
         // A gateway of a fleet serves the certificate published to the shared database.
         let path = ctx.layout.fleet_key();
+        // A fleet host may have no store, whose loading checks the data directory; the fleet
+        // key and gateway.toml live here, so the same rule holds without one.
+        refuse_open_data_dir(ctx.layout.data_dir())?;
         let key = FleetKey::load(&path)?.ok_or_else(|| {
             usage(format!(
                 "this gateway uses the shared SP database at {}, where the certificate every gateway serves is published with its key sealed under the fleet key, and there is no fleet key at {}: copy fleet.key from the host where `cloudgate sp fleet init` ran (owner root, group cloudgate, mode 0640)",

@@ -347,36 +347,42 @@ async fn refresh(
         )));
     }
     let probe = loud(cloudgate_tenant::probe(&p.address, p.port, p.trust.checks_chain()).await)?;
-    if probe.cert.fingerprints.sha256_hex() == p.sha256 && !p.compromised {
-        // `--thumbprint T` means "end pinned to T": a gateway that presents the pinned
-        // certificate when T is another (a thief holding the old key, say) is a trust failure.
-        if thumbprint
-            .as_ref()
-            .is_some_and(|q| !q.matches(&probe.cert.fingerprints))
-        {
+    let state = cloudgate_tenant::TrustState::of(&p)?;
+    match state.refresh(&probe.cert, thumbprint.as_ref()) {
+        cloudgate_tenant::Refresh::Unchanged => {
+            db.seen(&name, &p.services, None).await?;
+            return report(
+                json,
+                &Refreshed {
+                    changed: false,
+                    provider: view(&db.get(&name).await?),
+                },
+                &format!(
+                    "Provider {name}: the certificate is unchanged ({}).\n",
+                    p.thumbprint
+                ),
+            );
+        }
+        // `--thumbprint T` means "end pinned to T": a gateway that presents another (the
+        // pinned one included: a thief holding the old key) is a trust failure.
+        cloudgate_tenant::Refresh::NotWhatWasNamed => {
             crate::render::eprint_text(&presented_text(&probe, &endpoint));
+            let still = probe.cert.fingerprints.sha256_hex() == p.sha256;
             return Err(anyhow::Error::new(TenantError::ThumbprintMismatch {
                 endpoint: endpoint.clone(),
                 thumbprint: probe.cert.fingerprints.thumbprint(),
                 sha256: probe.cert.fingerprints.sha256_colons(),
             })
-            .context(format!(
-                "the gateway still presents the pinned certificate {}, not the one you gave; the pin was not moved (whoever answers at {endpoint} holds the old key)",
-                p.thumbprint
-            )));
+            .context(if still {
+                format!(
+                    "the gateway still presents the pinned certificate {}, not the one you gave; the pin was not moved (whoever answers at {endpoint} holds the old key)",
+                    p.thumbprint
+                )
+            } else {
+                "the gateway presents a certificate other than the one you gave; the pin was not moved".to_string()
+            }));
         }
-        db.seen(&name, &p.services, None).await?;
-        return report(
-            json,
-            &Refreshed {
-                changed: false,
-                provider: view(&db.get(&name).await?),
-            },
-            &format!(
-                "Provider {name}: the certificate is unchanged ({}).\n",
-                p.thumbprint
-            ),
-        );
+        cloudgate_tenant::Refresh::Repin(_) | cloudgate_tenant::Refresh::AskTheUser => {}
     }
     eprint!(
         "Pinned now: thumbprint {}, SHA-256 {}\n\n",

@@ -53,11 +53,10 @@ async fn the_sp_runs_on_postgres_from_the_configuration_file() {
             .create(&env.data)
             .unwrap();
     }
-    std::fs::write(
-        env.data.join("gateway.toml"),
-        format!("database = \"{url}\"\n"),
-    )
-    .unwrap();
+    write_config(
+        &env.data.join("gateway.toml"),
+        &format!("database = \"{url}\"\n"),
+    );
     let status: serde_json::Value =
         serde_json::from_str(&env.ok(&["sp", "db", "status", "--json"])).unwrap();
     assert_eq!(status["backend"], "postgres");
@@ -140,11 +139,18 @@ fn a_password_on_the_command_line_is_refused_and_an_unreachable_server_is_said()
 fn use_database(env: &Env, url: &str) {
     use std::os::unix::fs::DirBuilderExt as _;
     let _ = std::fs::DirBuilder::new().mode(0o700).create(&env.data);
-    std::fs::write(
-        env.data.join("gateway.toml"),
-        format!("database = \"{url}\"\n"),
-    )
-    .unwrap();
+    write_config(
+        &env.data.join("gateway.toml"),
+        &format!("database = \"{url}\"\n"),
+    );
+}
+
+/// Writes a configuration that holds the database password as an operator must: owner and
+/// group only (cloudgate refuses one that everyone may read).
+fn write_config(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640)).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,5 +33,5 @@ pub use supervisor::{
     Statuses, Supervisor, TunnelSpec, TunnelStatus, TunnelsConfig, render_metrics,
 };
 pub use tickets::{TICKETS_PER_SERVER, TicketStore};
-pub use trust::{Refusal, TrustState, Verdict};
+pub use trust::{Refresh, Refusal, TrustState, Verdict};
 pub use tunnel::{TunnelListener, open_tunnel};

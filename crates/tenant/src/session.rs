@@ -285,12 +285,10 @@ impl Session {
             {
                 let published: Option<PublishedTrust> = probe.provider.map(|info| info.trust);
                 let verdict = state.judge(&probe.cert, published.as_ref());
-                match verdict {
-                    Verdict::Renewed(_) | Verdict::RolledOver(_) => {
-                        return self.follow(p, endpoint, &state, &verdict).await;
-                    }
-                    Verdict::Refused(reason) => reason.as_str(),
-                    Verdict::Pinned => "it presented two certificates",
+                match (&verdict, state.after_told(&verdict)) {
+                    (_, Some(_)) => return self.follow(p, endpoint, &state, &verdict).await,
+                    (Verdict::Refused(reason), None) => reason.as_str(),
+                    (_, None) => "it presented two certificates",
                 }
             }
             Some(_) => "a second connection presented another certificate",

@@ -176,6 +176,54 @@ impl TrustState {
     pub fn successor(&self) -> Option<CertificateInfo> {
         self.learned.last().and_then(|l| l.certificate().ok())
     }
+
+    /// The state after a gateway the provider *told of* (not the first-contact address)
+    /// presented a certificate judged `verdict`: a renewal or a proven rollover is followed as
+    /// anywhere; a refusal changes nothing — that gateway is dropped, and no alarm is raised,
+    /// because only the first-contact address may announce a compromise. `None` when nothing
+    /// changes.
+    pub fn after_told(&self, verdict: &Verdict) -> Option<TrustState> {
+        match verdict {
+            Verdict::Refused(_) => None,
+            accepted => self.after(accepted),
+        }
+    }
+
+    /// What `tenant provider refresh` does with the certificate presented at the first-contact
+    /// address and the thumbprint the user gave, if any: the refresh ends pinned to what the
+    /// user named, or fails.
+    pub fn refresh(
+        &self,
+        presented: &CertificateInfo,
+        wanted: Option<&cloudgate_pki::fingerprint::FingerprintQuery>,
+    ) -> Refresh {
+        let named = wanted.map(|q| q.matches(&presented.fingerprints));
+        let unchanged =
+            presented.fingerprints.sha256 == self.pinned.fingerprints.sha256 && !self.compromised;
+        match (unchanged, named) {
+            (_, Some(false)) => Refresh::NotWhatWasNamed,
+            (true, _) => Refresh::Unchanged,
+            (false, Some(true)) => Refresh::Repin(Box::new(TrustState::verified_by_hand(
+                self.mode,
+                presented.clone(),
+            ))),
+            (false, None) => Refresh::AskTheUser,
+        }
+    }
+}
+
+/// The outcome of [`TrustState::refresh`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// The pinned certificate, no compromise flag, and nothing else was named: nothing to do.
+    Unchanged,
+    /// The user named the presented certificate: the new state, verified by hand.
+    Repin(Box<TrustState>),
+    /// Another certificate and no thumbprint: the user must compare it by hand first.
+    AskTheUser,
+    /// The user named another certificate than the one presented: a trust failure, whether the
+    /// presented one is the pinned one (a thief holding the old key) or not.
+    NotWhatWasNamed,
 }
 
 #[cfg(test)]

@@ -13,6 +13,12 @@
 //! - an honest sequence (renewals, staged rollovers, checks, offline stretches) never refuses;
 //! - once the tenant has been told of a compromise (or verified by hand after it), the attacker
 //!   holding that key is refused, always;
+//! - a gateway the attacker got told to the tenant (while in the middle with a stolen key) is
+//!   only a place to open tunnels: what it presents is followed only along proofs, a refusal
+//!   there drops it and never raises or clears the alarm, and once told of a compromise the
+//!   tenant never trusts the stolen key through it;
+//! - `refresh --thumbprint` naming the SP's certificate while the attacker holds the address
+//!   never moves the pin (it ends pinned to what was named, or fails);
 //! - after the sequence, a tenant that reconciles (checks the real SP, verifies by hand if
 //!   refused) trusts the SP and refuses the attacker.
 //!
@@ -26,7 +32,7 @@ use cloudgate_pki::{CertificateInfo, KeyType, SelfSignedRequest, generate_self_s
 use cloudgate_store::{
     CertStore, FileOwnership, Layout, NewEntry, PublishedTrust, Source, StoredCertificate,
 };
-use cloudgate_tenant::{Refusal, TrustState, Verdict};
+use cloudgate_tenant::{Refresh, Refusal, TrustState, Verdict};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 use time::OffsetDateTime;
@@ -55,6 +61,15 @@ enum Action {
     AttackerSuccessor,
     /// The attacker presents a certificate of its own and refuses the second connection.
     AttackerRefusesSecond,
+    /// The attacker, in the middle with the newest stolen key, tells the tenant its own address
+    /// as a gateway (it sticks when the tenant completes the handshake).
+    AttackerTellsGateway,
+    /// A tunnel connection goes to the told gateways first.
+    TunnelViaTold,
+    /// `tenant provider refresh --thumbprint <the SP's>` while the attacker holds the address.
+    RefreshNamingSpAtAttacker,
+    /// A tunnel connection reaches one of the SP's own fleet gateways the tenant was told of.
+    TunnelViaToldSp,
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -70,6 +85,10 @@ fn action() -> impl Strategy<Value = Action> {
         2 => Just(Action::AttackerOldKey),
         2 => Just(Action::AttackerSuccessor),
         2 => Just(Action::AttackerRefusesSecond),
+        2 => Just(Action::AttackerTellsGateway),
+        3 => Just(Action::TunnelViaTold),
+        1 => Just(Action::RefreshNamingSpAtAttacker),
+        3 => Just(Action::TunnelViaToldSp),
     ]
 }
 
@@ -285,6 +304,8 @@ fn run(actions: &[Action]) {
         ..Default::default()
     };
     let mut attacker_ids = 1000;
+    // The stolen key the attacker's told gateway presents, while the tenant keeps it.
+    let mut attacker_told: Option<usize> = None;
     for (step, a) in actions.iter().enumerate() {
         macro_rules! at {
             ($what:expr) => {
@@ -352,6 +373,9 @@ fn run(actions: &[Action]) {
                 );
                 match expected {
                     Outcome::Accept => {
+                        // The first contact's list replaces the told one: the SP's gateways
+                        // tell only addresses that present its certificate.
+                        attacker_told = None;
                         if r.sp_key != r.tenant_key {
                             r.learned.clear();
                         }
@@ -385,11 +409,143 @@ fn run(actions: &[Action]) {
             }
             Action::Offline => {}
             Action::RefreshByHand => {
+                // A refresh forgets the told gateways with everything learned before.
+                attacker_told = None;
                 state = TrustState::verified_by_hand(TrustMode::Pinned, sp.current().info);
                 r.tenant_key = r.sp_key;
                 r.tenant_flag = false;
                 r.learned.clear();
                 r.told = r.stolen.clone();
+            }
+            Action::AttackerTellsGateway => {
+                let Some(&stolen) = r.stolen.last() else {
+                    continue;
+                };
+                // Told only over a handshake the tenant trusts.
+                let verdict = state.judge(&sp.keys[stolen].cert, None);
+                if outcome(&verdict) == Outcome::Accept {
+                    attacker_told = Some(stolen);
+                }
+            }
+            Action::TunnelViaTold => {
+                let Some(stolen) = attacker_told else {
+                    continue;
+                };
+                let before = state.clone();
+                // With the flag set, nothing is attempted at all.
+                if state.compromised {
+                    continue;
+                }
+                let verdict = state.judge(&sp.keys[stolen].cert, Some(&PublishedTrust::default()));
+                let learned: Vec<_> = r
+                    .learned
+                    .iter()
+                    .map(|&(f, t)| (f, t, true, false))
+                    .collect();
+                let expected = match r.walk(&learned, stolen) {
+                    Outcome::Accept => Outcome::Accept,
+                    _ => Outcome::Refuse,
+                };
+                let got = match state.after_told(&verdict) {
+                    Some(next) => {
+                        state = next;
+                        Outcome::Accept
+                    }
+                    None if outcome(&verdict) == Outcome::Accept => Outcome::Accept,
+                    None => {
+                        attacker_told = None;
+                        Outcome::Refuse
+                    }
+                };
+                assert_eq!(
+                    got,
+                    expected,
+                    "{}",
+                    at!("told gateway: implementation and reference differ")
+                );
+                assert_eq!(
+                    state.compromised,
+                    before.compromised,
+                    "{}",
+                    at!("a told gateway changed the alarm")
+                );
+                if r.told.contains(&stolen) {
+                    assert_ne!(
+                        got,
+                        Outcome::Accept,
+                        "{}",
+                        at!("the attacker's told gateway was trusted after the tenant was told")
+                    );
+                    assert_eq!(
+                        state.pinned,
+                        before.pinned,
+                        "{}",
+                        at!("the told gateway moved the pin")
+                    );
+                }
+                if got == Outcome::Accept {
+                    if r.tenant_key != sp.key_of(&state.pinned) {
+                        r.learned.clear();
+                    }
+                    r.tenant_key = sp.key_of(&state.pinned);
+                }
+            }
+            Action::TunnelViaToldSp => {
+                if state.compromised {
+                    continue;
+                }
+                let before = state.clone();
+                let verdict = state.judge(&sp.current().info, Some(&sp.published()));
+                // Followed along proofs as anywhere; any refusal (a compromise marker included)
+                // only drops that gateway: the alarm is the first contact's to raise.
+                let expected = match r.walk(&r.honest_links(), r.sp_key) {
+                    Outcome::Accept => Outcome::Accept,
+                    _ => Outcome::Refuse,
+                };
+                let got = match state.after_told(&verdict) {
+                    Some(next) => {
+                        state = next;
+                        Outcome::Accept
+                    }
+                    None if outcome(&verdict) == Outcome::Accept => Outcome::Accept,
+                    None => Outcome::Refuse,
+                };
+                assert_eq!(
+                    got,
+                    expected,
+                    "{}",
+                    at!("the SP's told gateway: implementation and reference differ")
+                );
+                assert_eq!(
+                    state.compromised,
+                    before.compromised,
+                    "{}",
+                    at!("a told gateway changed the alarm")
+                );
+                if got == Outcome::Accept {
+                    if r.tenant_key != r.sp_key {
+                        r.learned.clear();
+                    }
+                    // A tunnel connection learns nothing: announced successors are the
+                    // check's to learn.
+                    r.tenant_key = r.sp_key;
+                }
+            }
+            Action::RefreshNamingSpAtAttacker => {
+                let Some(&stolen) = r.stolen.last() else {
+                    continue;
+                };
+                let named = cloudgate_pki::fingerprint::FingerprintQuery::parse_whole(
+                    &sp.current().info.fingerprints.thumbprint(),
+                )
+                .unwrap();
+                let refreshed = state.refresh(&sp.keys[stolen].cert, Some(&named));
+                assert_eq!(
+                    refreshed,
+                    Refresh::NotWhatWasNamed,
+                    "{}",
+                    at!("refresh naming the SP's certificate accepted the attacker's")
+                );
             }
             Action::AttackerOldKey | Action::AttackerSuccessor | Action::AttackerRefusesSecond => {
                 let Some(&stolen) = r.stolen.last() else {
