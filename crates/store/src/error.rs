@@ -121,7 +121,7 @@ pub enum StoreError {
     /// Something other than a regular file where a file is expected (a symbolic link, a FIFO,
     /// a device, a directory).
     #[error(
-        "refusing to read {path}: it is {what}, not a regular file; replace it with the real file"
+        "refusing to use {path}: it is {what}, not a regular file; replace it with the real file"
     )]
     NotRegularFile {
         /// The path.

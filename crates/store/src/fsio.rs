@@ -8,7 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -282,6 +282,25 @@ pub(crate) fn check_secret_mode(path: &Path, mode: u32) -> Result<(), StoreError
 /// Appends one line to a file opened with `O_APPEND`, creating it with `spec` if missing. A line
 /// below the pipe buffer size is written by one `write`, so concurrent writers do not interleave.
 pub fn append_line(path: &Path, line: &str, spec: FileSpec) -> Result<(), StoreError> {
+    // Said by kind, before any open: a FIFO would otherwise answer "no such device", and a
+    // link must never be followed.
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        let t = meta.file_type();
+        if !t.is_file() {
+            return Err(StoreError::NotRegularFile {
+                path: path.to_path_buf(),
+                what: if t.is_symlink() {
+                    "a symbolic link"
+                } else if t.is_dir() {
+                    "a directory"
+                } else if t.is_fifo() {
+                    "a FIFO"
+                } else {
+                    "not a regular file"
+                },
+            });
+        }
+    }
     if !path.exists() {
         match write_new_file(path, b"", spec) {
             Ok(()) => {}
@@ -327,6 +346,23 @@ pub fn available_bytes(path: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_is_never_appended_to_a_fifo_a_link_or_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("audit.log");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = append_line(&fifo, "x", FileSpec::owner_only()).unwrap_err();
+        assert!(e.to_string().contains("FIFO"), "{e}");
+        let link = dir.path().join("link.log");
+        std::os::unix::fs::symlink(dir.path().join("real.log"), &link).unwrap();
+        let e = append_line(&link, "x", FileSpec::owner_only()).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(!dir.path().join("real.log").exists());
+        let sub = dir.path().join("d.log");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(append_line(&sub, "x", FileSpec::owner_only()).is_err());
+    }
 
     #[test]
     fn new_files_get_their_final_mode_and_never_clobber() {
