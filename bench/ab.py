@@ -8,17 +8,24 @@ that whatever else the machine does falls on all of them alike, and prints the m
 
 Usage (root):
     cp target/release/cloudgate /tmp/cg-before     # build, copy, change, build again
-    python3 bench/ab.py /tmp/cg-before target/release/cloudgate [--case rate|resume|bulk|bulk-one-way]
-                        [--rounds 4] [--seconds 4] [--key-type ecdsa-p256]
+    python3 bench/ab.py /tmp/cg-before target/release/cloudgate [--case rate|resume|bulk|bulk-one-way|burst]
+                        [--rounds 4] [--seconds 4] [--key-type ecdsa-p256] [--tunnels 2000] [--settle 12]
+
+`--case burst` measures memory, not CPU: each round opens `--tunnels` idle tunnels to each
+build, closes them, waits `--settle` seconds and reads the gateway's resident size; it prints
+the size before, with the tunnels open (and so per open tunnel) and after, per build and round.
 
 A "build" may be a script that sets the environment and execs a binary, e.g. to compare log
 levels:  printf '#!/bin/sh\\nCLOUDGATE_LOG=warn exec /tmp/cg "$@"\\n' > /tmp/cg-warn
 """
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,10 +48,51 @@ def once(case, server, seconds):
     return r["server_cpu_s"] / max(r["ops"], 1) * 1e6, r["rate"]
 
 
+def burst(server, count, settle):
+    """One burst: (RSS before, with `count` idle tunnels open, `settle` s after they closed) in
+    KiB, and how many opened."""
+    pid = server["pid"]
+    before = run.rss_kib(pid)
+    target = ["--target", server["addr"], "--server-cert", server["cert"], "--client-cert",
+              server["client_cert"], "--client-key", server["client_key"], "--sources", "64",
+              "--service", server["service"]]
+    p = subprocess.Popen(["taskset", "-c", run.LOAD_CORE, str(run.LG), "idle", *map(str, target),
+                          "--count", str(count)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    report = json.loads(p.stdout.readline())
+    time.sleep(1)
+    held = run.rss_kib(pid)
+    p.stdin.close()
+    p.wait()
+    time.sleep(settle)
+    return before, held, run.rss_kib(pid), report["open"]
+
+
+def burst_case(worlds, args):
+    rows = {build: [] for build, _, _ in worlds}
+    for r in range(args.rounds):
+        for build, _, server in worlds:
+            before, held, after, opened = burst(server, args.tunnels, args.settle)
+            per = (held - before) * 1024 / max(opened, 1) / 1000
+            rows[build].append((before, held, after, per))
+            print(f"round {r + 1} {build}: {before / 1024:.1f} MiB before, {held / 1024:.1f} MiB "
+                  f"with {opened} open ({per:.1f} KB each), {after / 1024:.1f} MiB {args.settle} s "
+                  f"after they closed ({after / max(before, 1):.2f}x)", flush=True)
+    print("\n| build | before (MiB) | open (KB/tunnel, median) | after the last burst (MiB) | after / first before |")
+    print("|---|---:|---:|---:|---:|")
+    for build, got in rows.items():
+        first = got[0][0]
+        print(f"| {build} | {first / 1024:.1f} | {statistics.median(g[3] for g in got):.1f} | "
+              f"{got[-1][2] / 1024:.1f} | {got[-1][2] / max(first, 1):.2f} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("builds", nargs="+", help="gateway binaries (or wrapper scripts) to compare")
-    ap.add_argument("--case", choices=["rate", "resume", "bulk", "bulk-one-way"], default="rate")
+    ap.add_argument("--case", choices=["rate", "resume", "bulk", "bulk-one-way", "burst"],
+                    default="rate")
+    ap.add_argument("--tunnels", type=int, default=2000, help="tunnels per burst (--case burst)")
+    ap.add_argument("--settle", type=int, default=12, help="seconds after a burst (--case burst)")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--key-type", default="ecdsa-p256")
@@ -62,6 +110,9 @@ def main():
                 worlds.append((build, w, {"cert": w.cert, "client_cert": w.client_cert,
                                           "client_key": w.client_key, "pid": w.gateway.pid,
                                           "addr": w.gateway_addr, "service": "echo"}))
+            if args.case == "burst":
+                burst_case(worlds, args)
+                return
             results = {build: [] for build in args.builds}
             for _ in range(args.rounds):
                 for build, _, server in worlds:

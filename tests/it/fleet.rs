@@ -371,3 +371,39 @@ fn a_fleet_needs_a_shared_database() {
     }
     assert!(!env.data.join("fleet.key").exists(), "nothing written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_tokens_carry_the_addresses_of_the_fleet_serving_the_certificate() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let a = start_member(&env, "gw-a", "default");
+    let b = start_member(&env, "gw-b", "default");
+    wait_for_list(&env, "both gateways up", |l| {
+        state_of(l, "gw-a") == Some("up") && state_of(l, "gw-b") == Some("up")
+    });
+    let created: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "sp",
+        "tenant",
+        "token",
+        "create",
+        "acme",
+        "--address",
+        "typed.example:6180",
+        "--json",
+    ]))
+    .unwrap();
+    let addresses: Vec<&str> = created["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    // The given address first, then the fleet's.
+    assert_eq!(addresses[0], "typed.example:6180");
+    for gw in [&a, &b] {
+        assert!(
+            addresses.contains(&gw.addr.to_string().as_str()),
+            "{addresses:?}"
+        );
+    }
+}
