@@ -382,7 +382,7 @@ async fn refresh(
                 "the gateway presents a certificate other than the one you gave; the pin was not moved".to_string()
             }));
         }
-        cloudgate_tenant::Refresh::Repin(_) | cloudgate_tenant::Refresh::AskTheUser => {}
+        cloudgate_tenant::Refresh::Repin | cloudgate_tenant::Refresh::AskTheUser => {}
     }
     eprint!(
         "Pinned now: thumbprint {}, SHA-256 {}\n\n",

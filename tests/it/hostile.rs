@@ -13,13 +13,7 @@ use crate::util::{Env, openssl};
 
 /// Resident memory of a process, KiB.
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap()
+    crate::util::proc_status_kib(pid, "VmRSS:")
 }
 
 /// The good tenant: one tunnel, 64 KiB echoed intact.

@@ -189,55 +189,19 @@ async fn join_tokens_do_not_outlive_a_compromise() {
     assert!(log.contains("key_compromised"), "{log}");
 }
 
-/// A PKCS#12 file whose friendly name carries terminal escape sequences and a bidirectional
-/// override, as an attacker would craft one.
-fn hostile_pfx(env: &Env) -> std::path::PathBuf {
-    let key = env.path("k.pem");
-    let cert = env.path("c.pem");
-    crate::util::openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        cert.to_str().unwrap(),
-        "-days",
-        "30",
-        "-subj",
-        "/CN=backup.example",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-    ]);
-    let pfx = env.path("hostile.pfx");
-    let pw = env.path("pfx-pw");
-    std::fs::write(&pw, "pfx-password\n").unwrap();
-    crate::util::openssl(&[
-        "pkcs12",
-        "-export",
-        "-inkey",
-        key.to_str().unwrap(),
-        "-in",
-        cert.to_str().unwrap(),
-        "-name",
-        "Real\u{1b}[2J\u{1b}[HName\u{202e}txt.exe",
-        "-out",
-        pfx.to_str().unwrap(),
-        "-passout",
-        &format!("file:{}", pw.display()),
-    ]);
-    pfx
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escape_sequences_from_files_and_servers_never_reach_the_terminal() {
     let sp = Env::new();
-    let pfx = hostile_pfx(&sp);
+    // A friendly name with terminal escape sequences and a bidirectional override, as an
+    // attacker would craft one.
+    let pfx = crate::util::openssl_pfx_named(
+        &sp,
+        "hostile",
+        "backup.example",
+        Some("Real\u{1b}[2J\u{1b}[HName\u{202e}txt.exe"),
+    );
     let pw = sp.path("pfx-pw");
+    std::fs::write(&pw, "pfx secret\n").unwrap();
     let out = sp.run(&[
         "sp",
         "cert",
@@ -310,16 +274,10 @@ async fn escape_sequences_from_files_and_servers_never_reach_the_terminal() {
 
 /// Resident and peak memory of a process, in KiB.
 fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (
+        crate::util::proc_status_kib(pid, "VmRSS:"),
+        crate::util::proc_status_kib(pid, "VmHWM:"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

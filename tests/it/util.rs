@@ -159,6 +159,16 @@ pub fn openssl(args: &[&str]) -> String {
 /// `NAME.key`) and a PFX of both (`NAME.pfx`, password `pfx secret`) in `env`'s directory;
 /// returns the PFX's path.
 pub fn openssl_pfx(env: &Env, name: &str, common_name: &str) -> PathBuf {
+    openssl_pfx_named(env, name, common_name, None)
+}
+
+/// [`openssl_pfx`] with the PKCS#12 friendly name (`-name`) set to `friendly_name`.
+pub fn openssl_pfx_named(
+    env: &Env,
+    name: &str,
+    common_name: &str,
+    friendly_name: Option<&str>,
+) -> PathBuf {
     let (key, cert, pfx) = (
         env.path(&format!("{name}.key")),
         env.path(&format!("{name}.pem")),
@@ -183,7 +193,7 @@ pub fn openssl_pfx(env: &Env, name: &str, common_name: &str) -> PathBuf {
         "-out",
         cert.to_str().unwrap(),
     ]);
-    openssl(&[
+    let mut args = vec![
         "pkcs12",
         "-export",
         "-in",
@@ -194,8 +204,23 @@ pub fn openssl_pfx(env: &Env, name: &str, common_name: &str) -> PathBuf {
         "pass:pfx secret",
         "-out",
         pfx.to_str().unwrap(),
-    ]);
+    ];
+    if let Some(n) = friendly_name {
+        args.extend(["-name", n]);
+    }
+    openssl(&args);
     pfx
+}
+
+/// A field of `/proc/PID/status` in KiB (`VmRSS:`, `VmHWM:`).
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// The first line a child started with a piped stdout prints (where it announces its address

@@ -455,15 +455,7 @@ async fn enrolled(ctx: &Ctx, conn: &ConnInfo, tenant: &str, sha256: &str, how: &
 /// could have completed the token's handshake and learned its secret. Refused (and revoked,
 /// whichever front end made the switch) even when nobody revoked it by hand.
 async fn made_before_compromise(ctx: &Ctx, conn: &ConnInfo, id: &str) -> Option<Resp> {
-    let compromised_at = ctx
-        .state
-        .current()
-        .rollover
-        .switches
-        .iter()
-        .filter(|s| s.compromised)
-        .map(|s| s.at)
-        .max()?;
+    let compromised_at = ctx.state.current().rollover.last_compromise()?;
     let tokens = ctx.state.db().join_tokens(None).await.ok()?;
     let token = tokens.iter().find(|t| t.id == id)?;
     if token.created_at > compromised_at {

@@ -150,20 +150,6 @@ impl<K: ThrottleKey> Throttle<K> {
         }
     }
 
-    /// Whether this key may try now (no attempt is started): for refusing early.
-    pub async fn allowed(&self, db: &SharedRepository, key: &K) -> bool {
-        if !self.allowed_here(key, 0) {
-            return false;
-        }
-        match db
-            .enroll_failures(&Self::db_key(key), self.window_start())
-            .await
-        {
-            Ok(n) => n < i64::from(self.limit),
-            Err(_) => true,
-        }
-    }
-
     /// Counts a failed attempt of this key, here and for the fleet.
     pub async fn record_failure(&self, db: &SharedRepository, key: &K) {
         self.record_failure_here(key);
@@ -180,18 +166,6 @@ impl<K: ThrottleKey> Throttle<K> {
         if let Err(e) = db.prune_enroll_failures(self.window_start()).await {
             tracing::debug!(error = %e, "cannot prune the fleet's failed enrollments");
         }
-    }
-
-    /// Whether this key may try now, by this process's count, with `extra` more in flight.
-    fn allowed_here(&self, key: &K, extra: u32) -> bool {
-        let failed = {
-            let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-            match map.get(key) {
-                Some((count, since)) if since.elapsed() < self.window => *count,
-                _ => 0,
-            }
-        };
-        failed + self.in_flight_of(key) + extra <= self.limit && failed < self.limit
     }
 
     fn in_flight_of(&self, key: &K) -> u32 {
@@ -259,7 +233,6 @@ mod tests {
             drop(attempt);
         }
         assert!(t.begin_here(&bad).is_none());
-        assert!(!t.allowed_here(&bad, 0));
         assert!(t.begin_here(&good).is_some());
     }
 
@@ -289,7 +262,7 @@ mod tests {
         let acme = Account("acme".into());
         t.record_failure_here(&acme);
         t.record_failure_here(&acme);
-        assert!(!t.allowed_here(&acme, 0));
-        assert!(t.allowed_here(&Account("beta".into()), 0));
+        assert!(t.begin_here(&acme).is_none());
+        assert!(t.begin_here(&Account("beta".into())).is_some());
     }
 }

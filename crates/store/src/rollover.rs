@@ -111,6 +111,16 @@ impl RolloverHistory {
         }
     }
 
+    /// When the SP last declared a key compromised (`apply --compromised`), if it ever did:
+    /// whatever was made to trust keys before then (a join token) trusts a stolen key.
+    pub fn last_compromise(&self) -> Option<OffsetDateTime> {
+        self.switches
+            .iter()
+            .filter(|s| s.compromised)
+            .map(|s| s.at)
+            .max()
+    }
+
     /// The switch that put `sha256` into use, if it is the newest one.
     pub fn last_switch_to(&self, sha256: &str) -> Option<&SwitchRecord> {
         self.switches.last().filter(|s| s.to_sha256 == sha256)

@@ -238,13 +238,18 @@ pub async fn add_provider(
     Ok(provider)
 }
 
-/// The addresses a provider's answer tells of, as the tenant keeps them.
+/// The addresses a provider's answer tells of, as the tenant keeps them: only what parses as
+/// `HOST:PORT` (no spaces or control characters a later listing would print), in its one form.
 fn told_gateways(info: Option<&ProviderInfo>) -> Vec<String> {
     info.map(|i| {
         i.gateways
             .iter()
+            .filter_map(|g| {
+                cloudgate_addr::HostPort::parse(&g.address, Some(cloudgate_addr::GATEWAY_PORT))
+                    .ok()
+                    .map(|hp| cloudgate_addr::endpoint(&hp.host, hp.port))
+            })
             .take(crate::client::MAX_GATEWAYS)
-            .map(|g| g.address.clone())
             .collect()
     })
     .unwrap_or_default()

@@ -203,10 +203,7 @@ impl TrustState {
         match (unchanged, named) {
             (_, Some(false)) => Refresh::NotWhatWasNamed,
             (true, _) => Refresh::Unchanged,
-            (false, Some(true)) => Refresh::Repin(Box::new(TrustState::verified_by_hand(
-                self.mode,
-                presented.clone(),
-            ))),
+            (false, Some(true)) => Refresh::Repin,
             (false, None) => Refresh::AskTheUser,
         }
     }
@@ -217,8 +214,9 @@ impl TrustState {
 pub enum Refresh {
     /// The pinned certificate, no compromise flag, and nothing else was named: nothing to do.
     Unchanged,
-    /// The user named the presented certificate: the new state, verified by hand.
-    Repin(Box<TrustState>),
+    /// The user named the presented certificate: pin it, as verified by hand
+    /// ([`TrustState::verified_by_hand`]).
+    Repin,
     /// Another certificate and no thumbprint: the user must compare it by hand first.
     AskTheUser,
     /// The user named another certificate than the one presented: a trust failure, whether the
