@@ -68,7 +68,7 @@ async fn the_sp_runs_on_postgres_from_the_configuration_file() {
     );
     let status: serde_json::Value =
         serde_json::from_str(&env.ok(&["sp", "db", "status", "--json"])).unwrap();
-    assert_eq!(status["version"], 9, "{status}");
+    assert_eq!(status["version"], 10, "{status}");
     assert!(
         !status["location"]
             .as_str()

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 mod error;
 mod gateway_state;
 mod postgres;
@@ -30,8 +31,9 @@ pub use records::{
     Migration, PublishedCertificate, SchemaStatus, ServiceDump, ServiceRecord, SpDump, TenantDump,
     TenantRecord, TokenRefusal,
 };
+pub use audit::{AuditQuery, AuditRecord, ChainBreak, ChainCheck, NewAuditRecord};
 pub use repo::{
-    ACCOUNT_FAILURES_PREFIX, AdminRepository, CertificateRepository, ChangeFeed,
+    ACCOUNT_FAILURES_PREFIX, AdminRepository, AuditRepository, CertificateRepository, ChangeFeed,
     EnrollmentRepository, FleetRepository, JoinTokenRepository, ServiceRepository,
     SharedRepository, SpRepository, StateRepository, TenantRepository, TransferRepository,
 };
@@ -40,7 +42,7 @@ pub use sqlite::{SqliteSpRepository, sqlite_schema_status};
 /// The repository traits, for `use cloudgate_db::prelude::*` where their methods are called.
 pub mod prelude {
     pub use crate::repo::{
-        AdminRepository, CertificateRepository, EnrollmentRepository, FleetRepository,
+        AdminRepository, AuditRepository, CertificateRepository, EnrollmentRepository, FleetRepository,
         JoinTokenRepository, ServiceRepository, SpRepository, StateRepository, TenantRepository,
         TransferRepository,
     };

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::audit::{AuditQuery, AuditRecord, NewAuditRecord};
 use crate::{
     AdminRecord, ApiTokenRecord, ClientCertRecord, DbError, GatewayRecord, GatewayState,
     JoinTokenRecord, PublishedCertificate, ServiceRecord, SpDump, StateDelta, TenantRecord,
@@ -210,6 +211,19 @@ pub trait AdminRepository: Send + Sync {
     async fn touch_api_token(&self, id: &str, at: OffsetDateTime) -> Result<(), DbError>;
 }
 
+/// The audit, append-only and hash-chained ([`crate::audit`]). Appending is bookkeeping: it
+/// takes the write lock (so the chain has one order across gateways) but bumps no change counter.
+#[async_trait]
+pub trait AuditRepository: Send + Sync {
+    /// Appends entries in order, chained to the last one stored, in one transaction; returns
+    /// them as stored.
+    async fn append_audit(&self, entries: &[NewAuditRecord]) -> Result<Vec<AuditRecord>, DbError>;
+    /// Entries after `after_seq`, oldest first, at most `limit` (for walking the chain).
+    async fn audit_after(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditRecord>, DbError>;
+    /// Entries that match `query`, newest first, and how many match in all.
+    async fn audit_search(&self, query: &AuditQuery) -> Result<(Vec<AuditRecord>, i64), DbError>;
+}
+
 /// The whole SP database.
 #[async_trait]
 pub trait SpRepository:
@@ -222,6 +236,7 @@ pub trait SpRepository:
     + FleetRepository
     + TransferRepository
     + CertificateRepository
+    + AuditRepository
     + std::fmt::Debug
 {
     /// Where the data lives (a file, a server), for messages.

@@ -4,6 +4,7 @@
 //! the repository through methods of the same name.
 
 mod admins;
+mod audit;
 mod certificate;
 mod enrollment;
 mod fleet;
@@ -16,6 +17,7 @@ mod transfer;
 pub(crate) mod suite;
 
 pub(crate) use admins::impl_admins;
+pub(crate) use audit::impl_audit;
 pub(crate) use certificate::impl_certificate;
 pub(crate) use enrollment::impl_enrollment;
 pub(crate) use fleet::impl_fleet;
@@ -61,6 +63,7 @@ macro_rules! impl_sp_repository {
         $crate::shared::impl_transfer!($repo, $db);
         $crate::shared::impl_certificate!($repo, $db);
         $crate::shared::impl_admins!($repo, $db);
+        $crate::shared::impl_audit!($repo, $db);
     };
 }
 pub(crate) use impl_sp_repository;
