@@ -13,6 +13,9 @@ pub struct Context {
     pub layout: Layout,
     admin_group: Option<String>,
     database: Option<String>,
+    /// The SP's audit, for everything this command changes (made with the first store for
+    /// writing; written to the SP database when the command ends, [`Context::finish_audit`]).
+    journal: std::sync::OnceLock<std::sync::Arc<cloudgate_sp::audit::Journal>>,
 }
 
 impl Context {
@@ -30,6 +33,7 @@ impl Context {
             layout: Layout::new(data_dir),
             admin_group: global.admin_group.clone(),
             database: checked_database_flag(global.database.as_deref())?,
+            journal: std::sync::OnceLock::new(),
         })
     }
 
@@ -39,9 +43,55 @@ impl Context {
             .context("checking --admin-group / CLOUDGATE_ADMIN_GROUP")
     }
 
-    /// The store, for commands that change it.
+    /// The store, for commands that change it: its audit entries name the user running the
+    /// command, and reach the SP database when the command ends.
     pub fn store_for_write(&self) -> anyhow::Result<CertStore> {
-        Ok(CertStore::new(self.layout.clone(), self.ownership()?))
+        let own = self.ownership()?;
+        let store = CertStore::new(self.layout.clone(), own.clone());
+        let journal = self
+            .journal
+            .get_or_init(|| cloudgate_sp::audit::Journal::deferred(self.layout.clone(), own));
+        Ok(store.audited_by(journal.sink(cloudgate_sp::Actor::current_user())))
+    }
+
+    /// The SP core, acting as the user running the command; with a fleet (a server database
+    /// and a fleet key here) a change of the certificate in use is published.
+    pub async fn sp(&self) -> anyhow::Result<cloudgate_sp::Sp> {
+        let store = self.store_for_write()?;
+        let db = self.sp_db().await?;
+        let keys = if self.database_url()?.is_some() {
+            cloudgate_sp::fleet::local_sealing_keys(&self.layout)?
+        } else {
+            Vec::new()
+        };
+        let journal = self
+            .journal
+            .get()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("the audit journal was not made"))?;
+        Ok(cloudgate_sp::Sp::with_journal(store, db, keys, journal))
+    }
+
+    /// Writes what this command audited to the SP database (opening it only when there is
+    /// something to write). The local audit.log has every entry whatever happens; an entry
+    /// the database could not take is said on stderr and counted by `sp audit verify`.
+    pub async fn finish_audit(&self) {
+        let Some(journal) = self.journal.get() else {
+            return;
+        };
+        if !journal.has_pending() {
+            return;
+        }
+        match self.sp_db().await {
+            Ok(db) => journal.attach(db),
+            Err(e) => tracing::debug!(error = %e, "the SP database for the audit"),
+        }
+        if let Err(e) = journal.flush().await {
+            crate::render::warn(&format!(
+                "the audit entry is in {} but not in the SP database: {e}",
+                self.layout.audit_log().display()
+            ));
+        }
     }
 
     /// The SP database: the PostgreSQL server given by --database, CLOUDGATE_DATABASE_URL or
@@ -55,10 +105,10 @@ impl Context {
 
     /// The configured database server's URL, if the SP database is on one.
     pub fn database_url(&self) -> anyhow::Result<Option<String>> {
-        if let Some(url) = &self.database {
-            return Ok(Some(url.clone()));
-        }
-        Ok(crate::public_address::file_config(self)?.and_then(|c| c.database))
+        Ok(cloudgate_sp::settings::database_url(
+            &self.layout,
+            self.database.as_deref(),
+        )?)
     }
 
     /// The store, for commands that only read: they create nothing, so the admin group is only

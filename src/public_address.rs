@@ -2,17 +2,11 @@
 //! configuration), and the `tenant provider add` command the SP sends them with it.
 
 use cloudgate_addr::HostPort;
-use cloudgate_gateway::GatewayConfig;
-use cloudgate_gateway::public_address as file;
+use cloudgate_sp::settings::public_address as file;
 
 use crate::context::Context;
 
 pub use file::{default_address, shown};
-
-/// The gateway configuration file's settings, if there is a file.
-pub fn file_config(ctx: &Context) -> anyhow::Result<Option<GatewayConfig>> {
-    Ok(file::file_config(&ctx.layout)?)
-}
 
 /// The configured public address, if any.
 pub fn configured(ctx: &Context) -> anyhow::Result<Option<HostPort>> {

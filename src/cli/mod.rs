@@ -8,6 +8,7 @@ use crate::exit::EXIT_CODES_HELP;
 
 mod acme;
 mod admin;
+mod audit;
 mod cert;
 mod db;
 mod fleet;
@@ -17,6 +18,7 @@ mod tenant_side;
 
 pub use acme::*;
 pub use admin::*;
+pub use audit::*;
 pub use cert::*;
 pub use db::*;
 pub use fleet::*;
@@ -185,6 +187,9 @@ pub enum SpCommand {
     Admin(AdminCommand),
     /// The web console and REST API for administrators (HTTPS, loopback by default)
     Console(ConsoleArgs),
+    /// The audit of every change and refusal, from the SP database: list and verify
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[cfg(test)]

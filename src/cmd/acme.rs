@@ -83,9 +83,7 @@ async fn rotate_account_key(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let store = ctx.store_for_write()?;
     let settings = settings(&store)?;
     let account = acme::rotate_account_key(&store, &settings).await?;
-    cloudgate_store::audit::record(
-        store.layout(),
-        store.ownership(),
+    store.audit(
         "cert.acme",
         "ACME account key replaced",
         serde_json::json!({ "account": account, "directory": settings.directory }),
@@ -171,7 +169,7 @@ async fn renew(ctx: &Context, args: RenewArgs) -> anyhow::Result<()> {
         previous,
         mut entry,
         new_key,
-    } = acme::renew(&store, args.new_key, "", &progress)
+    } = acme::renew(&store, args.new_key, &progress)
         .await
         .map_err(|e| match e {
             cloudgate_sp::SpError::Invalid(m) => usage(m),
@@ -207,9 +205,7 @@ async fn renew(ctx: &Context, args: RenewArgs) -> anyhow::Result<()> {
 }
 
 fn audit(store: &CertStore, entry: &StoredCertificate, what: &str) -> anyhow::Result<()> {
-    cloudgate_store::audit::record(
-        store.layout(),
-        store.ownership(),
+    store.audit(
         "cert.acme",
         &format!("ACME certificate {what}"),
         serde_json::json!({

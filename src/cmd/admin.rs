@@ -1,7 +1,5 @@
 //! `cloudgate sp admin …`: the console's administrators and API tokens.
 
-use anyhow::Context as _;
-use cloudgate_db::prelude::*;
 use cloudgate_db::{AdminRecord, ApiTokenRecord};
 use cloudgate_pki::format_rfc3339;
 use serde::Serialize;
@@ -73,20 +71,9 @@ fn new_password(args: &PasswordArgs, name: &str) -> anyhow::Result<Zeroizing<Str
     }
 }
 
-fn audit(
-    ctx: &Context,
-    event: &'static str,
-    message: &str,
-    details: serde_json::Value,
-) -> anyhow::Result<()> {
-    cloudgate_store::audit::record(&ctx.layout, &ctx.ownership()?, event, message, details)
-        .context("writing the audit log")
-}
-
 /// Runs an `sp admin` command.
 pub async fn run(ctx: &Context, cmd: AdminCommand) -> anyhow::Result<()> {
-    let db = ctx.sp_db().await?;
-    let by = cloudgate_store::owner::current_user_name();
+    let sp = ctx.sp().await?;
     match cmd {
         AdminCommand::Add {
             name,
@@ -96,13 +83,7 @@ pub async fn run(ctx: &Context, cmd: AdminCommand) -> anyhow::Result<()> {
             cloudgate_sp::credentials::check_name("administrator", &name)
                 .map_err(|e| usage(format!("{e} ({name:?})")))?;
             let pw = new_password(&password, &name)?;
-            let admin = cloudgate_sp::admins::add_admin(&*db, &name, &pw).await?;
-            audit(
-                ctx,
-                "admin.added",
-                "console administrator added",
-                serde_json::json!({ "admin": name, "by": by }),
-            )?;
+            let admin = sp.add_admin(&name, &pw).await?;
             report(
                 json,
                 &admin_view(&admin),
@@ -112,7 +93,7 @@ pub async fn run(ctx: &Context, cmd: AdminCommand) -> anyhow::Result<()> {
             )
         }
         AdminCommand::List { json } => {
-            let admins: Vec<AdminView> = db.admins().await?.iter().map(admin_view).collect();
+            let admins: Vec<AdminView> = sp.admins().await?.iter().map(admin_view).collect();
             let rows: Vec<Vec<String>> = admins
                 .iter()
                 .map(|a| {
@@ -135,46 +116,28 @@ pub async fn run(ctx: &Context, cmd: AdminCommand) -> anyhow::Result<()> {
             password,
             json,
         } => {
-            db.admin(&name).await?;
+            sp.admin(&name).await?;
             let pw = new_password(&password, &name)?;
-            cloudgate_sp::admins::set_admin_password(&*db, &name, &pw).await?;
-            audit(
-                ctx,
-                "admin.password",
-                "console administrator's password replaced",
-                serde_json::json!({ "admin": name, "by": by }),
-            )?;
+            let admin = sp.set_admin_password(&name, &pw).await?;
             report(
                 json,
-                &admin_view(&db.admin(&name).await?),
+                &admin_view(&admin),
                 &format!("Password of administrator {name} replaced.\n"),
             )
         }
         AdminCommand::Remove { name, json } => {
-            let admin = db.admin(&name).await?;
-            db.remove_admin(&name).await?;
-            audit(
-                ctx,
-                "admin.removed",
-                "console administrator removed",
-                serde_json::json!({ "admin": name, "by": by }),
-            )?;
+            let admin = sp.remove_admin(&name).await?;
             report(
                 json,
                 &admin_view(&admin),
                 &format!("Administrator {name} removed.\n"),
             )
         }
-        AdminCommand::Token(cmd) => token(ctx, &*db, cmd, &by).await,
+        AdminCommand::Token(cmd) => token(&sp, cmd).await,
     }
 }
 
-async fn token(
-    ctx: &Context,
-    db: &dyn SpRepository,
-    cmd: ApiTokenCommand,
-    by: &str,
-) -> anyhow::Result<()> {
+async fn token(sp: &cloudgate_sp::Sp, cmd: ApiTokenCommand) -> anyhow::Result<()> {
     let now = OffsetDateTime::now_utc();
     match cmd {
         ApiTokenCommand::Create {
@@ -184,14 +147,8 @@ async fn token(
         } => {
             let valid_for = crate::cmd::token::parse_duration(&expires)
                 .map_err(|e| usage(format!("--expires {e}")))?;
-            let created = cloudgate_sp::admins::create_api_token(db, &name, valid_for, by).await?;
+            let created = sp.create_api_token(&name, valid_for).await?;
             let r = &created.record;
-            audit(
-                ctx,
-                "api_token.created",
-                "API token created",
-                serde_json::json!({ "token_id": r.id, "name": r.name, "expires_at": format_rfc3339(r.expires_at), "by": by }),
-            )?;
             #[derive(Serialize)]
             struct Created<'a> {
                 #[serde(flatten)]
@@ -218,7 +175,7 @@ async fn token(
             )
         }
         ApiTokenCommand::List { json } => {
-            let tokens: Vec<ApiTokenView> = db
+            let tokens: Vec<ApiTokenView> = sp
                 .api_tokens()
                 .await?
                 .iter()
@@ -250,13 +207,7 @@ async fn token(
             ))
         }
         ApiTokenCommand::Revoke { id, json } => {
-            let revoked = db.revoke_api_token(&id).await?;
-            audit(
-                ctx,
-                "api_token.revoked",
-                "API token revoked",
-                serde_json::json!({ "token_id": revoked.id, "name": revoked.name, "by": by }),
-            )?;
+            let revoked = sp.revoke_api_token(&id).await?;
             report(
                 json,
                 &token_view(&revoked, now),

@@ -222,25 +222,14 @@ fn apply(
 /// After `apply --compromised`: every join token still usable pins the stolen key, so each is
 /// revoked and audited (the gateways also refuse one made before the switch, should this fail).
 async fn revoke_tokens_after_compromise(ctx: &Context) -> anyhow::Result<()> {
-    let db = ctx
-        .sp_db()
+    let revoked = ctx
+        .sp()
+        .await?
+        .revoke_tokens_pinning_compromised_key()
         .await
         .context("revoking the join tokens that pin the compromised key")?;
-    let revoked =
-        cloudgate_sp::join_tokens::revoke_issued_before(&*db, OffsetDateTime::now_utc()).await?;
     if revoked.is_empty() {
         return Ok(());
-    }
-    let own = ctx.ownership()?;
-    for t in &revoked {
-        cloudgate_store::audit::record(
-            &ctx.layout,
-            &own,
-            "token.revoked",
-            "join token revoked: it pinned a key declared compromised",
-            serde_json::json!({ "token_id": t.id, "tenant": t.tenant, "reason": "key_compromised" }),
-        )
-        .context("writing the audit log")?;
     }
     crate::render::warn(&format!(
         "{} join token(s) made before this switch pinned the compromised key and were revoked; make new ones with `cloudgate sp tenant token create TENANT`",

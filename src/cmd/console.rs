@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use cloudgate_console::CurrentCertificate;
-use cloudgate_sp::fleet::FleetKey;
 
 use crate::cli::ConsoleArgs;
 use crate::context::Context;
@@ -42,10 +41,7 @@ pub async fn prepare(ctx: &Context, listen: &str, public: bool) -> anyhow::Resul
     let served = CurrentCertificate::load(store.clone())?;
     let db = ctx.sp_db().await?;
     let fleet_keys = if ctx.database_url()?.is_some() {
-        match FleetKey::load(&ctx.layout.fleet_key())? {
-            Some(k) => super::fleet_key::sealing_keys(ctx, k)?,
-            None => Vec::new(),
-        }
+        cloudgate_sp::fleet::local_sealing_keys(&ctx.layout)?
     } else {
         Vec::new()
     };

@@ -55,7 +55,7 @@ fn service_provider(dir: &Scratch, licensee: &str) -> anyhow::Result<CertStore> 
         edition: Some("Demo".into()),
         license_id: None,
     };
-    license::install(&layout, &own, &lic, None)?;
+    license::install(&layout, &own, &lic)?;
     let store = CertStore::new(layout, own);
     cloudgate_sp::certs::issue_default(&store, &cloudgate_sp::certs::SelfSigned)?;
     Ok(store)
@@ -143,10 +143,11 @@ pub async fn run() -> anyhow::Result<()> {
     ));
 
     step(3, "The SP creates a tenant account and gives it a service");
-    let hash = cloudgate_sp::credentials::hash_password(PASSWORD).map_err(anyhow::Error::msg)?;
-    db.add_tenant(TENANT, "the demo tenant", &hash).await?;
+    // Through the SP core, with the rules and the audit every front end has.
+    let sp = cloudgate_sp::Sp::new(store.clone(), db.clone(), Vec::new());
+    sp.add_tenant(TENANT, "the demo tenant", PASSWORD).await?;
     let echo = echo_backend().await?;
-    db.add_service(TENANT, "echo", &echo.to_string()).await?;
+    sp.add_service(TENANT, "echo", &echo.to_string()).await?;
     note(&format!(
         "tenant {TENANT:?} may reach service \"echo\" (an echo server at {echo}); only an argon2id hash of its password is stored"
     ));

@@ -7,7 +7,6 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::context::Context;
-use crate::exit::usage;
 use crate::render::{report, table};
 
 #[derive(Serialize)]
@@ -113,12 +112,7 @@ pub async fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
 
 /// `sp gateway forget ID`.
 pub async fn forget(ctx: &Context, id: &str, json: bool) -> anyhow::Result<()> {
-    let db = ctx.sp_db().await?;
-    if !db.remove_gateway(id).await? {
-        return Err(usage(format!(
-            "no gateway {id:?} is recorded; `cloudgate sp gateway list` shows the ids"
-        )));
-    }
+    ctx.sp().await?.forget_gateway(id).await?;
     report(
         json,
         &serde_json::json!({ "forgotten": id }),

@@ -38,11 +38,7 @@ fn this_key(ctx: &Context) -> anyhow::Result<FleetKey> {
 
 /// The keys to seal under: this one, and the old one while a rotation is under way.
 pub fn sealing_keys(ctx: &Context, key: FleetKey) -> anyhow::Result<Vec<FleetKey>> {
-    let mut keys = vec![key];
-    if let Some(old) = FleetKey::load(&old_key_path(ctx))? {
-        keys.push(old);
-    }
-    Ok(keys)
+    Ok(fleet::sealing_keys(&ctx.layout, key)?)
 }
 
 type FleetView = cloudgate_proto::admin::FleetStatus;

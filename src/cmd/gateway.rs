@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cloudgate_gateway::config::{check_fleet_name, parse_listen, parse_public_address};
 use cloudgate_gateway::{Gateway, GatewayConfig, SharedState};
 use cloudgate_sp::fleet::FleetKey;
+use cloudgate_sp::settings::config::{check_fleet_name, parse_listen, parse_public_address};
 
 use crate::cli::GatewayRunArgs;
 use crate::context::Context;
@@ -19,7 +19,7 @@ fn config(ctx: &Context, args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig>
         .clone()
         .or_else(|| default_file.exists().then_some(default_file));
     if let Some(path) = &file {
-        let text = cloudgate_gateway::public_address::read_config(path)
+        let text = cloudgate_sp::settings::public_address::read_config(path)
             .map_err(|e| usage(e.to_string()))?;
         config = config
             .merge_toml(&text)
@@ -193,28 +193,31 @@ pub async fn run(ctx: &Context, args: Box<GatewayRunArgs>) -> anyhow::Result<()>
 }
 
 /// `cloudgate sp gateway address [ADDRESS]`.
-pub fn address(ctx: &Context, new: Option<String>, json: bool) -> anyhow::Result<()> {
-    use crate::public_address;
-    if let Some(a) = new {
-        let parsed = cloudgate_addr::HostPort::parse(&a, Some(cloudgate_addr::GATEWAY_PORT))
-            .map_err(|e| usage(e.to_string()))?;
-        public_address::save(ctx, &parsed)?;
-    }
-    let configured = public_address::configured(ctx)?;
-    let (address, source) = match &configured {
-        Some(a) => (public_address::shown(a), "configured"),
-        None => (public_address::default_address(), "host name"),
+pub async fn address(ctx: &Context, new: Option<String>, json: bool) -> anyhow::Result<()> {
+    let value = match new {
+        Some(a) => ctx.sp().await?.set_public_address(&a).await?,
+        None => {
+            let (public_address, configured) =
+                cloudgate_sp::settings::effective_public_address(&ctx.layout)?;
+            cloudgate_proto::admin::PublicAddress {
+                public_address,
+                source: if configured {
+                    "configured"
+                } else {
+                    "host name"
+                }
+                .to_string(),
+                config: ctx.layout.gateway_config().display().to_string(),
+            }
+        }
     };
-    let value = serde_json::json!({
-        "public_address": address,
-        "source": source,
-        "config": ctx.layout.gateway_config().display().to_string(),
-    });
-    let text = match configured {
-        Some(_) => format!("Tenants reach this gateway at {address}.\n"),
-        None => format!(
+    let address = &value.public_address;
+    let text = if value.source == "configured" {
+        format!("Tenants reach this gateway at {address}.\n")
+    } else {
+        format!(
             "No public address is set; tenants are told this host's name, {address}. Set it with `cloudgate sp gateway address HOST[:PORT]`.\n"
-        ),
+        )
     };
     crate::render::report(json, &value, &text)
 }

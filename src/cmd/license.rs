@@ -1,7 +1,7 @@
 //! `cloudgate sp license install|show`.
 
 use anyhow::Context as _;
-use cloudgate_store::license::{self, License};
+use cloudgate_store::license::License;
 use time::OffsetDateTime;
 
 use crate::cli::LicenseCommand;
@@ -34,10 +34,11 @@ fn text(v: &LicenseView) -> String {
     out
 }
 
-pub fn run(ctx: &Context, cmd: LicenseCommand) -> anyhow::Result<()> {
+pub async fn run(ctx: &Context, cmd: LicenseCommand) -> anyhow::Result<()> {
     match cmd {
         LicenseCommand::Install { file, json } => {
             let content = crate::input::read_input_file(&file, "license file")?;
+            // Read here first: the parser names the file in its errors.
             let lic = License::parse(&content, &file)?;
             if lic.is_expired_at(OffsetDateTime::now_utc()) {
                 return Err(usage(format!(
@@ -46,14 +47,17 @@ pub fn run(ctx: &Context, cmd: LicenseCommand) -> anyhow::Result<()> {
                     lic.expires.map(|d| d.to_string()).unwrap_or_default()
                 )));
             }
-            let own = ctx.ownership()?;
-            license::install(&ctx.layout, &own, &lic, None).with_context(|| {
-                format!(
-                    "installing the license into {}",
-                    ctx.layout.data_dir().display()
-                )
-            })?;
-            let v = cloudgate_sp::views::license(&ctx.layout)?;
+            let v = ctx
+                .sp()
+                .await?
+                .install_license(&lic.to_toml(), &file.display().to_string())
+                .await
+                .with_context(|| {
+                    format!(
+                        "installing the license into {}",
+                        ctx.layout.data_dir().display()
+                    )
+                })?;
             if json {
                 print_json(&v)
             } else {

@@ -4,87 +4,40 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use cloudgate_db::prelude::*;
 use cloudgate_pki::join_token::JoinToken;
-use cloudgate_proto::admin::JoinTokenInfo;
-use cloudgate_sp::join_tokens;
+use cloudgate_sp::core::TokenOrder;
+use cloudgate_sp::{Sp, join_tokens};
 use zeroize::Zeroizing;
 
 use crate::context::Context;
 use crate::exit::usage;
 use crate::render::{report, table};
 
-/// A stored token, as lists show it (never the secret).
-pub type TokenView = JoinTokenInfo;
-
-/// The views of a tenant's tokens (for `sp tenant show`).
-pub async fn tenant_tokens(db: &dyn SpRepository, tenant: &str) -> anyhow::Result<Vec<TokenView>> {
-    Ok(join_tokens::list(db, Some(tenant)).await?)
-}
-
 /// Reads `24h`, `30m`, `7d`, `3600s` or a bare number of seconds (clap's value parser).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     join_tokens::parse_lifetime(s)
 }
 
-/// The addresses a new token carries: those given, else the public address (the configured
-/// one, else this host's name, which is said).
-fn token_addresses(ctx: &Context, given: Vec<String>) -> anyhow::Result<Vec<String>> {
-    if !given.is_empty() {
-        return Ok(given);
-    }
-    let (address, configured) = cloudgate_gateway::public_address::effective(&ctx.layout)?;
-    if !configured {
-        crate::render::warn(&format!(
-            "no public address is set; the token sends tenants to {address}:6180 (set it with `cloudgate sp gateway address HOST[:PORT]`, or pass --address)"
-        ));
-    }
-    Ok(vec![address])
-}
-
 /// `sp tenant token create`.
-#[allow(clippy::too_many_arguments)]
 pub async fn create(
     ctx: &Context,
-    db: &dyn SpRepository,
+    sp: &Sp,
     tenant: &str,
-    expires: Duration,
-    uses: u32,
-    label: &str,
-    addresses: Vec<String>,
+    order: TokenOrder,
     json: bool,
 ) -> anyhow::Result<()> {
     // Before the addresses, so that an unknown tenant is said without a warning first.
-    db.tenant(tenant).await?;
-    let addresses = token_addresses(ctx, addresses)?;
-    let store = ctx.store_for_read();
-    let created = join_tokens::create(
-        &store,
-        db,
-        join_tokens::TokenRequest {
-            tenant,
-            lifetime: expires,
-            uses,
-            label,
-            addresses,
-            created_by: &cloudgate_store::owner::current_user_name(),
-        },
-    )
-    .await
-    .map_err(|e| match e {
-        cloudgate_sp::SpError::Invalid(m) => usage(m),
-        other => other.into(),
-    })?;
-    let own = ctx.ownership()?;
-    cloudgate_store::audit::record(
-        &ctx.layout,
-        &own,
-        "token.created",
-        "join token created",
-        serde_json::json!({ "token_id": created.info.id, "tenant": tenant, "expires_at": created.info.expires_at, "uses": uses, "label": label }),
-    )
-    .context("writing the audit log")?;
+    sp.tenant(tenant).await?;
+    if order.addresses.is_empty() {
+        let (address, configured) = cloudgate_sp::settings::effective_public_address(&ctx.layout)?;
+        if !configured {
+            crate::render::warn(&format!(
+                "no public address is set; the token sends tenants to {address}:6180 (set it with `cloudgate sp gateway address HOST[:PORT]`, or pass --address)"
+            ));
+        }
+    }
+    let created = sp.create_join_token(tenant, &order).await?;
+    let uses = created.uses;
     let human = Zeroizing::new(format!(
         "Join token for tenant {tenant} (id {}, expires {}, {uses} use{}):\n\n  {}\n\n\
          It is a credential: send it to the tenant by a channel only they read (not in the same mail\n\
@@ -99,8 +52,8 @@ pub async fn create(
 }
 
 /// `sp tenant token list`.
-pub async fn list(db: &dyn SpRepository, tenant: Option<&str>, json: bool) -> anyhow::Result<()> {
-    let views = join_tokens::list(db, tenant).await?;
+pub async fn list(sp: &Sp, tenant: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let views = sp.join_tokens(tenant).await?;
     if views.is_empty() && !json {
         return crate::render::print_text(
             "No join tokens. Create one with `cloudgate sp tenant token create TENANT`.\n",
@@ -130,22 +83,8 @@ pub async fn list(db: &dyn SpRepository, tenant: Option<&str>, json: bool) -> an
 }
 
 /// `sp tenant token revoke`.
-pub async fn revoke(
-    ctx: &Context,
-    db: &dyn SpRepository,
-    id: &str,
-    json: bool,
-) -> anyhow::Result<()> {
-    let revoked = join_tokens::revoke(db, id).await?;
-    let own = ctx.ownership()?;
-    cloudgate_store::audit::record(
-        &ctx.layout,
-        &own,
-        "token.revoked",
-        "join token revoked",
-        serde_json::json!({ "token_id": revoked.id, "tenant": revoked.tenant }),
-    )
-    .context("writing the audit log")?;
+pub async fn revoke(sp: &Sp, id: &str, json: bool) -> anyhow::Result<()> {
+    let revoked = sp.revoke_join_token(id).await?;
     report(
         json,
         &revoked,

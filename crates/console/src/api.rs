@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use cloudgate_errors::ErrorKind;
+use cloudgate_errors::{Classify as _, ErrorKind};
 use cloudgate_proto::admin::{
     AcmeRenewRequest, ApiError, ApplyRequest, ImportRequest, LicenseFile, NewCertificate,
     NewJoinToken, NewPassword, NewPublicAddress, NewTenant, PoolSetting, PruneRequest, Service,
@@ -248,13 +248,16 @@ async fn import(
             );
         }
     };
-    created(ops::import(
-        &console,
-        &who.who(),
-        &file,
-        &password,
-        request.friendly_name,
-    ))
+    created(
+        ops::import(
+            &console,
+            &who.who(),
+            &file,
+            &password,
+            request.friendly_name,
+        )
+        .await,
+    )
 }
 
 async fn apply(
@@ -303,7 +306,7 @@ async fn check(State(console): Shared, _: Caller, Path(id): Path<String>) -> Res
 }
 
 async fn remove(State(console): Shared, Caller(who): Caller, Path(id): Path<String>) -> Response {
-    reply(ops::remove(&console, &who.who(), &id))
+    reply(ops::remove(&console, &who.who(), &id).await)
 }
 
 async fn pem(State(console): Shared, _: Caller, Path(id): Path<String>) -> Response {
@@ -471,11 +474,7 @@ async fn set_address(
     Caller(who): Caller,
     Body(new): Body<NewPublicAddress>,
 ) -> Response {
-    reply(ops::set_public_address(
-        &console,
-        &who.who(),
-        &new.public_address,
-    ))
+    reply(ops::set_public_address(&console, &who.who(), &new.public_address).await)
 }
 
 async fn fleet(State(console): Shared, _: Caller) -> Response {
@@ -495,7 +494,7 @@ async fn install_license(
     Caller(who): Caller,
     Body(file): Body<LicenseFile>,
 ) -> Response {
-    reply(ops::install_license(&console, &who.who(), &file.toml))
+    reply(ops::install_license(&console, &who.who(), &file.toml).await)
 }
 
 /// A page of the audit log.
@@ -509,12 +508,12 @@ struct AuditPage {
 async fn audit(State(console): Shared, _: Caller, Params(search): Params<Search>) -> Response {
     let limit = search.limit.unwrap_or(100).min(MAX_AUDIT_LIMIT);
     reply(
-        ops::audit_log(&console, &search.q, search.offset, limit).map(|(entries, total)| {
-            AuditPage {
+        ops::audit_log(&console, &search.q, search.offset, limit)
+            .await
+            .map(|(entries, total)| AuditPage {
                 total,
                 offset: search.offset,
                 entries,
-            }
-        }),
+            }),
     )
 }

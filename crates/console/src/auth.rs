@@ -275,8 +275,18 @@ pub async fn login(
     let db = &console.db;
     let address = ConsoleAddress(peer.ip());
     let account = ConsoleAdmin(form.name.clone());
+    let journal = console.sp.journal();
+    let refused = |reason: &str| {
+        journal.record(
+            &cloudgate_sp::Actor::Anonymous,
+            "console.login_refused",
+            "console login refused",
+            serde_json::json!({ "admin": form.name, "reason": reason, "source": peer.ip().to_string() }),
+        );
+    };
     let throttled = || {
         tracing::warn!(%peer, admin = %form.name, "console: login throttled");
+        refused("throttled");
         (
             StatusCode::TOO_MANY_REQUESTS,
             views::login_page(Some(
@@ -300,6 +310,12 @@ pub async fn login(
                 Err(e) => return views::server_error(&e.to_string()),
             };
             tracing::info!(admin = %admin.name, %peer, "console: logged in");
+            journal.record(
+                &cloudgate_sp::Actor::Console(admin.name.clone()),
+                "console.login",
+                "logged in to the console",
+                serde_json::json!({ "source": peer.ip().to_string() }),
+            );
             (
                 StatusCode::SEE_OTHER,
                 [
@@ -316,6 +332,7 @@ pub async fn login(
                 console.login_lockout.record_failure(db, &account).await;
             }
             tracing::info!(%peer, "console: login refused");
+            refused("bad_credentials");
             (
                 StatusCode::UNAUTHORIZED,
                 views::login_page(Some("Wrong name or password.")),

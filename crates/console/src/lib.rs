@@ -46,6 +46,9 @@ pub enum ConsoleError {
 
 /// What the console works on, shared by every request.
 pub struct Console {
+    /// The SP core every change goes through, acting as the process's user until a request
+    /// names its administrator.
+    pub(crate) sp: cloudgate_sp::Sp,
     pub(crate) store: CertStore,
     /// What the console serves over TLS; refreshed after a change of the certificate in use.
     pub(crate) served: Option<Arc<CurrentCertificate>>,
@@ -53,8 +56,6 @@ pub struct Console {
     pub(crate) sessions: session::Sessions,
     /// Open tunnels and relayed bytes over the last hour, sampled from the gateways' heartbeats.
     pub(crate) tunnels: charts::TunnelHistory,
-    /// Keys the certificate in use is published under after a change (a fleet); none on one host.
-    pub(crate) fleet_keys: Vec<FleetKey>,
     /// Failed logins per source address, attempts in flight included.
     pub(crate) login_throttle:
         cloudgate_sp::throttle::Throttle<cloudgate_sp::throttle::ConsoleAddress>,
@@ -73,12 +74,12 @@ impl Console {
         served: Option<Arc<CurrentCertificate>>,
     ) -> Arc<Self> {
         Arc::new(Console {
+            sp: cloudgate_sp::Sp::new(store.clone(), db.clone(), fleet_keys),
             store,
             served,
             db,
             sessions: session::Sessions::default(),
             tunnels: charts::TunnelHistory::default(),
-            fleet_keys,
             login_throttle: cloudgate_sp::throttle::Throttle::new(
                 auth::ADDRESS_FAILURES,
                 auth::WINDOW,

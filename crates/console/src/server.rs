@@ -241,10 +241,16 @@ impl ConsoleServer {
             }
         });
         let sampler = tokio::spawn(self.console.clone().sample_tunnels());
+        let journal = self.console.sp.journal().clone();
+        let auditor = journal.flush_every(std::time::Duration::from_secs(1));
         let app = crate::router(self.console);
         serve(self.listener, tls, app, shutdown).await;
         follow.abort();
         sampler.abort();
+        auditor.abort();
+        if let Err(e) = journal.flush().await {
+            tracing::warn!(error = %e, "console: audit entries reached only the local audit.log");
+        }
         Ok(())
     }
 }

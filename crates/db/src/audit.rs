@@ -188,23 +188,38 @@ mod tests {
 
         let mut removed = good.clone();
         removed.remove(1);
-        assert!(matches!(check(&removed), Err(ChainBreak::Gap { expected: 2, found: 3 })));
+        assert!(matches!(
+            check(&removed),
+            Err(ChainBreak::Gap {
+                expected: 2,
+                found: 3
+            })
+        ));
 
         let mut edited = good.clone();
         edited[2].entry.actor = "user:someone-else".into();
-        assert!(matches!(check(&edited), Err(ChainBreak::Mismatch { seq: 3, .. })));
+        assert!(matches!(
+            check(&edited),
+            Err(ChainBreak::Mismatch { seq: 3, .. })
+        ));
 
         // Swapping two entries' contents (keeping the places) is an edit of both.
         let mut swapped = good.clone();
         let (a, b) = (swapped[1].entry.clone(), swapped[2].entry.clone());
         swapped[1].entry = b;
         swapped[2].entry = a;
-        assert!(matches!(check(&swapped), Err(ChainBreak::Mismatch { seq: 2, .. })));
+        assert!(matches!(
+            check(&swapped),
+            Err(ChainBreak::Mismatch { seq: 2, .. })
+        ));
 
         // Re-hashing an edited entry does not help: the next one no longer follows.
         let mut rehashed = good.clone();
         rehashed[1].entry.message = "nothing happened".into();
         rehashed[1].hash = link(&good[0].hash, 2, &rehashed[1].entry);
-        assert!(matches!(check(&rehashed), Err(ChainBreak::Mismatch { seq: 3, .. })));
+        assert!(matches!(
+            check(&rehashed),
+            Err(ChainBreak::Mismatch { seq: 3, .. })
+        ));
     }
 }

@@ -22,6 +22,7 @@ mod shared;
 mod sqlite;
 mod stamp;
 
+pub use audit::{AuditQuery, AuditRecord, ChainBreak, ChainCheck, NewAuditRecord};
 pub use error::DbError;
 pub use gateway_state::{CertDigest, GatewayState, GatewayTenant, StateDelta, TenantSlice};
 pub use postgres::{PgSpRepository, pg_schema_status, redact_url};
@@ -31,7 +32,6 @@ pub use records::{
     Migration, PublishedCertificate, SchemaStatus, ServiceDump, ServiceRecord, SpDump, TenantDump,
     TenantRecord, TokenRefusal,
 };
-pub use audit::{AuditQuery, AuditRecord, ChainBreak, ChainCheck, NewAuditRecord};
 pub use repo::{
     ACCOUNT_FAILURES_PREFIX, AdminRepository, AuditRepository, CertificateRepository, ChangeFeed,
     EnrollmentRepository, FleetRepository, JoinTokenRepository, ServiceRepository,
@@ -42,8 +42,8 @@ pub use sqlite::{SqliteSpRepository, sqlite_schema_status};
 /// The repository traits, for `use cloudgate_db::prelude::*` where their methods are called.
 pub mod prelude {
     pub use crate::repo::{
-        AdminRepository, AuditRepository, CertificateRepository, EnrollmentRepository, FleetRepository,
-        JoinTokenRepository, ServiceRepository, SpRepository, StateRepository, TenantRepository,
-        TransferRepository,
+        AdminRepository, AuditRepository, CertificateRepository, EnrollmentRepository,
+        FleetRepository, JoinTokenRepository, ServiceRepository, SpRepository, StateRepository,
+        TenantRepository, TransferRepository,
     };
 }

@@ -189,10 +189,9 @@ struct Renewed {
 /// Asks the CA for the same names with the key in use, and applies the result.
 async fn renew(state: &SharedState) -> Result<Renewed, SpError> {
     let store = state.store();
-    let mut renewal = cloudgate_sp::acme::renew(store, false, "gateway", &|step| {
-        tracing::debug!(step, "acme-renew")
-    })
-    .await?;
+    let mut renewal =
+        cloudgate_sp::acme::renew(store, false, &|step| tracing::debug!(step, "acme-renew"))
+            .await?;
     cloudgate_sp::certs::apply(store, &mut renewal.entry)?;
     Ok(Renewed {
         thumbprint: renewal.entry.info.fingerprints.thumbprint(),

@@ -61,3 +61,13 @@ impl Classify for GatewayError {
         }
     }
 }
+
+impl From<cloudgate_sp::settings::SettingsError> for GatewayError {
+    fn from(e: cloudgate_sp::settings::SettingsError) -> Self {
+        match e {
+            cloudgate_sp::settings::SettingsError::Config(m) => GatewayError::Config(m),
+            cloudgate_sp::settings::SettingsError::Store(e) => GatewayError::Store(e),
+            other => GatewayError::Config(other.to_string()),
+        }
+    }
+}

@@ -103,6 +103,36 @@ fn library_error(e: &dyn Classify, what: &str) -> Resp {
     error(ErrorCode::for_kind(e.kind()), what)
 }
 
+/// Audits a refusal: queued for the journal's next flush, so that no request waits on the
+/// database for it (and a flood of refusals costs one write a second).
+fn audit_refusal(
+    ctx: &Ctx,
+    conn: &ConnInfo,
+    event: &str,
+    message: &str,
+    code: ErrorCode,
+    service: Option<&str>,
+) {
+    // A refusal the gateway gives for its own state (busy, degraded) is not the caller's doing.
+    if matches!(code, ErrorCode::Unavailable | ErrorCode::Internal) {
+        return;
+    }
+    let mut details = serde_json::json!({
+        "reason": code.name(),
+        "source": conn.peer.ip().to_string(),
+        "gateway": ctx.fleet.identity().id,
+    });
+    if let Some((sha256, _)) = &conn.client_cert {
+        details["client_sha256"] = sha256.as_str().into();
+    }
+    if let Some(service) = service {
+        details["service"] = service.into();
+    }
+    ctx.state
+        .journal()
+        .record(&cloudgate_sp::Actor::Anonymous, event, message, details);
+}
+
 /// Handles one request. `guard` keeps the connection counted while a tunnel outlives it.
 pub async fn handle<G: Send + Sync + 'static>(
     req: Request<Incoming>,
@@ -117,16 +147,35 @@ pub async fn handle<G: Send + Sync + 'static>(
             let r = enroll(req, &conn, &ctx).await;
             let outcome = refusal(&r).map_or("ok", ErrorCode::enrollment_outcome);
             Metrics::count(&ctx.metrics.enrollments, "outcome", outcome);
+            if let Some(code) = refusal(&r) {
+                audit_refusal(
+                    &ctx,
+                    &conn,
+                    "enroll.refused",
+                    "enrollment refused",
+                    code,
+                    None,
+                );
+            }
             r
         }
         Route::Tenant => whoami(&req, &conn, &ctx).await,
         Route::Tunnel(service) => {
             let service = service.to_string();
-            let r = crate::tunnel::tunnel(req, service, &conn, &ctx, guard).await;
-            let outcome = if refusal(&r).is_some() {
-                "refused"
-            } else {
-                "opened"
+            let r = crate::tunnel::tunnel(req, service.clone(), &conn, &ctx, guard).await;
+            let outcome = match refusal(&r) {
+                Some(code) => {
+                    audit_refusal(
+                        &ctx,
+                        &conn,
+                        "tunnel.refused",
+                        "tunnel refused",
+                        code,
+                        Some(&service),
+                    );
+                    "refused"
+                }
+                None => "opened",
             };
             Metrics::count(&ctx.metrics.tunnels, "outcome", outcome);
             r
@@ -441,6 +490,13 @@ async fn enrolled(ctx: &Ctx, conn: &ConnInfo, tenant: &str, sha256: &str, how: &
     let snap = ctx.state.current();
     let services = snap.db.services_of(tenant);
     tracing::info!(peer = %conn.peer, tenant = %tenant, client_sha256 = %sha256, with = how, "tenant enrolled a client certificate");
+    ctx.state.journal().record(
+        &cloudgate_sp::Actor::Tenant(tenant.to_string()),
+        "enroll.granted",
+        "machine enrolled",
+        serde_json::json!({ "tenant": tenant, "client_sha256": sha256, "with": how,
+            "source": conn.peer.ip().to_string(), "gateway": ctx.fleet.identity().id }),
+    );
     json(
         StatusCode::OK,
         &EnrollReply {
@@ -464,7 +520,13 @@ async fn made_before_compromise(ctx: &Ctx, conn: &ConnInfo, id: &str) -> Option<
     if token.revoked_at.is_none() {
         match ctx.state.db().revoke_join_token(id).await {
             Ok(_) => {
-                tracing::warn!(token = %id, tenant = %token.tenant, "join token revoked: it was made before the key it pins was declared compromised")
+                tracing::warn!(token = %id, tenant = %token.tenant, "join token revoked: it was made before the key it pins was declared compromised");
+                ctx.state.journal().record(
+                    &cloudgate_sp::Actor::Gateway(ctx.fleet.identity().id.clone()),
+                    "token.revoked",
+                    "join token revoked: it was made before the key it pins was declared compromised",
+                    serde_json::json!({ "reason": "key_compromised", "token_ids": [id], "tenants": [token.tenant] }),
+                );
             }
             Err(e) => {
                 tracing::error!(error = %e, token = %id, "cannot revoke a join token made before the compromise")

@@ -19,7 +19,7 @@
 pub mod acme_renew;
 pub mod authz;
 pub mod body;
-pub mod config;
+pub use cloudgate_sp::settings::config;
 mod error;
 mod expiry;
 pub mod fleet;
@@ -28,7 +28,7 @@ mod last_seen;
 mod listen;
 pub mod metrics;
 mod peers;
-pub mod public_address;
+pub use cloudgate_sp::settings::public_address;
 mod relay;
 pub mod request;
 mod server;

@@ -20,6 +20,10 @@ use crate::{GatewayConfig, GatewayError};
 use cloudgate_addr::limit::{AddressSlot, PerAddressLimit};
 use cloudgate_sp::throttle::{AccountLockout, EnrollThrottle};
 
+/// How often the refusals and the gateway's own changes are written to the audit: at most one
+/// database transaction this often, whatever a stranger sends.
+pub const AUDIT_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Resolves when the gateway should stop accepting and drain.
 pub type ShutdownSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -135,6 +139,7 @@ impl Gateway {
         let heartbeat = tokio::spawn(heartbeat_loop(ctx.clone()));
         let peer_check = tokio::spawn(peer_loop(fleet.clone()));
         let watcher = tokio::spawn(watch_changes(state.clone(), changed.clone()));
+        let auditor = state.journal().flush_every(AUDIT_FLUSH_EVERY);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -186,6 +191,10 @@ impl Gateway {
                 left = config.max_connections - limit.available_permits(),
                 "drain timeout: closing the rest"
             ),
+        }
+        auditor.abort();
+        if let Err(e) = state.journal().flush().await {
+            tracing::warn!(error = %e, "audit entries reached only the local audit.log");
         }
         Ok(())
     }

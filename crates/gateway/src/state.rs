@@ -48,7 +48,10 @@ pub enum CertSource {
 
 /// The gateway's state, shared by every connection.
 pub struct SharedState {
+    /// The SP's store on this host, its audit entries going to the journal as this gateway's.
     store: CertStore,
+    /// The SP's audit, for this gateway's own work and what it refuses.
+    journal: Arc<cloudgate_sp::audit::Journal>,
     db: SharedRepository,
     source: CertSource,
     current: RwLock<Arc<Snapshot>>,
@@ -93,14 +96,28 @@ impl SharedState {
         let db_state = db.gateway_state().await?;
         cloudgate_alloc::release_free_memory();
         let snapshot = build(&store, &db, &source, db_state, None, None).await?;
+        let journal = cloudgate_sp::audit::Journal::new(
+            store.layout().clone(),
+            store.ownership().clone(),
+            db.clone(),
+        );
+        // What this gateway renews or switches by itself is its own doing.
+        let actor = cloudgate_sp::Actor::Gateway(cloudgate_store::license::host_name());
+        let store = store.audited_by(journal.sink(actor));
         Ok(Arc::new(SharedState {
             store,
+            journal,
             db,
             source,
             current: RwLock::new(Arc::new(snapshot)),
             swapped: tokio::sync::watch::Sender::new(()),
             miss_read: tokio::sync::Mutex::new(None),
         }))
+    }
+
+    /// The SP's audit.
+    pub fn journal(&self) -> &Arc<cloudgate_sp::audit::Journal> {
+        &self.journal
     }
 
     /// The SP's certificate store on this host (empty on a gateway host of a fleet).
@@ -202,6 +219,7 @@ impl SharedState {
             return Ok(());
         };
         let old = FleetKey::load(&self.store.layout().fleet_key_old())?;
+        // The rule of `cloudgate_sp::fleet::sealing_keys`, with the key this gateway holds.
         let mut keys = vec![key];
         keys.extend(old.as_ref());
         cloudgate_sp::fleet::publish(&self.store, &*self.db, &keys).await?;

@@ -127,6 +127,9 @@ pub struct Tenant {
     pub services: Vec<Service>,
     /// Enrolled machines.
     pub machines: Vec<Machine>,
+    /// Its join tokens (never their secrets), newest first.
+    #[serde(default)]
+    pub join_tokens: Vec<JoinTokenInfo>,
 }
 
 /// `POST /api/v1/tenants`.
@@ -189,8 +192,14 @@ pub struct Machine {
     pub last_seen: Option<String>,
     /// SHA-256 of the SP certificate it last confirmed it trusts.
     pub confirmed_sha256: Option<String>,
+    /// When it confirmed.
+    #[serde(default)]
+    pub confirmed_at: Option<String>,
     /// Whether that is the certificate in use.
     pub confirmed_current: bool,
+    /// SHA-256 of the staged successor it had learned then, if any.
+    #[serde(default)]
+    pub successor_sha256: Option<String>,
 }
 
 /// A gateway of the fleet (or the one gateway).
@@ -214,17 +223,22 @@ pub struct Gateway {
     pub state: String,
 }
 
-/// One line of the audit log.
+/// One entry of the SP's audit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// Its place in the hash chain, from 1.
+    pub seq: i64,
     /// When.
     pub time: String,
-    /// The stable event name (`cert.applied`…).
+    /// The stable event name (`cert.applied`, `enroll.refused`…).
     pub event: String,
     /// What happened.
     pub message: String,
-    /// The operating-system user who did it.
-    pub user: String,
+    /// Who did it: `user:NAME` (a Unix user), `admin:NAME`, `token:NAME:ID`, `gateway:ID`,
+    /// `tenant:NAME` or `anonymous`.
+    pub actor: String,
+    /// SHA-256 over the previous entry's hash and this entry.
+    pub hash: String,
     /// The event's other fields (names, fingerprints; never a secret).
     #[serde(default)]
     pub details: serde_json::Map<String, serde_json::Value>,

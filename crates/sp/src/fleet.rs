@@ -220,6 +220,27 @@ fn publication(store: &CertStore, keys: &[&FleetKey]) -> Result<PublishedCertifi
     })
 }
 
+/// The keys a publication is sealed under: `key` (this one), and the old one while a rotation
+/// is under way. The one rule, for the command line, the console and the gateways.
+pub fn sealing_keys(
+    layout: &cloudgate_store::Layout,
+    key: FleetKey,
+) -> Result<Vec<FleetKey>, SpError> {
+    let mut keys = vec![key];
+    if let Some(old) = FleetKey::load(&layout.fleet_key_old())? {
+        keys.push(old);
+    }
+    Ok(keys)
+}
+
+/// The keys to seal under on this host: its fleet key and the old one; none without a key.
+pub fn local_sealing_keys(layout: &cloudgate_store::Layout) -> Result<Vec<FleetKey>, SpError> {
+    match FleetKey::load(&layout.fleet_key())? {
+        Some(key) => sealing_keys(layout, key),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Publishes the store's applied certificate to the fleet, sealed under `keys`, unless the
 /// database holds it already (same certificate, chain, names and rollover record, sealed under
 /// the same keys). Returns whether it published.

@@ -9,15 +9,20 @@
 
 pub mod acme;
 pub mod admins;
+pub mod audit;
 pub mod certs;
+pub mod core;
 pub mod credentials;
 pub mod fleet;
 pub mod join_tokens;
 pub mod repository;
 pub mod services;
+pub mod settings;
 pub mod switch;
 pub mod tenants;
 pub mod throttle;
 pub mod views;
 
+pub use audit::Actor;
+pub use core::Sp;
 pub use tenants::{SpError, add_tenant, check_new_tenant, set_tenant_password};

@@ -44,6 +44,25 @@ pub enum SpError {
     /// Every password-check slot is taken: try again in a moment.
     #[error(transparent)]
     Busy(#[from] crate::credentials::ChecksBusy),
+    /// Putting a certificate with a new key into use without a proof would make every enrolled
+    /// machine verify it by hand: done only when forced.
+    #[error(
+        "certificate {thumbprint} has a new key and was not staged: {machines} enrolled machine(s) of {tenants} tenant(s) would all have to verify it by hand; stage it first and apply it once they have seen it, or apply with force"
+    )]
+    WouldReverify {
+        /// The certificate.
+        thumbprint: String,
+        /// Enrolled machines.
+        machines: usize,
+        /// Their tenants.
+        tenants: usize,
+    },
+    /// No such thing (a gateway, a certificate entry).
+    #[error("{0}")]
+    NotFound(String),
+    /// The change was made but its audit entry could not be stored.
+    #[error("{0}")]
+    Unaudited(String),
 }
 
 impl SpError {
@@ -66,6 +85,9 @@ impl Classify for SpError {
             SpError::Hashing(_) => ErrorKind::Internal,
             SpError::Acme(e) => e.kind(),
             SpError::Busy(_) => ErrorKind::Unavailable,
+            SpError::WouldReverify { .. } => ErrorKind::Conflict,
+            SpError::NotFound(_) => ErrorKind::NotFound,
+            SpError::Unaudited(_) => ErrorKind::Io,
         }
     }
 
@@ -75,6 +97,8 @@ impl Classify for SpError {
             SpError::Store(e) => e.code(),
             SpError::Pki(e) => e.code(),
             SpError::Acme(e) => e.code(),
+            SpError::WouldReverify { .. } => "would_reverify",
+            SpError::Unaudited(_) => "unaudited",
             _ => self.kind().name(),
         }
     }

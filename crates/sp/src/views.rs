@@ -36,11 +36,13 @@ pub fn certificate(entry: &StoredCertificate) -> Certificate {
     }
 }
 
-/// A tenant with its services and machines; `current` is the SHA-256 of the certificate in use.
+/// A tenant with its services, machines and join tokens; `current` is the SHA-256 of the
+/// certificate in use.
 pub fn tenant(
     t: &TenantRecord,
     services: &[ServiceRecord],
     machines: &[ClientCertRecord],
+    join_tokens: Vec<cloudgate_proto::admin::JoinTokenInfo>,
     current: Option<&str>,
 ) -> Tenant {
     Tenant {
@@ -58,6 +60,7 @@ pub fn tenant(
             })
             .collect(),
         machines: machines.iter().map(|m| machine(m, current)).collect(),
+        join_tokens,
     }
 }
 
@@ -69,7 +72,9 @@ pub fn machine(m: &ClientCertRecord, current: Option<&str>) -> Machine {
         enrolled_at: format_rfc3339(m.enrolled_at),
         last_seen: m.last_seen.map(format_rfc3339),
         confirmed_sha256: m.confirmed_sha256.clone(),
+        confirmed_at: m.confirmed_at.map(format_rfc3339),
         confirmed_current: current.is_some() && m.confirmed_sha256.as_deref() == current,
+        successor_sha256: m.successor_sha256.clone(),
     }
 }
 
@@ -116,4 +121,21 @@ pub fn license(
         license_id: license.as_ref().and_then(|l| l.license_id.clone()),
         path: layout.license_file().display().to_string(),
     })
+}
+
+/// An entry of the SP database's audit.
+pub fn audit_entry(r: &cloudgate_db::AuditRecord) -> cloudgate_proto::admin::AuditEntry {
+    let details = match serde_json::from_str(&r.entry.details) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    cloudgate_proto::admin::AuditEntry {
+        seq: r.seq,
+        time: r.entry.time.clone(),
+        event: r.entry.event.clone(),
+        message: r.entry.message.clone(),
+        actor: r.entry.actor.clone(),
+        hash: r.hash.clone(),
+        details,
+    }
 }

@@ -27,6 +27,14 @@ pub struct AuditEvent {
     pub details: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Where a store's audit entries go when another part keeps the audit (the SP's journal, which
+/// writes each entry to the SP database and to this log, naming who acted). Recording never
+/// fails the change: a journal keeps what it could not write yet.
+pub trait AuditSink: Send + Sync + std::fmt::Debug {
+    /// Records one entry.
+    fn record(&self, event: &'static str, message: &str, details: serde_json::Value);
+}
+
 /// The most recent events, oldest first, as they were written: read from the last `max_bytes` of
 /// the log (a longer log is rotated by logrotate; its older part is not the console's to page
 /// through). Lines that are not JSON objects are skipped; no log yet is no events.

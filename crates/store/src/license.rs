@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use crate::fsio::{self, FileSpec};
-use crate::{FileOwnership, Layout, StoreError, audit};
+use crate::{FileOwnership, Layout, StoreError};
 
 /// Longest licensee name: it becomes a common name, which X.520 limits to 64 characters.
 pub const MAX_LICENSEE_LEN: usize = 64;
@@ -153,31 +153,14 @@ pub fn read_license_file(path: &Path) -> Result<License, StoreError> {
     )
 }
 
-/// Installs a validated license into the data directory, replacing any previous one; the audit
-/// entry names `actor` (a console administrator or API token) when there is one.
-pub fn install(
-    layout: &Layout,
-    own: &FileOwnership,
-    license: &License,
-    actor: Option<&str>,
-) -> Result<(), StoreError> {
+/// Installs a validated license into the data directory, replacing any previous one. The SP
+/// core audits it (`cloudgate_sp`), naming who installed it.
+pub fn install(layout: &Layout, own: &FileOwnership, license: &License) -> Result<(), StoreError> {
     fsio::ensure_private_dir(layout.data_dir(), own)?;
     fsio::replace_file(
         &layout.license_file(),
         license.to_toml().as_bytes(),
         FileSpec::store(own),
-    )?;
-    let mut details =
-        serde_json::json!({ "licensed_to": license.licensed_to, "license_id": license.license_id });
-    if let Some(actor) = actor {
-        details["admin"] = actor.into();
-    }
-    audit::record(
-        layout,
-        own,
-        "license.installed",
-        "license installed",
-        details,
     )
 }
 

@@ -114,7 +114,7 @@ pub async fn import(
         return failed(&s, OpError::Invalid("choose a file to import".into()));
     }
     let result = async {
-        let c = ops::import(&console, &s.admin, &file, &password, Some(friendly))?;
+        let c = ops::import(&console, &s.admin, &file, &password, Some(friendly)).await?;
         let summary = ops::summary(&console, &c.sha256)?;
         Ok::<_, OpError>((c, summary))
     };
@@ -202,7 +202,7 @@ pub async fn remove(
     Path(id): Path<String>,
     AdminForm(s, _): AdminForm<ActionForm>,
 ) -> Response {
-    match ops::remove(&console, &s.admin, &id) {
+    match ops::remove(&console, &s.admin, &id).await {
         Ok(c) => {
             let all = ops::certificates(&console).unwrap_or_default();
             let flash = format!(

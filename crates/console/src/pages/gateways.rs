@@ -78,7 +78,7 @@ pub async fn set_address(
     State(console): State<Arc<Console>>,
     AdminForm(s, form): AdminForm<AddressForm>,
 ) -> Response {
-    match ops::set_public_address(&console, &s.admin, &form.public_address) {
+    match ops::set_public_address(&console, &s.admin, &form.public_address).await {
         Ok(a) => {
             let flash = format!(
                 "Tenants are now sent to {}; gateways that are running read it at their next reload.",

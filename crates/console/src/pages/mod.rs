@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cloudgate_errors::ErrorKind;
+use cloudgate_errors::{Classify as _, ErrorKind};
 use serde::Deserialize;
 
 use crate::auth::Admin;
@@ -62,7 +62,7 @@ pub async fn dashboard(State(console): State<Arc<Console>>, Admin(s): Admin) -> 
                 .map(|e| cloudgate_sp::views::certificate(&e)),
             None => None,
         };
-        let (recent, _) = ops::audit_log(&console, "refused", 0, 10)?;
+        let (recent, _) = ops::audit_log(&console, "refused", 0, 10).await?;
         Ok::<_, OpError>(views::Dashboard {
             current,
             summary,
@@ -106,7 +106,7 @@ pub async fn audit(
     Query(query): Query<SearchQuery>,
 ) -> Response {
     let page_no = query.page.unwrap_or(1).max(1);
-    match ops::audit_log(&console, &query.q, (page_no - 1) * AUDIT_PAGE, AUDIT_PAGE) {
+    match ops::audit_log(&console, &query.q, (page_no - 1) * AUDIT_PAGE, AUDIT_PAGE).await {
         Ok((entries, total)) => {
             let pages = total.div_ceil(AUDIT_PAGE);
             views::audit(&s, &entries, &query.q, page_no, pages).into_response()

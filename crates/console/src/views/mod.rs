@@ -374,12 +374,16 @@ pub fn confirm_switch(s: &Session, id: &str, message: &str) -> Html<String> {
 fn audit_table(entries: &[AuditEntry]) -> Markup {
     html! {
         table.audit {
-            thead { tr { th scope="col" { "Time" } th scope="col" { "Event" } th scope="col" { "What" } th scope="col" { "Details" } } }
+            thead { tr { th scope="col" { "Time" } th scope="col" { "Who" } th scope="col" { "Event" } th scope="col" { "What" } th scope="col" { "Details" } } }
             tbody {
                 @for e in entries {
                     tr {
-                        td { (e.time) } td { code { (e.event) } } td { (e.message) }
-                        td { code { (serde_json::Value::Object(e.details.clone()).to_string()) } }
+                        td { (e.time) } td { (e.actor) } td { code { (e.event) } } td { (e.message) }
+                        td {
+                            @for (k, v) in &e.details {
+                                span.detail { (k) ": " (match v { serde_json::Value::String(s) => s.clone(), other => other.to_string() }) } " "
+                            }
+                        }
                     }
                 }
             }

@@ -31,18 +31,37 @@ pub(crate) async fn audit(db: &dyn SpRepository) {
     let v = db.version().await.unwrap();
     let first = db
         .append_audit(&[
-            entry("2026-12-01T10:00:00Z", "tenant.added", "user:root", r#"{"tenant":"acme"}"#),
-            entry("2026-12-02T10:00:00Z", "enroll.refused", "anonymous", r#"{"reason":"bad_credentials","source":"192.0.2.7"}"#),
+            entry(
+                "2026-12-01T10:00:00Z",
+                "tenant.added",
+                "user:root",
+                r#"{"tenant":"acme"}"#,
+            ),
+            entry(
+                "2026-12-02T10:00:00Z",
+                "enroll.refused",
+                "anonymous",
+                r#"{"reason":"bad_credentials","source":"192.0.2.7"}"#,
+            ),
         ])
         .await
         .unwrap();
     assert_eq!(first.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
     let more = db
-        .append_audit(&[entry("2026-12-03T10:00:00Z", "enroll.granted", "gateway:gw-1", r#"{"tenant":"100%_acme"}"#)])
+        .append_audit(&[entry(
+            "2026-12-03T10:00:00Z",
+            "enroll.granted",
+            "gateway:gw-1",
+            r#"{"tenant":"100%_acme"}"#,
+        )])
         .await
         .unwrap();
     assert_eq!(more[0].seq, 3);
-    assert_eq!(db.version().await.unwrap(), v, "the audit is not a change to reload");
+    assert_eq!(
+        db.version().await.unwrap(),
+        v,
+        "the audit is not a change to reload"
+    );
 
     let mut check = ChainCheck::default();
     for r in db.audit_after(0, 100).await.unwrap() {
@@ -51,21 +70,55 @@ pub(crate) async fn audit(db: &dyn SpRepository) {
     assert_eq!(check.checked(), 3);
     assert_eq!(db.audit_after(1, 1).await.unwrap()[0].seq, 2);
 
-    let search = |q: AuditQuery| async move { db.audit_search(&AuditQuery { limit: 10, ..q }).await.unwrap() };
+    let search = |q: AuditQuery| async move {
+        db.audit_search(&AuditQuery { limit: 10, ..q })
+            .await
+            .unwrap()
+    };
     let (all, total) = search(AuditQuery::default()).await;
-    assert_eq!((all.iter().map(|r| r.seq).collect::<Vec<_>>(), total), (vec![3, 2, 1], 3));
-    let (enrolls, total) = search(AuditQuery { event: Some("enroll.".into()), ..Default::default() }).await;
+    assert_eq!(
+        (all.iter().map(|r| r.seq).collect::<Vec<_>>(), total),
+        (vec![3, 2, 1], 3)
+    );
+    let (enrolls, total) = search(AuditQuery {
+        event: Some("enroll.".into()),
+        ..Default::default()
+    })
+    .await;
     assert_eq!((enrolls.len(), total), (2, 2));
-    let (since, _) = search(AuditQuery { since: Some("2026-12-02T00:00:00Z".into()), until: Some("2026-12-03T00:00:00Z".into()), ..Default::default() }).await;
+    let (since, _) = search(AuditQuery {
+        since: Some("2026-12-02T00:00:00Z".into()),
+        until: Some("2026-12-03T00:00:00Z".into()),
+        ..Default::default()
+    })
+    .await;
     assert_eq!(since.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
-    let (text, _) = search(AuditQuery { text: Some("192.0.2".into()), ..Default::default() }).await;
+    let (text, _) = search(AuditQuery {
+        text: Some("192.0.2".into()),
+        ..Default::default()
+    })
+    .await;
     assert_eq!(text.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
     // LIKE's wildcards in the text are taken literally.
-    let (literal, _) = search(AuditQuery { text: Some("0%_A".into()), ..Default::default() }).await;
+    let (literal, _) = search(AuditQuery {
+        text: Some("0%_A".into()),
+        ..Default::default()
+    })
+    .await;
     assert_eq!(literal.iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
-    let (none, _) = search(AuditQuery { text: Some("%".into()), event: Some("tenant.".into()), ..Default::default() }).await;
+    let (none, _) = search(AuditQuery {
+        text: Some("%".into()),
+        event: Some("tenant.".into()),
+        ..Default::default()
+    })
+    .await;
     assert!(none.is_empty());
-    let (page, total) = search(AuditQuery { offset: 1, limit: 1, ..Default::default() }).await;
+    let (page, total) = search(AuditQuery {
+        offset: 1,
+        limit: 1,
+        ..Default::default()
+    })
+    .await;
     assert_eq!((page[0].seq, total), (2, 3));
 }
 

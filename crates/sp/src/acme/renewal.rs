@@ -29,13 +29,11 @@ pub fn settings(store: &CertStore) -> Result<AcmeSettings, SpError> {
 }
 
 /// Asks the CA again for the names of the certificate in use: with its key, or with a new key
-/// that is then staged with a proof signed by the key in use. Nothing is applied here. The one
-/// audit entry names `by` (an administrator, an API token, `gateway`; empty from the command
-/// line, whose entry names the user already).
+/// that is then staged with a proof signed by the key in use. Nothing is applied here. The
+/// audit entry is the store's (whose sink names who acted).
 pub async fn renew(
     store: &CertStore,
     new_key: bool,
-    by: &str,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Renewal, SpError> {
     let settings = settings(store)?;
@@ -58,18 +56,13 @@ pub async fn renew(
         let key = store.load_private_key(&previous)?;
         issue(store, &settings, KeyChoice::Same(&key), name, progress).await?
     };
-    let mut details = serde_json::json!({
+    let details = serde_json::json!({
         "old_thumbprint": previous.info.fingerprints.thumbprint(),
         "thumbprint": entry.info.fingerprints.thumbprint(),
         "sha256": entry.info.fingerprints.sha256_hex(),
         "issuer": entry.info.issuer_display,
     });
-    if !by.is_empty() {
-        details["admin"] = by.into();
-    }
-    cloudgate_store::audit::record(
-        store.layout(),
-        store.ownership(),
+    store.audit(
         "cert.acme",
         if new_key {
             "ACME certificate renewed (new key, staged)"

@@ -51,6 +51,8 @@ pub struct CertStore {
     /// Who acts through this handle, beside the operating-system user: an administrator of the
     /// console or an API token, named in every audit entry the store writes.
     actor: Option<String>,
+    /// Where audit entries go instead of straight to the log file, if somewhere.
+    sink: Option<std::sync::Arc<dyn audit::AuditSink>>,
 }
 
 impl CertStore {
@@ -60,6 +62,15 @@ impl CertStore {
             layout,
             own,
             actor: None,
+            sink: None,
+        }
+    }
+
+    /// The same store, its audit entries handed to `sink` (which knows who acts).
+    pub fn audited_by(&self, sink: std::sync::Arc<dyn audit::AuditSink>) -> CertStore {
+        CertStore {
+            sink: Some(sink),
+            ..self.clone()
         }
     }
 
@@ -72,8 +83,9 @@ impl CertStore {
         }
     }
 
-    /// Writes an audit entry, naming the actor when there is one.
-    pub(crate) fn audit(
+    /// Writes an audit entry (to the sink when there is one, else the log file), naming the
+    /// actor when there is one.
+    pub fn audit(
         &self,
         event: &'static str,
         message: &str,
@@ -81,6 +93,10 @@ impl CertStore {
     ) -> Result<(), StoreError> {
         if let (Some(actor), serde_json::Value::Object(map)) = (&self.actor, &mut details) {
             map.insert("admin".into(), actor.as_str().into());
+        }
+        if let Some(sink) = &self.sink {
+            sink.record(event, message, details);
+            return Ok(());
         }
         audit::record(&self.layout, &self.own, event, message, details)
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::GatewayError;
+use super::SettingsError;
 
 /// The default port, as in the reference product.
 pub const DEFAULT_PORT: u16 = 6180;
@@ -15,9 +15,9 @@ pub const DEFAULT_POOL: &str = "default";
 
 /// Checks a gateway id or pool name: 1–64 letters, digits, `.`, `_`, `-`, `:` (an id is often
 /// `HOST:PORT`), starting with a letter or digit.
-pub fn check_fleet_name(kind: &str, name: &str) -> Result<(), GatewayError> {
-    cloudgate_sp::credentials::check_name_allowing(kind, name, &[':'])
-        .map_err(|e| GatewayError::Config(format!("{e} ({name:?})")))
+pub fn check_fleet_name(kind: &str, name: &str) -> Result<(), SettingsError> {
+    crate::credentials::check_name_allowing(kind, name, &[':'])
+        .map_err(|e| SettingsError::Config(format!("{e} ({name:?})")))
 }
 
 /// How the gateway listens and what it allows.
@@ -133,27 +133,27 @@ struct ConfigFile {
 
 /// Parses a listen address: `ADDR:PORT`, `[IPv6]:PORT`, or a bare port (on every address,
 /// IPv6 and IPv4).
-pub fn parse_listen(s: &str) -> Result<SocketAddr, GatewayError> {
+pub fn parse_listen(s: &str) -> Result<SocketAddr, SettingsError> {
     cloudgate_addr::parse_listen(s, cloudgate_addr::ANY_DUAL_STACK)
-        .map_err(|e| GatewayError::Config(e.to_string()))
+        .map_err(|e| SettingsError::Config(e.to_string()))
 }
 
 /// Parses the address tenants reach the gateway at: `HOST` or `HOST:PORT` (6180 by default).
-pub fn parse_public_address(s: &str) -> Result<cloudgate_addr::HostPort, GatewayError> {
+pub fn parse_public_address(s: &str) -> Result<cloudgate_addr::HostPort, SettingsError> {
     cloudgate_addr::HostPort::parse(s, Some(DEFAULT_PORT))
-        .map_err(|e| GatewayError::Config(format!("public_address: {e}")))
+        .map_err(|e| SettingsError::Config(format!("public_address: {e}")))
 }
 
 impl GatewayConfig {
     /// Applies the settings of a TOML configuration file on top of `self`.
-    pub fn merge_toml(mut self, text: &str) -> Result<Self, GatewayError> {
+    pub fn merge_toml(mut self, text: &str) -> Result<Self, SettingsError> {
         let f: ConfigFile =
-            toml::from_str(text).map_err(|e| GatewayError::Config(e.message().to_string()))?;
-        let secs = |name: &str, v: Option<u64>, d: Duration| -> Result<Duration, GatewayError> {
+            toml::from_str(text).map_err(|e| SettingsError::Config(e.message().to_string()))?;
+        let secs = |name: &str, v: Option<u64>, d: Duration| -> Result<Duration, SettingsError> {
             match v {
                 None => Ok(d),
-                Some(0) => Err(GatewayError::Config(format!("{name} must be at least 1"))),
-                Some(n) if n > 86_400 => Err(GatewayError::Config(format!(
+                Some(0) => Err(SettingsError::Config(format!("{name} must be at least 1"))),
+                Some(n) if n > 86_400 => Err(SettingsError::Config(format!(
                     "{name} must be at most 86400"
                 ))),
                 Some(n) => Ok(Duration::from_secs(n)),
@@ -178,7 +178,7 @@ impl GatewayConfig {
         }
         if let Some(n) = f.max_connections {
             if n == 0 {
-                return Err(GatewayError::Config(
+                return Err(SettingsError::Config(
                     "max_connections must be at least 1".into(),
                 ));
             }
@@ -186,7 +186,7 @@ impl GatewayConfig {
         }
         if let Some(n) = f.max_connections_per_address {
             if n == 0 {
-                return Err(GatewayError::Config(
+                return Err(SettingsError::Config(
                     "max_connections_per_address must be at least 1".into(),
                 ));
             }
@@ -210,7 +210,7 @@ impl GatewayConfig {
         )?;
         if let Some(b) = f.max_body_bytes {
             if !(1024..=16 * 1024 * 1024).contains(&b) {
-                return Err(GatewayError::Config(
+                return Err(SettingsError::Config(
                     "max_body_bytes must be between 1024 and 16777216".into(),
                 ));
             }
@@ -250,7 +250,7 @@ impl GatewayConfig {
         }
         if let Some(d) = f.acme_renew_before_days {
             if !(1..=3650).contains(&d) {
-                return Err(GatewayError::Config(
+                return Err(SettingsError::Config(
                     "acme_renew_before_days must be between 1 and 3650".into(),
                 ));
             }
@@ -258,7 +258,7 @@ impl GatewayConfig {
         }
         if let Some(d) = f.auto_renew_days {
             if !(1..=365).contains(&d) {
-                return Err(GatewayError::Config(
+                return Err(SettingsError::Config(
                     "auto_renew_days must be between 1 and 365".into(),
                 ));
             }

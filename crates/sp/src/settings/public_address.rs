@@ -5,13 +5,14 @@ use cloudgate_addr::{GATEWAY_PORT, HostPort};
 use cloudgate_store::Layout;
 use cloudgate_store::owner::FileOwnership;
 
-use crate::{GatewayConfig, GatewayError};
+use super::SettingsError;
+use super::config::GatewayConfig;
 
 /// The largest configuration file read.
 const MAX_CONFIG: u64 = 1024 * 1024;
 
 /// The configuration file's text, if there is one.
-fn config_text(layout: &Layout) -> Result<Option<String>, GatewayError> {
+fn config_text(layout: &Layout) -> Result<Option<String>, SettingsError> {
     let path = layout.gateway_config();
     if std::fs::symlink_metadata(&path).is_err() {
         return Ok(None);
@@ -23,18 +24,18 @@ fn config_text(layout: &Layout) -> Result<Option<String>, GatewayError> {
 /// writable by group or others (whoever could write it could send the gateway's tenants
 /// elsewhere or point it at another database), and not readable by others when it holds a
 /// database password.
-pub fn read_config(path: &std::path::Path) -> Result<String, GatewayError> {
+pub fn read_config(path: &std::path::Path) -> Result<String, SettingsError> {
     use std::os::unix::fs::PermissionsExt as _;
     let (file, _) =
         cloudgate_store::bounded::open_regular(path, cloudgate_store::bounded::Links::Refuse)?;
     let mode = file
         .metadata()
-        .map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))?
+        .map_err(|e| SettingsError::Config(format!("{}: {e}", path.display())))?
         .permissions()
         .mode()
         & 0o777;
     if mode & 0o022 != 0 {
-        return Err(GatewayError::Config(format!(
+        return Err(SettingsError::Config(format!(
             "{} is writable by {} (mode {mode:04o}); make it writable by its owner only: chmod go-w {}",
             path.display(),
             if mode & 0o002 != 0 {
@@ -48,9 +49,9 @@ pub fn read_config(path: &std::path::Path) -> Result<String, GatewayError> {
     drop(file);
     let bytes = cloudgate_store::bounded::read_regular(path, MAX_CONFIG)?;
     let text = String::from_utf8(bytes.to_vec())
-        .map_err(|_| GatewayError::Config(format!("{} is not UTF-8 text", path.display())))?;
+        .map_err(|_| SettingsError::Config(format!("{} is not UTF-8 text", path.display())))?;
     if mode & 0o004 != 0 && holds_a_password(&text) {
-        return Err(GatewayError::Config(format!(
+        return Err(SettingsError::Config(format!(
             "{} holds a database password and is readable by everyone (mode {mode:04o}): chmod o-r {}",
             path.display(),
             path.display()
@@ -72,30 +73,30 @@ fn holds_a_password(text: &str) -> bool {
 }
 
 /// The configuration file's settings, if there is a file.
-pub fn file_config(layout: &Layout) -> Result<Option<GatewayConfig>, GatewayError> {
+pub fn file_config(layout: &Layout) -> Result<Option<GatewayConfig>, SettingsError> {
     let Some(text) = config_text(layout)? else {
         return Ok(None);
     };
     GatewayConfig::default()
         .merge_toml(&text)
         .map(Some)
-        .map_err(|e| GatewayError::Config(format!("{}: {e}", layout.gateway_config().display())))
+        .map_err(|e| SettingsError::Config(format!("{}: {e}", layout.gateway_config().display())))
 }
 
 /// The configured public address, if any.
-pub fn configured(layout: &Layout) -> Result<Option<HostPort>, GatewayError> {
+pub fn configured(layout: &Layout) -> Result<Option<HostPort>, SettingsError> {
     Ok(file_config(layout)?.and_then(|c| c.public_address))
 }
 
 /// Reads an address as an operator writes it (`host`, `host:port`, `[v6]:port`).
-pub fn parse(text: &str) -> Result<HostPort, GatewayError> {
+pub fn parse(text: &str) -> Result<HostPort, SettingsError> {
     HostPort::parse(text.trim(), Some(GATEWAY_PORT))
-        .map_err(|e| GatewayError::Config(e.to_string()))
+        .map_err(|e| SettingsError::Config(e.to_string()))
 }
 
 /// Saves `address` as `public_address`, keeping every other setting of the file; what is
 /// written must load, and is written atomically with the store's owner and mode.
-pub fn save(layout: &Layout, own: &FileOwnership, address: &HostPort) -> Result<(), GatewayError> {
+pub fn save(layout: &Layout, own: &FileOwnership, address: &HostPort) -> Result<(), SettingsError> {
     let path = layout.gateway_config();
     let old = config_text(layout)?.unwrap_or_default();
     let mut text = format!("public_address = \"{}\"\n", shown(address));
@@ -107,7 +108,7 @@ pub fn save(layout: &Layout, own: &FileOwnership, address: &HostPort) -> Result<
     }
     GatewayConfig::default()
         .merge_toml(&text)
-        .map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))?;
+        .map_err(|e| SettingsError::Config(format!("{}: {e}", path.display())))?;
     cloudgate_store::fsio::ensure_private_dir(layout.data_dir(), own)?;
     cloudgate_store::fsio::replace_file(
         &path,
@@ -150,7 +151,7 @@ pub fn default_address() -> String {
 }
 
 /// The address tenants are sent to: the configured one, or this host's name.
-pub fn effective(layout: &Layout) -> Result<(String, bool), GatewayError> {
+pub fn effective(layout: &Layout) -> Result<(String, bool), SettingsError> {
     Ok(match configured(layout)? {
         Some(a) => (shown(&a), true),
         None => (default_address(), false),
