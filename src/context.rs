@@ -72,26 +72,26 @@ impl Context {
         Ok(cloudgate_sp::Sp::with_journal(store, db, keys, journal))
     }
 
-    /// Writes what this command audited to the SP database (opening it only when there is
-    /// something to write). The local audit.log has every entry whatever happens; an entry
-    /// the database could not take is said on stderr and counted by `sp audit verify`.
-    pub async fn finish_audit(&self) {
+    /// Writes what this command audited to the SP database and audit.log (opening the database
+    /// only when there is something to write). An entry the database could not take is still
+    /// in audit.log (counted by `sp audit verify`); either failure is an error that says the
+    /// change was made.
+    pub async fn finish_audit(&self) -> anyhow::Result<()> {
         let Some(journal) = self.journal.get() else {
-            return;
+            return Ok(());
         };
         if !journal.has_pending() {
-            return;
+            return Ok(());
         }
         match self.sp_db().await {
             Ok(db) => journal.attach(db),
             Err(e) => tracing::debug!(error = %e, "the SP database for the audit"),
         }
-        if let Err(e) = journal.flush().await {
-            crate::render::warn(&format!(
-                "the audit entry is in {} but not in the SP database: {e}",
-                self.layout.audit_log().display()
-            ));
-        }
+        journal.flush().await.map(drop).map_err(|e| {
+            anyhow::anyhow!(
+                "the change was made, but its audit entry could not be written everywhere: {e}"
+            )
+        })
     }
 
     /// The SP database: the PostgreSQL server given by --database, CLOUDGATE_DATABASE_URL or

@@ -54,9 +54,9 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
         Command::Sp(sp) => {
             let ctx = Context::new(&args.global)?;
             let done = run_sp(&ctx, sp);
-            // What the command changed (or had refused) is audited whether it succeeded or not.
-            runtime()?.block_on(ctx.finish_audit());
-            done
+            // What the command changed is audited whether it then succeeded or not.
+            let audited = runtime()?.block_on(ctx.finish_audit());
+            done.and(audited)
         }
     }
 }

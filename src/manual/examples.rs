@@ -459,6 +459,26 @@ pub(super) const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         )],
     ),
     (
+        "cloudgate-sp-audit-list",
+        &[
+            (
+                "cloudgate sp audit list --since 24h --event enroll.refused",
+                "Yesterday's refused enrollments, from every gateway of the fleet.",
+            ),
+            (
+                "cloudgate sp audit list --grep globex --json | jq -r '.[] | [.time, .actor, .event] | @tsv'",
+                "What happened to one tenant, for a script.",
+            ),
+        ],
+    ),
+    (
+        "cloudgate-sp-audit-verify",
+        &[(
+            "cloudgate sp audit verify || mail -s 'audit tampered' root < /dev/null",
+            "From cron: say when an entry was removed, edited or moved.",
+        )],
+    ),
+    (
         "cloudgate-tenant-provider-add",
         &[
             (

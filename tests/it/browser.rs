@@ -380,7 +380,9 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
     let gateways = c.source().await.unwrap();
     assert!(gateways.contains("state up"), "{gateways}");
     shot(&c, "gateways").await;
-    c.goto(&format!("{base}/audit?q=console")).await.unwrap();
+    c.goto(&format!("{base}/audit?q=admin:alice"))
+        .await
+        .unwrap();
     let audit = c.source().await.unwrap();
     assert!(
         audit.contains("tenant.added") && audit.contains("alice"),

@@ -155,7 +155,7 @@ async fn enrollment_checks_the_password_and_binds_the_presented_certificate() {
     let expected = cloudgate_pki::fingerprint::upper_hex(&sha2::Sha256::digest(&id.cert_der));
     let shown: serde_json::Value =
         serde_json::from_str(&env.ok(&["sp", "tenant", "show", "acme", "--json"])).unwrap();
-    assert_eq!(shown["client_certificates"][0]["sha256"], expected.as_str());
+    assert_eq!(shown["machines"][0]["sha256"], expected.as_str());
     // The gateway log names the tenant and never the password.
     let log = std::fs::read_to_string(env.path("gateway.log")).unwrap();
     assert!(log.contains("tenant enrolled") && log.contains("acme"));

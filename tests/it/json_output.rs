@@ -73,7 +73,7 @@ const CERT_KEYS: &[&str] = &[
     "key_type",
     "applied",
 ];
-const TENANT_KEYS: &[&str] = &["name", "enabled", "services", "client_certificates"];
+const TENANT_KEYS: &[&str] = &["name", "enabled", "services", "machines"];
 const PROVIDER_KEYS: &[&str] = &[
     "name",
     "address",

@@ -2,6 +2,7 @@
 //! the real `openssl` tool where interoperability is the point.
 
 mod acme;
+mod audit;
 mod browser;
 mod cert;
 mod concurrency;

@@ -84,7 +84,7 @@ async fn the_sp_runs_on_postgres_from_the_configuration_file() {
     let shown: serde_json::Value =
         serde_json::from_str(&env.ok(&["sp", "tenant", "show", "acme", "--json"])).unwrap();
     assert_eq!(
-        shown["client_certificates"].as_array().unwrap().len(),
+        shown["machines"].as_array().unwrap().len(),
         1,
         "the gateway's enrollment is in the database the command line reads: {shown}"
     );

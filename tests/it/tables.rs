@@ -94,11 +94,7 @@ async fn machines_carry_their_host_name_and_stale_ones_are_pruned() {
     let show: serde_json::Value =
         serde_json::from_str(&sp.ok(&["sp", "tenant", "show", "acme", "--json"])).unwrap();
     let host = crate::util::host_name();
-    assert_eq!(
-        show["client_certificates"][0]["label"],
-        host.as_str(),
-        "{show}"
-    );
+    assert_eq!(show["machines"][0]["label"], host.as_str(), "{show}");
     let text = sp.ok(&["sp", "tenant", "show", "acme"]);
     assert!(text.contains(&format!("  {host}  SHA-256 ")), "{text}");
     assert!(
@@ -142,7 +138,7 @@ async fn machines_carry_their_host_name_and_stale_ones_are_pruned() {
     assert_eq!(pruned["removed"].as_array().unwrap().len(), 1, "{pruned}");
     let show: serde_json::Value =
         serde_json::from_str(&sp.ok(&["sp", "tenant", "show", "acme", "--json"])).unwrap();
-    assert_eq!(show["client_certificates"].as_array().unwrap().len(), 0);
+    assert_eq!(show["machines"].as_array().unwrap().len(), 0);
     // The pruned machine is refused (once the gateway reloaded, within a second or two) until
     // it enrolls again.
     let start = std::time::Instant::now();

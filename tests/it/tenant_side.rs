@@ -56,7 +56,7 @@ impl World {
     fn sp_enrollments(&self) -> usize {
         let v: serde_json::Value =
             serde_json::from_str(&self.sp.ok(&["sp", "tenant", "show", "acme", "--json"])).unwrap();
-        v["client_certificates"].as_array().unwrap().len()
+        v["machines"].as_array().unwrap().len()
     }
 }
 

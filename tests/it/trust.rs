@@ -412,10 +412,7 @@ async fn disabling_revoking_or_removing_cuts_open_tunnels() {
     let (mut tunnel, local) = start_tenant_tunnel(&tenant, false);
     let shown: serde_json::Value =
         serde_json::from_str(&w.sp.ok(&["sp", "tenant", "show", "acme", "--json"])).unwrap();
-    let machine = shown["client_certificates"][0]["sha256"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let machine = shown["machines"][0]["sha256"].as_str().unwrap().to_string();
     let backend = w.backend.to_string();
     let cases: [(&[&str], &[&str]); 3] = [
         (
@@ -552,7 +549,7 @@ async fn the_sp_sees_which_certificate_each_machine_confirmed() {
     );
     let shown: serde_json::Value =
         serde_json::from_str(&w.sp.ok(&["sp", "tenant", "show", "acme", "--json"])).unwrap();
-    for m in shown["client_certificates"].as_array().unwrap() {
+    for m in shown["machines"].as_array().unwrap() {
         assert_eq!(m["confirmed_sha256"], now.sha256.as_str());
         assert_eq!(m["confirmed_current"], true);
         assert_eq!(m["successor_sha256"], next.sha256.as_str());

@@ -344,6 +344,25 @@ mod server_tests {
         crate::shared::suite::all(&db).await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[ignore = "needs PostgreSQL: set CLOUDGATE_TEST_DATABASE_URL (.ci/run starts a server)"]
+    async fn the_audit_chain_finds_a_removed_edited_or_swapped_row_on_postgres() {
+        let db = PgSpRepository::connect(&fresh_database().await)
+            .await
+            .unwrap();
+        let pool = db.pool.clone();
+        crate::shared::suite::audit_chain_under_tampering(&db, |sql| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    }
+
     #[tokio::test]
     #[ignore = "needs PostgreSQL: set CLOUDGATE_TEST_DATABASE_URL (.ci/run starts a server)"]
     async fn a_sqlite_database_moves_whole_into_postgres() {

@@ -8,6 +8,22 @@ async fn the_repository_suite_passes_on_sqlite() {
     crate::shared::suite::all(&db).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_audit_chain_finds_a_removed_edited_or_swapped_row_on_sqlite() {
+    let (_d, db) = db().await;
+    let pool = db.pool.clone();
+    crate::shared::suite::audit_chain_under_tampering(&db, |sql| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_database_moves_whole_into_another() {
     let (_a, src) = db().await;

@@ -115,13 +115,19 @@ impl Sp {
     }
 
     /// Ends an operation: what it queued is written (whether it succeeded or not: a refusal
-    /// can be worth an entry too). An entry the database refused is in the local audit.log,
-    /// marked unchained, and `sp audit verify` counts it: the change stands and is said.
+    /// can be worth an entry too). A change whose entry could not be written everywhere is an
+    /// error that says so ([`SpError::Unaudited`]); the change is not undone, and an entry the
+    /// database refused is in the local audit.log, marked unchained, where `sp audit verify`
+    /// counts it.
     async fn done<T>(&self, outcome: Result<T, SpError>) -> Result<T, SpError> {
-        if let Err(e) = self.journal.flush().await {
-            tracing::warn!(error = %e, "the audit entry reached only the local audit.log, not the SP database");
-        }
-        outcome
+        let flushed = self.journal.flush().await;
+        let value = outcome?;
+        flushed.map_err(|e| {
+            SpError::Unaudited(format!(
+                "the change was made, but its audit entry could not be written everywhere: {e}"
+            ))
+        })?;
+        Ok(value)
     }
 
     /// Publishes the certificate in use to the fleet, when there is one; whether it published

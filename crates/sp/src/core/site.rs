@@ -63,6 +63,10 @@ impl Sp {
         let outcome = async {
             let parsed = public_address::parse(address)
                 .map_err(|e| SpError::Invalid(format!("public address {address:?}: {e}")))?;
+            if public_address::configured(self.store.layout())?.as_ref() == Some(&parsed) {
+                // Not a change: nothing written, nothing audited.
+                return self.public_address();
+            }
             public_address::save(self.store.layout(), self.store.ownership(), &parsed)?;
             self.audit(
                 "gateway.address",
