@@ -45,13 +45,10 @@ fn interruptible(
     request: SelfSignedRequest,
 ) -> anyhow::Result<Result<GeneratedCertificate, cloudgate_pki::PkiError>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    // Test hook: hold generation back, so a test's Ctrl-C surely lands during it.
-    let delay = std::env::var("CLOUDGATE_TEST_KEYGEN_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok());
+    let delay = cloudgate_store::fsio::keygen_delay();
     std::thread::spawn(move || {
-        if let Some(ms) = delay {
-            std::thread::sleep(Duration::from_millis(ms));
+        if let Some(delay) = delay {
+            std::thread::sleep(delay);
         }
         let _ = tx.send(certs::SelfSigned.issue(&request));
     });

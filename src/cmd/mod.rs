@@ -63,46 +63,39 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
 
 /// Runs an `sp` command.
 fn run_sp(ctx: &Context, sp: SpCommand) -> anyhow::Result<()> {
-    let ctx = ctx;
-    {
-        {
-            match sp {
-                SpCommand::License(cmd) => runtime()?.block_on(license::run(ctx, cmd)),
-                SpCommand::Tenant(cmd) => runtime()?.block_on(tenant::run(ctx, cmd)),
-                SpCommand::Db(cmd) => runtime()?.block_on(db::run(ctx, cmd)),
-                SpCommand::Gateway(GatewayCommand::Run(run_args)) => {
-                    runtime()?.block_on(gateway::run(ctx, run_args))
-                }
-                SpCommand::Gateway(GatewayCommand::List { json }) => {
-                    runtime()?.block_on(fleet::list(ctx, json))
-                }
-                SpCommand::Gateway(GatewayCommand::Forget { id, json }) => {
-                    runtime()?.block_on(fleet::forget(ctx, &id, json))
-                }
-                SpCommand::Gateway(GatewayCommand::Address { address, json }) => {
-                    runtime()?.block_on(gateway::address(ctx, address, json))
-                }
-                SpCommand::Fleet(cmd) => runtime()?.block_on(fleet_key::run(ctx, cmd)),
-                SpCommand::Admin(cmd) => runtime()?.block_on(admin::run(ctx, cmd)),
-                SpCommand::Audit(cmd) => runtime()?.block_on(audit::run(ctx, cmd)),
-                SpCommand::Console(args) => runtime()?.block_on(console::run(ctx, args)),
-                SpCommand::Cert(cmd) => {
-                    let changes = fleet_key::changes_certificate(&cmd);
-                    match cmd {
-                        CertCommand::Generate(gen_args) => generate::run(ctx, gen_args),
-                        CertCommand::Manage => manage::run(ctx),
-                        CertCommand::Import(import_args) => import::run(ctx, import_args),
-                        CertCommand::Acme(acme_cmd) => {
-                            runtime()?.block_on(acme::run(ctx, acme_cmd))
-                        }
-                        cmd => cert::run(ctx, cmd),
-                    }?;
-                    if changes {
-                        runtime()?.block_on(fleet_key::publish_after(ctx))?;
-                    }
-                    Ok(())
-                }
+    match sp {
+        SpCommand::License(cmd) => runtime()?.block_on(license::run(ctx, cmd)),
+        SpCommand::Tenant(cmd) => runtime()?.block_on(tenant::run(ctx, cmd)),
+        SpCommand::Db(cmd) => runtime()?.block_on(db::run(ctx, cmd)),
+        SpCommand::Gateway(GatewayCommand::Run(run_args)) => {
+            runtime()?.block_on(gateway::run(ctx, run_args))
+        }
+        SpCommand::Gateway(GatewayCommand::List { json }) => {
+            runtime()?.block_on(fleet::list(ctx, json))
+        }
+        SpCommand::Gateway(GatewayCommand::Forget { id, json }) => {
+            runtime()?.block_on(fleet::forget(ctx, &id, json))
+        }
+        SpCommand::Gateway(GatewayCommand::Address { address, json }) => {
+            runtime()?.block_on(gateway::address(ctx, address, json))
+        }
+        SpCommand::Fleet(cmd) => runtime()?.block_on(fleet_key::run(ctx, cmd)),
+        SpCommand::Admin(cmd) => runtime()?.block_on(admin::run(ctx, cmd)),
+        SpCommand::Audit(cmd) => runtime()?.block_on(audit::run(ctx, cmd)),
+        SpCommand::Console(args) => runtime()?.block_on(console::run(ctx, args)),
+        SpCommand::Cert(cmd) => {
+            let changes = fleet_key::changes_certificate(&cmd);
+            match cmd {
+                CertCommand::Generate(gen_args) => generate::run(ctx, gen_args),
+                CertCommand::Manage => manage::run(ctx),
+                CertCommand::Import(import_args) => import::run(ctx, import_args),
+                CertCommand::Acme(acme_cmd) => runtime()?.block_on(acme::run(ctx, acme_cmd)),
+                cmd => cert::run(ctx, cmd),
+            }?;
+            if changes {
+                runtime()?.block_on(fleet_key::publish_after(ctx))?;
             }
+            Ok(())
         }
     }
 }

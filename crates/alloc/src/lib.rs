@@ -39,16 +39,39 @@ unsafe impl GlobalAlloc for ZeroOnFree {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` is a live block of `layout.size()` bytes from this allocator (the
-        // trait's contract); the write stays inside it, and it is freed only afterwards.
-        unsafe {
-            std::ptr::write_bytes(ptr, 0, layout.size());
-        }
-        // The block is freed right after: without this, the compiler may drop the zeroing as
-        // a dead store. `black_box` makes it assume the bytes are read.
-        std::hint::black_box(ptr);
+        // trait's contract); `wipe` writes inside it only, and it is freed only afterwards.
+        unsafe { wipe(ptr, layout.size()) };
         // SAFETY: the same block and layout the caller passed; see the impl's comment.
         unsafe { System.dealloc(ptr, layout) }
     }
+}
+
+/// Zeroes `len` bytes at `ptr` with volatile writes, as `zeroize` does, so that the compiler
+/// cannot drop them as dead stores before the free: bytes up to an 8-byte boundary, then
+/// 8-byte words (a volatile write per byte would cost every freed relay buffer dearly), then
+/// the tail; a fence keeps them before the free.
+///
+/// # Safety
+///
+/// `ptr..ptr + len` must be writable memory of one live allocation.
+unsafe fn wipe(ptr: *mut u8, len: usize) {
+    let head = ptr.align_offset(std::mem::align_of::<u64>()).min(len);
+    // SAFETY (all writes below): each address is within `ptr..ptr + len` (the caller's
+    // block): `i < head <= len` for the head, `head + 8 * w + 8 <= len` for the words, and
+    // `tail_start <= i < len` for the tail; the words are 8-byte aligned because `head` moved
+    // `ptr` to an 8-byte boundary.
+    for i in 0..head {
+        unsafe { std::ptr::write_volatile(ptr.add(i), 0) };
+    }
+    let words = (len - head) / 8;
+    let word_ptr = unsafe { ptr.add(head) }.cast::<u64>();
+    for w in 0..words {
+        unsafe { std::ptr::write_volatile(word_ptr.add(w), 0) };
+    }
+    for i in head + words * 8..len {
+        unsafe { std::ptr::write_volatile(ptr.add(i), 0) };
+    }
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Gives the memory malloc holds free back to the operating system, where it can (glibc); a
@@ -203,6 +226,30 @@ mod tests {
                 assert!(std::slice::from_raw_parts(p, size).iter().all(|&b| b == 0));
                 std::ptr::write_bytes(p, 0xAB, size);
                 a.dealloc(p, layout);
+            }
+        }
+    }
+
+    #[test]
+    fn the_wipe_covers_every_byte_at_any_alignment_and_length_and_nothing_beyond() {
+        let mut buf = [0xABu8; 96];
+        for start in 0..9 {
+            for len in [0usize, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65] {
+                buf.fill(0xAB);
+                // SAFETY: `start + len <= 9 + 65 < 96`: inside `buf`.
+                unsafe { wipe(buf.as_mut_ptr().add(start), len) };
+                assert!(
+                    buf[..start].iter().all(|&b| b == 0xAB),
+                    "before {start}+{len}"
+                );
+                assert!(
+                    buf[start..start + len].iter().all(|&b| b == 0),
+                    "{start}+{len}"
+                );
+                assert!(
+                    buf[start + len..].iter().all(|&b| b == 0xAB),
+                    "after {start}+{len}"
+                );
             }
         }
     }

@@ -99,7 +99,9 @@ impl Console {
         loop {
             tick.tick().await;
             if let Ok(gateways) = ops::gateways(&self).await {
-                let up = gateways.iter().filter(|g| g.state == "up");
+                let up = gateways
+                    .iter()
+                    .filter(|g| g.state == cloudgate_proto::admin::GatewayState::Up);
                 let open = up.clone().map(|g| g.open_tunnels).sum();
                 let relayed = up.map(|g| g.relayed_bytes).sum();
                 self.tunnels

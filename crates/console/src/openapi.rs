@@ -320,7 +320,7 @@ fn schemas() -> Value {
             "password": { "type": "string", "minLength": 8, "writeOnly": true } })),
         "Gateway": object(&["id", "state"], json!({ "id": s, "public_address": s, "pool": s,
             "version": s, "open_tunnels": int, "heartbeat_at": s,
-            "state": { "enum": ["up", "late", "stopped"] } })),
+            "state": { "enum": ["up", "down", "stopped"] } })),
         "GatewayList": list("Gateway"),
         "AuditEntry": object(&["time", "event", "message"], json!({ "time": s, "event": s,
             "message": s, "user": s, "details": { "type": "object" } })),

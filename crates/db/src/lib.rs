@@ -14,6 +14,7 @@
 pub mod audit;
 mod error;
 mod gateway_state;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod provider;
 mod records;
@@ -21,11 +22,13 @@ mod repo;
 mod shared;
 mod sqlite;
 mod stamp;
+mod url;
 
 pub use audit::{AuditQuery, AuditRecord, ChainBreak, ChainCheck, NewAuditRecord};
 pub use error::DbError;
 pub use gateway_state::{CertDigest, GatewayState, GatewayTenant, StateDelta, TenantSlice};
-pub use postgres::{PgSpRepository, pg_schema_status, redact_url};
+#[cfg(feature = "postgres")]
+pub use postgres::{PgSpRepository, pg_schema_status};
 pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 pub use records::{
     AdminRecord, ApiTokenRecord, ClientCertDump, ClientCertRecord, GatewayRecord, JoinTokenRecord,
@@ -38,6 +41,7 @@ pub use repo::{
     SharedRepository, SpRepository, StateRepository, TenantRepository, TransferRepository,
 };
 pub use sqlite::{SqliteSpRepository, sqlite_schema_status};
+pub use url::redact_url;
 
 /// The repository traits, for `use cloudgate_db::prelude::*` where their methods are called.
 pub mod prelude {

@@ -256,13 +256,6 @@ pub struct GatewayRecord {
     pub stopped_at: Option<OffsetDateTime>,
 }
 
-impl GatewayRecord {
-    /// Whether it is up at `now`: running, and heard from within `max_silence`.
-    pub fn is_up(&self, now: OffsetDateTime, max_silence: std::time::Duration) -> bool {
-        self.stopped_at.is_none() && now - self.heartbeat_at <= max_silence
-    }
-}
-
 /// One schema migration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Migration {

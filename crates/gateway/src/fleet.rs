@@ -2,6 +2,7 @@
 //! keeps the list of its peers for `GET /v1/provider`, and knows whether it reaches the
 //! database (degraded when it does not: tunnels go on from the last state, enrollments get 503).
 
+use cloudgate_proto::admin::GatewayState;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -13,8 +14,8 @@ use time::OffsetDateTime;
 /// How often a gateway heartbeats.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 
-/// A gateway not heard from for this long is down.
-pub const UP_WITHIN: Duration = Duration::from_secs(10);
+/// A gateway not heard from for this long is down: the one rule of the administration model.
+pub const UP_WITHIN: Duration = cloudgate_proto::admin::GATEWAY_UP_WITHIN;
 
 /// Who this gateway is in the fleet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +99,10 @@ impl Fleet {
         let members = self.members();
         let mut live: Vec<&GatewayRecord> = members
             .iter()
-            .filter(|g| g.is_up(now, UP_WITHIN) && !g.public_address.is_empty())
+            .filter(|g| {
+                cloudgate_sp::views::gateway_state(g, now) == GatewayState::Up
+                    && !g.public_address.is_empty()
+            })
             .filter(|g| self.peers.presents(&g.public_address, serving_sha256))
             .collect();
         live.sort_by_key(|g| (g.pool != pool, g.open_tunnels, g.id.clone()));
@@ -156,7 +160,10 @@ impl Fleet {
         let members = self.members();
         let addresses = members
             .iter()
-            .filter(|g| g.is_up(now, UP_WITHIN) && !g.public_address.is_empty())
+            .filter(|g| {
+                cloudgate_sp::views::gateway_state(g, now) == GatewayState::Up
+                    && !g.public_address.is_empty()
+            })
             .filter(|g| include_self || g.id != self.me.id)
             .map(|g| g.public_address.as_str());
         self.peers.probe_due(addresses).await;

@@ -219,8 +219,64 @@ pub struct Gateway {
     pub relayed_bytes: i64,
     /// Last heartbeat.
     pub heartbeat_at: String,
-    /// `up`, `late` (no heartbeat lately) or `stopped`.
-    pub state: String,
+    /// Seconds since the last heartbeat.
+    #[serde(default)]
+    pub silent_secs: i64,
+    /// When it started.
+    #[serde(default)]
+    pub started_at: String,
+    /// When it stopped gracefully, if it did.
+    #[serde(default)]
+    pub stopped_at: Option<String>,
+    /// SHA-256 of the certificate it serves.
+    #[serde(default)]
+    pub cert_sha256: String,
+    /// Up, down or stopped, by the one rule ([`GatewayState::of`]).
+    pub state: GatewayState,
+}
+
+/// A gateway heard from within this long is up; the one cut-off for the command line, the
+/// console, the API, join tokens and the addresses gateways tell tenants.
+pub const GATEWAY_UP_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether a gateway runs, as the fleet's heartbeats say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayState {
+    /// A heartbeat within [`GATEWAY_UP_WITHIN`].
+    Up,
+    /// Silent for longer: crashed, cut off, or its host is down.
+    Down,
+    /// Stopped gracefully.
+    Stopped,
+}
+
+impl GatewayState {
+    /// The state of a gateway silent for `silence` (negative: a clock ahead), stopped or not.
+    pub fn of(stopped: bool, silence: std::time::Duration) -> GatewayState {
+        if stopped {
+            GatewayState::Stopped
+        } else if silence <= GATEWAY_UP_WITHIN {
+            GatewayState::Up
+        } else {
+            GatewayState::Down
+        }
+    }
+
+    /// As the JSON says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayState::Up => "up",
+            GatewayState::Down => "down",
+            GatewayState::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for GatewayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One entry of the SP's audit.

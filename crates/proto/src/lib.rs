@@ -16,6 +16,7 @@
 
 pub mod admin;
 mod error;
+pub mod trust;
 /// The one sanitizer for foreign text, where the protocol's text is rendered.
 pub use cloudgate_pki::text;
 

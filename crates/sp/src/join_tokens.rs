@@ -7,7 +7,7 @@ use std::time::Duration;
 use cloudgate_db::JoinTokenRecord;
 use cloudgate_db::prelude::*;
 use cloudgate_pki::join_token::JoinToken;
-use cloudgate_proto::admin::{CreatedJoinToken, JoinTokenInfo};
+use cloudgate_proto::admin::{CreatedJoinToken, GatewayState, JoinTokenInfo};
 use cloudgate_store::CertStore;
 use time::OffsetDateTime;
 
@@ -186,9 +186,6 @@ pub async fn create(
 /// Most addresses a token carries.
 pub const MAX_TOKEN_ADDRESSES: usize = 8;
 
-/// A gateway heard from within this long is up (the fleet's one liveness rule).
-pub const GATEWAY_UP_WITHIN: Duration = Duration::from_secs(10);
-
 /// The public addresses of the live gateways that serve the certificate `serving_sha256`;
 /// nothing when the database cannot say (a token then carries the given addresses only).
 pub async fn fleet_addresses(db: &dyn SpRepository, serving_sha256: &str) -> Vec<String> {
@@ -198,7 +195,9 @@ pub async fn fleet_addresses(db: &dyn SpRepository, serving_sha256: &str) -> Vec
     };
     let mut addresses: Vec<String> = gateways
         .iter()
-        .filter(|g| g.is_up(now, GATEWAY_UP_WITHIN) && !g.public_address.is_empty())
+        .filter(|g| {
+            crate::views::gateway_state(g, now) == GatewayState::Up && !g.public_address.is_empty()
+        })
         .filter(|g| g.cert_sha256.eq_ignore_ascii_case(serving_sha256))
         .filter_map(|g| {
             cloudgate_addr::HostPort::parse(&g.public_address, Some(cloudgate_addr::GATEWAY_PORT))

@@ -3,12 +3,9 @@
 
 use cloudgate_db::{ClientCertRecord, GatewayRecord, ServiceRecord, TenantRecord};
 use cloudgate_pki::format_rfc3339;
-use cloudgate_proto::admin::{Certificate, Gateway, Machine, Service, Tenant};
+use cloudgate_proto::admin::{Certificate, Gateway, GatewayState, Machine, Service, Tenant};
 use cloudgate_store::StoredCertificate;
 use time::OffsetDateTime;
-
-/// A heartbeat older than this makes a gateway `late`.
-pub const GATEWAY_LATE_AFTER: time::Duration = time::Duration::seconds(30);
 
 /// A store entry.
 pub fn certificate(entry: &StoredCertificate) -> Certificate {
@@ -78,15 +75,17 @@ pub fn machine(m: &ClientCertRecord, current: Option<&str>) -> Machine {
     }
 }
 
-/// A gateway, `up`, `late` or `stopped` as of `now`.
+/// The state of a gateway as of `now`, by the one rule.
+pub fn gateway_state(g: &GatewayRecord, now: OffsetDateTime) -> GatewayState {
+    let silence = (now - g.heartbeat_at).max(time::Duration::ZERO);
+    GatewayState::of(
+        g.stopped_at.is_some(),
+        std::time::Duration::try_from(silence).unwrap_or(std::time::Duration::MAX),
+    )
+}
+
+/// A gateway as of `now`.
 pub fn gateway(g: &GatewayRecord, now: OffsetDateTime) -> Gateway {
-    let state = if g.stopped_at.is_some() {
-        "stopped"
-    } else if now - g.heartbeat_at > GATEWAY_LATE_AFTER {
-        "late"
-    } else {
-        "up"
-    };
     Gateway {
         id: g.id.clone(),
         public_address: g.public_address.clone(),
@@ -95,7 +94,11 @@ pub fn gateway(g: &GatewayRecord, now: OffsetDateTime) -> Gateway {
         open_tunnels: g.open_tunnels,
         relayed_bytes: g.relayed_bytes,
         heartbeat_at: format_rfc3339(g.heartbeat_at),
-        state: state.to_string(),
+        silent_secs: (now - g.heartbeat_at).whole_seconds().max(0),
+        started_at: format_rfc3339(g.started_at),
+        stopped_at: g.stopped_at.map(format_rfc3339),
+        cert_sha256: g.cert_sha256.clone(),
+        state: gateway_state(g, now),
     }
 }
 
@@ -137,5 +140,86 @@ pub fn audit_entry(r: &cloudgate_db::AuditRecord) -> cloudgate_proto::admin::Aud
         actor: r.entry.actor.clone(),
         hash: r.hash.clone(),
         details,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(age_secs: i64, stopped: bool, now: OffsetDateTime) -> GatewayRecord {
+        GatewayRecord {
+            id: format!("gw-{age_secs}"),
+            public_address: format!("gw-{age_secs}.example:6180"),
+            pool: "default".into(),
+            version: "0".into(),
+            cert_sha256: "AB".into(),
+            open_tunnels: 0,
+            relayed_bytes: 0,
+            started_at: now - time::Duration::hours(1),
+            heartbeat_at: now - time::Duration::seconds(age_secs),
+            stopped_at: stopped.then_some(now),
+        }
+    }
+
+    /// Every reader of a gateway's state (the command line's `gateway list`, the API and the
+    /// console's pages, the dashboard's count, join tokens and the addresses gateways tell
+    /// tenants) goes through [`gateway_state`]: one cut-off at every heartbeat age.
+    #[tokio::test]
+    async fn one_cut_off_at_every_heartbeat_age_for_every_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = cloudgate_db::SqliteSpRepository::open(&dir.path().join("sp.db"))
+            .await
+            .unwrap();
+        let now = OffsetDateTime::now_utc();
+        let table = [
+            (0, false, GatewayState::Up),
+            (2, false, GatewayState::Up),
+            (9, false, GatewayState::Up),
+            (10, false, GatewayState::Up),
+            (11, false, GatewayState::Down),
+            (29, false, GatewayState::Down),
+            (31, false, GatewayState::Down),
+            (3600, false, GatewayState::Down),
+            (-5, false, GatewayState::Up),
+            (0, true, GatewayState::Stopped),
+        ];
+        for (age, stopped, expected) in table {
+            let g = record(age, stopped, now);
+            assert_eq!(
+                gateway(&g, now).state,
+                expected,
+                "age {age}s stopped {stopped}"
+            );
+            assert_eq!(gateway_state(&g, now), expected);
+        }
+        // Through the database, times are kept to the second and a moment passes: the ages at
+        // the cut-off itself are left to the table above.
+        let away_from_the_edge = |age: &i64| (age - 10).abs() > 1;
+        for (age, _, _) in table
+            .iter()
+            .filter(|(age, stopped, _)| !stopped && away_from_the_edge(age))
+        {
+            use cloudgate_db::prelude::*;
+            db.heartbeat(&record(*age, false, OffsetDateTime::now_utc()))
+                .await
+                .unwrap();
+        }
+        let told = crate::join_tokens::fleet_addresses(&db, "AB").await;
+        let expected: Vec<String> = table
+            .iter()
+            .filter(|(age, stopped, state)| {
+                !stopped && *state == GatewayState::Up && away_from_the_edge(age)
+            })
+            .map(|(age, _, _)| format!("gw-{age}.example:6180"))
+            .collect();
+        let mut told_sorted = told.clone();
+        told_sorted.sort();
+        let mut expected_sorted = expected;
+        expected_sorted.sort();
+        assert_eq!(
+            told_sorted, expected_sorted,
+            "join tokens carry the gateways that are up"
+        );
     }
 }

@@ -329,11 +329,29 @@ pub fn append_line(path: &Path, line: &str, spec: FileSpec) -> Result<(), StoreE
 }
 
 /// A fault-injection point for the crash tests: when `CLOUDGATE_TEST_CRASH_AT` names this point,
-/// the process aborts here, as a `kill -9` would stop it. Unset in normal use.
+/// the process aborts here, as a `kill -9` would stop it. Only in builds with the `test-hooks`
+/// feature, which the tests turn on (a dev-dependency of the binary) and a release never has.
 pub fn crash_point(name: &str) {
+    #[cfg(feature = "test-hooks")]
     if std::env::var_os("CLOUDGATE_TEST_CRASH_AT").is_some_and(|v| v == name) {
         std::process::abort();
     }
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = name;
+}
+
+/// How long a test wants key generation held back (`CLOUDGATE_TEST_KEYGEN_DELAY_MS`), so that
+/// its Ctrl-C surely lands during it; never in builds without the `test-hooks` feature.
+pub fn keygen_delay() -> Option<std::time::Duration> {
+    #[cfg(feature = "test-hooks")]
+    {
+        std::env::var("CLOUDGATE_TEST_KEYGEN_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(std::time::Duration::from_millis)
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    None
 }
 
 /// Bytes available to unprivileged users on the file system holding `path`, when it can be told.

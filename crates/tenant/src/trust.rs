@@ -14,9 +14,9 @@
 //! - a manual verification (add, refresh) starts from nothing learned: what a stolen key signed
 //!   before can never be followed afterwards.
 
-use cloudgate_db::{PinnedProvider, TrustMode};
 use cloudgate_pki::rollover::{ChainLink, Walk, walk};
 use cloudgate_pki::{CertificateInfo, PkiError};
+use cloudgate_proto::trust::{PinnedProvider, TrustMode};
 use cloudgate_store::PublishedTrust;
 
 /// What a tenant holds for one provider.

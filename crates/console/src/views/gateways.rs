@@ -39,7 +39,7 @@ pub fn gateways(s: &Session, p: &GatewaysPage<'_>) -> Html<String> {
                                 td { (g.open_tunnels) } td { (human_bytes(g.relayed_bytes)) } td { (g.heartbeat_at) }
                                 td { span class=(format!("state {}", g.state)) { (g.state) } }
                                 td {
-                                    @if g.state != "up" {
+                                    @if g.state != cloudgate_proto::admin::GatewayState::Up {
                                         form.inline method="post" action="/gateways/forget" {
                                             (csrf(s))
                                             input type="hidden" name="id" value=(g.id);

@@ -185,7 +185,11 @@ pub struct Dashboard {
 
 /// `/`.
 pub fn dashboard(s: &Session, d: &Dashboard) -> Html<String> {
-    let up = d.gateways.iter().filter(|g| g.state == "up").count();
+    let up = d
+        .gateways
+        .iter()
+        .filter(|g| g.state == cloudgate_proto::admin::GatewayState::Up)
+        .count();
     let tunnels: i64 = d.gateways.iter().map(|g| g.open_tunnels).sum();
     page(
         "Dashboard",

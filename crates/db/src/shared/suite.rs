@@ -230,14 +230,9 @@ pub(crate) async fn fleet(db: &dyn SpRepository) {
         all[1], g,
         "the last heartbeat wins, times kept to the second"
     );
-    assert!(all[1].is_up(now(), std::time::Duration::from_secs(10)));
-    assert!(!all[1].is_up(
-        now() + time::Duration::seconds(60),
-        std::time::Duration::from_secs(10)
-    ));
     db.gateway_stopped("gw-b:6180").await.unwrap();
     let b = db.gateways().await.unwrap().pop().unwrap();
-    assert!(b.stopped_at.is_some() && !b.is_up(now(), std::time::Duration::from_secs(10)));
+    assert!(b.stopped_at.is_some());
     db.heartbeat(&g).await.unwrap();
     assert_eq!(db.gateways().await.unwrap()[1].stopped_at, None, "back up");
     assert!(db.remove_gateway("gw-a:6180").await.unwrap());
