@@ -154,11 +154,13 @@ async fn import_sqlite(ctx: &Context, file: &std::path::Path, json: bool) -> any
             e => anyhow::Error::new(e).context(format!("reading {}", file.display())),
         })?;
     let dump = source.dump().await?;
-    let target = cloudgate_db::PgSpRepository::connect(&url).await?;
-    target.import(&dump).await?;
+    debug_assert!(!url.is_empty());
+    let sp = ctx.sp().await?;
+    sp.import_database(&dump, &file.display().to_string())
+        .await?;
     let v = ImportView {
         from: file.display().to_string(),
-        to: target.location().to_string(),
+        to: sp.db().location().to_string(),
         tenants: dump.tenants.len(),
         services: dump.services.len(),
         client_certificates: dump.client_certs.len(),

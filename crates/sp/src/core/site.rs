@@ -139,6 +139,26 @@ impl Sp {
         self.done(outcome.await).await
     }
 
+    /// Writes a whole SP database (read from another, `sp db import-sqlite`) into this empty
+    /// one; `from` names the source in the entry.
+    pub async fn import_database(
+        &self,
+        dump: &cloudgate_db::SpDump,
+        from: &str,
+    ) -> Result<(), SpError> {
+        let outcome = async {
+            self.db.import(dump).await?;
+            self.audit(
+                "db.imported",
+                "SP database moved in from another",
+                json!({ "from": from, "tenants": dump.tenants.len(), "services": dump.services.len(),
+                    "machines": dump.client_certs.len(), "join_tokens": dump.join_tokens.len() }),
+            );
+            Ok(())
+        };
+        self.done(outcome.await).await
+    }
+
     /// Audit entries matching `query`, newest first, and how many match in all.
     pub async fn audit_entries(
         &self,
