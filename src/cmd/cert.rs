@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
             json,
         ),
         CertCommand::Status { json } => status(ctx, &ctx.store_for_read(), json),
-        CertCommand::Stage { cert, at, json } => stage(&ctx.store_for_write()?, &cert, at, json),
+        CertCommand::Stage { cert, at, json } => stage(ctx, &cert, at, json),
         CertCommand::Renew {
             cert,
             valid_days,
@@ -79,37 +79,21 @@ pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
 }
 
 /// `sp cert stage`: the successor, with a rollover proof signed by the key in use.
-fn stage(
-    store: &CertStore,
-    cert: &str,
-    at: Option<OffsetDateTime>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let successor = store.find(cert)?;
-    if store.applied()?.is_none() {
-        return Err(usage(
-            "no certificate is in use: apply the successor directly with `cloudgate sp cert apply`",
-        ));
-    }
-    if !successor.info.is_valid_at(OffsetDateTime::now_utc()) {
-        return Err(usage(
-            "the successor is not valid now; tenants would refuse it",
-        ));
-    }
-    if at.is_some_and(|t| t < OffsetDateTime::now_utc()) {
-        return Err(usage(
-            "--at is in the past; apply the successor now with `cloudgate sp cert apply`",
-        ));
-    }
-    let record = store.stage(&successor, at)?;
+fn stage(ctx: &Context, cert: &str, at: Option<OffsetDateTime>, json: bool) -> anyhow::Result<()> {
+    let staged = super::runtime()?.block_on(async {
+        ctx.sp()
+            .await?
+            .stage(cert, at)
+            .await
+            .map_err(anyhow::Error::from)
+    })?;
     if json {
-        return print_json(&record);
+        return print_json(&staged.record);
     }
     print_text(&format!(
         "Staged {} as the successor, with a rollover proof signed by the key in use.\n\
                  Tenants learn it on their next connection; apply it with: cloudgate sp cert apply {}\n",
-        successor.info.fingerprints.thumbprint(),
-        successor.info.fingerprints.thumbprint()
+        staged.certificate.thumbprint, staged.certificate.thumbprint
     ))
 }
 
@@ -174,32 +158,45 @@ fn apply(
 ) -> anyhow::Result<()> {
     let mut entry = store.find(cert)?;
     let now = OffsetDateTime::now_utc();
-    if !entry.info.is_valid_at(now) {
-        return Err(usage(format!(
-            "certificate {} is not valid now (valid {} to {}); tenants would refuse it",
-            entry.info.fingerprints.thumbprint(),
-            cloudgate_pki::format_rfc3339(entry.info.not_before),
-            cloudgate_pki::format_rfc3339(entry.info.not_after)
-        )));
-    }
-    if !compromised {
-        super::switch::confirm_switch(ctx, store, &entry, force)?;
-    }
     let previous = if compromised {
-        store.apply_compromised(&entry)
+        // Meant to break trust: nothing to ask. The store refuses the same key.
+        if !entry.info.is_valid_at(now) {
+            return Err(usage(format!(
+                "certificate {} is not valid now (valid {} to {}); tenants would refuse it",
+                entry.info.fingerprints.thumbprint(),
+                cloudgate_pki::format_rfc3339(entry.info.not_before),
+                cloudgate_pki::format_rfc3339(entry.info.not_after)
+            )));
+        }
+        let previous = store.apply_compromised(&entry).with_context(|| {
+            format!(
+                "applying certificate {}",
+                entry.info.fingerprints.thumbprint()
+            )
+        })?;
+        if ctx.layout.sp_database().exists() {
+            super::runtime()?.block_on(revoke_tokens_after_compromise(ctx))?;
+        }
+        previous
     } else {
-        store.apply(&entry)
-    }
-    .with_context(|| {
-        format!(
-            "applying certificate {}",
-            entry.info.fingerprints.thumbprint()
-        )
-    })?;
+        // The question (or the refusal naming --force) comes first; the core then checks the
+        // same rules again, switches, audits once (saying when a warning was overridden) and
+        // publishes.
+        if entry.info.is_valid_at(now) {
+            super::switch::confirm_switch(ctx, store, &entry, force)?;
+        }
+        let previous = store.applied_record()?;
+        let sha256 = entry.info.fingerprints.sha256_hex();
+        super::runtime()?.block_on(async {
+            ctx.sp()
+                .await?
+                .apply(&sha256, true)
+                .await
+                .map_err(anyhow::Error::from)
+        })?;
+        previous
+    };
     entry.applied = true;
-    if compromised && ctx.layout.sp_database().exists() {
-        super::runtime()?.block_on(revoke_tokens_after_compromise(ctx))?;
-    }
     if json {
         return print_json(&cloudgate_sp::views::certificate(&entry));
     }

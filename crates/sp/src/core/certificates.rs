@@ -23,6 +23,17 @@ pub struct Applied {
     pub published: bool,
 }
 
+/// A successor staged, and what followed.
+#[derive(Clone, Debug)]
+pub struct Staged {
+    /// The successor, as the model says it.
+    pub certificate: Certificate,
+    /// The staged record with its rollover proof, as the store keeps it.
+    pub record: cloudgate_store::StagedSuccessor,
+    /// Whether the proof was published to the fleet's gateways.
+    pub published: bool,
+}
+
 /// Longest friendly name.
 const MAX_FRIENDLY_NAME: usize = 128;
 
@@ -217,8 +228,10 @@ impl Sp {
             let mut entry = self.store.find(id)?;
             if !entry.info.is_valid_at(OffsetDateTime::now_utc()) {
                 return Err(SpError::Invalid(format!(
-                    "certificate {} is not valid now; tenants would refuse it",
-                    entry.info.fingerprints.thumbprint()
+                    "certificate {} is not valid now (valid {} to {}); tenants would refuse it",
+                    entry.info.fingerprints.thumbprint(),
+                    cloudgate_pki::format_rfc3339(entry.info.not_before),
+                    cloudgate_pki::format_rfc3339(entry.info.not_after)
                 )));
             }
             let impact = crate::switch::impact(&self.store, &entry)?;
@@ -257,23 +270,30 @@ impl Sp {
         &self,
         id: &str,
         switch_at: Option<OffsetDateTime>,
-    ) -> Result<Applied, SpError> {
+    ) -> Result<Staged, SpError> {
         let outcome = async {
             let successor = self.store.find(id)?;
             if self.store.applied()?.is_none() {
                 return Err(SpError::Invalid(
-                    "no certificate is in use: apply this one directly".into(),
+                    "no certificate is in use: apply the successor directly (`cloudgate sp cert apply`)".into(),
                 ));
             }
-            if !successor.info.is_valid_at(OffsetDateTime::now_utc()) {
+            let now = OffsetDateTime::now_utc();
+            if !successor.info.is_valid_at(now) {
                 return Err(SpError::Invalid(
                     "the successor is not valid now; tenants would refuse it".into(),
                 ));
             }
-            self.store.stage(&successor, switch_at)?;
+            if switch_at.is_some_and(|t| t < now) {
+                return Err(SpError::Invalid(
+                    "the switch time is in the past; apply the successor now (`cloudgate sp cert apply`)".into(),
+                ));
+            }
+            let record = self.store.stage(&successor, switch_at)?;
             let published = self.publish().await?;
-            Ok(Applied {
+            Ok(Staged {
                 certificate: views::certificate(&successor),
+                record,
                 published,
             })
         };

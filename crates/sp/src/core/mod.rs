@@ -22,7 +22,7 @@ mod certificates;
 mod site;
 mod tenants;
 
-pub use certificates::Applied;
+pub use certificates::{Applied, Staged};
 pub use tenants::TokenOrder;
 
 /// The SP, as one actor acts on it.
