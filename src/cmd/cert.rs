@@ -59,22 +59,14 @@ pub fn run(ctx: &Context, cmd: CertCommand) -> anyhow::Result<()> {
             valid_days,
             apply,
             json,
-        } => renew(
-            &ctx.store_for_write()?,
-            cert.as_deref(),
-            valid_days,
-            apply,
-            json,
-        ),
+        } => renew(ctx, cert.as_deref(), valid_days, apply, json),
         CertCommand::Check { cert, json } => check(&ctx.store_for_read(), cert.as_deref(), json),
         CertCommand::Export(args) => {
             let store = ctx.store_for_read();
             let entry = store.find(&args.cert)?;
             super::export::export(&store, &entry, &args)
         }
-        CertCommand::Remove { cert, force, json } => {
-            remove(&ctx.store_for_write()?, &cert, force, json)
-        }
+        CertCommand::Remove { cert, force, json } => remove(ctx, &cert, force, json),
     }
 }
 
@@ -87,6 +79,7 @@ fn stage(ctx: &Context, cert: &str, at: Option<OffsetDateTime>, json: bool) -> a
             .await
             .map_err(anyhow::Error::from)
     })?;
+    said_published(staged.published);
     if json {
         return print_json(&staged.record);
     }
@@ -97,18 +90,30 @@ fn stage(ctx: &Context, cert: &str, at: Option<OffsetDateTime>, json: bool) -> a
     ))
 }
 
+/// Says on stderr (so JSON on stdout stays one document) that the fleet's gateways got it.
+fn said_published(published: bool) {
+    if published {
+        eprintln!("Published to the fleet: every gateway serves it within 2 seconds.");
+    }
+}
+
 /// `sp cert remove`.
-fn remove(store: &CertStore, cert: &str, force: bool, json: bool) -> anyhow::Result<()> {
-    let entry = store.find(cert)?;
-    store.remove(&entry, force)?;
+fn remove(ctx: &Context, cert: &str, force: bool, json: bool) -> anyhow::Result<()> {
+    let removed = super::runtime()?.block_on(async {
+        ctx.sp()
+            .await?
+            .remove_certificate(cert, force)
+            .await
+            .map_err(anyhow::Error::from)
+    })?;
     if json {
-        print_json(&cloudgate_sp::views::certificate(&entry))
+        print_json(&removed)
     } else {
         print_text(&format!(
             "Removed {} ({}) from the store.{}\n",
-            entry.info.fingerprints.thumbprint(),
-            entry.meta.friendly_name,
-            if entry.applied {
+            removed.thumbprint,
+            removed.friendly_name,
+            if removed.applied {
                 " No certificate is in use now."
             } else {
                 ""
@@ -187,13 +192,14 @@ fn apply(
         }
         let previous = store.applied_record()?;
         let sha256 = entry.info.fingerprints.sha256_hex();
-        super::runtime()?.block_on(async {
+        let applied = super::runtime()?.block_on(async {
             ctx.sp()
                 .await?
                 .apply(&sha256, true)
                 .await
                 .map_err(anyhow::Error::from)
         })?;
+        said_published(applied.published);
         previous
     };
     entry.applied = true;
@@ -236,28 +242,33 @@ async fn revoke_tokens_after_compromise(ctx: &Context) -> anyhow::Result<()> {
 }
 
 fn renew(
-    store: &CertStore,
+    ctx: &Context,
     cert: Option<&str>,
     valid_days: u32,
     apply: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     let old = match cert {
-        Some(c) => store.find(c)?,
-        None => store
+        Some(c) => ctx.store_for_read().find(c)?,
+        None => ctx
+            .store_for_read()
             .applied()?
             .ok_or_else(|| usage("no certificate is in use; name the certificate to renew"))?,
     };
-    let entry = cloudgate_sp::certs::renew(
-        store,
-        &cloudgate_sp::certs::SelfSigned,
-        &old,
-        cloudgate_sp::certs::Lifetime::Days(valid_days),
-        apply,
-    )
-    .with_context(|| format!("renewing {}", old.info.fingerprints.thumbprint()))?;
+    let sha256 = old.info.fingerprints.sha256_hex();
+    let renewed = super::runtime()?
+        .block_on(async {
+            ctx.sp()
+                .await?
+                .renew(Some(&sha256), valid_days, apply)
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .with_context(|| format!("renewing {}", old.info.fingerprints.thumbprint()))?;
+    said_published(renewed.published);
+    let entry = ctx.store_for_read().find(&renewed.certificate.sha256)?;
     if json {
-        return print_json(&cloudgate_sp::views::certificate(&entry));
+        return print_json(&renewed.certificate);
     }
     let mut out = format!(
         "Renewed {} with the same key, subject and names.\n\n",

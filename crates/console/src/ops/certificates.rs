@@ -54,7 +54,11 @@ pub async fn renew(
     id: &str,
     valid_days: u32,
 ) -> Result<Certificate, OpError> {
-    let renewed = as_admin(console, who).renew(id, valid_days).await?;
+    // Renewing the certificate in use puts the renewal into use, as tenants expect.
+    let apply = console.sp.find(id)?.applied;
+    let renewed = as_admin(console, who)
+        .renew(Some(id), valid_days, apply)
+        .await?;
     if renewed.certificate.applied {
         follow_certificate(console);
     }
@@ -63,7 +67,7 @@ pub async fn renew(
 
 /// Removes a certificate that is not in use, and its key.
 pub async fn remove(console: &Console, who: &str, id: &str) -> Result<Certificate, OpError> {
-    as_admin(console, who).remove_certificate(id).await
+    as_admin(console, who).remove_certificate(id, false).await
 }
 
 /// A certificate with its chain, PEM: the public part only (the console never hands out a key).

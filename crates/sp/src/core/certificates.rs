@@ -186,14 +186,26 @@ impl Sp {
         self.done(outcome.await).await
     }
 
-    /// Renews a certificate with the same key for `valid_days` (tenants follow without
-    /// asking); applied (and published) when it renews the one in use.
-    pub async fn renew(&self, id: &str, valid_days: u32) -> Result<Applied, SpError> {
+    /// Renews a certificate (the one in use when `id` is `None`) with the same key, subject and
+    /// names for `valid_days`; tenants follow without asking. With `apply` the renewal is put
+    /// into use and published.
+    pub async fn renew(
+        &self,
+        id: Option<&str>,
+        valid_days: u32,
+        apply: bool,
+    ) -> Result<Applied, SpError> {
         let outcome = async {
             cloudgate_pki::check_valid_days(valid_days)
                 .map_err(|e| SpError::Invalid(e.to_string()))?;
-            let old = self.store.find(id)?;
-            let apply = old.applied;
+            let old = match id {
+                Some(id) => self.store.find(id)?,
+                None => self.store.applied()?.ok_or_else(|| {
+                    SpError::Invalid(
+                        "no certificate is in use; name the certificate to renew".into(),
+                    )
+                })?,
+            };
             let entry = certs::renew(
                 &self.store,
                 &certs::SelfSigned,
@@ -210,11 +222,12 @@ impl Sp {
         self.done(outcome.await).await
     }
 
-    /// Removes a certificate that is not in use, and its key.
-    pub async fn remove_certificate(&self, id: &str) -> Result<Certificate, SpError> {
+    /// Removes a certificate and its key; the one in use only with `force` (tenants are then
+    /// left without one).
+    pub async fn remove_certificate(&self, id: &str, force: bool) -> Result<Certificate, SpError> {
         let outcome = async {
             let entry = self.store.find(id)?;
-            self.store.remove(&entry, false)?;
+            self.store.remove(&entry, force)?;
             Ok(views::certificate(&entry))
         };
         self.done(outcome.await).await
