@@ -535,3 +535,33 @@ async fn the_pages_make_join_tokens_set_pools_and_addresses_with_their_csrf_toke
     .await;
     assert_eq!(forget.status, 404, "{}", forget.text);
 }
+
+/// The served OpenAPI document passes openapi-spec-validator (an independent reader of the
+/// OpenAPI 3.1 specification), so that generated clients and tools accept it.
+#[tokio::test]
+#[ignore = "needs openapi-spec-validator (pip; .ci/run installs it)"]
+async fn the_served_openapi_document_passes_an_independent_validator() {
+    let (env, _token) = crate::console::sp_with_admin();
+    let console = ConsoleProc::start(&env);
+    let doc = console.call("GET", "/api/v1/openapi.json", &[], None).await;
+    assert_eq!(doc.status, 200, "{}", doc.text);
+    let path = env.path("openapi.json");
+    std::fs::write(&path, &doc.text).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&path)
+        .output()
+        .expect("openapi-spec-validator is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The calls carry their operation ids and parameters.
+    let doc = doc.json();
+    assert_eq!(
+        doc["paths"]["/api/v1/tenants/{name}"]["delete"]["operationId"],
+        "remove_tenant"
+    );
+}

@@ -18,6 +18,11 @@ use cloudgate_proto::admin::{
     AcmeRenewRequest, ApiError, ApplyRequest, ImportRequest, LicenseFile, NewCertificate,
     NewJoinToken, NewPassword, NewPublicAddress, NewTenant, PoolSetting, PruneRequest, Service,
 };
+// The answers' types, named in the handlers' OpenAPI attributes.
+use cloudgate_proto::admin::{
+    Certificate, CertificateDetail, CertificateStatus, CheckReport, CreatedJoinToken, FleetStatus,
+    Gateway, JoinTokenInfo, LicenseInfo, Pruned, PublicAddress, Tenant,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -147,7 +152,7 @@ fn done(result: Result<(), OpError>) -> Response {
 }
 
 /// A JSON body; one that is not the call's type is refused with 400 and what was wrong.
-struct Body<T>(T);
+pub(crate) struct Body<T>(T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = Response;
@@ -161,7 +166,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 }
 
 /// A query string; one that does not fit is refused with 400 in JSON.
-struct Params<T>(T);
+pub(crate) struct Params<T>(T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     type Rejection = Response;
@@ -175,7 +180,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
 }
 
 /// A JSON body that may be left out.
-struct OptionalBody<T>(T);
+pub(crate) struct OptionalBody<T>(T);
 
 impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalBody<T> {
     type Rejection = Response;
@@ -199,11 +204,29 @@ async fn openapi_document() -> Response {
     Json(openapi::document()).into_response()
 }
 
-async fn certificates(State(console): Shared, _: Caller) -> Response {
+#[utoipa::path(
+    get,
+    path = "/certificates",
+    operation_id = "certificates",
+    tag = "certificates",
+    summary = "Every certificate of the store, the one in use first",
+    responses((status = 200, description = "done", body = Vec<Certificate>), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn certificates(State(console): Shared, _: Caller) -> Response {
     reply(ops::certificates(&console))
 }
 
-async fn current(State(console): Shared, _: Caller) -> Response {
+#[utoipa::path(
+    get,
+    path = "/certificates/current",
+    operation_id = "current",
+    tag = "certificates",
+    summary = "The certificate in use",
+    responses((status = 200, description = "done", body = Certificate), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn current(State(console): Shared, _: Caller) -> Response {
     match ops::current(&console) {
         Ok(Some(c)) => Json(c).into_response(),
         Ok(None) => error(
@@ -215,15 +238,48 @@ async fn current(State(console): Shared, _: Caller) -> Response {
     }
 }
 
-async fn status(State(console): Shared, _: Caller) -> Response {
+#[utoipa::path(
+    get,
+    path = "/certificates/status",
+    operation_id = "status",
+    tag = "certificates",
+    summary = "The certificate in use, the staged successor, the key changes and how far machines followed",
+    responses((status = 200, description = "done", body = CertificateStatus), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn status(State(console): Shared, _: Caller) -> Response {
     reply(ops::status(&console).await)
 }
 
-async fn certificate(State(console): Shared, _: Caller, Path(id): Path<String>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/certificates/{id}",
+    operation_id = "certificate",
+    tag = "certificates",
+    summary = "One certificate with the Summary's six lines",
+    params(("id" = String, Path, description = "the certificate: thumbprint, SHA-256 or a unique prefix")),
+    responses((status = 200, description = "done", body = CertificateDetail), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn certificate(
+    State(console): Shared,
+    _: Caller,
+    Path(id): Path<String>,
+) -> Response {
     reply(ops::certificate(&console, &id))
 }
 
-async fn generate(
+#[utoipa::path(
+    post,
+    path = "/certificates",
+    operation_id = "generate",
+    tag = "certificates",
+    summary = "Generate a self-signed certificate (not applied)",
+    request_body = NewCertificate,
+    responses((status = 201, description = "done", body = Certificate), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn generate(
     State(console): Shared,
     Caller(who): Caller,
     Body(request): Body<NewCertificate>,
@@ -231,7 +287,17 @@ async fn generate(
     created(ops::generate(&console, &who.who(), request).await)
 }
 
-async fn import(
+#[utoipa::path(
+    post,
+    path = "/certificates/import",
+    operation_id = "import",
+    tag = "certificates",
+    summary = "Import a PKCS#12 or PEM file with its key (not applied)",
+    request_body = ImportRequest,
+    responses((status = 201, description = "done", body = Certificate), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn import(
     State(console): Shared,
     Caller(who): Caller,
     Body(request): Body<ImportRequest>,
@@ -260,7 +326,18 @@ async fn import(
     )
 }
 
-async fn apply(
+#[utoipa::path(
+    post,
+    path = "/certificates/{id}/apply",
+    operation_id = "apply",
+    tag = "certificates",
+    summary = "Put a certificate into use (409 would_reverify for a new key without a proof while machines are enrolled, unless force)",
+    params(("id" = String, Path, description = "the certificate: thumbprint, SHA-256 or a unique prefix")),
+    request_body = ApplyRequest,
+    responses((status = 200, description = "done", body = Certificate), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError), (status = 409, description = "would_reverify: machines would have to verify by hand; repeat with force", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn apply(
     State(console): Shared,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -269,19 +346,44 @@ async fn apply(
     reply(ops::apply(&console, &who.who(), &id, request.force).await)
 }
 
-async fn stage(State(console): Shared, Caller(who): Caller, Path(id): Path<String>) -> Response {
+#[utoipa::path(
+    post,
+    path = "/certificates/{id}/stage",
+    operation_id = "stage",
+    tag = "certificates",
+    summary = "Stage a certificate as the successor, with a rollover proof",
+    params(("id" = String, Path, description = "the certificate: thumbprint, SHA-256 or a unique prefix")),
+    responses((status = 200, description = "done", body = Certificate), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn stage(
+    State(console): Shared,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Response {
     reply(ops::stage(&console, &who.who(), &id).await)
 }
 
 /// `POST /api/v1/certificates/{id}/renew`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RenewRequest {
+pub(crate) struct RenewRequest {
     #[serde(default)]
     valid_days: Option<u32>,
 }
 
-async fn renew(
+#[utoipa::path(
+    post,
+    path = "/certificates/{id}/renew",
+    operation_id = "renew",
+    tag = "certificates",
+    summary = "Renew with the same key (applied when it renews the one in use)",
+    params(("id" = String, Path, description = "the certificate: thumbprint, SHA-256 or a unique prefix")),
+    request_body = RenewRequest,
+    responses((status = 201, description = "done", body = Certificate), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn renew(
     State(console): Shared,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -293,7 +395,17 @@ async fn renew(
     created(ops::renew(&console, &who.who(), &id, days).await)
 }
 
-async fn acme_renew(
+#[utoipa::path(
+    post,
+    path = "/certificates/acme/renew",
+    operation_id = "acme_renew",
+    tag = "certificates",
+    summary = "Renew the ACME certificate in use with its CA: the same key (apply to put it into use) or a new key, staged",
+    request_body = AcmeRenewRequest,
+    responses((status = 201, description = "done", body = Certificate), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn acme_renew(
     State(console): Shared,
     Caller(who): Caller,
     OptionalBody(request): OptionalBody<AcmeRenewRequest>,
@@ -301,15 +413,49 @@ async fn acme_renew(
     created(ops::acme_renew(&console, &who.who(), &request).await)
 }
 
-async fn check(State(console): Shared, _: Caller, Path(id): Path<String>) -> Response {
+#[utoipa::path(
+    post,
+    path = "/certificates/{id}/check",
+    operation_id = "check",
+    tag = "certificates",
+    summary = "Check an entry: key readable, private and matching; certificate intact and valid",
+    params(("id" = String, Path, description = "the certificate: thumbprint, SHA-256 or a unique prefix")),
+    responses((status = 200, description = "done", body = CheckReport), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn check(State(console): Shared, _: Caller, Path(id): Path<String>) -> Response {
     reply(ops::check(&console, &id))
 }
 
-async fn remove(State(console): Shared, Caller(who): Caller, Path(id): Path<String>) -> Response {
+#[utoipa::path(
+    delete,
+    path = "/certificates/{id}",
+    operation_id = "remove",
+    tag = "certificates",
+    summary = "Remove a certificate that is not in use, with its key",
+    params(("id" = String, Path, description = "the certificate: thumbprint, SHA-256 or a unique prefix")),
+    responses((status = 200, description = "done", body = Certificate), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn remove(
+    State(console): Shared,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Response {
     reply(ops::remove(&console, &who.who(), &id).await)
 }
 
-async fn pem(State(console): Shared, _: Caller, Path(id): Path<String>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/certificates/{id}/pem",
+    operation_id = "pem",
+    tag = "certificates",
+    summary = "The certificate and its chain, PEM (never the key)",
+    params(("id" = String, Path, description = "the certificate: thumbprint, SHA-256 or a unique prefix")),
+    responses((status = 200, description = "the certificate with its chain, PEM", content_type = "application/pem-certificate-chain", body = String), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn pem(State(console): Shared, _: Caller, Path(id): Path<String>) -> Response {
     match ops::certificate_pem(&console, &id) {
         Ok((_, pem)) => (
             [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
@@ -320,32 +466,85 @@ async fn pem(State(console): Shared, _: Caller, Path(id): Path<String>) -> Respo
     }
 }
 
-async fn der(State(console): Shared, _: Caller, Path(id): Path<String>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/certificates/{id}/der",
+    operation_id = "der",
+    tag = "certificates",
+    summary = "The certificate, DER (never the key)",
+    params(("id" = String, Path, description = "the certificate: thumbprint, SHA-256 or a unique prefix")),
+    responses((status = 200, description = "the certificate, DER", content_type = "application/pkix-cert", body = Vec<u8>), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn der(State(console): Shared, _: Caller, Path(id): Path<String>) -> Response {
     match ops::certificate_der(&console, &id) {
         Ok((_, der)) => ([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response(),
         Err(e) => failed(e),
     }
 }
 
-#[derive(Deserialize)]
-struct Search {
+/// A list's filter and page.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Search {
+    /// Text the entries must contain (any case); every entry when empty.
     #[serde(default)]
     q: String,
+    /// Entries skipped (the audit's pages).
     #[serde(default)]
     offset: usize,
+    /// At most this many (the audit: 100 by default, 500 at most).
     #[serde(default)]
     limit: Option<usize>,
 }
 
-async fn tenants(State(console): Shared, _: Caller, Params(search): Params<Search>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/tenants",
+    operation_id = "tenants",
+    tag = "tenants",
+    summary = "Tenants, with services and enrolled machines (q filters)",
+    params(Search),
+    responses((status = 200, description = "done", body = Vec<Tenant>), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn tenants(
+    State(console): Shared,
+    _: Caller,
+    Params(search): Params<Search>,
+) -> Response {
     reply(ops::tenants(&console, &search.q).await)
 }
 
-async fn tenant(State(console): Shared, _: Caller, Path(name): Path<String>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/tenants/{name}",
+    operation_id = "tenant",
+    tag = "tenants",
+    summary = "One tenant",
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 200, description = "done", body = Tenant), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn tenant(
+    State(console): Shared,
+    _: Caller,
+    Path(name): Path<String>,
+) -> Response {
     reply(ops::tenant(&console, &name).await)
 }
 
-async fn add_tenant(
+#[utoipa::path(
+    post,
+    path = "/tenants",
+    operation_id = "add_tenant",
+    tag = "tenants",
+    summary = "Add a tenant",
+    request_body = NewTenant,
+    responses((status = 201, description = "done", body = Tenant), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn add_tenant(
     State(console): Shared,
     Caller(who): Caller,
     Body(new): Body<NewTenant>,
@@ -355,7 +554,17 @@ async fn add_tenant(
     created(result)
 }
 
-async fn remove_tenant(
+#[utoipa::path(
+    delete,
+    path = "/tenants/{name}",
+    operation_id = "remove_tenant",
+    tag = "tenants",
+    summary = "Remove a tenant with its services and machines",
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 200, description = "done", body = Tenant), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn remove_tenant(
     State(console): Shared,
     Caller(who): Caller,
     Path(name): Path<String>,
@@ -363,7 +572,17 @@ async fn remove_tenant(
     reply(ops::remove_tenant(&console, &who.who(), &name).await)
 }
 
-async fn remove_service(
+#[utoipa::path(
+    delete,
+    path = "/tenants/{name}/services/{service}",
+    operation_id = "remove_service",
+    tag = "tenants",
+    summary = "Take a service away from a tenant",
+    params(("name" = String, Path, description = "the tenant"), ("service" = String, Path, description = "the service name")),
+    responses((status = 200, description = "done", body = Tenant), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn remove_service(
     State(console): Shared,
     Caller(who): Caller,
     Path((name, service)): Path<(String, String)>,
@@ -371,7 +590,17 @@ async fn remove_service(
     reply(ops::remove_service(&console, &who.who(), &name, &service).await)
 }
 
-async fn revoke_machine(
+#[utoipa::path(
+    delete,
+    path = "/tenants/{name}/machines/{sha256}",
+    operation_id = "revoke_machine",
+    tag = "tenants",
+    summary = "Revoke an enrolled machine",
+    params(("name" = String, Path, description = "the tenant"), ("sha256" = String, Path, description = "the machine's client-certificate SHA-256")),
+    responses((status = 200, description = "done", body = Tenant), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn revoke_machine(
     State(console): Shared,
     Caller(who): Caller,
     Path((name, sha256)): Path<(String, String)>,
@@ -379,11 +608,35 @@ async fn revoke_machine(
     reply(ops::revoke_machine(&console, &who.who(), &name, &sha256).await)
 }
 
-async fn enable(State(console): Shared, Caller(who): Caller, Path(name): Path<String>) -> Response {
+#[utoipa::path(
+    post,
+    path = "/tenants/{name}/enable",
+    operation_id = "enable",
+    tag = "tenants",
+    summary = "Enable a tenant",
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 200, description = "done", body = Tenant), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn enable(
+    State(console): Shared,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> Response {
     reply(ops::set_enabled(&console, &who.who(), &name, true).await)
 }
 
-async fn disable(
+#[utoipa::path(
+    post,
+    path = "/tenants/{name}/disable",
+    operation_id = "disable",
+    tag = "tenants",
+    summary = "Disable a tenant",
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 200, description = "done", body = Tenant), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn disable(
     State(console): Shared,
     Caller(who): Caller,
     Path(name): Path<String>,
@@ -391,7 +644,18 @@ async fn disable(
     reply(ops::set_enabled(&console, &who.who(), &name, false).await)
 }
 
-async fn set_password(
+#[utoipa::path(
+    put,
+    path = "/tenants/{name}/password",
+    operation_id = "set_password",
+    tag = "tenants",
+    summary = "Replace a tenant's password (204)",
+    params(("name" = String, Path, description = "the tenant")),
+    request_body = NewPassword,
+    responses((status = 204, description = "done"), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn set_password(
     State(console): Shared,
     Caller(who): Caller,
     Path(name): Path<String>,
@@ -401,7 +665,18 @@ async fn set_password(
     done(ops::set_password(&console, &who.who(), &name, &password).await)
 }
 
-async fn add_service(
+#[utoipa::path(
+    post,
+    path = "/tenants/{name}/services",
+    operation_id = "add_service",
+    tag = "tenants",
+    summary = "Let a tenant reach a service",
+    params(("name" = String, Path, description = "the tenant")),
+    request_body = Service,
+    responses((status = 201, description = "done", body = Tenant), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn add_service(
     State(console): Shared,
     Caller(who): Caller,
     Path(name): Path<String>,
@@ -410,7 +685,18 @@ async fn add_service(
     created(ops::add_service(&console, &who.who(), &name, &service).await)
 }
 
-async fn set_pool(
+#[utoipa::path(
+    put,
+    path = "/tenants/{name}/pool",
+    operation_id = "set_pool",
+    tag = "tenants",
+    summary = "Set the pool of gateways a tenant's machines use",
+    params(("name" = String, Path, description = "the tenant")),
+    request_body = PoolSetting,
+    responses((status = 200, description = "done", body = Tenant), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn set_pool(
     State(console): Shared,
     Caller(who): Caller,
     Path(name): Path<String>,
@@ -419,7 +705,18 @@ async fn set_pool(
     reply(ops::set_pool(&console, &who.who(), &name, &setting).await)
 }
 
-async fn prune(
+#[utoipa::path(
+    post,
+    path = "/tenants/{name}/prune",
+    operation_id = "prune",
+    tag = "tenants",
+    summary = "Remove a tenant's machines not seen for unseen_days days",
+    params(("name" = String, Path, description = "the tenant")),
+    request_body = PruneRequest,
+    responses((status = 200, description = "done", body = Pruned), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn prune(
     State(console): Shared,
     Caller(who): Caller,
     Path(name): Path<String>,
@@ -428,11 +725,36 @@ async fn prune(
     reply(ops::prune(&console, &who.who(), &name, request.unseen_days).await)
 }
 
-async fn tenant_tokens(State(console): Shared, _: Caller, Path(name): Path<String>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/tenants/{name}/tokens",
+    operation_id = "tenant_tokens",
+    tag = "tenants",
+    summary = "A tenant's join tokens (never their secrets)",
+    params(("name" = String, Path, description = "the tenant")),
+    responses((status = 200, description = "done", body = Vec<JoinTokenInfo>), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn tenant_tokens(
+    State(console): Shared,
+    _: Caller,
+    Path(name): Path<String>,
+) -> Response {
     reply(ops::join_tokens(&console, Some(&name)).await)
 }
 
-async fn create_token(
+#[utoipa::path(
+    post,
+    path = "/tenants/{name}/tokens",
+    operation_id = "create_token",
+    tag = "tenants",
+    summary = "Create a join token; its secret is in this answer only",
+    params(("name" = String, Path, description = "the tenant")),
+    request_body = NewJoinToken,
+    responses((status = 201, description = "done", body = CreatedJoinToken), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn create_token(
     State(console): Shared,
     Caller(who): Caller,
     Path(name): Path<String>,
@@ -441,11 +763,30 @@ async fn create_token(
     created(ops::create_join_token(&console, &who.who(), &name, &request).await)
 }
 
-async fn tokens(State(console): Shared, _: Caller) -> Response {
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    operation_id = "tokens",
+    tag = "tenants",
+    summary = "Every join token",
+    responses((status = 200, description = "done", body = Vec<JoinTokenInfo>), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn tokens(State(console): Shared, _: Caller) -> Response {
     reply(ops::join_tokens(&console, None).await)
 }
 
-async fn revoke_token(
+#[utoipa::path(
+    delete,
+    path = "/tokens/{id}",
+    operation_id = "revoke_token",
+    tag = "tenants",
+    summary = "Revoke a join token",
+    params(("id" = String, Path, description = "the join token id (or a unique prefix)")),
+    responses((status = 200, description = "done", body = JoinTokenInfo), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn revoke_token(
     State(console): Shared,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -453,11 +794,30 @@ async fn revoke_token(
     reply(ops::revoke_join_token(&console, &who.who(), &id).await)
 }
 
-async fn gateways(State(console): Shared, _: Caller) -> Response {
+#[utoipa::path(
+    get,
+    path = "/gateways",
+    operation_id = "gateways",
+    tag = "site",
+    summary = "The gateways that reported to the SP database",
+    responses((status = 200, description = "done", body = Vec<Gateway>), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn gateways(State(console): Shared, _: Caller) -> Response {
     reply(ops::gateways(&console).await)
 }
 
-async fn forget_gateway(
+#[utoipa::path(
+    delete,
+    path = "/gateways/{id}",
+    operation_id = "forget_gateway",
+    tag = "site",
+    summary = "Forget a gateway that is gone for good (204)",
+    params(("id" = String, Path, description = "the gateway id")),
+    responses((status = 204, description = "done"), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn forget_gateway(
     State(console): Shared,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -465,11 +825,30 @@ async fn forget_gateway(
     done(ops::forget_gateway(&console, &who.who(), &id).await)
 }
 
-async fn address(State(console): Shared, _: Caller) -> Response {
+#[utoipa::path(
+    get,
+    path = "/address",
+    operation_id = "address",
+    tag = "site",
+    summary = "The address tenants reach the gateway at",
+    responses((status = 200, description = "done", body = PublicAddress), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn address(State(console): Shared, _: Caller) -> Response {
     reply(ops::public_address(&console))
 }
 
-async fn set_address(
+#[utoipa::path(
+    put,
+    path = "/address",
+    operation_id = "set_address",
+    tag = "site",
+    summary = "Set the address tenants reach the gateway at",
+    request_body = NewPublicAddress,
+    responses((status = 200, description = "done", body = PublicAddress), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn set_address(
     State(console): Shared,
     Caller(who): Caller,
     Body(new): Body<NewPublicAddress>,
@@ -477,19 +856,56 @@ async fn set_address(
     reply(ops::set_public_address(&console, &who.who(), &new.public_address).await)
 }
 
-async fn fleet(State(console): Shared, _: Caller) -> Response {
+#[utoipa::path(
+    get,
+    path = "/fleet",
+    operation_id = "fleet",
+    tag = "site",
+    summary = "The fleet key here and the certificate published to the gateways",
+    responses((status = 200, description = "done", body = FleetStatus), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn fleet(State(console): Shared, _: Caller) -> Response {
     reply(ops::fleet_status(&console).await)
 }
 
-async fn fleet_publish(State(console): Shared, Caller(who): Caller) -> Response {
+#[utoipa::path(
+    post,
+    path = "/fleet/publish",
+    operation_id = "fleet_publish",
+    tag = "site",
+    summary = "Publish the certificate in use to the fleet now",
+    responses((status = 200, description = "done", body = FleetStatus), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn fleet_publish(State(console): Shared, Caller(who): Caller) -> Response {
     reply(ops::fleet_publish(&console, &who.who()).await)
 }
 
-async fn license(State(console): Shared, _: Caller) -> Response {
+#[utoipa::path(
+    get,
+    path = "/license",
+    operation_id = "license",
+    tag = "site",
+    summary = "The installed license",
+    responses((status = 200, description = "done", body = LicenseInfo), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn license(State(console): Shared, _: Caller) -> Response {
     reply(ops::license(&console))
 }
 
-async fn install_license(
+#[utoipa::path(
+    put,
+    path = "/license",
+    operation_id = "install_license",
+    tag = "site",
+    summary = "Install a license (its TOML text)",
+    request_body = LicenseFile,
+    responses((status = 200, description = "done", body = LicenseInfo), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn install_license(
     State(console): Shared,
     Caller(who): Caller,
     Body(file): Body<LicenseFile>,
@@ -498,14 +914,28 @@ async fn install_license(
 }
 
 /// A page of the audit log.
-#[derive(Serialize)]
-struct AuditPage {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AuditPage {
     total: usize,
     offset: usize,
     entries: Vec<cloudgate_proto::admin::AuditEntry>,
 }
 
-async fn audit(State(console): Shared, _: Caller, Params(search): Params<Search>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/audit",
+    operation_id = "audit",
+    tag = "site",
+    summary = "The audit log, newest first (q, offset, limit)",
+    params(Search),
+    responses((status = 200, description = "done", body = AuditPage), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn audit(
+    State(console): Shared,
+    _: Caller,
+    Params(search): Params<Search>,
+) -> Response {
     let limit = search.limit.unwrap_or(100).min(MAX_AUDIT_LIMIT);
     reply(
         ops::audit_log(&console, &search.q, search.offset, limit)

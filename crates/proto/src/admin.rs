@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A certificate of the SP's store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Certificate {
     /// SHA-1 thumbprint, as the reference product shows it.
     pub thumbprint: String,
@@ -50,6 +51,7 @@ pub struct Certificate {
 /// `POST /api/v1/certificates`: a new self-signed certificate. Every field has the command
 /// line's default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewCertificate {
     /// The friendly name [default: the licensee's].
@@ -72,6 +74,7 @@ pub struct NewCertificate {
 /// `POST /api/v1/certificates/import`: a PKCS#12 (.pfx/.p12) or PEM file, as the command line's
 /// `sp cert import` reads it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     /// The file's bytes, base64.
@@ -99,6 +102,7 @@ impl std::fmt::Debug for ImportRequest {
 
 /// `POST /api/v1/certificates/{id}/apply`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApplyRequest {
     /// Switch to a new key without a proof even though machines are enrolled (every one must
@@ -109,6 +113,7 @@ pub struct ApplyRequest {
 
 /// A tenant account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tenant {
     /// The name it enrolls with.
     pub name: String,
@@ -134,6 +139,7 @@ pub struct Tenant {
 
 /// `POST /api/v1/tenants`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     /// The name.
@@ -157,6 +163,7 @@ impl std::fmt::Debug for NewTenant {
 
 /// `PUT /api/v1/tenants/{name}/password`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {
     /// The new password (at least 8 characters).
@@ -171,6 +178,7 @@ impl std::fmt::Debug for NewPassword {
 
 /// A service a tenant may reach.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// The name the tenant asks for.
@@ -181,6 +189,7 @@ pub struct Service {
 
 /// An enrolled machine of a tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Machine {
     /// SHA-256 of its client certificate.
     pub sha256: String,
@@ -204,6 +213,7 @@ pub struct Machine {
 
 /// A gateway of the fleet (or the one gateway).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Gateway {
     /// Its id.
     pub id: String,
@@ -241,6 +251,7 @@ pub const GATEWAY_UP_WITHIN: std::time::Duration = std::time::Duration::from_sec
 
 /// Whether a gateway runs, as the fleet's heartbeats say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum GatewayState {
     /// A heartbeat within [`GATEWAY_UP_WITHIN`].
@@ -281,6 +292,7 @@ impl std::fmt::Display for GatewayState {
 
 /// One entry of the SP's audit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// Its place in the hash chain, from 1.
     pub seq: i64,
@@ -297,11 +309,13 @@ pub struct AuditEntry {
     pub hash: String,
     /// The event's other fields (names, fingerprints; never a secret).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A refusal of the administration API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     /// Stable, for scripts (`unauthorized`, `csrf`, `bad_input`, `not_found`, `would_reverify`…).
     pub code: String,
@@ -311,6 +325,7 @@ pub struct ApiError {
 
 /// A join token as lists show it (never its secret).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JoinTokenInfo {
     /// Its id (the public half of the token).
     pub id: String,
@@ -334,6 +349,7 @@ pub struct JoinTokenInfo {
 
 /// A request for a join token.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewJoinToken {
     /// How long it works: `30m`, `24h`, `7d` (default `24h`).
@@ -352,6 +368,7 @@ pub struct NewJoinToken {
 
 /// A join token just created: the only time its secret is shown.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedJoinToken {
     /// The token, to send to the tenant by a channel only they read.
     pub token: String,
@@ -383,6 +400,7 @@ impl Drop for CreatedJoinToken {
 
 /// How far the enrolled machines have adopted the certificate in use and the staged successor.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Adoption {
     /// Enrolled machines.
     pub machines: usize,
@@ -400,6 +418,7 @@ pub struct Adoption {
 
 /// The staged successor of the certificate in use.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StagedSuccessor {
     /// Its thumbprint.
     pub thumbprint: String,
@@ -413,6 +432,7 @@ pub struct StagedSuccessor {
 
 /// A key change published to tenants.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyChange {
     /// The certificate before.
     pub from_sha256: String,
@@ -429,6 +449,7 @@ pub struct KeyChange {
 /// The certificate in use, the staged successor, the key changes and their adoption
 /// (`sp cert status`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CertificateStatus {
     /// The certificate in use.
     pub current: Option<Certificate>,
@@ -444,6 +465,7 @@ pub struct CertificateStatus {
 
 /// A certificate entry's check (`sp cert check`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckReport {
     /// The certificate.
     pub thumbprint: String,
@@ -467,6 +489,7 @@ pub struct CheckReport {
 
 /// The installed license (`sp license show`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LicenseInfo {
     /// Whether a license is installed.
     pub installed: bool,
@@ -488,6 +511,7 @@ pub struct LicenseInfo {
 
 /// A license to install: the file's TOML text.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LicenseFile {
     /// The license file, as text.
@@ -496,6 +520,7 @@ pub struct LicenseFile {
 
 /// Where tenants reach the gateway (`sp gateway address`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublicAddress {
     /// `HOST` or `HOST:PORT`.
     pub public_address: String,
@@ -507,6 +532,7 @@ pub struct PublicAddress {
 
 /// A new public address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewPublicAddress {
     /// `HOST`, `HOST:PORT` or `[IPv6]:PORT`.
@@ -515,6 +541,7 @@ pub struct NewPublicAddress {
 
 /// A tenant's pool of gateways (`sp tenant set`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PoolSetting {
     /// The pool its machines use.
@@ -527,6 +554,7 @@ pub struct PoolSetting {
 
 /// Which machines to prune (`sp tenant prune`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PruneRequest {
     /// Machines not seen for this many days are removed.
@@ -535,6 +563,7 @@ pub struct PruneRequest {
 
 /// Machines removed from a tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pruned {
     /// The tenant.
     pub tenant: String,
@@ -544,6 +573,7 @@ pub struct Pruned {
 
 /// The fleet: the key here and the certificate published to the gateways (`sp fleet status`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FleetStatus {
     /// Where the fleet key is kept.
     pub key_file: String,
@@ -559,6 +589,7 @@ pub struct FleetStatus {
 
 /// The certificate published to a fleet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublishedCertificate {
     /// Its SHA-256.
     pub sha256: String,
@@ -576,6 +607,7 @@ pub struct PublishedCertificate {
 
 /// An ACME renewal (`sp cert acme renew`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AcmeRenewRequest {
     /// A new key, staged with a rollover proof (default: the same key).
@@ -588,6 +620,7 @@ pub struct AcmeRenewRequest {
 
 /// A certificate with the Summary's six lines, as the reference product shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CertificateDetail {
     /// The certificate.
     #[serde(flatten)]
