@@ -2,7 +2,6 @@
 
 use anyhow::Context as _;
 use cloudgate_sp::acme::{self, AcmeSettings, ChallengeMethod, KeyChoice};
-use cloudgate_sp::certs;
 use cloudgate_store::{CertStore, StoredCertificate};
 
 use crate::cli::{AcmeCommand, IssueArgs, RenewArgs};
@@ -149,7 +148,9 @@ async fn issue(ctx: &Context, args: IssueArgs) -> anyhow::Result<()> {
                 entry.info.fingerprints.thumbprint()
             )
         })?;
-        certs::apply(&store, &mut entry).context("putting the new certificate into use")?;
+        super::switch::apply_through_core(ctx, &mut entry)
+            .await
+            .context("putting the new certificate into use")?;
     }
     report(
         &entry,
@@ -187,7 +188,9 @@ async fn renew(ctx: &Context, args: RenewArgs) -> anyhow::Result<()> {
         );
     }
     if args.apply {
-        certs::apply(&store, &mut entry).context("putting the renewed certificate into use")?;
+        super::switch::apply_through_core(ctx, &mut entry)
+            .await
+            .context("putting the renewed certificate into use")?;
     }
     report(
         &entry,

@@ -79,7 +79,7 @@ fn stage(ctx: &Context, cert: &str, at: Option<OffsetDateTime>, json: bool) -> a
             .await
             .map_err(anyhow::Error::from)
     })?;
-    said_published(staged.published);
+    super::switch::said_published(staged.published);
     if json {
         return print_json(&staged.record);
     }
@@ -88,13 +88,6 @@ fn stage(ctx: &Context, cert: &str, at: Option<OffsetDateTime>, json: bool) -> a
                  Tenants learn it on their next connection; apply it with: cloudgate sp cert apply {}\n",
         staged.certificate.thumbprint, staged.certificate.thumbprint
     ))
-}
-
-/// Says on stderr (so JSON on stdout stays one document) that the fleet's gateways got it.
-fn said_published(published: bool) {
-    if published {
-        eprintln!("Published to the fleet: every gateway serves it within 2 seconds.");
-    }
 }
 
 /// `sp cert remove`.
@@ -190,17 +183,7 @@ fn apply(
         if entry.info.is_valid_at(now) {
             super::switch::confirm_switch(ctx, store, &entry, force)?;
         }
-        let previous = store.applied_record()?;
-        let sha256 = entry.info.fingerprints.sha256_hex();
-        let applied = super::runtime()?.block_on(async {
-            ctx.sp()
-                .await?
-                .apply(&sha256, true)
-                .await
-                .map_err(anyhow::Error::from)
-        })?;
-        said_published(applied.published);
-        previous
+        super::switch::apply_through_core_blocking(ctx, &mut entry)?
     };
     entry.applied = true;
     if json {
@@ -265,7 +248,7 @@ fn renew(
                 .map_err(anyhow::Error::from)
         })
         .with_context(|| format!("renewing {}", old.info.fingerprints.thumbprint()))?;
-    said_published(renewed.published);
+    super::switch::said_published(renewed.published);
     let entry = ctx.store_for_read().find(&renewed.certificate.sha256)?;
     if json {
         return print_json(&renewed.certificate);

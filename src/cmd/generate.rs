@@ -102,7 +102,8 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
                 entry.info.fingerprints.thumbprint()
             )
         })?;
-        certs::apply(&store, &mut entry).context("putting the new certificate into use")?;
+        super::switch::apply_through_core_blocking(ctx, &mut entry)
+            .context("putting the new certificate into use")?;
     }
 
     if args.json {

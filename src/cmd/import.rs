@@ -111,7 +111,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
                 entry.info.fingerprints.thumbprint()
             )
         })?;
-        cloudgate_sp::certs::apply(&store, &mut entry)
+        super::switch::apply_through_core_blocking(ctx, &mut entry)
             .context("putting the imported certificate into use")?;
     }
     if args.json {

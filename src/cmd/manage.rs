@@ -539,7 +539,8 @@ fn finish(
         )
     })?;
     let mut entry = entry;
-    cloudgate_sp::certs::apply(store, &mut entry).context("putting the certificate into use")?;
+    super::switch::apply_through_core_blocking(ctx, &mut entry)
+        .context("putting the certificate into use")?;
     println!(
         "Cloud Connect certificate is being updated: {} ({}) is now in use.",
         entry.info.fingerprints.thumbprint(),

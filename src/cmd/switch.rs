@@ -68,3 +68,35 @@ pub fn confirm_switch(
         "refusing to apply: {what}. Instead, {instead}; or pass --force to switch anyway"
     )))
 }
+
+/// Puts `entry` into use through the SP core, once [`confirm_switch`] asked or was told
+/// `--force`: the core checks the same rules again, switches, writes the one audit entry (saying
+/// when a warning was overridden) and publishes to the fleet, which is said on stderr.
+pub async fn apply_through_core(
+    ctx: &Context,
+    entry: &mut StoredCertificate,
+) -> anyhow::Result<Option<cloudgate_store::AppliedRecord>> {
+    let sp = ctx.sp().await?;
+    let previous = sp.store().applied_record()?;
+    let applied = sp
+        .apply(&entry.info.fingerprints.sha256_hex(), true)
+        .await?;
+    said_published(applied.published);
+    entry.applied = true;
+    Ok(previous)
+}
+
+/// [`apply_through_core`] for a command that runs no async runtime of its own.
+pub fn apply_through_core_blocking(
+    ctx: &Context,
+    entry: &mut StoredCertificate,
+) -> anyhow::Result<Option<cloudgate_store::AppliedRecord>> {
+    super::runtime()?.block_on(apply_through_core(ctx, entry))
+}
+
+/// Says on stderr (so JSON on stdout stays one document) that the fleet's gateways got it.
+pub fn said_published(published: bool) {
+    if published {
+        eprintln!("Published to the fleet: every gateway serves it within 2 seconds.");
+    }
+}
