@@ -13,12 +13,6 @@ pub fn configured(ctx: &Context) -> anyhow::Result<Option<HostPort>> {
     Ok(file::configured(&ctx.layout)?)
 }
 
-/// Saves `address` as `public_address`, keeping every other setting of the file.
-pub fn save(ctx: &Context, address: &HostPort) -> anyhow::Result<()> {
-    let own = ctx.ownership()?;
-    Ok(file::save(&ctx.layout, &own, address)?)
-}
-
 /// The command a tenant runs to add this SP, exactly as it works when pasted (the SP replaces
 /// `<TENANT>` with the tenant's name).
 pub fn tenant_command(address: &str, sha256_hex: &str) -> String {

@@ -2,6 +2,7 @@
 //! `sp cert` command changing the certificate in use.
 
 use cloudgate_db::SharedRepository;
+use cloudgate_sp::core::FleetKeyChange;
 use cloudgate_sp::fleet::{self, FleetKey};
 use cloudgate_store::fsio;
 
@@ -114,7 +115,12 @@ pub async fn run(ctx: &Context, cmd: FleetCommand) -> anyhow::Result<()> {
             fsio::ensure_private_dir(ctx.layout.data_dir(), &own)?;
             let key = FleetKey::generate()?;
             key.save(&path, &own, false)?;
+            let key_id = key.id();
             let published = publish_now(ctx, &db, &[key]).await?;
+            ctx.sp()
+                .await?
+                .fleet_key_changed(FleetKeyChange::Created, &key_id, published)
+                .await?;
             let v = view(ctx, &db, published).await?;
             let mut t = text(&v);
             t.push_str(&format!(
@@ -124,13 +130,11 @@ pub async fn run(ctx: &Context, cmd: FleetCommand) -> anyhow::Result<()> {
             report(json, &v, &t)
         }
         FleetCommand::Publish { json } => {
-            let db = shared_db(ctx).await?;
-            let keys = sealing_keys(ctx, this_key(ctx)?)?;
-            if ctx.store_for_read().applied_record()?.is_none() {
-                return Err(cloudgate_sp::SpError::NoCertificate.into());
-            }
-            let published = publish_now(ctx, &db, &keys).await?;
-            let v = view(ctx, &db, published).await?;
+            shared_db(ctx).await?;
+            // Said first, with what to copy or run, when there is no key here.
+            this_key(ctx)?;
+            let v = ctx.sp().await?.fleet_publish().await?;
+            let published = v.published_now;
             let mut t = text(&v);
             if !published {
                 t.push_str(
@@ -159,9 +163,14 @@ async fn rotate(ctx: &Context, finish: bool, json: bool) -> anyhow::Result<()> {
                 "no rotation is under way: `cloudgate sp fleet rotate-key` starts one",
             ));
         }
+        let key_id = current.id();
         let published = publish_now(ctx, &db, &[current]).await?;
         std::fs::remove_file(&old_path)
             .map_err(|e| anyhow::anyhow!("removing {}: {e}", old_path.display()))?;
+        ctx.sp()
+            .await?
+            .fleet_key_changed(FleetKeyChange::RotationFinished, &key_id, published)
+            .await?;
         let v = view(ctx, &db, published).await?;
         let mut t = text(&v);
         t.push_str(
@@ -187,6 +196,10 @@ async fn rotate(ctx: &Context, finish: bool, json: bool) -> anyhow::Result<()> {
     };
     // Sealed under both now: the new key takes the old one's place.
     keys[0].save(&ctx.layout.fleet_key(), &own, true)?;
+    ctx.sp()
+        .await?
+        .fleet_key_changed(FleetKeyChange::RotationStarted, &keys[0].id(), published)
+        .await?;
     let v = view(ctx, &db, published).await?;
     let mut t = text(&v);
     t.push_str(&format!(

@@ -81,15 +81,10 @@ fn refuse_open_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         return Ok(());
     };
     let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o022 != 0 {
+    if let Some(writers) = cloudgate_store::owner::other_writers(mode) {
         return Err(usage(format!(
-            "the data directory {} is writable by {} (mode {mode:04o}); make it the owner's: chmod 0750 {}",
+            "the data directory {} is writable by {writers} (mode {mode:04o}); make it the owner's: chmod 0750 {}",
             dir.display(),
-            if mode & 0o002 != 0 {
-                "everyone"
-            } else {
-                "its group"
-            },
             dir.display()
         )));
     }

@@ -504,7 +504,16 @@ fn finish(
     address: Option<HostPort>,
 ) -> anyhow::Result<()> {
     if let Some(a) = &address {
-        crate::public_address::save(ctx, a)
+        // Through the core: one audit entry, nothing when it is the address already set.
+        let shown = crate::public_address::shown(a);
+        super::runtime()?
+            .block_on(async {
+                ctx.sp()
+                    .await?
+                    .set_public_address(&shown)
+                    .await
+                    .map_err(anyhow::Error::from)
+            })
             .context("saving the public address in the gateway configuration")?;
     }
     let entry = match candidate {

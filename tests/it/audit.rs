@@ -169,7 +169,8 @@ fn every_change_on_the_command_line_is_one_entry_naming_the_user() {
         &user,
     );
 
-    // A refused change writes nothing.
+    // A refused change writes nothing; a time that is not one is bad input.
+    env.fails(&["sp", "audit", "list", "--since", "yesterday"], 2);
     let before = audit(&env).len();
     env.fails(&["sp", "tenant", "disable", "nobody"], 2);
     env.fails(&["sp", "tenant", "add", "a b", "--password-stdin"], 2);
@@ -354,8 +355,14 @@ async fn the_gateway_audits_enrollments_and_each_kind_of_refusal_with_the_source
     let e = audited(&env, "tunnel.refused", Some(&unknown)).await;
     assert_eq!(e["details"]["service"], "echo", "{e}");
     env.ok(&["sp", "tenant", "disable", "acme"]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let r = refused(tunnel(gw.addr, pin, Some(&id), "echo").await);
+    // The gateway reloads within its interval: wait for the refusal, not for a time.
+    let r = until(|| async {
+        tunnel(gw.addr, pin, Some(&id), "echo")
+            .await
+            .err()
+            .filter(|r| r.json["code"] == "tenant_disabled")
+    })
+    .await;
     assert_eq!(r.json["code"], "tenant_disabled");
     audited(&env, "tunnel.refused", Some("tenant_disabled")).await;
 
@@ -365,16 +372,53 @@ async fn the_gateway_audits_enrollments_and_each_kind_of_refusal_with_the_source
     }
     audited(&env, "enroll.refused", Some("too_many_failures")).await;
 
-    // An opened tunnel writes no entry.
+    // An opened tunnel writes no entry. Refusals of an unknown service mark the journal's
+    // flushes: once the second marker is in the audit, whatever the tunnel wrote is too.
     env.ok(&["sp", "tenant", "enable", "acme"]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = audit(&env).len();
-    let stream = tunnel(gw.addr, pin, Some(&id), "echo").await;
+    let stream = until(|| async { tunnel(gw.addr, pin, Some(&id), "echo").await.ok() }).await;
+    drop(stream);
+    let (env, id) = (&env, &id);
+    let marker = |service: &'static str| async move {
+        let r = refused(tunnel(gw.addr, pin, Some(id), service).await);
+        assert_eq!(r.json["code"], "unknown_service");
+        for _ in 0..50 {
+            if audit(env)
+                .iter()
+                .any(|e| e["details"]["service"] == service)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the refusal of {service} never reached the audit");
+    };
+    marker("marker-one").await;
+    let before = audit(env).len();
+    let stream = tunnel(gw.addr, pin, Some(id), "echo").await;
     assert!(stream.is_ok());
     drop(stream);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(audit(&env).len(), before, "a tunnel is not an audit event");
+    marker("marker-two").await;
+    assert_eq!(
+        audit(&env).len(),
+        before + 1,
+        "a tunnel is not an audit event"
+    );
     env.ok(&["sp", "audit", "verify"]);
+}
+
+/// Waits (at most 10 s) until `attempt` gives something.
+async fn until<T, F, Fut>(attempt: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..100 {
+        if let Some(v) = attempt().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("waited 10 s in vain");
 }
 
 #[test]

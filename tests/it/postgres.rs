@@ -235,6 +235,12 @@ async fn a_change_reaches_three_gateways_at_once_and_cuts_their_tunnels() {
     use_database(&env, &fresh_database());
     provider_with_tenant(&env, "acme").await;
     env.ok(&["sp", "fleet", "init"]);
+    let audit: Vec<serde_json::Value> =
+        serde_json::from_str(&env.ok(&["sp", "audit", "list", "--event", "fleet.", "--json"]))
+            .unwrap();
+    assert_eq!(audit.len(), 1, "one entry for the fleet key: {audit:?}");
+    assert_eq!(audit[0]["event"], "fleet.key_created");
+    assert!(audit[0]["actor"].as_str().unwrap().starts_with("user:"));
     // A poll every 60 s: only the database's notification can explain a change seen sooner.
     let gateways: Vec<GatewayProc> = (0..3)
         .map(|i| {

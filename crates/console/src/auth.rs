@@ -276,12 +276,17 @@ pub async fn login(
     let address = ConsoleAddress(peer.ip());
     let account = ConsoleAdmin(form.name.clone());
     let journal = console.sp.journal();
+    // The name is a stranger's text: one line, bounded, before it is kept.
+    let typed: String = cloudgate_pki::text::one_line(&form.name)
+        .chars()
+        .take(64)
+        .collect();
     let refused = |reason: &str| {
-        journal.record(
+        journal.record_repeatable(
             &cloudgate_sp::Actor::Anonymous,
             "console.login_refused",
             "console login refused",
-            serde_json::json!({ "admin": form.name, "reason": reason, "source": peer.ip().to_string() }),
+            serde_json::json!({ "admin": typed, "reason": reason, "source": peer.ip().to_string() }),
         );
     };
     let throttled = || {

@@ -130,7 +130,7 @@ fn audit_refusal(
     }
     ctx.state
         .journal()
-        .record(&cloudgate_sp::Actor::Anonymous, event, message, details);
+        .record_repeatable(&cloudgate_sp::Actor::Anonymous, event, message, details);
 }
 
 /// Handles one request. `guard` keeps the connection counted while a tunnel outlives it.

@@ -7,7 +7,7 @@
 //! operation; a gateway flushes its refusals in the background, so that no tunnel or enrollment
 //! waits on the database for its audit.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use crate::SpError;
 
-/// Entries a journal holds before it drops the oldest (a flood of refusals while the database
+/// Entries a journal holds before it drops new ones (a flood of refusals while the database
 /// does not answer must not grow a gateway's memory without bound); the drop is itself audited.
 pub const MAX_PENDING: usize = 10_000;
 
@@ -75,7 +75,7 @@ pub struct Journal {
     /// The SP database, once known: a command line that changes only the store opens it when
     /// the command ends, and only when there is something to write.
     db: std::sync::OnceLock<SharedRepository>,
-    pending: Mutex<VecDeque<NewAuditRecord>>,
+    pending: Mutex<Pending>,
     dropped: AtomicU64,
     /// One flush at a time, so that entries reach the file in the chain's order.
     flushing: tokio::sync::Mutex<()>,
@@ -96,7 +96,7 @@ impl Journal {
             layout,
             own,
             db: std::sync::OnceLock::new(),
-            pending: Mutex::new(VecDeque::new()),
+            pending: Mutex::new(Pending::default()),
             dropped: AtomicU64::new(0),
             flushing: tokio::sync::Mutex::new(()),
         })
@@ -113,6 +113,7 @@ impl Journal {
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .entries
             .is_empty()
             || self.dropped.load(Ordering::Relaxed) > 0
     }
@@ -120,6 +121,30 @@ impl Journal {
     /// Queues an entry; never waits on a disk or the database. `details` must be a JSON object
     /// without secrets (names, thumbprints, addresses).
     pub fn record(&self, actor: &Actor, event: &str, message: &str, details: serde_json::Value) {
+        self.queue(actor, event, message, details, false);
+    }
+
+    /// Queues an entry a stranger can cause at will (a refusal): one the same as an entry
+    /// still waiting is counted on it (`"repeated": N`) instead of queued again, so that a
+    /// flood from one source costs one row per flush, not one per request.
+    pub fn record_repeatable(
+        &self,
+        actor: &Actor,
+        event: &str,
+        message: &str,
+        details: serde_json::Value,
+    ) {
+        self.queue(actor, event, message, details, true);
+    }
+
+    fn queue(
+        &self,
+        actor: &Actor,
+        event: &str,
+        message: &str,
+        details: serde_json::Value,
+        repeatable: bool,
+    ) {
         let mut details = match details {
             serde_json::Value::Object(map) => map,
             _ => serde_json::Map::new(),
@@ -140,11 +165,29 @@ impl Journal {
             details: details.to_string(),
         };
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if pending.len() >= MAX_PENDING {
-            pending.pop_front();
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        if repeatable {
+            let key = (
+                entry.event.clone(),
+                entry.actor.clone(),
+                entry.message.clone(),
+                entry.details.clone(),
+            );
+            if let Some(&at) = pending.repeatable.get(&key) {
+                pending.entries[at].1 += 1;
+                return;
+            }
+            if pending.entries.len() < MAX_PENDING {
+                let at = pending.entries.len();
+                pending.repeatable.insert(key, at);
+            }
         }
-        pending.push_back(entry);
+        if pending.entries.len() >= MAX_PENDING {
+            // The newest is dropped, so that what is queued keeps its order; the drop is
+            // audited at the next flush.
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        pending.entries.push((entry, 1));
     }
 
     /// A sink for a certificate store acting as `actor`: the store's entries join this journal.
@@ -177,7 +220,21 @@ impl Journal {
         let _one = self.flushing.lock().await;
         let mut batch: Vec<NewAuditRecord> = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            pending.drain(..).collect()
+            pending.repeatable.clear();
+            pending
+                .entries
+                .drain(..)
+                .map(|(mut entry, times)| {
+                    if times > 1
+                        && let Ok(serde_json::Value::Object(mut details)) =
+                            serde_json::from_str(&entry.details)
+                    {
+                        details.insert("repeated".into(), times.into());
+                        entry.details = serde_json::Value::Object(details).to_string();
+                    }
+                    entry
+                })
+                .collect()
         };
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
@@ -268,6 +325,14 @@ impl Journal {
         fsio::append_line(&self.layout.audit_log(), &text, FileSpec::store(&self.own))?;
         Ok(())
     }
+}
+
+/// What waits for the next flush: entries in order with how many times each came, and where
+/// each repeatable one is (by event, actor, message and details).
+#[derive(Debug, Default)]
+struct Pending {
+    entries: Vec<(NewAuditRecord, u64)>,
+    repeatable: HashMap<(String, String, String, String), usize>,
 }
 
 /// A store's entries, recorded in the journal as one actor's.
@@ -366,4 +431,86 @@ pub async fn search(
     query: &AuditQuery,
 ) -> Result<(Vec<AuditRecord>, i64), SpError> {
     Ok(db.audit_search(query).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_flood_of_one_refusal_is_one_row_counted_and_changes_are_never_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join("data"));
+        let own = FileOwnership::resolve(None).unwrap();
+        let db = crate::repository::open(&layout, &own, None).await.unwrap();
+        let journal = Journal::new(layout.clone(), own, db.clone());
+        let refused =
+            |source: &str| serde_json::json!({ "reason": "bad_credentials", "source": source });
+        for _ in 0..1_000 {
+            journal.record_repeatable(
+                &Actor::Anonymous,
+                "enroll.refused",
+                "refused",
+                refused("192.0.2.7"),
+            );
+        }
+        journal.record_repeatable(
+            &Actor::Anonymous,
+            "enroll.refused",
+            "refused",
+            refused("192.0.2.8"),
+        );
+        let change = serde_json::json!({ "tenant": "acme" });
+        journal.record(
+            &Actor::User("root".into()),
+            "tenant.enabled",
+            "enabled",
+            change.clone(),
+        );
+        journal.record(
+            &Actor::User("root".into()),
+            "tenant.enabled",
+            "enabled",
+            change,
+        );
+        assert_eq!(journal.flush().await.unwrap(), 4);
+        let rows = db.audit_after(0, 10).await.unwrap();
+        let details: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| serde_json::from_str(&r.entry.details).unwrap())
+            .collect();
+        assert_eq!(details[0]["repeated"], 1_000);
+        assert_eq!(details[1]["source"], "192.0.2.8");
+        assert!(details[1].get("repeated").is_none());
+        assert_eq!(rows[2].entry.event, "tenant.enabled");
+        assert_eq!(
+            rows[3].entry.event, "tenant.enabled",
+            "two changes are two entries"
+        );
+
+        // Past the bound, new entries are dropped and the drop is audited.
+        for i in 0..MAX_PENDING + 5 {
+            journal.record_repeatable(
+                &Actor::Anonymous,
+                "tunnel.refused",
+                "refused",
+                refused(&format!("10.0.{}.{}", i / 256, i % 256)),
+            );
+        }
+        assert_eq!(journal.flush().await.unwrap(), MAX_PENDING + 1);
+        let last = db
+            .audit_search(&AuditQuery {
+                limit: 1,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap()
+            .0;
+        assert_eq!(last[0].entry.event, "audit.dropped");
+        assert!(
+            last[0].entry.details.contains("\"dropped\":5"),
+            "{}",
+            last[0].entry.details
+        );
+    }
 }

@@ -140,6 +140,18 @@ pub fn effective_uid() -> u32 {
     geteuid().as_raw()
 }
 
+/// Who besides the owner may write a file or directory of mode `mode`: `everyone`, `its group`,
+/// or nobody (`None`), for the messages that refuse it.
+pub fn other_writers(mode: u32) -> Option<&'static str> {
+    if mode & 0o002 != 0 {
+        Some("everyone")
+    } else if mode & 0o020 != 0 {
+        Some("its group")
+    } else {
+        None
+    }
+}
+
 /// The name of the user running this process (its uid when it has no name).
 pub fn current_user_name() -> String {
     let uid = geteuid();

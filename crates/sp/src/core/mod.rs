@@ -23,6 +23,7 @@ mod site;
 mod tenants;
 
 pub use certificates::{Applied, Staged};
+pub use site::FleetKeyChange;
 pub use tenants::TokenOrder;
 
 /// The SP, as one actor acts on it.

@@ -7,6 +7,17 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::Sp;
+
+/// A change of the fleet key ([`Sp::fleet_key_changed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FleetKeyChange {
+    /// `sp fleet init`.
+    Created,
+    /// `sp fleet rotate-key`.
+    RotationStarted,
+    /// `sp fleet rotate-key --finish`.
+    RotationFinished,
+}
 use crate::settings::public_address;
 use crate::{SpError, views};
 
@@ -106,6 +117,30 @@ impl Sp {
             self.fleet_status(published).await
         };
         self.done(outcome.await).await
+    }
+
+    /// Audits a change of the fleet key that the command line made on this host's files
+    /// (created, a rotation started, a rotation finished), after its publication: one entry,
+    /// with the key's id, never the key.
+    pub async fn fleet_key_changed(
+        &self,
+        change: FleetKeyChange,
+        key_id: &str,
+        published: bool,
+    ) -> Result<(), SpError> {
+        let (event, message) = match change {
+            FleetKeyChange::Created => ("fleet.key_created", "fleet key created"),
+            FleetKeyChange::RotationStarted => ("fleet.key_rotating", "fleet key rotation started"),
+            FleetKeyChange::RotationFinished => {
+                ("fleet.key_rotated", "fleet key rotation finished")
+            }
+        };
+        self.audit(
+            event,
+            message,
+            json!({ "key_id": key_id, "published": published }),
+        );
+        self.done(Ok(())).await
     }
 
     /// The installed license.

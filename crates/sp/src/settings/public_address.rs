@@ -34,15 +34,10 @@ pub fn read_config(path: &std::path::Path) -> Result<String, SettingsError> {
         .permissions()
         .mode()
         & 0o777;
-    if mode & 0o022 != 0 {
+    if let Some(writers) = cloudgate_store::owner::other_writers(mode) {
         return Err(SettingsError::Config(format!(
-            "{} is writable by {} (mode {mode:04o}); make it writable by its owner only: chmod go-w {}",
+            "{} is writable by {writers} (mode {mode:04o}); make it writable by its owner only: chmod go-w {}",
             path.display(),
-            if mode & 0o002 != 0 {
-                "everyone"
-            } else {
-                "its group"
-            },
             path.display()
         )));
     }
