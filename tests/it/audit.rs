@@ -399,7 +399,7 @@ async fn the_gateway_audits_enrollments_and_each_kind_of_refusal_with_the_source
     drop(stream);
     marker("marker-two").await;
     assert_eq!(
-        audit(&env).len(),
+        audit(env).len(),
         before + 1,
         "a tunnel is not an audit event"
     );
