@@ -114,7 +114,7 @@ class World:
     def __init__(self, work, key_type, tenants=1):
         self.work = work / key_type
         self.work.mkdir(mode=0o700)
-        # The gateway logs as in production (information level: a line per tunnel opened and
+        # The gateway logs as in production (information level: a line per tunnel, when it
         # closed), to a file.
         self.env = {**os.environ, "CLOUDGATE_HOME": str(self.work / "sp")}
         self.env.pop("CLOUDGATE_LOG", None)

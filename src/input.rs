@@ -79,6 +79,25 @@ pub fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
+/// Asks twice for a new password with hidden input; one that breaks the password rule, or a
+/// repetition that differs, is refused with the reason and asked again from an empty line (not
+/// the end of the command).
+pub fn prompt_new_password(message: &str, help: &str) -> anyhow::Result<Zeroizing<String>> {
+    loop {
+        let password = prompt_password(message, help, false)?;
+        if let Err(why) = cloudgate_sp::credentials::password_acceptable(&password) {
+            eprintln!("{why}; type another.");
+            continue;
+        }
+        let again = prompt_password("Repeat it:", help, false)?;
+        if *again != *password {
+            eprintln!("The passwords differ; type it again.");
+            continue;
+        }
+        return Ok(password);
+    }
+}
+
 /// Asks for a password with hidden input; `confirm` asks twice.
 pub fn prompt_password(
     message: &str,

@@ -251,7 +251,7 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "DN", value_parser = parse_subject)]
     pub subject: Option<SubjectName>,
     /// Subject alternative name: DNS name, *.wildcard, IPv4 or IPv6 address; repeatable
-    /// [default: this host's name]
+    /// [default: this host's name and the public address tenants are given]
     #[arg(long = "san", value_name = "NAME", value_parser = parse_san)]
     pub sans: Vec<SubjectAltName>,
     /// Also put the new certificate into use

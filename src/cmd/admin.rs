@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use crate::cli::{AdminCommand, ApiTokenCommand, PasswordArgs};
 use crate::context::Context;
 use crate::exit::usage;
-use crate::input::{given_password, interactive, prompt_password};
+use crate::input::{given_password, interactive, prompt_new_password};
 use crate::render::{print_text, report, table};
 
 #[derive(Serialize)]
@@ -60,10 +60,9 @@ fn token_view(t: &ApiTokenRecord, now: OffsetDateTime) -> ApiTokenView {
 fn new_password(args: &PasswordArgs, name: &str) -> anyhow::Result<Zeroizing<String>> {
     match given_password(args)? {
         Some(p) => Ok(p),
-        None if interactive() => prompt_password(
+        None if interactive() => prompt_new_password(
             &format!("Password for administrator {name}:"),
             "typed at the console's login page; at least 8 characters",
-            true,
         ),
         None => Err(usage(
             "give the password with --password-file FILE or --password-stdin",

@@ -16,7 +16,7 @@ use crate::render::{certificate_text, print_json, print_text, warn};
 /// The default identity; warns when the host name stands in for a license and a default that
 /// depends on it is used.
 pub fn defaults(ctx: &Context, warn_about_licensee: bool) -> anyhow::Result<DefaultIdentity> {
-    let identity = DefaultIdentity::resolve(&ctx.layout)?;
+    let identity = cloudgate_sp::certs::default_identity(&ctx.layout)?;
     if let Licensee::HostName(host) = &identity.licensee
         && warn_about_licensee
     {

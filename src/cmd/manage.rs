@@ -210,7 +210,16 @@ fn line(
 
 fn step_generate(ctx: &Context, answers: &mut Answers) -> anyhow::Result<Result<Candidate, Flow>> {
     title(2, "Generate certificate");
-    let defaults = defaults(ctx, true)?;
+    let mut defaults = defaults(ctx, true)?;
+    // Asked before the key is made, so the certificate names the address tenants will use
+    // (their `curl --cacert` and browsers check it).
+    let address = match public_address(ctx, answers)? {
+        Ok(a) => a,
+        Err(f) => return Ok(Err(f)),
+    };
+    if let Ok(a) = HostPort::parse(&address, Some(cloudgate_addr::GATEWAY_PORT)) {
+        defaults.also_name(&a.host);
+    }
     println!(
         "The new certificate is self-signed: it is not issued by a trusted CA. When tenants add this service provider \
          they will be offered its thumbprint to verify."

@@ -199,12 +199,28 @@ async fn add(paths: &TenantPaths, args: AddProviderArgs) -> anyhow::Result<()> {
         return print_json(&view(&saved));
     }
     print_text(&format!(
-        "Provider {} added: certificate {} pinned, enrolled as {}. Services: {}.\n",
+        "Provider {} added: certificate {} pinned, enrolled as {}. Services: {}.\n{}",
         saved.name,
         saved.thumbprint,
         saved.username,
-        list_or(&saved.services, "none yet")
+        list_or(&saved.services, "none yet"),
+        next_step(paths, &saved.name, &saved.services)
     ))
+}
+
+/// The one command to run after a provider was added: a tunnel to its first service (or, with
+/// none yet, how to see them once the SP assigns one), and the service form for many.
+fn next_step(paths: &TenantPaths, provider: &str, services: &[String]) -> String {
+    match services.first() {
+        Some(service) => format!(
+            "Next: cloudgate tenant tunnel {provider} {service} --listen 127.0.0.1:8000\n      \
+             (or, as a service, list it in {} for `cloudgate tenant tunnels run`)\n",
+            paths.layout().tunnels_config().display()
+        ),
+        None => format!(
+            "Next: ask the SP to assign a service, then: cloudgate tenant provider refresh {provider}\n"
+        ),
+    }
 }
 
 /// Enrolls with the tenant password over the verified probe. A password typed at the prompt gets
@@ -429,11 +445,12 @@ async fn join(
         json,
         &view(&saved),
         &format!(
-            "Provider {} added with the join token: the gateway presented the key the token pins ({}), and this machine is enrolled as tenant {}. Services: {}.\n",
+            "Provider {} added with the join token: the gateway presented the key the token pins ({}), and this machine is enrolled as tenant {}. Services: {}.\n{}",
             saved.name,
             saved.thumbprint,
             saved.username,
-            list_or(&saved.services, "none yet")
+            list_or(&saved.services, "none yet"),
+            next_step(paths, &saved.name, &saved.services)
         ),
     )
 }

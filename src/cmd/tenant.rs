@@ -9,17 +9,16 @@ use zeroize::Zeroizing;
 use crate::cli::{PasswordArgs, ServiceCommand, TenantCommand};
 use crate::context::Context;
 use crate::exit::usage;
-use crate::input::{given_password, interactive, prompt_password};
+use crate::input::{given_password, interactive, prompt_new_password};
 use crate::render::{print_json, print_text, report, table};
 
 /// The tenant password: from a file or stdin, else asked twice on a terminal.
 fn new_password(args: &PasswordArgs, tenant: &str) -> anyhow::Result<Zeroizing<String>> {
     match given_password(args)? {
         Some(p) => Ok(p),
-        None if interactive() => prompt_password(
+        None if interactive() => prompt_new_password(
             &format!("Password for tenant {tenant}:"),
             "the tenant enrolls with this name and password; at least 8 characters",
-            true,
         ),
         None => Err(usage(
             "give the tenant password with --password-file FILE or --password-stdin",

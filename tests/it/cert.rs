@@ -12,6 +12,27 @@ fn is_upper_hex(s: &str, len: usize) -> bool {
 }
 
 #[test]
+fn default_certificates_name_the_public_address_tenants_are_given() {
+    let env = Env::new();
+    env.ok(&["sp", "gateway", "address", "203.0.113.7:7443"]);
+    let c = env.generate(&["--key-type", "ecdsa-p256"]);
+    assert_eq!(
+        c.sans,
+        vec![host_name().to_lowercase(), "203.0.113.7".to_string()]
+    );
+    env.ok(&["sp", "gateway", "address", "Backup.Example.NET"]);
+    let c = env.generate(&["--key-type", "ecdsa-p256"]);
+    assert!(
+        c.sans.contains(&"backup.example.net".to_string()),
+        "{:?}",
+        c.sans
+    );
+    // Names given on the command line replace the defaults, as before.
+    let c = env.generate(&["--key-type", "ecdsa-p256", "--san", "only.example.org"]);
+    assert_eq!(c.sans, vec!["only.example.org".to_string()]);
+}
+
+#[test]
 fn generate_json_contract_and_defaults() {
     let env = Env::new();
     let c = env.generate(&["--key-type", "ecdsa-p256"]);
@@ -30,7 +51,10 @@ fn generate_json_contract_and_defaults() {
     assert!(c.not_before.ends_with('Z') && c.not_after.ends_with('Z'));
     assert!((364..=365).contains(&c.days_left));
     assert_eq!(c.key_type, "ecdsa-p256");
-    assert_eq!(c.sans, vec![host.to_lowercase()]);
+    // The host name, and this host's fully qualified name when it has another (the address
+    // tenants are told when none is configured).
+    assert_eq!(c.sans[0], host.to_lowercase());
+    assert!(c.sans.len() <= 2, "{:?}", c.sans);
     assert!(!c.applied);
     assert_eq!(c.source, "generated");
     assert!(!c.created_by.is_empty());

@@ -42,7 +42,10 @@ fn installed_license_names_the_defaults() {
     );
     let c: crate::util::CertJson = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(c.subject, "CN=Acme Cloud,O=Acme Cloud,OU=Acme Cloud");
-    assert_eq!(c.friendly_name, "Acme Cloud Cloud Connect Certificate");
+    assert_eq!(
+        c.friendly_name, "Acme Cloud Connect Certificate",
+        "no doubled word"
+    );
     let text = env.ok(&["sp", "cert", "show", &c.thumbprint]);
     assert!(
         text.contains("Issued to: CN=Acme Cloud, O=Acme Cloud, OU=Acme Cloud"),

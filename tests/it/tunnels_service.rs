@@ -131,7 +131,7 @@ async fn tunnels_run_reconnects_reloads_and_reports() {
     });
 
     // The gateway comes back: the tunnel is picked up by itself.
-    let _gw = GatewayProc::start(&sp, &["--listen", &listen]);
+    let mut gw = GatewayProc::start(&sp, &["--listen", &listen]);
     tokio::task::block_in_place(|| {
         until("the tunnel comes up after the gateway returns", || {
             get(metrics, "/health").0 == 200
@@ -171,6 +171,34 @@ async fn tunnels_run_reconnects_reloads_and_reports() {
             std::fs::read_to_string(tenant.path("tunnels.log"))
                 .unwrap_or_default()
                 .contains("the running tunnels are kept")
+        });
+        assert!(echoes(b));
+
+        // Listening is not health: with the gateway stopped the tunnel cannot carry a
+        // connection, and /health says so within seconds (a probe every 2 s, 3 s to answer),
+        // with the reason; it recovers by itself when the gateway returns.
+        let _ = gw.stop();
+        let stopped = Instant::now();
+        until("the health reports the stopped gateway", || {
+            get(metrics, "/health").0 == 503
+        });
+        assert!(
+            stopped.elapsed() < Duration::from_secs(8),
+            "seen after {:?}, the probe runs every 2 s",
+            stopped.elapsed()
+        );
+        let (_, body) = get(metrics, "/health");
+        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(health["tunnels"][0]["state"], "unreachable", "{health}");
+        assert!(
+            health["tunnels"][0]["problem"]
+                .as_str()
+                .is_some_and(|p| p.contains("cannot reach the service provider")),
+            "{health}"
+        );
+        let _gw = GatewayProc::start(&sp, &["--listen", &listen]);
+        until("the health recovers when the gateway returns", || {
+            get(metrics, "/health").0 == 200
         });
         assert!(echoes(b));
 

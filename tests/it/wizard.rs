@@ -380,10 +380,11 @@ fn the_public_address_is_asked_once_and_the_tenant_command_works_as_printed() {
     let env = Env::new();
     let mut w = Wizard::start_with(&env, &[]);
     choose_type(&mut w, 0);
-    generate_step(&mut w);
+    // Asked before the key is made: the certificate names it.
     w.expect("Public address of this gateway:");
     w.send("backup.example.net:7443");
     w.send(ENTER);
+    generate_step(&mut w);
     let summary = summary_then(&mut w, 0);
     assert!(
         summary.contains("UTC"),
@@ -399,6 +400,11 @@ fn the_public_address_is_asked_once_and_the_tenant_command_works_as_printed() {
             current.sha256
         )),
         "{summary}"
+    );
+    assert!(
+        current.sans.iter().any(|s| s == "backup.example.net"),
+        "the certificate names the public address: {:?}",
+        current.sans
     );
     let config = std::fs::read_to_string(env.data.join("gateway.toml")).unwrap();
     assert!(
@@ -592,4 +598,37 @@ async fn finish_warns_before_a_new_key_breaks_enrolled_tenants_and_asks() {
         let expected = if applied { &next } else { &before };
         assert_eq!(current.thumbprint, expected.thumbprint, "answer {answer}");
     }
+}
+
+#[test]
+fn a_too_short_tenant_password_is_asked_again_not_the_end_of_the_command() {
+    let env = Env::new();
+    env.generate(&["--key-type", "ecdsa-p256", "--apply"]);
+    let bin = assert_cmd::cargo::cargo_bin("cloudgate");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "'{}' sp tenant add acme; echo \"EXIT=$?\"",
+            bin.display()
+        ))
+        .env("CLOUDGATE_HOME", &env.data)
+        .env("TERM", "xterm")
+        .current_dir(env.dir.path());
+    let mut session = Session::spawn(cmd).expect("spawn on a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(30)));
+    let mut w = Wizard { session };
+    w.expect("Password for tenant acme:");
+    w.send("short");
+    w.send(ENTER);
+    w.expect("shorter than 8 characters; type another");
+    // Asked again, on an empty line; then repeated.
+    w.expect("Password for tenant acme:");
+    w.send("long enough password");
+    w.send(ENTER);
+    w.expect("Repeat it:");
+    w.send("long enough password");
+    w.send(ENTER);
+    assert_eq!(w.exit_code(), 0);
+    let shown = env.ok(&["sp", "tenant", "show", "acme", "--json"]);
+    assert!(shown.contains("\"acme\""), "{shown}");
 }

@@ -11,6 +11,10 @@
 //! default `realloc`) instead of growing it in place: +2.5% CPU per new tunnel, measured
 //! (BENCHMARKS.md, "Wipe-on-free allocator").
 
+mod buffer;
+
+pub use buffer::WipedBuffer;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

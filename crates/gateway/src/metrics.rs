@@ -28,6 +28,9 @@ pub struct Metrics {
     pub certificate_expiry: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Tunnels open now.
     pub tunnels_open: Gauge,
+    /// Connections closed since the start, tunnels included (not exported: the heartbeat
+    /// hands memory back after connections closed).
+    pub connections_closed: Counter,
     /// Tunnel requests by outcome.
     pub tunnels: Family<Outcome, Counter>,
     /// TLS handshakes by outcome.
@@ -36,6 +39,8 @@ pub struct Metrics {
     pub enrollments: Family<Outcome, Counter>,
     /// Bytes relayed by direction.
     pub bytes: Family<Outcome, Counter>,
+    /// The two series of `bytes`, looked up once: every tunnel adds to them.
+    pub relayed: crate::relay::LiveBytes,
     /// Connections closed at once because the limit was reached.
     pub connections_refused: Counter,
     /// 1 while the SP database answers, 0 while the gateway is degraded.
@@ -50,13 +55,20 @@ impl Metrics {
     /// Registers every series.
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("cloudgate");
+        let bytes: Family<Outcome, Counter> = Family::default();
+        // One lookup at a time: `get_or_create` returns a guard on the family's lock.
+        let up = bytes.get_or_create(&[("direction", "up")]).clone();
+        let down = bytes.get_or_create(&[("direction", "down")]).clone();
+        let relayed = crate::relay::LiveBytes { up, down };
         let m = Metrics {
             certificate_expiry: Gauge::default(),
             tunnels_open: Gauge::default(),
+            connections_closed: Counter::default(),
             tunnels: Family::default(),
             handshakes: Family::default(),
             enrollments: Family::default(),
-            bytes: Family::default(),
+            bytes,
+            relayed,
             connections_refused: Counter::default(),
             database_up: Gauge::default(),
             acme_renewals: Family::default(),

@@ -166,7 +166,7 @@ impl Gateway {
                         continue;
                     };
                     let ctx = ctx.clone();
-                    let slot = ConnectionSlot { _permit: permit, _address: address_slot };
+                    let slot = ConnectionSlot { _permit: permit, _address: address_slot, closed: ctx.metrics.connections_closed.clone() };
                     tokio::spawn(async move {
                         serve_connection(stream, peer, ctx, slot).await;
                     });
@@ -268,21 +268,27 @@ async fn peer_loop(fleet: Arc<Fleet>) {
 /// Heartbeats, and forgets enrollment failures whose window has passed.
 async fn heartbeat_loop(ctx: Arc<Ctx>) {
     let mut beats: u64 = 0;
-    let mut peak_since_trim: i64 = 0;
+    let (mut closed_at_trim, mut closed_before, mut beats_since_trim) = (0u64, 0u64, 0u64);
     loop {
         beat(&ctx).await;
         ctx.metrics
             .database_up
             .set(i64::from(ctx.fleet.health() == cloudgate_proto::Health::Ok));
         beats += 1;
-        // After tunnels closed, the memory their buffers took goes back to the system rather
-        // than staying in malloc's per-thread arenas (issue: 113 KB kept per closed tunnel).
-        let open = ctx.metrics.tunnels_open.get();
-        peak_since_trim = peak_since_trim.max(open);
-        if beats.is_multiple_of(5) && open < peak_since_trim {
-            peak_since_trim = open;
+        beats_since_trim += 1;
+        // After connections closed (tunnels, enrollments with their password checks), the
+        // memory they took goes back to the system rather than staying in malloc's per-thread
+        // arenas (issue 31: 113 KB kept per closed tunnel): on the first beat without new
+        // closes (a burst is over), or every fifth beat while connections keep closing.
+        // Counting closes, not sampling the open-tunnel gauge, sees a burst that opened and
+        // closed between two beats.
+        let closed = ctx.metrics.connections_closed.get();
+        if closed != closed_at_trim && (closed == closed_before || beats_since_trim >= 5) {
+            closed_at_trim = closed;
+            beats_since_trim = 0;
             let _ = tokio::task::spawn_blocking(cloudgate_alloc::release_free_memory).await;
         }
+        closed_before = closed;
         if beats.is_multiple_of(30) {
             ctx.throttle.prune(ctx.state.db()).await;
             ctx.lockout.prune(ctx.state.db()).await;
@@ -391,6 +397,15 @@ async fn reload_loop(
 struct ConnectionSlot {
     _permit: tokio::sync::OwnedSemaphorePermit,
     _address: AddressSlot,
+    /// Counts the connection closed when the slot goes (the heartbeat's cue to hand memory
+    /// back).
+    closed: prometheus_client::metrics::counter::Counter,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.closed.inc();
+    }
 }
 
 async fn serve_connection(
@@ -406,6 +421,15 @@ async fn serve_connection(
             Ok(Ok(tls)) => {
                 Metrics::count(&ctx.metrics.handshakes, "outcome", "ok");
                 tls
+            }
+            // A connection closed before its handshake is a reachability probe (a tenant's
+            // tunnel service checking that the gateway answers, a load balancer's TCP check):
+            // counted apart and not logged at information level, where it would drown the
+            // handshakes that did fail.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Metrics::count(&ctx.metrics.handshakes, "outcome", "closed");
+                tracing::debug!(peer = %peer, "connection closed before the TLS handshake");
+                return;
             }
             Ok(Err(e)) => {
                 Metrics::count(&ctx.metrics.handshakes, "outcome", "failed");

@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::authz::{Denial, authorize};
 use crate::http::{ConnInfo, Ctx, Resp, error};
-use crate::relay::{LiveBytes, relay};
+use crate::relay::relay;
 use crate::request::is_tunnel_upgrade;
 use crate::state::SharedState;
 use cloudgate_proto::{ErrorCode, TUNNEL_PROTOCOL};
@@ -76,22 +76,19 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
         let _guard = guard;
         match on_upgrade.await {
             Ok(upgraded) => {
-                tracing::info!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel opened");
+                // One information line per tunnel, at its end (as an access log has): a line
+                // at the start too was a second write per tunnel. Open tunnels are counted in
+                // the metrics and the status page.
+                tracing::debug!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel opened");
+                let opened = std::time::Instant::now();
                 metrics.tunnels_open.inc();
                 let grant = Grant {
                     client_sha256: &client_sha256,
                     tenant: &tenant_name,
                     service: &service,
                 };
-                let live = LiveBytes {
-                    up: metrics.bytes.get_or_create(&[("direction", "up")]).clone(),
-                    down: metrics
-                        .bytes
-                        .get_or_create(&[("direction", "down")])
-                        .clone(),
-                };
                 let stats = tokio::select! {
-                    stats = relay(TokioIo::new(upgraded), backend, idle, &live) => stats,
+                    stats = relay(TokioIo::new(upgraded), backend, idle, &metrics.relayed) => stats,
                     why = grant.withdrawn(&state) => {
                         tracing::warn!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel cut: {why}");
                         metrics.tunnels_open.dec();
@@ -102,6 +99,7 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
                 tracing::info!(
                     peer = %peer, tenant = %tenant_name, service = %service,
                     bytes_up = stats.up, bytes_down = stats.down, idle_timeout = stats.idle_timeout,
+                    secs = opened.elapsed().as_secs(),
                     "tunnel closed"
                 );
             }

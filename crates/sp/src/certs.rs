@@ -109,6 +109,20 @@ pub const DEFAULT_KEY_TYPE: KeyType = KeyType::Rsa2048;
 /// The validity of a certificate nobody chose, in days.
 pub const DEFAULT_VALID_DAYS: u32 = 365;
 
+/// The identity of a certificate nobody chose: the licensee's names, this host's name and the
+/// address tenants are told to reach the SP at (`public_address`, else this host's fully
+/// qualified name), so that a tenant's `curl --cacert` or browser accepts the certificate at
+/// the address it was given.
+pub fn default_identity(layout: &cloudgate_store::Layout) -> Result<DefaultIdentity, SpError> {
+    let mut identity = DefaultIdentity::resolve(layout)?;
+    let (address, _) = crate::settings::effective_public_address(layout)?;
+    let host = crate::settings::public_address::parse(&address)
+        .map(|a| a.host)
+        .unwrap_or(address);
+    identity.also_name(&host);
+    Ok(identity)
+}
+
 /// The request for a certificate nobody chose: the install's identity (licensee and host
 /// name) with the default key type and validity.
 pub fn default_request(identity: &DefaultIdentity, now: OffsetDateTime) -> SelfSignedRequest {
@@ -175,7 +189,7 @@ pub fn issue_default(
     store: &CertStore,
     source: &dyn CertificateSource,
 ) -> Result<StoredCertificate, SpError> {
-    let identity = DefaultIdentity::resolve(store.layout())?;
+    let identity = default_identity(store.layout())?;
     let issued = source.issue(&default_request(&identity, OffsetDateTime::now_utc()))?;
     let mut entry = save_issued(store, source, &issued, identity.friendly_name)?;
     apply(store, &mut entry)?;

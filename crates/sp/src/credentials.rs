@@ -54,13 +54,20 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 /// Shortest password accepted for a tenant.
 pub const MIN_PASSWORD_LEN: usize = 8;
 
-/// Hashes a tenant password with argon2id and a random salt (PHC string).
-pub fn hash_password(password: &str) -> Result<String, String> {
+/// Whether a new password is acceptable (the one rule, for prompts that ask again and for
+/// [`hash_password`]); the reason when it is not.
+pub fn password_acceptable(password: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(format!(
             "the password is shorter than {MIN_PASSWORD_LEN} characters"
         ));
     }
+    Ok(())
+}
+
+/// Hashes a tenant password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    password_acceptable(password)?;
     let mut salt_bytes = [0u8; 16];
     random_fill(&mut salt_bytes)?;
     let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| e.to_string())?;

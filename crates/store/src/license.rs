@@ -221,11 +221,38 @@ impl DefaultIdentity {
             .map(|s| vec![s])
             .unwrap_or_default();
         Ok(DefaultIdentity {
-            friendly_name: format!("{} Cloud Connect Certificate", licensee.name()),
+            friendly_name: default_friendly_name(licensee.name()),
             subject: cloudgate_pki::dn::SubjectName::for_licensee(licensee.name()),
             sans,
             licensee,
         })
+    }
+}
+
+impl DefaultIdentity {
+    /// Names `address` (a DNS name or an IP address, as tenants are told to reach the SP) in
+    /// the alternative names too, unless it is there already or is not a valid name.
+    pub fn also_name(&mut self, address: &str) {
+        if let Ok(san) = cloudgate_pki::san::SubjectAltName::parse(address)
+            && !self.sans.contains(&san)
+        {
+            self.sans.push(san);
+        }
+    }
+}
+
+/// `<licensee> Cloud Connect Certificate`, without doubling the word when the licensee's name
+/// ends in "Cloud" ("Acme Cloud Connect Certificate", not "Acme Cloud Cloud …").
+pub fn default_friendly_name(licensee: &str) -> String {
+    let name = licensee.trim();
+    let ends_in_cloud = name
+        .rsplit(char::is_whitespace)
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("cloud"));
+    if ends_in_cloud {
+        format!("{name} Connect Certificate")
+    } else {
+        format!("{name} Cloud Connect Certificate")
     }
 }
 
@@ -244,6 +271,26 @@ mod tests {
 
     fn parse(s: &str) -> Result<License, StoreError> {
         License::parse(s.as_bytes(), Path::new("test.toml"))
+    }
+
+    #[test]
+    fn default_names_never_double_a_word() {
+        assert_eq!(
+            default_friendly_name("Acme"),
+            "Acme Cloud Connect Certificate"
+        );
+        assert_eq!(
+            default_friendly_name("Acme Cloud"),
+            "Acme Cloud Connect Certificate"
+        );
+        assert_eq!(
+            default_friendly_name("acme cloud "),
+            "acme cloud Connect Certificate"
+        );
+        assert_eq!(
+            default_friendly_name("Cloudy"),
+            "Cloudy Cloud Connect Certificate"
+        );
     }
 
     #[test]

@@ -34,4 +34,4 @@ pub use supervisor::{
 };
 pub use tickets::{TICKETS_PER_SERVER, TicketStore};
 pub use trust::{Refresh, Refusal, TrustState, Verdict};
-pub use tunnel::{TunnelListener, open_tunnel};
+pub use tunnel::{LinkHealth, PROBE_EVERY, TunnelListener, open_tunnel};

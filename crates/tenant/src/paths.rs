@@ -24,6 +24,11 @@ impl TenantPaths {
         TenantPaths { layout }
     }
 
+    /// The data directory's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
     fn db_path(&self) -> PathBuf {
         self.layout.data_dir().join("tenant.db")
     }

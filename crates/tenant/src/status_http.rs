@@ -1,5 +1,5 @@
 //! The tunnel service's own health and metrics endpoint: `GET /health` (200 when every tunnel
-//! is up, else 503, with the statuses as JSON) and `GET /metrics` (Prometheus text). A small
+//! is up and its gateway answers, else 503 with the reason, with the statuses as JSON) and `GET /metrics` (Prometheus text). A small
 //! HTTP/1.0 responder with limits, meant for loopback or a monitoring network.
 
 use std::net::SocketAddr;
@@ -75,7 +75,7 @@ async fn answer(mut stream: TcpStream, statuses: &Statuses) -> std::io::Result<(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .values()
-        .cloned()
+        .map(crate::supervisor::TunnelStatus::observed)
         .collect();
     match path {
         "/health" => {

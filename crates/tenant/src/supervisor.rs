@@ -122,9 +122,15 @@ pub struct TunnelStatus {
     pub service: String,
     /// The configured listen address.
     pub listen: String,
-    /// `starting`, `up`, `retrying` (the gateway is away or refused for now) or `refused`
-    /// (a trust failure: only the administrator can fix it).
+    /// `starting`, `up`, `unreachable` (listening, but the gateway does not answer or the last
+    /// connection could not be carried: see `problem`), `retrying` (the gateway is away or
+    /// refused for now) or `refused` (a trust failure: only the administrator can fix it).
     pub state: &'static str,
+    /// What keeps a listening tunnel from carrying connections, while it lasts.
+    pub problem: Option<String>,
+    /// The listening tunnel's live view of its gateway.
+    #[serde(skip)]
+    pub link: Option<Arc<crate::tunnel::LinkHealth>>,
     /// The address actually listened on while up.
     pub local_addr: Option<String>,
     /// How often it was started again after a failure.
@@ -137,6 +143,19 @@ impl TunnelStatus {
     /// Whether it carries connections now.
     pub fn is_up(&self) -> bool {
         self.state == "up"
+    }
+
+    /// The status as it stands now: a listening tunnel whose gateway does not answer (or whose
+    /// last connection failed) is `unreachable`, with the reason.
+    pub fn observed(&self) -> TunnelStatus {
+        let mut now = self.clone();
+        if now.state == "up"
+            && let Some(problem) = now.link.as_ref().and_then(|l| l.problem())
+        {
+            now.state = "unreachable";
+            now.problem = Some(problem);
+        }
+        now
     }
 }
 
@@ -172,10 +191,10 @@ impl Supervisor {
         self.statuses.clone()
     }
 
-    /// Every tunnel's status.
+    /// Every tunnel's status, as it stands now.
     pub fn status(&self) -> Vec<TunnelStatus> {
         let all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
-        all.values().cloned().collect()
+        all.values().map(TunnelStatus::observed).collect()
     }
 
     /// Makes the running set match `config`: stops tunnels no longer configured, starts new
@@ -214,6 +233,8 @@ impl Supervisor {
                         service: spec.service.clone(),
                         listen: spec.listen.clone(),
                         state: "starting",
+                        problem: None,
+                        link: None,
                         local_addr: None,
                         restarts: 0,
                         last_error: None,
@@ -269,8 +290,10 @@ async fn run_one(
             Ok((listener, _)) => {
                 let local = listener.local_addr();
                 tracing::info!(provider = %spec.provider, service = %spec.service, listen = %local, "tunnel up");
+                let link = listener.health();
                 set(&statuses, &spec, |s| {
                     s.state = "up";
+                    s.link = Some(link);
                     s.local_addr = Some(local.to_string());
                 });
                 backoff = FIRST_BACKOFF;
@@ -294,6 +317,7 @@ async fn run_one(
         tracing::warn!(provider = %spec.provider, service = %spec.service, "tunnel down: {failure}; trying again in {} s", wait.as_secs());
         set(&statuses, &spec, |s| {
             s.state = if refused { "refused" } else { "retrying" };
+            s.link = None;
             s.local_addr = None;
             s.restarts += 1;
             s.last_error = Some(failure.to_string());
@@ -374,6 +398,8 @@ mod tests {
             service: "s".into(),
             listen: "1".into(),
             state: "up",
+            problem: None,
+            link: None,
             local_addr: None,
             restarts: 2,
             last_error: None,

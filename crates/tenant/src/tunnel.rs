@@ -6,7 +6,7 @@
 //! on anything it cannot follow.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use cloudgate_db::PinnedProvider;
@@ -29,6 +29,90 @@ struct Shared {
     session: Session,
     service: String,
     current: RwLock<Current>,
+    health: Arc<LinkHealth>,
+}
+
+/// How often a listening tunnel checks that its provider's gateway answers, and how long it
+/// waits: a stopped gateway shows in the health within `PROBE_EVERY + PROBE_TIMEOUT`.
+pub const PROBE_EVERY: Duration = Duration::from_secs(2);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether a listening tunnel can carry connections now: its gateway answers (a TCP connection
+/// every [`PROBE_EVERY`]) and the last connection it carried was opened (a refused or
+/// unreachable tunnel counts until the next one opens). For `/health`: listening is not enough,
+/// a backup client would meet "connection reset by peer".
+#[derive(Debug, Default)]
+pub struct LinkHealth {
+    /// Why the gateway did not answer the last probe.
+    unreachable: Mutex<Option<String>>,
+    /// Why the last connection could not be carried.
+    refused: Mutex<Option<String>>,
+}
+
+impl LinkHealth {
+    /// What keeps the tunnel from carrying connections, if anything.
+    pub fn problem(&self) -> Option<String> {
+        let unreachable = self
+            .unreachable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        unreachable.or_else(|| {
+            self.refused
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        })
+    }
+
+    fn set(slot: &Mutex<Option<String>>, value: Option<String>) {
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = value;
+    }
+}
+
+/// Probes the gateway every [`PROBE_EVERY`] and records the answer.
+async fn probe_loop(shared: Arc<Shared>) {
+    let mut probes = tokio::time::interval(PROBE_EVERY);
+    probes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        probes.tick().await;
+        let (client, _) = shared.client();
+        let answered = probe(client.endpoint()).await;
+        let health = &shared.health;
+        let was_down = health
+            .unreachable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        if answered.is_ok() && was_down {
+            // The gateway is back: the next connection shows whether it carries.
+            LinkHealth::set(&health.refused, None);
+        }
+        LinkHealth::set(&health.unreachable, answered.err());
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Connects to `endpoint` (host:port) and closes at once: whether the gateway answers.
+async fn probe(endpoint: &str) -> Result<(), String> {
+    match tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(endpoint)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!(
+            "cannot reach the service provider at {endpoint}: {e}"
+        )),
+        Err(_) => Err(format!(
+            "the service provider at {endpoint} did not answer within {} s",
+            PROBE_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// A tunnel whose trust was checked and whose listener is bound; [`TunnelListener::serve`]
@@ -81,6 +165,7 @@ pub async fn open_tunnel(
             pinned_sha256: p.sha256,
             gateways: p.gateways,
         }),
+        health: Arc::new(LinkHealth::default()),
     });
     Ok((
         TunnelListener {
@@ -162,6 +247,23 @@ impl Shared {
                 }
             }
         };
+        match &opened {
+            Ok(Ok(_)) => LinkHealth::set(&self.health.refused, None),
+            Ok(Err(reply)) => LinkHealth::set(
+                &self.health.refused,
+                Some(format!(
+                    "the service provider refused the last connection: {}",
+                    refusal_error(reply)
+                )),
+            ),
+            Err(ConnectError::Other(reason)) => LinkHealth::set(
+                &self.health.refused,
+                Some(format!(
+                    "the last connection could not reach the service provider: {reason}"
+                )),
+            ),
+            Err(_) => {}
+        }
         match opened {
             Ok(Ok(mut upstream)) => {
                 match tokio::io::copy_bidirectional(&mut local, &mut upstream).await {
@@ -215,6 +317,11 @@ impl TunnelListener {
         self.local
     }
 
+    /// Whether it can carry connections now (for health checks).
+    pub fn health(&self) -> Arc<LinkHealth> {
+        self.shared.health.clone()
+    }
+
     /// Accepts local connections until `shutdown` resolves, or until a trust failure stops it.
     pub async fn serve(
         self,
@@ -223,6 +330,9 @@ impl TunnelListener {
         let (fail_tx, mut fail_rx) = tokio::sync::mpsc::channel::<TenantError>(1);
         let mut recheck = tokio::time::interval(self.check_every);
         recheck.reset();
+        // Probes run beside the accept loop (a slow probe must not hold up connections) and
+        // stop with it.
+        let _prober = AbortOnDrop(tokio::spawn(probe_loop(self.shared.clone())));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

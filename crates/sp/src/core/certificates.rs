@@ -6,7 +6,6 @@ use cloudgate_proto::admin::{
     NewCertificate,
 };
 use cloudgate_store::StoredCertificate;
-use cloudgate_store::license::DefaultIdentity;
 use time::OffsetDateTime;
 
 use super::Sp;
@@ -112,7 +111,7 @@ impl Sp {
     /// identity and the defaults.
     pub async fn generate(&self, request: &NewCertificate) -> Result<Certificate, SpError> {
         let outcome = async {
-            let identity = DefaultIdentity::resolve(self.store.layout())?;
+            let identity = certs::default_identity(self.store.layout())?;
             let key_type = match request.key_type.as_deref().map(str::trim) {
                 None | Some("") => certs::DEFAULT_KEY_TYPE,
                 Some(t) => t
