@@ -81,7 +81,8 @@ def main():
     ap.add_argument("--settle", type=int, default=5)
     args = ap.parse_args()
     run.ensure_peers()
-    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     started = time.monotonic()
     builds = [("cloudgate", args.build)] + ([("baseline", args.baseline)] if args.baseline else [])
     with tempfile.TemporaryDirectory() as tmp:
