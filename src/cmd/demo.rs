@@ -196,6 +196,13 @@ pub async fn run() -> anyhow::Result<()> {
     impostor(addr, &paths).await?;
 
     println!("\nDone: everything ran on loopback, and the temporary data is removed.");
+    println!(
+        "\nNext, a real set-up. On the SP host: `cloudgate sp cert manage` (the wizard: a certificate naming\n\
+         the address tenants use), then run the gateway (`cloudgate sp gateway run`, or the package's\n\
+         cloudgate-gateway service), add a tenant and give it a join token:\n\
+         \x20 cloudgate sp tenant add NAME && cloudgate sp tenant token create NAME\n\
+         On the tenant's machine: `cloudgate tenant join --token-file FILE`, then a tunnel."
+    );
     Ok(())
 }
 

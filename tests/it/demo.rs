@@ -21,6 +21,8 @@ fn the_demo_runs_and_cleans_up() {
         "CERTIFICATE HAS CHANGED",
         "refused the impostor",
         "Done",
+        "Next, a real set-up",
+        "cloudgate sp cert manage",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?}:\n{stdout}");
     }

@@ -68,6 +68,13 @@ async fn create_join_tunnel_then_a_used_token_is_refused() {
     let out = join(&tenant, &token, "sp");
     let (c, e) = code(&out);
     assert_eq!(c, 0, "{e}");
+    // It ends with the one command to run next.
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("Next: cloudgate tenant tunnel sp echo --listen 127.0.0.1:")
+            && said.contains("tunnels.toml"),
+        "{said}"
+    );
     let shown: serde_json::Value =
         serde_json::from_str(&tenant.ok(&["tenant", "provider", "show", "sp", "--json"])).unwrap();
     assert_eq!(shown["username"], "acme");
