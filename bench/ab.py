@@ -54,8 +54,9 @@ def burst(server, count, settle):
     pid = server["pid"]
     before = run.rss_kib(pid)
     target = ["--target", server["addr"], "--server-cert", server["cert"], "--client-cert",
-              server["client_cert"], "--client-key", server["client_key"], "--sources", "64",
-              "--service", server["service"]]
+              server["client_cert"], "--client-key", server["client_key"], "--sources", "64"]
+    if server.get("service"):  # the gateway's tunnel service; none for a plain TLS peer
+        target += ["--service", server["service"]]
     p = subprocess.Popen(["taskset", "-c", run.LOAD_CORE, str(run.LG), "idle", *map(str, target),
                           "--count", str(count)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          text=True)

@@ -20,16 +20,15 @@ path, run it with the old build as the baseline:
 """
 
 import argparse
-import json
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ab  # noqa: E402  (bench/ab.py: burst)
 import run  # noqa: E402  (bench/run.py: World, loadgen, measured)
 
 
@@ -51,23 +50,8 @@ def bulk(server, nbytes):
 
 def idle_and_burst(server, count, settle):
     """(KB per open idle tunnel, resident size `settle` s after they closed / before)."""
-    pid = server["pid"]
-    before = run.rss_kib(pid)
-    target = ["--target", server["addr"], "--server-cert", server["cert"], "--client-cert",
-              server["client_cert"], "--client-key", server["client_key"], "--sources", "64"]
-    if server.get("service"):
-        target += ["--service", server["service"]]
-    p = subprocess.Popen(["taskset", "-c", run.LOAD_CORE, str(run.LG), "idle", *map(str, target),
-                          "--count", str(count)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         text=True)
-    report = json.loads(p.stdout.readline())
-    time.sleep(1)
-    held = run.rss_kib(pid)
-    p.stdin.close()
-    p.wait()
-    time.sleep(settle)
-    after = run.rss_kib(pid)
-    return (held - before) * 1024 / max(report["open"], 1) / 1000, after / max(before, 1)
+    before, held, after, opened = ab.burst(server, count, settle)
+    return (held - before) * 1024 / max(opened, 1) / 1000, after / max(before, 1)
 
 
 def main():
