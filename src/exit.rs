@@ -54,9 +54,11 @@ fn classified(cause: &(dyn std::error::Error + 'static)) -> Option<(ErrorKind, &
     if let Some(e) = cause.downcast_ref::<cloudgate_db::DbError>() {
         return of(e);
     }
+    #[cfg(feature = "sp")]
     if let Some(e) = cause.downcast_ref::<cloudgate_sp::SpError>() {
         return of(e);
     }
+    #[cfg(feature = "sp")]
     if let Some(e) = cause.downcast_ref::<cloudgate_gateway::GatewayError>() {
         return of(e);
     }
@@ -88,14 +90,14 @@ fn db_error_in<'a>(c: &'a (dyn std::error::Error + 'static)) -> Option<&'a cloud
     if let Some(d) = c.downcast_ref::<cloudgate_db::DbError>() {
         return Some(d);
     }
-    match (
-        c.downcast_ref::<cloudgate_tenant::TenantError>(),
-        c.downcast_ref::<cloudgate_sp::SpError>(),
-    ) {
-        (Some(cloudgate_tenant::TenantError::Db(d)), _)
-        | (_, Some(cloudgate_sp::SpError::Db(d))) => Some(d),
-        _ => None,
+    if let Some(cloudgate_tenant::TenantError::Db(d)) = c.downcast_ref() {
+        return Some(d);
     }
+    #[cfg(feature = "sp")]
+    if let Some(cloudgate_sp::SpError::Db(d)) = c.downcast_ref() {
+        return Some(d);
+    }
+    None
 }
 
 /// The one-line message for an error: its chain joined with `: `, without repeating a cause
@@ -135,6 +137,13 @@ pub fn message(err: &anyhow::Error) -> String {
         text.push_str("\n  hint: the file system is full; free space on it and run the command again (nothing was half-written)");
     } else if db_errors().any(|e| matches!(e, cloudgate_db::DbError::Locked { .. })) {
         text.push_str("\n  hint: another process holds a lock on the database; wait for it to finish (or stop it) and run the command again");
+    } else if crate::context::acting_as().is_some()
+        && err.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+        })
+    {
+        text.push_str(&crate::context::acting_as_hint());
     }
     text
 }

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
+use cloudgate_pki::join_token::JoinToken;
+
 use crate::cli::PasswordArgs;
 use crate::exit::usage;
 
@@ -25,7 +27,11 @@ pub fn read_input_file(path: &Path, what: &str) -> anyhow::Result<Zeroizing<Vec<
             "{what} {} is {kind}, not a regular file; give a file",
             path.display()
         )),
-        other => usage(format!("cannot read {what} {}: {other}", path.display())),
+        other => usage(format!(
+            "cannot read {what} {}: {other}{}",
+            path.display(),
+            crate::context::acting_as_hint()
+        )),
     })
 }
 
@@ -79,6 +85,7 @@ pub fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
+#[cfg(feature = "sp")]
 /// Asks twice for a new password with hidden input; one that breaks the password rule, or a
 /// repetition that differs, is refused with the reason and asked again from an empty line (not
 /// the end of the command).
@@ -121,4 +128,38 @@ pub fn prompt_password(
         ) => Err(usage("cancelled; nothing was written")),
         Err(e) => Err(anyhow::anyhow!("cannot ask for the password: {e}")),
     }
+}
+
+/// Where `tenant join` reads the token: the argument, `--token-file`, or
+/// `CLOUDGATE_JOIN_TOKEN`.
+pub fn read_token(arg: Option<&str>, file: Option<&Path>) -> anyhow::Result<JoinToken> {
+    let text: Zeroizing<String> = match (arg, file) {
+        (Some(t), None) => {
+            crate::render::warn(
+                "a join token on the command line can be seen by other users of this machine (ps) and stays in your shell history; prefer --token-file FILE or CLOUDGATE_JOIN_TOKEN",
+            );
+            Zeroizing::new(t.to_string())
+        }
+        (None, Some(f)) => {
+            let bytes = read_input_file(f, "join token file")?;
+            Zeroizing::new(
+                String::from_utf8(bytes.to_vec())
+                    .map_err(|_| usage(format!("{} is not text", f.display())))?,
+            )
+        }
+        (None, None) => match std::env::var("CLOUDGATE_JOIN_TOKEN") {
+            Ok(t) if !t.trim().is_empty() => Zeroizing::new(t),
+            _ => {
+                return Err(usage(
+                    "give the join token with --token-file FILE or CLOUDGATE_JOIN_TOKEN (or as the argument)",
+                ));
+            }
+        },
+        (Some(_), Some(_)) => {
+            return Err(usage(
+                "give the join token once: as the argument or with --token-file",
+            ));
+        }
+    };
+    JoinToken::parse(&text).map_err(|e| usage(e.to_string()))
 }

@@ -2,6 +2,8 @@
 //! documented exit code. All logic lives in the library crates.
 
 #![forbid(unsafe_code)]
+// The tenant-only build (without the `sp` feature) leaves the SP side's helpers unused.
+#![cfg_attr(not(feature = "sp"), allow(dead_code, unused_imports))]
 
 mod cli;
 mod clipboard;
@@ -11,6 +13,7 @@ mod exit;
 mod input;
 mod line_edit;
 mod manual;
+#[cfg(feature = "sp")]
 mod public_address;
 mod render;
 
@@ -48,11 +51,12 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
-    let daemon = matches!(
-        args.command,
-        cli::Command::Sp(cli::SpCommand::Gateway(cli::GatewayCommand::Run(_)))
-            | cli::Command::Tenant(cli::TenantSideCommand::Tunnels(_))
-    );
+    let daemon = match &args.command {
+        #[cfg(feature = "sp")]
+        cli::Command::Sp(cli::SpCommand::Gateway(cli::GatewayCommand::Run(_))) => true,
+        cli::Command::Tenant(cli::TenantSideCommand::Tunnels(_)) => true,
+        _ => false,
+    };
     init_tracing(args.global.verbose, args.global.log_format, daemon);
     match cmd::run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use examples::EXAMPLES;
 
 mod examples;
+pub mod markdown;
 
 const FILES: &str = r#".TP
 \fIDATA_DIR\fR

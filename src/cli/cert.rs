@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::PasswordArgs;
 use clap::{Args, Subcommand, ValueEnum};
 use cloudgate_pki::dn::SubjectName;
 use cloudgate_pki::san::SubjectAltName;
@@ -164,18 +165,6 @@ pub enum ExportFormat {
     Der,
     /// PKCS#12 (.pfx/.p12) with the key and chain, password-protected
     Pfx,
-}
-
-/// Where a password comes from; never from the command line itself.
-#[derive(Debug, Args)]
-#[group(multiple = false)]
-pub struct PasswordArgs {
-    /// Read the password from the first line of FILE
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-    /// Read the password from the first line of standard input
-    #[arg(long)]
-    pub password_stdin: bool,
 }
 
 #[derive(Debug, Args)]

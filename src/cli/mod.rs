@@ -6,23 +6,39 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::EXIT_CODES_HELP;
 
+#[cfg(feature = "sp")]
 mod acme;
+#[cfg(feature = "sp")]
 mod admin;
+#[cfg(feature = "sp")]
 mod audit;
+#[cfg(feature = "sp")]
 mod cert;
+#[cfg(feature = "sp")]
 mod db;
+#[cfg(feature = "sp")]
 mod fleet;
+#[cfg(feature = "sp")]
 mod gateway;
+#[cfg(feature = "sp")]
 mod tenant;
 mod tenant_side;
 
+#[cfg(feature = "sp")]
 pub use acme::*;
+#[cfg(feature = "sp")]
 pub use admin::*;
+#[cfg(feature = "sp")]
 pub use audit::*;
+#[cfg(feature = "sp")]
 pub use cert::*;
+#[cfg(feature = "sp")]
 pub use db::*;
+#[cfg(feature = "sp")]
 pub use fleet::*;
+#[cfg(feature = "sp")]
 pub use gateway::*;
+#[cfg(feature = "sp")]
 pub use tenant::*;
 pub use tenant_side::*;
 
@@ -131,6 +147,18 @@ pub fn command_for_completion() -> clap::Command {
     cmd
 }
 
+/// Where a password comes from; never from the command line itself.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct PasswordArgs {
+    /// Read the password from the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines
@@ -142,12 +170,14 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Service provider side: license, certificates
+    #[cfg(feature = "sp")]
     #[command(subcommand)]
     Sp(SpCommand),
     /// Tenant side: add service providers, check them, tunnel to their services
     #[command(subcommand)]
     Tenant(TenantSideCommand),
     /// Run the whole story on loopback: SP certificate, gateway, tenant, tunnel, an impostor refused
+    #[cfg(feature = "sp")]
     Demo,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
@@ -159,9 +189,13 @@ pub enum Command {
         /// Write one page per command (cloudgate.1, cloudgate-sp-cert-generate.1, ...) into DIR
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Print the command reference of the book (Markdown, every command) instead
+        #[arg(long, conflicts_with = "dir")]
+        markdown: bool,
     },
 }
 
+#[cfg(feature = "sp")]
 #[derive(Debug, Subcommand)]
 pub enum SpCommand {
     /// Install or show the license, which names the default certificate subject

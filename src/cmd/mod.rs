@@ -1,28 +1,36 @@
 //! One module per command group; each command gathers its data and hands it to the renderer.
 
-mod acme;
-mod admin;
-mod audit;
-mod cert;
-mod console;
-mod db;
-mod demo;
-mod export;
-mod fleet;
-mod fleet_key;
-mod gateway;
-pub mod generate;
-pub mod import;
-mod license;
-mod manage;
+/// Items of the SP side, compiled only with the `sp` feature (the tenant-only build has none).
+macro_rules! sp_side {
+    ($($item:item)*) => { $( #[cfg(feature = "sp")] $item )* };
+}
+
+sp_side! {
+    mod acme;
+    mod admin;
+    mod audit;
+    mod cert;
+    mod console;
+    mod db;
+    mod demo;
+    mod export;
+    mod fleet;
+    mod fleet_key;
+    mod gateway;
+    pub mod generate;
+    pub mod import;
+    mod license;
+    mod manage;
+    mod switch;
+    mod tenant;
+    pub mod token;
+    use crate::cli::{CertCommand, GatewayCommand, SpCommand};
+}
 pub mod provider;
-mod switch;
-mod tenant;
-pub mod token;
 mod tunnels;
 mod verify;
 
-use crate::cli::{CertCommand, Cli, Command, GatewayCommand, SpCommand};
+use crate::cli::{Cli, Command};
 use crate::context::Context;
 
 /// Runs the parsed command.
@@ -37,20 +45,30 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Man { dir: None } => {
+        Command::Man { markdown: true, .. } => {
+            use std::io::Write as _;
+            let text = crate::manual::markdown::reference(crate::cli::command());
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+            Ok(())
+        }
+        Command::Man { dir: None, .. } => {
             let pages = crate::manual::pages(crate::cli::command())?;
             crate::render::print_text(&String::from_utf8_lossy(&pages[0].1))
         }
-        Command::Man { dir: Some(dir) } => {
+        Command::Man { dir: Some(dir), .. } => {
             let written = crate::manual::write_all(crate::cli::command(), &dir)?;
             eprintln!("Wrote {} manual pages to {}.", written.len(), dir.display());
             Ok(())
         }
         Command::Tenant(cmd) => {
-            let ctx = Context::new(&args.global)?;
+            let ctx = Context::for_side(&args.global, crate::context::Side::Tenant)?;
             runtime()?.block_on(provider::run(&ctx, cmd))
         }
+        #[cfg(feature = "sp")]
         Command::Demo => runtime()?.block_on(demo::run()),
+        #[cfg(feature = "sp")]
         Command::Sp(sp) => {
             let ctx = Context::new(&args.global)?;
             let done = run_sp(&ctx, sp);
@@ -62,6 +80,7 @@ pub fn run(args: Cli) -> anyhow::Result<()> {
 }
 
 /// Runs an `sp` command.
+#[cfg(feature = "sp")]
 fn run_sp(ctx: &Context, sp: SpCommand) -> anyhow::Result<()> {
     match sp {
         SpCommand::License(cmd) => runtime()?.block_on(license::run(ctx, cmd)),

@@ -438,7 +438,7 @@ async fn join(
     description: String,
     json: bool,
 ) -> anyhow::Result<()> {
-    let token = super::token::read_token(token.as_deref(), token_file.as_deref())?;
+    let token = crate::input::read_token(token.as_deref(), token_file.as_deref())?;
     let saved = loud(cloudgate_tenant::join(paths, &token, name.as_deref(), &description).await)?;
     drop(token);
     report(

@@ -1,16 +1,13 @@
 //! `cloudgate sp tenant token create|list|revoke` and `cloudgate tenant join`: join tokens,
 //! one string that carries the SP's addresses, its key pins and a one-time credential.
 
-use std::path::Path;
 use std::time::Duration;
 
-use cloudgate_pki::join_token::JoinToken;
 use cloudgate_sp::core::TokenOrder;
 use cloudgate_sp::{Sp, join_tokens};
 use zeroize::Zeroizing;
 
 use crate::context::Context;
-use crate::exit::usage;
 use crate::render::{report, table};
 
 /// Reads `24h`, `30m`, `7d`, `3600s` or a bare number of seconds (clap's value parser).
@@ -93,38 +90,4 @@ pub async fn revoke(sp: &Sp, id: &str, json: bool) -> anyhow::Result<()> {
             revoked.id, revoked.tenant
         ),
     )
-}
-
-/// Where `tenant join` reads the token: the argument, `--token-file`, or
-/// `CLOUDGATE_JOIN_TOKEN`.
-pub fn read_token(arg: Option<&str>, file: Option<&Path>) -> anyhow::Result<JoinToken> {
-    let text: Zeroizing<String> = match (arg, file) {
-        (Some(t), None) => {
-            crate::render::warn(
-                "a join token on the command line can be seen by other users of this machine (ps) and stays in your shell history; prefer --token-file FILE or CLOUDGATE_JOIN_TOKEN",
-            );
-            Zeroizing::new(t.to_string())
-        }
-        (None, Some(f)) => {
-            let bytes = crate::input::read_input_file(f, "join token file")?;
-            Zeroizing::new(
-                String::from_utf8(bytes.to_vec())
-                    .map_err(|_| usage(format!("{} is not text", f.display())))?,
-            )
-        }
-        (None, None) => match std::env::var("CLOUDGATE_JOIN_TOKEN") {
-            Ok(t) if !t.trim().is_empty() => Zeroizing::new(t),
-            _ => {
-                return Err(usage(
-                    "give the join token with --token-file FILE or CLOUDGATE_JOIN_TOKEN (or as the argument)",
-                ));
-            }
-        },
-        (Some(_), Some(_)) => {
-            return Err(usage(
-                "give the join token once: as the argument or with --token-file",
-            ));
-        }
-    };
-    JoinToken::parse(&text).map_err(|e| usage(e.to_string()))
 }

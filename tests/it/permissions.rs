@@ -272,3 +272,88 @@ fn a_data_directory_of_another_user_and_a_privileged_port_say_what_to_do() {
     assert_eq!(out.status.code(), Some(1), "{e}");
     assert!(e.contains("CAP_NET_BIND_SERVICE"), "{e}");
 }
+
+/// Root's commands in a directory that belongs to another user act as that user: the store's
+/// entries, the SP database with SQLite's own journal files and the audit log all belong to the
+/// owner, so the owner's service can use them; a password file only root may read is refused
+/// with a hint to use standard input.
+#[test]
+#[ignore = "needs root, runuser and the cgtest-* users that .ci/run creates"]
+fn root_acts_as_the_owner_of_the_data_directory() {
+    require();
+    let w = World::new();
+    assert_ok(
+        &w.run_as(
+            "root",
+            &[
+                "sp",
+                "cert",
+                "generate",
+                "--key-type",
+                "ecdsa-p256",
+                "--apply",
+            ],
+        ),
+        "root",
+    );
+    let mut add = Command::new(&w.bin);
+    add.arg("--data-dir")
+        .arg(&w.data)
+        .args(["--admin-group", GROUP, "sp", "tenant", "add", "rootmade"])
+        .arg("--password-stdin")
+        .env_remove("CLOUDGATE_HOME")
+        .env_remove("CLOUDGATE_ADMIN_GROUP")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = add.spawn().unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"a long enough password\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_ok(&out, "root");
+    let owner = id_of("-u", OWNER).unwrap();
+    let mut seen_db = false;
+    for p in walk(&w.data) {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        assert_eq!(
+            meta.uid(),
+            owner,
+            "{} belongs to uid {}",
+            p.display(),
+            meta.uid()
+        );
+        seen_db |= p.file_name().is_some_and(|n| n == "sp.db");
+    }
+    assert!(seen_db, "the SP database was made");
+    // The owner's own command reads what root's made.
+    let text = assert_ok(&w.run_as(OWNER, &["sp", "tenant", "list"]), OWNER);
+    assert!(text.contains("rootmade"), "{text}");
+
+    // A secret in a file only root may read: the command acts as the owner, so it cannot read
+    // it, and says what to do instead.
+    let secret = w.root.join("root-only");
+    std::fs::create_dir(&secret).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(secret.join("pw"), "another long password\n").unwrap();
+    let pw = secret.join("pw");
+    let out = w.run_as(
+        "root",
+        &[
+            "sp",
+            "tenant",
+            "add",
+            "second",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{e}");
+    assert!(
+        e.contains(&format!("acts as {OWNER}")) && e.contains("--password-stdin"),
+        "{e}"
+    );
+}

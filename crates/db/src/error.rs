@@ -24,6 +24,17 @@ pub enum DbError {
         /// The driver's error.
         source: sqlx::Error,
     },
+    /// This process may not write (SQLITE_READONLY) or open (SQLITE_CANTOPEN) the database file,
+    /// its journal or its directory: usually a file created by another user, such as root.
+    #[error("cannot {action} the database {path}: {whose}")]
+    NotWritable {
+        /// The database file.
+        path: String,
+        /// "write" or "open".
+        action: &'static str,
+        /// Who owns what, and the command that fixes it.
+        whose: String,
+    },
     /// The file system holding the database is full (SQLITE_FULL).
     #[error("database {path}: the file system is full: {source}")]
     DiskFull {
@@ -165,16 +176,33 @@ fn sqlite_code(e: &sqlx::Error) -> Option<i64> {
 pub(crate) fn classify(path: &str, source: sqlx::Error) -> DbError {
     const SQLITE_BUSY: i64 = 5;
     const SQLITE_LOCKED: i64 = 6;
+    const SQLITE_READONLY: i64 = 8;
     const SQLITE_FULL: i64 = 13;
+    const SQLITE_CANTOPEN: i64 = 14;
     let path = path.to_string();
     match sqlite_code(&source) {
         Some(SQLITE_BUSY | SQLITE_LOCKED) => DbError::Locked { path, source },
+        Some(code @ (SQLITE_READONLY | SQLITE_CANTOPEN)) => DbError::NotWritable {
+            whose: crate::whose::explain(std::path::Path::new(&path)),
+            action: if code == SQLITE_READONLY {
+                "write"
+            } else {
+                "open"
+            },
+            path,
+        },
         Some(SQLITE_FULL) => DbError::DiskFull { path, source },
         _ => DbError::Sql { path, source },
     }
 }
 
 impl DbError {
+    /// Whether the database could not be written or opened for its files' owners or modes (the
+    /// connections that saw it are not used again).
+    pub fn is_not_writable(&self) -> bool {
+        matches!(self, DbError::NotWritable { .. })
+    }
+
     /// Whether SQLite reported an I/O error (SQLITE_IOERR): when the disk is full, SQLite says
     /// this rather than SQLITE_FULL if its shared-memory file cannot grow.
     pub fn is_io_error(&self) -> bool {
@@ -212,6 +240,7 @@ impl Classify for DbError {
             DbError::SchemaNewer { .. } | DbError::Unreachable { .. } => ErrorKind::Unavailable,
             DbError::BadUrl { .. } => ErrorKind::Usage,
             DbError::NotRegularFile { .. } | DbError::Corrupt { .. } => ErrorKind::Io,
+            DbError::NotWritable { .. } => ErrorKind::Io,
             DbError::Sql { .. } | DbError::Migrate { .. } => ErrorKind::Io,
         }
     }
@@ -222,6 +251,7 @@ impl Classify for DbError {
             DbError::NotEmpty { .. } => "not_empty",
             DbError::Locked { .. } => "locked",
             DbError::DiskFull { .. } => "disk_full",
+            DbError::NotWritable { .. } => "not_writable",
             DbError::SchemaNewer { .. } => "schema_newer",
             DbError::Unreachable { .. } => "unreachable",
             DbError::NotRegularFile { .. } | DbError::Corrupt { .. } => "corrupt",

@@ -23,6 +23,7 @@ mod shared;
 mod sqlite;
 mod stamp;
 mod url;
+mod whose;
 
 pub use audit::{AuditQuery, AuditRecord, ChainBreak, ChainCheck, NewAuditRecord};
 pub use error::DbError;

@@ -6,7 +6,7 @@
 //! [`fingerprint`], and read user-typed thumbprints through the one normaliser,
 //! [`FingerprintQuery::parse`].
 //!
-//! The identity of a certificate has three text forms (see `docs/DESIGN.md` §4):
+//! The identity of a certificate has three text forms (see `docs/src/design.md` §4):
 //! the *thumbprint* (SHA-1 of the DER, 40 uppercase hex digits, the reference product's form),
 //! the *SHA-256* of the DER, and the *public key pin* (`sha256//` + base64 of the SHA-256 of the
 //! SubjectPublicKeyInfo, curl's `--pinnedpubkey` form).

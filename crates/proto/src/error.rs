@@ -169,10 +169,10 @@ mod tests {
 mod documented {
     use super::ErrorCode;
 
-    /// The README's protocol section names every refusal the gateway can make.
+    /// The book's gateway chapter names every refusal the gateway can make.
     #[test]
     fn the_readme_lists_every_error_code() {
-        let readme = include_str!("../../../README.md");
+        let readme = include_str!("../../../docs/src/sp/gateway.md");
         let missing: Vec<&str> = ErrorCode::ALL
             .iter()
             .map(|c| c.name())
@@ -180,7 +180,7 @@ mod documented {
             .collect();
         assert!(
             missing.is_empty(),
-            "README.md does not document {missing:?}"
+            "docs/src/sp/gateway.md does not document {missing:?}"
         );
     }
 }

@@ -35,6 +35,18 @@ pub enum StoreError {
         /// another user: the usual cause.
         owner: Option<String>,
     },
+    /// Root could not take on the identity of the data directory's owner.
+    #[error(
+        "cannot act as {user}, the owner of {path}: {source}; run the command as {user} (`sudo -u {user} cloudgate …`)"
+    )]
+    ActAsOwner {
+        /// The owner's name.
+        user: String,
+        /// The data directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: nix::Error,
+    },
     /// A file or directory whose permissions are too open; it is refused until fixed.
     #[error("refusing to use {path}: its mode is {mode:04o}, which {problem}; fix it with `{fix}`")]
     InsecurePermissions {

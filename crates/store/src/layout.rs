@@ -22,6 +22,9 @@ pub struct Layout {
     data_dir: PathBuf,
 }
 
+/// The tenant's data directory on a packaged install (the `cloudgate-tunnels` unit's).
+pub const TENANT_PACKAGE_DIR: &str = "/var/lib/cloudgate-tenant";
+
 impl Layout {
     /// The layout under this data directory.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -43,6 +46,16 @@ impl Layout {
         std::env::var_os("HOME")
             .filter(|v| !v.is_empty())
             .map(|h| PathBuf::from(h).join(".local/share/cloudgate"))
+    }
+
+    /// The default data directory of tenant commands: the packaged tunnels unit's directory
+    /// when root runs them on a machine that has it, else the same as the SP's default.
+    pub fn default_tenant_data_dir() -> Option<PathBuf> {
+        let packaged = Path::new(TENANT_PACKAGE_DIR);
+        if nix::unistd::geteuid().is_root() && packaged.is_dir() {
+            return Some(packaged.to_path_buf());
+        }
+        Self::default_data_dir()
     }
 
     /// The data directory.

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod act_as;
 pub mod audit;
 pub mod bounded;
 mod cert_store;

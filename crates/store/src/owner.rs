@@ -1,4 +1,4 @@
-//! Who owns what the store writes: the creating user, and the admin group (docs/DESIGN.md §5).
+//! Who owns what the store writes: the creating user, and the admin group (docs/src/design.md §5).
 //!
 //! The admin group plays the reference product's "local administrators": its members may read
 //! private keys. It is `--admin-group`/`$CLOUDGATE_ADMIN_GROUP` when given, else a group named

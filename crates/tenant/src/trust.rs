@@ -4,7 +4,7 @@
 //! certificate, and the state each verdict leads to. The session (`session.rs`) persists and
 //! audits every transition; the binary only renders.
 //!
-//! The rules (docs/DESIGN.md, "Trust rules"):
+//! The rules (docs/src/design.md, "Trust rules"):
 //! - the pinned key is accepted, in the pinned certificate or any renewal of it;
 //! - another key is accepted only at the end of a walk of verified rollover proofs that starts
 //!   at the pinned key ([`cloudgate_pki::rollover::walk`]); a link marked compromised, a link

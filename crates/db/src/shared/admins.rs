@@ -83,7 +83,7 @@ macro_rules! impl_admins {
         #[async_trait]
         impl AdminRepository for $repo {
             async fn add_admin(&self, a: &AdminRecord) -> Result<(), DbError> {
-                if self.insert_admin(&self.pool, a).await? {
+                if self.insert_admin(&self.pool(), a).await? {
                     Ok(())
                 } else {
                     Err(DbError::AdminExists(a.name.clone()))
@@ -94,7 +94,7 @@ macro_rules! impl_admins {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {ADMIN_COLUMNS} FROM admins ORDER BY name"
                 )))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 rows.iter().map(|r| self.admin_from_row(r)).collect()
@@ -105,7 +105,7 @@ macro_rules! impl_admins {
                     "SELECT {ADMIN_COLUMNS} FROM admins WHERE name = $1"
                 )))
                 .bind(name)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 match row {
@@ -121,7 +121,7 @@ macro_rules! impl_admins {
                 .bind(hash)
                 .bind(self.stamp(now()))
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 if done.rows_affected() == 0 {
@@ -133,7 +133,7 @@ macro_rules! impl_admins {
             async fn remove_admin(&self, name: &str) -> Result<(), DbError> {
                 let done = sqlx::query("DELETE FROM admins WHERE name = $1")
                     .bind(name)
-                    .execute(&self.pool)
+                    .execute(&self.pool())
                     .await
                     .map_err(|e| self.sql(e))?;
                 if done.rows_affected() == 0 {
@@ -143,14 +143,14 @@ macro_rules! impl_admins {
             }
 
             async fn add_api_token(&self, t: &ApiTokenRecord) -> Result<(), DbError> {
-                self.insert_api_token(&self.pool, t).await
+                self.insert_api_token(&self.pool(), t).await
             }
 
             async fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>, DbError> {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {API_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at DESC, id"
                 )))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 rows.iter().map(|r| self.api_token_from_row(r)).collect()
@@ -161,7 +161,7 @@ macro_rules! impl_admins {
                     "SELECT {API_TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
                 )))
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 row.map(|r| self.api_token_from_row(&r)).transpose()
@@ -184,7 +184,7 @@ macro_rules! impl_admins {
                 sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                     .bind(self.stamp(revoked_at))
                     .bind(&token.id)
-                    .execute(&self.pool)
+                    .execute(&self.pool())
                     .await
                     .map_err(|e| self.sql(e))?;
                 Ok(ApiTokenRecord {
@@ -197,7 +197,7 @@ macro_rules! impl_admins {
                 sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                     .bind(self.stamp(at))
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.pool())
                     .await
                     .map_err(|e| self.sql(e))?;
                 Ok(())

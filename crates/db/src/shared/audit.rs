@@ -127,7 +127,7 @@ macro_rules! impl_audit {
                 )))
                 .bind(after_seq)
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 rows.iter().map(|r| self.audit_from_row(r)).collect()
@@ -152,7 +152,7 @@ macro_rules! impl_audit {
                 let rows = select
                     .bind(query.limit)
                     .bind(query.offset)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.pool())
                     .await
                     .map_err(|e| self.sql(e))?;
                 let count_sql = format!("SELECT COUNT(*) FROM audit{filter}");
@@ -160,7 +160,7 @@ macro_rules! impl_audit {
                 for b in &binds {
                     count = count.bind(b);
                 }
-                let total = count.fetch_one(&self.pool).await.map_err(|e| self.sql(e))?;
+                let total = count.fetch_one(&self.pool()).await.map_err(|e| self.sql(e))?;
                 let records = rows
                     .iter()
                     .map(|r| self.audit_from_row(r))

@@ -38,7 +38,7 @@ macro_rules! impl_certificate {
                     "SELECT sha256, cert_der, chain_pem, friendly_name, provider_name, rollover, \
                      sealed_keys, published_at FROM fleet_certificate WHERE id = 1",
                 )
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.pool())
                 .await
                 .map_err(get)?;
                 let Some(r) = row else {

@@ -84,7 +84,7 @@ macro_rules! impl_enrollment {
                     "SELECT {CLIENT_CERT_COLUMNS} FROM client_certs WHERE tenant = $1 ORDER BY enrolled_at"
                 )))
                 .bind(tenant)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 rows.iter().map(|r| self.client_cert_from_row(r)).collect()
@@ -94,7 +94,7 @@ macro_rules! impl_enrollment {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {CLIENT_CERT_COLUMNS} FROM client_certs ORDER BY tenant, enrolled_at"
                 )))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 rows.iter().map(|r| self.client_cert_from_row(r)).collect()
@@ -113,7 +113,7 @@ macro_rules! impl_enrollment {
                 .bind(successor_sha256)
                 .bind(self.stamp(now()))
                 .bind(sha256)
-                .execute(&self.pool)
+                .execute(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 Ok(())
@@ -168,7 +168,7 @@ macro_rules! impl_enrollment {
                 sqlx::query("UPDATE client_certs SET last_seen = $1 WHERE sha256 = $2")
                     .bind(self.stamp(now()))
                     .bind(sha256)
-                    .execute(&self.pool)
+                    .execute(&self.pool())
                     .await
                     .map_err(|e| self.sql(e))?;
                 Ok(())

@@ -52,7 +52,7 @@ macro_rules! impl_fleet {
                 .bind(g.relayed_bytes)
                 .bind(self.stamp(g.started_at))
                 .bind(self.stamp(g.heartbeat_at))
-                .execute(&self.pool)
+                .execute(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 Ok(())
@@ -62,7 +62,7 @@ macro_rules! impl_fleet {
                 sqlx::query("UPDATE gateways SET stopped_at = $1 WHERE id = $2")
                     .bind(self.stamp(now()))
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.pool())
                     .await
                     .map_err(|e| self.sql(e))?;
                 Ok(())
@@ -72,7 +72,7 @@ macro_rules! impl_fleet {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {GATEWAY_COLUMNS} FROM gateways ORDER BY id"
                 )))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 rows.iter().map(|r| self.gateway_from_row(r)).collect()
@@ -81,7 +81,7 @@ macro_rules! impl_fleet {
             async fn remove_gateway(&self, id: &str) -> Result<bool, DbError> {
                 let done = sqlx::query("DELETE FROM gateways WHERE id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.pool())
                     .await
                     .map_err(|e| self.sql(e))?;
                 Ok(done.rows_affected() > 0)
@@ -105,7 +105,7 @@ macro_rules! impl_fleet {
                 .bind(source)
                 .bind(self.stamp(now()))
                 .bind(self.stamp(window_start))
-                .fetch_one(&self.pool)
+                .fetch_one(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))
             }
@@ -120,7 +120,7 @@ macro_rules! impl_fleet {
                 )
                 .bind(source)
                 .bind(self.stamp(window_start))
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 Ok(n.unwrap_or(0))
@@ -129,7 +129,7 @@ macro_rules! impl_fleet {
             async fn clear_enroll_failures(&self, source: &str) -> Result<(), DbError> {
                 sqlx::query("DELETE FROM enroll_failures WHERE source = $1")
                     .bind(source)
-                    .execute(&self.pool)
+                    .execute(&self.pool())
                     .await
                     .map_err(|e| self.sql(e))?;
                 Ok(())
@@ -138,7 +138,7 @@ macro_rules! impl_fleet {
             async fn prune_enroll_failures(&self, window_start: OffsetDateTime) -> Result<(), DbError> {
                 sqlx::query("DELETE FROM enroll_failures WHERE window_start < $1")
                     .bind(self.stamp(window_start))
-                    .execute(&self.pool)
+                    .execute(&self.pool())
                     .await
                     .map_err(|e| self.sql(e))?;
                 Ok(())

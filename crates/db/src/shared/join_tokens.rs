@@ -68,7 +68,7 @@ macro_rules! impl_join_tokens {
                     "SELECT {TOKEN_COLUMNS} FROM join_tokens WHERE $1 IS NULL OR tenant = $1 ORDER BY created_at DESC, id"
                 )))
                 .bind(tenant)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 rows.iter().map(|r| self.token_from_row(r)).collect()

@@ -53,7 +53,7 @@ macro_rules! impl_state {
         impl StateRepository for $repo {
             async fn version(&self) -> Result<i64, DbError> {
                 sqlx::query_scalar("SELECT version FROM state_version WHERE id = 1")
-                    .fetch_one(&self.pool)
+                    .fetch_one(&self.pool())
                     .await
                     .map_err(|e| self.sql(e))
             }

@@ -67,7 +67,7 @@ macro_rules! impl_tenants {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {TENANT_COLUMNS} FROM tenants ORDER BY name"
                 )))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 rows.iter().map(|r| self.tenant_from_row(r)).collect()
@@ -78,7 +78,7 @@ macro_rules! impl_tenants {
                     "SELECT {TENANT_COLUMNS} FROM tenants WHERE name = $1"
                 )))
                 .bind(name)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 match row {
@@ -174,7 +174,7 @@ macro_rules! impl_tenants {
                     "SELECT tenant, name, target FROM services WHERE tenant = $1 ORDER BY name",
                 )
                 .bind(tenant)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;
                 rows.iter()

@@ -47,6 +47,22 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Opens a SQLite database with WAL, foreign keys and a wait for locks held by others.
 async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
     let display = path.display().to_string();
+    pool_options()
+        .connect_with(connect_options(path)?)
+        .await
+        .map_err(|e| classify(&display, e))
+}
+
+/// The pool every SQLite database is opened with.
+fn pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(10))
+}
+
+/// How a SQLite file is opened; refuses a path that is not a regular file.
+fn connect_options(path: &Path) -> Result<SqliteConnectOptions, DbError> {
+    let display = path.display().to_string();
     // SQLite follows links; nothing of the data directory may be opened through one.
     if let Ok(meta) = std::fs::symlink_metadata(path)
         && !meta.is_file()
@@ -60,21 +76,17 @@ async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
             },
         });
     }
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-        .map_err(|e| DbError::Sql {
-            path: display.clone(),
-            source: e,
-        })?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(BUSY_TIMEOUT)
-        .foreign_keys(true);
-    SqlitePoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await
-        .map_err(|e| classify(&display, e))
+    Ok(
+        SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(|e| DbError::Sql {
+                path: display.clone(),
+                source: e,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true),
+    )
 }
 
 /// Brings the schema up to date, all of it in one `BEGIN IMMEDIATE` transaction so that two
@@ -174,7 +186,11 @@ async fn up_to_date(pool: &SqlitePool, migrator: &Migrator) -> Result<bool, sqlx
 /// The SP database in a SQLite file.
 #[derive(Clone, Debug)]
 pub struct SqliteSpRepository {
-    pool: SqlitePool,
+    /// Replaced by a fresh pool when a connection finds the file not writable: SQLite opens a
+    /// file it may not write read-only and keeps it so, so connections opened before an
+    /// operator's `chown` would refuse every write until the process restarted.
+    pool: std::sync::Arc<std::sync::RwLock<SqlitePool>>,
+    options: SqliteConnectOptions,
     path: String,
 }
 
@@ -186,13 +202,35 @@ impl SqliteSpRepository {
         let pool = open_migrated(path, &SP_MIGRATIONS).await?;
         let display = path.display().to_string();
         Ok(SqliteSpRepository {
-            pool,
+            pool: std::sync::Arc::new(std::sync::RwLock::new(pool)),
+            options: connect_options(path)?,
             path: display,
         })
     }
 
+    /// The pool in use (a cheap handle).
+    fn pool(&self) -> SqlitePool {
+        match self.pool.read() {
+            Ok(pool) => pool.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     fn sql(&self, e: sqlx::Error) -> DbError {
-        classify(&self.path, e)
+        let error = classify(&self.path, e);
+        if error.is_not_writable() {
+            // The next statement opens the file again, as it is now; the old connections close
+            // when the last handle on the old pool is dropped.
+            let fresh = pool_options().connect_lazy_with(self.options.clone());
+            let mut slot = match self.pool.write() {
+                Ok(slot) => slot,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let old = std::mem::replace(&mut *slot, fresh);
+            drop(slot);
+            drop(old);
+        }
+        error
     }
 
     /// A write transaction. `BEGIN IMMEDIATE` takes the write lock at once (waiting up to the
@@ -200,7 +238,7 @@ impl SqliteSpRepository {
     /// lock: SQLite refuses such an upgrade at once, without waiting, with "database is locked"
     /// while another connection is still writing or rolling back (CI caught it).
     async fn begin(&self) -> Result<Transaction<'_, Sqlite>, DbError> {
-        self.pool
+        self.pool()
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.sql(e))
@@ -208,7 +246,7 @@ impl SqliteSpRepository {
 
     /// A read-only transaction, for one consistent view.
     async fn begin_read(&self) -> Result<Transaction<'_, Sqlite>, DbError> {
-        self.pool.begin().await.map_err(|e| self.sql(e))
+        self.pool().begin().await.map_err(|e| self.sql(e))
     }
 
     /// Commits a change the gateway must see, bumping the change counter with it.

@@ -11,7 +11,7 @@ async fn the_repository_suite_passes_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_audit_chain_finds_a_removed_edited_or_swapped_row_on_sqlite() {
     let (_d, db) = db().await;
-    let pool = db.pool.clone();
+    let pool = db.pool();
     crate::shared::suite::audit_chain_under_tampering(&db, |sql| {
         let pool = pool.clone();
         async move {
@@ -123,7 +123,7 @@ async fn a_damaged_time_is_reported_as_a_corrupt_database() {
     let (_d, db) = db().await;
     db.add_tenant("acme", "", "h").await.unwrap();
     sqlx::query("UPDATE tenants SET created_at = 'yesterday'")
-        .execute(&db.pool)
+        .execute(&db.pool())
         .await
         .unwrap();
     let e = db.tenants().await.unwrap_err();
@@ -143,7 +143,7 @@ async fn prune_removes_only_machines_quiet_since_the_cutoff() {
     sqlx::query(
         "UPDATE client_certs SET enrolled_at = '2020-01-01T00:00:00Z' WHERE sha256 = 'OLD'",
     )
-    .execute(&db.pool)
+    .execute(&db.pool())
     .await
     .unwrap();
     let cutoff = now() - time::Duration::days(30);
