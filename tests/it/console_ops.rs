@@ -467,11 +467,46 @@ async fn the_pages_make_join_tokens_set_pools_and_addresses_with_their_csrf_toke
     )
     .await;
     assert_eq!(bad.status, 400, "{}", bad.text);
+    // A destructive action asks first, naming what is lost, and changes nothing until confirmed.
+    let token_id: String = listed[0]["id"].as_str().unwrap().into();
+    let asked = post(
+        "/tenants/acme/tokens/revoke".into(),
+        vec![("csrf", csrf.clone()), ("id", token_id.clone())],
+    )
+    .await;
+    assert_eq!(asked.status, 200, "{}", asked.text);
+    assert!(
+        asked.text.contains("This cannot be undone")
+            && asked
+                .text
+                .contains(&format!("Join token {token_id} can no longer be used"))
+            && asked.text.contains("name=\"confirm\" value=\"yes\""),
+        "{}",
+        asked.text
+    );
+    assert_eq!(tokens()[0]["state"], "valid", "asking revoked nothing");
+    let removal = post("/tenants/acme/remove".into(), vec![("csrf", csrf.clone())]).await;
+    assert!(
+        removal.text.contains("Remove tenant acme?")
+            && removal.text.contains("enrolled machine(s) lose access")
+            && removal.text.contains("usable join token(s) are deleted"),
+        "{}",
+        removal.text
+    );
+    assert_eq!(
+        console
+            .call("GET", "/tenants/acme", &[("cookie", &cookie)], None)
+            .await
+            .status,
+        200,
+        "the tenant is still there"
+    );
     let revoked = post(
         "/tenants/acme/tokens/revoke".into(),
         vec![
             ("csrf", csrf.clone()),
-            ("id", listed[0]["id"].as_str().unwrap().into()),
+            ("id", token_id.clone()),
+            ("confirm", "yes".into()),
         ],
     )
     .await;

@@ -200,8 +200,32 @@ pub async fn renew(
 pub async fn remove(
     State(console): State<Arc<Console>>,
     Path(id): Path<String>,
-    AdminForm(s, _): AdminForm<ActionForm>,
+    AdminForm(s, form): AdminForm<ActionForm>,
 ) -> Response {
+    if !views::confirmed(&form.confirm) {
+        let named = ops::certificates(&console)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.sha256 == id || c.thumbprint == id)
+            .map(|c| format!("{} ({})", c.friendly_name, c.thumbprint))
+            .unwrap_or_else(|| id.clone());
+        return views::confirm(
+            &s,
+            &views::Confirmation {
+                title: format!("Remove certificate {named}?"),
+                losses: vec![
+                    format!("The certificate {named} and its private key are deleted from the store."),
+                    "Export it with its key first (sp cert export --with-key) if it may be needed again; a tenant pinned to it would have to verify another by hand.".to_string(),
+                ],
+                action: format!("/certificates/{id}/remove"),
+                fields: Vec::new(),
+                button: "Remove the certificate and its key".to_string(),
+                cancel: "/certificates".to_string(),
+                section: "/certificates",
+            },
+        )
+        .into_response();
+    }
     match ops::remove(&console, &s.admin, &id).await {
         Ok(c) => {
             let all = ops::certificates(&console).unwrap_or_default();

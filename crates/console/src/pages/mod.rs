@@ -88,6 +88,8 @@ pub struct ActionForm {
     force: Option<String>,
     #[serde(default)]
     enabled: Option<String>,
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
 /// The tenant search.

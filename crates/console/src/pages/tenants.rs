@@ -140,6 +140,73 @@ pub struct RemoveForm {
     service: Option<String>,
     #[serde(default)]
     machine: Option<String>,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// What removing a service, a machine or the whole tenant loses, asked before it is done.
+async fn confirm_removal(
+    console: &Console,
+    s: &Session,
+    name: &str,
+    form: &RemoveForm,
+) -> Response {
+    let t = match ops::tenant(console, name).await {
+        Ok(t) => t,
+        Err(e) => return failed(s, e),
+    };
+    let open_tokens = t.join_tokens.iter().filter(|k| k.state == "valid").count();
+    let (title, losses, fields, button) = match (&form.service, &form.machine) {
+        (Some(service), _) => (
+            format!("Remove service {service} from {name}?"),
+            vec![
+                format!("{name}'s machines can no longer reach {service}; its open tunnels are cut."),
+                "Adding it again later restores access without re-enrolling.".to_string(),
+            ],
+            vec![("service", service.clone())],
+            format!("Remove service {service}"),
+        ),
+        (None, Some(machine)) => {
+            let label = t
+                .machines
+                .iter()
+                .find(|m| m.sha256 == *machine)
+                .and_then(|m| m.label.clone())
+                .unwrap_or_else(|| "without a label".to_string());
+            (
+                format!("Revoke machine {label} of {name}?"),
+                vec![
+                    format!("The machine {label} ({machine}) can no longer open tunnels; its open tunnels are cut."),
+                    "It must enroll again, with the tenant's password or a join token.".to_string(),
+                ],
+                vec![("machine", machine.clone())],
+                "Revoke the machine".to_string(),
+            )
+        }
+        (None, None) => (
+            format!("Remove tenant {name}?"),
+            vec![
+                format!("{} enrolled machine(s) lose access at once; their open tunnels are cut.", t.machines.len()),
+                format!("{} service(s) and {} usable join token(s) are deleted.", t.services.len(), open_tokens),
+                "The name and password are gone: coming back means adding the tenant and enrolling every machine again.".to_string(),
+            ],
+            Vec::new(),
+            format!("Remove tenant {name}"),
+        ),
+    };
+    views::confirm(
+        s,
+        &views::Confirmation {
+            title,
+            losses,
+            action: format!("/tenants/{name}/remove"),
+            fields,
+            button,
+            cancel: format!("/tenants/{name}"),
+            section: "/tenants",
+        },
+    )
+    .into_response()
 }
 
 /// `POST /tenants/NAME/remove`: the tenant, one of its services or one of its machines.
@@ -148,6 +215,9 @@ pub async fn remove_from_tenant(
     Path(name): Path<String>,
     AdminForm(s, form): AdminForm<RemoveForm>,
 ) -> Response {
+    if !views::confirmed(&form.confirm) {
+        return confirm_removal(&console, &s, &name, &form).await;
+    }
     let done = match (&form.service, &form.machine) {
         (Some(service), _) => ops::remove_service(&console, &s.admin, &name, service)
             .await
@@ -226,6 +296,8 @@ pub async fn set_pool(
 #[derive(Deserialize)]
 pub struct PruneForm {
     unseen_days: String,
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
 /// `POST /tenants/NAME/prune`.
@@ -240,6 +312,24 @@ pub async fn prune(
             OpError::Invalid(format!("{:?} is not a number of days", form.unseen_days)),
         );
     };
+    if !views::confirmed(&form.confirm) {
+        return views::confirm(
+            &s,
+            &views::Confirmation {
+                title: format!("Prune the machines of {name}?"),
+                losses: vec![
+                    format!("Every machine of {name} not seen (no tunnel, no check) for {days} days is revoked."),
+                    "A revoked machine must enroll again, with the tenant's password or a join token.".to_string(),
+                ],
+                action: format!("/tenants/{name}/prune"),
+                fields: vec![("unseen_days", days.to_string())],
+                button: "Prune".to_string(),
+                cancel: format!("/tenants/{name}"),
+                section: "/tenants",
+            },
+        )
+        .into_response();
+    }
     let result = async {
         let pruned = ops::prune(&console, &s.admin, &name, days).await?;
         Ok::<_, OpError>((pruned, ops::tenant(&console, &name).await?))
@@ -305,6 +395,8 @@ pub async fn create_token(
 #[derive(Deserialize)]
 pub struct RevokeTokenForm {
     id: String,
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
 /// `POST /tenants/NAME/tokens/revoke`.
@@ -313,6 +405,23 @@ pub async fn revoke_token(
     Path(name): Path<String>,
     AdminForm(s, form): AdminForm<RevokeTokenForm>,
 ) -> Response {
+    if !views::confirmed(&form.confirm) {
+        return views::confirm(
+            &s,
+            &views::Confirmation {
+                title: format!("Revoke join token {}?", form.id),
+                losses: vec![
+                    format!("Join token {} can no longer be used to join {name}; machines that joined with it keep working.", form.id),
+                ],
+                action: format!("/tenants/{name}/tokens/revoke"),
+                fields: vec![("id", form.id.clone())],
+                button: "Revoke the token".to_string(),
+                cancel: format!("/tenants/{name}"),
+                section: "/tenants",
+            },
+        )
+        .into_response();
+    }
     let result = async {
         let revoked = ops::revoke_join_token(&console, &s.admin, &form.id).await?;
         Ok::<_, OpError>((revoked, ops::tenant(&console, &name).await?))

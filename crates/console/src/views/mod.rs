@@ -10,9 +10,11 @@ use maud::{DOCTYPE, Markup, html};
 
 use crate::session::Session;
 
+mod confirm;
 mod gateways;
 mod tenants;
 
+pub use confirm::{Confirmation, confirm, confirmed};
 pub use gateways::{GatewaysPage, gateways};
 pub use tenants::{TenantPage, tenant, tenants};
 
