@@ -171,7 +171,7 @@ mod documented {
 
     /// The book's gateway chapter names every refusal the gateway can make.
     #[test]
-    fn the_readme_lists_every_error_code() {
+    fn the_book_lists_every_error_code() {
         let readme = include_str!("../../../docs/src/sp/gateway.md");
         let missing: Vec<&str> = ErrorCode::ALL
             .iter()
