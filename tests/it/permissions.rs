@@ -328,6 +328,14 @@ fn root_acts_as_the_owner_of_the_data_directory() {
         seen_db |= p.file_name().is_some_and(|n| n == "sp.db");
     }
     assert!(seen_db, "the SP database was made");
+    // The audit names who made the change: root, acting as the owner.
+    let audit = std::fs::read_to_string(w.data.join("audit.log")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("tenant.added") && l.contains(&format!("root as {OWNER}"))),
+        "{audit}"
+    );
     // The owner's own command reads what root's made.
     let text = assert_ok(&w.run_as(OWNER, &["sp", "tenant", "list"]), OWNER);
     assert!(text.contains("rootmade"), "{text}");

@@ -57,9 +57,7 @@ impl PgSpRepository {
     fn pool(&self) -> PgPool {
         self.pool.clone()
     }
-}
 
-impl PgSpRepository {
     /// Connects to the server at `url` (`postgres://USER:PASSWORD@HOST:PORT/DB`, with
     /// `?sslmode=require` or `verify-full` for TLS), with a pool of up to 8 connections, and
     /// brings the schema up to date.

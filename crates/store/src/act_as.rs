@@ -13,6 +13,15 @@ use nix::unistd::{Gid, Uid, User};
 
 use crate::StoreError;
 
+/// Who started this process, when it acts as another user: the audit names both ("root as
+/// cloudgate"), so a change root made is never attributed to the service user alone.
+static STARTED_BY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Who started this process, when [`act_as_owner_of`] made it act as another user.
+pub fn started_by() -> Option<&'static str> {
+    STARTED_BY.get().map(String::as_str)
+}
+
 /// Whom a command acts as after [`act_as_owner_of`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActingAs {
@@ -65,12 +74,18 @@ pub fn act_as_owner_of(dir: &Path) -> Result<Option<ActingAs>, StoreError> {
             gid
         }
     };
+    let root = User::from_uid(Uid::from_raw(0))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| "root".to_string());
     nix::unistd::setgid(gid).map_err(fail)?;
     nix::unistd::setuid(uid).map_err(fail)?;
     // setuid from root drops every privilege for good; make sure it did.
     if nix::unistd::geteuid().is_root() || nix::unistd::getuid().is_root() {
         return Err(fail(nix::Error::EPERM));
     }
+    let _ = STARTED_BY.set(root);
     Ok(Some(ActingAs {
         user: name,
         uid: meta.uid(),

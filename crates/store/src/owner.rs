@@ -152,14 +152,20 @@ pub fn other_writers(mode: u32) -> Option<&'static str> {
     }
 }
 
-/// The name of the user running this process (its uid when it has no name).
+/// The name of the user running this process (its uid when it has no name), as the audit and a
+/// certificate's `created_by` record it: "root as cloudgate" when root started a command that
+/// acts as the data directory's owner ([`crate::act_as`]).
 pub fn current_user_name() -> String {
     let uid = geteuid();
-    User::from_uid(uid)
+    let name = User::from_uid(uid)
         .ok()
         .flatten()
         .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
+        .unwrap_or_else(|| uid.to_string());
+    match crate::act_as::started_by() {
+        Some(starter) => format!("{starter} as {name}"),
+        None => name,
+    }
 }
 
 #[cfg(test)]
