@@ -94,6 +94,10 @@ pub struct GatewayRunArgs {
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default; keep it private)
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<String>,
+    /// With --metrics: also export bytes and tunnels per tenant (one series per tenant: mind
+    /// the cardinality with many tenants)
+    #[arg(long, requires = "metrics")]
+    pub metrics_per_tenant: bool,
     /// Seconds open tunnels get to finish after SIGTERM [default: 30]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub drain_timeout: Option<u64>,

@@ -1,6 +1,6 @@
 //! `cloudgate sp tenant`: accounts, their services, join tokens and enrolled machines.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use super::PasswordArgs;
 
@@ -97,6 +97,15 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// What tenants used: bytes each way, tunnels and tunnel time, per day, hour or in total
+    #[command(after_help = "Examples:\n  cloudgate sp tenant usage\n  \
+cloudgate sp tenant usage acme --since 2026-11-01 --until 2026-12-01 --per total --csv\n  \
+cloudgate sp tenant usage acme --since 24h --per hour --by-machine --json\n\n\
+Every gateway counts what each machine of each tenant relays and adds it to the SP database every 5 \
+seconds, per hour; this sums the gateways. A gateway killed with -9 loses at most its last 5 seconds. \
+Without --since, the report starts at the first day of this month (UTC). Times are UTC; a period is \
+[FROM, UNTIL).")]
+    Usage(UsageArgs),
     /// The SP-side services a tenant may reach
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -176,4 +185,29 @@ pub enum ServiceCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `sp tenant usage` reports.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// One tenant (every tenant without it)
+    pub name: Option<String>,
+    /// From this time: RFC 3339, a date (2026-12-01, midnight UTC) or an age (24h, 7d) [default: the first of this month]
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Until this time, excluded (same forms as --since) [default: now]
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// One row per hour, per day, or one for the whole range
+    #[arg(long, value_name = "PERIOD", default_value = "day", value_parser = ["hour", "day", "total"])]
+    pub per: String,
+    /// One row per machine rather than per tenant
+    #[arg(long)]
+    pub by_machine: bool,
+    /// Print as JSON
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print as CSV (exact bytes and seconds), for billing
+    #[arg(long)]
+    pub csv: bool,
 }

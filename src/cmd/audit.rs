@@ -132,20 +132,12 @@ fn details_text(e: &AuditEntry) -> String {
 
 /// A time as the audit stores it (RFC 3339, UTC, to the second) from what an operator types.
 fn when(text: &str, now: OffsetDateTime) -> Result<String, String> {
-    let text = text.trim();
-    if let Ok(t) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
-        return Ok(cloudgate_pki::format_rfc3339(t));
-    }
-    let date_format = time::macros::format_description!("[year]-[month]-[day]");
-    if let Ok(d) = time::Date::parse(text, &date_format) {
-        return Ok(cloudgate_pki::format_rfc3339(d.midnight().assume_utc()));
-    }
-    match cloudgate_sp::join_tokens::parse_lifetime(text) {
-        Ok(age) => Ok(cloudgate_pki::format_rfc3339(now - age)),
-        Err(_) => Err(format!(
-            "{text:?} is not a time: give RFC 3339 (2026-12-01T08:00:00Z), a date (2026-12-01) or an age (30m, 24h, 7d)"
-        )),
-    }
+    when_time(text, now).map(cloudgate_pki::format_rfc3339)
+}
+
+/// A time given as RFC 3339, a date (midnight UTC) or an age before `now`.
+pub(crate) fn when_time(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
+    cloudgate_sp::core::parse_when(text, now)
 }
 
 #[cfg(test)]

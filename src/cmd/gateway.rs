@@ -58,6 +58,9 @@ fn config(ctx: &Context, args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig>
     if let Some(m) = &args.metrics {
         config.metrics = Some(parse_listen(m).map_err(|e| usage(e.to_string()))?);
     }
+    if args.metrics_per_tenant {
+        config.metrics_per_tenant = true;
+    }
     if let Some(d) = args.auto_renew {
         config.auto_renew_days = Some(d);
     }

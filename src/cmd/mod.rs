@@ -24,6 +24,7 @@ sp_side! {
     mod switch;
     mod tenant;
     pub mod token;
+    mod usage;
     use crate::cli::{CertCommand, GatewayCommand, SpCommand};
 }
 pub mod provider;

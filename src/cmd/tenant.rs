@@ -282,6 +282,7 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
         TenantCommand::Token(crate::cli::TokenCommand::Revoke { id, json }) => {
             super::token::revoke(&sp, &id, json).await
         }
+        TenantCommand::Usage(args) => crate::cmd::usage::run(&sp, args).await,
         TenantCommand::Service(cmd) => service(&sp, cmd).await,
     }
 }

@@ -261,6 +261,23 @@ pub(super) const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
         )],
     ),
     (
+        "cloudgate-sp-tenant-usage",
+        &[
+            (
+                "cloudgate sp tenant usage",
+                "Every tenant's usage this month, one row per tenant and day.",
+            ),
+            (
+                "cloudgate sp tenant usage globex --since 2026-11-01 --until 2026-12-01 --per total --csv",
+                "November's totals for billing: exact bytes up and down, tunnels and tunnel seconds.",
+            ),
+            (
+                "cloudgate sp tenant usage globex --since 24h --per hour --by-machine --json",
+                "The last day, hour by hour, per machine.",
+            ),
+        ],
+    ),
+    (
         "cloudgate-sp-tenant-revoke",
         &[(
             "cloudgate sp tenant revoke globex 3F9A…",

@@ -170,6 +170,35 @@ async fn text_of(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// The page at the window's width: nothing wider than the window (a wide table scrolls inside
+/// itself), and no token broken over two lines (identifiers, times, event names, figures; a
+/// command quoted in a sentence may wrap like the sentence).
+async fn fits(c: &Client, what: &str) {
+    let found = c
+        .execute(
+            "const wide = document.documentElement.scrollWidth > window.innerWidth + 1; \
+             const lines = e => { const r = document.createRange(); r.selectNodeContents(e); \
+               const tops = [...r.getClientRects()].filter(x => x.width > 0).map(x => x.top); \
+               return tops.length ? Math.max(...tops) - Math.min(...tops) : 0; }; \
+             const broken = [...document.querySelectorAll('td code, time, td.num, .nowrap, .token')] \
+               .filter(e => !e.closest('pre') && lines(e) > 0.8 * parseFloat(getComputedStyle(e).fontSize)) \
+               .map(e => e.textContent.slice(0, 40)); \
+             return { wide, width: document.documentElement.scrollWidth, window: window.innerWidth, broken };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        found["wide"], false,
+        "{what} is wider than the window: {found}"
+    );
+    assert_eq!(
+        found["broken"],
+        serde_json::json!([]),
+        "{what}: tokens broken over lines: {found}"
+    );
+}
+
 /// No script on the page that is not a file of the console's (the CSP would block it anyway).
 async fn no_inline_script(c: &Client) {
     let n = c
@@ -391,12 +420,92 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
     no_inline_script(&c).await;
     shot(&c, "audit").await;
 
-    // Narrow screen: the pages still read (the navigation wraps, tables scroll).
-    c.set_window_size(390, 844).await.unwrap();
-    c.goto(&format!("{base}/")).await.unwrap();
-    shot(&c, "dashboard-phone").await;
-    // Not one error in the browser's console on any page: no failed load, no CSP refusal, no
+    // Not one error in the browser's console so far: no failed load, no CSP refusal, no
     // script error.
+    let errors = console_errors(&driver, &c).await;
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    // A refused form comes back with the reason in it and what was typed kept (its status says
+    // so: 400, 409, which the browser logs as failed loads, the only two expected).
+    c.goto(&format!("{base}/tenants/acme")).await.unwrap();
+    fill(&c, "svc-name", "second").await;
+    fill(&c, "svc-target", "no port here").await;
+    press(&c, "form[action='/tenants/acme/services'] button").await;
+    let error = wait_for(&c, Locator::Id("service-add-error")).await;
+    let said = error.text().await.unwrap();
+    assert!(said.contains("Not done"), "{said}");
+    let kept = c.find(Locator::Id("svc-name")).await.unwrap();
+    assert_eq!(kept.prop("value").await.unwrap().as_deref(), Some("second"));
+    let kept = c.find(Locator::Id("svc-target")).await.unwrap();
+    assert_eq!(
+        kept.prop("value").await.unwrap().as_deref(),
+        Some("no port here")
+    );
+    shot(&c, "form-error").await;
+    c.goto(&format!("{base}/tenants")).await.unwrap();
+    fill(&c, "name", "acme").await;
+    fill(&c, "description", "typed once").await;
+    fill(&c, "password", TENANT_PASSWORD).await;
+    press(&c, "form[method='post'][action='/tenants'] button").await;
+    let error = wait_for(&c, Locator::Id("tenant-add-error")).await;
+    assert!(error.text().await.unwrap().contains("type it again"));
+    let kept = c.find(Locator::Id("description")).await.unwrap();
+    assert_eq!(
+        kept.prop("value").await.unwrap().as_deref(),
+        Some("typed once")
+    );
+    let password = c.find(Locator::Id("password")).await.unwrap();
+    assert_eq!(
+        password.prop("value").await.unwrap().as_deref(),
+        Some(""),
+        "never sent back"
+    );
+    let errors = console_errors(&driver, &c).await;
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].contains("/tenants/acme/services - ") && errors[0].contains("status of 400"));
+    assert!(errors[1].contains("/tenants - ") && errors[1].contains("status of 409"));
+    // A destructive action asks first, naming what is lost, and Cancel changes nothing.
+    c.goto(&format!("{base}/tenants/acme")).await.unwrap();
+    press(
+        &c,
+        "section.danger-zone form[action='/tenants/acme/remove'] button",
+    )
+    .await;
+    let question = wait_for(&c, Locator::Css("section.confirm")).await;
+    let losses = question.text().await.unwrap();
+    assert!(
+        losses.contains("enrolled machine(s) lose access"),
+        "{losses}"
+    );
+    shot(&c, "confirm-remove").await;
+    press(&c, "section.confirm a.button").await;
+    wait_for(&c, Locator::Css("section.danger-zone")).await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(
+            &env.ok(&["sp", "tenant", "show", "acme", "--json"])
+        )
+        .unwrap()["name"],
+        "acme"
+    );
+
+    // Every page at a desktop and a phone width: nothing overflows the window, no token breaks.
+    let pages = [
+        ("", "dashboard"),
+        ("certificates", "certificates"),
+        ("tenants", "tenants"),
+        ("tenants/acme", "tenant"),
+        ("gateways", "gateways"),
+        ("audit", "audit"),
+    ];
+    for (width, height, suffix) in [(1280, 1000, "wide"), (390, 844, "phone")] {
+        c.set_window_size(width, height).await.unwrap();
+        for (path, name) in pages {
+            c.goto(&format!("{base}/{path}")).await.unwrap();
+            wait_for(&c, Locator::Css("main h1")).await;
+            fits(&c, &format!("/{path} at {width} px")).await;
+            shot(&c, &format!("{name}-{suffix}")).await;
+        }
+    }
     let errors = console_errors(&driver, &c).await;
     assert!(errors.is_empty(), "{errors:#?}");
     c.close().await.unwrap();

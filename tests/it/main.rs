@@ -34,5 +34,6 @@ mod testssl;
 mod trust;
 mod trust_features;
 mod tunnels_service;
+mod usage;
 mod util;
 mod wizard;

@@ -75,6 +75,8 @@ pub fn router() -> Router<Arc<Console>> {
         .route("/fleet/publish", post(fleet_publish))
         .route("/license", get(license).put(install_license))
         .route("/audit", get(audit))
+        .route("/usage", get(usage))
+        .route("/activity", get(activity))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such API call") })
         .method_not_allowed_fallback(|| async {
             error(
@@ -946,4 +948,83 @@ pub(crate) async fn audit(
                 entries,
             }),
     )
+}
+
+/// Which usage to report.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct UsageParams {
+    /// One tenant; every tenant when absent.
+    #[serde(default)]
+    tenant: Option<String>,
+    /// From: RFC 3339, a date (midnight UTC) or an age (`7d`); the first of this month when absent.
+    #[serde(default)]
+    since: Option<String>,
+    /// Until, excluded (same forms); now when absent.
+    #[serde(default)]
+    until: Option<String>,
+    /// `hour`, `day` (the default) or `total`.
+    #[serde(default)]
+    per: Option<String>,
+    /// `true` for one row per machine.
+    #[serde(default)]
+    by_machine: bool,
+}
+
+#[utoipa::path(
+    get,
+    path = "/usage",
+    operation_id = "usage",
+    tag = "tenants",
+    summary = "What tenants used, per hour, day or in total (tenant, since, until, per, by_machine)",
+    params(UsageParams),
+    responses((status = 200, description = "done", body = Vec<cloudgate_proto::admin::UsageRow>), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such tenant", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn usage(
+    State(console): Shared,
+    _: Caller,
+    Params(p): Params<UsageParams>,
+) -> Response {
+    let now = time::OffsetDateTime::now_utc();
+    let when = |name: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|t| cloudgate_sp::core::parse_when(t, now))
+            .transpose()
+            .map_err(|e| OpError::Invalid(format!("{name}: {e}")))
+    };
+    let request = async {
+        let since = when("since", &p.since)?.unwrap_or_else(|| {
+            now.replace_day(1)
+                .map_or(now, |d| d.replace_time(time::Time::MIDNIGHT))
+        });
+        Ok::<_, OpError>(cloudgate_sp::core::UsageRequest {
+            tenant: p.tenant.clone(),
+            since: Some(since),
+            until: when("until", &p.until)?,
+            per: p.per.as_deref().unwrap_or("day").parse()?,
+            by_machine: p.by_machine,
+        })
+    };
+    match request.await {
+        Ok(r) => reply(ops::usage(&console, &r).await),
+        Err(e) => failed(e),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/activity",
+    operation_id = "activity",
+    tag = "tenants",
+    summary = "Each tenant's open tunnels and last day's traffic (tenants that did nothing are absent)",
+    responses((status = 200, description = "done", body = Vec<cloudgate_proto::admin::TenantActivity>), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn activity(State(console): Shared, _: Caller) -> Response {
+    reply(ops::activity(&console).await.map(|all| {
+        let mut v: Vec<_> = all.into_values().collect();
+        v.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        v
+    }))
 }

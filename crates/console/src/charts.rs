@@ -108,38 +108,101 @@ pub fn fleet_charts(samples: &[Sample]) -> Markup {
         })
         .collect();
     html! {
-        (sparkline("tunnels", "Open tunnels", &open, ""))
-        (sparkline("bytes", "Relayed bytes per second", &rate, " B/s"))
+        (sparkline("tunnels", "Open tunnels", &open, &count))
+        (sparkline("bytes", "Relayed per second", &rate, &rate_unit))
     }
 }
 
-/// One line of `points`, with its peak and its last value.
-fn sparkline(id: &str, what: &str, points: &[(OffsetDateTime, f64)], unit: &str) -> Markup {
-    let (w, h) = (WIDTH, 120.0);
+/// A tenant's traffic per hour (both ways), from its hourly usage rows, oldest first.
+pub fn traffic_chart(rows: &[cloudgate_proto::admin::UsageRow]) -> Markup {
+    let points: Vec<(OffsetDateTime, f64)> = rows
+        .iter()
+        .filter_map(|r| {
+            let at = OffsetDateTime::parse(&r.from, &Rfc3339).ok()?;
+            Some((at, (r.bytes_up + r.bytes_down) as f64))
+        })
+        .collect();
+    if points.len() < 2 {
+        return html! { p.hint { "Traffic per hour: drawn once the tenant has used tunnels in two different hours of the last day." } };
+    }
+    sparkline("traffic", "Traffic per hour, both ways", &points, &|v| {
+        format!("{}/h", crate::views::human_bytes(v as i64))
+    })
+}
+
+/// A count as a whole number.
+fn count(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+/// Bytes per second in the unit that reads best (decimal, as network rates are given).
+pub(crate) fn rate_unit(v: f64) -> String {
+    match v {
+        v if v >= 1e9 => format!("{:.1} GB/s", v / 1e9),
+        v if v >= 1e6 => format!("{:.1} MB/s", v / 1e6),
+        v if v >= 1e3 => format!("{:.1} kB/s", v / 1e3),
+        v => format!("{v:.0} B/s"),
+    }
+}
+
+/// Ticks for a time axis from `first` to `last`: at whole multiples of a step chosen so that
+/// there are at most six.
+fn time_ticks(first: OffsetDateTime, last: OffsetDateTime) -> Vec<OffsetDateTime> {
+    let span = (last - first).whole_seconds().max(1);
+    let step = [60, 300, 600, 900, 1800, 3600, 7200, 21_600]
+        .into_iter()
+        .find(|step| span / step <= 6)
+        .unwrap_or(86_400);
+    let start = first.unix_timestamp().div_euclid(step) * step + step;
+    (0..)
+        .map(|i| start + i * step)
+        .take_while(|t| *t <= last.unix_timestamp())
+        .filter_map(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        .collect()
+}
+
+/// One line of `points` over a time axis with ticks, its peak and its last value labelled in
+/// `unit`'s words.
+fn sparkline(
+    id: &str,
+    what: &str,
+    points: &[(OffsetDateTime, f64)],
+    unit: &dyn Fn(f64) -> String,
+) -> Markup {
+    let (w, h) = (WIDTH, 140.0);
+    let (left, bottom) = (80.0, h - 30.0);
     let Some((first, last)) = points.first().zip(points.last()) else {
         return html! {};
     };
     let span = (last.0 - first.0).as_seconds_f64().max(1.0);
     let peak = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0);
+    let x = |t: OffsetDateTime| left + (t - first.0).as_seconds_f64() / span * (w - left - 10.0);
     let line: Vec<String> = points
         .iter()
         .map(|(t, v)| {
-            let x = 60.0 + (*t - first.0).as_seconds_f64() / span * (w - 70.0);
-            let y = h - 20.0 - v / peak * (h - 40.0);
-            format!("{x:.1},{y:.1}")
+            let y = bottom - v / peak * (bottom - 20.0);
+            format!("{:.1},{y:.1}", x(*t))
         })
         .collect();
     let title_id = format!("{id}-title");
     html! {
         figure {
             svg.sparkline role="img" aria-labelledby=(title_id) viewBox=(format!("0 0 {w} {h}")) width="100%" {
-                title id=(title_id) { (what) ": now " (format!("{:.0}", last.1)) (unit) ", at most " (format!("{peak:.0}")) (unit) }
-                line x1="60" x2=(w - 10.0) y1=(h - 20.0) y2=(h - 20.0) stroke="#d0d7de" {}
-                text x="0" y="24" font-size="12" fill="#57606a" { (format!("{peak:.0}")) }
-                text x="0" y=(h - 20.0) font-size="12" fill="#57606a" { "0" }
+                title id=(title_id) { (what) ": now " (unit(last.1)) ", at most " (unit(peak)) }
+                line x1=(left) x2=(w - 10.0) y1=(bottom) y2=(bottom) stroke="#d0d7de" {}
+                line x1=(left) x2=(w - 10.0) y1="20" y2="20" stroke="#eaeef2" stroke-dasharray="4 4" {}
+                text x="0" y="24" font-size="12" fill="#57606a" { (unit(peak)) }
+                text x="0" y=(bottom) font-size="12" fill="#57606a" { (unit(0.0)) }
+                @for t in time_ticks(first.0, last.0) {
+                    @let tx = format!("{:.1}", x(t));
+                    line.tick x1=(tx) x2=(tx) y1=(bottom) y2=(bottom + 5.0) stroke="#8c959f" {}
+                    text.tick x=(tx) y=(h - 8.0) font-size="12" text-anchor="middle" fill="#57606a" {
+                        (format!("{:02}:{:02}", t.hour(), t.minute()))
+                    }
+                }
                 polyline points=(line.join(" ")) fill="none" stroke="#0a58ca" stroke-width="2" {}
             }
-            figcaption { (what) ", " (date_time(first.0)) " to now: " (format!("{:.0}", last.1)) (unit) " now." }
+            figcaption { (what) ", " (date_time(first.0)) " to now (times in UTC): " (unit(last.1)) " now, at most " (unit(peak)) "." }
         }
     }
 }
@@ -177,6 +240,12 @@ mod tests {
         let svg = fleet_charts(&s).into_string();
         assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
         assert!(svg.contains("now 100 B/s"), "1000 bytes every 10 s: {svg}");
+        assert!(
+            svg.matches("<text class=\"tick\"").count() >= 3,
+            "time ticks: {svg}"
+        );
+        assert_eq!(rate_unit(22_314_088.0), "22.3 MB/s");
+        assert_eq!(rate_unit(950.0), "950 B/s");
     }
 
     #[test]
@@ -209,5 +278,53 @@ mod tests {
             "{svg}"
         );
         assert!(svg.contains("today"));
+    }
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::*;
+
+    #[test]
+    fn an_hour_gets_ticks_every_ten_minutes_at_whole_times() {
+        let first = OffsetDateTime::from_unix_timestamp(1_700_000_123).unwrap();
+        let ticks = time_ticks(first, first + time::Duration::hours(1));
+        assert!((4..=6).contains(&ticks.len()), "{ticks:?}");
+        assert!(
+            ticks
+                .iter()
+                .all(|t| t.minute() % 10 == 0 && t.second() == 0)
+        );
+        let short = time_ticks(first, first + time::Duration::minutes(3));
+        assert!(short.iter().all(|t| t.second() == 0) && !short.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod traffic_tests {
+    use super::*;
+    use cloudgate_proto::admin::UsageRow;
+
+    fn hour(from: &str, bytes: i64) -> UsageRow {
+        UsageRow {
+            tenant: "acme".into(),
+            from: from.into(),
+            until: String::new(),
+            bytes_up: bytes,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_tenants_traffic_is_drawn_per_hour_in_human_units() {
+        let one = traffic_chart(&[hour("2026-12-06T01:00:00Z", 5)]).into_string();
+        assert!(!one.contains("<svg"), "one hour is no line: {one}");
+        let two = traffic_chart(&[
+            hour("2026-12-06T01:00:00Z", 1_500_000),
+            hour("2026-12-06T02:00:00Z", 22_314_088),
+        ])
+        .into_string();
+        assert!(two.contains("<polyline"), "{two}");
+        assert!(two.contains("22.3 MB/h"), "{two}");
     }
 }

@@ -16,6 +16,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         description = "Every console operation, for scripts. Authenticate with an API token (`cloudgate sp admin token create`) as `Authorization: Bearer cgapi_…`; the console's own pages use their session cookie and an `X-CSRF-Token` header. Errors are an `ApiError` with a stable `code`."
     ),
     paths(
+        crate::api::usage,
+        crate::api::activity,
         crate::api::certificates,
         crate::api::current,
         crate::api::status,

@@ -23,6 +23,7 @@ mod shared;
 mod sqlite;
 mod stamp;
 mod url;
+pub mod usage;
 mod whose;
 
 pub use audit::{AuditQuery, AuditRecord, ChainBreak, ChainCheck, NewAuditRecord};
@@ -40,15 +41,17 @@ pub use repo::{
     ACCOUNT_FAILURES_PREFIX, AdminRepository, AuditRepository, CertificateRepository, ChangeFeed,
     EnrollmentRepository, FleetRepository, JoinTokenRepository, ServiceRepository,
     SharedRepository, SpRepository, StateRepository, TenantRepository, TransferRepository,
+    UsageRepository,
 };
 pub use sqlite::{SqliteSpRepository, sqlite_schema_status};
 pub use url::redact_url;
+pub use usage::{OpenTunnelCount, UsageCount, UsageQuery};
 
 /// The repository traits, for `use cloudgate_db::prelude::*` where their methods are called.
 pub mod prelude {
     pub use crate::repo::{
         AdminRepository, AuditRepository, CertificateRepository, EnrollmentRepository,
         FleetRepository, JoinTokenRepository, ServiceRepository, SpRepository, StateRepository,
-        TenantRepository, TransferRepository,
+        TenantRepository, TransferRepository, UsageRepository,
     };
 }

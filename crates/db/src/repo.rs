@@ -224,6 +224,28 @@ pub trait AuditRepository: Send + Sync {
     async fn audit_search(&self, query: &AuditQuery) -> Result<(Vec<AuditRecord>, i64), DbError>;
 }
 
+/// Usage accounting ([`crate::usage`]): bookkeeping, nothing here bumps the change counter.
+#[async_trait]
+pub trait UsageRepository: Send + Sync {
+    /// Adds what gateway `gateway_id` counted since its last flush, and replaces the tunnels
+    /// it has open now with `open` (as of `at`), in one transaction.
+    async fn record_usage(
+        &self,
+        gateway_id: &str,
+        at: OffsetDateTime,
+        counted: &[crate::UsageCount],
+        open: &[crate::OpenTunnelCount],
+    ) -> Result<(), DbError>;
+    /// Usage per tenant, machine and hour, summed over the gateways, oldest hour first.
+    async fn usage(&self, query: &crate::UsageQuery) -> Result<Vec<crate::UsageCount>, DbError>;
+    /// Tunnels open now per tenant and machine, summed over the gateways that reported since
+    /// `fresh_since` (a gateway that stopped reporting is not counted).
+    async fn open_tunnel_counts(
+        &self,
+        fresh_since: OffsetDateTime,
+    ) -> Result<Vec<crate::OpenTunnelCount>, DbError>;
+}
+
 /// The whole SP database.
 #[async_trait]
 pub trait SpRepository:
@@ -237,6 +259,7 @@ pub trait SpRepository:
     + TransferRepository
     + CertificateRepository
     + AuditRepository
+    + UsageRepository
     + std::fmt::Debug
 {
     /// Where the data lives (a file, a server), for messages.

@@ -43,6 +43,8 @@ pub struct Ctx {
     pub lockout: AccountLockout,
     pub metrics: Arc<Metrics>,
     pub last_seen: LastSeen,
+    /// What tenants use, flushed to the SP database.
+    pub usage: Arc<crate::usage::UsageBook>,
 }
 
 pub(crate) type Resp = Response<Full<Bytes>>;

@@ -35,6 +35,7 @@ mod server;
 mod state;
 pub mod tls;
 mod tunnel;
+mod usage;
 
 pub use config::GatewayConfig;
 pub use error::GatewayError;

@@ -49,11 +49,16 @@ pub struct Metrics {
     pub acme_renewals: Family<Outcome, Counter>,
     /// ACME renewals failed in a row; 0 after a success.
     pub acme_renewal_failures: Gauge,
+    /// Bytes per tenant and direction, added at each usage flush (only with
+    /// `--metrics-per-tenant`).
+    pub tenant_bytes: Family<Vec<(String, String)>, Counter>,
+    /// Tunnels opened per tenant, likewise.
+    pub tenant_tunnels: Family<Vec<(String, String)>, Counter>,
 }
 
 impl Metrics {
-    /// Registers every series.
-    pub fn new() -> Arc<Self> {
+    /// Registers every series; the per-tenant ones only when `per_tenant`.
+    pub fn new(per_tenant: bool) -> Arc<Self> {
         let mut registry = Registry::with_prefix("cloudgate");
         let bytes: Family<Outcome, Counter> = Family::default();
         // One lookup at a time: `get_or_create` returns a guard on the family's lock.
@@ -73,6 +78,8 @@ impl Metrics {
             database_up: Gauge::default(),
             acme_renewals: Family::default(),
             acme_renewal_failures: Gauge::default(),
+            tenant_bytes: Family::default(),
+            tenant_tunnels: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -117,8 +124,42 @@ impl Metrics {
             "ACME renewals failed in a row (0 after a success): alert when it grows as expiry nears",
             m.acme_renewal_failures.clone(),
         );
+        if per_tenant {
+            registry.register(
+                "tenant_relayed_bytes",
+                "Bytes relayed through a tenant's tunnels by direction (--metrics-per-tenant; added every 5 s)",
+                m.tenant_bytes.clone(),
+            );
+            registry.register(
+                "tenant_tunnels",
+                "Tunnels a tenant opened (--metrics-per-tenant; added every 5 s)",
+                m.tenant_tunnels.clone(),
+            );
+        }
         m.database_up.set(1);
         Arc::new(Metrics { registry, ..m })
+    }
+
+    /// Adds a usage flush's counts to the per-tenant series.
+    pub fn add_usage(&self, counted: &[cloudgate_db::UsageCount]) {
+        for c in counted {
+            let label = |direction: &str| {
+                vec![
+                    ("tenant".to_string(), c.tenant.clone()),
+                    ("direction".to_string(), direction.to_string()),
+                ]
+            };
+            let add = |n: i64| u64::try_from(n).unwrap_or(0);
+            self.tenant_bytes
+                .get_or_create(&label("up"))
+                .inc_by(add(c.bytes_up));
+            self.tenant_bytes
+                .get_or_create(&label("down"))
+                .inc_by(add(c.bytes_down));
+            self.tenant_tunnels
+                .get_or_create(&vec![("tenant".to_string(), c.tenant.clone())])
+                .inc_by(add(c.tunnels));
+        }
     }
 
     /// Bytes relayed both ways so far (counted as they pass).

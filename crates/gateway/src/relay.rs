@@ -24,6 +24,8 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use zeroize::Zeroize as _;
 
+use crate::usage::TunnelBytes;
+
 /// Bytes carried each way.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RelayStats {
@@ -65,13 +67,20 @@ struct Direction<'a> {
     slot: &'a Slot,
     total: &'a AtomicU64,
     live: &'a Counter,
+    tenant: &'a AtomicU64,
     last: &'a AtomicU64,
     start: Instant,
 }
 
 /// Relays until both directions have ended or the tunnel has been idle for `idle`, adding the
-/// bytes to `live` as they pass.
-pub async fn relay<A, B>(a: A, b: B, idle: Duration, live: &LiveBytes) -> RelayStats
+/// bytes to `live` (the gateway's) and `tenant` (the machine's usage) as they pass.
+pub async fn relay<A, B>(
+    a: A,
+    b: B,
+    idle: Duration,
+    live: &LiveBytes,
+    tenant: &TunnelBytes,
+) -> RelayStats
 where
     A: AsyncRead + AsyncWrite + Unpin + Send,
     B: AsyncRead + AsyncWrite + Unpin + Send,
@@ -94,6 +103,7 @@ where
             slot: &up_slot,
             total: &up_bytes,
             live: &live.up,
+            tenant: &tenant.up,
             last: &last,
             start,
         },
@@ -105,6 +115,7 @@ where
             slot: &down_slot,
             total: &down_bytes,
             live: &live.down,
+            tenant: &tenant.down,
             last: &last,
             start,
         },
@@ -163,6 +174,7 @@ where
         }
         d.total.fetch_add(n as u64, Ordering::Relaxed);
         d.live.inc_by(n as u64);
+        d.tenant.fetch_add(n as u64, Ordering::Relaxed);
     }
     // Half-close: tell the other side no more bytes come this way.
     let _ = w.shutdown().await;
@@ -215,8 +227,16 @@ mod tests {
         let (gw_b, backend) = tokio::io::duplex(16 * 1024);
         let live = LiveBytes::default();
         let counted = live.clone();
-        let _task =
-            tokio::spawn(async move { relay(gw_a, gw_b, Duration::from_secs(30), &counted).await });
+        let _task = tokio::spawn(async move {
+            relay(
+                gw_a,
+                gw_b,
+                Duration::from_secs(30),
+                &counted,
+                &TunnelBytes::default(),
+            )
+            .await
+        });
         let (_cr, mut cw) = tokio::io::split(client);
         let (mut br, _bw) = tokio::io::split(backend);
         let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
@@ -245,7 +265,14 @@ mod tests {
         let (client, gw_a) = tokio::io::duplex(1024);
         let (gw_b, backend) = tokio::io::duplex(1024);
         let task = tokio::spawn(async move {
-            relay(gw_a, gw_b, Duration::from_secs(5), &LiveBytes::default()).await
+            relay(
+                gw_a,
+                gw_b,
+                Duration::from_secs(5),
+                &LiveBytes::default(),
+                &TunnelBytes::default(),
+            )
+            .await
         });
         let (mut cr, mut cw) = tokio::io::split(client);
         let (mut br, mut bw) = tokio::io::split(backend);
@@ -275,8 +302,16 @@ mod tests {
         let (gw_b, backend) = tokio::io::duplex(64 * 1024);
         let live = LiveBytes::default();
         let counted = live.clone();
-        let _task =
-            tokio::spawn(async move { relay(gw_a, gw_b, Duration::from_secs(30), &counted).await });
+        let _task = tokio::spawn(async move {
+            relay(
+                gw_a,
+                gw_b,
+                Duration::from_secs(30),
+                &counted,
+                &TunnelBytes::default(),
+            )
+            .await
+        });
         let (_cr, mut cw) = tokio::io::split(client);
         let (mut br, _bw) = tokio::io::split(backend);
         cw.write_all(&[7u8; 5000]).await.unwrap();
@@ -303,6 +338,7 @@ mod tests {
                 gw_b,
                 Duration::from_secs(30),
                 &LiveBytes::default(),
+                &TunnelBytes::default(),
             )
             .await
         });
@@ -326,6 +362,7 @@ mod tests {
             gw_b,
             Duration::from_millis(300),
             &LiveBytes::default(),
+            &TunnelBytes::default(),
         )
         .await;
         assert!(stats.idle_timeout);

@@ -106,8 +106,9 @@ impl Gateway {
                 config.account_failures_per_window,
                 config.account_lockout_window,
             ),
-            metrics: Metrics::new(),
+            metrics: Metrics::new(config.metrics_per_tenant),
             last_seen: Default::default(),
+            usage: Default::default(),
         });
         let metrics_task = match config.metrics {
             Some(addr) => {
@@ -140,6 +141,12 @@ impl Gateway {
         let peer_check = tokio::spawn(peer_loop(fleet.clone()));
         let watcher = tokio::spawn(watch_changes(state.clone(), changed.clone()));
         let auditor = state.journal().flush_every(AUDIT_FLUSH_EVERY);
+        let accountant = tokio::spawn(crate::usage::flush_loop(
+            ctx.usage.clone(),
+            state.db().clone(),
+            fleet.identity().id.clone(),
+            (config.metrics.is_some() && config.metrics_per_tenant).then(|| ctx.metrics.clone()),
+        ));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -193,6 +200,8 @@ impl Gateway {
             ),
         }
         auditor.abort();
+        accountant.abort();
+        let _ = ctx.usage.flush(state.db(), &fleet.identity().id).await;
         if let Err(e) = state.journal().flush().await {
             tracing::warn!(error = %e, "audit entries reached only the local audit.log");
         }

@@ -72,6 +72,7 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
     let metrics = ctx.metrics.clone();
     let state = ctx.state.clone();
     let client_sha256 = sha256.clone();
+    let book = ctx.usage.clone();
     tokio::spawn(async move {
         let _guard = guard;
         match on_upgrade.await {
@@ -82,13 +83,14 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
                 tracing::debug!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel opened");
                 let opened = std::time::Instant::now();
                 metrics.tunnels_open.inc();
+                let usage = book.open(&tenant_name, &client_sha256);
                 let grant = Grant {
                     client_sha256: &client_sha256,
                     tenant: &tenant_name,
                     service: &service,
                 };
                 let stats = tokio::select! {
-                    stats = relay(TokioIo::new(upgraded), backend, idle, &metrics.relayed) => stats,
+                    stats = relay(TokioIo::new(upgraded), backend, idle, &metrics.relayed, usage.bytes()) => stats,
                     why = grant.withdrawn(&state) => {
                         tracing::warn!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel cut: {why}");
                         metrics.tunnels_open.dec();

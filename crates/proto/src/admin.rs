@@ -628,3 +628,39 @@ pub struct CertificateDetail {
     /// The six Summary lines.
     pub summary: String,
 }
+
+/// What a tenant is doing now and did lately, as its gateways reported it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantActivity {
+    /// The tenant.
+    pub tenant: String,
+    /// Tunnels open now, over the gateways that reported in the last 15 seconds.
+    pub open_tunnels: i64,
+    /// Bytes both ways over the last 24 hours (whole hours: up to 25 hours).
+    pub bytes_24h: i64,
+}
+
+/// Usage over one period (an hour, a day, or the whole range asked), of a tenant or of one of
+/// its machines, summed over the gateways.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsageRow {
+    /// The tenant.
+    pub tenant: String,
+    /// SHA-256 of the machine's client certificate, when usage is per machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    /// The period's first second (RFC 3339, UTC).
+    pub from: String,
+    /// The second after the period (RFC 3339, UTC).
+    pub until: String,
+    /// Bytes from the tenant to the SP's services.
+    pub bytes_up: i64,
+    /// Bytes from the SP's services to the tenant.
+    pub bytes_down: i64,
+    /// Tunnels opened.
+    pub tunnels: i64,
+    /// Seconds tunnels were open, summed over the tunnels.
+    pub tunnel_seconds: i64,
+}

@@ -143,6 +143,18 @@ pub fn audit_entry(r: &cloudgate_db::AuditRecord) -> cloudgate_proto::admin::Aud
     }
 }
 
+/// Bytes in the decimal unit that reads best (`22.3 MB`), as the console and the CLI show them.
+pub fn human_bytes(n: i64) -> String {
+    let n = n.max(0) as f64;
+    match n {
+        n if n >= 1e12 => format!("{:.1} TB", n / 1e12),
+        n if n >= 1e9 => format!("{:.1} GB", n / 1e9),
+        n if n >= 1e6 => format!("{:.1} MB", n / 1e6),
+        n if n >= 1e3 => format!("{:.1} kB", n / 1e3),
+        n => format!("{n:.0} B"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

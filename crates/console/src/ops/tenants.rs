@@ -14,6 +14,21 @@ pub async fn tenants(console: &Console, query: &str) -> Result<Vec<Tenant>, OpEr
     console.sp.tenants(query).await
 }
 
+/// Every tenant's open tunnels and last day's traffic, by name.
+pub async fn activity(
+    console: &Console,
+) -> Result<std::collections::HashMap<String, cloudgate_proto::admin::TenantActivity>, OpError> {
+    console.sp.activity().await
+}
+
+/// Usage by period.
+pub async fn usage(
+    console: &Console,
+    request: &cloudgate_sp::core::UsageRequest,
+) -> Result<Vec<cloudgate_proto::admin::UsageRow>, OpError> {
+    console.sp.usage(request).await
+}
+
 /// One tenant.
 pub async fn tenant(console: &Console, name: &str) -> Result<Tenant, OpError> {
     console.sp.tenant(name).await

@@ -10,15 +10,17 @@ use zeroize::Zeroizing;
 
 use cloudgate_proto::admin::NewCertificate;
 
-use super::{ActionForm, failed};
+use super::{ActionForm, failed, in_form};
 use crate::auth::{Admin, AdminForm, form_refusal};
 use crate::ops::{self, OpError};
+use crate::session::Session;
+use crate::views::FormError;
 use crate::{Console, views};
 
 /// `GET /certificates`.
 pub async fn certificates(State(console): State<Arc<Console>>, Admin(s): Admin) -> Response {
     match ops::certificates(&console) {
-        Ok(all) => views::certificates(&s, &all, None).into_response(),
+        Ok(all) => views::certificates(&s, &all, None, None).into_response(),
         Err(e) => failed(&s, e),
     }
 }
@@ -43,23 +45,37 @@ pub async fn generate(
     State(console): State<Arc<Console>>,
     AdminForm(s, form): AdminForm<GenerateForm>,
 ) -> Response {
+    let kept = || {
+        vec![
+            ("friendly_name", form.friendly_name.clone()),
+            ("key_type", form.key_type.clone()),
+            ("valid_days", form.valid_days.clone()),
+            ("subject", form.subject.clone()),
+            ("sans", form.sans.clone()),
+        ]
+    };
     let valid_days = match form.valid_days.trim() {
         "" => None,
         d => match d.parse::<u32>() {
             Ok(d) => Some(d),
             Err(_) => {
-                return failed(
+                let e = OpError::Invalid(format!(
+                    "validity {d:?} is not a number of days: type a whole number from 1 to 3650"
+                ));
+                return refused(
+                    &console,
                     &s,
-                    OpError::Invalid(format!("validity {d:?} is not a number of days")),
+                    e,
+                    FormError::new("generate", String::new(), kept()),
                 );
             }
         },
     };
     let request = NewCertificate {
-        friendly_name: Some(form.friendly_name),
-        key_type: Some(form.key_type),
+        friendly_name: Some(form.friendly_name.clone()),
+        key_type: Some(form.key_type.clone()),
         valid_days,
-        subject: Some(form.subject),
+        subject: Some(form.subject.clone()),
         sans: form.sans.split(',').map(str::to_string).collect(),
     };
     let result = async {
@@ -69,7 +85,26 @@ pub async fn generate(
     };
     match result.await {
         Ok((c, summary)) => views::generated(&s, &c, &summary).into_response(),
-        Err(e) => failed(&s, e),
+        Err(e) => refused(
+            &console,
+            &s,
+            e,
+            FormError::new("generate", String::new(), kept()),
+        ),
+    }
+}
+
+/// The certificates' page again with form `form`'s refusal in place (its message filled in
+/// here), or the failure page for what a form cannot show.
+fn refused(console: &Console, s: &Session, e: OpError, mut form: FormError) -> Response {
+    let (status, message) = match in_form(e) {
+        Ok(shown) => shown,
+        Err(e) => return failed(s, e),
+    };
+    form.message = message;
+    match ops::certificates(console) {
+        Ok(all) => (status, views::certificates(s, &all, None, Some(&form))).into_response(),
+        Err(e) => failed(s, e),
     }
 }
 
@@ -110,17 +145,26 @@ pub async fn import(
     if let Some(r) = form_refusal(&s, &headers, &csrf) {
         return r;
     }
+    let form = || {
+        FormError::new(
+            "import",
+            String::new(),
+            vec![("friendly_name", friendly.clone())],
+        )
+        .with_password()
+    };
     if file.is_empty() {
-        return failed(&s, OpError::Invalid("choose a file to import".into()));
+        let e = OpError::Invalid("choose a file to import".into());
+        return refused(&console, &s, e, form());
     }
     let result = async {
-        let c = ops::import(&console, &s.admin, &file, &password, Some(friendly)).await?;
+        let c = ops::import(&console, &s.admin, &file, &password, Some(friendly.clone())).await?;
         let summary = ops::summary(&console, &c.sha256)?;
         Ok::<_, OpError>((c, summary))
     };
     match result.await {
         Ok((c, summary)) => views::generated(&s, &c, &summary).into_response(),
-        Err(e) => failed(&s, e),
+        Err(e) => refused(&console, &s, e, form()),
     }
 }
 
@@ -138,7 +182,7 @@ pub async fn apply(
                 "{} ({}) is now in use. Cloud Connect certificate is being updated.",
                 c.friendly_name, c.thumbprint
             );
-            views::certificates(&s, &all, Some(&flash)).into_response()
+            views::certificates(&s, &all, Some(&flash), None).into_response()
         }
         Err(e @ OpError::WouldReverify { .. }) => (
             StatusCode::CONFLICT,
@@ -162,7 +206,7 @@ pub async fn stage(
                 "{} ({}) is staged as the successor, with a rollover proof: tenants learn it at their next connection; apply it once the dashboard shows they have.",
                 c.friendly_name, c.thumbprint
             );
-            views::certificates(&s, &all, Some(&flash)).into_response()
+            views::certificates(&s, &all, Some(&flash), None).into_response()
         }
         Err(e) => failed(&s, e),
     }
@@ -190,7 +234,7 @@ pub async fn renew(
                 c.thumbprint,
                 if c.applied { ", in use" } else { "" }
             );
-            views::certificates(&s, &all, Some(&flash)).into_response()
+            views::certificates(&s, &all, Some(&flash), None).into_response()
         }
         Err(e) => failed(&s, e),
     }
@@ -233,7 +277,7 @@ pub async fn remove(
                 "Removed {} ({}) and its key.",
                 c.friendly_name, c.thumbprint
             );
-            views::certificates(&s, &all, Some(&flash)).into_response()
+            views::certificates(&s, &all, Some(&flash), None).into_response()
         }
         Err(e) => failed(&s, e),
     }

@@ -3,17 +3,29 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::failed;
+use super::{failed, in_form, refusal};
 use crate::auth::{Admin, AdminForm};
 use crate::ops::{self, OpError};
 use crate::session::Session;
+use crate::views::FormError;
 use crate::{Console, views};
 
 /// The page, with what was just done.
 async fn gateways_page(console: &Console, s: &Session, flash: Option<&str>) -> Response {
+    render(console, s, flash, None).await
+}
+
+/// The page, with the address form's refusal in place when there is one.
+async fn render(
+    console: &Console,
+    s: &Session,
+    flash: Option<&str>,
+    refused: Option<(StatusCode, FormError)>,
+) -> Response {
     let gather = async {
         let gateways = ops::gateways(console).await?;
         let address = ops::public_address(console)?;
@@ -25,16 +37,20 @@ async fn gateways_page(console: &Console, s: &Session, flash: Option<&str>) -> R
         Ok::<_, OpError>((gateways, address, fleet))
     };
     match gather.await {
-        Ok((gateways, address, fleet)) => views::gateways(
-            s,
-            &views::GatewaysPage {
-                gateways: &gateways,
-                address: &address,
-                fleet: fleet.as_ref(),
-                flash,
-            },
-        )
-        .into_response(),
+        Ok((gateways, address, fleet)) => {
+            let (status, error) = refusal(&refused);
+            let page = views::gateways(
+                s,
+                &views::GatewaysPage {
+                    gateways: &gateways,
+                    address: &address,
+                    fleet: fleet.as_ref(),
+                    flash,
+                    error,
+                },
+            );
+            (status, page).into_response()
+        }
         Err(e) => failed(s, e),
     }
 }
@@ -86,7 +102,14 @@ pub async fn set_address(
             );
             gateways_page(&console, &s, Some(&flash)).await
         }
-        Err(e) => failed(&s, e),
+        Err(e) => match in_form(e) {
+            Ok((status, message)) => {
+                let kept = vec![("public_address", form.public_address.clone())];
+                let error = FormError::new("address", message, kept);
+                render(&console, &s, None, Some((status, error))).await
+            }
+            Err(e) => failed(&s, e),
+        },
     }
 }
 

@@ -37,6 +37,26 @@ fn failed(_: &Session, e: OpError) -> Response {
     (status, views::message_page("Not done", &e.to_string())).into_response()
 }
 
+/// A refusal a form shows in place, with its status: bad input and conflicts; anything else
+/// (not found, the database down) is for [`failed`].
+fn in_form(e: OpError) -> Result<(StatusCode, String), OpError> {
+    match e.kind() {
+        ErrorKind::Usage => Ok((StatusCode::BAD_REQUEST, e.to_string())),
+        ErrorKind::Conflict => Ok((StatusCode::CONFLICT, e.to_string())),
+        _ => Err(e),
+    }
+}
+
+/// The status a page is sent with and the refused form it shows, if one was refused.
+fn refusal(
+    refused: &Option<(StatusCode, views::FormError)>,
+) -> (StatusCode, Option<&views::FormError>) {
+    match refused {
+        Some((status, e)) => (*status, Some(e)),
+        None => (StatusCode::OK, None),
+    }
+}
+
 /// 404 for anything else.
 pub async fn not_found() -> Response {
     (
@@ -73,12 +93,23 @@ pub async fn dashboard(State(console): State<Arc<Console>>, Admin(s): Admin) -> 
             recent,
             tunnels: console.tunnels.samples(),
             license: ops::license(&console).ok(),
+            top: top_tenants(ops::activity(&console).await?),
         })
     };
     match gather.await {
         Ok(d) => views::dashboard(&s, &d).into_response(),
         Err(e) => failed(&s, e),
     }
+}
+
+/// Tenants with traffic over the last day, most first, at most five.
+fn top_tenants(
+    all: std::collections::HashMap<String, cloudgate_proto::admin::TenantActivity>,
+) -> Vec<cloudgate_proto::admin::TenantActivity> {
+    let mut top: Vec<_> = all.into_values().filter(|a| a.bytes_24h > 0).collect();
+    top.sort_by(|a, b| b.bytes_24h.cmp(&a.bytes_24h).then(a.tenant.cmp(&b.tenant)));
+    top.truncate(5);
+    top
 }
 
 /// A form that only carries its CSRF token (and, for apply, whether to force).

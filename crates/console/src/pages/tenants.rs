@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cloudgate_proto::admin::{
     CreatedJoinToken, NewJoinToken, NewTenant, PoolSetting, Service, Tenant,
@@ -10,10 +11,11 @@ use cloudgate_proto::admin::{
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{ActionForm, SearchQuery, failed};
+use super::{ActionForm, SearchQuery, failed, in_form, refusal};
 use crate::auth::{Admin, AdminForm};
 use crate::ops::{self, OpError};
 use crate::session::Session;
+use crate::views::FormError;
 use crate::{Console, views};
 
 /// `GET /tenants`.
@@ -22,9 +24,39 @@ pub async fn tenants(
     Admin(s): Admin,
     Query(query): Query<SearchQuery>,
 ) -> Response {
-    match ops::tenants(&console, &query.q).await {
-        Ok(all) => views::tenants(&s, &all, &query.q, None).into_response(),
-        Err(e) => failed(&s, e),
+    tenants_page(&console, &s, &query.q, None, None).await
+}
+
+/// The list, with what was just done or the add form's refusal.
+async fn tenants_page(
+    console: &Console,
+    s: &Session,
+    query: &str,
+    flash: Option<&str>,
+    refused: Option<(StatusCode, FormError)>,
+) -> Response {
+    let gather = async {
+        Ok::<_, OpError>((
+            ops::tenants(console, query).await?,
+            ops::activity(console).await?,
+        ))
+    };
+    match gather.await {
+        Ok((all, activity)) => {
+            let (status, error) = refusal(&refused);
+            let page = views::tenants(
+                s,
+                &views::TenantsPage {
+                    all: &all,
+                    activity: &activity,
+                    query,
+                    flash,
+                    error,
+                },
+            );
+            (status, page).into_response()
+        }
+        Err(e) => failed(s, e),
     }
 }
 
@@ -51,7 +83,14 @@ pub async fn add_tenant(
     drop(Zeroizing::new(new.password));
     match result {
         Ok(t) => tenant_page(&console, &s, &t, Some("Tenant added."), None).await,
-        Err(e) => failed(&s, e),
+        Err(e) => match in_form(e) {
+            Ok((status, message)) => {
+                let kept = vec![("name", new.name), ("description", new.description)];
+                let error = FormError::new("tenant-add", message, kept).with_password();
+                tenants_page(&console, &s, "", None, Some((status, error))).await
+            }
+            Err(e) => failed(&s, e),
+        },
     }
 }
 
@@ -106,7 +145,12 @@ pub async fn set_password(
     };
     match result.await {
         Ok(t) => tenant_page(&console, &s, &t, Some("Password replaced."), None).await,
-        Err(e) => failed(&s, e),
+        Err(e) => {
+            refused(&console, &s, &name, e, |m| {
+                FormError::new("tenant-password", m, Vec::new()).with_password()
+            })
+            .await
+        }
     }
 }
 
@@ -129,7 +173,19 @@ pub async fn add_service(
     };
     match ops::add_service(&console, &s.admin, &name, &service).await {
         Ok(t) => tenant_page(&console, &s, &t, Some("Service added."), None).await,
-        Err(e) => failed(&s, e),
+        Err(e) => {
+            refused(&console, &s, &name, e, |m| {
+                FormError::new(
+                    "service-add",
+                    m,
+                    vec![
+                        ("name", service.name.clone()),
+                        ("target", service.target.clone()),
+                    ],
+                )
+            })
+            .await
+        }
     }
 }
 
@@ -231,10 +287,7 @@ pub async fn remove_from_tenant(
     };
     match done {
         Ok((Some(t), flash)) => tenant_page(&console, &s, &t, Some(flash), None).await,
-        Ok((None, flash)) => {
-            let all = ops::tenants(&console, "").await.unwrap_or_default();
-            views::tenants(&s, &all, "", Some(flash)).into_response()
-        }
+        Ok((None, flash)) => tenants_page(&console, &s, "", Some(flash), None).await,
         Err(e) => failed(&s, e),
     }
 }
@@ -247,17 +300,68 @@ async fn tenant_page(
     flash: Option<&str>,
     created: Option<&CreatedJoinToken>,
 ) -> Response {
-    match ops::join_tokens(console, Some(&t.name)).await {
-        Ok(tokens) => views::tenant(
-            s,
-            &views::TenantPage {
-                tenant: t,
-                tokens: &tokens,
-                created,
-                flash,
-            },
-        )
-        .into_response(),
+    render_tenant(console, s, t, flash, created, None).await
+}
+
+/// The page as [`tenant_page`] draws it, with a refused form in place when there is one.
+async fn render_tenant(
+    console: &Console,
+    s: &Session,
+    t: &Tenant,
+    flash: Option<&str>,
+    created: Option<&CreatedJoinToken>,
+    refused: Option<(StatusCode, FormError)>,
+) -> Response {
+    let gather = async {
+        let hourly = cloudgate_sp::core::UsageRequest {
+            tenant: Some(t.name.clone()),
+            since: Some(time::OffsetDateTime::now_utc() - time::Duration::hours(24)),
+            per: cloudgate_sp::core::Period::Hour,
+            ..Default::default()
+        };
+        Ok::<_, OpError>((
+            ops::join_tokens(console, Some(&t.name)).await?,
+            ops::activity(console).await?,
+            ops::usage(console, &hourly).await?,
+        ))
+    };
+    match gather.await {
+        Ok((tokens, activity, hourly)) => {
+            let (status, error) = refusal(&refused);
+            let page = views::tenant(
+                s,
+                &views::TenantPage {
+                    tenant: t,
+                    tokens: &tokens,
+                    created,
+                    flash,
+                    error,
+                    activity: activity.get(&t.name).cloned().unwrap_or_default(),
+                    hourly: &hourly,
+                },
+            );
+            (status, page).into_response()
+        }
+        Err(e) => failed(s, e),
+    }
+}
+
+/// A form of tenant `name`'s page refused: the page again with the reason in that form and
+/// what was typed kept; a failure the form cannot show (the tenant is gone, the database is
+/// down) is the failure page.
+async fn refused(
+    console: &Console,
+    s: &Session,
+    name: &str,
+    e: OpError,
+    form: impl FnOnce(String) -> FormError,
+) -> Response {
+    let (status, message) = match in_form(e) {
+        Ok(shown) => shown,
+        Err(e) => return failed(s, e),
+    };
+    match ops::tenant(console, name).await {
+        Ok(t) => render_tenant(console, s, &t, None, None, Some((status, form(message)))).await,
         Err(e) => failed(s, e),
     }
 }
@@ -277,7 +381,7 @@ pub async fn set_pool(
     AdminForm(s, form): AdminForm<PoolForm>,
 ) -> Response {
     let setting = PoolSetting {
-        pool: Some(form.pool),
+        pool: Some(form.pool.clone()),
         failover_outside_pool: Some(form.failover_outside_pool.as_deref() == Some("true")),
     };
     match ops::set_pool(&console, &s.admin, &name, &setting).await {
@@ -288,7 +392,12 @@ pub async fn set_pool(
             );
             tenant_page(&console, &s, &t, Some(&flash), None).await
         }
-        Err(e) => failed(&s, e),
+        Err(e) => {
+            refused(&console, &s, &name, e, |m| {
+                FormError::new("tenant-pool", m, vec![("pool", form.pool)])
+            })
+            .await
+        }
     }
 }
 
@@ -306,11 +415,16 @@ pub async fn prune(
     Path(name): Path<String>,
     AdminForm(s, form): AdminForm<PruneForm>,
 ) -> Response {
+    let kept = || vec![("unseen_days", form.unseen_days.clone())];
     let Ok(days) = form.unseen_days.trim().parse::<u32>() else {
-        return failed(
-            &s,
-            OpError::Invalid(format!("{:?} is not a number of days", form.unseen_days)),
-        );
+        let e = OpError::Invalid(format!(
+            "{:?} is not a number of days: type a whole number, such as 90",
+            form.unseen_days
+        ));
+        return refused(&console, &s, &name, e, |m| {
+            FormError::new("prune", m, kept())
+        })
+        .await;
     };
     if !views::confirmed(&form.confirm) {
         return views::confirm(
@@ -342,7 +456,12 @@ pub async fn prune(
             );
             tenant_page(&console, &s, &t, Some(&flash), None).await
         }
-        Err(e) => failed(&s, e),
+        Err(e) => {
+            refused(&console, &s, &name, e, |m| {
+                FormError::new("prune", m, kept())
+            })
+            .await
+        }
     }
 }
 
@@ -363,22 +482,32 @@ pub async fn create_token(
     Path(name): Path<String>,
     AdminForm(s, form): AdminForm<TokenForm>,
 ) -> Response {
+    let kept = || {
+        vec![
+            ("expires", form.expires.clone()),
+            ("uses", form.uses.clone()),
+            ("label", form.label.clone()),
+        ]
+    };
     let uses = match form.uses.trim() {
         "" => None,
         u => match u.parse::<u32>() {
             Ok(u) => Some(u),
             Err(_) => {
-                return failed(
-                    &s,
-                    OpError::Invalid(format!("{u:?} is not a number of uses")),
-                );
+                let e = OpError::Invalid(format!(
+                    "{u:?} is not a number of uses: type a whole number, at least 1"
+                ));
+                return refused(&console, &s, &name, e, |m| {
+                    FormError::new("token-create", m, kept())
+                })
+                .await;
             }
         },
     };
     let request = NewJoinToken {
-        expires: Some(form.expires),
+        expires: Some(form.expires.clone()),
         uses,
-        label: form.label,
+        label: form.label.clone(),
         addresses: Vec::new(),
     };
     let result = async {
@@ -387,7 +516,12 @@ pub async fn create_token(
     };
     match result.await {
         Ok((created, t)) => tenant_page(&console, &s, &t, None, Some(&created)).await,
-        Err(e) => failed(&s, e),
+        Err(e) => {
+            refused(&console, &s, &name, e, |m| {
+                FormError::new("token-create", m, kept())
+            })
+            .await
+        }
     }
 }
 

@@ -5,6 +5,8 @@ use axum::response::Html;
 use cloudgate_proto::admin::{FleetStatus, Gateway, PublicAddress};
 use maud::html;
 
+use super::cells::{ago, token, when, word};
+use super::form_error::{alert, kept};
 use super::{csrf, human_bytes, page};
 use crate::session::Session;
 
@@ -18,10 +20,13 @@ pub struct GatewaysPage<'a> {
     pub fleet: Option<&'a FleetStatus>,
     /// What was just done.
     pub flash: Option<&'a str>,
+    /// The address form's refusal.
+    pub error: Option<&'a super::FormError>,
 }
 
 /// `/gateways`.
 pub fn gateways(s: &Session, p: &GatewaysPage<'_>) -> Html<String> {
+    let now = time::OffsetDateTime::now_utc();
     page(
         "Gateways",
         s,
@@ -35,8 +40,8 @@ pub fn gateways(s: &Session, p: &GatewaysPage<'_>) -> Html<String> {
                     tbody {
                         @for g in p.gateways {
                             tr {
-                                td { (g.id) } td { (g.public_address) } td { (g.pool) } td { (g.version) }
-                                td { (g.open_tunnels) } td { (human_bytes(g.relayed_bytes)) } td { (g.heartbeat_at) }
+                                td { (word(&g.id)) } td { (word(&g.public_address)) } td { (word(&g.pool)) } td { (word(&g.version)) }
+                                td.num { (g.open_tunnels) } td.num.nowrap { (human_bytes(g.relayed_bytes)) } td { (ago(&g.heartbeat_at, now)) }
                                 td { span class=(format!("state {}", g.state)) { (g.state) } }
                                 td {
                                     @if g.state != cloudgate_proto::admin::GatewayState::Up {
@@ -57,10 +62,11 @@ pub fn gateways(s: &Session, p: &GatewaysPage<'_>) -> Html<String> {
             p { strong { (p.address.public_address) } " "
                 @if p.address.source == "configured" { "(set in " code { (p.address.config) } ")" }
                 @else { "(this host's name: no address is set)" } }
-            form method="post" action="/gateways/address" {
+            form id="address" method="post" action="/gateways/address" {
                 (csrf(s))
+                (alert(p.error, "address"))
                 label for="public-address" { "Public address (HOST or HOST:PORT)" }
-                input id="public-address" name="public_address" value=(p.address.public_address) required;
+                input id="public-address" name="public_address" value=(kept(p.error, "address", "public_address", &p.address.public_address)) required;
                 button type="submit" { "Save" }
             }
             p.hint { "New join tokens and the command shown to tenants carry it." }
@@ -69,7 +75,7 @@ pub fn gateways(s: &Session, p: &GatewaysPage<'_>) -> Html<String> {
                 p { "Fleet key: " @match &f.key_id { Some(id) => { code { (id) } @if f.rotating { " (rotation under way)" } }, None => { "none on this host" } } }
                 @match &f.published {
                     Some(c) => {
-                        p { "Published to the gateways: " strong { (c.friendly_name) } " " code { (c.thumbprint) } ", " (c.published_at) }
+                        p { "Published to the gateways: " strong { (c.friendly_name) } " " (token(&c.thumbprint)) ", " (when(&c.published_at)) }
                         @if c.same_as_store == Some(false) { p.error role="alert" { "The certificate in use here is not the one published: publish it." } }
                     },
                     None => { p { "Nothing published yet." } },

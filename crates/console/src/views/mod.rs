@@ -10,13 +10,17 @@ use maud::{DOCTYPE, Markup, html};
 
 use crate::session::Session;
 
+mod cells;
 mod confirm;
+mod form_error;
 mod gateways;
 mod tenants;
 
 pub use confirm::{Confirmation, confirm, confirmed};
+pub use form_error::FormError;
+use form_error::kept;
 pub use gateways::{GatewaysPage, gateways};
-pub use tenants::{TenantPage, tenant, tenants};
+pub use tenants::{TenantPage, TenantsPage, tenant, tenants};
 
 /// The frame of every page after login: navigation, who is logged in, logout.
 pub fn page(title: &str, s: &Session, current: &str, body: Markup) -> Html<String> {
@@ -183,6 +187,8 @@ pub struct Dashboard {
     pub tunnels: Vec<crate::charts::Sample>,
     /// The license (who new certificates are issued to).
     pub license: Option<cloudgate_proto::admin::LicenseInfo>,
+    /// The tenants with the most traffic over the last day, most first.
+    pub top: Vec<cloudgate_proto::admin::TenantActivity>,
 }
 
 /// `/`.
@@ -237,6 +243,24 @@ pub fn dashboard(s: &Session, d: &Dashboard) -> Html<String> {
                 h2 id="tunnels-h" { "Tunnels" }
                 (crate::charts::fleet_charts(&d.tunnels))
             }
+            section aria-labelledby="top-h" {
+                h2 id="top-h" { "Top tenants, last 24 hours" }
+                @if d.top.is_empty() { p { "No traffic yet." } }
+                @else {
+                    table {
+                        thead { tr { th scope="col" { "Tenant" } th scope="col" { "Traffic" } th scope="col" { "Open tunnels" } } }
+                        tbody {
+                            @for a in &d.top {
+                                tr {
+                                    td { a.nowrap href=(format!("/tenants/{}", a.tenant)) { (a.tenant) } }
+                                    td.num { (human_bytes(a.bytes_24h)) }
+                                    td.num { (a.open_tunnels) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             section aria-labelledby="recent-h" {
                 h2 id="recent-h" { "Recent refusals and alarms" }
                 @if d.recent.is_empty() { p { "None." } }
@@ -251,7 +275,12 @@ pub(crate) fn csrf(s: &Session) -> Markup {
 }
 
 /// `/certificates`.
-pub fn certificates(s: &Session, all: &[Certificate], flash: Option<&str>) -> Html<String> {
+pub fn certificates(
+    s: &Session,
+    all: &[Certificate],
+    flash: Option<&str>,
+    e: Option<&FormError>,
+) -> Html<String> {
     page(
         "Certificates",
         s,
@@ -264,11 +293,11 @@ pub fn certificates(s: &Session, all: &[Certificate], flash: Option<&str>) -> Ht
                 tbody {
                     @for c in all {
                         tr {
-                            td { (c.friendly_name) @if c.applied { " " span.badge { "in use" } } }
-                            td { code { (c.thumbprint) } }
-                            td { (c.key_type) }
-                            td { (days(c.days_left)) }
-                            td { (c.source) }
+                            td.text { (c.friendly_name) @if c.applied { " " span.badge { "in use" } } }
+                            td { (cells::token(&c.thumbprint)) }
+                            td { (cells::word(&c.key_type)) }
+                            td.nowrap { (days(c.days_left)) }
+                            td { (cells::word(&c.source)) }
                             td {
                                 @if !c.applied {
                                     form.inline method="post" action=(format!("/certificates/{}/stage", c.sha256)) {
@@ -297,41 +326,51 @@ pub fn certificates(s: &Session, all: &[Certificate], flash: Option<&str>) -> Ht
             h2 { "Expiry" }
             (crate::charts::expiry_timeline(all, time::OffsetDateTime::now_utc()))
             h2 { "Generate a self-signed certificate" }
-            form method="post" action="/certificates/generate" {
+            form id="generate" method="post" action="/certificates/generate" {
                 (csrf(s))
+                (form_error::alert(e, "generate"))
                 label for="friendly_name" { "Friendly name" }
-                input id="friendly_name" name="friendly_name" placeholder="the licensee's name";
+                input id="friendly_name" name="friendly_name" value=(kept(e, "generate", "friendly_name", "")) placeholder="the licensee's name";
                 label for="key_type" { "Key type" }
+                @let key = kept(e, "generate", "key_type", "rsa2048");
                 select id="key_type" name="key_type" {
-                    option value="rsa2048" selected { "RSA 2048" }
-                    option value="rsa3072" { "RSA 3072" }
-                    option value="rsa4096" { "RSA 4096" }
-                    option value="ecdsa-p256" { "ECDSA P-256" }
-                    option value="ecdsa-p384" { "ECDSA P-384" }
-                    option value="ed25519" { "Ed25519" }
+                    @for (value, label) in KEY_TYPES {
+                        option value=(value) selected[key == value] { (label) }
+                    }
                 }
                 label for="valid_days" { "Valid for (days)" }
-                input id="valid_days" name="valid_days" type="number" min="1" max="3650" value="365";
+                input id="valid_days" name="valid_days" type="number" min="1" max="3650" value=(kept(e, "generate", "valid_days", "365"));
                 label for="subject" { "Subject" }
-                input id="subject" name="subject" placeholder="CN=backup.example.com,O=Example";
+                input id="subject" name="subject" value=(kept(e, "generate", "subject", "")) placeholder="CN=backup.example.com,O=Example";
                 label for="sans" { "Alternative names (comma-separated)" }
-                input id="sans" name="sans" placeholder="backup.example.com, 203.0.113.7";
+                input id="sans" name="sans" value=(kept(e, "generate", "sans", "")) placeholder="backup.example.com, 203.0.113.7";
                 button type="submit" { "Generate" }
             }
             h2 { "Import a certificate with its key" }
             form id="import" method="post" action="/certificates/import" enctype="multipart/form-data" {
                 (csrf(s))
+                (form_error::alert(e, "import"))
                 label for="file" { "PKCS#12 (.pfx, .p12) or PEM file, at most 256 KiB" }
                 input id="file" name="file" type="file" accept=".pfx,.p12,.pem,.crt,.key" required;
                 label for="import-password" { "Its password" }
                 input id="import-password" name="password" type="password" autocomplete="off";
                 label for="import-name" { "Friendly name" }
-                input id="import-name" name="friendly_name" placeholder="the file's";
+                input id="import-name" name="friendly_name" value=(kept(e, "import", "friendly_name", "")) placeholder="the file's";
                 button type="submit" { "Import" }
             }
         },
     )
 }
+
+/// The key types the generation form offers, the default first.
+const KEY_TYPES: [(&str, &str); 6] = [
+    ("rsa2048", "RSA 2048"),
+    ("rsa3072", "RSA 3072"),
+    ("rsa4096", "RSA 4096"),
+    ("ecdsa-p256", "ECDSA P-256"),
+    ("ecdsa-p384", "ECDSA P-384"),
+    ("ed25519", "Ed25519"),
+];
 
 /// After a generation: the Summary of the new certificate.
 pub fn generated(s: &Session, c: &Certificate, summary: &str) -> Html<String> {
@@ -377,17 +416,80 @@ pub fn confirm_switch(s: &Session, id: &str, message: &str) -> Html<String> {
     )
 }
 
+/// The detail keys that name what an event was about, in the order one is chosen as its target.
+const TARGET_KEYS: [&str; 8] = [
+    "tenant",
+    "gateway",
+    "token_id",
+    "service",
+    "thumbprint",
+    "sha256",
+    "name",
+    "admin",
+];
+
+/// An audit entry's target (`tenant`, `acme`) and the rest of its details, as text.
+type TargetAndDetails<'a> = (Option<(String, String)>, Vec<(&'a str, String)>);
+
+/// What an audit entry was about (`tenant acme`), and the rest of its details.
+fn target_of(e: &AuditEntry) -> TargetAndDetails<'_> {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    };
+    let key = TARGET_KEYS
+        .iter()
+        .find(|k| e.details.get(**k).is_some_and(|v| !v.is_null()));
+    let target = key.map(|k| (k.replace('_', " "), text(&e.details[*k])));
+    let rest = e
+        .details
+        .iter()
+        .filter(|(k, _)| Some(&k.as_str()) != key)
+        // The administrator who did it is in the Who column already.
+        .filter(|(k, v)| !(k.as_str() == "admin" && e.actor == format!("admin:{}", text(v))))
+        .map(|(k, v)| (k.as_str(), text(v)))
+        .collect();
+    (target, rest)
+}
+
+/// A detail's value: long hexadecimal values (fingerprints, hashes) shortened with the whole on
+/// hover and a Copy button; the rest as text.
+fn detail_value(v: &str) -> Markup {
+    if v.len() >= 24 && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
+        cells::token(v)
+    } else {
+        html! { (v) }
+    }
+}
+
 fn audit_table(entries: &[AuditEntry]) -> Markup {
     html! {
         table.audit {
-            thead { tr { th scope="col" { "Time" } th scope="col" { "Who" } th scope="col" { "Event" } th scope="col" { "What" } th scope="col" { "Details" } } }
+            thead { tr { th scope="col" { "Time" } th scope="col" { "Who" } th scope="col" { "Event" } th scope="col" { "Target" } th scope="col" { "What happened" } } }
             tbody {
                 @for e in entries {
+                    @let (target, rest) = target_of(e);
                     tr {
-                        td { (e.time) } td { (e.actor) } td { code { (e.event) } } td { (e.message) }
-                        td {
-                            @for (k, v) in &e.details {
-                                span.detail { (k) ": " (match v { serde_json::Value::String(s) => s.clone(), other => other.to_string() }) } " "
+                        td { (cells::when(&e.time)) }
+                        td { (cells::word(&e.actor)) }
+                        td { (cells::word(&e.event)) }
+                        td { @if let Some((k, v)) = &target { span.hint { (k) " " } (detail_value(v)) } }
+                        td.text {
+                            (e.message)
+                            @if !rest.is_empty() {
+                                dl.details {
+                                    @for (k, v) in &rest {
+                                        div { dt { (k.replace('_', " ")) } dd { (detail_value(v)) } }
+                                    }
+                                }
                             }
                         }
                     }
@@ -426,17 +528,7 @@ pub fn audit(
     )
 }
 
-/// Bytes in the unit that reads best.
-pub(crate) fn human_bytes(n: i64) -> String {
-    let n = n.max(0) as f64;
-    match n {
-        n if n >= 1e12 => format!("{:.1} TB", n / 1e12),
-        n if n >= 1e9 => format!("{:.1} GB", n / 1e9),
-        n if n >= 1e6 => format!("{:.1} MB", n / 1e6),
-        n if n >= 1e3 => format!("{:.1} kB", n / 1e3),
-        n => format!("{n:.0} B"),
-    }
-}
+pub(crate) use cloudgate_sp::views::human_bytes;
 
 /// Percent-encodes a query value.
 pub(crate) fn url_encode(s: &str) -> String {

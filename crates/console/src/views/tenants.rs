@@ -1,48 +1,89 @@
-//! The tenants' pages: the list with search, and one tenant with its services, machines, pool
-//! and join tokens.
+//! The tenants' pages: the list with search and what each tenant is doing, and one tenant in
+//! sections — summary, services, machines, join tokens, settings, and the danger zone last.
 
 use axum::response::Html;
-use cloudgate_proto::admin::{CreatedJoinToken, JoinTokenInfo, Tenant};
-use maud::html;
+use cloudgate_proto::admin::{CreatedJoinToken, JoinTokenInfo, Tenant, TenantActivity};
+use maud::{Markup, html};
 
-use super::{csrf, page};
+use super::cells::{ago, token, when, word};
+use super::form_error::{FormError, alert, kept};
+use super::{csrf, human_bytes, page};
 use crate::session::Session;
 
+/// What the tenants' list shows.
+pub struct TenantsPage<'a> {
+    /// The tenants that match the search.
+    pub all: &'a [Tenant],
+    /// Their activity by name (missing: none).
+    pub activity: &'a std::collections::HashMap<String, TenantActivity>,
+    /// The search.
+    pub query: &'a str,
+    /// What was just done.
+    pub flash: Option<&'a str>,
+    /// A refused form.
+    pub error: Option<&'a FormError>,
+}
+
+/// The latest time any machine of `t` was seen.
+fn last_contact(t: &Tenant) -> Option<&str> {
+    t.machines
+        .iter()
+        .filter_map(|m| m.last_seen.as_deref())
+        .max()
+}
+
+fn state(enabled: bool) -> Markup {
+    html! {
+        @if enabled { span.state.up { "enabled" } } @else { span.state.stopped { "disabled" } }
+    }
+}
+
 /// `/tenants`.
-pub fn tenants(s: &Session, all: &[Tenant], query: &str, flash: Option<&str>) -> Html<String> {
+pub fn tenants(s: &Session, p: &TenantsPage<'_>) -> Html<String> {
+    let now = time::OffsetDateTime::now_utc();
+    let e = p.error;
     page(
         "Tenants",
         s,
         "/tenants",
         html! {
-            @if let Some(f) = flash { p.flash role="status" { (f) } }
+            @if let Some(f) = p.flash { p.flash role="status" { (f) } }
             form.search method="get" action="/tenants" role="search" {
                 label for="q" { "Search" }
-                input id="q" name="q" value=(query) type="search";
+                input id="q" name="q" value=(p.query) type="search";
                 button type="submit" { "Search" }
             }
             table {
                 caption { "Tenant accounts" }
-                thead { tr { th scope="col" { "Name" } th scope="col" { "Description" } th scope="col" { "State" } th scope="col" { "Services" } th scope="col" { "Machines" } } }
+                thead { tr {
+                    th scope="col" { "Name" } th scope="col" { "State" } th scope="col" { "Machines" }
+                    th scope="col" { "Last contact" } th scope="col" { "Open tunnels" } th scope="col" { "Traffic, 24 h" }
+                    th scope="col" { "Services" } th scope="col" { "Description" }
+                } }
                 tbody {
-                    @for t in all {
+                    @for t in p.all {
+                        @let a = p.activity.get(&t.name).cloned().unwrap_or_default();
                         tr {
-                            td { a href=(format!("/tenants/{}", t.name)) { (t.name) } }
-                            td { (t.description) }
-                            td { @if t.enabled { "enabled" } @else { "disabled" } }
-                            td { (t.services.len()) }
-                            td { (t.machines.len()) }
+                            td { a.nowrap href=(format!("/tenants/{}", t.name)) { (t.name) } }
+                            td { (state(t.enabled)) }
+                            td.num { (t.machines.len()) }
+                            td { @match last_contact(t) { Some(at) => (ago(at, now)), None => span.hint { "never" } } }
+                            td.num { (a.open_tunnels) }
+                            td.num.nowrap { (human_bytes(a.bytes_24h)) }
+                            td.num { (t.services.len()) }
+                            td.text { (t.description) }
                         }
                     }
                 }
             }
             h2 { "Add a tenant" }
-            form method="post" action="/tenants" {
+            form id="tenant-add" method="post" action="/tenants" {
                 (csrf(s))
+                (alert(e, "tenant-add"))
                 label for="name" { "Name" }
-                input id="name" name="name" required;
+                input id="name" name="name" value=(kept(e, "tenant-add", "name", "")) required;
                 label for="description" { "Description" }
-                input id="description" name="description";
+                input id="description" name="description" value=(kept(e, "tenant-add", "description", ""));
                 label for="password" { "Password (at least 8 characters)" }
                 input id="password" name="password" type="password" autocomplete="new-password" required minlength="8";
                 button type="submit" { "Add" }
@@ -61,10 +102,16 @@ pub struct TenantPage<'a> {
     pub created: Option<&'a CreatedJoinToken>,
     /// What was just done.
     pub flash: Option<&'a str>,
+    /// A refused form.
+    pub error: Option<&'a FormError>,
+    /// What it did lately.
+    pub activity: TenantActivity,
+    /// Its usage per hour over the last day.
+    pub hourly: &'a [cloudgate_proto::admin::UsageRow],
 }
 
 /// A join token just created: the only time it is shown.
-fn created_token(c: &CreatedJoinToken) -> maud::Markup {
+fn created_token(c: &CreatedJoinToken) -> Markup {
     html! {
         section.created aria-labelledby="token-head" {
             h2 id="token-head" { "Join token " (c.info.id) }
@@ -80,103 +127,28 @@ fn created_token(c: &CreatedJoinToken) -> maud::Markup {
 
 /// The tenant's join tokens that still work (the spent ones counted) and the form that creates
 /// one.
-fn tokens(s: &Session, t: &Tenant, every: &[JoinTokenInfo]) -> maud::Markup {
+fn tokens(s: &Session, t: &Tenant, every: &[JoinTokenInfo], e: Option<&FormError>) -> Markup {
     let all: Vec<&JoinTokenInfo> = every.iter().filter(|k| k.state == "valid").collect();
     let spent = every.len() - all.len();
     html! {
-        h2 { "Join tokens" }
-        p.hint { "One string that carries this SP's address, its key pin and a one-time credential: the tenant needs no password and no thumbprint." }
-        @if spent > 0 {
-            p.hint { (spent) " used, expired or revoked token(s) not shown: " code { "cloudgate sp tenant token list" } " or " code { (format!("GET /api/v1/tenants/{}/tokens", t.name)) } " lists them." }
-        }
-        @if !all.is_empty() {
-            table {
-                thead { tr { th scope="col" { "Token" } th scope="col" { "State" } th scope="col" { "Uses left" } th scope="col" { "Expires" } th scope="col" { "Label" } th scope="col" { "" } } }
-                tbody {
-                    @for k in all {
-                        tr {
-                            td { code { (k.id) } } td { (k.state) } td { (k.uses_left) } td { (k.expires_at) } td { (k.label) }
-                            td {
-                                form.inline method="post" action=(format!("/tenants/{}/tokens/revoke", t.name)) {
-                                    (csrf(s))
-                                    input type="hidden" name="id" value=(k.id);
-                                    button.danger type="submit" aria-label=(format!("Revoke token {}", k.id)) { "Revoke" }
-                                }
-                            }
-                        }
-                    }
-                }
+        section aria-labelledby="tokens-h" {
+            h2 id="tokens-h" { "Join tokens" }
+            p.hint { "One string that carries this SP's address, its key pin and a one-time credential: the tenant needs no password and no thumbprint." }
+            @if spent > 0 {
+                p.hint { (spent) " used, expired or revoked token(s) not shown: " code { "cloudgate sp tenant token list" } " or " code { (format!("GET /api/v1/tenants/{}/tokens", t.name)) } " lists them." }
             }
-        }
-        form method="post" action=(format!("/tenants/{}/tokens", t.name)) {
-            (csrf(s))
-            label for="token-expires" { "Valid for (30m, 24h, 7d)" }
-            input id="token-expires" name="expires" value="24h" required;
-            label for="token-uses" { "Uses" }
-            input id="token-uses" name="uses" type="number" min="1" value="1" required;
-            label for="token-label" { "Label (who it is for)" }
-            input id="token-label" name="label" maxlength="128";
-            button type="submit" { "Create join token" }
-        }
-    }
-}
-
-/// `/tenants/NAME`.
-pub fn tenant(s: &Session, p: &TenantPage<'_>) -> Html<String> {
-    let t = p.tenant;
-    page(
-        &format!("Tenant {}", t.name),
-        s,
-        "/tenants",
-        html! {
-            @if let Some(f) = p.flash { p.flash role="status" { (f) } }
-            @if let Some(c) = p.created { (created_token(c)) }
-            p { (t.description) }
-            p { "State: " strong { @if t.enabled { "enabled" } @else { "disabled" } } " · pool " (t.pool) }
-            form.inline method="post" action=(format!("/tenants/{}/enabled", t.name)) {
-                (csrf(s))
-                input type="hidden" name="enabled" value=(if t.enabled { "false" } else { "true" });
-                button type="submit" { @if t.enabled { "Disable" } @else { "Enable" } }
-            }
-            h2 { "Services" }
-            @if t.services.is_empty() { p { "None yet." } }
-            ul {
-                @for sv in &t.services {
-                    li {
-                        code { (sv.name) } " → " (sv.target) " "
-                        form.inline method="post" action=(format!("/tenants/{}/remove", t.name)) {
-                            (csrf(s))
-                            input type="hidden" name="service" value=(sv.name);
-                            button.danger type="submit" aria-label=(format!("Remove service {}", sv.name)) { "Remove" }
-                        }
-                    }
-                }
-            }
-            form method="post" action=(format!("/tenants/{}/services", t.name)) {
-                (csrf(s))
-                label for="svc-name" { "Service name" }
-                input id="svc-name" name="name" required;
-                label for="svc-target" { "Target (HOST:PORT on the SP side)" }
-                input id="svc-target" name="target" required placeholder="10.0.0.5:10005";
-                button type="submit" { "Add service" }
-            }
-            h2 { "Enrolled machines" }
-            @if t.machines.is_empty() { p { "None yet." } }
-            @else {
+            @if !all.is_empty() {
                 table {
-                    thead { tr { th scope="col" { "Machine" } th scope="col" { "Enrolled" } th scope="col" { "Last seen" } th scope="col" { "Trusts the certificate in use" } th scope="col" { "" } } }
+                    thead { tr { th scope="col" { "Token" } th scope="col" { "State" } th scope="col" { "Uses left" } th scope="col" { "Expires" } th scope="col" { "Label" } th scope="col" { "" } } }
                     tbody {
-                        @for m in &t.machines {
+                        @for k in all {
                             tr {
-                                td { (m.label.as_deref().unwrap_or("(no name)")) }
-                                td { (m.enrolled_at) }
-                                td { (m.last_seen.as_deref().unwrap_or("never")) }
-                                td { @if m.confirmed_current { "yes" } @else { "not yet" } }
+                                td { (token(&k.id)) } td { (word(&k.state)) } td.num { (k.uses_left) } td { (when(&k.expires_at)) } td.text { (k.label) }
                                 td {
-                                    form.inline method="post" action=(format!("/tenants/{}/remove", t.name)) {
+                                    form.inline method="post" action=(format!("/tenants/{}/tokens/revoke", t.name)) {
                                         (csrf(s))
-                                        input type="hidden" name="machine" value=(m.sha256);
-                                        button.danger type="submit" { "Revoke" }
+                                        input type="hidden" name="id" value=(k.id);
+                                        button.danger type="submit" aria-label=(format!("Revoke token {}", k.id)) { "Revoke" }
                                     }
                                 }
                             }
@@ -184,38 +156,187 @@ pub fn tenant(s: &Session, p: &TenantPage<'_>) -> Html<String> {
                     }
                 }
             }
-            (tokens(s, t, p.tokens))
-            h2 { "Gateways" }
-            form method="post" action=(format!("/tenants/{}/pool", t.name)) {
+            form id="token-create" method="post" action=(format!("/tenants/{}/tokens", t.name)) {
                 (csrf(s))
-                label for="pool" { "Pool of gateways its machines use" }
-                input id="pool" name="pool" value=(t.pool) required;
+                (alert(e, "token-create"))
+                label for="token-expires" { "Valid for (30m, 24h, 7d)" }
+                input id="token-expires" name="expires" value=(kept(e, "token-create", "expires", "24h")) required;
+                label for="token-uses" { "Uses" }
+                input id="token-uses" name="uses" type="number" min="1" value=(kept(e, "token-create", "uses", "1")) required;
+                label for="token-label" { "Label (who it is for)" }
+                input id="token-label" name="label" maxlength="128" value=(kept(e, "token-create", "label", ""));
+                button type="submit" { "Create join token" }
+            }
+        }
+    }
+}
+
+/// Its services, with the form that adds one.
+fn services(s: &Session, t: &Tenant, e: Option<&FormError>) -> Markup {
+    html! {
+        section aria-labelledby="services-h" {
+            h2 id="services-h" { "Services" }
+            @if t.services.is_empty() { p { "None yet: its machines can enroll but reach nothing." } }
+            @else {
+                table {
+                    thead { tr { th scope="col" { "Service" } th scope="col" { "Target on the SP side" } th scope="col" { "" } } }
+                    tbody {
+                        @for sv in &t.services {
+                            tr {
+                                td { (word(&sv.name)) } td { (word(&sv.target)) }
+                                td {
+                                    form.inline method="post" action=(format!("/tenants/{}/remove", t.name)) {
+                                        (csrf(s))
+                                        input type="hidden" name="service" value=(sv.name);
+                                        button.danger type="submit" aria-label=(format!("Remove service {}", sv.name)) { "Remove" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form id="service-add" method="post" action=(format!("/tenants/{}/services", t.name)) {
+                (csrf(s))
+                (alert(e, "service-add"))
+                label for="svc-name" { "Service name" }
+                input id="svc-name" name="name" value=(kept(e, "service-add", "name", "")) required;
+                label for="svc-target" { "Target (HOST:PORT on the SP side)" }
+                input id="svc-target" name="target" value=(kept(e, "service-add", "target", "")) required placeholder="10.0.0.5:10005";
+                button type="submit" { "Add service" }
+            }
+        }
+    }
+}
+
+/// Its enrolled machines.
+fn machines(s: &Session, t: &Tenant) -> Markup {
+    let now = time::OffsetDateTime::now_utc();
+    html! {
+        section aria-labelledby="machines-h" {
+            h2 id="machines-h" { "Enrolled machines" }
+            @if t.machines.is_empty() { p { "None yet." } }
+            @else {
+                table {
+                    thead { tr { th scope="col" { "Machine" } th scope="col" { "Certificate" } th scope="col" { "Enrolled" } th scope="col" { "Last seen" } th scope="col" { "Trusts the certificate in use" } th scope="col" { "" } } }
+                    tbody {
+                        @for m in &t.machines {
+                            tr {
+                                td.text { (m.label.as_deref().unwrap_or("(no name)")) }
+                                td { (token(&m.sha256)) }
+                                td { (when(&m.enrolled_at)) }
+                                td { @match &m.last_seen { Some(at) => (ago(at, now)), None => span.hint { "never" } } }
+                                td { @if m.confirmed_current { "yes" } @else { "not yet" } }
+                                td {
+                                    form.inline method="post" action=(format!("/tenants/{}/remove", t.name)) {
+                                        (csrf(s))
+                                        input type="hidden" name="machine" value=(m.sha256);
+                                        button.danger type="submit" aria-label=(format!("Revoke machine {}", m.label.as_deref().unwrap_or(&m.sha256))) { "Revoke" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pool, password: what changes how it works, not whether it exists.
+fn settings(s: &Session, t: &Tenant, e: Option<&FormError>) -> Markup {
+    html! {
+        section aria-labelledby="settings-h" {
+            h2 id="settings-h" { "Settings" }
+            form id="tenant-pool" method="post" action=(format!("/tenants/{}/pool", t.name)) {
+                (csrf(s))
+                (alert(e, "tenant-pool"))
+                label for="pool-name" { "Pool of gateways its machines use" }
+                input id="pool-name" name="pool" value=(kept(e, "tenant-pool", "pool", &t.pool)) required;
                 label.check {
                     input type="checkbox" name="failover_outside_pool" value="true" checked[t.failover_outside_pool];
                     " When none of the pool answers, use the gateways of other pools"
                 }
-                button type="submit" { "Save" }
+                button type="submit" { "Save the pool" }
             }
-            h2 { "Prune machines" }
-            form method="post" action=(format!("/tenants/{}/prune", t.name)) {
+            form id="tenant-password" method="post" action=(format!("/tenants/{}/password", t.name)) {
                 (csrf(s))
-                label for="unseen-days" { "Remove machines not seen (no tunnel, no check) for this many days" }
-                input id="unseen-days" name="unseen_days" type="number" min="1" value="90" required;
-                button.danger type="submit" { "Prune" }
-            }
-            h2 { "Remove the tenant" }
-            form method="post" action=(format!("/tenants/{}/remove", t.name)) {
-                (csrf(s))
-                p.hint { "Its services and enrolled machines go with it; its machines can no longer open tunnels." }
-                button.danger type="submit" { "Remove tenant " (t.name) }
-            }
-            h2 { "Password" }
-            form method="post" action=(format!("/tenants/{}/password", t.name)) {
-                (csrf(s))
-                label for="new-password" { "New password" }
+                (alert(e, "tenant-password"))
+                label for="new-password" { "New password (at least 8 characters)" }
                 input id="new-password" name="password" type="password" autocomplete="new-password" required minlength="8";
-                button type="submit" { "Replace" }
+                button type="submit" { "Replace the password" }
             }
+        }
+    }
+}
+
+/// Disable, prune, remove: last on the page, set apart.
+fn danger_zone(s: &Session, t: &Tenant, e: Option<&FormError>) -> Markup {
+    html! {
+        section.danger-zone aria-labelledby="danger-h" {
+            h2 id="danger-h" { "Danger zone" }
+            div.danger-row {
+                p { @if t.enabled { "Disabling stops every machine of " (t.name) " from enrolling and cuts its open tunnels; nothing is deleted." }
+                    @else { "Enabling lets its machines enroll and open tunnels again." } }
+                form.inline method="post" action=(format!("/tenants/{}/enabled", t.name)) {
+                    (csrf(s))
+                    input type="hidden" name="enabled" value=(if t.enabled { "false" } else { "true" });
+                    @if t.enabled { button.danger type="submit" { "Disable " (t.name) } } @else { button type="submit" { "Enable " (t.name) } }
+                }
+            }
+            div.danger-row {
+                form id="prune" method="post" action=(format!("/tenants/{}/prune", t.name)) {
+                    (csrf(s))
+                    (alert(e, "prune"))
+                    label for="unseen-days" { "Revoke machines not seen (no tunnel, no check) for this many days" }
+                    input id="unseen-days" name="unseen_days" type="number" min="1" value=(kept(e, "prune", "unseen_days", "90")) required;
+                    button.danger type="submit" { "Prune" }
+                }
+            }
+            div.danger-row {
+                p { "Removing " (t.name) " deletes its services, machines and join tokens; its machines can no longer open tunnels." }
+                form.inline method="post" action=(format!("/tenants/{}/remove", t.name)) {
+                    (csrf(s))
+                    button.danger type="submit" { "Remove tenant " (t.name) }
+                }
+            }
+        }
+    }
+}
+
+/// `/tenants/NAME`.
+pub fn tenant(s: &Session, p: &TenantPage<'_>) -> Html<String> {
+    let t = p.tenant;
+    let now = time::OffsetDateTime::now_utc();
+    page(
+        &format!("Tenant {}", t.name),
+        s,
+        "/tenants",
+        html! {
+            @if let Some(f) = p.flash { p.flash role="status" { (f) } }
+            @if let Some(c) = p.created { (created_token(c)) }
+            section.tenant-summary aria-label="Summary" {
+                @if !t.description.is_empty() { p.text { (t.description) } }
+                dl.facts {
+                    dt { "State" } dd { (state(t.enabled)) }
+                    dt { "Pool" } dd { (word(&t.pool)) }
+                    dt { "Machines" } dd { (t.machines.len()) }
+                    dt { "Last contact" } dd { @match last_contact(t) { Some(at) => (ago(at, now)), None => "never" } }
+                    dt { "Open tunnels" } dd { (p.activity.open_tunnels) }
+                    dt { "Traffic, 24 h" } dd { (human_bytes(p.activity.bytes_24h)) }
+                    dt { "Added" } dd { (when(&t.created_at)) }
+                }
+            }
+            section aria-labelledby="traffic-h" {
+                h2 id="traffic-h" { "Traffic" }
+                (crate::charts::traffic_chart(p.hourly))
+                p.hint { "For billing: " code { (format!("cloudgate sp tenant usage {} --per total --csv", t.name)) } " or " code { (format!("GET /api/v1/usage?tenant={}", t.name)) } "." }
+            }
+            (services(s, t, p.error))
+            (machines(s, t))
+            (tokens(s, t, p.tokens, p.error))
+            (settings(s, t, p.error))
+            (danger_zone(s, t, p.error))
         },
     )
 }

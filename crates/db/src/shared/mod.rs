@@ -12,6 +12,7 @@ mod join_tokens;
 mod state;
 mod tenants;
 mod transfer;
+mod usage;
 
 #[cfg(test)]
 pub(crate) mod suite;
@@ -25,6 +26,7 @@ pub(crate) use join_tokens::impl_join_tokens;
 pub(crate) use state::impl_state;
 pub(crate) use tenants::impl_tenants;
 pub(crate) use transfer::impl_transfer;
+pub(crate) use usage::impl_usage;
 
 /// Bumps the change counter and logs what the change touched under its new version, forgetting
 /// changes older than the last `CHANGES_KEPT`: the part of a commit every repository shares,
@@ -64,6 +66,7 @@ macro_rules! impl_sp_repository {
         $crate::shared::impl_certificate!($repo, $db);
         $crate::shared::impl_admins!($repo, $db);
         $crate::shared::impl_audit!($repo, $db);
+        $crate::shared::impl_usage!($repo, $db);
     };
 }
 pub(crate) use impl_sp_repository;

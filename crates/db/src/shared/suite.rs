@@ -16,6 +16,7 @@ pub(crate) async fn all(db: &dyn SpRepository) {
     published_certificate(db).await;
     admins_and_api_tokens(db).await;
     audit(db).await;
+    usage(db).await;
 }
 
 /// The audit: appended in order and chained, searched newest first by time, event prefix and
@@ -680,4 +681,94 @@ where
             found: 7001
         })
     );
+}
+
+/// Usage: two gateways' flushes add up per tenant, machine and hour; a flush adds to the hour's
+/// row; open tunnels are replaced per gateway, summed over the fresh ones; nothing bumps the
+/// change counter.
+pub(crate) async fn usage(db: &dyn SpRepository) {
+    let version = db.version().await.unwrap();
+    let hour = crate::usage::hour_of(now());
+    let count = |tenant: &str, machine: &str, up: i64| UsageCount {
+        tenant: tenant.into(),
+        machine: machine.into(),
+        hour: hour + time::Duration::minutes(7),
+        bytes_up: up,
+        bytes_down: 2 * up,
+        tunnels: 1,
+        tunnel_ms: 1500,
+    };
+    let open = |tenant: &str, n: i64| OpenTunnelCount {
+        tenant: tenant.into(),
+        machine: "M1".into(),
+        open: n,
+    };
+    let at = now();
+    db.record_usage(
+        "gw-a",
+        at,
+        &[count("u1", "M1", 100), count("u2", "M9", 5)],
+        &[open("u1", 2)],
+    )
+    .await
+    .unwrap();
+    db.record_usage("gw-a", at, &[count("u1", "M1", 10)], &[open("u1", 3)])
+        .await
+        .unwrap();
+    db.record_usage(
+        "gw-b",
+        at,
+        &[count("u1", "M1", 1)],
+        &[open("u1", 4), open("u2", 0)],
+    )
+    .await
+    .unwrap();
+    let all = db.usage(&UsageQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    let u1 = all.iter().find(|u| u.tenant == "u1").unwrap();
+    assert_eq!(
+        (u1.bytes_up, u1.bytes_down, u1.tunnels, u1.tunnel_ms),
+        (111, 222, 3, 4500)
+    );
+    assert_eq!(u1.hour, hour, "stored by the hour's first second");
+    let only = db
+        .usage(&UsageQuery {
+            tenant: Some("u2".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].bytes_up, 5);
+    let later = db
+        .usage(&UsageQuery {
+            since: Some(hour + time::Duration::hours(1)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(later.is_empty(), "{later:?}");
+    let before = db
+        .usage(&UsageQuery {
+            until: Some(hour),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(before.is_empty(), "{before:?}");
+    let open_now = db
+        .open_tunnel_counts(at - time::Duration::seconds(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        open_now,
+        vec![open("u1", 7)],
+        "gw-a's second flush replaced its first"
+    );
+    let stale = db
+        .open_tunnel_counts(at + time::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert!(stale.is_empty(), "{stale:?}");
+    assert_eq!(db.version().await.unwrap(), version, "bookkeeping");
 }

@@ -21,10 +21,12 @@ mod access;
 mod certificates;
 mod site;
 mod tenants;
+mod usage;
 
 pub use certificates::{Applied, Staged};
 pub use site::FleetKeyChange;
 pub use tenants::TokenOrder;
+pub use usage::{Period, UsageRequest, parse_when};
 
 /// The SP, as one actor acts on it.
 #[derive(Clone)]

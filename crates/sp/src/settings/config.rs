@@ -72,6 +72,9 @@ pub struct GatewayConfig {
     pub acme_renew_before_days: Option<u32>,
     /// Address of the Prometheus metrics endpoint; off when `None`.
     pub metrics: Option<SocketAddr>,
+    /// Also export series per tenant (bytes, tunnels): one series per tenant and direction, so
+    /// off unless the SP asks (cardinality).
+    pub metrics_per_tenant: bool,
 }
 
 impl Default for GatewayConfig {
@@ -99,6 +102,7 @@ impl Default for GatewayConfig {
             acme_renew: false,
             acme_renew_before_days: None,
             metrics: None,
+            metrics_per_tenant: false,
         }
     }
 }
@@ -129,6 +133,7 @@ struct ConfigFile {
     acme_renew: Option<bool>,
     acme_renew_before_days: Option<u32>,
     metrics: Option<String>,
+    metrics_per_tenant: Option<bool>,
 }
 
 /// Parses a listen address: `ADDR:PORT`, `[IPv6]:PORT`, or a bare port (on every address,
@@ -244,6 +249,9 @@ impl GatewayConfig {
         )?;
         if let Some(m) = f.metrics {
             self.metrics = Some(parse_listen(&m)?);
+        }
+        if let Some(on) = f.metrics_per_tenant {
+            self.metrics_per_tenant = on;
         }
         if let Some(on) = f.acme_renew {
             self.acme_renew = on;
