@@ -330,6 +330,19 @@ async fn every_sp_command_reports_json_and_fails_as_json() {
         json_err(&sp, &["sp", "gateway", "run", "--listen", "nowhere"], 2),
         "bad_input"
     );
+    // Usage: an array (empty before any tunnel), an unknown tenant and a bad time as JSON errors.
+    assert_eq!(
+        json_ok(&sp, &["sp", "tenant", "usage"]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        json_err(&sp, &["sp", "tenant", "usage", "nosuch"], 2),
+        "not_found"
+    );
+    assert_eq!(
+        json_err(&sp, &["sp", "tenant", "usage", "--since", "soon"], 2),
+        "bad_input"
+    );
 }
 
 #[tokio::test]

@@ -233,3 +233,54 @@ async fn per_tenant_metrics_only_when_asked() {
     let e = Env::new().fails(&["sp", "gateway", "run", "--metrics-per-tenant"], 2);
     assert!(e.contains("--metrics"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_of_one_database_add_up_and_machines_are_told_apart() {
+    let env = Env::new();
+    let (gw_a, pin, id) = gateway_with_enrolled_tenant(&env, &["--id", "a"]).await;
+    let gw_b = crate::gateway_util::GatewayProc::start_logged(&env, "b.log", &["--id", "b"]);
+    // A second machine of the same tenant, enrolled through the other gateway.
+    let second = crate::gateway_util::ClientIdentity::new("acme");
+    let r = crate::gateway_util::enroll(
+        gw_b.addr,
+        pin,
+        &second,
+        "acme",
+        crate::gateway_util::TENANT_PASSWORD,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let through_a = tunnel(gw_a.addr, pin, Some(&id), "echo")
+        .await
+        .ok()
+        .expect("a tunnel");
+    let through_b = tunnel(gw_b.addr, pin, Some(&second), "echo")
+        .await
+        .ok()
+        .expect("a tunnel");
+    let (a, b) = tokio::join!(
+        echo_roundtrip(through_a, vec![1u8; 70_000]),
+        echo_roundtrip(through_b, vec![2u8; 30_000])
+    );
+    assert_eq!((a.len(), b.len()), (70_000, 30_000));
+    wait_for_totals(&env, (100_000, 100_000, 2)).await;
+    let rows: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "sp",
+        "tenant",
+        "usage",
+        "acme",
+        "--per",
+        "total",
+        "--by-machine",
+        "--json",
+    ]))
+    .unwrap();
+    let mut ups: Vec<i64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["bytes_up"].as_i64().unwrap())
+        .collect();
+    ups.sort();
+    assert_eq!(ups, [30_000, 70_000], "{rows}");
+}
