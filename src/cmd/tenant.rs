@@ -295,14 +295,21 @@ async fn list(sp: &Sp, json: bool) -> anyhow::Result<()> {
     if views.is_empty() {
         return print_text("No tenants yet. Create one with `cloudgate sp tenant add NAME`.\n");
     }
+    // The same columns as the console's list: what each tenant is doing, as the gateways report.
+    let activity = sp.activity().await?;
     let rows: Vec<Vec<String>> = views
         .iter()
         .map(|v| {
+            let a = activity.get(&v.name).cloned().unwrap_or_default();
+            let last = v.machines.iter().filter_map(|m| m.last_seen.clone()).max();
             vec![
                 v.name.clone(),
                 if v.enabled { "yes".into() } else { "no".into() },
-                v.services.len().to_string(),
                 v.machines.len().to_string(),
+                last.unwrap_or_else(|| "never".into()),
+                a.open_tunnels.to_string(),
+                cloudgate_sp::views::human_bytes(a.bytes_24h),
+                v.services.len().to_string(),
                 v.description.clone(),
             ]
         })
@@ -311,8 +318,11 @@ async fn list(sp: &Sp, json: bool) -> anyhow::Result<()> {
         &[
             "TENANT",
             "ENABLED",
+            "MACHINES",
+            "LAST CONTACT",
+            "OPEN TUNNELS",
+            "TRAFFIC 24H",
             "SERVICES",
-            "CLIENT CERTS",
             "DESCRIPTION",
         ],
         &rows,

@@ -89,6 +89,23 @@ async fn what_tunnels_carry_is_recorded_per_tenant_and_read_back_everywhere() {
         assert!(Instant::now() < deadline, "no open tunnel seen: {all}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // The command line's list shows the same as the console's (columns read by position).
+    let list = env.ok(&["sp", "tenant", "list"]);
+    let mut lines = list.lines();
+    let (header, row) = (lines.next().unwrap(), lines.next().unwrap());
+    let column = |name: &str| {
+        let at = header
+            .find(name)
+            .unwrap_or_else(|| panic!("no {name}: {list}"));
+        row[at..]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(column("OPEN TUNNELS"), "1", "{list}");
+    assert_eq!(column("MACHINES"), "1", "{list}");
+    assert!(row.contains(" MB"), "{list}");
     let usage = console
         .api(
             "GET",
