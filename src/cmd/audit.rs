@@ -132,12 +132,7 @@ fn details_text(e: &AuditEntry) -> String {
 
 /// A time as the audit stores it (RFC 3339, UTC, to the second) from what an operator types.
 fn when(text: &str, now: OffsetDateTime) -> Result<String, String> {
-    when_time(text, now).map(cloudgate_pki::format_rfc3339)
-}
-
-/// A time given as RFC 3339, a date (midnight UTC) or an age before `now`.
-pub(crate) fn when_time(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
-    cloudgate_sp::core::parse_when(text, now)
+    cloudgate_sp::core::parse_when(text, now).map(cloudgate_pki::format_rfc3339)
 }
 
 #[cfg(test)]

@@ -7,27 +7,19 @@ use cloudgate_sp::views::human_bytes;
 use time::OffsetDateTime;
 
 use crate::cli::UsageArgs;
-use crate::cmd::audit::when_time;
 use crate::exit::usage as bad_usage;
 use crate::render::{print_json, print_text, table};
-
-/// The first second of `now`'s month, UTC.
-fn month_start(now: OffsetDateTime) -> OffsetDateTime {
-    now.to_offset(time::UtcOffset::UTC)
-        .replace_day(1)
-        .map_or(now, |d| d.replace_time(time::Time::MIDNIGHT))
-}
 
 pub async fn run(sp: &Sp, args: UsageArgs) -> anyhow::Result<()> {
     let now = OffsetDateTime::now_utc();
     let time = |flag: &str, text: &Option<String>| {
         text.as_deref()
-            .map(|w| when_time(w, now).map_err(|e| bad_usage(format!("{flag} {e}"))))
+            .map(|w| cloudgate_sp::core::parse_when(w, now).map_err(|e| bad_usage(format!("{flag} {e}"))))
             .transpose()
     };
     let request = UsageRequest {
         tenant: args.name,
-        since: Some(time("--since", &args.since)?.unwrap_or_else(|| month_start(now))),
+        since: time("--since", &args.since)?,
         until: time("--until", &args.until)?,
         per: args.per.parse::<Period>()?,
         by_machine: args.by_machine,
@@ -133,7 +125,5 @@ mod tests {
         );
         assert_eq!(duration(3 * 3600 + 5 * 60 + 9), "3h 05m");
         assert_eq!(duration(42), "42s");
-        let now = time::macros::datetime!(2026-12-06 01:02:03 UTC);
-        assert_eq!(month_start(now), time::macros::datetime!(2026-12-01 00:00 UTC));
     }
 }

@@ -994,13 +994,9 @@ pub(crate) async fn usage(
             .map_err(|e| OpError::Invalid(format!("{name}: {e}")))
     };
     let request = async {
-        let since = when("since", &p.since)?.unwrap_or_else(|| {
-            now.replace_day(1)
-                .map_or(now, |d| d.replace_time(time::Time::MIDNIGHT))
-        });
         Ok::<_, OpError>(cloudgate_sp::core::UsageRequest {
             tenant: p.tenant.clone(),
-            since: Some(since),
+            since: when("since", &p.since)?,
             until: when("until", &p.until)?,
             per: p.per.as_deref().unwrap_or("day").parse()?,
             by_machine: p.by_machine,

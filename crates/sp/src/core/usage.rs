@@ -45,7 +45,8 @@ impl std::str::FromStr for Period {
 pub struct UsageRequest {
     /// One tenant, or all.
     pub tenant: Option<String>,
-    /// From (inclusive, rounded down to the hour).
+    /// From (inclusive, rounded down to the hour); the first of the current month (UTC) when
+    /// `None`, for the command line and the API alike.
     pub since: Option<OffsetDateTime>,
     /// Until (exclusive).
     pub until: Option<OffsetDateTime>,
@@ -115,6 +116,14 @@ impl Sp {
                 "--since must be before --until".to_string(),
             ));
         }
+        let request = UsageRequest {
+            since: Some(
+                request
+                    .since
+                    .unwrap_or_else(|| month_start(OffsetDateTime::now_utc())),
+            ),
+            ..request.clone()
+        };
         let hours = self
             .db
             .usage(&UsageQuery {
@@ -123,8 +132,15 @@ impl Sp {
                 until: request.until,
             })
             .await?;
-        Ok(sum_by_period(&hours, request))
+        Ok(sum_by_period(&hours, &request))
     }
+}
+
+/// The first second of `now`'s month, UTC.
+fn month_start(now: OffsetDateTime) -> OffsetDateTime {
+    now.to_offset(time::UtcOffset::UTC)
+        .replace_day(1)
+        .map_or(now, |d| d.replace_time(time::Time::MIDNIGHT))
 }
 
 /// The period `hour` falls in: its first second and the second after it.
@@ -249,5 +265,9 @@ mod tests {
         assert_eq!(m1.from, "2026-12-01T00:00:00Z");
         assert_eq!(m1.until, "2026-12-03T00:00:00Z");
         assert!("week".parse::<Period>().is_err());
+        assert_eq!(
+            month_start(datetime!(2026-12-06 01:02:03 UTC)),
+            datetime!(2026-12-01 00:00 UTC)
+        );
     }
 }
