@@ -21,6 +21,8 @@ mod fleet;
 #[cfg(feature = "sp")]
 mod gateway;
 #[cfg(feature = "sp")]
+mod maintenance;
+#[cfg(feature = "sp")]
 mod tenant;
 mod tenant_side;
 
@@ -38,6 +40,8 @@ pub use db::*;
 pub use fleet::*;
 #[cfg(feature = "sp")]
 pub use gateway::*;
+#[cfg(feature = "sp")]
+pub use maintenance::*;
 #[cfg(feature = "sp")]
 pub use tenant::*;
 pub use tenant_side::*;
@@ -224,6 +228,9 @@ pub enum SpCommand {
     /// The audit of every change and refusal, from the SP database: list and verify
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Take gateways out of service for new tunnels (all, a pool's, one) with a message, and back
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
 }
 
 #[cfg(test)]

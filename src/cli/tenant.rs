@@ -15,6 +15,8 @@ pub enum TenantCommand {
         /// Free-text description
         #[arg(long, default_value = "")]
         description: String,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Print the tenant as JSON
         #[arg(long)]
         json: bool,
@@ -55,9 +57,9 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Change a tenant's settings: the pool of gateways its machines use
+    /// Change a tenant's settings: its pool of gateways, its limits, its lease, where it may connect from
     #[command(
-        after_help = "Examples:\n  cloudgate sp tenant set acme --pool eu\n  cloudgate sp tenant set acme --failover-outside-pool true\n\nA tenant's machines are told the live gateways of its pool (`sp gateway run --pool`) and fail over among them; with --failover-outside-pool true, also to other pools' gateways when none of its own answers."
+        after_help = "Examples:\n  cloudgate sp tenant set acme --pool eu\n  cloudgate sp tenant set acme --failover-outside-pool true\n  cloudgate sp tenant set acme --max-upload 20MB/s --max-download 100Mbit/s\n  cloudgate sp tenant set acme --max-upload 20MB/s --limit-window 'mon-fri 08:00-18:00'\n  cloudgate sp tenant set acme --max-tunnels 8 --max-tunnels-per-machine 2\n  cloudgate sp tenant set acme --expires 2027-03-31\n  cloudgate sp tenant set acme --allow-from 203.0.113.0/24,2001:db8::/32\n  cloudgate sp tenant set acme --max-upload unlimited --expires never --allow-from any\n\nA tenant's machines are told the live gateways of its pool (`sp gateway run --pool`) and fail over among them; with --failover-outside-pool true, also to other pools' gateways when none of its own answers.\n\nLimits are enforced by the gateways on the tenant as a whole (all its machines and tunnels; in a fleet, gateways share a rate by the tunnels each has open), from their next reload. `unlimited` (or `never`, `always`, `any`) lifts one. A tunnel over a count is refused with `tenant_limit`; at the lease's end the tenant is refused with `lease_expired` and its open tunnels are cut within 2 seconds (nothing is deleted; a later --expires restores it); an address outside --allow-from is refused with `address_not_allowed`, at enrollment and for every tunnel."
     )]
     Set {
         name: String,
@@ -67,6 +69,8 @@ pub enum TenantCommand {
         /// Whether its machines may fail over to gateways of other pools
         #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
         failover_outside_pool: Option<bool>,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Print the tenant as JSON
         #[arg(long)]
         json: bool,
@@ -112,6 +116,47 @@ Without --since, the report starts at the first day of this month (UTC). Times a
     /// Join tokens: one string that carries the SP's address, its key pin and a one-time credential
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+/// What the SP allows a tenant, as `sp tenant add` and `sp tenant set` take it.
+#[derive(Debug, Args, Default)]
+pub struct LimitArgs {
+    /// Most bytes per second from the tenant to its services, over all its tunnels (e.g. 20MB/s, 100Mbit/s; unlimited)
+    #[arg(long, value_name = "RATE")]
+    pub max_upload: Option<String>,
+    /// Most bytes per second from its services to the tenant (e.g. 50MB/s; unlimited)
+    #[arg(long, value_name = "RATE")]
+    pub max_download: Option<String>,
+    /// When the rates apply, UTC (e.g. 'mon-fri 08:00-18:00', 'daily 22:00-06:00'; always)
+    #[arg(long, value_name = "WINDOW")]
+    pub limit_window: Option<String>,
+    /// Most tunnels open at once over all its machines and gateways (unlimited)
+    #[arg(long, value_name = "N")]
+    pub max_tunnels: Option<String>,
+    /// Most tunnels open at once from one machine (unlimited)
+    #[arg(long, value_name = "N")]
+    pub max_tunnels_per_machine: Option<String>,
+    /// When its lease ends: YYYY-MM-DD (as that day ends, UTC), an RFC 3339 time, or never
+    #[arg(long, value_name = "DATE")]
+    pub expires: Option<String>,
+    /// Networks it may enroll and open tunnels from, comma-separated (e.g. 203.0.113.0/24,2001:db8::/32; any)
+    #[arg(long, value_name = "CIDR,…")]
+    pub allow_from: Option<String>,
+}
+
+impl LimitArgs {
+    /// The change, in the SP core's terms.
+    pub fn change(self) -> cloudgate_proto::admin::LimitsChange {
+        cloudgate_proto::admin::LimitsChange {
+            max_upload: self.max_upload,
+            max_download: self.max_download,
+            limit_window: self.limit_window,
+            max_tunnels: self.max_tunnels,
+            max_tunnels_per_machine: self.max_tunnels_per_machine,
+            expires: self.expires,
+            allow_from: self.allow_from,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -145,7 +145,8 @@ pub async fn run() -> anyhow::Result<()> {
     step(3, "The SP creates a tenant account and gives it a service");
     // Through the SP core, with the rules and the audit every front end has.
     let sp = cloudgate_sp::Sp::new(store.clone(), db.clone(), Vec::new());
-    sp.add_tenant(TENANT, "the demo tenant", PASSWORD).await?;
+    sp.add_tenant(TENANT, "the demo tenant", PASSWORD, &Default::default())
+        .await?;
     let echo = echo_backend().await?;
     sp.add_service(TENANT, "echo", &echo.to_string()).await?;
     note(&format!(

@@ -20,6 +20,7 @@ sp_side! {
     pub mod generate;
     pub mod import;
     mod license;
+    mod maintenance;
     mod manage;
     mod switch;
     mod tenant;
@@ -102,6 +103,7 @@ fn run_sp(ctx: &Context, sp: SpCommand) -> anyhow::Result<()> {
         SpCommand::Fleet(cmd) => runtime()?.block_on(fleet_key::run(ctx, cmd)),
         SpCommand::Admin(cmd) => runtime()?.block_on(admin::run(ctx, cmd)),
         SpCommand::Audit(cmd) => runtime()?.block_on(audit::run(ctx, cmd)),
+        SpCommand::Maintenance(cmd) => runtime()?.block_on(maintenance::run(ctx, cmd)),
         SpCommand::Console(args) => runtime()?.block_on(console::run(ctx, args)),
         SpCommand::Cert(cmd) => {
             let changes = fleet_key::changes_certificate(&cmd);

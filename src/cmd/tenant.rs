@@ -50,6 +50,42 @@ fn view_text(v: &Tenant) -> String {
     out
 }
 
+/// The limits' lines of a tenant's view.
+fn limits_text(l: &cloudgate_proto::admin::TenantLimits) -> String {
+    let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.to_string());
+    let window = l
+        .limit_window
+        .as_ref()
+        .map(|w| format!(" during {w} UTC"))
+        .unwrap_or_default();
+    let tunnels = match (l.max_tunnels, l.max_tunnels_per_machine) {
+        (None, None) => "unlimited".to_string(),
+        (Some(t), None) => format!("{t} at once"),
+        (None, Some(m)) => format!("{m} at once per machine"),
+        (Some(t), Some(m)) => format!("{t} at once, {m} per machine"),
+    };
+    let lease = match (&l.expires_at, l.lease_ended) {
+        (None, _) => "no end".to_string(),
+        (Some(at), true) => format!("ENDED {at}: refused until extended (--expires)"),
+        (Some(at), false) => format!("ends {at}"),
+    };
+    let from = if l.allow_from.is_empty() {
+        "anywhere".to_string()
+    } else {
+        l.allow_from.join(", ")
+    };
+    let rates = if l.max_upload.is_none() && l.max_download.is_none() {
+        String::new()
+    } else {
+        window
+    };
+    format!(
+        "Limits: upload {}, download {}{rates}\nTunnels: {tunnels}\nLease: {lease}\nConnects from: {from}\n",
+        or(&l.max_upload, "unlimited"),
+        or(&l.max_download, "unlimited"),
+    )
+}
+
 fn view_head(v: &Tenant) -> String {
     let mut out = format!(
         "Tenant: {}\nDescription: {}\nEnabled: {}\nCreated: {}\nPool: {}{}\n",
@@ -68,6 +104,7 @@ fn view_head(v: &Tenant) -> String {
             ""
         }
     );
+    out.push_str(&limits_text(&v.limits));
     out.push_str("\nServices:\n");
     if v.services.is_empty() {
         out.push_str(
@@ -144,11 +181,15 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             name,
             password,
             description,
+            limits,
             json,
         } => {
             sp.check_new_tenant(&name, &description)?;
+            let limits = limits.change();
+            // Refused before the password is asked.
+            sp.check_limits(&limits)?;
             let pw = new_password(&password, &name)?;
-            let v = sp.add_tenant(&name, &description, &pw).await?;
+            let v = sp.add_tenant(&name, &description, &pw, &limits).await?;
             let name = &v.name;
             report(
                 json,
@@ -193,32 +234,52 @@ pub async fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<()> {
             name,
             pool,
             failover_outside_pool,
+            limits,
             json,
         } => {
-            if pool.is_none() && failover_outside_pool.is_none() {
+            let limits = limits.change();
+            if pool.is_none() && failover_outside_pool.is_none() && limits.is_empty() {
                 return Err(usage(
-                    "nothing to set: give --pool POOL and/or --failover-outside-pool true|false",
+                    "nothing to set: give --pool POOL, --failover-outside-pool true|false, or a limit (--max-upload, --max-download, --limit-window, --max-tunnels, --max-tunnels-per-machine, --expires, --allow-from)",
                 ));
             }
-            let v = sp
-                .set_pool(
-                    &name,
-                    &PoolSetting {
-                        pool,
-                        failover_outside_pool,
-                    },
-                )
-                .await?;
-            let text = format!(
-                "Tenant {name} now uses the gateways of pool {}{}; its machines learn it at their next connection.\n",
-                v.pool,
-                if v.failover_outside_pool {
-                    ", and those of other pools when none of its own answers"
-                } else {
-                    " only"
-                }
-            );
-            report(json, &v, &text)
+            // Limits are checked before the pool is changed: a bad one changes nothing.
+            sp.check_limits(&limits)?;
+            let mut text = String::new();
+            let mut view = None;
+            if pool.is_some() || failover_outside_pool.is_some() {
+                let v = sp
+                    .set_pool(
+                        &name,
+                        &PoolSetting {
+                            pool,
+                            failover_outside_pool,
+                        },
+                    )
+                    .await?;
+                text.push_str(&format!(
+                    "Tenant {name} now uses the gateways of pool {}{}; its machines learn it at their next connection.\n",
+                    v.pool,
+                    if v.failover_outside_pool {
+                        ", and those of other pools when none of its own answers"
+                    } else {
+                        " only"
+                    }
+                ));
+                view = Some(v);
+            }
+            if !limits.is_empty() {
+                let v = sp.set_limits(&name, &limits).await?;
+                text.push_str(&format!(
+                    "Limits of tenant {name} changed; the gateways apply them at their next reload (within seconds).\n{}",
+                    limits_text(&v.limits)
+                ));
+                view = Some(v);
+            }
+            match view {
+                Some(v) => report(json, &v, &text),
+                None => Err(usage("nothing to set")),
+            }
         }
         TenantCommand::Remove { name, json } => {
             let v = sp.remove_tenant(&name).await?;

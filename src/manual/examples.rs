@@ -181,10 +181,16 @@ pub(super) const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
     ),
     (
         "cloudgate-sp-tenant-add",
-        &[(
-            "printf '%s\\n' \"$PW\" | cloudgate sp tenant add globex --password-stdin",
-            "Create a tenant account.",
-        )],
+        &[
+            (
+                "printf '%s\\n' \"$PW\" | cloudgate sp tenant add globex --password-stdin",
+                "Create a tenant account.",
+            ),
+            (
+                "printf '%s\\n' \"$PW\" | cloudgate sp tenant add trial --password-stdin --expires 2027-01-31 --max-tunnels 2",
+                "A trial account: two tunnels at once, refused from February 1.",
+            ),
+        ],
     ),
     (
         "cloudgate-sp-tenant-list",
@@ -383,6 +389,26 @@ pub(super) const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
                 "cloudgate sp tenant set globex --failover-outside-pool true",
                 "And the other pools' gateways when none of eu's answers.",
             ),
+            (
+                "cloudgate sp tenant set globex --max-upload 20MB/s --limit-window 'mon-fri 08:00-18:00'",
+                "At most 20 MB/s from Globex during office hours (UTC), over all its machines and gateways; unlimited otherwise.",
+            ),
+            (
+                "cloudgate sp tenant set globex --max-tunnels 8 --max-tunnels-per-machine 2",
+                "At most 8 tunnels open at once, 2 per machine; more are refused with tenant_limit.",
+            ),
+            (
+                "cloudgate sp tenant set globex --expires 2027-03-31",
+                "The lease ends as March 31 ends (UTC); the audit warns 30, 7 and 1 days before.",
+            ),
+            (
+                "cloudgate sp tenant set globex --allow-from 203.0.113.0/24,2001:db8::/32",
+                "Enrollment and tunnels from these networks only.",
+            ),
+            (
+                "cloudgate sp tenant set globex --max-upload unlimited --expires never --allow-from any",
+                "Lift those limits.",
+            ),
         ],
     ),
     (
@@ -487,6 +513,33 @@ pub(super) const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
                 "What happened to one tenant, for a script.",
             ),
         ],
+    ),
+    (
+        "cloudgate-sp-maintenance-on",
+        &[
+            (
+                "cloudgate sp maintenance on --message 'storage upgrade' --until 2h",
+                "Refuse new tunnels everywhere for about two hours; open ones finish.",
+            ),
+            (
+                "cloudgate sp maintenance on --pool eu --drain 30m --message 'moving racks'",
+                "Pool eu only: open tunnels get 30 minutes, tenants that may fail over use other pools.",
+            ),
+        ],
+    ),
+    (
+        "cloudgate-sp-maintenance-off",
+        &[(
+            "cloudgate sp maintenance off --pool eu",
+            "Pool eu accepts tunnels again.",
+        )],
+    ),
+    (
+        "cloudgate-sp-maintenance-status",
+        &[(
+            "cloudgate sp maintenance status --json",
+            "The maintenance in force, for a script.",
+        )],
     ),
     (
         "cloudgate-sp-audit-verify",

@@ -17,6 +17,7 @@ mod fleet;
 mod fuzz_regressions;
 mod gateway;
 mod gateway_util;
+mod governance;
 mod hostile;
 mod hostile_files;
 mod import_export;

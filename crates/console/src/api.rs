@@ -11,7 +11,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use cloudgate_errors::{Classify as _, ErrorKind};
 use cloudgate_proto::admin::{
@@ -61,6 +61,13 @@ pub fn router() -> Router<Arc<Console>> {
         .route("/tenants/{name}/password", put(set_password))
         .route("/tenants/{name}/services", post(add_service))
         .route("/tenants/{name}/pool", put(set_pool))
+        .route("/tenants/{name}/limits", patch(set_limits))
+        .route(
+            "/maintenance",
+            get(maintenance)
+                .post(start_maintenance)
+                .delete(end_maintenance),
+        )
         .route("/tenants/{name}/prune", post(prune))
         .route(
             "/tenants/{name}/tokens",
@@ -705,6 +712,95 @@ pub(crate) async fn set_pool(
     Body(setting): Body<PoolSetting>,
 ) -> Response {
     reply(ops::set_pool(&console, &who.who(), &name, &setting).await)
+}
+
+#[utoipa::path(
+    patch,
+    path = "/tenants/{name}/limits",
+    operation_id = "set_limits",
+    tag = "tenants",
+    summary = "Change what a tenant is allowed: rates and their window, tunnel counts, lease, networks (absent fields kept; `unlimited` lifts one)",
+    params(("name" = String, Path, description = "the tenant")),
+    request_body = cloudgate_proto::admin::LimitsChange,
+    responses((status = 200, description = "done", body = Tenant), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such thing", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn set_limits(
+    State(console): Shared,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    Body(change): Body<cloudgate_proto::admin::LimitsChange>,
+) -> Response {
+    reply(ops::set_limits(&console, &who.who(), &name, &change).await)
+}
+
+#[utoipa::path(
+    get,
+    path = "/maintenance",
+    operation_id = "maintenance",
+    tag = "site",
+    summary = "Maintenance in force",
+    responses((status = 200, description = "done", body = Vec<cloudgate_proto::admin::MaintenanceInfo>), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn maintenance(State(console): Shared, _: Caller) -> Response {
+    reply(ops::maintenance(&console).await)
+}
+
+#[utoipa::path(
+    post,
+    path = "/maintenance",
+    operation_id = "start_maintenance",
+    tag = "site",
+    summary = "Start (or replace) a maintenance: new tunnels refused with 503 `maintenance` and the message; open ones cut at the drain deadline",
+    request_body = cloudgate_proto::admin::MaintenanceOrder,
+    responses((status = 201, description = "started", body = cloudgate_proto::admin::MaintenanceInfo), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn start_maintenance(
+    State(console): Shared,
+    Caller(who): Caller,
+    Body(order): Body<cloudgate_proto::admin::MaintenanceOrder>,
+) -> Response {
+    created(ops::start_maintenance(&console, &who.who(), &order).await)
+}
+
+/// Which maintenance to end.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct MaintenanceParams {
+    /// The pool's maintenance.
+    #[serde(default)]
+    pool: Option<String>,
+    /// The gateway's maintenance.
+    #[serde(default)]
+    gateway: Option<String>,
+}
+
+#[utoipa::path(
+    delete,
+    path = "/maintenance",
+    operation_id = "end_maintenance",
+    tag = "site",
+    summary = "End a maintenance (of a pool, a gateway, or with neither, of every gateway)",
+    params(MaintenanceParams),
+    responses((status = 200, description = "ended", body = cloudgate_proto::admin::MaintenanceInfo), (status = 400, description = "bad input", body = ApiError), (status = 401, description = "no valid token or session", body = ApiError), (status = 404, description = "no such maintenance", body = ApiError)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn end_maintenance(
+    State(console): Shared,
+    Caller(who): Caller,
+    Params(p): Params<MaintenanceParams>,
+) -> Response {
+    reply(
+        ops::end_maintenance(
+            &console,
+            &who.who(),
+            p.pool.as_deref(),
+            p.gateway.as_deref(),
+        )
+        .await,
+    )
 }
 
 #[utoipa::path(

@@ -43,6 +43,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         crate::api::set_password,
         crate::api::add_service,
         crate::api::set_pool,
+        crate::api::set_limits,
+        crate::api::maintenance,
+        crate::api::start_maintenance,
+        crate::api::end_maintenance,
         crate::api::prune,
         crate::api::tenant_tokens,
         crate::api::create_token,
@@ -193,6 +197,18 @@ mod tests {
             services: vec![],
             machines: vec![],
             join_tokens: vec![],
+            limits: TenantLimits {
+                max_upload: Some("20MB/s".into()),
+                max_upload_bytes_per_sec: Some(20_000_000),
+                max_download: Some("20MB/s".into()),
+                max_download_bytes_per_sec: Some(20_000_000),
+                limit_window: Some("daily 00:00-06:00".into()),
+                max_tunnels: Some(4),
+                max_tunnels_per_machine: Some(2),
+                expires_at: Some("2027-01-01T00:00:00Z".into()),
+                lease_ended: false,
+                allow_from: vec!["10.0.0.0/8".into()],
+            },
         };
         let gateway = Gateway {
             id: "g".into(),
@@ -211,6 +227,10 @@ mod tests {
         for (name, value) in [
             ("Tenant", serde_json::to_value(&tenant).unwrap()),
             ("Gateway", serde_json::to_value(&gateway).unwrap()),
+            (
+                "TenantLimits",
+                serde_json::to_value(&tenant.limits).unwrap(),
+            ),
         ] {
             let properties = schemas[name]["properties"]
                 .as_object()

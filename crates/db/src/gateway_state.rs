@@ -21,6 +21,30 @@ pub struct GatewayTenant {
     pub pool: Arc<str>,
     /// Whether it is told other pools' gateways too.
     pub failover_outside_pool: bool,
+    /// What the SP allows it; `None` when nothing is limited (most tenants: nothing kept).
+    pub policy: Option<Arc<cloudgate_policy::TenantPolicy>>,
+}
+
+impl GatewayTenant {
+    /// A tenant's entry from its stored columns; a stored policy that does not read limits
+    /// nothing rather than losing the tenant (the SP's tools refuse to write one).
+    pub fn from_columns(
+        enabled: bool,
+        pool: String,
+        failover_outside_pool: bool,
+        policy: &str,
+    ) -> Self {
+        let policy = cloudgate_policy::TenantPolicy::from_stored(policy)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Arc::new);
+        GatewayTenant {
+            enabled,
+            pool: pool.into(),
+            failover_outside_pool,
+            policy,
+        }
+    }
 }
 
 /// One tenant's whole part of the gateway state, as read again after it changed.
@@ -66,6 +90,8 @@ pub struct GatewayState {
     client_certs: imbl::OrdMap<CertDigest, Arc<str>>,
     /// Every pool name seen, so that tenants share one copy of it (an SP has a few pools).
     pools: Arc<Vec<Arc<str>>>,
+    /// Maintenance declared by the SP (read whole with every full read).
+    pub maintenance: Arc<[cloudgate_policy::Maintenance]>,
     /// The change counter this state was read at.
     pub version: i64,
 }
@@ -76,6 +102,7 @@ impl PartialEq for GatewayState {
         self.version == other.version
             && self.tenants == other.tenants
             && self.client_certs == other.client_certs
+            && self.maintenance == other.maintenance
     }
 }
 
@@ -129,6 +156,15 @@ impl GatewayState {
             .get(tenant)
             .map(|e| e.services.iter().map(|(n, _)| n.to_string()).collect())
             .unwrap_or_default()
+    }
+
+    /// The first lease end after `after`, over every tenant.
+    pub fn next_lease_end(&self, after: time::OffsetDateTime) -> Option<time::OffsetDateTime> {
+        self.tenants
+            .values()
+            .filter_map(|e| e.tenant.policy.as_ref()?.expires_at)
+            .filter(|end| *end > after)
+            .min()
     }
 
     /// The shared copy of a pool name.
@@ -211,6 +247,7 @@ mod tests {
                 enabled,
                 pool: "default".into(),
                 failover_outside_pool: false,
+                policy: None,
             }),
             services: services
                 .iter()

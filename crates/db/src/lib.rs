@@ -34,14 +34,14 @@ pub use postgres::{PgSpRepository, pg_schema_status};
 pub use provider::{PinUpdate, PinnedProvider, TenantDb, TrustMode};
 pub use records::{
     AdminRecord, ApiTokenRecord, ClientCertDump, ClientCertRecord, GatewayRecord, JoinTokenRecord,
-    Migration, PublishedCertificate, SchemaStatus, ServiceDump, ServiceRecord, SpDump, TenantDump,
-    TenantRecord, TokenRefusal,
+    LeaseWarning, Migration, PublishedCertificate, SchemaStatus, ServiceDump, ServiceRecord,
+    SpDump, TenantDump, TenantRecord, TokenRefusal,
 };
 pub use repo::{
     ACCOUNT_FAILURES_PREFIX, AdminRepository, AuditRepository, CertificateRepository, ChangeFeed,
-    EnrollmentRepository, FleetRepository, JoinTokenRepository, ServiceRepository,
-    SharedRepository, SpRepository, StateRepository, TenantRepository, TransferRepository,
-    UsageRepository,
+    EnrollmentRepository, FleetRepository, JoinTokenRepository, MaintenanceRepository,
+    ServiceRepository, SharedRepository, SpRepository, StateRepository, TenantRepository,
+    TransferRepository, UsageRepository,
 };
 pub use sqlite::{SqliteSpRepository, sqlite_schema_status};
 pub use url::redact_url;
@@ -51,7 +51,7 @@ pub use usage::{OpenTunnelCount, UsageCount, UsageQuery};
 pub mod prelude {
     pub use crate::repo::{
         AdminRepository, AuditRepository, CertificateRepository, EnrollmentRepository,
-        FleetRepository, JoinTokenRepository, ServiceRepository, SpRepository, StateRepository,
-        TenantRepository, TransferRepository, UsageRepository,
+        FleetRepository, JoinTokenRepository, MaintenanceRepository, ServiceRepository,
+        SpRepository, StateRepository, TenantRepository, TransferRepository, UsageRepository,
     };
 }

@@ -379,8 +379,15 @@ mod server_tests {
             let db = if i % 2 == 0 { a.clone() } else { b.clone() };
             let secret = secret.clone();
             tasks.push(tokio::spawn(async move {
-                db.enroll_with_token("t1", &secret, &format!("M{i}"), &[1], None)
-                    .await
+                db.enroll_with_token(
+                    "t1",
+                    &secret,
+                    &format!("M{i}"),
+                    &[1],
+                    None,
+                    "127.0.0.1".parse().unwrap(),
+                )
+                .await
             }));
         }
         let mut enrolled = 0;

@@ -20,6 +20,19 @@ pub struct TenantRecord {
     /// Whether its machines may fail over to gateways of other pools when none of its own
     /// answers.
     pub failover_outside_pool: bool,
+    /// What the SP allows it (limits, lease, networks).
+    pub policy: cloudgate_policy::TenantPolicy,
+}
+
+/// A lease warning due: the tenant, the days left (0 once ended) and the end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseWarning {
+    /// The tenant.
+    pub tenant: String,
+    /// 30, 7 or 1 days left, or 0 once ended.
+    pub days: u32,
+    /// When the lease ends.
+    pub expires_at: OffsetDateTime,
 }
 
 /// A backend a tenant may reach by name.
@@ -142,6 +155,10 @@ pub enum TokenRefusal {
     Revoked,
     /// Its tenant is disabled.
     TenantDisabled,
+    /// Its tenant's lease has ended.
+    LeaseExpired,
+    /// Its tenant may not connect from the address it came from.
+    AddressNotAllowed,
 }
 
 impl TokenRefusal {
@@ -158,6 +175,12 @@ impl TokenRefusal {
             TokenRefusal::Revoked => "this join token was revoked by the service provider",
             TokenRefusal::TenantDisabled => {
                 "the tenant account of this join token is disabled; contact the service provider"
+            }
+            TokenRefusal::LeaseExpired => {
+                "the lease of this join token's tenant account has ended; ask the service provider to extend it"
+            }
+            TokenRefusal::AddressNotAllowed => {
+                "this join token's tenant may not connect from this address; ask the service provider to allow it"
             }
         }
     }

@@ -40,8 +40,34 @@ pub trait TenantRepository: Send + Sync {
     /// Moves a tenant to a pool of gateways, and says whether its machines may fail over
     /// outside it.
     async fn set_pool(&self, name: &str, pool: &str, outside: bool) -> Result<(), DbError>;
+    /// Replaces what the SP allows a tenant; a new lease end starts its warnings over.
+    async fn set_policy(
+        &self,
+        name: &str,
+        policy: &cloudgate_policy::TenantPolicy,
+    ) -> Result<(), DbError>;
+    /// The lease warnings due at `at` that no gateway gave yet, each claimed for the caller in
+    /// the database (so that one gateway of a fleet audits it).
+    async fn lease_warnings_due(
+        &self,
+        at: OffsetDateTime,
+    ) -> Result<Vec<crate::LeaseWarning>, DbError>;
     /// Removes a tenant with its services, client certificates and join tokens.
     async fn remove_tenant(&self, name: &str) -> Result<(), DbError>;
+}
+
+/// Maintenance the SP declares for its gateways: a change every gateway reloads for.
+#[async_trait]
+pub trait MaintenanceRepository: Send + Sync {
+    /// Every maintenance in force, by scope.
+    async fn maintenance(&self) -> Result<Vec<cloudgate_policy::Maintenance>, DbError>;
+    /// Declares (or replaces) the maintenance of its scope.
+    async fn start_maintenance(&self, m: &cloudgate_policy::Maintenance) -> Result<(), DbError>;
+    /// Ends the maintenance of `scope`; whether there was one.
+    async fn end_maintenance(
+        &self,
+        scope: &cloudgate_policy::MaintenanceScope,
+    ) -> Result<bool, DbError>;
 }
 
 /// The backends each tenant may reach.
@@ -104,7 +130,8 @@ pub trait JoinTokenRepository: Send + Sync {
     /// Revokes a token by its id (or a unique prefix of at least 8 hex digits).
     async fn revoke_join_token(&self, id: &str) -> Result<JoinTokenRecord, DbError>;
     /// Redeems a token and enrolls the client certificate in one transaction. Returns the
-    /// tenant, or why the token is refused (nothing changes then).
+    /// tenant, or why the token is refused (nothing changes then): also for a tenant whose
+    /// lease ended or that may not connect from `source`.
     async fn enroll_with_token(
         &self,
         id: &str,
@@ -112,6 +139,7 @@ pub trait JoinTokenRepository: Send + Sync {
         client_sha256: &str,
         cert_der: &[u8],
         label: Option<&str>,
+        source: std::net::IpAddr,
     ) -> Result<Result<String, TokenRefusal>, DbError>;
 }
 
@@ -239,10 +267,12 @@ pub trait UsageRepository: Send + Sync {
     /// Usage per tenant, machine and hour, summed over the gateways, oldest hour first.
     async fn usage(&self, query: &crate::UsageQuery) -> Result<Vec<crate::UsageCount>, DbError>;
     /// Tunnels open now per tenant and machine, summed over the gateways that reported since
-    /// `fresh_since` (a gateway that stopped reporting is not counted).
+    /// `fresh_since` (a gateway that stopped reporting is not counted), leaving out
+    /// `except_gateway` (a gateway asking what the others have open).
     async fn open_tunnel_counts(
         &self,
         fresh_since: OffsetDateTime,
+        except_gateway: Option<&str>,
     ) -> Result<Vec<crate::OpenTunnelCount>, DbError>;
 }
 
@@ -260,6 +290,7 @@ pub trait SpRepository:
     + CertificateRepository
     + AuditRepository
     + UsageRepository
+    + MaintenanceRepository
     + std::fmt::Debug
 {
     /// Where the data lives (a file, a server), for messages.

@@ -13,7 +13,7 @@ use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICAT
 use hyper::{Request, Response, StatusCode};
 use zeroize::Zeroizing;
 
-use crate::authz::authorize;
+use crate::authz::{Origin, authorize};
 use crate::body::{BodyError, read_capped};
 use crate::config::GatewayConfig;
 use crate::last_seen::LastSeen;
@@ -45,6 +45,10 @@ pub struct Ctx {
     pub last_seen: LastSeen,
     /// What tenants use, flushed to the SP database.
     pub usage: Arc<crate::usage::UsageBook>,
+    /// Tenants' rates, and what other gateways have open.
+    pub limits: Arc<crate::limits::Limits>,
+    /// Wakes the limits' refresh when a limited tenant's tunnel opens or closes.
+    pub limits_nudge: Arc<tokio::sync::Notify>,
 }
 
 pub(crate) type Resp = Response<Full<Bytes>>;
@@ -80,14 +84,26 @@ const SECURITY_HEADERS: &[(hyper::header::HeaderName, &str)] = &[
 ];
 
 pub(crate) fn error(code: ErrorCode, message: &str) -> Resp {
+    error_retry(code, message, None)
+}
+
+/// A refusal that says when trying again makes sense (also as `Retry-After`).
+pub(crate) fn error_retry(code: ErrorCode, message: &str, retry_after: Option<u64>) -> Resp {
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = json(
         status,
         &ErrorBody {
             code: code.name().to_string(),
             message: message.to_string(),
+            retry_after,
         },
     );
+    if let Some(secs) = retry_after {
+        r.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from(secs),
+        );
+    }
     // Kept on the response for the metrics, which count by code rather than by status.
     r.extensions_mut().insert(code);
     r
@@ -249,9 +265,9 @@ async fn whoami(req: &Request<Incoming>, conn: &ConnInfo, ctx: &Ctx) -> Resp {
         );
     };
     let snap = ctx.state.current_knowing(sha256).await;
-    let tenant = match authorize(&snap.db, sha256, None) {
+    let tenant = match authorize(&snap.db, sha256, None, Origin::now(conn.peer.ip())) {
         Ok(granted) => granted.tenant,
-        Err(denied) => return error(denied.code(), denied.message()),
+        Err(denied) => return error(denied.code(), &denied.message_for(&snap.provider_name)),
     };
     if let Some(confirmed) = sha256_header(req, cloudgate_store::CONFIRMED_HEADER) {
         // Bookkeeping, never long in the way of the answer: skipped while the database is
@@ -462,6 +478,21 @@ async fn enroll_with_password(
             "this tenant account is disabled; contact the service provider",
         );
     }
+    // After the password: a stranger learns nothing of the account from where it may connect.
+    let standing = if tenant.policy.lease_ended(time::OffsetDateTime::now_utc()) {
+        Some(crate::authz::Denial::LeaseExpired)
+    } else if !tenant.policy.allows(ip) {
+        Some(crate::authz::Denial::AddressNotAllowed)
+    } else {
+        None
+    };
+    if let Some(denied) = standing {
+        tracing::warn!(peer = %conn.peer, tenant = %tenant.name, reason = denied.code().name(), "enrollment refused");
+        return error(
+            denied.code(),
+            &denied.message_for(&ctx.state.current().provider_name),
+        );
+    }
     match ctx
         .state
         .db()
@@ -560,7 +591,14 @@ async fn enroll_with_token(
     let redeemed = ctx
         .state
         .db()
-        .enroll_with_token(id, secret_sha256, sha256, presented, label.as_deref())
+        .enroll_with_token(
+            id,
+            secret_sha256,
+            sha256,
+            presented,
+            label.as_deref(),
+            conn.peer.ip(),
+        )
         .await;
     match redeemed {
         Ok(Ok(tenant)) => {
@@ -577,6 +615,8 @@ async fn enroll_with_token(
                 cloudgate_db::TokenRefusal::UsedUp => ErrorCode::TokenUsedUp,
                 cloudgate_db::TokenRefusal::Revoked => ErrorCode::TokenRevoked,
                 cloudgate_db::TokenRefusal::TenantDisabled => ErrorCode::TenantDisabled,
+                cloudgate_db::TokenRefusal::LeaseExpired => ErrorCode::LeaseExpired,
+                cloudgate_db::TokenRefusal::AddressNotAllowed => ErrorCode::AddressNotAllowed,
             };
             tracing::warn!(peer = %conn.peer, token = %id, reason = code.name(), "enrollment refused: join token");
             error(code, refusal.message())

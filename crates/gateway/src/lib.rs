@@ -25,6 +25,8 @@ mod expiry;
 pub mod fleet;
 mod http;
 mod last_seen;
+mod lease;
+pub mod limits;
 mod listen;
 pub mod metrics;
 mod peers;

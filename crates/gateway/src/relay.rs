@@ -24,6 +24,7 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use zeroize::Zeroize as _;
 
+use crate::limits::{Bucket, TenantBuckets, pace};
 use crate::usage::TunnelBytes;
 
 /// Bytes carried each way.
@@ -68,18 +69,22 @@ struct Direction<'a> {
     total: &'a AtomicU64,
     live: &'a Counter,
     tenant: &'a AtomicU64,
+    /// The tenant's rate in this direction.
+    rate: &'a Bucket,
     last: &'a AtomicU64,
     start: Instant,
 }
 
 /// Relays until both directions have ended or the tunnel has been idle for `idle`, adding the
-/// bytes to `live` (the gateway's) and `tenant` (the machine's usage) as they pass.
+/// bytes to `live` (the gateway's) and `tenant` (the machine's usage) as they pass, at most at
+/// the tenant's `rates`.
 pub async fn relay<A, B>(
     a: A,
     b: B,
     idle: Duration,
     live: &LiveBytes,
     tenant: &TunnelBytes,
+    rates: &TenantBuckets,
 ) -> RelayStats
 where
     A: AsyncRead + AsyncWrite + Unpin + Send,
@@ -104,6 +109,7 @@ where
             total: &up_bytes,
             live: &live.up,
             tenant: &tenant.up,
+            rate: &rates.up,
             last: &last,
             start,
         },
@@ -116,6 +122,7 @@ where
             total: &down_bytes,
             live: &live.down,
             tenant: &tenant.down,
+            rate: &rates.down,
             last: &last,
             start,
         },
@@ -163,6 +170,7 @@ where
         };
         d.last
             .store(d.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        pace(d.rate, n).await;
         // The flush matters: a TLS writer may keep the end of what it was given in its own
         // buffer when the socket is full, and without a flush those bytes would wait for the
         // next write, which may never come (the soak test found tunnels stalled this way).
@@ -234,6 +242,7 @@ mod tests {
                 Duration::from_secs(30),
                 &counted,
                 &TunnelBytes::default(),
+                &TenantBuckets::default(),
             )
             .await
         });
@@ -271,6 +280,7 @@ mod tests {
                 Duration::from_secs(5),
                 &LiveBytes::default(),
                 &TunnelBytes::default(),
+                &TenantBuckets::default(),
             )
             .await
         });
@@ -309,6 +319,7 @@ mod tests {
                 Duration::from_secs(30),
                 &counted,
                 &TunnelBytes::default(),
+                &TenantBuckets::default(),
             )
             .await
         });
@@ -339,6 +350,7 @@ mod tests {
                 Duration::from_secs(30),
                 &LiveBytes::default(),
                 &TunnelBytes::default(),
+                &TenantBuckets::default(),
             )
             .await
         });
@@ -363,6 +375,7 @@ mod tests {
             Duration::from_millis(300),
             &LiveBytes::default(),
             &TunnelBytes::default(),
+            &TenantBuckets::default(),
         )
         .await;
         assert!(stats.idle_timeout);

@@ -109,6 +109,8 @@ impl Gateway {
             metrics: Metrics::new(config.metrics_per_tenant),
             last_seen: Default::default(),
             usage: Default::default(),
+            limits: Default::default(),
+            limits_nudge: Default::default(),
         });
         let metrics_task = match config.metrics {
             Some(addr) => {
@@ -146,6 +148,18 @@ impl Gateway {
             state.db().clone(),
             fleet.identity().id.clone(),
             (config.metrics.is_some() && config.metrics_per_tenant).then(|| ctx.metrics.clone()),
+        ));
+        let limiter = tokio::spawn(crate::limits::refresh_loop(
+            ctx.limits.clone(),
+            ctx.usage.clone(),
+            state.clone(),
+            state.db().clone(),
+            fleet.identity().id.clone(),
+            ctx.limits_nudge.clone(),
+        ));
+        let leases = tokio::spawn(crate::lease::lease_loop(
+            state.clone(),
+            fleet.identity().id.clone(),
         ));
         tokio::pin!(shutdown);
         loop {
@@ -201,6 +215,8 @@ impl Gateway {
         }
         auditor.abort();
         accountant.abort();
+        limiter.abort();
+        leases.abort();
         let _ = ctx.usage.flush(state.db(), &fleet.identity().id).await;
         if let Err(e) = state.journal().flush().await {
             tracing::warn!(error = %e, "audit entries reached only the local audit.log");

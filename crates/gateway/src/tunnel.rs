@@ -10,11 +10,12 @@ use hyper::header::{CONNECTION, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
-use crate::authz::{Denial, authorize};
-use crate::http::{ConnInfo, Ctx, Resp, error};
+use crate::authz::{Denial, Origin, authorize, grant_deadline, maintenance_for};
+use crate::http::{ConnInfo, Ctx, Resp, error, error_retry};
 use crate::relay::relay;
 use crate::request::is_tunnel_upgrade;
 use crate::state::SharedState;
+use crate::usage::{Caps, OpenTunnel, OverLimit};
 use cloudgate_proto::{ErrorCode, TUNNEL_PROTOCOL};
 
 /// Opens a tunnel for an enrolled client certificate to a service its tenant has.
@@ -32,16 +33,40 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
         );
     };
     let snap = ctx.state.current_knowing(sha256).await;
-    let (tenant_name, target) = match authorize(&snap.db, sha256, Some(&service)) {
+    let (tenant_name, target) = match authorize(
+        &snap.db,
+        sha256,
+        Some(&service),
+        Origin::now(conn.peer.ip()),
+    ) {
         Ok(granted) => (
             granted.tenant.to_string(),
             granted.target.unwrap_or_default().to_string(),
         ),
         Err(denied) => {
             tracing::warn!(peer = %conn.peer, client_sha256 = %sha256, service = %service, reason = ?denied, "tunnel refused");
-            return error(denied.code(), denied.message());
+            return error(denied.code(), &denied.message_for(&snap.provider_name));
         }
     };
+    let me = ctx.fleet.identity();
+    if let Some(m) = maintenance_for(&snap.db, &me.id, &me.pool) {
+        let now = time::OffsetDateTime::now_utc();
+        let retry_after = m.ends_at.map(|end| {
+            u64::try_from((end - now).whole_seconds())
+                .unwrap_or(0)
+                .max(1)
+        });
+        let until = m
+            .ends_at
+            .map(|end| format!(" until {}", cloudgate_pki::format_rfc3339(end)))
+            .unwrap_or_default();
+        tracing::info!(peer = %conn.peer, tenant = %tenant_name, service = %service, "tunnel refused: maintenance");
+        return error_retry(
+            ErrorCode::Maintenance,
+            &format!("maintenance{until}: {}", m.message),
+            retry_after,
+        );
+    }
     let wants_upgrade = req
         .headers()
         .get(UPGRADE)
@@ -52,6 +77,21 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
             "send Connection: Upgrade and Upgrade: cloudgate-tunnel",
         );
     }
+    let usage = match admit(ctx, &snap.db, &tenant_name, sha256).await {
+        Ok(u) => u,
+        Err(over) => {
+            let message = match over {
+                OverLimit::Tenant(n) => format!(
+                    "this tenant has {n} tunnels open, the most its service provider allows; try again when one closes"
+                ),
+                OverLimit::Machine(n) => format!(
+                    "this machine has {n} tunnels open, the most its service provider allows per machine; try again when one closes"
+                ),
+            };
+            tracing::info!(peer = %conn.peer, tenant = %tenant_name, service = %service, "tunnel refused: {message}");
+            return error(ErrorCode::TenantLimit, &message);
+        }
+    };
     let backend = match connect_backend(ctx, &tenant_name, &service, &target).await {
         Ok(b) => b,
         Err(refused) => return refused,
@@ -72,7 +112,18 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
     let metrics = ctx.metrics.clone();
     let state = ctx.state.clone();
     let client_sha256 = sha256.clone();
-    let book = ctx.usage.clone();
+    let rates = ctx.limits.buckets(&tenant_name, &snap.db, &ctx.usage);
+    let limited = snap
+        .db
+        .tenant(&tenant_name)
+        .is_some_and(|t| t.policy.is_some());
+    let nudge = limited.then(|| ctx.limits_nudge.clone());
+    if let Some(n) = &nudge {
+        n.notify_one();
+    }
+    let ip = conn.peer.ip();
+    let gateway = (me.id.clone(), me.pool.clone());
+    drop(snap);
     tokio::spawn(async move {
         let _guard = guard;
         match on_upgrade.await {
@@ -83,21 +134,31 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
                 tracing::debug!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel opened");
                 let opened = std::time::Instant::now();
                 metrics.tunnels_open.inc();
-                let usage = book.open(&tenant_name, &client_sha256);
                 let grant = Grant {
                     client_sha256: &client_sha256,
                     tenant: &tenant_name,
                     service: &service,
+                    ip,
+                    gateway: &gateway.0,
+                    pool: &gateway.1,
                 };
                 let stats = tokio::select! {
-                    stats = relay(TokioIo::new(upgraded), backend, idle, &metrics.relayed, usage.bytes()) => stats,
+                    stats = relay(TokioIo::new(upgraded), backend, idle, &metrics.relayed, usage.bytes(), &rates) => stats,
                     why = grant.withdrawn(&state) => {
                         tracing::warn!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel cut: {why}");
                         metrics.tunnels_open.dec();
+                        drop(usage);
+                        if let Some(n) = &nudge {
+                            n.notify_one();
+                        }
                         return;
                     }
                 };
                 metrics.tunnels_open.dec();
+                drop(usage);
+                if let Some(n) = &nudge {
+                    n.notify_one();
+                }
                 tracing::info!(
                     peer = %peer, tenant = %tenant_name, service = %service,
                     bytes_up = stats.up, bytes_down = stats.down, idle_timeout = stats.idle_timeout,
@@ -109,6 +170,40 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
         }
     });
     switching_protocols()
+}
+
+/// Counts the tunnel open if the tenant's limits let it: over this gateway's tunnels and, for
+/// a tenant with a count limit, those the other gateways reported (read now, so a fleet's
+/// count is as current as their last report; the cached count when the database is slow).
+async fn admit(
+    ctx: &Ctx,
+    state: &cloudgate_db::GatewayState,
+    tenant: &str,
+    machine: &str,
+) -> Result<OpenTunnel, OverLimit> {
+    let policy = state.tenant(tenant).and_then(|t| t.policy.clone());
+    let Some(policy) =
+        policy.filter(|p| p.max_tunnels.is_some() || p.max_tunnels_per_machine.is_some())
+    else {
+        return Ok(ctx.usage.open(tenant, machine));
+    };
+    let me = &ctx.fleet.identity().id;
+    let since = time::OffsetDateTime::now_utc() - crate::limits::ELSEWHERE_FRESH_FOR;
+    let read = ctx.state.db().open_tunnel_counts(since, Some(me));
+    let elsewhere = match tokio::time::timeout(std::time::Duration::from_secs(1), read).await {
+        Ok(Ok(counts)) => std::sync::Arc::new(crate::limits::Elsewhere::from_counts(counts)),
+        _ => ctx.limits.elsewhere(),
+    };
+    ctx.usage.try_open(
+        tenant,
+        machine,
+        &Caps {
+            tenant: policy.max_tunnels,
+            machine: policy.max_tunnels_per_machine,
+            elsewhere_tenant: elsewhere.tenant(tenant),
+            elsewhere_machine: elsewhere.machine(tenant, machine),
+        },
+    )
 }
 
 /// Connects to a tunnel's backend within the configured time; the refusal otherwise.
@@ -158,35 +253,80 @@ fn switching_protocols() -> Resp {
 }
 
 /// What an open tunnel was granted: it lasts while the client certificate stays enrolled for an
-/// enabled tenant that keeps the service.
+/// enabled tenant that keeps the service, whose lease has not ended and that may connect from
+/// the tunnel's address, and while no maintenance of this gateway has passed its drain deadline.
 struct Grant<'a> {
     client_sha256: &'a str,
     tenant: &'a str,
     service: &'a str,
+    ip: std::net::IpAddr,
+    gateway: &'a str,
+    pool: &'a str,
 }
 
+/// Past a deadline by this much before the grant is checked again (clocks are not exact).
+const DEADLINE_SLACK: std::time::Duration = std::time::Duration::from_millis(20);
+
 impl Grant<'_> {
-    /// Why the grant no longer holds in `snap`, if it does not.
-    fn check(&self, snap: &crate::state::Snapshot) -> Option<&'static str> {
-        match authorize(&snap.db, self.client_sha256, Some(self.service)) {
+    /// Why the grant no longer holds in `snap` at `now`, if it does not.
+    fn check(
+        &self,
+        snap: &crate::state::Snapshot,
+        now: time::OffsetDateTime,
+    ) -> Option<&'static str> {
+        let from = Origin {
+            ip: self.ip,
+            at: now,
+        };
+        match authorize(&snap.db, self.client_sha256, Some(self.service), from) {
             // Enrolled again for another tenant counts as revoked for this one.
             Ok(granted) if granted.tenant != self.tenant => {
-                Some(Denial::NotEnrolled.withdrawn_because())
+                return Some(Denial::NotEnrolled.withdrawn_because());
             }
-            Ok(_) => None,
-            Err(denied) => Some(denied.withdrawn_because()),
+            Ok(_) => {}
+            Err(denied) => return Some(denied.withdrawn_because()),
         }
+        let drained = maintenance_for(&snap.db, self.gateway, self.pool)
+            .and_then(|m| m.drain_until)
+            .is_some_and(|d| now >= d);
+        drained.then_some("the maintenance's drain deadline passed")
     }
 
-    /// Resolves when a reload withdraws the grant; never, while it holds.
+    /// When the grant ends by itself in `snap`: the lease's end or a drain deadline.
+    fn deadline(&self, snap: &crate::state::Snapshot) -> Option<time::OffsetDateTime> {
+        let drain = maintenance_for(&snap.db, self.gateway, self.pool).and_then(|m| m.drain_until);
+        [grant_deadline(&snap.db, self.tenant), drain]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Resolves when a reload or a deadline withdraws the grant; never, while it holds.
     async fn withdrawn(&self, state: &SharedState) -> &'static str {
         let mut swaps = state.subscribe();
         loop {
-            if let Some(why) = self.check(&state.current()) {
+            let snap = state.current();
+            let now = time::OffsetDateTime::now_utc();
+            if let Some(why) = self.check(&snap, now) {
                 return why;
             }
-            if swaps.changed().await.is_err() {
-                return std::future::pending().await;
+            let wait = self.deadline(&snap).map(|d| {
+                std::time::Duration::try_from(d - now).unwrap_or_default() + DEADLINE_SLACK
+            });
+            drop(snap);
+            let passed = async {
+                match wait {
+                    Some(w) => tokio::time::sleep(w).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                changed = swaps.changed() => {
+                    if changed.is_err() {
+                        return std::future::pending().await;
+                    }
+                }
+                () = passed => {}
             }
         }
     }

@@ -47,7 +47,11 @@ type MachineKey = (Arc<str>, Arc<str>);
 /// Usage by tenant and machine.
 pub struct UsageBook {
     epoch: Instant,
+    /// Also the admission lock: a tunnel is counted against its limits and counted open under
+    /// it, so that concurrent opens cannot all pass a limit only one fits under.
     machines: Mutex<HashMap<MachineKey, Arc<MachineUsage>>>,
+    /// Tunnels open per tenant (locked after `machines`, never before).
+    tenants: Mutex<HashMap<Arc<str>, Arc<AtomicI64>>>,
     last_flush_ms: AtomicI64,
     /// Whether the last write said no tunnel is open (so an idle gateway need not write).
     none_open_written: AtomicBool,
@@ -58,6 +62,7 @@ impl Default for UsageBook {
         Self {
             epoch: Instant::now(),
             machines: Mutex::default(),
+            tenants: Mutex::default(),
             last_flush_ms: AtomicI64::new(0),
             none_open_written: AtomicBool::new(true),
         }
@@ -67,7 +72,30 @@ impl Default for UsageBook {
 /// An open tunnel's place in the book: counts it open until dropped (closed, cut or failed).
 pub struct OpenTunnel {
     usage: Arc<MachineUsage>,
+    tenant_open: Arc<AtomicI64>,
     epoch: Instant,
+}
+
+/// The most tunnels a tenant may have open, and what other gateways have open of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Caps {
+    /// Most tunnels of the tenant, over all gateways.
+    pub tenant: Option<u32>,
+    /// Most tunnels of one machine, over all gateways.
+    pub machine: Option<u32>,
+    /// The tenant's tunnels open on other gateways.
+    pub elsewhere_tenant: i64,
+    /// The machine's tunnels open on other gateways.
+    pub elsewhere_machine: i64,
+}
+
+/// Why a tunnel was not let open: the limit reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverLimit {
+    /// The tenant's.
+    Tenant(u32),
+    /// The machine's.
+    Machine(u32),
 }
 
 impl OpenTunnel {
@@ -83,6 +111,7 @@ impl Drop for OpenTunnel {
             .span_ms
             .fetch_add(ms_since(self.epoch), Ordering::Relaxed);
         self.usage.open.fetch_sub(1, Ordering::Relaxed);
+        self.tenant_open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -101,20 +130,94 @@ pub struct Taken {
 impl UsageBook {
     /// Counts a tunnel of `tenant`'s machine `machine` opened now.
     pub fn open(&self, tenant: &str, machine: &str) -> OpenTunnel {
-        let usage = {
+        let Ok(t) = self.admit(tenant, machine, |_, _| {
+            Ok::<(), std::convert::Infallible>(())
+        });
+        t
+    }
+
+    /// Counts a tunnel of `tenant`'s machine `machine` opened now, if it fits under `caps`
+    /// (checked and counted under one lock).
+    pub fn try_open(
+        &self,
+        tenant: &str,
+        machine: &str,
+        caps: &Caps,
+    ) -> Result<OpenTunnel, OverLimit> {
+        self.admit(tenant, machine, |tenant_open, machine_open| {
+            if let Some(max) = caps.tenant
+                && tenant_open + caps.elsewhere_tenant >= i64::from(max)
+            {
+                return Err(OverLimit::Tenant(max));
+            }
+            if let Some(max) = caps.machine
+                && machine_open + caps.elsewhere_machine >= i64::from(max)
+            {
+                return Err(OverLimit::Machine(max));
+            }
+            Ok(())
+        })
+    }
+
+    /// Counts a tunnel open if `check` (given the tenant's and the machine's tunnels open
+    /// here) lets it, under the admission lock.
+    fn admit<E>(
+        &self,
+        tenant: &str,
+        machine: &str,
+        check: impl FnOnce(i64, i64) -> Result<(), E>,
+    ) -> Result<OpenTunnel, E> {
+        let (usage, tenant_open) = {
             let mut machines = self.machines.lock().unwrap_or_else(PoisonError::into_inner);
-            let key = (Arc::<str>::from(tenant), Arc::<str>::from(machine));
-            machines.entry(key).or_default().clone()
+            let mut tenants = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
+            let tenant_key = match tenants.get_key_value(tenant) {
+                Some((k, _)) => k.clone(),
+                None => Arc::<str>::from(tenant),
+            };
+            let tenant_open = tenants.entry(tenant_key.clone()).or_default().clone();
+            let key = (tenant_key, Arc::<str>::from(machine));
+            let usage = machines.entry(key).or_default().clone();
+            check(
+                tenant_open.load(Ordering::Relaxed),
+                usage.open.load(Ordering::Relaxed),
+            )?;
+            usage.open.fetch_add(1, Ordering::Relaxed);
+            tenant_open.fetch_add(1, Ordering::Relaxed);
+            (usage, tenant_open)
         };
         usage.opened.fetch_add(1, Ordering::Relaxed);
         usage
             .span_ms
             .fetch_sub(ms_since(self.epoch), Ordering::Relaxed);
-        usage.open.fetch_add(1, Ordering::Relaxed);
-        OpenTunnel {
+        Ok(OpenTunnel {
             usage,
+            tenant_open,
             epoch: self.epoch,
-        }
+        })
+    }
+
+    /// Tunnels of `tenant` open on this gateway now.
+    pub fn tenant_open(&self, tenant: &str) -> i64 {
+        let tenants = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
+        tenants
+            .get(tenant)
+            .map_or(0, |n| n.load(Ordering::Relaxed).max(0))
+    }
+
+    /// Tunnels open now, per machine (nothing taken).
+    pub fn open_counts(&self) -> Vec<OpenTunnelCount> {
+        let machines = self.machines.lock().unwrap_or_else(PoisonError::into_inner);
+        machines
+            .iter()
+            .filter_map(|((tenant, machine), u)| {
+                let open = u.open.load(Ordering::Relaxed);
+                (open > 0).then(|| OpenTunnelCount {
+                    tenant: tenant.to_string(),
+                    machine: machine.to_string(),
+                    open,
+                })
+            })
+            .collect()
     }
 
     /// Takes what was counted since the last take, as of `at`, and forgets machines with
@@ -156,6 +259,8 @@ impl UsageBook {
             // Kept while a tunnel holds it (it counts into it) or it had tunnels open.
             open > 0 || Arc::strong_count(u) > 1
         });
+        let mut tenants = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
+        tenants.retain(|_, n| Arc::strong_count(n) > 1);
         taken
     }
 
@@ -261,6 +366,64 @@ mod tests {
             book.machines.lock().unwrap().is_empty(),
             "nothing is kept for machines that are done"
         );
+    }
+
+    #[test]
+    fn limits_count_this_gateway_and_the_others_and_a_close_frees_a_place() {
+        let book = UsageBook::default();
+        let caps = Caps {
+            tenant: Some(3),
+            machine: Some(2),
+            elsewhere_tenant: 1,
+            elsewhere_machine: 0,
+        };
+        let a = book.try_open("acme", "M1", &caps).unwrap();
+        let b = book.try_open("acme", "M1", &caps).unwrap();
+        assert_eq!(
+            book.try_open("acme", "M1", &caps).err(),
+            Some(OverLimit::Machine(2))
+        );
+        assert_eq!(
+            book.try_open("acme", "M2", &caps).err(),
+            Some(OverLimit::Tenant(3)),
+            "two here and one elsewhere"
+        );
+        assert!(
+            book.try_open("globex", "M9", &caps).is_ok(),
+            "another tenant's count"
+        );
+        assert_eq!(book.tenant_open("acme"), 2);
+        drop(a);
+        let c = book.try_open("acme", "M2", &caps).unwrap();
+        assert_eq!(book.open_counts().iter().map(|o| o.open).sum::<i64>(), 2);
+        drop((b, c));
+        book.take(OffsetDateTime::now_utc());
+        assert!(
+            book.tenants.lock().unwrap().is_empty(),
+            "nothing kept for tenants that are done"
+        );
+    }
+
+    #[test]
+    fn concurrent_opens_never_pass_a_limit_together() {
+        let book = Arc::new(UsageBook::default());
+        let caps = Caps {
+            tenant: Some(5),
+            ..Caps::default()
+        };
+        let held: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..32)
+                .map(|i| {
+                    let book = book.clone();
+                    s.spawn(move || book.try_open("acme", &format!("M{i}"), &caps).ok())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert_eq!(held.len(), 5);
     }
 
     #[test]

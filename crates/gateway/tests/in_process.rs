@@ -124,7 +124,7 @@ async fn an_enrolled_tenant_sees_its_services_and_a_disable_takes_effect_at_the_
     db.set_enabled("acme", false).await.unwrap();
     assert!(gw.state.refresh().await.unwrap());
     match cloudgate_tenant::check(&paths, "sp").await {
-        Err(TenantError::Authentication(why)) => assert!(why.contains("disabled"), "{why}"),
+        Err(TenantError::AccountRefused(why)) => assert!(why.contains("disabled"), "{why}"),
         other => panic!("a disabled tenant must be refused: {other:?}"),
     }
     assert!(

@@ -135,6 +135,130 @@ pub struct Tenant {
     /// Its join tokens (never their secrets), newest first.
     #[serde(default)]
     pub join_tokens: Vec<JoinTokenInfo>,
+    /// What the SP allows it (every limit off when absent).
+    #[serde(default)]
+    pub limits: TenantLimits,
+}
+
+/// What the SP allows a tenant, as shown: each limit as it is typed, rates also in bytes per
+/// second; absent when off.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantLimits {
+    /// Upload limit (tenant → services), e.g. `20MB/s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_upload: Option<String>,
+    /// The same in bytes per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_upload_bytes_per_sec: Option<u64>,
+    /// Download limit (services → tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_download: Option<String>,
+    /// The same in bytes per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_download_bytes_per_sec: Option<u64>,
+    /// When the rates apply (UTC), e.g. `mon,tue,wed,thu,fri 08:00-18:00`; always when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_window: Option<String>,
+    /// Most tunnels open at once over all its machines and gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tunnels: Option<u32>,
+    /// Most tunnels open at once from one machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tunnels_per_machine: Option<u32>,
+    /// When its lease ends (RFC 3339); never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Whether the lease has ended.
+    #[serde(default)]
+    pub lease_ended: bool,
+    /// Networks it may connect from; anywhere when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_from: Vec<String>,
+}
+
+/// `PATCH /api/v1/tenants/{name}/limits`, and the limits of `POST /api/v1/tenants`: each field
+/// as on the command line (`20MB/s`, `mon-fri 08:00-18:00`, `8`, `2027-03-31`,
+/// `10.0.0.0/8,192.0.2.7`), `unlimited` (or `never`, `always`, `any`) to lift it; an absent
+/// field is left as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LimitsChange {
+    /// Upload limit, e.g. `20MB/s` or `100Mbit/s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_upload: Option<String>,
+    /// Download limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_download: Option<String>,
+    /// When the rates apply (UTC), e.g. `mon-fri 08:00-18:00`; `always`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_window: Option<String>,
+    /// Most tunnels open at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tunnels: Option<String>,
+    /// Most tunnels open at once from one machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tunnels_per_machine: Option<String>,
+    /// When the lease ends: `YYYY-MM-DD` (as that day ends, UTC), an RFC 3339 time, or `never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Networks it may connect from, comma-separated; `any`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_from: Option<String>,
+}
+
+impl LimitsChange {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == LimitsChange::default()
+    }
+}
+
+/// A maintenance in force.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MaintenanceInfo {
+    /// `all`, `pool` or `gateway`.
+    pub scope: String,
+    /// The pool's name or the gateway's id (absent for `all`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What tenants are told.
+    pub message: String,
+    /// When it began (RFC 3339).
+    pub started_at: String,
+    /// When open tunnels are cut (RFC 3339); never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_until: Option<String>,
+    /// When it is announced to end (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
+}
+
+/// `POST /api/v1/maintenance`: starts (or replaces) a maintenance; `DELETE` with `pool` or
+/// `gateway` (or neither, for all) ends it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceOrder {
+    /// Only the gateways of this pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Only this gateway (its id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// What tenants are told (one line).
+    #[serde(default)]
+    pub message: String,
+    /// How long open tunnels may go on (`30m`, `2h`, `0s` to cut them now); they finish by
+    /// themselves when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<String>,
+    /// When it is announced to end (a time as `--since` takes it, e.g. `2026-12-07T06:00:00Z`
+    /// or `2h` from now); tenants try again then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 /// `POST /api/v1/tenants`.
@@ -149,6 +273,9 @@ pub struct NewTenant {
     pub description: String,
     /// The tenant's password (at least 8 characters).
     pub password: String,
+    /// Its limits, if any (as `PATCH /tenants/{name}/limits` takes them).
+    #[serde(default)]
+    pub limits: LimitsChange,
 }
 
 impl std::fmt::Debug for NewTenant {

@@ -10,6 +10,10 @@ pub struct ErrorBody {
     pub code: String,
     /// For people.
     pub message: String,
+    /// Seconds after which trying again makes sense (a maintenance's announced end), when the
+    /// gateway knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl ErrorBody {
@@ -61,6 +65,8 @@ codes! {
     TokenUsedUp = (401, "token_used_up"),
     TokenRevoked = (401, "token_revoked"),
     TenantDisabled = (403, "tenant_disabled"),
+    LeaseExpired = (403, "lease_expired"),
+    AddressNotAllowed = (403, "address_not_allowed"),
     ClientCertificateRequired = (401, "client_certificate_required"),
     CertificateMismatch = (400, "certificate_mismatch"),
     BadRequest = (400, "bad_request"),
@@ -71,8 +77,10 @@ codes! {
     CertificateTaken = (409, "certificate_taken"),
     BodyTooLarge = (413, "body_too_large"),
     TooManyFailures = (429, "too_many_failures"),
+    TenantLimit = (429, "tenant_limit"),
     Internal = (500, "internal"),
     Unavailable = (503, "unavailable"),
+    Maintenance = (503, "maintenance"),
     BackendUnreachable = (502, "backend_unreachable"),
     BackendTimeout = (504, "backend_timeout"),
 }
@@ -105,7 +113,10 @@ impl ErrorCode {
             | ErrorCode::TokenUsedUp
             | ErrorCode::TokenRevoked => "bad_credentials",
             ErrorCode::TooManyFailures => "throttled",
-            ErrorCode::TenantDisabled => "disabled",
+            // Refused for the account's standing, whatever the credentials.
+            ErrorCode::TenantDisabled | ErrorCode::LeaseExpired | ErrorCode::AddressNotAllowed => {
+                "disabled"
+            }
             ErrorCode::Internal | ErrorCode::Unavailable => "error",
             _ => "invalid",
         }

@@ -58,6 +58,7 @@ pub fn tenant(
             .collect(),
         machines: machines.iter().map(|m| machine(m, current)).collect(),
         join_tokens,
+        limits: crate::core::limits::limits_view(&t.policy, time::OffsetDateTime::now_utc()),
     }
 }
 

@@ -118,6 +118,14 @@ impl Reply {
     pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
         serde_json::from_value(self.json.clone()).ok()
     }
+
+    /// The refusal's code, when the gateway sent one this version knows.
+    pub fn code(&self) -> Option<cloudgate_proto::ErrorCode> {
+        self.json
+            .get("code")
+            .and_then(|c| c.as_str())
+            .and_then(cloudgate_proto::ErrorCode::from_name)
+    }
 }
 
 /// One address a provider's gateway answers at.
@@ -501,11 +509,27 @@ impl GatewayClient {
     }
 
     /// Opens a tunnel to a service; the stream after `101` or the gateway's refusal.
+    /// A gateway under maintenance is passed over for the next one the provider told of (its
+    /// own pool's, then others' where the tenant may fail over), and remembered as failed for
+    /// a while; the last refusal when every one is.
     pub async fn open_tunnel(
         &self,
         service: &str,
     ) -> Result<Result<TokioIo<hyper::upgrade::Upgraded>, Reply>, ConnectError> {
-        self.open_tunnel_within(service, REQUEST_TIMEOUT).await
+        let mut tries = self.endpoints.len();
+        loop {
+            let opened = self.open_tunnel_within(service, REQUEST_TIMEOUT).await;
+            let maintenance = matches!(&opened, Ok(Err(r)) if r.code() == Some(cloudgate_proto::ErrorCode::Maintenance));
+            tries = tries.saturating_sub(1);
+            if !maintenance || tries == 0 {
+                return opened;
+            }
+            let i = self.answered.load(std::sync::atomic::Ordering::Relaxed);
+            if let Some(endpoint) = self.endpoints.get(i) {
+                tracing::warn!(gateway = %endpoint.address, "the gateway is under maintenance; trying the next gateway");
+                remember_failure(&endpoint.address, true);
+            }
+        }
     }
 
     /// [`Self::open_tunnel`], with `limit` for the gateway's answer: a gateway that completes

@@ -57,6 +57,10 @@ pub enum TenantError {
     /// Tenant credentials refused (exit 4).
     #[error("the service provider refused the tenant credentials: {0}")]
     Authentication(String),
+    /// The tenant account is refused whatever the credentials: disabled, its lease ended, or
+    /// not allowed from this address (exit 4).
+    #[error("the service provider refused this tenant account: {0}")]
+    AccountRefused(String),
     /// The gateway refused a request for another reason.
     #[error("the service provider refused: {message} ({code})")]
     Refused {
@@ -103,7 +107,7 @@ impl Classify for TenantError {
             TenantError::PinMismatch(_)
             | TenantError::ThumbprintMismatch { .. }
             | TenantError::Untrusted { .. } => ErrorKind::Trust,
-            TenantError::Authentication(_) => ErrorKind::Auth,
+            TenantError::Authentication(_) | TenantError::AccountRefused(_) => ErrorKind::Auth,
             TenantError::BadInput(_) => ErrorKind::Usage,
             TenantError::Refused { .. } => ErrorKind::Internal,
             TenantError::Unreachable { .. } | TenantError::Listen { .. } => ErrorKind::Unavailable,

@@ -32,13 +32,20 @@ pub(crate) fn refusal_error(reply: &Reply) -> TenantError {
     let body = reply.typed::<ErrorBody>().unwrap_or(ErrorBody {
         code: "unknown".into(),
         message: "no reason given".into(),
+        retry_after: None,
     });
     let (code, message) = (body.code, body.message);
     let authentication = match ErrorCode::from_name(&code) {
         Some(c) => c.is_authentication(),
         None => reply.status == 401 || reply.status == 403,
     };
-    if authentication {
+    let standing = matches!(
+        ErrorCode::from_name(&code),
+        Some(ErrorCode::TenantDisabled | ErrorCode::LeaseExpired | ErrorCode::AddressNotAllowed)
+    );
+    if standing {
+        TenantError::AccountRefused(format!("{message} ({code})"))
+    } else if authentication {
         TenantError::Authentication(format!("{message} ({code})"))
     } else {
         TenantError::Refused {

@@ -123,7 +123,9 @@ pub struct TunnelStatus {
     /// The configured listen address.
     pub listen: String,
     /// `starting`, `up`, `unreachable` (listening, but the gateway does not answer or the last
-    /// connection could not be carried: see `problem`), `retrying` (the gateway is away or
+    /// connection could not be carried: see `problem`), `maintenance` (the SP refused the last
+    /// connection for maintenance: `problem` has its message), `limited` (the last connection
+    /// waited for a free place under the SP's tunnel limit), `retrying` (the gateway is away or
     /// refused for now) or `refused` (a trust failure: only the administrator can fix it).
     pub state: &'static str,
     /// What keeps a listening tunnel from carrying connections, while it lasts.
@@ -150,9 +152,10 @@ impl TunnelStatus {
     pub fn observed(&self) -> TunnelStatus {
         let mut now = self.clone();
         if now.state == "up"
-            && let Some(problem) = now.link.as_ref().and_then(|l| l.problem())
+            && let Some(link) = now.link.clone()
+            && let Some(problem) = link.problem()
         {
-            now.state = "unreachable";
+            now.state = link.problem_state();
             now.problem = Some(problem);
         }
         now

@@ -32,6 +32,14 @@ struct Shared {
     health: Arc<LinkHealth>,
 }
 
+/// The first wait of a connection refused for the SP's tunnel limit; it doubles up to
+/// [`LIMIT_MAX_BACKOFF`], and the connection is given up after [`LIMIT_PATIENCE`].
+pub const LIMIT_FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between two tries under the tunnel limit.
+pub const LIMIT_MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// How long a connection waits for a place under the tunnel limit.
+pub const LIMIT_PATIENCE: Duration = Duration::from_secs(30);
+
 /// How often a listening tunnel checks that its provider's gateway answers, and how long it
 /// waits: a stopped gateway shows in the health within `PROBE_EVERY + PROBE_TIMEOUT`.
 pub const PROBE_EVERY: Duration = Duration::from_secs(2);
@@ -47,6 +55,8 @@ pub struct LinkHealth {
     unreachable: Mutex<Option<String>>,
     /// Why the last connection could not be carried.
     refused: Mutex<Option<String>>,
+    /// The refusal's code, when the gateway refused it.
+    refused_code: Mutex<Option<cloudgate_proto::ErrorCode>>,
 }
 
 impl LinkHealth {
@@ -65,8 +75,27 @@ impl LinkHealth {
         })
     }
 
-    fn set(slot: &Mutex<Option<String>>, value: Option<String>) {
+    fn set<T>(slot: &Mutex<Option<T>>, value: Option<T>) {
         *slot.lock().unwrap_or_else(PoisonError::into_inner) = value;
+    }
+
+    /// The state word for the problem: `maintenance` or `limited` for those refusals (the
+    /// tunnel waits them out), `unreachable` otherwise.
+    pub fn problem_state(&self) -> &'static str {
+        let unreachable = self
+            .unreachable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        let code = *self
+            .refused_code
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match code {
+            Some(cloudgate_proto::ErrorCode::Maintenance) if !unreachable => "maintenance",
+            Some(cloudgate_proto::ErrorCode::TenantLimit) if !unreachable => "limited",
+            _ => "unreachable",
+        }
     }
 }
 
@@ -216,6 +245,10 @@ impl Shared {
         // A told gateway that presents an untrusted certificate is dropped and the next tried;
         // the bound only guards the loop.
         let mut tries = crate::client::MAX_GATEWAYS + 2;
+        // Over the SP's tunnel limit, the connection waits for a place, backing off, rather
+        // than hammering the gateway; given up after LIMIT_PATIENCE.
+        let mut backoff = LIMIT_FIRST_BACKOFF;
+        let waiting_since = std::time::Instant::now();
         let opened = loop {
             tries -= 1;
             match client.open_tunnel(&self.service).await {
@@ -239,6 +272,23 @@ impl Shared {
                     client = self.replace(&p)?;
                     pinned = p.sha256.clone();
                 }
+                Ok(Err(reply))
+                    if reply.code() == Some(cloudgate_proto::ErrorCode::TenantLimit)
+                        && waiting_since.elapsed() + backoff < LIMIT_PATIENCE =>
+                {
+                    tracing::info!(service = %self.service, "the service provider's tunnel limit is reached; trying again in {} ms", backoff.as_millis());
+                    LinkHealth::set(
+                        &self.health.refused,
+                        Some(format!(
+                            "waiting for a free place: {}",
+                            refusal_error(&reply)
+                        )),
+                    );
+                    LinkHealth::set(&self.health.refused_code, reply.code());
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(LIMIT_MAX_BACKOFF);
+                    tries += 1;
+                }
                 other => {
                     if other.is_ok() {
                         self.follow_renewal(&client, &pinned).await?;
@@ -248,14 +298,20 @@ impl Shared {
             }
         };
         match &opened {
-            Ok(Ok(_)) => LinkHealth::set(&self.health.refused, None),
-            Ok(Err(reply)) => LinkHealth::set(
-                &self.health.refused,
-                Some(format!(
-                    "the service provider refused the last connection: {}",
-                    refusal_error(reply)
-                )),
-            ),
+            Ok(Ok(_)) => {
+                LinkHealth::set(&self.health.refused, None);
+                LinkHealth::set(&self.health.refused_code, None);
+            }
+            Ok(Err(reply)) => {
+                LinkHealth::set(
+                    &self.health.refused,
+                    Some(format!(
+                        "the service provider refused the last connection: {}",
+                        refusal_error(reply)
+                    )),
+                );
+                LinkHealth::set(&self.health.refused_code, reply.code());
+            }
             Err(ConnectError::Other(reason)) => LinkHealth::set(
                 &self.health.refused,
                 Some(format!(

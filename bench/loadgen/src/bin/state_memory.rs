@@ -34,6 +34,7 @@ fn slice(i: usize, enabled: bool) -> TenantSlice {
             enabled,
             pool: "default".into(),
             failover_outside_pool: false,
+            policy: None,
         }),
         services: vec![("repo".into(), "127.0.0.1:9".into())],
         client_certs: vec![cloudgate_pki::fingerprint::upper_hex(&digest)],

@@ -37,7 +37,7 @@ pub async fn tenant(console: &Console, name: &str) -> Result<Tenant, OpError> {
 /// Adds a tenant.
 pub async fn add_tenant(console: &Console, who: &str, new: &NewTenant) -> Result<Tenant, OpError> {
     as_admin(console, who)
-        .add_tenant(&new.name, &new.description, &new.password)
+        .add_tenant(&new.name, &new.description, &new.password, &new.limits)
         .await
 }
 
@@ -111,6 +111,42 @@ pub async fn set_pool(
     setting: &PoolSetting,
 ) -> Result<Tenant, OpError> {
     as_admin(console, who).set_pool(name, setting).await
+}
+
+/// Changes what the SP allows a tenant.
+pub async fn set_limits(
+    console: &Console,
+    who: &str,
+    name: &str,
+    change: &cloudgate_proto::admin::LimitsChange,
+) -> Result<Tenant, OpError> {
+    as_admin(console, who).set_limits(name, change).await
+}
+
+/// Maintenance in force.
+pub async fn maintenance(
+    console: &Console,
+) -> Result<Vec<cloudgate_proto::admin::MaintenanceInfo>, OpError> {
+    console.sp.maintenance().await
+}
+
+/// Starts (or replaces) a maintenance.
+pub async fn start_maintenance(
+    console: &Console,
+    who: &str,
+    order: &cloudgate_proto::admin::MaintenanceOrder,
+) -> Result<cloudgate_proto::admin::MaintenanceInfo, OpError> {
+    as_admin(console, who).start_maintenance(order).await
+}
+
+/// Ends a maintenance.
+pub async fn end_maintenance(
+    console: &Console,
+    who: &str,
+    pool: Option<&str>,
+    gateway: Option<&str>,
+) -> Result<cloudgate_proto::admin::MaintenanceInfo, OpError> {
+    as_admin(console, who).end_maintenance(pool, gateway).await
 }
 
 /// Removes a tenant's machines not seen for `unseen_days` days.

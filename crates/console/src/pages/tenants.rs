@@ -78,6 +78,7 @@ pub async fn add_tenant(
         name: form.name,
         description: form.description,
         password: form.password,
+        limits: Default::default(),
     };
     let result = ops::add_tenant(&console, &s.admin, &new).await;
     drop(Zeroizing::new(new.password));

@@ -109,6 +109,7 @@ macro_rules! impl_join_tokens {
                 client_sha256: &str,
                 cert_der: &[u8],
                 label: Option<&str>,
+                source: std::net::IpAddr,
             ) -> Result<Result<String, TokenRefusal>, DbError> {
                 let mut tx = self.begin().await?;
                 let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -124,13 +125,22 @@ macro_rules! impl_join_tokens {
                 if let Some(refusal) = token_refusal(&token, secret_sha256, now()) {
                     return Ok(Err(refusal));
                 }
-                let enabled: bool = sqlx::query_scalar("SELECT enabled FROM tenants WHERE name = $1")
-                    .bind(&token.tenant)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(|e| self.sql(e))?;
+                let (enabled, policy): (bool, String) =
+                    sqlx::query_as("SELECT enabled, policy FROM tenants WHERE name = $1")
+                        .bind(&token.tenant)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|e| self.sql(e))?;
                 if !enabled {
                     return Ok(Err(TokenRefusal::TenantDisabled));
+                }
+                // Checked in the redeeming transaction: a refused token keeps its use.
+                let policy = self.policy_of(&policy)?;
+                if policy.lease_ended(now()) {
+                    return Ok(Err(TokenRefusal::LeaseExpired));
+                }
+                if !policy.allows(source) {
+                    return Ok(Err(TokenRefusal::AddressNotAllowed));
                 }
                 self.bind_in(&mut tx, &token.tenant, client_sha256, cert_der, label)
                     .await?;

@@ -9,6 +9,7 @@ mod certificate;
 mod enrollment;
 mod fleet;
 mod join_tokens;
+mod maintenance;
 mod state;
 mod tenants;
 mod transfer;
@@ -23,6 +24,7 @@ pub(crate) use certificate::impl_certificate;
 pub(crate) use enrollment::impl_enrollment;
 pub(crate) use fleet::impl_fleet;
 pub(crate) use join_tokens::impl_join_tokens;
+pub(crate) use maintenance::impl_maintenance;
 pub(crate) use state::impl_state;
 pub(crate) use tenants::impl_tenants;
 pub(crate) use transfer::impl_transfer;
@@ -67,6 +69,7 @@ macro_rules! impl_sp_repository {
         $crate::shared::impl_admins!($repo, $db);
         $crate::shared::impl_audit!($repo, $db);
         $crate::shared::impl_usage!($repo, $db);
+        $crate::shared::impl_maintenance!($repo, $db);
     };
 }
 pub(crate) use impl_sp_repository;

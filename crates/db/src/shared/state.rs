@@ -17,8 +17,8 @@ macro_rules! impl_state {
                 name: &str,
             ) -> Result<TenantSlice, DbError> {
                 let sql = |e| self.sql(e);
-                let tenant: Option<(bool, String, bool)> = sqlx::query_as(
-                    "SELECT enabled, pool, failover_outside_pool FROM tenants WHERE name = $1",
+                let tenant: Option<(bool, String, bool, String)> = sqlx::query_as(
+                    "SELECT enabled, pool, failover_outside_pool, policy FROM tenants WHERE name = $1",
                 )
                 .bind(name)
                 .fetch_optional(&mut *tx)
@@ -38,10 +38,8 @@ macro_rules! impl_state {
                         .map_err(sql)?;
                 Ok(TenantSlice {
                     name: name.to_string(),
-                    tenant: tenant.map(|(enabled, pool, failover_outside_pool)| GatewayTenant {
-                        enabled,
-                        pool: pool.into(),
-                        failover_outside_pool,
+                    tenant: tenant.map(|(enabled, pool, outside, policy)| {
+                        GatewayTenant::from_columns(enabled, pool, outside, &policy)
                     }),
                     services,
                     client_certs,
@@ -71,20 +69,16 @@ macro_rules! impl_state {
                 let mut slices: std::collections::HashMap<String, TenantSlice> =
                     std::collections::HashMap::new();
                 {
-                    let mut rows = sqlx::query_as::<_, (String, bool, String, bool)>(
-                        "SELECT name, enabled, pool, failover_outside_pool FROM tenants",
+                    let mut rows = sqlx::query_as::<_, (String, bool, String, bool, String)>(
+                        "SELECT name, enabled, pool, failover_outside_pool, policy FROM tenants",
                     )
                     .fetch(&mut *tx);
-                    while let Some((name, enabled, pool, failover_outside_pool)) =
+                    while let Some((name, enabled, pool, outside, policy)) =
                         futures_util::TryStreamExt::try_next(&mut rows).await.map_err(sql)?
                     {
                         let slice = TenantSlice {
                             name: name.clone(),
-                            tenant: Some(GatewayTenant {
-                                enabled,
-                                pool: pool.into(),
-                                failover_outside_pool,
-                            }),
+                            tenant: Some(GatewayTenant::from_columns(enabled, pool, outside, &policy)),
                             services: Vec::new(),
                             client_certs: Vec::new(),
                         };
@@ -113,8 +107,11 @@ macro_rules! impl_state {
                         }
                     }
                 }
+                let maintenance = self.maintenance_in(&mut *tx).await?;
                 tx.rollback().await.map_err(sql)?;
-                Ok(GatewayState::from_tenants(version, slices.into_values()))
+                let mut state = GatewayState::from_tenants(version, slices.into_values());
+                state.maintenance = maintenance.into();
+                Ok(state)
             }
 
             async fn state_delta(&self, since: i64) -> Result<Option<StateDelta>, DbError> {

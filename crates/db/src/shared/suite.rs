@@ -17,6 +17,147 @@ pub(crate) async fn all(db: &dyn SpRepository) {
     admins_and_api_tokens(db).await;
     audit(db).await;
     usage(db).await;
+    governance(db).await;
+}
+
+/// An address tests enroll from.
+fn local() -> std::net::IpAddr {
+    std::net::IpAddr::from([127, 0, 0, 1])
+}
+
+/// Policies: stored whole and seen by the gateways; a token of a tenant that may not connect
+/// from the address, or whose lease ended, is refused and keeps its use; lease warnings are
+/// claimed once each, and a new lease end starts them over; maintenance is seen by a full read.
+pub(crate) async fn governance(db: &dyn SpRepository) {
+    use cloudgate_policy::{Cidr, Maintenance, MaintenanceScope, TenantPolicy};
+    db.add_tenant("gov", "", "hash").await.unwrap();
+    let mut policy = TenantPolicy {
+        max_tunnels: Some(3),
+        allow_from: Cidr::parse_list("10.0.0.0/8").unwrap(),
+        expires_at: Some(now() + time::Duration::days(5)),
+        ..Default::default()
+    };
+    let before = db.version().await.unwrap();
+    db.set_policy("gov", &policy).await.unwrap();
+    assert!(
+        db.version().await.unwrap() > before,
+        "gateways reload for a policy"
+    );
+    assert_eq!(db.tenant("gov").await.unwrap().policy, policy);
+    let state = db.gateway_state().await.unwrap();
+    assert_eq!(
+        state.tenant("gov").unwrap().policy.as_deref(),
+        Some(&policy)
+    );
+    assert!(matches!(
+        db.set_policy("nobody", &policy).await,
+        Err(DbError::NoSuchTenant(_))
+    ));
+
+    db.add_join_token(&JoinTokenRecord {
+        id: "g1".into(),
+        tenant: "gov".into(),
+        secret_sha256: "cc".repeat(32),
+        label: String::new(),
+        created_by: "root".into(),
+        created_at: now(),
+        expires_at: time::macros::datetime!(2999-01-01 00:00 UTC),
+        uses_left: 1,
+        revoked_at: None,
+    })
+    .await
+    .unwrap();
+    let secret = "cc".repeat(32);
+    assert_eq!(
+        db.enroll_with_token("g1", &secret, "G1", &[1], None, local())
+            .await
+            .unwrap(),
+        Err(TokenRefusal::AddressNotAllowed)
+    );
+    policy.expires_at = Some(now() - time::Duration::seconds(1));
+    policy.allow_from.clear();
+    db.set_policy("gov", &policy).await.unwrap();
+    assert_eq!(
+        db.enroll_with_token("g1", &secret, "G1", &[1], None, local())
+            .await
+            .unwrap(),
+        Err(TokenRefusal::LeaseExpired)
+    );
+    assert_eq!(
+        db.join_tokens(Some("gov")).await.unwrap()[0].uses_left,
+        1,
+        "refusals keep the use"
+    );
+
+    // Ended: one warning (0), claimed once.
+    let due = db.lease_warnings_due(now()).await.unwrap();
+    assert_eq!(
+        due.iter()
+            .filter(|w| w.tenant == "gov")
+            .map(|w| w.days)
+            .collect::<Vec<_>>(),
+        [0]
+    );
+    assert!(
+        db.lease_warnings_due(now())
+            .await
+            .unwrap()
+            .iter()
+            .all(|w| w.tenant != "gov")
+    );
+    // Extended to 5 days ahead: the 7-day warning is due again, once.
+    policy.expires_at = Some(now() + time::Duration::days(5));
+    db.set_policy("gov", &policy).await.unwrap();
+    let due = db.lease_warnings_due(now()).await.unwrap();
+    assert_eq!(
+        due.iter()
+            .filter(|w| w.tenant == "gov")
+            .map(|w| w.days)
+            .collect::<Vec<_>>(),
+        [7]
+    );
+    // Another change keeps what was given.
+    policy.max_tunnels = Some(4);
+    db.set_policy("gov", &policy).await.unwrap();
+    assert!(
+        db.lease_warnings_due(now())
+            .await
+            .unwrap()
+            .iter()
+            .all(|w| w.tenant != "gov")
+    );
+    assert_eq!(
+        db.enroll_with_token("g1", &secret, "G1", &[1], None, local())
+            .await
+            .unwrap(),
+        Ok("gov".to_string())
+    );
+
+    let m = Maintenance {
+        scope: MaintenanceScope::Pool("eu".into()),
+        message: "disk replacement".into(),
+        started_at: time::OffsetDateTime::from_unix_timestamp(now().unix_timestamp()).unwrap(),
+        drain_until: Some(
+            time::OffsetDateTime::from_unix_timestamp(now().unix_timestamp() + 60).unwrap(),
+        ),
+        ends_at: None,
+    };
+    let before = db.version().await.unwrap();
+    db.start_maintenance(&m).await.unwrap();
+    assert!(db.version().await.unwrap() > before);
+    assert_eq!(db.maintenance().await.unwrap(), vec![m.clone()]);
+    assert!(
+        db.state_delta(before).await.unwrap().is_none(),
+        "a full read"
+    );
+    assert_eq!(
+        &*db.gateway_state().await.unwrap().maintenance,
+        std::slice::from_ref(&m)
+    );
+    assert!(db.end_maintenance(&m.scope).await.unwrap());
+    assert!(!db.end_maintenance(&m.scope).await.unwrap());
+    assert!(db.gateway_state().await.unwrap().maintenance.is_empty());
+    db.remove_tenant("gov").await.unwrap();
 }
 
 /// The audit: appended in order and chained, searched newest first by time, event prefix and
@@ -303,14 +444,14 @@ pub(crate) async fn join_tokens(db: &dyn SpRepository) {
     let good = "aa".repeat(32);
     let v = db.version().await.unwrap();
     assert_eq!(
-        db.enroll_with_token("t1", &"bb".repeat(32), "M1", &[1], None)
+        db.enroll_with_token("t1", &"bb".repeat(32), "M1", &[1], None, local())
             .await
             .unwrap(),
         Err(TokenRefusal::Unknown),
         "a wrong secret is an unknown token"
     );
     assert_eq!(
-        db.enroll_with_token("t1", &good, "M1", &[1], Some("laptop"))
+        db.enroll_with_token("t1", &good, "M1", &[1], Some("laptop"), local())
             .await
             .unwrap(),
         Ok("acme".to_string())
@@ -321,13 +462,13 @@ pub(crate) async fn join_tokens(db: &dyn SpRepository) {
         Some("laptop")
     );
     assert_eq!(
-        db.enroll_with_token("t1", &good, "M2", &[2], None)
+        db.enroll_with_token("t1", &good, "M2", &[2], None, local())
             .await
             .unwrap(),
         Err(TokenRefusal::UsedUp)
     );
     assert_eq!(
-        db.enroll_with_token("t2", &good, "M2", &[2], None)
+        db.enroll_with_token("t2", &good, "M2", &[2], None, local())
             .await
             .unwrap(),
         Err(TokenRefusal::Expired)
@@ -341,7 +482,7 @@ pub(crate) async fn join_tokens(db: &dyn SpRepository) {
     .unwrap();
     db.revoke_join_token("t3abcdef").await.unwrap();
     assert_eq!(
-        db.enroll_with_token("t3abcdef0", &good, "M2", &[2], None)
+        db.enroll_with_token("t3abcdef0", &good, "M2", &[2], None, local())
             .await
             .unwrap(),
         Err(TokenRefusal::Revoked)
@@ -757,7 +898,7 @@ pub(crate) async fn usage(db: &dyn SpRepository) {
         .unwrap();
     assert!(before.is_empty(), "{before:?}");
     let open_now = db
-        .open_tunnel_counts(at - time::Duration::seconds(10))
+        .open_tunnel_counts(at - time::Duration::seconds(10), None)
         .await
         .unwrap();
     assert_eq!(
@@ -766,7 +907,7 @@ pub(crate) async fn usage(db: &dyn SpRepository) {
         "gw-a's second flush replaced its first"
     );
     let stale = db
-        .open_tunnel_counts(at + time::Duration::seconds(1))
+        .open_tunnel_counts(at + time::Duration::seconds(1), None)
         .await
         .unwrap();
     assert!(stale.is_empty(), "{stale:?}");

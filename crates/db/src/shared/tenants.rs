@@ -6,7 +6,7 @@
 macro_rules! impl_tenants {
     ($repo:ty, $db:ty) => {
         const TENANT_COLUMNS: &str =
-            "name, description, password_hash, enabled, created_at, pool, failover_outside_pool";
+            "name, description, password_hash, enabled, created_at, pool, failover_outside_pool, policy";
 
         impl $repo {
             pub(super) fn tenant_from_row(&self, r: &<$db as sqlx::Database>::Row) -> Result<TenantRecord, DbError> {
@@ -19,6 +19,15 @@ macro_rules! impl_tenants {
                     created_at: self.time_of(r, "created_at")?,
                     pool: r.try_get("pool").map_err(get)?,
                     failover_outside_pool: r.try_get("failover_outside_pool").map_err(get)?,
+                    policy: self.policy_of(&r.try_get::<String, _>("policy").map_err(get)?)?,
+                })
+            }
+
+            /// A stored policy, read.
+            pub(super) fn policy_of(&self, text: &str) -> Result<cloudgate_policy::TenantPolicy, DbError> {
+                cloudgate_policy::TenantPolicy::from_stored(text).map_err(|e| DbError::Corrupt {
+                    path: $crate::SpRepository::location(self).to_string(),
+                    reason: e.to_string(),
                 })
             }
 
@@ -128,6 +137,72 @@ macro_rules! impl_tenants {
                 .map_err(|e| self.sql(e))?;
                 self.updated(name, done.rows_affected())?;
                 self.commit(tx, crate::repo::Change::Tenant(name)).await
+            }
+
+            async fn set_policy(
+                &self,
+                name: &str,
+                policy: &cloudgate_policy::TenantPolicy,
+            ) -> Result<(), DbError> {
+                let mut tx = self.begin().await?;
+                let old: Option<String> = sqlx::query_scalar("SELECT policy FROM tenants WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| self.sql(e))?;
+                let Some(old) = old else {
+                    return Err(DbError::NoSuchTenant(name.to_string()));
+                };
+                // A new lease end starts its warnings over; another change keeps them.
+                let lease_moved = self.policy_of(&old).map(|p| p.expires_at).ok() != Some(policy.expires_at);
+                let sql = if lease_moved {
+                    "UPDATE tenants SET policy = $1, lease_warned = NULL, updated_at = $2 WHERE name = $3"
+                } else {
+                    "UPDATE tenants SET policy = $1, updated_at = $2 WHERE name = $3"
+                };
+                sqlx::query(sql)
+                    .bind(policy.to_stored())
+                    .bind(self.stamp(now()))
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.sql(e))?;
+                self.commit(tx, crate::repo::Change::Tenant(name)).await
+            }
+
+            async fn lease_warnings_due(
+                &self,
+                at: time::OffsetDateTime,
+            ) -> Result<Vec<crate::LeaseWarning>, DbError> {
+                let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+                    "SELECT name, policy, lease_warned FROM tenants WHERE policy <> ''",
+                )
+                .fetch_all(&self.pool())
+                .await
+                .map_err(|e| self.sql(e))?;
+                let mut due = Vec::new();
+                for (name, policy, warned) in rows {
+                    let Ok(policy) = self.policy_of(&policy) else { continue };
+                    let (Some(days), Some(expires_at)) = (policy.lease_warning_due(at), policy.expires_at) else {
+                        continue;
+                    };
+                    if warned.is_some_and(|w| w <= i64::from(days)) {
+                        continue;
+                    }
+                    // Claimed in one statement: of the gateways of a fleet, one gives it.
+                    let done = sqlx::query(
+                        "UPDATE tenants SET lease_warned = $1 WHERE name = $2 AND (lease_warned IS NULL OR lease_warned > $1)",
+                    )
+                    .bind(i64::from(days))
+                    .bind(&name)
+                    .execute(&self.pool())
+                    .await
+                    .map_err(|e| self.sql(e))?;
+                    if done.rows_affected() == 1 {
+                        due.push(crate::LeaseWarning { tenant: name, days, expires_at });
+                    }
+                }
+                Ok(due)
             }
 
             async fn remove_tenant(&self, name: &str) -> Result<(), DbError> {

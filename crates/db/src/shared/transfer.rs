@@ -103,7 +103,7 @@ macro_rules! impl_transfer {
                     let t = &d.tenant;
                     sqlx::query(
                         "INSERT INTO tenants (name, description, password_hash, enabled, created_at, \
-                         updated_at, pool, failover_outside_pool) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                         updated_at, pool, failover_outside_pool, policy) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
                     .bind(&t.name)
                     .bind(&t.description)
@@ -113,6 +113,7 @@ macro_rules! impl_transfer {
                     .bind(self.stamp(d.updated_at))
                     .bind(&t.pool)
                     .bind(t.failover_outside_pool)
+                    .bind(t.policy.to_stored())
                     .execute(&mut *tx)
                     .await
                     .map_err(sql)?;

@@ -102,13 +102,15 @@ macro_rules! impl_usage {
             async fn open_tunnel_counts(
                 &self,
                 fresh_since: OffsetDateTime,
+                except_gateway: Option<&str>,
             ) -> Result<Vec<$crate::OpenTunnelCount>, DbError> {
                 let rows = sqlx::query(
                     "SELECT tenant, machine, CAST(SUM(tunnels_open) AS BIGINT) AS tunnels_open \
-                     FROM open_tunnels WHERE updated_at >= $1 \
+                     FROM open_tunnels WHERE updated_at >= $1 AND gateway_id <> $2 \
                      GROUP BY tenant, machine ORDER BY tenant, machine",
                 )
                 .bind(self.stamp(fresh_since))
+                .bind(except_gateway.unwrap_or(""))
                 .fetch_all(&self.pool())
                 .await
                 .map_err(|e| self.sql(e))?;

@@ -19,6 +19,8 @@ use crate::fleet::FleetKey;
 
 mod access;
 mod certificates;
+pub mod limits;
+pub mod maintenance;
 mod site;
 mod tenants;
 mod usage;

@@ -1,6 +1,8 @@
 //! Tenants, their services, machines and join tokens.
 
-use cloudgate_proto::admin::{CreatedJoinToken, JoinTokenInfo, PoolSetting, Pruned, Tenant};
+use cloudgate_proto::admin::{
+    CreatedJoinToken, JoinTokenInfo, LimitsChange, PoolSetting, Pruned, Tenant,
+};
 use serde_json::json;
 
 use super::Sp;
@@ -78,21 +80,24 @@ impl Sp {
         crate::check_new_tenant(&self.store, name.trim(), description)
     }
 
-    /// Adds a tenant.
+    /// Adds a tenant, with the limits given (none when `limits` is empty).
     pub async fn add_tenant(
         &self,
         name: &str,
         description: &str,
         password: &str,
+        limits: &LimitsChange,
     ) -> Result<Tenant, SpError> {
         let name = name.trim();
         let outcome = async {
+            // Limits are checked before anything is added: a bad one adds nothing.
+            self.check_limits(limits)?;
             crate::add_tenant(&self.store, &*self.db, name, description, password).await?;
-            self.audit(
-                "tenant.added",
-                "tenant added",
-                json!({ "tenant": name, "description": description }),
-            );
+            let mut details = json!({ "tenant": name, "description": description });
+            if let Some(set) = self.limit_new_tenant(name, limits).await? {
+                details["limits"] = set;
+            }
+            self.audit("tenant.added", "tenant added", details);
             self.tenant(name).await
         };
         self.done(outcome.await).await

@@ -80,7 +80,10 @@ impl Sp {
     /// nothing are absent).
     pub async fn activity(&self) -> Result<HashMap<String, TenantActivity>, SpError> {
         let now = OffsetDateTime::now_utc();
-        let open = self.db.open_tunnel_counts(now - OPEN_FRESH_FOR).await?;
+        let open = self
+            .db
+            .open_tunnel_counts(now - OPEN_FRESH_FOR, None)
+            .await?;
         let used = self
             .db
             .usage(&UsageQuery {
