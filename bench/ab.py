@@ -15,6 +15,10 @@ Usage (root):
 build, closes them, waits `--settle` seconds and reads the gateway's resident size; it prints
 the size before, with the tunnels open (and so per open tunnel) and after, per build and round.
 
+`--limits "ARGS"` measures each build twice: as it is, and with `sp tenant set bench0 ARGS`
+applied to the benchmark tenant (e.g. `--limits "--max-upload 10GB/s --max-download 10GB/s
+--max-tunnels 1000000"`: limits set but never reached), as "BUILD +limits".
+
 A "build" may be a script that sets the environment and execs a binary, e.g. to compare log
 levels:  printf '#!/bin/sh\\nCLOUDGATE_LOG=warn exec /tmp/cg "$@"\\n' > /tmp/cg-warn
 """
@@ -97,31 +101,42 @@ def main():
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--key-type", default="ecdsa-p256")
+    ap.add_argument("--limits", help="also measure each build with `sp tenant set bench0 LIMITS`")
     args = ap.parse_args()
     unit = "s/GiB" if args.case.startswith("bulk") else "µs/tunnel"
     rate_unit = "MB/s" if args.case.startswith("bulk") else "tunnels/s"
     with tempfile.TemporaryDirectory() as tmp:
         worlds = []
         try:
-            for i, build in enumerate(args.builds):
+            labels = []
+            variants = [(b, None) for b in args.builds]
+            if args.limits:
+                variants = [v for b in args.builds for v in ((b, None), (b, args.limits))]
+            for i, (build, limits) in enumerate(variants):
                 run.CG = Path(build).resolve()
                 work = Path(tmp) / str(i)
                 work.mkdir()
                 w = run.World(work, args.key_type)
-                worlds.append((build, w, {"cert": w.cert, "client_cert": w.client_cert,
+                label = build
+                if limits:
+                    run.sh(run.CG, "sp", "tenant", "set", "bench0", *limits.split(), env=w.env)
+                    time.sleep(3)  # the gateway's next reload
+                    label = f"{build} +limits"
+                labels.append(label)
+                worlds.append((label, w, {"cert": w.cert, "client_cert": w.client_cert,
                                           "client_key": w.client_key, "pid": w.gateway.pid,
                                           "addr": w.gateway_addr, "service": "echo"}))
             if args.case == "burst":
                 burst_case(worlds, args)
                 return
-            results = {build: [] for build in args.builds}
+            results = {label: [] for label in labels}
             for _ in range(args.rounds):
                 for build, _, server in worlds:
                     cpu, rate = once(args.case, server, args.seconds)
                     results[build].append((cpu, rate))
                     print(f"{build}: {cpu:,.2f} {unit}, {rate:,.0f} {rate_unit}", flush=True)
             print(f"\n| build | {unit} (median) | {rate_unit} (median) |\n|---|---:|---:|")
-            for build in args.builds:
+            for build in labels:
                 cpu = statistics.median(c for c, _ in results[build])
                 rate = statistics.median(r for _, r in results[build])
                 print(f"| {build} | {cpu:,.2f} | {rate:,.0f} |")

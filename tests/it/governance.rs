@@ -177,14 +177,22 @@ async fn two_gateways_share_a_tenants_upload_limit() {
     let (gw_a, pin, m1) = gateway_with_enrolled_tenant(&env, &["--id", "a"]).await;
     let gw_b = GatewayProc::start_logged(&env, "b.log", &["--id", "b"]);
     let m2 = ClientIdentity::new("acme");
-    assert_eq!(enroll(gw_b.addr, pin, &m2, "acme", TENANT_PASSWORD).await.status, 200);
+    assert_eq!(
+        enroll(gw_b.addr, pin, &m2, "acme", TENANT_PASSWORD)
+            .await
+            .status,
+        200
+    );
     env.ok(&["sp", "tenant", "set", "acme", "--max-upload", "4MB/s"]);
     gw_a.reload().await;
     gw_b.reload().await;
     let limit = 4_000_000.0;
     let mut pushes = Vec::new();
     for (gw, id) in [(&gw_a, &m1), (&gw_a, &m1), (&gw_b, &m2), (&gw_b, &m2)] {
-        let t = tunnel(gw.addr, pin, Some(id), "echo").await.ok().expect("a tunnel");
+        let t = tunnel(gw.addr, pin, Some(id), "echo")
+            .await
+            .ok()
+            .expect("a tunnel");
         pushes.push(tokio::spawn(push(t, 8.0)));
     }
     let mut total = 0.0;
@@ -600,5 +608,241 @@ async fn only_the_allowed_networks_enroll_and_open_tunnels() {
             .iter()
             .all(|e| e["details"]["source"] == "127.0.0.1"),
         "{refusals:?}"
+    );
+}
+
+/// Logs `alice` in; the session cookie and its CSRF token.
+async fn session(console: &crate::console::ConsoleProc) -> (String, String) {
+    use crate::console::{ADMIN_PASSWORD, form};
+    let ok = console
+        .call(
+            "POST",
+            "/login",
+            &[],
+            Some(form(&[("name", "alice"), ("password", ADMIN_PASSWORD)])),
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.text);
+    let cookie = ok.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let dash = console.call("GET", "/", &[("cookie", &cookie)], None).await;
+    let csrf = dash
+        .text
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_and_the_console_change_limits_and_maintenance_through_the_core_once_each() {
+    use crate::console::{ConsoleProc, admin_and_token, form};
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let token = admin_and_token(&env);
+    let console = ConsoleProc::start(&env);
+    let before = audit(&env, "").len();
+
+    let a = console
+        .api("PATCH", "/tenants/acme/limits", &token, Some(serde_json::json!({
+            "max_download": "100Mbit/s", "max_tunnels": "4", "expires": "2099-01-31", "allow_from": "10.0.0.0/8"
+        })))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let limits = &a.json()["limits"];
+    assert_eq!(limits["max_download_bytes_per_sec"], 12_500_000, "{limits}");
+    assert_eq!(limits["max_tunnels"], 4);
+    assert_eq!(limits["expires_at"], "2099-02-01T00:00:00Z");
+    assert_eq!(limits["allow_from"][0], "10.0.0.0/8");
+    // The command line shows what the API set.
+    let shown = env.ok(&["sp", "tenant", "show", "acme"]);
+    assert!(
+        shown.contains("download 100Mbit/s") || shown.contains("download 12.5MB/s"),
+        "{shown}"
+    );
+    assert!(shown.contains("Connects from: 10.0.0.0/8"), "{shown}");
+    let bad = console
+        .api(
+            "PATCH",
+            "/tenants/acme/limits",
+            &token,
+            Some(serde_json::json!({ "max_tunnels": "lots" })),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(bad.text.contains("max tunnels"), "{}", bad.text);
+    let unknown = console
+        .api(
+            "PATCH",
+            "/tenants/acme/limits",
+            &token,
+            Some(serde_json::json!({ "max_speed": "1" })),
+        )
+        .await;
+    assert_eq!(unknown.status, 400, "{}", unknown.text);
+    let added = console
+        .api("POST", "/tenants", &token, Some(serde_json::json!({
+            "name": "trial", "password": TENANT_PASSWORD, "limits": { "expires": "2099-01-01", "max_tunnels": "2" }
+        })))
+        .await;
+    assert_eq!(added.status, 201, "{}", added.text);
+    assert_eq!(added.json()["limits"]["max_tunnels"], 2);
+    let refused_add = console
+        .api(
+            "POST",
+            "/tenants",
+            &token,
+            Some(serde_json::json!({
+                "name": "trial2", "password": TENANT_PASSWORD, "limits": { "expires": "someday" }
+            })),
+        )
+        .await;
+    assert_eq!(refused_add.status, 400, "{}", refused_add.text);
+    let e = env.fails(&["sp", "tenant", "show", "trial2"], 2);
+    assert!(e.contains("no tenant"), "nothing was added: {e}");
+
+    let m = console
+        .api(
+            "POST",
+            "/maintenance",
+            &token,
+            Some(serde_json::json!({ "pool": "eu", "message": "racks", "drain": "10m" })),
+        )
+        .await;
+    assert_eq!(m.status, 201, "{}", m.text);
+    assert_eq!(m.json()["scope"], "pool");
+    let list = console.api("GET", "/maintenance", &token, None).await;
+    assert_eq!(list.json()[0]["message"], "racks");
+    let both = console
+        .api(
+            "POST",
+            "/maintenance",
+            &token,
+            Some(serde_json::json!({ "pool": "eu", "gateway": "g1" })),
+        )
+        .await;
+    assert_eq!(both.status, 400, "{}", both.text);
+    let off = console
+        .api("DELETE", "/maintenance?pool=eu", &token, None)
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    let again = console
+        .api("DELETE", "/maintenance?pool=eu", &token, None)
+        .await;
+    assert_eq!(again.status, 404, "{}", again.text);
+
+    // One entry per change: limits, the added tenant, maintenance on and off.
+    let after = audit(&env, "");
+    let new: Vec<&str> = after[..after.len() - before]
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    let mut counted = new.clone();
+    counted.sort();
+    assert_eq!(
+        counted,
+        [
+            "maintenance.ended",
+            "maintenance.started",
+            "tenant.added",
+            "tenant.limits"
+        ],
+        "{new:?}"
+    );
+
+    // The console's forms: limits on the tenant page, maintenance on the gateways page.
+    let (cookie, csrf) = session(&console).await;
+    let page = console
+        .call("GET", "/tenants/acme", &[("cookie", &cookie)], None)
+        .await;
+    assert!(
+        page.text.contains("id=\"tenant-limits\"") && page.text.contains("10.0.0.0/8"),
+        "limits shown"
+    );
+    let saved = console
+        .call(
+            "POST",
+            "/tenants/acme/limits",
+            &[("cookie", &cookie)],
+            Some(form(&[
+                ("csrf", &csrf),
+                ("max_upload", "20MB/s"),
+                ("max_download", ""),
+                ("limit_window", ""),
+                ("max_tunnels", "4"),
+                ("max_tunnels_per_machine", ""),
+                ("expires", ""),
+                ("allow_from", ""),
+            ])),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.text);
+    let shown: serde_json::Value =
+        serde_json::from_str(&env.ok(&["sp", "tenant", "show", "acme", "--json"])).unwrap();
+    assert_eq!(shown["limits"]["max_upload"], "20MB/s", "{shown}");
+    assert!(
+        shown["limits"]["expires_at"].is_null() && shown["limits"]["allow_from"].is_null(),
+        "{shown}"
+    );
+    let wrong = console
+        .call(
+            "POST",
+            "/tenants/acme/limits",
+            &[("cookie", &cookie)],
+            Some(form(&[
+                ("csrf", &csrf),
+                ("max_upload", "fast"),
+                ("max_tunnels", "4"),
+            ])),
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    assert!(
+        wrong.text.contains("FORM-error") || wrong.text.contains("role=\"alert\""),
+        "refusal in the form"
+    );
+    assert!(
+        wrong.text.contains("value=\"fast\""),
+        "what was typed is kept"
+    );
+    let started = console
+        .call(
+            "POST",
+            "/gateways/maintenance",
+            &[("cookie", &cookie)],
+            Some(form(&[
+                ("csrf", &csrf),
+                ("pool", ""),
+                ("gateway", ""),
+                ("message", "upgrade"),
+                ("drain", ""),
+                ("until", "1h"),
+            ])),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    assert!(started.text.contains("upgrade"));
+    let status: serde_json::Value =
+        serde_json::from_str(&env.ok(&["sp", "maintenance", "status", "--json"])).unwrap();
+    assert_eq!(status[0]["scope"], "all", "{status}");
+    let ended = console
+        .call(
+            "POST",
+            "/gateways/maintenance/off",
+            &[("cookie", &cookie)],
+            Some(form(&[("csrf", &csrf), ("scope", "all"), ("name", "")])),
+        )
+        .await;
+    assert_eq!(ended.status, 200, "{}", ended.text);
+    assert!(
+        env.ok(&["sp", "maintenance", "status"])
+            .contains("No maintenance")
     );
 }

@@ -187,13 +187,10 @@ async fn admit(
     else {
         return Ok(ctx.usage.open(tenant, machine));
     };
-    let me = &ctx.fleet.identity().id;
-    let since = time::OffsetDateTime::now_utc() - crate::limits::ELSEWHERE_FRESH_FOR;
-    let read = ctx.state.db().open_tunnel_counts(since, Some(me));
-    let elsewhere = match tokio::time::timeout(std::time::Duration::from_secs(1), read).await {
-        Ok(Ok(counts)) => std::sync::Arc::new(crate::limits::Elsewhere::from_counts(counts)),
-        _ => ctx.limits.elsewhere(),
-    };
+    let elsewhere = ctx
+        .limits
+        .elsewhere_now(ctx.state.db(), &ctx.fleet.identity().id)
+        .await;
     ctx.usage.try_open(
         tenant,
         machine,

@@ -34,10 +34,11 @@ async fn render(
             .await
             .ok()
             .filter(|f| f.key_id.is_some() || f.published.is_some());
-        Ok::<_, OpError>((gateways, address, fleet))
+        let maintenance = ops::maintenance(console).await?;
+        Ok::<_, OpError>((gateways, address, fleet, maintenance))
     };
     match gather.await {
-        Ok((gateways, address, fleet)) => {
+        Ok((gateways, address, fleet, maintenance)) => {
             let (status, error) = refusal(&refused);
             let page = views::gateways(
                 s,
@@ -47,6 +48,7 @@ async fn render(
                     fleet: fleet.as_ref(),
                     flash,
                     error,
+                    maintenance: &maintenance,
                 },
             );
             (status, page).into_response()
@@ -110,6 +112,95 @@ pub async fn set_address(
             }
             Err(e) => failed(&s, e),
         },
+    }
+}
+
+/// The maintenance form.
+#[derive(Deserialize)]
+pub struct MaintenanceForm {
+    #[serde(default)]
+    pool: String,
+    #[serde(default)]
+    gateway: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    drain: String,
+    #[serde(default)]
+    until: String,
+}
+
+/// Empty is absent.
+fn given(v: &str) -> Option<String> {
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+/// `POST /gateways/maintenance`.
+pub async fn start_maintenance(
+    State(console): State<Arc<Console>>,
+    AdminForm(s, form): AdminForm<MaintenanceForm>,
+) -> Response {
+    let order = cloudgate_proto::admin::MaintenanceOrder {
+        pool: given(&form.pool),
+        gateway: given(&form.gateway),
+        message: form.message.clone(),
+        drain: given(&form.drain),
+        until: given(&form.until),
+    };
+    match ops::start_maintenance(&console, &s.admin, &order).await {
+        Ok(m) => {
+            let flash = format!(
+                "Maintenance started: new tunnels are refused with \"{}\".",
+                m.message
+            );
+            gateways_page(&console, &s, Some(&flash)).await
+        }
+        Err(e) => match in_form(e) {
+            Ok((status, message)) => {
+                let kept = vec![
+                    ("pool", form.pool),
+                    ("gateway", form.gateway),
+                    ("message", form.message),
+                    ("drain", form.drain),
+                    ("until", form.until),
+                ];
+                let error = FormError::new("maintenance", message, kept);
+                render(&console, &s, None, Some((status, error))).await
+            }
+            Err(e) => failed(&s, e),
+        },
+    }
+}
+
+/// The form that ends a maintenance.
+#[derive(Deserialize)]
+pub struct EndMaintenanceForm {
+    scope: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /gateways/maintenance/off`.
+pub async fn end_maintenance(
+    State(console): State<Arc<Console>>,
+    AdminForm(s, form): AdminForm<EndMaintenanceForm>,
+) -> Response {
+    let (pool, gateway) = match form.scope.as_str() {
+        "pool" => (given(&form.name), None),
+        "gateway" => (None, given(&form.name)),
+        _ => (None, None),
+    };
+    match ops::end_maintenance(&console, &s.admin, pool.as_deref(), gateway.as_deref()).await {
+        Ok(_) => {
+            gateways_page(
+                &console,
+                &s,
+                Some("Maintenance ended: tunnels are accepted again."),
+            )
+            .await
+        }
+        Err(e) => failed(&s, e),
     }
 }
 

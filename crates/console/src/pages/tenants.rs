@@ -402,6 +402,66 @@ pub async fn set_pool(
     }
 }
 
+/// The limits form: every field, empty for no limit.
+#[derive(Deserialize)]
+pub struct LimitsForm {
+    #[serde(default)]
+    max_upload: String,
+    #[serde(default)]
+    max_download: String,
+    #[serde(default)]
+    limit_window: String,
+    #[serde(default)]
+    max_tunnels: String,
+    #[serde(default)]
+    max_tunnels_per_machine: String,
+    #[serde(default)]
+    expires: String,
+    #[serde(default)]
+    allow_from: String,
+}
+
+/// `POST /tenants/NAME/limits`.
+pub async fn set_limits(
+    State(console): State<Arc<Console>>,
+    Path(name): Path<String>,
+    AdminForm(s, form): AdminForm<LimitsForm>,
+) -> Response {
+    let kept = vec![
+        ("max_upload", form.max_upload.clone()),
+        ("max_download", form.max_download.clone()),
+        ("limit_window", form.limit_window.clone()),
+        ("max_tunnels", form.max_tunnels.clone()),
+        (
+            "max_tunnels_per_machine",
+            form.max_tunnels_per_machine.clone(),
+        ),
+        ("expires", form.expires.clone()),
+        ("allow_from", form.allow_from.clone()),
+    ];
+    let change = cloudgate_proto::admin::LimitsChange {
+        max_upload: Some(form.max_upload),
+        max_download: Some(form.max_download),
+        limit_window: Some(form.limit_window),
+        max_tunnels: Some(form.max_tunnels),
+        max_tunnels_per_machine: Some(form.max_tunnels_per_machine),
+        expires: Some(form.expires),
+        allow_from: Some(form.allow_from),
+    };
+    match ops::set_limits(&console, &s.admin, &name, &change).await {
+        Ok(t) => {
+            let flash = "Limits saved; the gateways apply them within seconds.";
+            tenant_page(&console, &s, &t, Some(flash), None).await
+        }
+        Err(e) => {
+            refused(&console, &s, &name, e, |m| {
+                FormError::new("tenant-limits", m, kept)
+            })
+            .await
+        }
+    }
+}
+
 /// The prune form.
 #[derive(Deserialize)]
 pub struct PruneForm {

@@ -22,6 +22,8 @@ pub struct GatewaysPage<'a> {
     pub flash: Option<&'a str>,
     /// The address form's refusal.
     pub error: Option<&'a super::FormError>,
+    /// Maintenance in force.
+    pub maintenance: &'a [cloudgate_proto::admin::MaintenanceInfo],
 }
 
 /// `/gateways`.
@@ -58,6 +60,48 @@ pub fn gateways(s: &Session, p: &GatewaysPage<'_>) -> Html<String> {
                 }
                 p.hint { "A gateway that is gone for good can be forgotten once it stopped; one that runs again records itself again." }
             }
+            h2 { "Maintenance" }
+            @if p.maintenance.is_empty() { p { "None: every gateway accepts tunnels." } }
+            @else {
+                table {
+                    thead { tr { th scope="col" { "Scope" } th scope="col" { "Since" } th scope="col" { "Open tunnels cut at" } th scope="col" { "Announced end" } th scope="col" { "Message" } th scope="col" { "" } } }
+                    tbody {
+                        @for m in p.maintenance {
+                            tr {
+                                td { (word(&m.name.as_deref().map_or("every gateway".to_string(), |n| format!("{} {n}", m.scope)))) }
+                                td { (when(&m.started_at)) }
+                                td { @match &m.drain_until { Some(d) => (when(d)), None => span.hint { "never" } } }
+                                td { @match &m.ends_at { Some(e) => (when(e)), None => span.hint { "-" } } }
+                                td.text { (m.message) }
+                                td {
+                                    form.inline method="post" action="/gateways/maintenance/off" {
+                                        (csrf(s))
+                                        input type="hidden" name="scope" value=(m.scope);
+                                        input type="hidden" name="name" value=(m.name.clone().unwrap_or_default());
+                                        button type="submit" { "End" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form id="maintenance" method="post" action="/gateways/maintenance" {
+                (csrf(s))
+                (alert(p.error, "maintenance"))
+                label for="maintenance-pool" { "Pool (empty: every gateway)" }
+                input id="maintenance-pool" name="pool" value=(kept(p.error, "maintenance", "pool", ""));
+                label for="maintenance-gateway" { "Or one gateway (its id)" }
+                input id="maintenance-gateway" name="gateway" value=(kept(p.error, "maintenance", "gateway", ""));
+                label for="maintenance-message" { "Message for tenants" }
+                input id="maintenance-message" name="message" maxlength="300" value=(kept(p.error, "maintenance", "message", ""));
+                label for="maintenance-drain" { "Cut open tunnels after (e.g. 30m; empty: let them finish)" }
+                input id="maintenance-drain" name="drain" value=(kept(p.error, "maintenance", "drain", ""));
+                label for="maintenance-until" { "Announced end (e.g. 2h, or 2026-12-07T06:00:00Z)" }
+                input id="maintenance-until" name="until" value=(kept(p.error, "maintenance", "until", ""));
+                button.danger type="submit" { "Start maintenance" }
+            }
+            p.hint { "New tunnels are refused with the message; tenants that may fail over use other gateways." }
             h2 { "Address tenants reach" }
             p { strong { (p.address.public_address) } " "
                 @if p.address.source == "configured" { "(set in " code { (p.address.config) } ")" }

@@ -259,6 +259,7 @@ fn settings(s: &Session, t: &Tenant, e: Option<&FormError>) -> Markup {
                 }
                 button type="submit" { "Save the pool" }
             }
+            (limits_form(s, t, e))
             form id="tenant-password" method="post" action=(format!("/tenants/{}/password", t.name)) {
                 (csrf(s))
                 (alert(e, "tenant-password"))
@@ -266,6 +267,73 @@ fn settings(s: &Session, t: &Tenant, e: Option<&FormError>) -> Markup {
                 input id="new-password" name="password" type="password" autocomplete="new-password" required minlength="8";
                 button type="submit" { "Replace the password" }
             }
+        }
+    }
+}
+
+/// What the SP allows the tenant: each field as on the command line, empty for no limit.
+fn limits_form(s: &Session, t: &Tenant, e: Option<&FormError>) -> Markup {
+    let l = &t.limits;
+    let current = |v: &Option<String>| v.clone().unwrap_or_default();
+    let count = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_default();
+    let fields: [(&str, &str, String, &str); 7] = [
+        (
+            "max_upload",
+            "Most upload (tenant → services), e.g. 20MB/s or 100Mbit/s",
+            current(&l.max_upload),
+            "unlimited",
+        ),
+        (
+            "max_download",
+            "Most download (services → tenant)",
+            current(&l.max_download),
+            "unlimited",
+        ),
+        (
+            "limit_window",
+            "When the rates apply, UTC (e.g. mon-fri 08:00-18:00)",
+            current(&l.limit_window),
+            "always",
+        ),
+        (
+            "max_tunnels",
+            "Most tunnels open at once",
+            count(l.max_tunnels),
+            "unlimited",
+        ),
+        (
+            "max_tunnels_per_machine",
+            "Most tunnels per machine",
+            count(l.max_tunnels_per_machine),
+            "unlimited",
+        ),
+        (
+            "expires",
+            "Lease ends (YYYY-MM-DD, as that day ends, UTC)",
+            current(&l.expires_at),
+            "never",
+        ),
+        (
+            "allow_from",
+            "Networks it may connect from (CIDR, comma-separated)",
+            l.allow_from.join(", "),
+            "anywhere",
+        ),
+    ];
+    html! {
+        form id="tenant-limits" method="post" action=(format!("/tenants/{}/limits", t.name)) {
+            (csrf(s))
+            (alert(e, "tenant-limits"))
+            h3 { "Limits" }
+            @if l.lease_ended {
+                p.warning role="status" { "The lease has ended: the tenant is refused until it is extended (nothing was deleted)." }
+            }
+            @for (name, label, value, empty) in &fields {
+                label for=(format!("limit-{name}")) { (label) }
+                input id=(format!("limit-{name}")) name=(name) value=(kept(e, "tenant-limits", name, value)) placeholder=(empty);
+            }
+            p.hint { "Empty lifts a limit. The gateways apply a change within seconds, open tunnels included." }
+            button type="submit" { "Save the limits" }
         }
     }
 }

@@ -69,7 +69,11 @@ pub fn apply_change(
     }
     if let Some(t) = &change.expires {
         // A date in the past is allowed: it ends a lease now (nothing is deleted).
-        policy.expires_at = parse_expiry(t).map_err(invalid)?;
+        policy.expires_at = if lifted(t) {
+            None
+        } else {
+            parse_expiry(t).map_err(invalid)?
+        };
     }
     if let Some(t) = &change.allow_from {
         policy.allow_from = if lifted(t) {
