@@ -121,7 +121,7 @@ mod tests {
         let mut routed = Vec::new();
         for chunk in router.split(".route(").skip(1) {
             let path = chunk.split('"').nth(1).unwrap();
-            for method in ["get", "post", "put", "delete"] {
+            for method in ["get", "post", "put", "patch", "delete"] {
                 let called = chunk.match_indices(&format!("{method}(")).any(|(i, _)| {
                     i == 0
                         || !chunk.as_bytes()[i - 1].is_ascii_alphanumeric()

@@ -372,7 +372,7 @@ mod tests {
     fn limits_count_this_gateway_and_the_others_and_a_close_frees_a_place() {
         let book = UsageBook::default();
         let caps = Caps {
-            tenant: Some(3),
+            tenant: Some(4),
             machine: Some(2),
             elsewhere_tenant: 1,
             elsewhere_machine: 0,
@@ -383,20 +383,21 @@ mod tests {
             book.try_open("acme", "M1", &caps).err(),
             Some(OverLimit::Machine(2))
         );
+        let c = book.try_open("acme", "M2", &caps).unwrap();
         assert_eq!(
             book.try_open("acme", "M2", &caps).err(),
-            Some(OverLimit::Tenant(3)),
-            "two here and one elsewhere"
+            Some(OverLimit::Tenant(4)),
+            "three here and one elsewhere"
         );
         assert!(
             book.try_open("globex", "M9", &caps).is_ok(),
             "another tenant's count"
         );
-        assert_eq!(book.tenant_open("acme"), 2);
+        assert_eq!(book.tenant_open("acme"), 3);
         drop(a);
-        let c = book.try_open("acme", "M2", &caps).unwrap();
-        assert_eq!(book.open_counts().iter().map(|o| o.open).sum::<i64>(), 2);
-        drop((b, c));
+        let d = book.try_open("acme", "M2", &caps).unwrap();
+        assert_eq!(book.open_counts().iter().map(|o| o.open).sum::<i64>(), 3);
+        drop((b, c, d));
         book.take(OffsetDateTime::now_utc());
         assert!(
             book.tenants.lock().unwrap().is_empty(),
