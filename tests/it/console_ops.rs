@@ -369,7 +369,7 @@ async fn status_check_der_license_and_fleet_through_the_api() {
 }
 
 /// Logs `alice` in: the session cookie and the CSRF token of its pages.
-async fn login(console: &ConsoleProc) -> (String, String) {
+pub(crate) async fn login(console: &ConsoleProc) -> (String, String) {
     let ok = console
         .call(
             "POST",

@@ -140,24 +140,7 @@ async fn the_gateway_killed_and_restarted_under_load_is_rejoined_by_tenant_tunne
     provider_with_tenant(&sp, "acme").await;
     let listen = closed_port().to_string();
     let mut gw = GatewayProc::start(&sp, &["--listen", &listen]);
-    let tenant = Env::new();
-    std::fs::write(tenant.path("pw"), format!("{TENANT_PASSWORD}\n")).unwrap();
-    let thumb: crate::util::CertJson =
-        serde_json::from_str(&sp.ok(&["sp", "cert", "current", "--json"])).unwrap();
-    tenant.ok(&[
-        "tenant",
-        "provider",
-        "add",
-        &listen,
-        "--username",
-        "acme",
-        "--password-file",
-        tenant.path("pw").to_str().unwrap(),
-        "--name",
-        "sp",
-        "--thumbprint",
-        &thumb.thumbprint,
-    ]);
+    let tenant = tenant_of(&sp, &listen);
     let (mut tunnel_proc, local) = start_tenant_tunnel(&tenant, false);
 
     // Load: eight clients echoing through the tenant tunnel, all the time.

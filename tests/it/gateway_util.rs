@@ -459,6 +459,30 @@ pub async fn gateway_with_enrolled_tenant(
     (gw, pin, id)
 }
 
+/// A tenant machine that added `sp`'s gateway at `address` as provider `sp`, as tenant `acme`
+/// (`tenant provider add` with the thumbprint and the password in a file).
+pub fn tenant_of(sp: &Env, address: &str) -> Env {
+    let tenant = Env::new();
+    std::fs::write(tenant.path("pw"), format!("{TENANT_PASSWORD}\n")).unwrap();
+    let thumb: crate::util::CertJson =
+        serde_json::from_str(&sp.ok(&["sp", "cert", "current", "--json"])).unwrap();
+    tenant.ok(&[
+        "tenant",
+        "provider",
+        "add",
+        address,
+        "--username",
+        "acme",
+        "--password-file",
+        tenant.path("pw").to_str().unwrap(),
+        "--name",
+        "sp",
+        "--thumbprint",
+        &thumb.thumbprint,
+    ]);
+    tenant
+}
+
 /// Starts `cloudgate tenant tunnel sp echo` for `tenant` on a free local port and returns the
 /// process and the address it listens on. `stderr_piped`: keep stderr for the caller to read
 /// (shown if the tunnel fails to start); otherwise it is discarded, for tests that run long

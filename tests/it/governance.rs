@@ -5,7 +5,6 @@
 //! pools unaffected) and the networks a tenant may connect from (enrollment, join tokens and
 //! every tunnel).
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -281,37 +280,12 @@ async fn tunnel_counts_hold_across_two_gateways_and_a_close_frees_a_place() {
     .await;
     drop((a1, a2, ok));
     // Refusals are audited with their reason.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let refusals = audit(&env, "tunnel.refused");
-    assert!(
-        refusals
+    eventually(10, "the refusal audited", async || {
+        audit(&env, "tunnel.refused")
             .iter()
-            .any(|e| e["details"]["reason"] == "tenant_limit"),
-        "{refusals:?}"
-    );
-}
-
-/// A tenant machine set up with `tenant provider add` against `gw` (as `sp`).
-fn tenant_of(sp: &Env, gw: SocketAddr) -> Env {
-    let tenant = Env::new();
-    std::fs::write(tenant.path("pw"), format!("{TENANT_PASSWORD}\n")).unwrap();
-    let thumb: crate::util::CertJson =
-        serde_json::from_str(&sp.ok(&["sp", "cert", "current", "--json"])).unwrap();
-    tenant.ok(&[
-        "tenant",
-        "provider",
-        "add",
-        &gw.to_string(),
-        "--username",
-        "acme",
-        "--password-file",
-        tenant.path("pw").to_str().unwrap(),
-        "--name",
-        "sp",
-        "--thumbprint",
-        &thumb.thumbprint,
-    ]);
-    tenant
+            .any(|e| e["details"]["reason"] == "tenant_limit")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,7 +293,7 @@ async fn the_tenants_tunnel_waits_for_a_place_under_the_limit_rather_than_failin
     let sp = Env::new();
     provider_with_tenant(&sp, "acme").await;
     let gw = GatewayProc::start(&sp, &[]);
-    let tenant = tenant_of(&sp, gw.addr);
+    let tenant = tenant_of(&sp, &gw.addr.to_string());
     sp.ok(&["sp", "tenant", "set", "acme", "--max-tunnels", "1"]);
     gw.reload().await;
     let (mut proc, local) = start_tenant_tunnel(&tenant, false);
@@ -347,12 +321,15 @@ async fn the_tenants_tunnel_waits_for_a_place_under_the_limit_rather_than_failin
         .unwrap()
         .unwrap();
     assert_eq!(&got, b"two");
-    // The gateway saw a few tries, not a hammering.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let tries = audit(&sp, "tunnel.refused")
-        .iter()
-        .filter(|e| e["details"]["reason"] == "tenant_limit")
-        .count();
+    // The gateway saw a few tries, not a hammering (counted once the audit has them).
+    let limited = |sp: &Env| {
+        audit(sp, "tunnel.refused")
+            .iter()
+            .filter(|e| e["details"]["reason"] == "tenant_limit")
+            .count()
+    };
+    eventually(10, "the refusals audited", async || limited(&sp) >= 1).await;
+    let tries = limited(&sp);
     assert!((1..=8).contains(&tries), "{tries} refusals in 2 s");
     let _ = proc.kill();
 }
@@ -362,7 +339,7 @@ async fn a_lease_is_warned_of_ends_on_every_gateway_and_an_extension_restores_se
     let sp = Env::new();
     let (gw_a, pin, id) = gateway_with_enrolled_tenant(&sp, &["--id", "a"]).await;
     let gw_b = GatewayProc::start_logged(&sp, "b.log", &["--id", "b"]);
-    let tenant = tenant_of(&sp, gw_a.addr);
+    let tenant = tenant_of(&sp, &gw_a.addr.to_string());
 
     // Five days left: the 7-day warning, once.
     let soon = (time::OffsetDateTime::now_utc() + time::Duration::days(5))
@@ -597,48 +574,20 @@ async fn only_the_allowed_networks_enroll_and_open_tunnels() {
         String::from_utf8_lossy(&out.stderr)
     );
     // Refusals are audited with the source.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let refusals: Vec<serde_json::Value> = audit(&env, "")
-        .into_iter()
-        .filter(|e| e["details"]["reason"] == "address_not_allowed")
-        .collect();
-    assert!(refusals.len() >= 3, "{refusals:?}");
+    let refusals = || -> Vec<serde_json::Value> {
+        audit(&env, "")
+            .into_iter()
+            .filter(|e| e["details"]["reason"] == "address_not_allowed")
+            .collect()
+    };
+    eventually(10, "three refusals audited", async || refusals().len() >= 3).await;
+    let refusals = refusals();
     assert!(
         refusals
             .iter()
             .all(|e| e["details"]["source"] == "127.0.0.1"),
         "{refusals:?}"
     );
-}
-
-/// Logs `alice` in; the session cookie and its CSRF token.
-async fn session(console: &crate::console::ConsoleProc) -> (String, String) {
-    use crate::console::{ADMIN_PASSWORD, form};
-    let ok = console
-        .call(
-            "POST",
-            "/login",
-            &[],
-            Some(form(&[("name", "alice"), ("password", ADMIN_PASSWORD)])),
-        )
-        .await;
-    assert_eq!(ok.status, 303, "{}", ok.text);
-    let cookie = ok.headers["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let dash = console.call("GET", "/", &[("cookie", &cookie)], None).await;
-    let csrf = dash
-        .text
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_string();
-    (cookie, csrf)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -758,7 +707,7 @@ async fn the_api_and_the_console_change_limits_and_maintenance_through_the_core_
     );
 
     // The console's forms: limits on the tenant page, maintenance on the gateways page.
-    let (cookie, csrf) = session(&console).await;
+    let (cookie, csrf) = crate::console_ops::login(&console).await;
     let page = console
         .call("GET", "/tenants/acme", &[("cookie", &cookie)], None)
         .await;

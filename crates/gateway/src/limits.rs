@@ -133,8 +133,6 @@ pub struct Limits {
     elsewhere: Mutex<Arc<Elsewhere>>,
     /// The last read made for an admission, and when: reused for [`ADMISSION_READ_FOR`].
     admission_read: tokio::sync::Mutex<Option<(Instant, Arc<Elsewhere>)>>,
-    /// Whether a limited tenant has tunnels here, so that the others must be told.
-    pub(crate) active: std::sync::atomic::AtomicBool,
 }
 
 impl Limits {
@@ -259,7 +257,6 @@ pub async fn refresh_loop(
         }
         let snap = state.current();
         let limited = limits.refresh(&snap.db, &book);
-        limits.active.store(limited, Ordering::Relaxed);
         if !limited && told_none {
             continue;
         }

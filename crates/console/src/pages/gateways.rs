@@ -189,7 +189,13 @@ pub async fn end_maintenance(
     let (pool, gateway) = match form.scope.as_str() {
         "pool" => (given(&form.name), None),
         "gateway" => (None, given(&form.name)),
-        _ => (None, None),
+        "all" => (None, None),
+        other => {
+            let e = OpError::Invalid(format!(
+                "no maintenance scope {other:?}: all, pool or gateway"
+            ));
+            return failed(&s, e);
+        }
     };
     match ops::end_maintenance(&console, &s.admin, pool.as_deref(), gateway.as_deref()).await {
         Ok(_) => {
