@@ -1,5 +1,5 @@
-//! Raw bytes sent to the gateway after the TLS handshake: hyper reads the request with the
-//! gateway's own HTTP/1.1 settings, then the gateway's own routing, credential and body parsing
+//! Raw bytes sent to the gateway after the TLS handshake: the gateway's own reading of a plain
+//! tunnel request, then hyper reads the request with the gateway's own HTTP/1.1 settings, then the gateway's own routing, credential and body parsing
 //! run on what it read.
 #![no_main]
 
@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use cloudgate_gateway::body::read_capped;
 use cloudgate_gateway::request::{
-    Route, basic_credentials, enroll_certificate, http1_builder, is_tunnel_upgrade, route,
+    Route, TunnelHead, basic_credentials, enroll_certificate, http1_builder, is_tunnel_upgrade,
+    route, tunnel_head,
 };
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -56,6 +57,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 fuzz_target!(|data: &[u8]| {
+    if let TunnelHead::Tunnel { service, head_len } = tunnel_head(data) {
+        assert!(head_len <= data.len() && route("GET", service) == Route::Tunnel(service));
+    }
     runtime().block_on(async {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
         let input = data.to_vec();

@@ -61,6 +61,10 @@ fn run(target: &str, data: &[u8]) {
             let mut words = first.split(' ');
             let (m, p) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
             let _ = cloudgate_gateway::request::route(m, p);
+            use cloudgate_gateway::request::{Route, TunnelHead, route, tunnel_head};
+            if let TunnelHead::Tunnel { service, head_len } = tunnel_head(data) {
+                assert!(head_len <= data.len() && route("GET", service) == Route::Tunnel(service));
+            }
         }
         "rollover_proof" => {
             if let Ok(proof) =

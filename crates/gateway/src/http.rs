@@ -110,7 +110,7 @@ pub(crate) fn error_retry(code: ErrorCode, message: &str, retry_after: Option<u6
 }
 
 /// The refusal an answer carries, if it is one.
-fn refusal(r: &Resp) -> Option<ErrorCode> {
+pub(crate) fn refusal(r: &Resp) -> Option<ErrorCode> {
     r.extensions().get::<ErrorCode>().copied()
 }
 
@@ -151,6 +151,30 @@ fn audit_refusal(
         .record_repeatable(&cloudgate_sp::Actor::Anonymous, event, message, details);
 }
 
+/// Counts and, when refused, audits a tunnel request's answer, whichever way it was read.
+pub(crate) fn tunnel_answered(
+    ctx: &Ctx,
+    conn: &ConnInfo,
+    service: &str,
+    refused: Option<ErrorCode>,
+) {
+    let outcome = match refused {
+        Some(code) => {
+            audit_refusal(
+                ctx,
+                conn,
+                "tunnel.refused",
+                "tunnel refused",
+                code,
+                Some(service),
+            );
+            "refused"
+        }
+        None => "opened",
+    };
+    Metrics::count(&ctx.metrics.tunnels, "outcome", outcome);
+}
+
 /// Handles one request. `guard` keeps the connection counted while a tunnel outlives it.
 pub async fn handle<G: Send + Sync + 'static>(
     req: Request<Incoming>,
@@ -181,21 +205,7 @@ pub async fn handle<G: Send + Sync + 'static>(
         Route::Tunnel(service) => {
             let service = service.to_string();
             let r = crate::tunnel::tunnel(req, service.clone(), &conn, &ctx, guard).await;
-            let outcome = match refusal(&r) {
-                Some(code) => {
-                    audit_refusal(
-                        &ctx,
-                        &conn,
-                        "tunnel.refused",
-                        "tunnel refused",
-                        code,
-                        Some(&service),
-                    );
-                    "refused"
-                }
-                None => "opened",
-            };
-            Metrics::count(&ctx.metrics.tunnels, "outcome", outcome);
+            tunnel_answered(&ctx, &conn, &service, refusal(&r));
             r
         }
         Route::NotFound => error(

@@ -123,6 +123,73 @@ pub fn is_tunnel_upgrade(value: &[u8]) -> bool {
     value.eq_ignore_ascii_case(TUNNEL_PROTOCOL.as_bytes())
 }
 
+/// What the first bytes of a connection hold, as far as a tunnel request goes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TunnelHead<'a> {
+    /// A complete, plain tunnel request: `GET /v1/tunnel/{service} HTTP/1.1` with
+    /// `Connection: upgrade` and `Upgrade: cloudgate-tunnel`, no body, no query; its head is
+    /// the first `head_len` bytes (what follows is already the tunnel's).
+    Tunnel {
+        /// The service asked for (a valid [`Route::Tunnel`] name).
+        service: &'a str,
+        /// Bytes of request line and headers, blank line included.
+        head_len: usize,
+    },
+    /// Not a complete head yet.
+    Incomplete,
+    /// Anything else (another route, a malformed or unusual request): for the full HTTP
+    /// server, which answers it as it always did.
+    Other,
+}
+
+/// Headers a plain tunnel request carries at most; one with more goes to the full server.
+const MAX_TUNNEL_HEADERS: usize = 24;
+
+/// Reads the head of the first request on a connection, to answer the common tunnel request
+/// without the full HTTP server (issue 31: its dispatcher, a second task per tunnel and a
+/// separate write for the answer cost more than the gateway's own checks). Only the plain form
+/// qualifies; everything else is [`TunnelHead::Other`], never a refusal of its own.
+pub fn tunnel_head(buf: &[u8]) -> TunnelHead<'_> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_TUNNEL_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return TunnelHead::Incomplete,
+        Err(_) => return TunnelHead::Other,
+    };
+    if req.method != Some("GET") || req.version != Some(1) {
+        return TunnelHead::Other;
+    }
+    // A query is the full server's to split off (its path is what routes there).
+    let path = req.path.filter(|p| !p.contains('?'));
+    let Some(Route::Tunnel(service)) = path.map(|p| route("GET", p)) else {
+        return TunnelHead::Other;
+    };
+    let (mut upgrade, mut connection_upgrade) = (0, false);
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("upgrade") {
+            upgrade += 1;
+            if !is_tunnel_upgrade(h.value) {
+                return TunnelHead::Other;
+            }
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            connection_upgrade |= h
+                .value
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
+        } else if h.name.eq_ignore_ascii_case("content-length")
+            || h.name.eq_ignore_ascii_case("transfer-encoding")
+            || h.name.eq_ignore_ascii_case("expect")
+        {
+            return TunnelHead::Other;
+        }
+    }
+    if upgrade != 1 || !connection_upgrade {
+        return TunnelHead::Other;
+    }
+    TunnelHead::Tunnel { service, head_len }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +229,54 @@ mod tests {
             enroll_certificate(br#"{"client_cert_pem":"no pem here"}"#),
             Err(EnrollBodyError::NoCertificate)
         );
+    }
+
+    #[test]
+    fn plain_tunnel_requests_are_recognised_and_nothing_else() {
+        let plain = b"GET /v1/tunnel/backup HTTP/1.1\r\nHost: sp\r\nConnection: Upgrade\r\nUpgrade: cloudgate-tunnel\r\n\r\nDATA";
+        assert_eq!(
+            tunnel_head(plain),
+            TunnelHead::Tunnel {
+                service: "backup",
+                head_len: plain.len() - 4
+            }
+        );
+        assert_eq!(tunnel_head(&plain[..40]), TunnelHead::Incomplete);
+        assert_eq!(tunnel_head(b""), TunnelHead::Incomplete);
+        fn other(head: &str) -> TunnelHead<'_> {
+            tunnel_head(head.as_bytes())
+        }
+        for head in [
+            "GET /v1/provider HTTP/1.1\r\n\r\n",
+            "POST /v1/tunnel/backup HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: cloudgate-tunnel\r\n\r\n",
+            "GET /v1/tunnel/backup HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: cloudgate-tunnel\r\n\r\n",
+            "GET /v1/tunnel/backup?x=1 HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: cloudgate-tunnel\r\n\r\n",
+            "GET /v1/tunnel/a/b HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: cloudgate-tunnel\r\n\r\n",
+            "GET /v1/tunnel/backup HTTP/1.1\r\nUpgrade: cloudgate-tunnel\r\n\r\n",
+            "GET /v1/tunnel/backup HTTP/1.1\r\nConnection: upgrade\r\n\r\n",
+            "GET /v1/tunnel/backup HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+            "GET /v1/tunnel/backup HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: cloudgate-tunnel\r\nUpgrade: cloudgate-tunnel\r\n\r\n",
+            "GET /v1/tunnel/backup HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: cloudgate-tunnel\r\nContent-Length: 3\r\n\r\nabc",
+            "GET /v1/tunnel/backup HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: cloudgate-tunnel\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET /v1/tunnel/backup HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: cloudgate-tunnel\r\nExpect: 100-continue\r\n\r\n",
+            "GET /v1/tunnel/back\x01up HTTP/1.1\r\n\r\n",
+            "\x16\x03\x01\x00\x05hello",
+        ] {
+            assert_eq!(other(head), TunnelHead::Other, "{head:?}");
+        }
+        let many = format!(
+            "GET /v1/tunnel/backup HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: cloudgate-tunnel\r\n{}\r\n",
+            "X-A: b\r\n".repeat(MAX_TUNNEL_HEADERS)
+        );
+        assert_eq!(other(&many), TunnelHead::Other);
+        let listed = "GET /v1/tunnel/backup HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: Cloudgate-Tunnel\r\n\r\n";
+        assert!(matches!(
+            other(listed),
+            TunnelHead::Tunnel {
+                service: "backup",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -12,10 +12,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::acme_renew::AcmeRenewal;
+use crate::first_request::{First, read_first, serve_tunnel};
 use crate::fleet::{Fleet, HEARTBEAT_EVERY, Identity};
 use crate::http::{ConnInfo, Ctx, handle};
 use crate::metrics::Metrics;
+use crate::rewind::Rewind;
 use crate::state::SharedState;
+use crate::ticket_hold::HoldTickets;
 use crate::{GatewayConfig, GatewayError};
 use cloudgate_addr::limit::{AddressSlot, PerAddressLimit};
 use cloudgate_sp::throttle::{AccountLockout, EnrollThrottle};
@@ -441,7 +444,8 @@ async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let acceptor = tokio_rustls::TlsAcceptor::from(ctx.state.current().tls.clone());
-    let tls =
+    let stream = HoldTickets::new(stream);
+    let mut tls =
         match tokio::time::timeout(ctx.config.handshake_timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => {
                 Metrics::count(&ctx.metrics.handshakes, "outcome", "ok");
@@ -467,6 +471,7 @@ async fn serve_connection(
                 return;
             }
         };
+    tls.get_mut().0.handshake_done();
     let client_cert = tls
         .get_ref()
         .1
@@ -482,12 +487,33 @@ async fn serve_connection(
         .as_ref()
         .and_then(|(sha, _)| ctx.state.current().db.tenant_of_hex(sha).map(str::to_owned));
     tracing::debug!(peer = %peer, tenant = tenant.as_deref().unwrap_or("-"), "connection");
-    let info = Arc::new(ConnInfo { peer, client_cert });
-    let guard = Arc::new(slot);
+    let info = ConnInfo { peer, client_cert };
     let header_timeout = ctx.config.header_timeout;
+    let buf = match read_first(&mut tls, header_timeout).await {
+        Some(Ok(First::Tunnel {
+            service,
+            buf,
+            head_len,
+        })) => {
+            serve_tunnel(tls, &service, buf, head_len, &info, &ctx).await;
+            drop(slot);
+            return;
+        }
+        Some(Ok(First::Other(buf))) => buf,
+        Some(Err(e)) => {
+            tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            return;
+        }
+        None => {
+            tracing::debug!(peer = %peer, "no request in time");
+            return;
+        }
+    };
+    let info = Arc::new(info);
+    let guard = Arc::new(slot);
     let service = service_fn(move |req| handle(req, info.clone(), ctx.clone(), guard.clone()));
     let result = crate::request::http1_builder(header_timeout)
-        .serve_connection(TokioIo::new(tls), service)
+        .serve_connection(TokioIo::new(Rewind::new(buf, 0, tls)), service)
         .with_upgrades()
         .await;
     if let Err(e) = result {

@@ -12,13 +12,16 @@ use hyper_util::rt::TokioIo;
 
 use crate::authz::{Denial, Origin, authorize, grant_deadline, maintenance_for};
 use crate::http::{ConnInfo, Ctx, Resp, error, error_retry};
+use crate::limits::TenantBuckets;
+use crate::metrics::Metrics;
 use crate::relay::relay;
 use crate::request::is_tunnel_upgrade;
 use crate::state::SharedState;
 use crate::usage::{Caps, OpenTunnel, OverLimit};
 use cloudgate_proto::{ErrorCode, TUNNEL_PROTOCOL};
 
-/// Opens a tunnel for an enrolled client certificate to a service its tenant has.
+/// Answers a tunnel request that came through hyper: the checks of [`open`], then the relay on
+/// a task of its own once hyper hands the connection over.
 pub(crate) async fn tunnel<G: Send + Sync + 'static>(
     mut req: Request<Incoming>,
     service: String,
@@ -26,17 +29,64 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
     ctx: &Ctx,
     guard: Arc<G>,
 ) -> Resp {
+    let wants_upgrade = req
+        .headers()
+        .get(UPGRADE)
+        .is_some_and(|v| is_tunnel_upgrade(v.as_bytes()));
+    let admitted = match open(&service, conn, ctx, wants_upgrade).await {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let _guard = guard;
+        match on_upgrade.await {
+            Ok(upgraded) => admitted.relay(TokioIo::new(upgraded)).await,
+            Err(e) => tracing::warn!(peer = %admitted.peer, error = %e, "tunnel upgrade failed"),
+        }
+    });
+    switching_protocols()
+}
+
+/// A tunnel the gateway agreed to: every check passed, counted against the tenant's limits,
+/// its backend connected. Dropping it before [`Admitted::relay`] gives the count back.
+pub(crate) struct Admitted {
+    backend: tokio::net::TcpStream,
+    usage: OpenTunnel,
+    rates: Arc<TenantBuckets>,
+    /// Wakes the limits' refresh when a limited tenant's tunnel opens or closes.
+    nudge: Option<Arc<tokio::sync::Notify>>,
+    client_sha256: String,
+    tenant: String,
+    service: String,
+    peer: std::net::SocketAddr,
+    /// This gateway's id and pool, for the maintenance that may end the grant.
+    gateway: (String, String),
+    idle: std::time::Duration,
+    metrics: Arc<Metrics>,
+    state: Arc<SharedState>,
+}
+
+/// Checks a tunnel request for an enrolled client certificate to one of its tenant's services
+/// and, when everything allows it, counts it open and connects its backend; the refusal to
+/// send otherwise. The same checks whichever way the request was read.
+pub(crate) async fn open(
+    service: &str,
+    conn: &ConnInfo,
+    ctx: &Ctx,
+    wants_upgrade: bool,
+) -> Result<Admitted, Resp> {
     let Some((sha256, _)) = &conn.client_cert else {
-        return error(
+        return Err(error(
             ErrorCode::ClientCertificateRequired,
             "tunnels need an enrolled client certificate",
-        );
+        ));
     };
     let snap = ctx.state.current_knowing(sha256).await;
     let (tenant_name, target) = match authorize(
         &snap.db,
         sha256,
-        Some(&service),
+        Some(service),
         Origin::now(conn.peer.ip()),
     ) {
         Ok(granted) => (
@@ -45,7 +95,10 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
         ),
         Err(denied) => {
             tracing::warn!(peer = %conn.peer, client_sha256 = %sha256, service = %service, reason = ?denied, "tunnel refused");
-            return error(denied.code(), &denied.message_for(&snap.provider_name));
+            return Err(error(
+                denied.code(),
+                &denied.message_for(&snap.provider_name),
+            ));
         }
     };
     let me = ctx.fleet.identity();
@@ -61,23 +114,19 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
             .map(|end| format!(" until {}", cloudgate_pki::format_rfc3339(end)))
             .unwrap_or_default();
         tracing::info!(peer = %conn.peer, tenant = %tenant_name, service = %service, "tunnel refused: maintenance");
-        return error_retry(
+        return Err(error_retry(
             ErrorCode::Maintenance,
             &format!("maintenance{until}: {}", m.message),
             retry_after,
-        );
+        ));
     }
-    let wants_upgrade = req
-        .headers()
-        .get(UPGRADE)
-        .is_some_and(|v| is_tunnel_upgrade(v.as_bytes()));
     if !wants_upgrade {
-        return error(
+        return Err(error(
             ErrorCode::UpgradeRequired,
             "send Connection: Upgrade and Upgrade: cloudgate-tunnel",
-        );
+        ));
     }
-    let usage = match admit(ctx, &snap.db, &tenant_name, sha256).await {
+    let usage = match count_open(ctx, &snap.db, &tenant_name, sha256).await {
         Ok(u) => u,
         Err(over) => {
             let message = match over {
@@ -89,13 +138,10 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
                 ),
             };
             tracing::info!(peer = %conn.peer, tenant = %tenant_name, service = %service, "tunnel refused: {message}");
-            return error(ErrorCode::TenantLimit, &message);
+            return Err(error(ErrorCode::TenantLimit, &message));
         }
     };
-    let backend = match connect_backend(ctx, &tenant_name, &service, &target).await {
-        Ok(b) => b,
-        Err(refused) => return refused,
-    };
+    let backend = connect_backend(ctx, &tenant_name, service, &target).await?;
     let _ = backend.set_nodelay(true);
     if ctx.last_seen.due(sha256, std::time::Instant::now()) {
         let db = ctx.state.db().clone();
@@ -106,12 +152,6 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
             }
         });
     }
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let idle = ctx.config.idle_timeout;
-    let peer = conn.peer;
-    let metrics = ctx.metrics.clone();
-    let state = ctx.state.clone();
-    let client_sha256 = sha256.clone();
     let rates = ctx.limits.buckets(&tenant_name, &snap.db, &ctx.usage);
     let limited = snap
         .db
@@ -121,61 +161,84 @@ pub(crate) async fn tunnel<G: Send + Sync + 'static>(
     if let Some(n) = &nudge {
         n.notify_one();
     }
-    let ip = conn.peer.ip();
-    let gateway = (me.id.clone(), me.pool.clone());
-    drop(snap);
-    tokio::spawn(async move {
-        let _guard = guard;
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                // One information line per tunnel, at its end (as an access log has): a line
-                // at the start too was a second write per tunnel. Open tunnels are counted in
-                // the metrics and the status page.
-                tracing::debug!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel opened");
-                let opened = std::time::Instant::now();
-                metrics.tunnels_open.inc();
-                let grant = Grant {
-                    client_sha256: &client_sha256,
-                    tenant: &tenant_name,
-                    service: &service,
-                    ip,
-                    gateway: &gateway.0,
-                    pool: &gateway.1,
-                };
-                let stats = tokio::select! {
-                    stats = relay(TokioIo::new(upgraded), backend, idle, &metrics.relayed, usage.bytes(), &rates) => stats,
-                    why = grant.withdrawn(&state) => {
-                        tracing::warn!(peer = %peer, tenant = %tenant_name, service = %service, "tunnel cut: {why}");
-                        metrics.tunnels_open.dec();
-                        drop(usage);
-                        if let Some(n) = &nudge {
-                            n.notify_one();
-                        }
-                        return;
-                    }
-                };
-                metrics.tunnels_open.dec();
-                drop(usage);
-                if let Some(n) = &nudge {
-                    n.notify_one();
-                }
-                tracing::info!(
-                    peer = %peer, tenant = %tenant_name, service = %service,
-                    bytes_up = stats.up, bytes_down = stats.down, idle_timeout = stats.idle_timeout,
-                    secs = opened.elapsed().as_secs(),
-                    "tunnel closed"
-                );
-            }
-            Err(e) => tracing::warn!(peer = %peer, error = %e, "tunnel upgrade failed"),
+    Ok(Admitted {
+        backend,
+        usage,
+        rates,
+        nudge,
+        client_sha256: sha256.clone(),
+        tenant: tenant_name,
+        service: service.to_string(),
+        peer: conn.peer,
+        gateway: (me.id.clone(), me.pool.clone()),
+        idle: ctx.config.idle_timeout,
+        metrics: ctx.metrics.clone(),
+        state: ctx.state.clone(),
+    })
+}
+
+impl Admitted {
+    /// Relays between the tenant's connection `io` and the backend until either ends, the
+    /// tunnel idles out, or a reload or deadline withdraws the grant.
+    pub(crate) async fn relay<IO>(self, io: IO)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+    {
+        let Admitted {
+            backend,
+            usage,
+            rates,
+            nudge,
+            client_sha256,
+            tenant,
+            service,
+            peer,
+            gateway,
+            idle,
+            metrics,
+            state,
+        } = self;
+        // One information line per tunnel, at its end (as an access log has): a line at the
+        // start too was a second write per tunnel. Open tunnels are counted in the metrics and
+        // the status page.
+        tracing::debug!(peer = %peer, tenant = %tenant, service = %service, "tunnel opened");
+        let opened = std::time::Instant::now();
+        metrics.tunnels_open.inc();
+        let grant = Grant {
+            client_sha256: &client_sha256,
+            tenant: &tenant,
+            service: &service,
+            ip: peer.ip(),
+            gateway: &gateway.0,
+            pool: &gateway.1,
+        };
+        let outcome = tokio::select! {
+            stats = relay(io, backend, idle, &metrics.relayed, usage.bytes(), &rates) => Ok(stats),
+            why = grant.withdrawn(&state) => Err(why),
+        };
+        metrics.tunnels_open.dec();
+        drop(usage);
+        if let Some(n) = &nudge {
+            n.notify_one();
         }
-    });
-    switching_protocols()
+        match outcome {
+            Ok(stats) => tracing::info!(
+                peer = %peer, tenant = %tenant, service = %service,
+                bytes_up = stats.up, bytes_down = stats.down, idle_timeout = stats.idle_timeout,
+                secs = opened.elapsed().as_secs(),
+                "tunnel closed"
+            ),
+            Err(why) => {
+                tracing::warn!(peer = %peer, tenant = %tenant, service = %service, "tunnel cut: {why}")
+            }
+        }
+    }
 }
 
 /// Counts the tunnel open if the tenant's limits let it: over this gateway's tunnels and, for
 /// a tenant with a count limit, those the other gateways reported (read now, so a fleet's
 /// count is as current as their last report; the cached count when the database is slow).
-async fn admit(
+async fn count_open(
     ctx: &Ctx,
     state: &cloudgate_db::GatewayState,
     tenant: &str,
@@ -235,7 +298,7 @@ async fn connect_backend(
 }
 
 /// The answer that turns the connection into a tunnel.
-fn switching_protocols() -> Resp {
+pub(crate) fn switching_protocols() -> Resp {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     r.headers_mut().insert(
