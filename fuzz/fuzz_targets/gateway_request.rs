@@ -58,7 +58,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 fuzz_target!(|data: &[u8]| {
     if let TunnelHead::Tunnel { service, head_len } = tunnel_head(data) {
-        assert!(head_len <= data.len() && route("GET", service) == Route::Tunnel(service));
+        assert!(head_len <= data.len() && route("GET", &format!("/v1/tunnel/{service}")) == Route::Tunnel(service));
     }
     runtime().block_on(async {
         let (mut client, server) = tokio::io::duplex(64 * 1024);

@@ -63,7 +63,10 @@ fn run(target: &str, data: &[u8]) {
             let _ = cloudgate_gateway::request::route(m, p);
             use cloudgate_gateway::request::{Route, TunnelHead, route, tunnel_head};
             if let TunnelHead::Tunnel { service, head_len } = tunnel_head(data) {
-                assert!(head_len <= data.len() && route("GET", service) == Route::Tunnel(service));
+                assert!(
+                    head_len <= data.len()
+                        && route("GET", &format!("/v1/tunnel/{service}")) == Route::Tunnel(service)
+                );
             }
         }
         "rollover_proof" => {

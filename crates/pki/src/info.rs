@@ -107,22 +107,29 @@ impl PartialEq for CertificateInfo {
 impl Eq for CertificateInfo {}
 
 impl CertificateInfo {
+    /// Only what a peer's certificate check needs ([`Usage`]), read by the same parser as
+    /// [`Self::from_der`] and refusing the same inputs, without computing the names,
+    /// fingerprints and copies (the gateway checks every tenant's certificate at every
+    /// handshake: issue 31).
+    pub fn usage_of(der: &[u8]) -> Result<Usage, PkiError> {
+        let cert = parse(der)?;
+        // The extensions `from_der` reads must be readable here too, or the two would disagree.
+        cert.subject_alternative_name()
+            .map_err(|e| PkiError::InvalidCertificate(e.to_string()))?;
+        Ok(Usage {
+            is_ca: is_ca(&cert)?,
+            not_before: cert.validity().not_before.to_datetime(),
+            not_after: cert.validity().not_after.to_datetime(),
+        })
+    }
+
     /// Parses a DER X.509 certificate. Trailing bytes after the certificate are refused.
     pub fn from_der(der: &[u8]) -> Result<Self, PkiError> {
-        let (rest, cert) = X509Certificate::from_der(der)
-            .map_err(|e| PkiError::InvalidCertificate(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(PkiError::InvalidCertificate(format!(
-                "{} unexpected bytes after the certificate",
-                rest.len()
-            )));
-        }
+        let cert = parse(der)?;
         let der = der.to_vec();
         let spki = cert.public_key();
         let fingerprints = Fingerprints::compute(&der, spki.raw);
-        let basic = cert
-            .basic_constraints()
-            .map_err(|e| PkiError::InvalidCertificate(e.to_string()))?;
+        let ca = is_ca(&cert)?;
         let sans = cert
             .subject_alternative_name()
             .map_err(|e| PkiError::InvalidCertificate(e.to_string()))?
@@ -155,7 +162,7 @@ impl CertificateInfo {
             not_after: cert.validity().not_after.to_datetime(),
             key_kind: key_kind(spki),
             sans,
-            is_ca: basic.is_some_and(|b| b.value.ca),
+            is_ca: ca,
             is_self_issued: cert.subject().as_raw() == cert.issuer().as_raw(),
             spki_der: spki.raw.to_vec(),
             public_key_bits: spki.subject_public_key.data.to_vec(),
@@ -278,6 +285,38 @@ fn verification_algorithm(
     })
 }
 
+/// What a check of a peer's certificate needs to know of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Its basic constraints say it is a CA.
+    pub is_ca: bool,
+    /// Valid from.
+    pub not_before: OffsetDateTime,
+    /// Valid until.
+    pub not_after: OffsetDateTime,
+}
+
+/// The one X.509 parse: a whole certificate and nothing after it.
+fn parse(der: &[u8]) -> Result<X509Certificate<'_>, PkiError> {
+    let (rest, cert) =
+        X509Certificate::from_der(der).map_err(|e| PkiError::InvalidCertificate(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(PkiError::InvalidCertificate(format!(
+            "{} unexpected bytes after the certificate",
+            rest.len()
+        )));
+    }
+    Ok(cert)
+}
+
+/// Whether the basic constraints say CA (an unreadable extension refuses the certificate).
+fn is_ca(cert: &X509Certificate<'_>) -> Result<bool, PkiError> {
+    let basic = cert
+        .basic_constraints()
+        .map_err(|e| PkiError::InvalidCertificate(e.to_string()))?;
+    Ok(basic.is_some_and(|b| b.value.ca))
+}
+
 fn general_name_text(name: &GeneralName<'_>) -> Option<String> {
     match name {
         GeneralName::DNSName(s) | GeneralName::RFC822Name(s) | GeneralName::URI(s) => {
@@ -324,6 +363,23 @@ mod tests {
         let mut extra = g.cert_der.clone();
         extra.push(0);
         assert!(CertificateInfo::from_der(&extra).is_err());
+        assert!(CertificateInfo::usage_of(&extra).is_err());
+        for cut in 0..g.cert_der.len() {
+            assert!(
+                CertificateInfo::usage_of(&g.cert_der[..cut]).is_err(),
+                "usage_of must refuse what from_der refuses (cut at {cut})"
+            );
+        }
+        let info = CertificateInfo::from_der(&g.cert_der).unwrap();
+        let usage = CertificateInfo::usage_of(&g.cert_der).unwrap();
+        assert_eq!(
+            usage,
+            Usage {
+                is_ca: info.is_ca,
+                not_before: info.not_before,
+                not_after: info.not_after
+            }
+        );
     }
 
     #[test]

@@ -37,6 +37,6 @@ pub use generate::{
     GeneratedCertificate, MAX_VALID_DAYS, SelfSignedRequest, check_valid_days,
     generate_self_signed, renew_self_signed,
 };
-pub use info::{CertificateInfo, PublicKeyKind, private_key_matches};
+pub use info::{CertificateInfo, PublicKeyKind, Usage, private_key_matches};
 pub use key_type::KeyType;
 pub use time_fmt::{format_rfc3339, format_summary_date, summary_lines};

@@ -281,7 +281,7 @@ impl ClientCertVerifier for TenantClientVerifier {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        let info = CertificateInfo::from_der(end_entity.as_ref())
+        let info = CertificateInfo::usage_of(end_entity.as_ref())
             .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
         if info.is_ca {
             return Err(Error::InvalidCertificate(CertificateError::InvalidPurpose));
