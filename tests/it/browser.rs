@@ -114,15 +114,48 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
 }
 
+/// Where the browser is and what its page says, short enough to read at the end of a log.
+async fn whereabouts(c: &Client) -> String {
+    let url = c.current_url().await.map(|u| u.to_string());
+    let text = match c.find(Locator::Css("main")).await {
+        Ok(main) => main.text().await.unwrap_or_default(),
+        Err(_) => c.source().await.unwrap_or_default(),
+    };
+    let text: String = text.chars().take(1500).collect();
+    format!("at {url:?}: {text}")
+}
+
 /// The element once it is there, or a failure that shows the page.
 async fn wait_for(c: &Client, locator: Locator<'_>) -> fantoccini::elements::Element {
     match c.wait().at_most(WAIT).for_element(locator).await {
         Ok(e) => e,
-        Err(e) => panic!(
-            "{e}: at {:?}: {}",
-            c.current_url().await.map(|u| u.to_string()),
-            c.source().await.unwrap_or_default()
-        ),
+        Err(e) => panic!("{e}: {}", whereabouts(c).await),
+    }
+}
+
+/// The page at `url` once its source contains `words`, loaded again until it does: what it
+/// shows may be written by another process (the gateway's bookkeeping) a moment after the
+/// command that caused it returned.
+async fn page_with(c: &Client, url: &str, words: &str) -> String {
+    page_where(c, url, words, |page| page.contains(words)).await
+}
+
+/// The page at `url` once `ready` holds for its source (loaded again until it does); `what`
+/// names the wait in the failure.
+async fn page_where(c: &Client, url: &str, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        c.goto(url).await.unwrap();
+        let page = c.source().await.unwrap();
+        if ready(&page) {
+            return page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {what:?} {}",
+            whereabouts(c).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -138,9 +171,8 @@ async fn wait_for_flash(c: &Client, words: &str) -> String {
         }
         assert!(
             Instant::now() < deadline,
-            "no {words:?} at {:?}: {}",
-            c.current_url().await.map(|u| u.to_string()),
-            c.source().await.unwrap_or_default()
+            "no {words:?} {}",
+            whereabouts(c).await
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -329,12 +361,13 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
         "--thumbprint",
         current["thumbprint"].as_str().unwrap(),
     ]);
-    c.goto(&format!("{base}/tenants/acme")).await.unwrap();
-    let page = c.source().await.unwrap();
-    assert!(
-        !page.contains("Enrolled machines</h2><p>None yet"),
-        "{page}"
-    );
+    page_where(
+        &c,
+        &format!("{base}/tenants/acme"),
+        "an enrolled machine",
+        |page| !page.contains("Enrolled machines</h2><p>None yet"),
+    )
+    .await;
     shot(&c, "tenant").await;
     // The address tenants reach, set on the gateways page; then a join token made on the
     // tenant's page, shown once with its Copy button, with which a second machine joins.
@@ -358,13 +391,13 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    c.goto(&format!("{base}/tenants/acme")).await.unwrap();
-    let page = c.source().await.unwrap();
+    let page = page_with(
+        &c,
+        &format!("{base}/tenants/acme"),
+        "1 used, expired or revoked token(s) not shown",
+    )
+    .await;
     assert!(!page.contains(&token[5..]), "shown once");
-    assert!(
-        page.contains("1 used, expired or revoked token(s) not shown"),
-        "{page}"
-    );
     c.goto(&format!("{base}/tenants")).await.unwrap();
     shot(&c, "tenants").await;
 
@@ -390,9 +423,7 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
     gw.reload().await;
     tenant.ok(&["tenant", "check", "sp"]);
     second.ok(&["tenant", "check", "sp"]);
-    c.goto(&format!("{base}/")).await.unwrap();
-    let dash = c.source().await.unwrap();
-    assert!(dash.contains("1 of 1 tenants have seen it"), "{dash}");
+    page_with(&c, &format!("{base}/"), "1 of 1 tenants have seen it").await;
     shot(&c, "dashboard-staged").await;
     c.goto(&format!("{base}/certificates")).await.unwrap();
     press(
@@ -405,18 +436,10 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
         serde_json::from_str(&env.ok(&["sp", "cert", "current", "--json"])).unwrap();
     assert_eq!(now["sha256"].as_str().unwrap(), next);
 
-    c.goto(&format!("{base}/gateways")).await.unwrap();
-    let gateways = c.source().await.unwrap();
-    assert!(gateways.contains("state up"), "{gateways}");
+    page_with(&c, &format!("{base}/gateways"), "state up").await;
     shot(&c, "gateways").await;
-    c.goto(&format!("{base}/audit?q=admin:alice"))
-        .await
-        .unwrap();
-    let audit = c.source().await.unwrap();
-    assert!(
-        audit.contains("tenant.added") && audit.contains("alice"),
-        "{audit}"
-    );
+    let audit = page_with(&c, &format!("{base}/audit?q=admin:alice"), "tenant.added").await;
+    assert!(audit.contains("alice"), "{}", whereabouts(&c).await);
     no_inline_script(&c).await;
     shot(&c, "audit").await;
 
