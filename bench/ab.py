@@ -8,12 +8,19 @@ that whatever else the machine does falls on all of them alike, and prints the m
 
 Usage (root):
     cp target/release/cloudgate /tmp/cg-before     # build, copy, change, build again
-    python3 bench/ab.py /tmp/cg-before target/release/cloudgate [--case rate|resume|bulk|bulk-one-way|burst]
+    python3 bench/ab.py /tmp/cg-before target/release/cloudgate [--case rate|resume|bulk|bulk-one-way|burst|passwords]
                         [--rounds 4] [--seconds 4] [--key-type ecdsa-p256] [--tunnels 2000] [--settle 12]
+                        [--checks 50]
 
 `--case burst` measures memory, not CPU: each round opens `--tunnels` idle tunnels to each
 build, closes them, waits `--settle` seconds and reads the gateway's resident size; it prints
 the size before, with the tunnels open (and so per open tunnel) and after, per build and round.
+
+`--case passwords` measures memory too: each round makes `--checks` enrollments into the
+benchmark tenant, half with a wrong password, 8 at once from 8 source addresses (each runs the
+password hash: argon2's 19 MiB work area), waits `--settle` seconds and reads the resident size.
+The gateways run with the enrollment throttle raised, so that every check reaches the hash; a
+"busy" answer (the gateway runs only a few hashes at once) is tried again, and counted.
 
 `--limits "ARGS"` measures each build twice: as it is, and with `sp tenant set bench0 ARGS`
 applied to the benchmark tenant (e.g. `--limits "--max-upload 10GB/s --max-download 10GB/s
@@ -73,6 +80,36 @@ def burst(server, count, settle):
     return before, held, run.rss_kib(pid), report["open"]
 
 
+def passwords(server, checks, settle):
+    """One round of password checks: (RSS before, `settle` s after) in KiB, and the answers."""
+    pid = server["pid"]
+    before = run.rss_kib(pid)
+    out = run.sh("taskset", "-c", run.LOAD_CORE, run.LG, "password-checks", "--target",
+                 server["addr"], "--server-cert", server["cert"], "--tenant", "bench0",
+                 "--password-file", server["password_file"], "--count", checks, "--wrong",
+                 checks // 2, "--parallel", 8, "--sources", 8).stdout
+    time.sleep(settle)
+    return before, run.rss_kib(pid), json.loads(out)
+
+
+def passwords_case(worlds, args):
+    rows = {build: [] for build, _, _ in worlds}
+    for r in range(args.rounds):
+        for build, _, server in worlds:
+            before, after, answers = passwords(server, args.checks, args.settle)
+            rows[build].append((before, after))
+            print(f"round {r + 1} {build}: {before / 1024:.1f} MiB before, {after / 1024:.1f} MiB "
+                  f"{args.settle} s after {answers['enrolled']} enrollments and "
+                  f"{answers['refused']} wrong passwords, {answers['busy']} busy answers tried again ({after / max(before, 1):.2f}x)", flush=True)
+    print("\n| build | before the first round (MiB) | after the first (MiB) | after the last (MiB) | "
+          "after the last / before the first |")
+    print("|---|---:|---:|---:|---:|")
+    for build, got in rows.items():
+        first = got[0][0]
+        print(f"| {build} | {first / 1024:.1f} | {got[0][1] / 1024:.1f} | {got[-1][1] / 1024:.1f} | "
+              f"{got[-1][1] / max(first, 1):.2f} |")
+
+
 def burst_case(worlds, args):
     rows = {build: [] for build, _, _ in worlds}
     for r in range(args.rounds):
@@ -94,10 +131,11 @@ def burst_case(worlds, args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("builds", nargs="+", help="gateway binaries (or wrapper scripts) to compare")
-    ap.add_argument("--case", choices=["rate", "resume", "bulk", "bulk-one-way", "burst"],
+    ap.add_argument("--case", choices=["rate", "resume", "bulk", "bulk-one-way", "burst", "passwords"],
                     default="rate")
     ap.add_argument("--tunnels", type=int, default=2000, help="tunnels per burst (--case burst)")
     ap.add_argument("--settle", type=int, default=12, help="seconds after a burst (--case burst)")
+    ap.add_argument("--checks", type=int, default=50, help="password checks per round (--case passwords)")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--key-type", default="ecdsa-p256")
@@ -116,7 +154,10 @@ def main():
                 run.CG = Path(build).resolve()
                 work = Path(tmp) / str(i)
                 work.mkdir()
-                w = run.World(work, args.key_type)
+                # Password checks must all reach the hash: no throttle in the way.
+                conf = ("enroll_failures_per_window = 1000000\n"
+                        "account_failures_per_window = 1000000\n") if args.case == "passwords" else ""
+                w = run.World(work, args.key_type, gateway_conf=conf)
                 label = build
                 if limits:
                     run.sh(run.CG, "sp", "tenant", "set", "bench0", *limits.split(), env=w.env)
@@ -125,7 +166,11 @@ def main():
                 labels.append(label)
                 worlds.append((label, w, {"cert": w.cert, "client_cert": w.client_cert,
                                           "client_key": w.client_key, "pid": w.gateway.pid,
-                                          "addr": w.gateway_addr, "service": "echo"}))
+                                          "addr": w.gateway_addr, "service": "echo",
+                                          "password_file": w.work / "pw"}))
+            if args.case == "passwords":
+                passwords_case(worlds, args)
+                return
             if args.case == "burst":
                 burst_case(worlds, args)
                 return

@@ -111,8 +111,10 @@ def loadgen(mode, server, *extra, core=LOAD_CORE):
 class World:
     """One key type: SP data, client identity, backends and the four servers."""
 
-    def __init__(self, work, key_type, tenants=1):
+    def __init__(self, work, key_type, tenants=1, gateway_conf=""):
         self.work = work / key_type
+        # More lines of the gateway's configuration file (e.g. throttle limits).
+        self.gateway_conf = gateway_conf
         self.work.mkdir(mode=0o700)
         # The gateway logs as in production (information level: a line per tunnel, when it
         # closed), to a file.
@@ -154,7 +156,7 @@ class World:
         port = free_port()
         conf = self.work / "gw.toml"
         conf.write_text(f'listen = "127.0.0.1:{port}"\nmax_connections = 100000\n'
-                        'max_connections_per_address = 100000\n')
+                        'max_connections_per_address = 100000\n' + self.gateway_conf)
         p, line = start([CG, "sp", "gateway", "run", "--config", conf], env=self.env,
                         log=open(self.work / "gateway.log", "w"))
         self.procs.append(p)

@@ -81,6 +81,35 @@ pub async fn open_tunnel(stream: &mut Tls, service: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Enrolls `id`'s certificate as `user` with `password` over a fresh connection from `from`;
+/// the gateway's whole answer (status line first).
+pub async fn enroll_once(
+    to: SocketAddr,
+    from: Option<IpAddr>,
+    pin: [u8; 32],
+    id: &crate::tls::Identity,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine as _;
+    let config = crate::tls::client_config(pin, Some(id), false)?;
+    let mut s = tls(to, from, config).await?;
+    let body = serde_json::json!({
+        "client_cert_pem": cloudgate_pki::pem::encode_certificate(&id.cert_der)
+    })
+    .to_string();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let req = format!(
+        "POST /v1/enroll HTTP/1.1\r\nHost: cloudgate\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut answer = Vec::new();
+    // The gateway closes after its answer, with or without a TLS close_notify.
+    let _ = s.read_to_end(&mut answer).await;
+    Ok(answer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod bulk;
 mod conn;
 mod idle;
+mod passwords;
 mod rate;
 mod servers;
 mod soak;
@@ -114,6 +115,27 @@ enum Mode {
         /// Where to save the identities
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Password checks, several at once: enrollments of new identities into one tenant, some
+    /// with a wrong password (the gateway's throttle must allow them all)
+    PasswordChecks {
+        #[command(flatten)]
+        target: Target,
+        /// The tenant enrolled into
+        #[arg(long)]
+        tenant: String,
+        /// File holding the tenant's password
+        #[arg(long)]
+        password_file: PathBuf,
+        /// Checks in all
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+        /// How many of them with a wrong password
+        #[arg(long, default_value_t = 25)]
+        wrong: usize,
+        /// At once
+        #[arg(long, default_value_t = 8)]
+        parallel: usize,
     },
     /// Many tenants moving checked random transfers through their tunnels
     Soak {
@@ -240,6 +262,30 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             )
             .await?;
             serde_json::json!({ "enrolled": count })
+        }
+        Mode::PasswordChecks {
+            target,
+            tenant,
+            password_file,
+            count,
+            wrong,
+            parallel,
+        } => {
+            let password = std::fs::read_to_string(&password_file)?;
+            let report = passwords::run(
+                target.target,
+                tls::pin_of(&target.server_cert)?,
+                &tenant,
+                password.trim_end_matches(['\n', '\r']),
+                passwords::Plan {
+                    count,
+                    wrong,
+                    parallel,
+                    sources: target.sources,
+                },
+            )
+            .await?;
+            serde_json::json!({ "enrolled": report.enrolled, "refused": report.refused, "busy": report.busy })
         }
         Mode::Soak {
             target,

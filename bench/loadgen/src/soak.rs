@@ -6,10 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use base64::Engine as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::conn::{open_tunnel, source, tls};
+use crate::conn::{enroll_once, open_tunnel, source, tls};
 use crate::stats::percentile_ms;
 use crate::tls::{Identity, client_config};
 
@@ -45,21 +44,8 @@ pub async fn enroll(
     std::fs::create_dir_all(out)?;
     for i in 0..count {
         let id = Identity::generate(&format!("{prefix}{i}"))?;
-        let config = client_config(pin, Some(&id), false)?;
-        let mut s = tls(target, source(i, sources), config).await?;
-        let body = serde_json::json!({
-            "client_cert_pem": cloudgate_pki::pem::encode_certificate(&id.cert_der)
-        })
-        .to_string();
-        let auth =
-            base64::engine::general_purpose::STANDARD.encode(format!("{prefix}{i}:{password}"));
-        let req = format!(
-            "POST /v1/enroll HTTP/1.1\r\nHost: cloudgate\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await?;
-        let mut answer = Vec::new();
-        let _ = s.read_to_end(&mut answer).await;
+        let user = format!("{prefix}{i}");
+        let answer = enroll_once(target, source(i, sources), pin, &id, &user, password).await?;
         if !answer.starts_with(b"HTTP/1.1 200") {
             bail!(
                 "enrolling {prefix}{i}: {}",
