@@ -316,6 +316,8 @@ def scale_case(work, args):
 
 
 def memory_case(work, args):
+    if args.tenants < 2:
+        sys.exit("fleet.py: the memory case compares 1 tenant with --tenants; give --tenants 2 or more")
     medians = {}
     rows = []
     for tenants in (1, args.tenants):

@@ -365,7 +365,10 @@ async fn an_administrator_runs_the_sp_from_the_browser() {
         &c,
         &format!("{base}/tenants/acme"),
         "an enrolled machine",
-        |page| !page.contains("Enrolled machines</h2><p>None yet"),
+        |page| {
+            page.contains("Enrolled machines</h2>")
+                && !page.contains("Enrolled machines</h2><p>None yet")
+        },
     )
     .await;
     shot(&c, "tenant").await;

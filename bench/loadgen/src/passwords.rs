@@ -36,11 +36,11 @@ pub struct Plan {
 }
 
 /// `plan.count` enrollments into `tenant`, `plan.parallel` at a time, spread over
-/// `plan.sources` loopback addresses; every `count / wrong`-th one (`wrong` in all) with a
-/// wrong password. Any answer
-/// other than the expected one (200 for the right password, 401 for a wrong one) is an error:
-/// a throttled check (429) would not have run the hash the benchmark means to measure. A check
-/// answered "busy" (503: the gateway runs only a few hashes at once) is tried again shortly.
+/// `plan.sources` loopback addresses; `plan.wrong` of them, spread evenly, with a wrong
+/// password. Any answer other than the expected one (200 for the right password, 401 for a
+/// wrong one) is an error: a throttled check (429) would not have run the hash the benchmark
+/// means to measure. A check answered "busy" (503: the gateway runs only a few hashes at once)
+/// is tried again shortly.
 pub async fn run(
     target: std::net::SocketAddr,
     pin: [u8; 32],
@@ -54,10 +54,13 @@ pub async fn run(
         parallel,
         sources,
     } = plan;
+    if wrong > count {
+        bail!("--wrong {wrong} is more than --count {count}");
+    }
     let gate = Arc::new(Semaphore::new(parallel.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..count {
-        let is_wrong = wrong > 0 && i % count.div_ceil(wrong) == 0;
+        let is_wrong = is_wrong(i, wrong, count);
         let password = if is_wrong {
             format!("{password} but wrong")
         } else {
@@ -94,6 +97,12 @@ pub async fn run(
     Ok(report)
 }
 
+/// Whether the `i`-th of `count` checks is one of the `wrong` ones: exactly `wrong` of them,
+/// spread evenly (`i × wrong mod count` falls below `wrong` for exactly `wrong` values of `i`).
+fn is_wrong(i: usize, wrong: usize, count: usize) -> bool {
+    (i * wrong) % count.max(1) < wrong
+}
+
 /// One enrollment of a fresh identity; the HTTP status of the answer.
 async fn one(
     target: std::net::SocketAddr,
@@ -116,5 +125,20 @@ async fn one(
             "check {i}: not an HTTP answer: {}",
             String::from_utf8_lossy(&answer[..answer.len().min(80)])
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_wrong;
+
+    #[test]
+    fn exactly_the_asked_number_of_checks_is_wrong() {
+        for count in 1..60 {
+            for wrong in 0..=count {
+                let got = (0..count).filter(|&i| is_wrong(i, wrong, count)).count();
+                assert_eq!(got, wrong, "{wrong} of {count}");
+            }
+        }
     }
 }
