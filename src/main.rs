@@ -12,6 +12,7 @@ mod context;
 mod exit;
 mod input;
 mod line_edit;
+mod log_batch;
 mod manual;
 #[cfg(feature = "sp")]
 mod public_address;
@@ -57,8 +58,11 @@ fn main() -> ExitCode {
         cli::Command::Tenant(cli::TenantSideCommand::Tunnels(_)) => true,
         _ => false,
     };
-    init_tracing(args.global.verbose, args.global.log_format, daemon);
-    match cmd::run(args) {
+    let log = init_tracing(args.global.verbose, args.global.log_format, daemon);
+    let outcome = cmd::run(args);
+    // The daemon's last log lines are written before its last word.
+    drop(log);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if exit::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
@@ -81,9 +85,15 @@ fn print_json_error(code: &str, message: &str, exit_code: u8) {
     println!("{}", render::json_safe(&value.to_string()));
 }
 
-/// Logs go to stderr: warnings by default (information for the gateway daemon), more with
-/// `-v`/`-vv`; `CLOUDGATE_LOG` overrides; `--log-format json` for one object per line.
-fn init_tracing(verbose: u8, format: cli::LogFormat, daemon: bool) {
+/// Logs go to stderr: warnings by default (information for the daemons), more with `-v`/`-vv`;
+/// `CLOUDGATE_LOG` overrides; `--log-format json` for one object per line. A daemon's
+/// information lines are written in batches ([`log_batch`]); the guard returned writes what
+/// waits when dropped.
+fn init_tracing(
+    verbose: u8,
+    format: cli::LogFormat,
+    daemon: bool,
+) -> Option<log_batch::FlushOnDrop<std::io::Stderr>> {
     // Libraries (rustls, hyper) speak only of errors by default, and only in the daemon: their
     // warnings are about a peer's behaviour, and a command reports the failure itself, in the
     // user's terms (a second, lower-level line would only confuse; `-v` shows them).
@@ -98,11 +108,21 @@ fn init_tracing(verbose: u8, format: cli::LogFormat, daemon: bool) {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(ansi);
+    if !daemon {
+        let builder = builder.with_writer(std::io::stderr);
+        match format {
+            cli::LogFormat::Text => builder.init(),
+            cli::LogFormat::Json => builder.json().init(),
+        }
+        return None;
+    }
+    let (writer, guard) = log_batch::batched(std::io::stderr());
+    let builder = builder.with_writer(writer);
     match format {
         cli::LogFormat::Text => builder.init(),
         cli::LogFormat::Json => builder.json().init(),
     }
+    Some(guard)
 }

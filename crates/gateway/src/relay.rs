@@ -141,7 +141,9 @@ where
         }
     };
     let both = async { tokio::join!(up, down) };
+    // `biased`: a fixed order needs no random number per poll, and neither branch can starve.
     let idle_timeout = tokio::select! {
+        biased;
         _ = both => false,
         () = watchdog => true,
     };

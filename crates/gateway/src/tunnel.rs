@@ -20,6 +20,10 @@ use crate::state::SharedState;
 use crate::usage::{Caps, OpenTunnel, OverLimit};
 use cloudgate_proto::{ErrorCode, TUNNEL_PROTOCOL};
 
+/// The target of the lines an access log would have (a tunnel closed, a tunnel refused): the
+/// daemon writes information lines of a target ending in `::access` in batches.
+const ACCESS: &str = "cloudgate_gateway::access";
+
 /// Answers a tunnel request that came through hyper: the checks of [`open`], then the relay on
 /// a task of its own once hyper hands the connection over.
 pub(crate) async fn tunnel<G: Send + Sync + 'static>(
@@ -113,7 +117,7 @@ pub(crate) async fn open(
             .ends_at
             .map(|end| format!(" until {}", cloudgate_pki::format_rfc3339(end)))
             .unwrap_or_default();
-        tracing::info!(peer = %conn.peer, tenant = %tenant_name, service = %service, "tunnel refused: maintenance");
+        tracing::info!(target: ACCESS, peer = %conn.peer, tenant = %tenant_name, service = %service, "tunnel refused: maintenance");
         return Err(error_retry(
             ErrorCode::Maintenance,
             &format!("maintenance{until}: {}", m.message),
@@ -137,7 +141,7 @@ pub(crate) async fn open(
                     "this machine has {n} tunnels open, the most its service provider allows per machine; try again when one closes"
                 ),
             };
-            tracing::info!(peer = %conn.peer, tenant = %tenant_name, service = %service, "tunnel refused: {message}");
+            tracing::info!(target: ACCESS, peer = %conn.peer, tenant = %tenant_name, service = %service, "tunnel refused: {message}");
             return Err(error(ErrorCode::TenantLimit, &message));
         }
     };
@@ -213,6 +217,7 @@ impl Admitted {
             pool: &gateway.1,
         };
         let outcome = tokio::select! {
+            biased;
             stats = relay(io, backend, idle, &metrics.relayed, usage.bytes(), &rates) => Ok(stats),
             why = grant.withdrawn(&state) => Err(why),
         };
@@ -223,6 +228,7 @@ impl Admitted {
         }
         match outcome {
             Ok(stats) => tracing::info!(
+                target: ACCESS,
                 peer = %peer, tenant = %tenant, service = %service,
                 bytes_up = stats.up, bytes_down = stats.down, idle_timeout = stats.idle_timeout,
                 secs = opened.elapsed().as_secs(),

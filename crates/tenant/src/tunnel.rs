@@ -18,6 +18,10 @@ use crate::flows::{CheckReport, check_session};
 use crate::paths::TenantPaths;
 use crate::session::{Session, refusal_error};
 
+/// The target of the per-connection lines (an access log's): the daemon writes information
+/// lines of a target ending in `::access` in batches.
+const ACCESS: &str = "cloudgate_tenant::access";
+
 /// The client in use and the pin and gateway list it was built for.
 struct Current {
     client: Arc<GatewayClient>,
@@ -324,10 +328,10 @@ impl Shared {
             Ok(Ok(mut upstream)) => {
                 match tokio::io::copy_bidirectional(&mut local, &mut upstream).await {
                     Ok((up, down)) => {
-                        tracing::info!(peer = %peer, service = %self.service, bytes_up = up, bytes_down = down, "tunnel connection closed")
+                        tracing::info!(target: ACCESS, peer = %peer, service = %self.service, bytes_up = up, bytes_down = down, "tunnel connection closed")
                     }
                     Err(e) => {
-                        tracing::info!(peer = %peer, service = %self.service, error = %e, "tunnel connection ended")
+                        tracing::info!(target: ACCESS, peer = %peer, service = %self.service, error = %e, "tunnel connection ended")
                     }
                 }
                 Ok(())
