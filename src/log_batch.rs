@@ -17,8 +17,32 @@ use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// How long an information line may wait for its batch.
+/// How long an access line may wait for its batch, unless [`DELAY_VAR`] says otherwise.
 pub const BATCH_DELAY: Duration = Duration::from_millis(100);
+
+/// The environment variable that sets the delay in milliseconds; 0 writes every line at once.
+pub const DELAY_VAR: &str = "CLOUDGATE_LOG_BATCH_MS";
+
+/// The longest delay [`DELAY_VAR`] may ask for.
+pub const MAX_DELAY_MS: u64 = 60_000;
+
+/// The delay [`DELAY_VAR`] asks for (`None` when unset), or why its value is refused.
+pub fn delay_from_env() -> Result<Option<Duration>, String> {
+    let Some(raw) = std::env::var_os(DELAY_VAR) else {
+        return Ok(None);
+    };
+    parse_delay(&raw.to_string_lossy()).map(Some)
+}
+
+fn parse_delay(raw: &str) -> Result<Duration, String> {
+    match raw.trim().parse::<u64>() {
+        Ok(ms) if ms <= MAX_DELAY_MS => Ok(Duration::from_millis(ms)),
+        _ => Err(format!(
+            "{DELAY_VAR}={raw:?} is not a number of milliseconds from 0 to {MAX_DELAY_MS}; unset it for the default ({} ms), or 0 to write every log line at once",
+            BATCH_DELAY.as_millis()
+        )),
+    }
+}
 
 /// Past this many bytes waiting, a line's writer writes the batch itself.
 pub const BATCH_LIMIT: usize = 64 * 1024;
@@ -117,13 +141,9 @@ pub struct FlushOnDrop<W: Write> {
     flusher: Option<JoinHandle<()>>,
 }
 
-/// A log that batches into `out`, and the guard that flushes it at the end.
-pub fn batched<W: Write + Send + 'static>(out: W) -> (BatchedLog<W>, FlushOnDrop<W>) {
-    batched_every(out, BATCH_DELAY)
-}
-
-/// [`batched`] with batches `delay` apart.
-fn batched_every<W: Write + Send + 'static>(
+/// A log that batches into `out`, batches `delay` apart, and the guard that flushes it at the
+/// end.
+pub fn batched_every<W: Write + Send + 'static>(
     out: W,
     delay: Duration,
 ) -> (BatchedLog<W>, FlushOnDrop<W>) {
@@ -240,9 +260,20 @@ mod tests {
     const NEVER: Duration = Duration::from_secs(3600);
 
     #[test]
+    fn the_delay_variable_takes_milliseconds_within_bounds() {
+        assert_eq!(parse_delay("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_delay(" 250 "), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_delay("60000"), Ok(Duration::from_secs(60)));
+        for bad in ["", "-1", "0.5", "1s", "60001", "99999999999999999999"] {
+            let e = parse_delay(bad).expect_err(bad);
+            assert!(e.contains(DELAY_VAR) && e.contains("0 to 60000"), "{e}");
+        }
+    }
+
+    #[test]
     fn information_waits_for_its_batch_then_leaves_within_the_delay() {
         let sink = Sink::default();
-        let (log, _guard) = batched(sink.clone());
+        let (log, _guard) = batched_every(sink.clone(), BATCH_DELAY);
         let start = Instant::now();
         line(&log, false, "one\n");
         line(&log, false, "two\n");

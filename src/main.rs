@@ -58,7 +58,16 @@ fn main() -> ExitCode {
         cli::Command::Tenant(cli::TenantSideCommand::Tunnels(_)) => true,
         _ => false,
     };
-    let log = init_tracing(args.global.verbose, args.global.log_format, daemon);
+    let log = match init_tracing(args.global.verbose, args.global.log_format, daemon) {
+        Ok(log) => log,
+        Err(message) => {
+            if json {
+                print_json_error("usage", &message, exit::USAGE);
+            }
+            eprintln!("cloudgate: {}", render::terminal_safe(&message));
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     let outcome = cmd::run(args);
     // The daemon's last log lines are written before its last word.
     drop(log);
@@ -87,13 +96,18 @@ fn print_json_error(code: &str, message: &str, exit_code: u8) {
 
 /// Logs go to stderr: warnings by default (information for the daemons), more with `-v`/`-vv`;
 /// `CLOUDGATE_LOG` overrides; `--log-format json` for one object per line. A daemon's
-/// information lines are written in batches ([`log_batch`]); the guard returned writes what
-/// waits when dropped.
+/// access lines are written in batches ([`log_batch`]); the guard returned writes what waits
+/// when dropped. An unusable `CLOUDGATE_LOG_BATCH_MS` is refused before anything runs.
 fn init_tracing(
     verbose: u8,
     format: cli::LogFormat,
     daemon: bool,
-) -> Option<log_batch::FlushOnDrop<std::io::Stderr>> {
+) -> Result<Option<log_batch::FlushOnDrop<std::io::Stderr>>, String> {
+    let delay = if daemon {
+        log_batch::delay_from_env()?.unwrap_or(log_batch::BATCH_DELAY)
+    } else {
+        std::time::Duration::ZERO
+    };
     // Libraries (rustls, hyper) speak only of errors by default, and only in the daemon: their
     // warnings are about a peer's behaviour, and a command reports the failure itself, in the
     // user's terms (a second, lower-level line would only confuse; `-v` shows them).
@@ -110,19 +124,19 @@ fn init_tracing(
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(ansi);
-    if !daemon {
+    if delay.is_zero() {
         let builder = builder.with_writer(std::io::stderr);
         match format {
             cli::LogFormat::Text => builder.init(),
             cli::LogFormat::Json => builder.json().init(),
         }
-        return None;
+        return Ok(None);
     }
-    let (writer, guard) = log_batch::batched(std::io::stderr());
+    let (writer, guard) = log_batch::batched_every(std::io::stderr(), delay);
     let builder = builder.with_writer(writer);
     match format {
         cli::LogFormat::Text => builder.init(),
         cli::LogFormat::Json => builder.json().init(),
     }
-    Some(guard)
+    Ok(Some(guard))
 }

@@ -43,6 +43,11 @@ The thumbprint for \fBtenant provider add\fR and \fBrefresh\fR (as \-\-thumbprin
 .TP
 \fBCLOUDGATE_LOG\fR, \fBCLOUDGATE_LOG_FORMAT\fR
 Log filter (e.g. debug) and format (text or json) on stderr.
+.TP
+\fBCLOUDGATE_LOG_BATCH_MS\fR
+For the daemons (\fBsp gateway run\fR, \fBtenant tunnels\fR): how long access lines (a tunnel
+closed or refused) wait to be written together, 0 to 60000 ms; default 100, 0 writes every line
+at once. Every other line is written at once.
 "#;
 
 const EXIT_STATUS: &str = r#".TP

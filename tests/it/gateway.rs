@@ -473,6 +473,111 @@ async fn sigterm_stops_the_gateway_with_exit_0() {
     assert!(status.success(), "{status:?}");
 }
 
+/// Access lines ("tunnel closed") are written in batches: they reach the log within a moment,
+/// after the lines logged before them, and a stop writes what still waits.
+#[tokio::test]
+async fn access_lines_reach_the_log_soon_and_a_stop_writes_what_waits() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let mut gw = GatewayProc::start(&env, &[]);
+    let pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme");
+    let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let log = || std::fs::read_to_string(env.path("gateway.log")).unwrap();
+    let closed = |text: &str| text.matches("tunnel closed").count();
+
+    // One tunnel: its line arrives on its own within a second (the batch waits 0.1 s).
+    let stream = tunnel(gw.addr, pin, Some(&id), "echo")
+        .await
+        .map_err(|r| r.json)
+        .expect("tunnel");
+    assert_eq!(echo_roundtrip(stream, b"one".to_vec()).await, b"one");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while closed(&log()) == 0 {
+        assert!(Instant::now() < deadline, "no access line: {}", log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = log();
+    assert!(
+        text.find("tenant enrolled") < text.find("tunnel closed"),
+        "out of order: {text}"
+    );
+
+    // Twenty more, and the gateway stopped at once: every line is in the log after the stop.
+    for i in 0..20u8 {
+        let stream = tunnel(gw.addr, pin, Some(&id), "echo")
+            .await
+            .map_err(|r| r.json)
+            .expect("tunnel");
+        assert_eq!(echo_roundtrip(stream, vec![i; 16]).await, vec![i; 16]);
+    }
+    let status = tokio::task::spawn_blocking(move || gw.stop())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(closed(&log()), 21, "{}", log());
+}
+
+/// With a batch delay longer than the test, access lines wait for the stop: it writes them all.
+#[tokio::test]
+async fn a_stop_writes_the_access_lines_that_wait() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    let mut gw = GatewayProc::start_with_env(
+        &env,
+        "gateway.log",
+        &[],
+        &[("CLOUDGATE_LOG_BATCH_MS", "60000")],
+    );
+    let pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme");
+    let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    for i in 0..5u8 {
+        let stream = tunnel(gw.addr, pin, Some(&id), "echo")
+            .await
+            .map_err(|r| r.json)
+            .expect("tunnel");
+        assert_eq!(echo_roundtrip(stream, vec![i; 16]).await, vec![i; 16]);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = || std::fs::read_to_string(env.path("gateway.log")).unwrap();
+    let before = log();
+    assert!(
+        before.contains("tenant enrolled"),
+        "not an access line: {before}"
+    );
+    assert!(!before.contains("tunnel closed"), "did not wait: {before}");
+    let status = tokio::task::spawn_blocking(move || gw.stop())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(log().matches("tunnel closed").count(), 5, "{}", log());
+}
+
+#[test]
+fn an_unusable_batch_delay_is_refused_before_the_gateway_starts() {
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .args(["sp", "gateway", "run", "--listen", "127.0.0.1:0"])
+        .env("CLOUDGATE_LOG_BATCH_MS", "1s")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CLOUDGATE_LOG_BATCH_MS") && err.contains("milliseconds"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "it listened: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[tokio::test]
 async fn a_port_in_use_is_a_clear_error() {
     let env = Env::new();

@@ -34,6 +34,11 @@ impl GatewayProc {
     /// Like [`GatewayProc::start`], logging to `log` in the test's directory (several gateways
     /// of one data directory each have their own).
     pub fn start_logged(env: &Env, log: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(env, log, extra, &[])
+    }
+
+    /// Like [`GatewayProc::start_logged`], with more environment variables.
+    pub fn start_with_env(env: &Env, log: &str, extra: &[&str], vars: &[(&str, &str)]) -> Self {
         let bin = assert_cmd::cargo::cargo_bin("cloudgate");
         let mut child = std::process::Command::new(bin)
             .args(["sp", "gateway", "run"])
@@ -51,6 +56,7 @@ impl GatewayProc {
             .args(extra)
             .env("CLOUDGATE_HOME", &env.data)
             .env("CLOUDGATE_LOG", "info")
+            .envs(vars.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(std::fs::File::create(env.path(log)).unwrap()))
             .spawn()

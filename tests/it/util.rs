@@ -58,6 +58,7 @@ impl Env {
         c.env("CLOUDGATE_HOME", &self.data)
             .env_remove("CLOUDGATE_ADMIN_GROUP")
             .env_remove("CLOUDGATE_LOG")
+            .env_remove("CLOUDGATE_LOG_BATCH_MS")
             .env_remove("CLOUDGATE_TEST_CRASH_AT")
             .env_remove("CLOUDGATE_THUMBPRINT")
             .current_dir(self.dir.path());
