@@ -17,13 +17,18 @@ Cases, each printed as a markdown table:
               --settle seconds after it started; per tenant = (median RSS at --tenants −
               median RSS at 1) / (--tenants − 1);
   failover    two gateways, a running `tenant tunnel`, `kill -9` of the gateway it uses:
-              the time to the first byte echoed through another, median of --rounds.
+              the time to the first byte echoed through another, median of --rounds;
+  passwords   on PostgreSQL, memory after password checks: --rounds rounds of --checks
+              enrollments (half with a wrong password, 8 at once from 8 addresses, throttles
+              raised so that every one runs argon2), the gateway's RSS --settle seconds after
+              each round against its RSS before the first (bench/ab.py --case passwords does
+              the same on SQLite, two builds side by side).
 
 Usage (root; needs a PostgreSQL role that may create databases, as the tests do):
     cargo build --release -p cloudgate -p cloudgate-bench
     python3 bench/fleet.py --database postgres://USER:PASSWORD@127.0.0.1/postgres \
         [--tenants 100000] [--seconds 5] [--repeat 3] [--changes 20] [--rounds 10] \
-        [--only repository,scale,memory,failover] [--settle 8]
+        [--only repository,scale,memory,failover,passwords] [--settle 8] [--checks 50]
 
 Nothing here is a test; CI does not run it.
 """
@@ -91,13 +96,13 @@ class Sp:
     def cg(self, *args):
         return sh(CG, *args, env=self.env).stdout
 
-    def gateway(self, name="gw", extra=()):
+    def gateway(self, name="gw", extra=(), conf_more=""):
         port = free_port()
         conf = self.work / f"{name}.toml"
         # It may hold the database's password: the gateway refuses a file others can read.
         conf.touch(mode=0o600)
         conf.write_text(self.conf_extra + f'listen = "127.0.0.1:{port}"\nmax_connections = 100000\n'
-                        'max_connections_per_address = 100000\n')
+                        'max_connections_per_address = 100000\n' + conf_more)
         p, line = start([CG, "sp", "gateway", "run", "--config", conf, *extra], env=self.env,
                         log=open(self.work / f"{name}.log", "w"))
         self.procs.append(p)
@@ -344,6 +349,35 @@ def memory_case(work, args):
     print(f"\nGateway memory per tenant, fresh starts: {per_tenant:,.0f} bytes")
 
 
+def passwords_case(work, args):
+    sp = Sp(work / "passwords", new_database(args.database))
+    try:
+        # Every check must reach the hash: no throttle in the way.
+        p, addr = sp.gateway(name="passwords", conf_more="enroll_failures_per_window = 1000000\n"
+                             "account_failures_per_window = 1000000\n")
+        time.sleep(args.settle)
+        first = rss_kib(p.pid)
+        rows = []
+        for r in range(args.rounds):
+            out = sh("taskset", "-c", "1", LG, "password-checks", "--target", addr, "--server-cert",
+                     sp.cert, "--tenant", "bench0", "--password-file", sp.pw, "--count",
+                     args.checks, "--wrong", args.checks // 2, "--parallel", 8, "--sources",
+                     8).stdout
+            answers = json.loads(out.strip().splitlines()[-1])
+            time.sleep(args.settle)
+            after = rss_kib(p.pid)
+            rows.append([r + 1, answers["enrolled"], answers["refused"], answers["busy"],
+                         f"{after / 1024:.1f}", f"{after / max(first, 1):.2f}"])
+            print(f"round {r + 1}: {answers['enrolled']} enrolled, {answers['refused']} wrong, "
+                  f"{after / 1024:.1f} MiB ({after / max(first, 1):.2f}x)", flush=True)
+        table(f"Gateway memory after password checks on PostgreSQL ({first / 1024:.1f} MiB before "
+              f"the first round; RSS {args.settle} s after each round)",
+              ["round", "enrolled", "wrong password", "busy, tried again", "RSS (MiB)",
+               "÷ before the first"], rows)
+    finally:
+        sp.close()
+
+
 def echo_once(addr, timeout=10):
     with socket.create_connection(addr, timeout=timeout) as s:
         s.sendall(b"ping")
@@ -411,7 +445,9 @@ def main():
     ap.add_argument("--cpu-changes", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--settle", type=int, default=8, help="seconds from a start to the reading (memory)")
-    ap.add_argument("--only", default="repository,scale,memory,failover")
+    ap.add_argument("--checks", type=int, default=50, help="password checks per round (passwords)")
+    ap.add_argument("--only", default="repository,scale,memory,failover",
+                    help="cases, comma-separated: repository, scale, memory, failover, passwords")
     args = ap.parse_args()
     for tool in (CG, LG):
         if not tool.exists():
@@ -427,6 +463,8 @@ def main():
             memory_case(work, args)
         if "failover" in only:
             failover_case(work, args)
+        if "passwords" in only:
+            passwords_case(work, args)
 
 
 if __name__ == "__main__":
