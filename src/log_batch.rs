@@ -90,9 +90,17 @@ impl<W: Write> Shared<W> {
         let _ = out.flush();
     }
 
+    /// Adds an access line to the batch; after the end (or without a flusher), writes it.
     fn append(&self, line: &[u8]) {
         let (first, full) = {
             let mut waiting = lock(&self.waiting);
+            // Checked under the same lock as the append: a line added after the flusher's last
+            // write would wait forever.
+            if waiting.closed {
+                drop(waiting);
+                self.write_out(line);
+                return;
+            }
             let first = waiting.bytes.is_empty();
             waiting.bytes.extend_from_slice(line);
             (first, waiting.bytes.len() >= BATCH_LIMIT)
@@ -160,6 +168,10 @@ pub fn batched_every<W: Write + Send + 'static>(
             .spawn(move || shared.flush_batches())
             .ok()
     };
+    // Without a flusher thread nothing may wait: every line is written at once.
+    if flusher.is_none() {
+        lock(&shared.waiting).closed = true;
+    }
     let log = BatchedLog {
         shared: shared.clone(),
     };
@@ -187,9 +199,7 @@ pub struct LineWriter<'a, W> {
 
 impl<W: Write> Write for LineWriter<'_, W> {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        // Without a flusher thread (it could not be started), nothing may wait.
-        let closed = lock(&self.shared.waiting).closed;
-        if self.at_once || closed {
+        if self.at_once {
             self.shared.write_out(line);
         } else {
             self.shared.append(line);

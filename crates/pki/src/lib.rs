@@ -29,6 +29,7 @@ pub mod rollover;
 pub mod san;
 pub mod text;
 mod time_fmt;
+mod usage_cache;
 pub mod verify;
 
 pub use error::PkiError;

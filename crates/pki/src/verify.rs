@@ -251,6 +251,9 @@ fn mismatch(der: &[u8], sha256: [u8; 32], expected: &[[u8; 32]]) -> Error {
 #[derive(Debug)]
 pub struct TenantClientVerifier {
     algorithms: WebPkiSupportedAlgorithms,
+    /// What the certificates seen so far say about their use (a machine presents the same one
+    /// for every tunnel).
+    usages: crate::usage_cache::UsageCache,
 }
 
 impl TenantClientVerifier {
@@ -258,6 +261,7 @@ impl TenantClientVerifier {
     pub fn new(provider: &CryptoProvider) -> Arc<Self> {
         Arc::new(TenantClientVerifier {
             algorithms: provider.signature_verification_algorithms,
+            usages: crate::usage_cache::UsageCache::default(),
         })
     }
 }
@@ -281,7 +285,9 @@ impl ClientCertVerifier for TenantClientVerifier {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        let info = CertificateInfo::usage_of(end_entity.as_ref())
+        let info = self
+            .usages
+            .usage_of(end_entity.as_ref())
             .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
         if info.is_ca {
             return Err(Error::InvalidCertificate(CertificateError::InvalidPurpose));
@@ -402,6 +408,82 @@ mod tests {
 
     fn pin_of(g: &GeneratedCertificate) -> [u8; 32] {
         sha2::Sha256::digest(&g.cert_der).into()
+    }
+
+    fn client_check(v: &TenantClientVerifier, der: &[u8]) -> Result<(), Error> {
+        v.verify_client_cert(&CertificateDer::from(der.to_vec()), &[], UnixTime::now())
+            .map(|_| ())
+    }
+
+    fn dated(days_ago: i64, valid_days: u32) -> Vec<u8> {
+        generate_self_signed(&SelfSignedRequest {
+            key_type: KeyType::EcdsaP256,
+            subject: SubjectName::parse("CN=machine").unwrap(),
+            sans: vec![],
+            valid_days,
+            now: OffsetDateTime::now_utc() - time::Duration::days(days_ago),
+        })
+        .unwrap()
+        .cert_der
+        .to_vec()
+    }
+
+    #[test]
+    fn the_client_check_refuses_the_same_way_every_time_it_sees_a_certificate() {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let v = TenantClientVerifier::new(&provider);
+        let good = dated(0, 30);
+        let expired = dated(30, 1);
+        let future = dated(-30, 60);
+        for _ in 0..3 {
+            client_check(&v, &good).unwrap();
+            assert_eq!(
+                client_check(&v, &expired),
+                Err(Error::InvalidCertificate(CertificateError::Expired))
+            );
+            assert_eq!(
+                client_check(&v, &future),
+                Err(Error::InvalidCertificate(CertificateError::NotValidYet))
+            );
+            assert_eq!(
+                client_check(&v, &good[..good.len() - 1]),
+                Err(Error::InvalidCertificate(CertificateError::BadEncoding))
+            );
+        }
+    }
+
+    #[test]
+    fn a_remembered_certificate_is_still_checked_against_the_clock() {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let v = TenantClientVerifier::new(&provider);
+        let der = dated(0, 30);
+        client_check(&v, &der).unwrap();
+        // What the cache holds for it now says it ended a second ago (as a remembered
+        // certificate does once its last day is over): the next handshake is refused.
+        let now = OffsetDateTime::now_utc();
+        let key: [u8; 32] = sha2::Sha256::digest(&der).into();
+        let ended = crate::Usage {
+            is_ca: false,
+            not_before: now - time::Duration::days(2),
+            not_after: now - time::Duration::seconds(1),
+        };
+        v.usages.remember(key, ended);
+        assert_eq!(
+            client_check(&v, &der),
+            Err(Error::InvalidCertificate(CertificateError::Expired))
+        );
+        v.usages.remember(
+            key,
+            crate::Usage {
+                is_ca: true,
+                not_after: now + time::Duration::days(1),
+                ..ended
+            },
+        );
+        assert_eq!(
+            client_check(&v, &der),
+            Err(Error::InvalidCertificate(CertificateError::InvalidPurpose))
+        );
     }
 
     #[test]
