@@ -473,26 +473,43 @@ async fn sigterm_stops_the_gateway_with_exit_0() {
     assert!(status.success(), "{status:?}");
 }
 
+/// A gateway started with `vars`, tenant acme enrolled from one machine: the gateway, its pin
+/// and the machine.
+async fn gateway_with_a_machine(
+    env: &Env,
+    vars: &[(&str, &str)],
+) -> (GatewayProc, [u8; 32], ClientIdentity) {
+    provider_with_tenant(env, "acme").await;
+    let gw = GatewayProc::start_with_env(env, "gateway.log", &[], vars);
+    let pin = applied_pin(env);
+    let id = ClientIdentity::new("acme");
+    let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    (gw, pin, id)
+}
+
+/// `count` tunnels one after the other, each carrying one echo and closed.
+async fn short_tunnels(gw: &GatewayProc, pin: [u8; 32], id: &ClientIdentity, count: u8) {
+    for i in 0..count {
+        let stream = tunnel(gw.addr, pin, Some(id), "echo")
+            .await
+            .map_err(|r| r.json)
+            .expect("tunnel");
+        assert_eq!(echo_roundtrip(stream, vec![i; 16]).await, vec![i; 16]);
+    }
+}
+
 /// Access lines ("tunnel closed") are written in batches: they reach the log within a moment,
 /// after the lines logged before them, and a stop writes what still waits.
 #[tokio::test]
 async fn access_lines_reach_the_log_soon_and_a_stop_writes_what_waits() {
     let env = Env::new();
-    provider_with_tenant(&env, "acme").await;
-    let mut gw = GatewayProc::start(&env, &[]);
-    let pin = applied_pin(&env);
-    let id = ClientIdentity::new("acme");
-    let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
-    assert_eq!(r.status, 200, "{}", r.json);
+    let (mut gw, pin, id) = gateway_with_a_machine(&env, &[]).await;
     let log = || std::fs::read_to_string(env.path("gateway.log")).unwrap();
     let closed = |text: &str| text.matches("tunnel closed").count();
 
     // One tunnel: its line arrives on its own within a second (the batch waits 0.1 s).
-    let stream = tunnel(gw.addr, pin, Some(&id), "echo")
-        .await
-        .map_err(|r| r.json)
-        .expect("tunnel");
-    assert_eq!(echo_roundtrip(stream, b"one".to_vec()).await, b"one");
+    short_tunnels(&gw, pin, &id, 1).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while closed(&log()) == 0 {
         assert!(Instant::now() < deadline, "no access line: {}", log());
@@ -505,13 +522,7 @@ async fn access_lines_reach_the_log_soon_and_a_stop_writes_what_waits() {
     );
 
     // Twenty more, and the gateway stopped at once: every line is in the log after the stop.
-    for i in 0..20u8 {
-        let stream = tunnel(gw.addr, pin, Some(&id), "echo")
-            .await
-            .map_err(|r| r.json)
-            .expect("tunnel");
-        assert_eq!(echo_roundtrip(stream, vec![i; 16]).await, vec![i; 16]);
-    }
+    short_tunnels(&gw, pin, &id, 20).await;
     let status = tokio::task::spawn_blocking(move || gw.stop())
         .await
         .unwrap();
@@ -523,24 +534,11 @@ async fn access_lines_reach_the_log_soon_and_a_stop_writes_what_waits() {
 #[tokio::test]
 async fn a_stop_writes_the_access_lines_that_wait() {
     let env = Env::new();
-    provider_with_tenant(&env, "acme").await;
-    let mut gw = GatewayProc::start_with_env(
-        &env,
-        "gateway.log",
-        &[],
-        &[("CLOUDGATE_LOG_BATCH_MS", "60000")],
-    );
-    let pin = applied_pin(&env);
-    let id = ClientIdentity::new("acme");
-    let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
-    assert_eq!(r.status, 200, "{}", r.json);
-    for i in 0..5u8 {
-        let stream = tunnel(gw.addr, pin, Some(&id), "echo")
-            .await
-            .map_err(|r| r.json)
-            .expect("tunnel");
-        assert_eq!(echo_roundtrip(stream, vec![i; 16]).await, vec![i; 16]);
-    }
+    let (mut gw, pin, id) =
+        gateway_with_a_machine(&env, &[("CLOUDGATE_LOG_BATCH_MS", "60000")]).await;
+    short_tunnels(&gw, pin, &id, 5).await;
+    // Each line is logged a moment after its tunnel's last byte; written one by one (the
+    // default-delay test above sees its line within 0.1 s), all five would be in the log by now.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let log = || std::fs::read_to_string(env.path("gateway.log")).unwrap();
     let before = log();
