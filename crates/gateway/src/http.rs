@@ -158,7 +158,7 @@ pub(crate) fn tunnel_answered(
     service: &str,
     refused: Option<ErrorCode>,
 ) {
-    let outcome = match refused {
+    match refused {
         Some(code) => {
             audit_refusal(
                 ctx,
@@ -168,11 +168,12 @@ pub(crate) fn tunnel_answered(
                 code,
                 Some(service),
             );
-            "refused"
+            Metrics::count(&ctx.metrics.tunnels, "outcome", "refused");
         }
-        None => "opened",
-    };
-    Metrics::count(&ctx.metrics.tunnels, "outcome", outcome);
+        None => {
+            ctx.metrics.tunnels_opened.inc();
+        }
+    }
 }
 
 /// Handles one request. `guard` keeps the connection counted while a tunnel outlives it.

@@ -87,13 +87,6 @@ pub struct TenantBuckets {
     pub down: Bucket,
 }
 
-/// Waits what `bucket` asks for `n` bytes.
-pub async fn pace(bucket: &Bucket, n: usize) {
-    if let Some(wait) = bucket.take(n) {
-        tokio::time::sleep(wait).await;
-    }
-}
-
 /// Tunnels of each tenant (and machine) open on the other gateways, as last read.
 #[derive(Debug, Default)]
 pub struct Elsewhere {

@@ -41,6 +41,11 @@ pub struct Metrics {
     pub bytes: Family<Outcome, Counter>,
     /// The two series of `bytes`, looked up once: every tunnel adds to them.
     pub relayed: crate::relay::LiveBytes,
+    /// `handshakes{outcome="ok"}` and `tunnels{outcome="opened"}`, looked up once for the
+    /// same reason (a lookup hashes the label and takes the family's lock).
+    pub handshakes_ok: Counter,
+    /// See [`Metrics::handshakes_ok`].
+    pub tunnels_opened: Counter,
     /// Connections closed at once because the limit was reached.
     pub connections_refused: Counter,
     /// 1 while the SP database answers, 0 while the gateway is degraded.
@@ -65,12 +70,18 @@ impl Metrics {
         let up = bytes.get_or_create(&[("direction", "up")]).clone();
         let down = bytes.get_or_create(&[("direction", "down")]).clone();
         let relayed = crate::relay::LiveBytes { up, down };
+        let handshakes: Family<Outcome, Counter> = Family::default();
+        let handshakes_ok = handshakes.get_or_create(&[("outcome", "ok")]).clone();
+        let tunnels: Family<Outcome, Counter> = Family::default();
+        let tunnels_opened = tunnels.get_or_create(&[("outcome", "opened")]).clone();
         let m = Metrics {
             certificate_expiry: Gauge::default(),
             tunnels_open: Gauge::default(),
             connections_closed: Counter::default(),
-            tunnels: Family::default(),
-            handshakes: Family::default(),
+            tunnels,
+            handshakes,
+            handshakes_ok,
+            tunnels_opened,
             enrollments: Family::default(),
             bytes,
             relayed,

@@ -4,27 +4,32 @@
 //! over both directions together. Bytes are counted as they pass (the metrics' counters move
 //! during a long backup, not only at its end).
 //!
+//! One future drives both directions and the idle watchdog, on both connections without
+//! splitting them: split halves, a join of the directions and a select with the watchdog were
+//! each a layer of wakers, locks and allocations on every tunnel (issue 31).
+//!
 //! Memory: a direction holds its 64 KiB buffer only while a stream moves. An idle direction
 //! waits for its next bytes with a small buffer on the poll's stack (wiped after use); a short
 //! message is written from a block of its own size, freed at once, so a tunnel that carries a
 //! request and its answer, or nothing, holds no relay buffer; a read that fills the stack buffer
-//! takes the large one, handed back once the tunnel has been quiet for [`RELEASE_AFTER`]. Buffers are [`WipedBuffer`]s: what they held is wiped,
-//! and only that (zeroing two untouched 64 KiB blocks per tunnel was 3.7% of a new tunnel's CPU).
+//! takes the large one, handed back once the tunnel has been quiet for [`RELEASE_AFTER`].
+//! Buffers are [`WipedBuffer`]s: what they held is wiped, and only that (zeroing two untouched
+//! 64 KiB blocks per tunnel was 3.7% of a new tunnel's CPU).
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
-use std::task::{Poll, ready};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use cloudgate_alloc::WipedBuffer;
 use prometheus_client::metrics::counter::Counter;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
 use zeroize::Zeroize as _;
 
-use crate::limits::{Bucket, TenantBuckets, pace};
+use crate::limits::{Bucket, TenantBuckets};
 use crate::usage::TunnelBytes;
 
 /// Bytes carried each way.
@@ -57,30 +62,12 @@ pub struct LiveBytes {
     pub down: Counter,
 }
 
-/// A direction's buffer while it has one. The relay's watchdog empties it when the tunnel goes
-/// quiet; the direction takes it out while it writes, so a buffer holding bytes not yet
-/// written is never released.
-type Slot = Mutex<Option<WipedBuffer>>;
-
-/// What one direction shares with the relay: its buffer, its byte count, the time of the last
-/// move (milliseconds since the relay started).
-struct Direction<'a> {
-    slot: &'a Slot,
-    total: &'a AtomicU64,
-    live: &'a Counter,
-    tenant: &'a AtomicU64,
-    /// The tenant's rate in this direction.
-    rate: &'a Bucket,
-    last: &'a AtomicU64,
-    start: Instant,
-}
-
 /// Relays until both directions have ended or the tunnel has been idle for `idle`, adding the
 /// bytes to `live` (the gateway's) and `tenant` (the machine's usage) as they pass, at most at
 /// the tenant's `rates`.
 pub async fn relay<A, B>(
-    a: A,
-    b: B,
+    mut a: A,
+    mut b: B,
     idle: Duration,
     live: &LiveBytes,
     tenant: &TunnelBytes,
@@ -90,122 +77,179 @@ where
     A: AsyncRead + AsyncWrite + Unpin + Send,
     B: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let start = Instant::now();
-    let last = AtomicU64::new(0);
-    let (mut ar, mut aw) = tokio::io::split(a);
-    let (mut br, mut bw) = tokio::io::split(b);
-    let (up_bytes, down_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
-    let (up_slot, down_slot): (Slot, Slot) = (Mutex::new(None), Mutex::new(None));
-    let quiet = || {
-        start
-            .elapsed()
-            .saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)))
-    };
-    let up = copy_half(
-        &mut ar,
-        &mut bw,
-        Direction {
-            slot: &up_slot,
-            total: &up_bytes,
-            live: &live.up,
-            tenant: &tenant.up,
-            rate: &rates.up,
-            last: &last,
-            start,
-        },
-    );
-    let down = copy_half(
-        &mut br,
-        &mut aw,
-        Direction {
-            slot: &down_slot,
-            total: &down_bytes,
-            live: &live.down,
-            tenant: &tenant.down,
-            rate: &rates.down,
-            last: &last,
-            start,
-        },
-    );
-    let watchdog = async {
+    let mut up = Direction::new(&live.up, &tenant.up, &rates.up);
+    let mut down = Direction::new(&live.down, &tenant.down, &rates.down);
+    let check_every = idle.min(RELEASE_AFTER);
+    let mut last_move = Instant::now();
+    let mut watchdog = Box::pin(tokio::time::sleep(check_every));
+    let idle_timeout = poll_fn(|cx| {
+        // The directions first, in a fixed order: neither can starve the other (each yields
+        // when its reader or writer waits), and the watchdog only looks at a tunnel that waits.
+        let up_done = up.poll(&mut a, &mut b, &mut last_move, cx).is_ready();
+        let down_done = down.poll(&mut b, &mut a, &mut last_move, cx).is_ready();
+        if up_done && down_done {
+            return Poll::Ready(false);
+        }
         loop {
-            tokio::time::sleep(idle.min(RELEASE_AFTER)).await;
-            let quiet = quiet();
+            ready!(watchdog.as_mut().poll(cx));
+            let quiet = last_move.elapsed();
             if quiet >= idle {
-                return;
+                return Poll::Ready(true);
             }
             if quiet >= RELEASE_AFTER {
-                release(&up_slot);
-                release(&down_slot);
+                // Only a buffer waiting for the next read goes: one holding bytes not yet
+                // written is the writing direction's.
+                up.spare = None;
+                down.spare = None;
             }
+            let next = Instant::now() + check_every;
+            watchdog.as_mut().reset(next);
         }
-    };
-    let both = async { tokio::join!(up, down) };
-    // `biased`: a fixed order needs no random number per poll, and neither branch can starve.
-    let idle_timeout = tokio::select! {
-        biased;
-        _ = both => false,
-        () = watchdog => true,
-    };
+    })
+    .await;
     RelayStats {
-        up: up_bytes.load(Ordering::Relaxed),
-        down: down_bytes.load(Ordering::Relaxed),
+        up: up.total,
+        down: down.total,
         idle_timeout,
     }
 }
 
-/// Hands a quiet direction's buffer back (wiped), outside the lock.
-fn release(slot: &Slot) {
-    let buffer = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-    drop(buffer);
+/// Where a direction is.
+enum Step {
+    /// Waiting for bytes from its reader.
+    Reading,
+    /// Waiting for the tenant's rate to allow the bytes it read.
+    Pacing(Pin<Box<Sleep>>),
+    /// Writing `bytes[..len]` from `written` on.
+    Writing,
+    /// Flushing what it wrote: a TLS writer may keep the end of what it was given in its own
+    /// buffer when the socket is full, and without a flush those bytes would wait for the next
+    /// write, which may never come (the soak test found tunnels stalled this way).
+    Flushing,
+    /// Its reader ended (or either side failed): telling the writer's peer no more bytes come.
+    ShuttingDown,
+    /// Over.
+    Done,
 }
 
-async fn copy_half<R, W>(r: &mut R, w: &mut W, d: Direction<'_>)
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    loop {
-        let (buffer, n) = match poll_fn(|cx| poll_read_some(&mut *r, d.slot, cx)).await {
-            Ok(Some(read)) => read,
-            Ok(None) | Err(_) => break,
-        };
-        d.last
-            .store(d.start.elapsed().as_millis() as u64, Ordering::Relaxed);
-        pace(d.rate, n).await;
-        // The flush matters: a TLS writer may keep the end of what it was given in its own
-        // buffer when the socket is full, and without a flush those bytes would wait for the
-        // next write, which may never come (the soak test found tunnels stalled this way).
-        if w.write_all(buffer.bytes(n)).await.is_err() || w.flush().await.is_err() {
-            break;
+/// One direction of the relay: what it read and has yet to write, its spare buffer, its count.
+struct Direction<'a> {
+    step: Step,
+    /// The large buffer while the stream moves and the direction is between reads; the
+    /// watchdog drops it when the tunnel goes quiet.
+    spare: Option<WipedBuffer>,
+    /// Bytes read and not yet written: the buffer, how many it holds, how many are written.
+    bytes: Option<WipedBuffer>,
+    len: usize,
+    written: usize,
+    total: u64,
+    live: &'a Counter,
+    tenant: &'a AtomicU64,
+    /// The tenant's rate in this direction.
+    rate: &'a Bucket,
+}
+
+impl<'a> Direction<'a> {
+    fn new(live: &'a Counter, tenant: &'a AtomicU64, rate: &'a Bucket) -> Self {
+        Direction {
+            step: Step::Reading,
+            spare: None,
+            bytes: None,
+            len: 0,
+            written: 0,
+            total: 0,
+            live,
+            tenant,
+            rate,
         }
-        if buffer.capacity() == BUF {
-            *d.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(buffer);
-        }
-        d.total.fetch_add(n as u64, Ordering::Relaxed);
-        d.live.inc_by(n as u64);
-        d.tenant.fetch_add(n as u64, Ordering::Relaxed);
     }
-    // Half-close: tell the other side no more bytes come this way.
-    let _ = w.shutdown().await;
+
+    /// Moves bytes from `r` to `w` until one of them waits (`Pending`) or the direction is over
+    /// (`Ready`).
+    fn poll<R, W>(
+        &mut self,
+        r: &mut R,
+        w: &mut W,
+        last_move: &mut Instant,
+        cx: &mut Context<'_>,
+    ) -> Poll<()>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        loop {
+            match &mut self.step {
+                Step::Reading => match ready!(poll_read_some(r, &mut self.spare, cx)) {
+                    Ok(Some((buffer, n))) => {
+                        *last_move = Instant::now();
+                        self.bytes = Some(buffer);
+                        (self.len, self.written) = (n, 0);
+                        self.step = match self.rate.take(n) {
+                            Some(wait) => Step::Pacing(Box::pin(tokio::time::sleep(wait))),
+                            None => Step::Writing,
+                        };
+                    }
+                    Ok(None) | Err(_) => self.step = Step::ShuttingDown,
+                },
+                Step::Pacing(wait) => {
+                    ready!(wait.as_mut().poll(cx));
+                    self.step = Step::Writing;
+                }
+                Step::Writing => {
+                    let Some(buffer) = &self.bytes else {
+                        self.step = Step::Reading;
+                        continue;
+                    };
+                    let rest = &buffer.bytes(self.len)[self.written..];
+                    match ready!(Pin::new(&mut *w).poll_write(cx, rest)) {
+                        Ok(0) | Err(_) => self.step = Step::ShuttingDown,
+                        Ok(n) => {
+                            self.written += n;
+                            if self.written == self.len {
+                                self.step = Step::Flushing;
+                            }
+                        }
+                    }
+                }
+                Step::Flushing => match ready!(Pin::new(&mut *w).poll_flush(cx)) {
+                    Ok(()) => {
+                        let n = self.len as u64;
+                        if let Some(buffer) = self.bytes.take().filter(|b| b.capacity() == BUF) {
+                            self.spare = Some(buffer);
+                        }
+                        self.total += n;
+                        self.live.inc_by(n);
+                        self.tenant.fetch_add(n, Ordering::Relaxed);
+                        self.step = Step::Reading;
+                    }
+                    Err(_) => self.step = Step::ShuttingDown,
+                },
+                Step::ShuttingDown => {
+                    // What was not written is dropped (and wiped) now, not with the tunnel.
+                    self.bytes = None;
+                    let _ = ready!(Pin::new(&mut *w).poll_shutdown(cx));
+                    self.step = Step::Done;
+                }
+                Step::Done => return Poll::Ready(()),
+            }
+        }
+    }
 }
 
-/// Reads what `r` has into the direction's buffer, taking it out of its slot (a new one if the
+/// Reads what `r` has into the direction's buffer, taking it out of `spare` (a new one if the
 /// direction had none): `None` at the end of the stream.
 fn poll_read_some<R: AsyncRead + Unpin>(
     r: &mut R,
-    slot: &Slot,
-    cx: &mut std::task::Context<'_>,
+    spare: &mut Option<WipedBuffer>,
+    cx: &mut Context<'_>,
 ) -> Poll<std::io::Result<Option<(WipedBuffer, usize)>>> {
-    let mut held = slot.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(buffer) = held.as_mut() {
+    if let Some(buffer) = spare.as_mut() {
         let mut into = ReadBuf::uninit(buffer.space());
         ready!(Pin::new(&mut *r).poll_read(cx, &mut into))?;
         let n = into.filled().len();
         buffer.filled(n);
-        return Poll::Ready(Ok(held.take().filter(|_| n > 0).map(|b| (b, n))));
+        return Poll::Ready(Ok(spare.take().filter(|_| n > 0).map(|b| (b, n))));
     }
-    drop(held);
     // No buffer: wait on the stack, so that an idle direction holds none.
     let mut first = [MaybeUninit::<u8>::uninit(); FIRST_READ];
     let mut into = ReadBuf::uninit(&mut first);
@@ -229,7 +273,7 @@ fn poll_read_some<R: AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     #[tokio::test]
     async fn a_stream_goes_on_after_its_buffers_were_released_while_quiet() {
@@ -365,6 +409,51 @@ mod tests {
             .expect("the reply arrives without waiting for more")
             .unwrap();
         assert_eq!(&got, b"short reply");
+    }
+
+    #[tokio::test]
+    async fn a_tenants_rate_paces_the_bytes_and_the_other_direction_goes_on() {
+        let (client, gw_a) = tokio::io::duplex(64 * 1024);
+        let (gw_b, backend) = tokio::io::duplex(64 * 1024);
+        let rates = std::sync::Arc::new(TenantBuckets::default());
+        // 1 MB/s up: 64 KiB pass at once (the bucket's burst), the rest at the rate.
+        rates.up.set_rate(1_000_000);
+        let paced = rates.clone();
+        let task = tokio::spawn(async move {
+            relay(
+                gw_a,
+                gw_b,
+                Duration::from_secs(30),
+                &LiveBytes::default(),
+                &TunnelBytes::default(),
+                &paced,
+            )
+            .await
+        });
+        let (mut cr, mut cw) = tokio::io::split(client);
+        let (mut br, mut bw) = tokio::io::split(backend);
+        let started = Instant::now();
+        let writer = tokio::spawn(async move {
+            cw.write_all(&[1u8; 400_000]).await.unwrap();
+            cw.shutdown().await.unwrap();
+        });
+        // While the upload waits for its rate, the unlimited direction is not held up.
+        bw.write_all(b"answer").await.unwrap();
+        let mut answer = [0u8; 6];
+        cr.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"answer");
+        let mut got = Vec::new();
+        br.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), 400_000);
+        // (400,000 - 65,536) bytes at 1,000,000 per second: at least a third of a second.
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(330), "{took:?}");
+        writer.await.unwrap();
+        // The backend closes: the relay ends (not by the idle timeout).
+        drop((br, bw));
+        let stats = task.await.unwrap();
+        assert!(!stats.idle_timeout);
+        assert_eq!((stats.up, stats.down), (400_000, 6));
     }
 
     #[tokio::test]
