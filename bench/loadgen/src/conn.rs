@@ -56,10 +56,17 @@ pub async fn tls(
 /// Asks the gateway for a tunnel to `service` on an open connection; after `Ok` the stream is
 /// the raw tunnel.
 pub async fn open_tunnel(stream: &mut Tls, service: &str) -> anyhow::Result<()> {
-    let request = format!(
+    open_tunnel_with(stream, service, &[]).await
+}
+
+/// [`open_tunnel`], with the tunnel's `first` bytes written together with the request.
+pub async fn open_tunnel_with(stream: &mut Tls, service: &str, first: &[u8]) -> anyhow::Result<()> {
+    let mut request = format!(
         "GET /v1/tunnel/{service} HTTP/1.1\r\nHost: cloudgate\r\nConnection: Upgrade\r\nUpgrade: cloudgate-tunnel\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await?;
+    )
+    .into_bytes();
+    request.extend_from_slice(first);
+    stream.write_all(&request).await?;
     // Read the answer head byte by byte: the tunnel's first bytes must stay in the stream.
     let mut head = Vec::with_capacity(256);
     let mut byte = [0u8; 1];

@@ -76,6 +76,10 @@ enum Mode {
         /// Resume TLS 1.3 sessions, as `tenant tunnel` does
         #[arg(long)]
         resume: bool,
+        /// Send the echo's bytes right behind the tunnel request, without waiting for its
+        /// answer (the gateway relays them once the tunnel is open)
+        #[arg(long)]
+        pipeline: bool,
     },
     /// Throughput through one tunnel
     Bulk {
@@ -201,6 +205,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             seconds,
             payload,
             resume,
+            pipeline,
         } => {
             rate::run(rate::RateTest {
                 target: target.target,
@@ -210,6 +215,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
                 duration: Duration::from_secs(seconds),
                 payload,
                 sources: target.sources,
+                pipeline,
             })
             .await
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::conn::{Tls, open_tunnel, source, tls};
+use crate::conn::{Tls, open_tunnel, open_tunnel_with, source, tls};
 use crate::stats::percentile_ms;
 use crate::tls::TICKETS;
 
@@ -28,16 +28,22 @@ pub struct RateTest {
     pub payload: usize,
     /// Loopback source addresses to spread over.
     pub sources: usize,
+    /// The echo's bytes sent with the tunnel request, before its answer.
+    pub pipeline: bool,
 }
 
 async fn one(t: &RateTest, n: usize) -> anyhow::Result<bool> {
     let mut s: Tls = tls(t.target, source(n, t.sources), t.config.clone()).await?;
     let resumed = s.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-    if let Some(service) = &t.service {
-        open_tunnel(&mut s, service).await?;
-    }
     let data = vec![0x5au8; t.payload];
-    s.write_all(&data).await?;
+    match &t.service {
+        Some(service) if t.pipeline => open_tunnel_with(&mut s, service, &data).await?,
+        Some(service) => {
+            open_tunnel(&mut s, service).await?;
+            s.write_all(&data).await?;
+        }
+        None => s.write_all(&data).await?,
+    }
     let mut back = vec![0u8; t.payload];
     s.read_exact(&mut back).await?;
     if back != data {
