@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use sha2::Digest as _;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
@@ -489,7 +488,9 @@ async fn serve_connection(
         .and_then(|c| c.first())
         .map(|c| {
             (
-                cloudgate_pki::fingerprint::upper_hex(&sha2::Sha256::digest(c.as_ref())),
+                cloudgate_pki::fingerprint::upper_hex(
+                    &cloudgate_pki::fingerprint::certificate_sha256(c.as_ref()),
+                ),
                 c.to_vec(),
             )
         });

@@ -62,6 +62,34 @@ fn push_hex_pair(s: &mut String, b: u8) {
     s.push(char::from(HEX_DIGITS[usize::from(b & 0x0f)]));
 }
 
+/// The SHA-256 of a certificate's DER.
+///
+/// The gateway asks twice per handshake for the same client certificate (its verifier's cache
+/// key, then the enrollment lookup once the handshake is over), on the same thread: the last
+/// certificate hashed on each thread is kept with its digest and compared byte for byte, so the
+/// second answer is a comparison rather than a second hash. Certificates are public; what is
+/// kept is what the peer sent.
+pub fn certificate_sha256(der: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    thread_local! {
+        static LAST: std::cell::RefCell<(Vec<u8>, [u8; 32])> =
+            const { std::cell::RefCell::new((Vec::new(), [0; 32])) };
+    }
+    LAST.with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return sha2::Sha256::digest(der).into();
+        };
+        if !last.0.is_empty() && last.0 == der {
+            return last.1;
+        }
+        let digest: [u8; 32] = sha2::Sha256::digest(der).into();
+        last.0.clear();
+        last.0.extend_from_slice(der);
+        last.1 = digest;
+        digest
+    })
+}
+
 /// Uppercase hex with no separators.
 ///
 /// By table rather than `format!`: the gateway hexes every client certificate's SHA-256 to look
@@ -380,6 +408,22 @@ mod tests {
         let q = FingerprintQuery::parse(&pasted).unwrap();
         assert_eq!(q, FingerprintQuery::Sha1(fp.sha1));
         assert!(q.matches(&fp));
+    }
+
+    #[test]
+    fn a_certificates_sha256_is_the_same_whether_remembered_or_not() {
+        use sha2::Digest as _;
+        let (a, b) = (
+            b"first certificate".as_slice(),
+            b"second certificate".as_slice(),
+        );
+        for der in [a, a, b, a, b, b, &b"first certificatf"[..]] {
+            let expected: [u8; 32] = sha2::Sha256::digest(der).into();
+            assert_eq!(certificate_sha256(der), expected);
+        }
+        // The empty input is hashed, not taken for the initial empty memory.
+        let empty: [u8; 32] = sha2::Sha256::digest(b"").into();
+        assert_eq!(certificate_sha256(b""), empty);
     }
 
     #[test]

@@ -11,8 +11,6 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use sha2::Digest as _;
-
 use crate::{CertificateInfo, PkiError, Usage};
 
 /// Certificates remembered at most: far more machines than one gateway serves at once, and a
@@ -28,7 +26,7 @@ pub(crate) struct UsageCache {
 impl UsageCache {
     /// What `der` says about its use: from the cache, or parsed and remembered.
     pub(crate) fn usage_of(&self, der: &[u8]) -> Result<Usage, PkiError> {
-        let key: [u8; 32] = sha2::Sha256::digest(der).into();
+        let key = crate::fingerprint::certificate_sha256(der);
         if let Some(usage) = self.lock().get(&key) {
             return Ok(*usage);
         }
