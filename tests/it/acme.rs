@@ -63,8 +63,21 @@ impl Pebble {
         Pebble::start_with(false)
     }
 
-    /// Pebble, requiring an external account binding when `eab`.
+    /// Pebble, requiring an external account binding when `eab`. Started again on other
+    /// ports when it did not stay up: a port found free can be taken by another process before
+    /// Pebble binds it, and Pebble then exits (CI saw its directory answer once and then refuse).
     fn start_with(eab: bool) -> Pebble {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Pebble::try_start(eab) {
+                Ok(pebble) => return pebble,
+                Err(why) => failures.push(why),
+            }
+        }
+        panic!("Pebble did not start, three times: {failures:#?}");
+    }
+
+    fn try_start(eab: bool) -> Result<Pebble, String> {
         let dir = tempfile::tempdir().unwrap();
         let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
         // A CA and, signed by it, the certificate Pebble serves its directory with.
@@ -174,7 +187,7 @@ impl Pebble {
             ])
             .env("PEBBLE_VA_NOSLEEP", "1")
             .stdout(log("pebble.log"))
-            .stderr(Stdio::null())
+            .stderr(log("pebble.err"))
             .spawn()
             .expect("pebble is installed (Debian package pebble; .ci/run installs it)");
         let pebble = Pebble {
@@ -187,17 +200,30 @@ impl Pebble {
             dir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        for port in [listen, dns_management] {
+        let ports = [listen, management, dns_management];
+        for port in ports {
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    Instant::now() < deadline,
-                    "Pebble did not start: {}",
-                    pebble.log()
-                );
+                if Instant::now() >= deadline {
+                    return Err(format!("port {port} never answered: {}", pebble.log()));
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        pebble
+        // Still up a moment later, every process and port: one that failed to bind a port of
+        // its own exits after the others answered.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut pebble = pebble;
+        for child in &mut pebble.children {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("exited ({status}): {}", pebble.log()));
+            }
+        }
+        for port in ports {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                return Err(format!("port {port} stopped answering: {}", pebble.log()));
+            }
+        }
+        Ok(pebble)
     }
 
     /// The root Pebble issues under (made afresh at every start), as a PEM file: what a tenant
@@ -221,7 +247,9 @@ impl Pebble {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("pebble.log")).unwrap_or_default()
+        ["pebble.log", "pebble.err"]
+            .map(|f| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default())
+            .join("")
     }
 
     /// A DNS hook that puts TXT records into the challenge test server, as a DNS server's API
