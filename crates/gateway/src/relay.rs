@@ -275,23 +275,35 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+    /// A relay on a task of its own between two in-memory pipes of `capacity` bytes: the
+    /// tenant's end, the backend's end and the task.
+    fn relay_between(
+        capacity: usize,
+        idle: Duration,
+        live: LiveBytes,
+        rates: std::sync::Arc<TenantBuckets>,
+    ) -> (
+        tokio::io::DuplexStream,
+        tokio::io::DuplexStream,
+        tokio::task::JoinHandle<RelayStats>,
+    ) {
+        let (client, gw_a) = tokio::io::duplex(capacity);
+        let (gw_b, backend) = tokio::io::duplex(capacity);
+        let task = tokio::spawn(async move {
+            relay(gw_a, gw_b, idle, &live, &TunnelBytes::default(), &rates).await
+        });
+        (client, backend, task)
+    }
+
     #[tokio::test]
     async fn a_stream_goes_on_after_its_buffers_were_released_while_quiet() {
-        let (client, gw_a) = tokio::io::duplex(16 * 1024);
-        let (gw_b, backend) = tokio::io::duplex(16 * 1024);
         let live = LiveBytes::default();
-        let counted = live.clone();
-        let _task = tokio::spawn(async move {
-            relay(
-                gw_a,
-                gw_b,
-                Duration::from_secs(30),
-                &counted,
-                &TunnelBytes::default(),
-                &TenantBuckets::default(),
-            )
-            .await
-        });
+        let (client, backend, _task) = relay_between(
+            16 * 1024,
+            Duration::from_secs(30),
+            live.clone(),
+            Default::default(),
+        );
         let (_cr, mut cw) = tokio::io::split(client);
         let (mut br, _bw) = tokio::io::split(backend);
         let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
@@ -317,19 +329,12 @@ mod tests {
 
     #[tokio::test]
     async fn copies_both_ways_and_half_closes() {
-        let (client, gw_a) = tokio::io::duplex(1024);
-        let (gw_b, backend) = tokio::io::duplex(1024);
-        let task = tokio::spawn(async move {
-            relay(
-                gw_a,
-                gw_b,
-                Duration::from_secs(5),
-                &LiveBytes::default(),
-                &TunnelBytes::default(),
-                &TenantBuckets::default(),
-            )
-            .await
-        });
+        let (client, backend, task) = relay_between(
+            1024,
+            Duration::from_secs(5),
+            Default::default(),
+            Default::default(),
+        );
         let (mut cr, mut cw) = tokio::io::split(client);
         let (mut br, mut bw) = tokio::io::split(backend);
         let payload: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
@@ -354,21 +359,13 @@ mod tests {
 
     #[tokio::test]
     async fn bytes_are_counted_while_the_tunnel_is_still_open() {
-        let (client, gw_a) = tokio::io::duplex(64 * 1024);
-        let (gw_b, backend) = tokio::io::duplex(64 * 1024);
         let live = LiveBytes::default();
-        let counted = live.clone();
-        let _task = tokio::spawn(async move {
-            relay(
-                gw_a,
-                gw_b,
-                Duration::from_secs(30),
-                &counted,
-                &TunnelBytes::default(),
-                &TenantBuckets::default(),
-            )
-            .await
-        });
+        let (client, backend, _task) = relay_between(
+            64 * 1024,
+            Duration::from_secs(30),
+            live.clone(),
+            Default::default(),
+        );
         let (_cr, mut cw) = tokio::io::split(client);
         let (mut br, _bw) = tokio::io::split(backend);
         cw.write_all(&[7u8; 5000]).await.unwrap();
@@ -413,23 +410,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_tenants_rate_paces_the_bytes_and_the_other_direction_goes_on() {
-        let (client, gw_a) = tokio::io::duplex(64 * 1024);
-        let (gw_b, backend) = tokio::io::duplex(64 * 1024);
         let rates = std::sync::Arc::new(TenantBuckets::default());
         // 1 MB/s up: 64 KiB pass at once (the bucket's burst), the rest at the rate.
         rates.up.set_rate(1_000_000);
-        let paced = rates.clone();
-        let task = tokio::spawn(async move {
-            relay(
-                gw_a,
-                gw_b,
-                Duration::from_secs(30),
-                &LiveBytes::default(),
-                &TunnelBytes::default(),
-                &paced,
-            )
-            .await
-        });
+        let (client, backend, task) = relay_between(
+            64 * 1024,
+            Duration::from_secs(30),
+            Default::default(),
+            rates,
+        );
         let (mut cr, mut cw) = tokio::io::split(client);
         let (mut br, mut bw) = tokio::io::split(backend);
         let started = Instant::now();
