@@ -136,10 +136,19 @@ pub async fn run(ctx: &Context, args: Box<GatewayRunArgs>) -> anyhow::Result<()>
     let gateway = Gateway::bind(config, state.clone()).await?;
     let addr = gateway.local_addr()?;
     let cert = &state.current().cert;
+    // Which scheduler serves the tunnels (one thread when the process may use one CPU): an
+    // operator who pinned the gateway to a CPU sees that it noticed.
+    let runtime = tokio::runtime::Handle::current();
+    let scheduler = match runtime.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => "one thread",
+        _ => "multi-thread",
+    };
     tracing::info!(
         listen = %addr,
         thumbprint = %cert.fingerprints.thumbprint(),
         sha256 = %cert.fingerprints.sha256_colons(),
+        scheduler,
+        workers = runtime.metrics().num_workers(),
         "gateway listening"
     );
     let reload = gateway.reload_handle();

@@ -89,7 +89,7 @@ fn run_sp(ctx: &Context, sp: SpCommand) -> anyhow::Result<()> {
         SpCommand::Tenant(cmd) => runtime()?.block_on(tenant::run(ctx, cmd)),
         SpCommand::Db(cmd) => runtime()?.block_on(db::run(ctx, cmd)),
         SpCommand::Gateway(GatewayCommand::Run(run_args)) => {
-            runtime()?.block_on(gateway::run(ctx, run_args))
+            gateway_runtime()?.block_on(gateway::run(ctx, run_args))
         }
         SpCommand::Gateway(GatewayCommand::List { json }) => {
             runtime()?.block_on(fleet::list(ctx, json))
@@ -125,6 +125,22 @@ fn run_sp(ctx: &Context, sp: SpCommand) -> anyhow::Result<()> {
 /// The async runtime for the commands that talk to the database or the network.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// The gateway daemon's runtime: one thread when the process may use one CPU only (a one-CPU
+/// machine, or a CPU set such as `taskset -c 0` or a container's limit), where a work-stealing
+/// scheduler would run one worker and only add its bookkeeping to every task; the
+/// multi-threaded one otherwise. Blocking work (password hashes, the store) goes to the
+/// blocking pool either way.
+#[cfg(feature = "sp")]
+fn gateway_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if cpus > 1 {
+        return runtime();
+    }
+    Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
 }

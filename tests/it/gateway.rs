@@ -473,6 +473,53 @@ async fn sigterm_stops_the_gateway_with_exit_0() {
     assert!(status.success(), "{status:?}");
 }
 
+/// A gateway that may use one CPU only (started through `taskset`) serves its tunnels from one
+/// thread, and everything still works there: an enrollment (its password hash runs on the
+/// blocking pool), tunnels, a reload, a stop. Started freely on a machine with more CPUs, it
+/// uses the multi-threaded scheduler.
+#[tokio::test]
+async fn a_gateway_on_one_cpu_runs_on_one_thread_and_serves_everything() {
+    let env = Env::new();
+    provider_with_tenant(&env, "acme").await;
+    // The first CPU this test may use (a container's set may not start at 0).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .expect("Cpus_allowed_list in /proc/self/status");
+    let cpu: String = allowed
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let mut gw =
+        GatewayProc::start_through(&env, "gateway.log", &[], &[], &["taskset", "-c", &cpu]);
+    let log = || std::fs::read_to_string(env.path("gateway.log")).unwrap();
+    assert!(
+        log().contains(r#"scheduler="one thread" workers=1"#),
+        "{}",
+        log()
+    );
+    let pin = applied_pin(&env);
+    let id = ClientIdentity::new("acme");
+    let r = enroll(gw.addr, pin, &id, "acme", TENANT_PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    short_tunnels(&gw, pin, &id, 3).await;
+    gw.reload().await;
+    short_tunnels(&gw, pin, &id, 1).await;
+    let status = tokio::task::spawn_blocking(move || gw.stop())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+
+    if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+        let mut free = GatewayProc::start_logged(&env, "free.log", &[]);
+        let text = std::fs::read_to_string(env.path("free.log")).unwrap();
+        assert!(text.contains(r#"scheduler="multi-thread""#), "{text}");
+        free.stop();
+    }
+}
+
 /// A gateway started with `vars`, tenant acme enrolled from one machine: the gateway, its pin
 /// and the machine.
 async fn gateway_with_a_machine(

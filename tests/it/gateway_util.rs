@@ -39,8 +39,28 @@ impl GatewayProc {
 
     /// Like [`GatewayProc::start_logged`], with more environment variables.
     pub fn start_with_env(env: &Env, log: &str, extra: &[&str], vars: &[(&str, &str)]) -> Self {
+        Self::start_through(env, log, extra, vars, &[])
+    }
+
+    /// Like [`GatewayProc::start_with_env`], started by `launcher` (a command that runs the one
+    /// after it, such as `taskset -c 0`); none when empty.
+    pub fn start_through(
+        env: &Env,
+        log: &str,
+        extra: &[&str],
+        vars: &[(&str, &str)],
+        launcher: &[&str],
+    ) -> Self {
         let bin = assert_cmd::cargo::cargo_bin("cloudgate");
-        let mut child = std::process::Command::new(bin)
+        let mut command = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = std::process::Command::new(program);
+                c.args(args).arg(bin);
+                c
+            }
+            None => std::process::Command::new(bin),
+        };
+        let mut child = command
             .args(["sp", "gateway", "run"])
             // Defaults for tests, unless the test sets them itself.
             .args(if extra.contains(&"--listen") {
