@@ -8,7 +8,9 @@ gateway executes for a tunnel does not depend on what else runs: two runs of the
 agree within 0.1%. It counts user space only (not the kernel's side of the system calls) and
 weighs every instruction alike (not cache misses, not contended atomics), so it says which of
 two builds does less work, and where, not how much faster it is: confirm a change with
-`bench/ab.py` too.
+`bench/ab.py` too. `--cache` adds what instructions do not show: callgrind's simulation of the
+instruction and data caches and of the branch predictors (slower still), misses and
+mispredictions per tunnel, each with its ratio to the first server's.
 
 Each build runs under `valgrind --tool=callgrind` in its own world (SP data, tenant, backends,
 as `bench/run.py` makes them). The load generator (not under valgrind) opens tunnels for a few
@@ -17,11 +19,11 @@ seconds to warm up, the counters are zeroed, then it opens tunnels for `--second
 
 Usage (root; needs valgrind):
     python3 bench/instructions.py /tmp/cg-before target/release/cloudgate [--bare] [--seconds 10]
-                                  [--diff 30]
+                                  [--diff 30] [--cache]
 
-Under valgrind the `sha2` crate does not find the CPU's SHA instructions and hashes in software:
-a SHA-256 of a client certificate counts about 23,000 instructions here against a fraction of a
-microsecond natively. The bare relay hashes each client certificate once, the gateway twice.
+Under valgrind the CPU has no SHA instructions: the `sha2` crate and AWS-LC hash in software, so
+the handshake's cryptography weighs more here than natively, and the gateway's own work (the
+same instructions natively) less: a 2% difference in instructions was 7% in CPU time.
 
 `--bare` adds the bare relay (`cloudgate-loadgen bare --backend`, the same TLS settings, no
 tunnel request, no checks). `--diff N` prints the N functions whose own instructions per tunnel
@@ -45,8 +47,12 @@ import run  # noqa: E402  (bench/run.py: World, loadgen, start)
 OUT = Path(tempfile.gettempdir()) / "cloudgate-instructions"
 
 
+# With `--cache`: callgrind's simulation of the caches and branch predictors too.
+SIMULATE = []
+
+
 def valgrind(out):
-    return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    return ["valgrind", "--tool=callgrind", *SIMULATE, f"--callgrind-out-file={out}"]
 
 
 def counted(server, pid, out, seconds):
@@ -60,11 +66,25 @@ def counted(server, pid, out, seconds):
     return r["ops"], dumps[-1]
 
 
-def total(dump):
+def events(dump):
+    """Every event's total in a callgrind dump, by its name (Ir: instructions)."""
+    names = None
     for line in open(dump):
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1])
-    raise SystemExit(f"{dump}: no instruction total in the callgrind output")
+        if line.startswith("events:"):
+            names = line.split()[1:]
+        if line.startswith(("summary:", "totals:")) and names:
+            return dict(zip(names, map(int, line.split()[1:])))
+    raise SystemExit(f"{dump}: no totals in the callgrind output")
+
+
+def total(dump):
+    return events(dump)["Ir"]
+
+
+# The simulated events `--cache` adds, as printed: what each costs natively is a stall of the
+# pipeline, which instructions alone do not show.
+CACHE_EVENTS = [("I1mr", "I1 misses"), ("D1mr", "D1 read misses"), ("D1mw", "D1 write misses"),
+                ("Bcm", "branches mispredicted"), ("Bim", "indirect mispredicted")]
 
 
 def by_function(dump, tunnels):
@@ -128,7 +148,11 @@ def main():
     ap.add_argument("--key-type", default="ecdsa-p256")
     ap.add_argument("--diff", type=int, default=0, metavar="N",
                     help="the N functions that grew most from the reference to the last build")
+    ap.add_argument("--cache", action="store_true",
+                    help="simulate the caches and branch predictors too, and print their misses per tunnel")
     args = ap.parse_args()
+    if args.cache:
+        SIMULATE.extend(["--cache-sim=yes", "--branch-sim=yes"])
     OUT.mkdir(exist_ok=True)
     # The gateway must start under valgrind (slow): the world waits for its address line.
     started = run.start
@@ -152,6 +176,15 @@ def main():
     for name, tunnels, dump in results:
         per = total(dump) / tunnels
         print(f"| {name} | {tunnels:,} | {per:,.0f} | {per / reference:.4f} |")
+    if args.cache:
+        base = events(results[0][2])
+        print(f"\n| server | {' | '.join(label for _, label in CACHE_EVENTS)} |")
+        print("|---|" + "---:|" * len(CACHE_EVENTS))
+        for name, tunnels, dump in results:
+            got = events(dump)
+            cells = [f"{got[e] / tunnels:,.0f} ({got[e] / tunnels / max(base[e] / results[0][1], 1e-9):.2f})"
+                     for e, _ in CACHE_EVENTS]
+            print(f"| {name} | {' | '.join(cells)} |")
     if args.diff:
         old = by_function(results[0][2], results[0][1])
         new = by_function(results[-1][2], results[-1][1])
