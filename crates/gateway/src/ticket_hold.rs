@@ -87,32 +87,38 @@ impl HoldTickets {
 
 /// Whether `bufs` together are one or more whole TLS records, all encrypted (type 23).
 fn whole_encrypted_records(bufs: &[io::IoSlice<'_>]) -> bool {
-    let mut bytes = bufs.iter().flat_map(|b| b.iter().copied());
-    let mut any = false;
-    loop {
-        let mut header = [0u8; RECORD_HEADER];
-        let mut got = 0;
-        for slot in header.iter_mut() {
-            match bytes.next() {
-                Some(b) => *slot = b,
-                None => break,
-            }
-            got += 1;
+    let total: usize = bufs.iter().map(|b| b.len()).sum();
+    // Header to header: the records' bodies are skipped, not read (a ticket is hundreds of
+    // bytes; only its five header bytes say what it is).
+    let mut at = 0;
+    while at < total {
+        if total - at < RECORD_HEADER {
+            return false;
         }
-        match got {
-            0 => return any,
-            RECORD_HEADER => {}
-            _ => return false,
+        let mut header = [0u8; RECORD_HEADER];
+        for (i, slot) in header.iter_mut().enumerate() {
+            *slot = byte_at(bufs, at + i);
         }
         if header[0] != APPLICATION_DATA || header[1] != 3 {
             return false;
         }
-        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-        if bytes.by_ref().take(len).count() != len {
+        at += RECORD_HEADER + usize::from(u16::from_be_bytes([header[3], header[4]]));
+        if at > total {
             return false;
         }
-        any = true;
     }
+    total > 0
+}
+
+/// The byte at `index` of `bufs` taken as one run of bytes; `index` must be below their total.
+fn byte_at(bufs: &[io::IoSlice<'_>], mut index: usize) -> u8 {
+    for b in bufs {
+        match b.get(index) {
+            Some(&byte) => return byte,
+            None => index -= b.len(),
+        }
+    }
+    0
 }
 
 impl AsyncRead for HoldTickets {
@@ -246,11 +252,31 @@ mod tests {
     fn only_whole_encrypted_records_qualify() {
         let whole = [record(23, b"ticket one"), record(23, b"two")].concat();
         assert!(whole_encrypted_records(&[io::IoSlice::new(&whole)]));
-        let (a, b) = whole.split_at(7);
-        assert!(whole_encrypted_records(&[
-            io::IoSlice::new(a),
-            io::IoSlice::new(b)
-        ]));
+        // Split anywhere, in a header or a body, into two or three slices.
+        for cut in 0..=whole.len() {
+            let (a, b) = whole.split_at(cut);
+            assert!(
+                whole_encrypted_records(&[io::IoSlice::new(a), io::IoSlice::new(b)]),
+                "cut at {cut}"
+            );
+            let (b1, b2) = b.split_at(b.len() / 2);
+            let three = [
+                io::IoSlice::new(a),
+                io::IoSlice::new(b1),
+                io::IoSlice::new(b2),
+            ];
+            assert!(whole_encrypted_records(&three), "cuts at {cut}");
+            if cut < whole.len() {
+                let short = [io::IoSlice::new(a), io::IoSlice::new(&b[..b.len() - 1])];
+                assert!(!whole_encrypted_records(&short), "short, cut at {cut}");
+            }
+        }
+        // A record that claims more than is there.
+        let mut long = record(23, b"abc");
+        long[4] += 1;
+        assert!(!whole_encrypted_records(&[io::IoSlice::new(&long)]));
+        // A header only.
+        assert!(!whole_encrypted_records(&[io::IoSlice::new(&whole[..3])]));
         assert!(!whole_encrypted_records(&[io::IoSlice::new(
             &whole[..whole.len() - 1]
         )]));
